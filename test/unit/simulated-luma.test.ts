@@ -1,0 +1,524 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DETAIL_BUSY,
+  DETAIL_INVALID_API_KEY,
+  DETAIL_LOOP_END_FRAME,
+  DETAIL_MODERATION,
+  DETAIL_NOT_FOUND,
+  MAX_BODY_BYTES,
+  SIM_DIRECTIVE_FAIL,
+  SIM_DIRECTIVE_REJECT,
+  SIM_DIRECTIVE_SLOW,
+  SIM_FAILURE_REASON,
+  generationStateAt,
+  matchRoute,
+  parsePagination,
+  parseSimDirectives,
+  phaseDurationsMs,
+  simBusyDirective,
+  startSimulatedLuma,
+  validateGenerationRequest,
+} from '../../local/simulated-luma.ts';
+import type { GenerationState, LumaGeneration, SimGenerationRecord, SimulatedLuma, SimulatedLumaOptions, SimTiming } from '../../local/simulated-luma.ts';
+
+const API_KEY = 'test-key';
+const PROMPT = 'a paper boat drifting down a rainy street';
+// 200 ms per phase: long enough to observe each state, short enough for a fast suite.
+const FAST: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.2 };
+// Long phases for tests that must not see a generation finish.
+const FROZEN: Partial<SimulatedLumaOptions> = { queuedSeconds: 1000, dreamingSeconds: 1000 };
+const POLL_INTERVAL_MS = 15;
+const POLL_BUDGET_MS = 3000;
+
+let workDir: string;
+let assetsDir: string;
+let videoBytes: Buffer;
+let imageBytes: Buffer;
+const running: SimulatedLuma[] = [];
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'simulated-luma-'));
+  assetsDir = join(workDir, 'assets');
+  videoBytes = randomBytes(4096);
+  imageBytes = randomBytes(777);
+  await mkdir(assetsDir);
+  await writeFile(join(assetsDir, 'sample.mp4'), videoBytes);
+  await writeFile(join(assetsDir, 'sample.jpg'), imageBytes);
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((sim) => sim.close()));
+});
+
+afterAll(async () => {
+  await rm(workDir, { recursive: true, force: true });
+});
+
+async function startSim(overrides: Partial<SimulatedLumaOptions> = {}): Promise<SimulatedLuma> {
+  const sim = await startSimulatedLuma({ apiKey: API_KEY, assetsDir, ...FROZEN, ...overrides });
+  running.push(sim);
+  return sim;
+}
+
+function authHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  return { Authorization: `Bearer ${API_KEY}`, ...extra };
+}
+
+function submit(sim: SimulatedLuma, body: unknown, path = '/generations/video'): Promise<Response> {
+  return fetch(`${sim.baseUrl}${path}`, {
+    method: 'POST',
+    headers: authHeaders({ 'Content-Type': 'application/json' }),
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+async function create(sim: SimulatedLuma, prompt = PROMPT): Promise<LumaGeneration> {
+  const res = await submit(sim, { model: 'ray-2', prompt });
+  expect(res.status).toBe(201);
+  return (await res.json()) as LumaGeneration;
+}
+
+async function getGeneration(sim: SimulatedLuma, id: string): Promise<LumaGeneration> {
+  const res = await fetch(`${sim.baseUrl}/generations/${id}`, { headers: authHeaders() });
+  expect(res.status).toBe(200);
+  return (await res.json()) as LumaGeneration;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls until a terminal state and returns the distinct states seen, in order (starting from `initial`). */
+async function pollToTerminal(
+  sim: SimulatedLuma,
+  id: string,
+  initial: GenerationState[] = [],
+): Promise<{ states: GenerationState[]; last: LumaGeneration }> {
+  const states = [...initial];
+  const deadline = Date.now() + POLL_BUDGET_MS;
+  for (;;) {
+    const generation = await getGeneration(sim, id);
+    if (states.at(-1) !== generation.state) states.push(generation.state);
+    if (generation.state === 'completed' || generation.state === 'failed') return { states, last: generation };
+    if (Date.now() > deadline) throw new Error(`generation ${id} stuck in ${generation.state}`);
+    await sleep(POLL_INTERVAL_MS);
+  }
+}
+
+async function expectDetail(res: Response, status: number, detail: string | RegExp): Promise<void> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toContain('application/json');
+  const body = (await res.json()) as { detail: string };
+  if (typeof detail === 'string') expect(body.detail).toBe(detail);
+  else expect(body.detail).toMatch(detail);
+}
+
+// ---------------------------------------------------------------------------
+// Pure parts
+// ---------------------------------------------------------------------------
+
+describe('parseSimDirectives', () => {
+  it('finds every directive anywhere in the prompt', () => {
+    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)}`)).toEqual({
+      fail: true,
+      reject: false,
+      slow: true,
+      busyFailures: 3,
+    });
+    expect(parseSimDirectives(`${SIM_DIRECTIVE_REJECT} a cat`).reject).toBe(true);
+  });
+
+  it('treats ordinary prompts as no directive', () => {
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail')).toEqual({ fail: false, reject: false, slow: false, busyFailures: 0 });
+  });
+});
+
+describe('validateGenerationRequest', () => {
+  const valid = { model: 'ray-2', prompt: PROMPT };
+
+  it('accepts a full, well-formed request and echoes it', () => {
+    const body = {
+      model: 'ray-flash-2',
+      prompt: PROMPT,
+      aspect_ratio: '9:21',
+      loop: false,
+      keyframes: { frame0: { type: 'image', url: 'https://example.com/a.jpg' }, frame1: { type: 'generation', id: 'abc' } },
+      callback_url: 'https://example.com/cb',
+      resolution: '720p',
+      duration: '5s',
+    };
+    expect(validateGenerationRequest(body)).toEqual({ ok: true, request: body });
+  });
+
+  it('treats explicit nulls on optional fields as absent', () => {
+    const body = { ...valid, aspect_ratio: null, loop: null, keyframes: null, callback_url: null };
+    expect(validateGenerationRequest(body).ok).toBe(true);
+  });
+
+  it.each([
+    ['not an object', [1, 2], /JSON object/],
+    ['null body', null, /JSON object/],
+    ['missing model', { prompt: PROMPT }, 'Model is required'],
+    ['unknown model', { ...valid, model: 'ray-1-6' }, /Invalid model/],
+    ['missing prompt', { model: 'ray-2' }, 'Prompt is required'],
+    ['blank prompt', { ...valid, prompt: '   ' }, 'Prompt is required'],
+    ['non-string prompt', { ...valid, prompt: 42 }, 'Prompt is required'],
+    ['short prompt', { ...valid, prompt: 'ab' }, /Prompt is too short/],
+    ['long prompt', { ...valid, prompt: 'x'.repeat(5001) }, /Prompt is too long/],
+    ['bad aspect ratio', { ...valid, aspect_ratio: '2:1' }, /aspect_ratio/],
+    ['non-boolean loop', { ...valid, loop: 'yes' }, /loop must be a boolean/],
+    ['loop with end frame', { ...valid, loop: true, keyframes: { frame1: { type: 'image', url: 'https://e.com/a.jpg' } } }, DETAIL_LOOP_END_FRAME],
+    ['keyframes not an object', { ...valid, keyframes: 'x' }, /keyframes must be an object/],
+    ['unknown keyframe', { ...valid, keyframes: { frame2: { type: 'image', url: 'https://e.com/a.jpg' } } }, /Unknown keyframe/],
+    ['ftp keyframe url', { ...valid, keyframes: { frame0: { type: 'image', url: 'ftp://e.com/a.jpg' } } }, /url must be an http\(s\) URL/],
+    ['relative keyframe url', { ...valid, keyframes: { frame0: { type: 'image', url: '/a.jpg' } } }, /url must be an http\(s\) URL/],
+    ['unknown keyframe type', { ...valid, keyframes: { frame0: { type: 'video', url: 'https://e.com/a.mp4' } } }, /type must be/],
+    ['generation keyframe without id', { ...valid, keyframes: { frame0: { type: 'generation' } } }, /id is required/],
+    ['bad callback url', { ...valid, callback_url: 'javascript:alert(1)' }, /callback_url/],
+    ['bad resolution', { ...valid, resolution: '8k' }, /resolution/],
+    ['bad duration', { ...valid, duration: 5 }, /duration/],
+  ])('rejects %s', (_name, body, detail) => {
+    const result = validateGenerationRequest(body);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    if (typeof detail === 'string') expect(result.detail).toBe(detail);
+    else expect(result.detail).toMatch(detail);
+  });
+
+  it('counts characters, not UTF-16 units, for the length limits', () => {
+    expect(validateGenerationRequest({ ...valid, prompt: '🎬'.repeat(5000) }).ok).toBe(true);
+    expect(validateGenerationRequest({ ...valid, prompt: '🎬🎬' }).ok).toBe(false);
+  });
+});
+
+describe('generationStateAt', () => {
+  const timing: SimTiming = { timeScale: 0.5, queuedSeconds: 10, dreamingSeconds: 60 };
+  const t0 = Date.parse('2025-01-01T00:00:00.000Z');
+  const record = (prompt: string, outcome: SimGenerationRecord['outcome'] = 'complete'): SimGenerationRecord => ({
+    id: 'id',
+    created_at: new Date(t0).toISOString(),
+    request: { model: 'ray-2', prompt },
+    outcome,
+  });
+
+  it('walks queued -> dreaming -> completed on the scaled clock', () => {
+    expect(generationStateAt(record(PROMPT), t0, timing)).toBe('queued');
+    expect(generationStateAt(record(PROMPT), t0 + 4_999, timing)).toBe('queued');
+    expect(generationStateAt(record(PROMPT), t0 + 5_000, timing)).toBe('dreaming');
+    expect(generationStateAt(record(PROMPT), t0 + 34_999, timing)).toBe('dreaming');
+    expect(generationStateAt(record(PROMPT), t0 + 35_000, timing)).toBe('completed');
+  });
+
+  it('ends in failed when the outcome is fail', () => {
+    expect(generationStateAt(record(PROMPT, 'fail'), t0 + 35_000, timing)).toBe('failed');
+  });
+
+  it('stretches only the dreaming phase for [sim:slow]', () => {
+    expect(phaseDurationsMs(timing, true)).toEqual({ queuedMs: 5_000, dreamingMs: 3_000_000 });
+    expect(generationStateAt(record(`${PROMPT} ${SIM_DIRECTIVE_SLOW}`), t0 + 35_000, timing)).toBe('dreaming');
+  });
+
+  it('treats a creation time in the future (clock skew) as queued', () => {
+    expect(generationStateAt(record(PROMPT), t0 - 1_000, timing)).toBe('queued');
+  });
+
+  it('never moves backwards in time', () => {
+    const order: GenerationState[] = ['queued', 'dreaming', 'completed'];
+    fc.assert(
+      fc.property(fc.nat(200_000), fc.nat(200_000), fc.boolean(), (a, b, slow) => {
+        const r = record(slow ? `${PROMPT} ${SIM_DIRECTIVE_SLOW}` : PROMPT);
+        const early = generationStateAt(r, t0 + Math.min(a, b), timing);
+        const late = generationStateAt(r, t0 + Math.max(a, b), timing);
+        return order.indexOf(early) <= order.indexOf(late);
+      }),
+    );
+  });
+});
+
+describe('matchRoute and parsePagination', () => {
+  it('routes like the Luma API', () => {
+    expect(matchRoute('POST', '/generations/video')).toMatchObject({ kind: 'found', action: 'create' });
+    expect(matchRoute('POST', '/generations')).toMatchObject({ kind: 'found', action: 'create' });
+    expect(matchRoute('GET', '/generations/abc')).toEqual({ kind: 'found', action: 'get', params: ['abc'] });
+    expect(matchRoute('GET', '/generations/video')).toMatchObject({ kind: 'method-not-allowed', allow: ['POST'] });
+    expect(matchRoute('GET', '/assets/abc/video.mp4')).toMatchObject({ kind: 'found', action: 'asset', params: ['abc', 'video.mp4'] });
+    expect(matchRoute('GET', '/assets/abc/other.bin')).toEqual({ kind: 'not-found' });
+    expect(matchRoute('GET', '/generations/%E0%A4%A')).toEqual({ kind: 'not-found' });
+  });
+
+  it('parses pagination with Luma defaults and bounds', () => {
+    expect(parsePagination(new URLSearchParams(''))).toEqual({ ok: true, limit: 10, offset: 0 });
+    expect(parsePagination(new URLSearchParams('limit=5&offset=7'))).toEqual({ ok: true, limit: 5, offset: 7 });
+    for (const bad of ['limit=0', 'limit=101', 'limit=-1', 'limit=abc', 'offset=-2', 'offset=1.5']) {
+      expect(parsePagination(new URLSearchParams(bad)).ok).toBe(false);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Over HTTP
+// ---------------------------------------------------------------------------
+
+describe('simulated Luma over HTTP', () => {
+  it('listens on loopback only', async () => {
+    const sim = await startSim();
+    expect(sim.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('creates a generation: 201, queued, request echoed', async () => {
+    const sim = await startSim();
+    const body = { model: 'ray-2', prompt: PROMPT, aspect_ratio: '16:9', loop: false };
+    const res = await submit(sim, body);
+    expect(res.status).toBe(201);
+    const generation = (await res.json()) as LumaGeneration;
+    expect(generation).toMatchObject({
+      generation_type: 'video',
+      state: 'queued',
+      failure_reason: null,
+      model: 'ray-2',
+      assets: null,
+      request: body,
+    });
+    expect(generation.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Date(generation.created_at).toISOString()).toBe(generation.created_at);
+  });
+
+  it('accepts the older POST /generations alias', async () => {
+    const sim = await startSim();
+    const res = await submit(sim, { model: 'ray-flash-2', prompt: PROMPT }, '/generations');
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as LumaGeneration).state).toBe('queued');
+  });
+
+  it('progresses queued -> dreaming -> completed and serves the assets', async () => {
+    const sim = await startSim(FAST);
+    const created = await create(sim);
+    const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
+    expect(states).toEqual(['queued', 'dreaming', 'completed']);
+    expect(last.failure_reason).toBeNull();
+    expect(last.assets).toEqual({
+      video: `${sim.baseUrl}/assets/${created.id}/video.mp4`,
+      image: `${sim.baseUrl}/assets/${created.id}/thumbnail.jpg`,
+      progress_video: null,
+    });
+
+    // Asset links are unauthenticated, like Luma's CDN URLs.
+    const video = await fetch(last.assets!.video);
+    expect(video.status).toBe(200);
+    expect(video.headers.get('content-type')).toBe('video/mp4');
+    expect(video.headers.get('content-length')).toBe(String(videoBytes.length));
+    expect(Buffer.from(await video.arrayBuffer()).equals(videoBytes)).toBe(true);
+
+    const image = await fetch(last.assets!.image);
+    expect(image.status).toBe(200);
+    expect(image.headers.get('content-type')).toBe('image/jpeg');
+    expect(image.headers.get('content-length')).toBe(String(imageBytes.length));
+    expect(Buffer.from(await image.arrayBuffer()).equals(imageBytes)).toBe(true);
+
+    const head = await fetch(last.assets!.video, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(videoBytes.length));
+
+    expect(sim.stats()).toMatchObject({ creates: 1, rejected: 0, downloads: 2, maxConcurrent: 1 });
+    expect(sim.stats().polls).toBeGreaterThanOrEqual(3);
+  });
+
+  it('404s assets of unknown or unfinished generations', async () => {
+    const sim = await startSim();
+    const created = await create(sim);
+    await expectDetail(await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`), 404, /not found/i);
+    await expectDetail(await fetch(`${sim.baseUrl}/assets/nope/thumbnail.jpg`), 404, /not found/i);
+    expect(sim.stats().downloads).toBe(0);
+  });
+
+  it('answers 500 when the sample asset file is missing', async () => {
+    const sim = await startSim({ ...FAST, timeScale: 0.01, assetsDir: join(workDir, 'no-such-dir') });
+    const created = await create(sim);
+    const { last } = await pollToTerminal(sim, created.id);
+    await expectDetail(await fetch(last.assets!.video), 500, /sample\.mp4/);
+  });
+
+  it('404s unknown generations', async () => {
+    const sim = await startSim();
+    const res = await fetch(`${sim.baseUrl}/generations/00000000-0000-4000-8000-000000000000`, { headers: authHeaders() });
+    await expectDetail(res, 404, DETAIL_NOT_FOUND);
+  });
+
+  it('lists newest first with pagination, and deletes', async () => {
+    const sim = await startSim();
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await create(sim, `${PROMPT} #${n}`)).id);
+
+    const page1 = await fetch(`${sim.baseUrl}/generations?limit=2&offset=0`, { headers: authHeaders() });
+    expect(page1.status).toBe(200);
+    const body1 = (await page1.json()) as { generations: LumaGeneration[]; count: number; limit: number; offset: number };
+    expect(body1).toMatchObject({ count: 2, limit: 2, offset: 0 });
+    expect(body1.generations.map((g) => g.id)).toEqual([ids[2], ids[1]]);
+
+    const page2 = (await (await fetch(`${sim.baseUrl}/generations?limit=2&offset=2`, { headers: authHeaders() })).json()) as {
+      generations: LumaGeneration[];
+    };
+    expect(page2.generations.map((g) => g.id)).toEqual([ids[0]]);
+
+    await expectDetail(await fetch(`${sim.baseUrl}/generations?limit=zero`, { headers: authHeaders() }), 400, /limit/);
+
+    const deleted = await fetch(`${sim.baseUrl}/generations/${ids[0]}`, { method: 'DELETE', headers: authHeaders() });
+    expect(deleted.status).toBe(204);
+    expect(await deleted.text()).toBe('');
+    await expectDetail(await fetch(`${sim.baseUrl}/generations/${ids[0]}`, { headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
+    await expectDetail(await fetch(`${sim.baseUrl}/generations/${ids[0]}`, { method: 'DELETE', headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
+  });
+
+  it('tracks the peak number of active generations', async () => {
+    const sim = await startSim();
+    await Promise.all([create(sim, `${PROMPT} a`), create(sim, `${PROMPT} b`), create(sim, `${PROMPT} c`)]);
+    expect(sim.stats()).toMatchObject({ creates: 3, maxConcurrent: 3 });
+  });
+
+  describe('directives', () => {
+    it('[sim:fail] goes queued -> dreaming -> failed', async () => {
+      const sim = await startSim(FAST);
+      const created = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
+      const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
+      expect(states).toEqual(['queued', 'dreaming', 'failed']);
+      expect(last.failure_reason).toBe(SIM_FAILURE_REASON);
+      expect(last.assets).toBeNull();
+      expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
+    });
+
+    it('[sim:reject] answers 400 moderation failure', async () => {
+      const sim = await startSim();
+      await expectDetail(await submit(sim, { model: 'ray-2', prompt: `${PROMPT} ${SIM_DIRECTIVE_REJECT}` }), 400, DETAIL_MODERATION);
+      expect(sim.stats()).toMatchObject({ creates: 0, rejected: 1 });
+    });
+
+    it('[sim:busy:N] answers 503 N times for that exact prompt, then succeeds', async () => {
+      const sim = await startSim();
+      const prompt = `${PROMPT} ${simBusyDirective(2)}`;
+      await expectDetail(await submit(sim, { model: 'ray-2', prompt }), 503, DETAIL_BUSY);
+      // A different prompt has its own counter.
+      await expectDetail(await submit(sim, { model: 'ray-2', prompt: `${prompt}!` }), 503, DETAIL_BUSY);
+      await expectDetail(await submit(sim, { model: 'ray-2', prompt }), 503, DETAIL_BUSY);
+      expect((await submit(sim, { model: 'ray-2', prompt })).status).toBe(201);
+      expect((await submit(sim, { model: 'ray-2', prompt })).status).toBe(201);
+      expect(sim.stats()).toMatchObject({ creates: 2, rejected: 3 });
+    });
+
+    it('[sim:slow] keeps dreaming after a normal generation completed', async () => {
+      const sim = await startSim(FAST);
+      const normal = await create(sim);
+      const slow = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_SLOW}`);
+      const { last } = await pollToTerminal(sim, normal.id);
+      expect(last.state).toBe('completed');
+      expect((await getGeneration(sim, slow.id)).state).toBe('dreaming');
+    });
+  });
+
+  describe('validation over HTTP', () => {
+    const valid = { model: 'ray-2', prompt: PROMPT };
+    it.each([
+      ['non-JSON body', 'not json {', /valid JSON/],
+      ['JSON array', '[1]', /JSON object/],
+      ['missing model', { prompt: PROMPT }, 'Model is required'],
+      ['unknown model', { ...valid, model: 'dream-9' }, /Invalid model/],
+      ['missing prompt', { model: 'ray-2' }, 'Prompt is required'],
+      ['too short prompt', { ...valid, prompt: 'hi' }, /Prompt is too short/],
+      ['too long prompt', { ...valid, prompt: 'y'.repeat(5001) }, /Prompt is too long/],
+      ['bad aspect ratio', { ...valid, aspect_ratio: '5:4' }, /aspect_ratio/],
+      ['loop with end frame', { ...valid, loop: true, keyframes: { frame1: { type: 'generation', id: 'g' } } }, DETAIL_LOOP_END_FRAME],
+      ['file keyframe url', { ...valid, keyframes: { frame0: { type: 'image', url: 'file:///etc/passwd' } } }, /http\(s\)/],
+    ])('answers 400 for %s', async (_name, body, detail) => {
+      const sim = await startSim();
+      await expectDetail(await submit(sim, body), 400, detail);
+      expect(sim.stats()).toMatchObject({ creates: 0, rejected: 1 });
+    });
+
+    it('answers 413 for a body over the cap', async () => {
+      const sim = await startSim();
+      const res = await submit(sim, JSON.stringify({ ...valid, pad: 'z'.repeat(MAX_BODY_BYTES) }));
+      await expectDetail(res, 413, /exceeds/);
+    });
+  });
+
+  describe('auth and routing', () => {
+    it('requires the bearer API key on every API route', async () => {
+      const sim = await startSim();
+      const created = await create(sim);
+      const attempts: Array<[string, RequestInit]> = [
+        ['/generations/video', { method: 'POST', body: JSON.stringify({ model: 'ray-2', prompt: PROMPT }) }],
+        ['/generations', { method: 'POST', body: JSON.stringify({ model: 'ray-2', prompt: PROMPT }) }],
+        ['/generations', { method: 'GET' }],
+        [`/generations/${created.id}`, { method: 'GET' }],
+        [`/generations/${created.id}`, { method: 'DELETE' }],
+      ];
+      for (const [path, init] of attempts) {
+        await expectDetail(await fetch(`${sim.baseUrl}${path}`, init), 401, DETAIL_INVALID_API_KEY);
+        const wrongKey = { ...init, headers: { Authorization: 'Bearer wrong-key' } };
+        await expectDetail(await fetch(`${sim.baseUrl}${path}`, wrongKey), 401, DETAIL_INVALID_API_KEY);
+        const notBearer = { ...init, headers: { Authorization: API_KEY } };
+        await expectDetail(await fetch(`${sim.baseUrl}${path}`, notBearer), 401, DETAIL_INVALID_API_KEY);
+      }
+      // The unauthorised DELETE must not have removed it.
+      expect((await getGeneration(sim, created.id)).id).toBe(created.id);
+      expect(sim.stats().creates).toBe(1);
+    });
+
+    it('answers 404 JSON for unknown routes and 405 JSON for wrong methods', async () => {
+      const sim = await startSim();
+      await expectDetail(await fetch(`${sim.baseUrl}/nope`, { headers: authHeaders() }), 404, /not found/i);
+      await expectDetail(await fetch(`${sim.baseUrl}/generations/a/b`, { headers: authHeaders() }), 404, /not found/i);
+      const put = await fetch(`${sim.baseUrl}/generations`, { method: 'PUT', headers: authHeaders() });
+      expect(put.headers.get('allow')).toBe('POST, GET');
+      await expectDetail(put, 405, /method not allowed/i);
+      await expectDetail(await fetch(`${sim.baseUrl}/generations/video`, { headers: authHeaders() }), 405, /method not allowed/i);
+      await expectDetail(await fetch(`${sim.baseUrl}/assets/x/video.mp4`, { method: 'POST' }), 405, /method not allowed/i);
+    });
+  });
+
+  describe('persistence', () => {
+    it('keeps in-flight generations progressing across a restart', async () => {
+      const stateFile = join(workDir, 'persist', 'luma-state.json');
+      const timing = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.3 };
+      const first = await startSim({ ...timing, stateFile });
+      const ok = await create(first);
+      const failing = await create(first, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
+      const gone = await create(first, `${PROMPT} deleted`);
+      expect((await fetch(`${first.baseUrl}/generations/${gone.id}`, { method: 'DELETE', headers: authHeaders() })).status).toBe(204);
+      await first.close();
+
+      const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { generations: SimGenerationRecord[] };
+      expect(saved.generations.map((g) => g.id)).toEqual([ok.id, failing.id]);
+      expect(saved.generations[0]).toEqual({ id: ok.id, created_at: ok.created_at, request: ok.request, outcome: 'complete' });
+      expect(await readdir(join(workDir, 'persist'))).toEqual(['luma-state.json']);
+
+      const second = await startSim({ ...timing, stateFile });
+      const resumed = await getGeneration(second, ok.id);
+      expect(resumed.created_at).toBe(ok.created_at);
+      expect(['queued', 'dreaming']).toContain(resumed.state);
+      expect((await pollToTerminal(second, ok.id)).last.state).toBe('completed');
+      const failed = (await pollToTerminal(second, failing.id)).last;
+      expect(failed).toMatchObject({ state: 'failed', failure_reason: SIM_FAILURE_REASON });
+      await expectDetail(await fetch(`${second.baseUrl}/generations/${gone.id}`, { headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
+      expect((await fetch(`${second.baseUrl}/assets/${ok.id}/video.mp4`)).status).toBe(200);
+    });
+
+    it('keeps nothing without a stateFile', async () => {
+      const first = await startSim();
+      const created = await create(first);
+      await first.close();
+      const second = await startSim();
+      await expectDetail(await fetch(`${second.baseUrl}/generations/${created.id}`, { headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
+    });
+
+    it('refuses to start on a damaged state file', async () => {
+      const stateFile = join(workDir, 'damaged.json');
+      await writeFile(stateFile, '{"version":1,"generations":[{"id":1}]}');
+      await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/invalid generation/);
+    });
+  });
+});
