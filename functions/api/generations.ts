@@ -1,0 +1,90 @@
+/**
+ * The two operations of the seed API, free of HTTP: the handler authenticates and parses, these decide.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Workflow } from '../commons/adapters/workflow.ts';
+import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
+import { newTask, type Keyframe } from '../commons/domain/task.ts';
+import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
+import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
+import { objectTags, submitTask, type SubmitDeps } from '../commons/services/submit.ts';
+import { log } from '../commons/log.ts';
+
+export interface GenerationsDeps extends SubmitDeps {
+  workflow: Workflow;
+  generationTimeoutSeconds: number;
+  presignExpirySeconds: number;
+  clock?: () => Date;
+  newId?: () => string;
+}
+
+/**
+ * Records the task, submits it, and starts its workflow. Only a permanent upstream refusal reaches the
+ * client as an error (the task is then recorded as failed); anything else leaves the task `accepted` for
+ * the workflow to submit with backoff, so the client always gets a task that will end.
+ */
+export async function createGeneration(
+  owner: string,
+  body: GenerationRequest,
+  requestId: string,
+  deps: GenerationsDeps,
+): Promise<SeedGeneration> {
+  const id = (deps.newId ?? randomUUID)();
+  const tags = objectTags(id, owner, body.user_prompt);
+  const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
+    !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, tags);
+  const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+
+  let task = newTask({
+    id,
+    owner,
+    request: {
+      prompt: body.user_prompt,
+      expandPrompt: body.expand_prompt,
+      loop: body.loop,
+      aspectRatio: body.aspect_ratio,
+      frame0,
+      frame1,
+    },
+    provider: deps.provider.name,
+    model: deps.provider.model,
+    now: (deps.clock ?? (() => new Date()))(),
+    timeoutSeconds: deps.generationTimeoutSeconds,
+  });
+  await deps.tasks.create(task);
+  log({ msg: 'task recorded', taskId: id, owner });
+
+  try {
+    task = await submitTask(task, deps);
+  } catch (error) {
+    if (error instanceof UpstreamRejectedError) {
+      log({ level: 'warn', msg: 'upstream rejected task', taskId: id, failureCode: error.failureCode });
+      throw new UpstreamRejectedError(error.message, {
+        status: error.status,
+        failureCode: error.failureCode,
+        details: { task_id: id },
+        cause: error,
+      });
+    }
+    log({ level: 'warn', msg: 'submit deferred to workflow', taskId: id, error: (error as Error).name });
+  }
+
+  try {
+    await deps.workflow.start({ taskId: id });
+  } catch (error) {
+    // Without a workflow nobody would ever finish the task: record that, so it is not left pending forever.
+    await deps.tasks.transition(id, {
+      to: 'failed',
+      failure: { code: 'internal', reason: `The gateway could not start the task's workflow (${(error as Error).name}).` },
+    });
+    throw error;
+  }
+  return toSeedGeneration(task, undefined, requestId);
+}
+
+export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+  const task = await deps.tasks.get(taskId);
+  // Another owner's task is answered exactly like a missing one, so ids reveal nothing across tenants.
+  if (!task || task.owner !== owner) throw new NotFoundError(`No generation with id ${taskId}.`);
+  return toSeedGeneration(task, await deps.media.outputLinks(task, deps.presignExpirySeconds), requestId);
+}

@@ -1,0 +1,80 @@
+/**
+ * API Lambda: routes the seed API, authenticates the caller's key to an owner, and maps results and
+ * errors to HTTP. It is the `$default` route of the HTTP API, so unknown routes and methods get the same
+ * JSON errors as everything else.
+ */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { dynamo, s3, secrets, sfn } from '../commons/clients/aws.ts';
+import { settings } from '../commons/config.ts';
+import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
+import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
+import { MediaStore } from '../commons/adapters/media-store.ts';
+import { StepFunctionsWorkflow } from '../commons/adapters/workflow.ts';
+import { cachedSecret } from '../commons/adapters/secret.ts';
+import { LumaProvider } from '../commons/providers/luma.ts';
+import { bearerToken, hashApiKey } from '../commons/domain/api-key.ts';
+import { describeIssues, generationRequestSchema } from '../commons/domain/generation-request.ts';
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../commons/errors.ts';
+import { log } from '../commons/log.ts';
+import { errorResponse, json, parseJsonBody, type HttpResponse } from './http.ts';
+import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
+
+const tableName = settings.tableName();
+const upstream = settings.upstream();
+const keys = new DynamoDbApiKeyStore(dynamo, tableName);
+const deps: GenerationsDeps = {
+  tasks: new DynamoDbTaskStore(dynamo, tableName),
+  media: new MediaStore(s3, settings.bucketName()),
+  workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
+  provider: new LumaProvider({ ...upstream, apiKey: cachedSecret(secrets, upstream.apiKeySecretId) }),
+  keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
+  generationTimeoutSeconds: settings.generationTimeoutSeconds(),
+  presignExpirySeconds: settings.presignExpirySeconds(),
+};
+
+const COLLECTION = /^\/luma\/generations\/?$/;
+const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export async function handler(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
+  const requestId = event.requestContext.requestId;
+  const method = event.requestContext.http.method;
+  const path = event.rawPath;
+  try {
+    const response = await route(event, method, path, requestId);
+    log({ msg: 'request', requestId, method, path: COLLECTION.test(path) ? path : '/luma/generations/{id}', status: response.statusCode });
+    return response;
+  } catch (error) {
+    const response = errorResponse(error, requestId, log);
+    log({ msg: 'request', requestId, method, status: response.statusCode, error: (error as Error)?.name });
+    return response;
+  }
+}
+
+async function route(event: APIGatewayProxyEventV2, method: string, path: string, requestId: string): Promise<HttpResponse> {
+  if (COLLECTION.test(path)) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const owner = await authenticate(event);
+    const parsed = generationRequestSchema.safeParse(parseJsonBody(event));
+    if (!parsed.success) {
+      throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
+    }
+    return json(200, await createGeneration(owner, parsed.data, requestId, deps), requestId);
+  }
+  const item = ITEM.exec(path);
+  if (item) {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    const owner = await authenticate(event);
+    const taskId = decodeURIComponent(item[1]!).toLowerCase();
+    if (!TASK_ID.test(taskId)) throw new NotFoundError('No generation with that id.');
+    return json(200, await getGeneration(owner, taskId, requestId, deps), requestId);
+  }
+  throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+}
+
+async function authenticate(event: APIGatewayProxyEventV2): Promise<string> {
+  const key = bearerToken(event.headers?.authorization);
+  const owner = key && (await keys.ownerOf(hashApiKey(key)));
+  if (!owner) throw new UnauthorizedError('Missing or invalid API key. Send "Authorization: Bearer <key>".');
+  return owner;
+}

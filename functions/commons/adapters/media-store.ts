@@ -1,0 +1,88 @@
+/**
+ * The owner's bucket. Layout: `inputs/{task}/frame0.png` (keyframes we host for the upstream, expired by
+ * a lifecycle rule), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the outputs). Clients and the
+ * upstream only ever get time-limited presigned links; the bucket itself is private.
+ */
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Readable } from 'node:stream';
+import type { Keyframe, Task } from '../domain/task.ts';
+import type { KeyframeInput } from '../domain/generation-request.ts';
+import type { OutputLinks } from '../domain/seed-response.ts';
+
+const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
+
+/** Recorded on every object, so S3 and EventBridge consumers can tell whose task an object belongs to. */
+export interface ObjectTags {
+  taskId: string;
+  owner: string;
+  promptSha256: string;
+}
+
+export const outputKeys = (taskId: string) => ({
+  video: `generations/${taskId}/video.mp4`,
+  thumbnail: `generations/${taskId}/thumbnail.jpg`,
+});
+
+export class MediaStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async putKeyframe(
+    name: 'frame0' | 'frame1',
+    frame: Extract<KeyframeInput, { kind: 'inline' }>,
+    tags: ObjectTags,
+  ): Promise<Keyframe> {
+    const key = `inputs/${tags.taskId}/${name}.${EXTENSIONS[frame.type]}`;
+    await this.putObject(key, frame.bytes, frame.type, tags);
+    return { kind: 'stored', key, contentType: frame.type, bytes: frame.bytes.length, width: frame.width, height: frame.height };
+  }
+
+  async putObject(key: string, body: Buffer, contentType: string, tags: ObjectTags): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadataOf(tags) }),
+    );
+  }
+
+  /** A URL the upstream can fetch the keyframe from: presigned at submit time, so a queued task's link is fresh. */
+  async keyframeUrl(frame: Keyframe, expiresIn: number): Promise<string> {
+    if (frame.kind === 'url') return frame.url;
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: frame.key }), { expiresIn });
+  }
+
+  /** Streams a body into the bucket in parts; a failed stream aborts the upload, so no partial object is left. */
+  async upload(key: string, body: Readable, contentType: string, tags: ObjectTags): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadataOf(tags) },
+      partSize: 8 * 1024 * 1024,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    await upload.done();
+  }
+
+  async outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined> {
+    const output = task.output;
+    if (!output) return undefined;
+    const sign = (key: string, disposition?: string) =>
+      getSignedUrl(
+        this.client,
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentDisposition: disposition }),
+        { expiresIn },
+      );
+    const [videoUrl, videoDownloadUrl, thumbnailUrl] = await Promise.all([
+      sign(output.videoKey),
+      sign(output.videoKey, `attachment; filename="${task.id}.mp4"`),
+      output.thumbnail ? sign(output.thumbnail.key) : undefined,
+    ]);
+    return { videoUrl, videoDownloadUrl, thumbnailUrl };
+  }
+}
+
+function metadataOf(tags: ObjectTags): Record<string, string> {
+  return { 'task-id': tags.taskId, owner: tags.owner, 'prompt-sha256': tags.promptSha256 };
+}

@@ -1,0 +1,44 @@
+/**
+ * Settings come from the environment, read once at cold start. A missing or malformed value throws
+ * there, so a bad deployment fails on its first invocation rather than half-way through a task.
+ */
+import { ConfigurationError } from './errors.ts';
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new ConfigurationError(`Environment variable ${name} is not set.`);
+  return value;
+}
+
+export function optionalEnv(name: string, fallback: string): string {
+  return process.env[name] || fallback;
+}
+
+export function numberEnv(name: string, fallback: number, { min = 0 } = {}): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) {
+    throw new ConfigurationError(`Environment variable ${name} must be a number ≥ ${min}, not "${raw}".`);
+  }
+  return value;
+}
+
+/** Each concern reads its own settings through one of these, so handlers name only what they use. */
+export const settings = {
+  tableName: () => requireEnv('TABLE_NAME'),
+  bucketName: () => requireEnv('BUCKET_NAME'),
+  stateMachineArn: () => requireEnv('STATE_MACHINE_ARN'),
+  upstream: () => ({
+    baseUrl: optionalEnv('LUMA_BASE_URL', 'https://api.lumalabs.ai/dream-machine/v1'),
+    model: optionalEnv('LUMA_MODEL', 'ray-2'),
+    apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
+    timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
+  }),
+  generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
+  pollIntervalSeconds: () => numberEnv('POLL_INTERVAL_SECONDS', 10, { min: 0.001 }),
+  presignExpirySeconds: () => numberEnv('PRESIGN_EXPIRY_SECONDS', 3600, { min: 1 }),
+  keyframeUrlExpirySeconds: () => numberEnv('KEYFRAME_URL_EXPIRY_SECONDS', 3600, { min: 60 }),
+  maxVideoBytes: () => numberEnv('MAX_VIDEO_BYTES', 1024 * 1024 * 1024, { min: 1 }),
+  downloadTimeoutMs: () => numberEnv('DOWNLOAD_TIMEOUT_MS', 600_000, { min: 100 }),
+};

@@ -1,0 +1,37 @@
+/**
+ * The one list of reasons a generation can fail. `code` is a short stable word clients can branch on;
+ * `reason` is text a person can act on. Codes are part of the public API: add, never rename.
+ */
+export const FAILURE_CODES = [
+  /** The upstream refused the request (bad parameters, rejected key, unsupported combination). */
+  'upstream_rejected',
+  /** The upstream's content moderation refused the prompt or a keyframe. */
+  'moderation',
+  /** The upstream accepted the request but the generation failed there. */
+  'upstream_failed',
+  /** The upstream did not answer, or kept answering 429/5xx, through every retry. */
+  'upstream_unavailable',
+  /** The finished video could not be copied into the bucket (unreachable, truncated, not an MP4, too large). */
+  'download_failed',
+  /** The generation did not finish before the configured deadline. */
+  'deadline_exceeded',
+  /** The task was cancelled by its owner. */
+  'cancelled',
+  /** A fault inside the gateway; the reason names what to look for in the logs. */
+  'internal',
+] as const;
+
+export type FailureCode = (typeof FAILURE_CODES)[number];
+
+export interface Failure {
+  code: FailureCode;
+  reason: string;
+}
+
+const MODERATION_HINTS = /moderation|blacklist|not allowed|unsafe|nsfw|inappropriate/i;
+
+/** Upstreams report moderation as a free-text failure; classify it so clients can tell it from a fault. */
+export function classifyUpstreamFailure(reason: string | undefined): Failure {
+  const text = reason?.trim() || 'The upstream reported the generation as failed without a reason.';
+  return { code: MODERATION_HINTS.test(text) ? 'moderation' : 'upstream_failed', reason: text };
+}

@@ -1,0 +1,108 @@
+/**
+ * The seed API's `POST /luma/generations` body: one zod schema that validates, normalises and types it.
+ * Keyframes arrive as an http(s) URL or as Base64 (a data URI or bare); Base64 is decoded and checked
+ * here to be a real PNG, JPEG or WebP image, because the upstream accepts URLs only and we will store it.
+ */
+import { z } from 'zod';
+import { readImageInfo, type ImageType } from '../media/image.ts';
+
+export const ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16'] as const;
+export const PROMPT_MIN_LENGTH = 3;
+export const PROMPT_MAX_LENGTH = 5000;
+export const KEYFRAME_URL_MAX_LENGTH = 2048;
+/** Decoded size of an inline keyframe. API Gateway caps a whole request at 10 MB, Base64 adds a third. */
+export const MAX_KEYFRAME_BYTES = 5 * 1024 * 1024;
+
+export type KeyframeInput =
+  | { kind: 'url'; url: string }
+  | { kind: 'inline'; bytes: Buffer; type: ImageType; width: number; height: number };
+
+const DATA_URI = /^data:([a-z0-9.+/-]+)?(;[a-z0-9-]+=[^;,]*)*;base64,(.*)$/is;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$/;
+
+function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typeof z.NEVER {
+  const text = value.trim();
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
+    return parseKeyframeUrl(text, ctx);
+  }
+  const dataUri = DATA_URI.exec(text);
+  const base64 = (dataUri ? dataUri[3] : text).replace(/\s+/g, '');
+  if (!base64 || !BASE64.test(base64)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL or a Base64-encoded PNG, JPEG or WebP image' });
+    return z.NEVER;
+  }
+  // Reject before decoding: 4 Base64 characters carry 3 bytes.
+  if (Math.floor((base64.length * 3) / 4) > MAX_KEYFRAME_BYTES + 2) {
+    ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` });
+    return z.NEVER;
+  }
+  const bytes = Buffer.from(base64, base64.includes('-') || base64.includes('_') ? 'base64url' : 'base64');
+  const info = readImageInfo(bytes);
+  if (!info) {
+    ctx.addIssue({ code: 'custom', message: 'Base64 data is not a PNG, JPEG or WebP image' });
+    return z.NEVER;
+  }
+  return { kind: 'inline', bytes, ...info };
+}
+
+function parseKeyframeUrl(text: string, ctx: z.RefinementCtx): KeyframeInput | typeof z.NEVER {
+  if (text.length > KEYFRAME_URL_MAX_LENGTH) {
+    ctx.addIssue({ code: 'custom', message: `URL is longer than ${KEYFRAME_URL_MAX_LENGTH} characters` });
+    return z.NEVER;
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a valid URL' });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    ctx.addIssue({ code: 'custom', message: 'URL must use http or https' });
+    return z.NEVER;
+  }
+  if (url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: 'URL must not carry credentials' });
+    return z.NEVER;
+  }
+  return { kind: 'url', url: url.href };
+}
+
+const keyframe = z.string().min(1, 'must not be empty').transform(parseKeyframe);
+
+export const generationRequestSchema = z
+  .object({
+    user_prompt: z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+      .trim()
+      .min(PROMPT_MIN_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
+      .max(PROMPT_MAX_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`),
+    expand_prompt: z.boolean().optional(),
+    loop: z.boolean().optional(),
+    image_url: keyframe.nullish(),
+    // The seed documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
+    image_end_url: z
+      .union([z.literal(false), keyframe], { error: 'must be an http(s) URL, Base64 image, or false' })
+      .nullish()
+      .transform((value) => (value === false || value == null ? undefined : value)),
+    aspect_ratio: z.enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` }).optional(),
+  })
+  .refine((body) => !(body.loop && body.image_end_url), {
+    message: 'loop cannot be combined with image_end_url: the upstream cannot loop towards an end frame',
+    path: ['loop'],
+  });
+
+export type GenerationRequest = z.output<typeof generationRequestSchema>;
+
+export interface ValidationIssue {
+  field: string;
+  message: string;
+}
+
+/** Turns zod's issues into a short list a client can show: `{ field: 'user_prompt', message: '…' }`. */
+export function describeIssues(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.map(String).join('.') || '(body)',
+    message: issue.message,
+  }));
+}

@@ -1,0 +1,145 @@
+/**
+ * The generation object the seed API returns from both POST and GET: the union of the Luma web-app
+ * generation (id, state, video, …) and the Kling-style envelope (code, request_id, data), so that clients
+ * written for either shape work. The zod schema is the contract; tests parse real responses with it.
+ */
+import { z } from 'zod';
+import type { Task, TaskStatus } from './task.ts';
+import { FAILURE_CODES } from './failure.ts';
+
+export const PUBLIC_STATES = ['pending', 'processing', 'completed', 'failed'] as const;
+export type PublicState = (typeof PUBLIC_STATES)[number];
+
+const media = z.object({ url: z.string(), width: z.number().int().nullable(), height: z.number().int().nullable() });
+
+export const seedGenerationSchema = z.object({
+  id: z.string(),
+  state: z.enum(PUBLIC_STATES),
+  created_at: z.string(),
+  prompt: z.string(),
+  batch_id: z.string(),
+  message: z.string(),
+  estimate_wait_seconds: z.number().nullable(),
+  last_frame: media.nullable(),
+  liked: z.boolean().nullable(),
+  queue_state: z.string().nullable(),
+  thumbnail: media.nullable(),
+  video: media
+    .extend({
+      duration: z.number().nullable(),
+      size_bytes: z.number().int(),
+      sha256: z.string(),
+      download_url: z.string(),
+      thumbnail: z.string().nullable(),
+    })
+    .nullable(),
+  video_raw: media.extend({ duration: z.number().nullable() }).nullable(),
+  failure_reason: z.string().nullable(),
+  failure_code: z.enum(FAILURE_CODES).nullable(),
+  code: z.number().int(),
+  request_id: z.string(),
+  data: z.object({
+    task_id: z.string(),
+    task_status: z.enum(['submitted', 'processing', 'succeed', 'failed']),
+    created_at: z.number().int(),
+    updated_at: z.number().int(),
+  }),
+});
+
+export type SeedGeneration = z.infer<typeof seedGenerationSchema>;
+
+/** Time-limited links to the stored output, made by the storage adapter for the task's owner. */
+export interface OutputLinks {
+  videoUrl: string;
+  videoDownloadUrl: string;
+  thumbnailUrl?: string;
+}
+
+export function publicState(status: TaskStatus): PublicState {
+  switch (status) {
+    case 'accepted':
+    case 'submitted':
+      return 'pending';
+    case 'dreaming':
+    case 'copying':
+      return 'processing';
+    default:
+      return status;
+  }
+}
+
+const KLING_STATUS: Record<PublicState, SeedGeneration['data']['task_status']> = {
+  pending: 'submitted',
+  processing: 'processing',
+  completed: 'succeed',
+  failed: 'failed',
+};
+
+const MESSAGES: Record<TaskStatus, string> = {
+  accepted: 'Generation accepted; waiting to be submitted upstream',
+  submitted: 'Generation queued upstream',
+  dreaming: 'Generation in progress',
+  copying: 'Generation finished; storing the video',
+  completed: 'Generation completed',
+  failed: 'Generation failed',
+};
+
+/** The seed's timestamps carry microseconds (`2025-05-23T07:05:23.342674Z`); ours have milliseconds. */
+export function seedTimestamp(iso: string): string {
+  return iso.replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+export function toSeedGeneration(task: Task, links: OutputLinks | undefined, requestId: string): SeedGeneration {
+  const state = publicState(task.status);
+  const output = task.status === 'completed' ? task.output : undefined;
+  const thumbnail =
+    output?.thumbnail && links?.thumbnailUrl
+      ? { url: links.thumbnailUrl, width: output.thumbnail.width, height: output.thumbnail.height }
+      : null;
+  return {
+    id: task.id,
+    state,
+    created_at: seedTimestamp(task.createdAt),
+    prompt: task.request.prompt,
+    batch_id: '',
+    message: MESSAGES[task.status],
+    estimate_wait_seconds: null,
+    last_frame: null,
+    liked: null,
+    queue_state: null,
+    thumbnail,
+    video:
+      output && links
+        ? {
+            url: links.videoUrl,
+            download_url: links.videoDownloadUrl,
+            width: output.width,
+            height: output.height,
+            duration: output.durationSeconds,
+            size_bytes: output.sizeBytes,
+            sha256: output.sha256,
+            thumbnail: thumbnail?.url ?? null,
+          }
+        : null,
+    video_raw: task.upstreamAssets
+      ? {
+          url: task.upstreamAssets.videoUrl,
+          width: output?.width ?? null,
+          height: output?.height ?? null,
+          duration: output?.durationSeconds ?? null,
+        }
+      : null,
+    failure_reason: task.failure?.reason ?? null,
+    failure_code: task.failure?.code ?? null,
+    code: 0,
+    request_id: requestId,
+    data: {
+      task_id: task.id,
+      task_status: KLING_STATUS[state],
+      created_at: epochSeconds(task.createdAt),
+      updated_at: epochSeconds(task.updatedAt),
+    },
+  };
+}

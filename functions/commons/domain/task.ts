@@ -1,0 +1,172 @@
+/**
+ * A generation task and its lifecycle, as pure data and pure functions. The store persists what these
+ * functions return; nothing here knows about DynamoDB, S3 or the upstream.
+ *
+ *   accepted ──► submitted ──► dreaming ──► copying ──► completed
+ *      │             │            │            │
+ *      └─────────────┴────────────┴────────────┴──────► failed
+ *
+ * `accepted`: recorded, not yet taken by the upstream (a transient submit failure leaves it here for the
+ * workflow to retry). `copying`: the upstream finished; the video is streaming into the bucket, so a
+ * client never sees "completed" without a link. Statuses only move forward: a late or repeated poll
+ * can never move a task back or out of a terminal status.
+ */
+import { InvalidTransitionError } from '../errors.ts';
+import type { Failure } from './failure.ts';
+import type { ImageType } from '../media/image.ts';
+
+export const TASK_STATUSES = ['accepted', 'submitted', 'dreaming', 'copying', 'completed', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** A keyframe as the upstream will see it: a client URL passed through, or an image we stored. */
+export type Keyframe =
+  | { kind: 'url'; url: string }
+  | { kind: 'stored'; key: string; contentType: ImageType; bytes: number; width: number; height: number };
+
+export type AspectRatio = '1:1' | '4:3' | '3:4' | '16:9' | '9:16';
+
+export interface TaskRequest {
+  prompt: string;
+  /** Accepted for compatibility with the seed API; the official Luma API has no such switch. */
+  expandPrompt?: boolean;
+  loop?: boolean;
+  aspectRatio?: AspectRatio;
+  frame0?: Keyframe;
+  frame1?: Keyframe;
+}
+
+/** Where the upstream keeps the finished assets (its own, possibly short-lived, URLs). */
+export interface UpstreamAssets {
+  videoUrl: string;
+  imageUrl?: string;
+}
+
+export interface ImageOutput {
+  key: string;
+  contentType: string;
+  width: number;
+  height: number;
+  sizeBytes: number;
+}
+
+/** What the copy stored in the owner's bucket. */
+export interface TaskOutput {
+  videoKey: string;
+  sizeBytes: number;
+  sha256: string;
+  width: number;
+  height: number;
+  durationSeconds: number;
+  thumbnail?: ImageOutput;
+}
+
+export interface HistoryEntry {
+  status: TaskStatus;
+  at: string;
+}
+
+export interface Task {
+  id: string;
+  owner: string;
+  status: TaskStatus;
+  request: TaskRequest;
+  provider: string;
+  model: string;
+  createdAt: string;
+  updatedAt: string;
+  /** After this instant the workflow gives up and records `deadline_exceeded`. */
+  deadline: string;
+  upstreamId?: string;
+  upstreamAssets?: UpstreamAssets;
+  output?: TaskOutput;
+  failure?: Failure;
+  history: HistoryEntry[];
+  /** Optimistic-concurrency counter: every write is conditional on the version it read. */
+  version: number;
+}
+
+/** Every change a task can undergo. Each names the status it moves to and carries that status's data. */
+export type TaskChange =
+  | { to: 'submitted'; upstreamId: string }
+  | { to: 'dreaming'; upstreamId?: string }
+  | { to: 'copying'; assets: UpstreamAssets; upstreamId?: string }
+  | { to: 'completed'; output: TaskOutput }
+  | { to: 'failed'; failure: Failure };
+
+const RANK: Record<TaskStatus, number> = {
+  accepted: 0,
+  submitted: 1,
+  dreaming: 2,
+  copying: 3,
+  completed: 4,
+  failed: 4,
+};
+
+export function isTerminal(status: TaskStatus): boolean {
+  return status === 'completed' || status === 'failed';
+}
+
+/**
+ * True when the task has already reached (or passed) the status a change asks for: repeating a change is
+ * then a no-op, which makes every workflow step safe to retry or replay.
+ */
+export function isAlreadyApplied(task: Task, change: TaskChange): boolean {
+  return isTerminal(task.status) || RANK[task.status] >= RANK[change.to];
+}
+
+/** The new task after a change. Throws InvalidTransitionError when the lifecycle forbids it. */
+export function applyChange(task: Task, change: TaskChange, at: string): Task {
+  if (isAlreadyApplied(task, change)) {
+    throw new InvalidTransitionError(`Task ${task.id} is ${task.status}; it cannot move to ${change.to}.`);
+  }
+  const upstreamId = 'upstreamId' in change && change.upstreamId ? change.upstreamId : task.upstreamId;
+  if (change.to !== 'failed' && !upstreamId) {
+    throw new InvalidTransitionError(`Task ${task.id} has no upstream generation; it cannot move to ${change.to}.`);
+  }
+  if (change.to === 'completed' && task.status !== 'copying') {
+    throw new InvalidTransitionError(`Task ${task.id} must be copied before it completes.`);
+  }
+  const next: Task = {
+    ...task,
+    status: change.to,
+    upstreamId,
+    updatedAt: at,
+    history: [...task.history, { status: change.to, at }],
+    version: task.version + 1,
+  };
+  switch (change.to) {
+    case 'copying':
+      return { ...next, upstreamAssets: change.assets };
+    case 'completed':
+      return { ...next, output: change.output };
+    case 'failed':
+      return { ...next, failure: change.failure };
+    default:
+      return next;
+  }
+}
+
+export function newTask(input: {
+  id: string;
+  owner: string;
+  request: TaskRequest;
+  provider: string;
+  model: string;
+  now: Date;
+  timeoutSeconds: number;
+}): Task {
+  const at = input.now.toISOString();
+  return {
+    id: input.id,
+    owner: input.owner,
+    status: 'accepted',
+    request: input.request,
+    provider: input.provider,
+    model: input.model,
+    createdAt: at,
+    updatedAt: at,
+    deadline: new Date(input.now.getTime() + input.timeoutSeconds * 1000).toISOString(),
+    history: [{ status: 'accepted', at }],
+    version: 1,
+  };
+}

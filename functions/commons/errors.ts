@@ -1,0 +1,105 @@
+/**
+ * Named errors carry what the edges need to map them: an HTTP status for the API, and an error name that
+ * the state machine's Retry/Catch matches on (Lambda reports `errorType` = the error's `name`).
+ * Messages of these errors are written for users; anything else is reported as an internal fault without
+ * its message, so stack traces and SDK details never reach a client.
+ */
+import type { FailureCode } from './domain/failure.ts';
+
+export abstract class GatewayError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+  readonly retryable: boolean = false;
+  readonly details?: unknown;
+
+  constructor(message: string, options?: { cause?: unknown; details?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options?.details;
+  }
+}
+
+export class BadRequestError extends GatewayError {
+  readonly status = 400;
+  readonly code = 'invalid_request';
+}
+
+export class UnauthorizedError extends GatewayError {
+  readonly status = 401;
+  readonly code = 'unauthorized';
+}
+
+export class NotFoundError extends GatewayError {
+  readonly status = 404;
+  readonly code = 'not_found';
+}
+
+export class MethodNotAllowedError extends GatewayError {
+  readonly status = 405;
+  readonly code = 'method_not_allowed';
+}
+
+export class PayloadTooLargeError extends GatewayError {
+  readonly status = 413;
+  readonly code = 'payload_too_large';
+}
+
+export class UnsupportedMediaTypeError extends GatewayError {
+  readonly status = 415;
+  readonly code = 'unsupported_media_type';
+}
+
+/**
+ * The upstream refused the request for good: retrying cannot help. `status` is what we answer the client:
+ * the upstream's own 4xx when the request was at fault, 502 when the gateway's upstream key was refused.
+ */
+export class UpstreamRejectedError extends GatewayError {
+  readonly code: string;
+  readonly status: number;
+  readonly failureCode: FailureCode;
+
+  constructor(message: string, options: { status: number; failureCode: FailureCode; cause?: unknown; details?: unknown }) {
+    super(message, options);
+    this.status = options.status;
+    this.failureCode = options.failureCode;
+    this.code = options.failureCode;
+  }
+}
+
+/** The upstream did not answer well this time (timeout, connection error, 408/409/429/5xx): try again later. */
+export class TransientUpstreamError extends GatewayError {
+  readonly status = 503;
+  readonly code = 'upstream_unavailable';
+  override readonly retryable = true;
+  /** Seconds the upstream asked us to wait (Retry-After), when it said. */
+  readonly retryAfterSeconds?: number;
+
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+/** The finished video could not be fetched this time; the workflow retries the copy from scratch. */
+export class TransientDownloadError extends GatewayError {
+  readonly status = 502;
+  readonly code = 'download_failed';
+  override readonly retryable = true;
+}
+
+/** The finished video can never be copied as it is (not an MP4, too large, refused URL). */
+export class DownloadFailedError extends GatewayError {
+  readonly status = 502;
+  readonly code = 'download_failed';
+}
+
+/** A task was asked to move somewhere its lifecycle does not allow; a bug or a race, never user input. */
+export class InvalidTransitionError extends GatewayError {
+  readonly status = 409;
+  readonly code = 'invalid_transition';
+}
+
+/** A required setting is missing or malformed: raised at cold start so a bad deploy fails loudly. */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}

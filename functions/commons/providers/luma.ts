@@ -1,0 +1,156 @@
+/**
+ * The official Luma Dream Machine API (https://docs.lumalabs.ai). A small fetch client rather than the
+ * `lumaai` SDK: we need the raw status, `detail` and `Retry-After` of every answer to classify it, the
+ * SDK's own retries and timeouts would fight the workflow's, and this keeps the bundles small.
+ */
+import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
+import { classifyUpstreamFailure } from '../domain/failure.ts';
+import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
+
+export interface LumaOptions {
+  baseUrl: string;
+  model: string;
+  apiKey: () => Promise<string>;
+  timeoutMs?: number;
+}
+
+/** The part of Luma's Generation object we read. */
+interface LumaGeneration {
+  id?: unknown;
+  state?: unknown;
+  failure_reason?: unknown;
+  assets?: { video?: unknown; image?: unknown } | null;
+}
+
+const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'failed'];
+const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
+
+export class LumaProvider implements VideoProvider {
+  readonly name = 'luma';
+  readonly model: string;
+  readonly #baseUrl: string;
+  readonly #apiKey: () => Promise<string>;
+  readonly #timeoutMs: number;
+
+  constructor(options: LumaOptions) {
+    this.model = options.model;
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  async submit(request: ProviderRequest): Promise<UpstreamGeneration> {
+    const keyframes = {
+      ...(request.frame0Url && { frame0: { type: 'image', url: request.frame0Url } }),
+      ...(request.frame1Url && { frame1: { type: 'image', url: request.frame1Url } }),
+    };
+    const body = {
+      model: this.model,
+      prompt: request.prompt,
+      ...(request.aspectRatio && { aspect_ratio: request.aspectRatio }),
+      ...(request.loop !== undefined && { loop: request.loop }),
+      ...(Object.keys(keyframes).length > 0 && { keyframes }),
+    };
+    return toUpstreamGeneration(await this.#call('POST', '/generations/video', body));
+  }
+
+  async get(upstreamId: string): Promise<UpstreamGeneration> {
+    return toUpstreamGeneration(await this.#call('GET', `/generations/${encodeURIComponent(upstreamId)}`));
+  }
+
+  async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration> {
+    let response: Response;
+    try {
+      response = await fetch(this.#baseUrl + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${await this.#apiKey()}`,
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      throw new TransientUpstreamError(`The upstream could not be reached (${describeFetchError(error)}).`, { cause: error });
+    }
+    const text = await response.text().catch(() => '');
+    if (response.ok) {
+      try {
+        return JSON.parse(text) as LumaGeneration;
+      } catch (error) {
+        throw new TransientUpstreamError(`The upstream answered ${response.status} with a body that is not JSON.`, { cause: error });
+      }
+    }
+    throw classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
+  }
+}
+
+/** Maps an upstream error answer to our errors: what to retry, what to give up on, and what to tell whom. */
+export function classifyErrorResponse(status: number, detail: string | undefined, retryAfter: string | null) {
+  const what = detail ? `: ${detail}` : '';
+  if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+    return new TransientUpstreamError(`The upstream answered ${status}${what}.`, {
+      retryAfterSeconds: parseRetryAfter(retryAfter),
+    });
+  }
+  if (status === 401 || status === 403) {
+    return new UpstreamRejectedError(
+      `The upstream refused the gateway's API key (HTTP ${status}). The operator must update the upstream API key secret.`,
+      { status: 502, failureCode: 'upstream_rejected' },
+    );
+  }
+  const failure = classifyUpstreamFailure(detail ?? `The upstream rejected the request (HTTP ${status}).`);
+  const clientStatus = status === 400 || status === 422 ? status : 502;
+  const code = failure.code === 'moderation' ? 'moderation' : 'upstream_rejected';
+  return new UpstreamRejectedError(`The upstream rejected the request (HTTP ${status})${what}`, {
+    status: clientStatus,
+    failureCode: code,
+  });
+}
+
+/** Luma answers `{"detail": "..."}`, sometimes a list of FastAPI validation errors. Never echo more than a line. */
+function detailOf(text: string): string | undefined {
+  try {
+    const detail = (JSON.parse(text) as { detail?: unknown }).detail;
+    if (typeof detail === 'string') return detail.slice(0, 500);
+    if (Array.isArray(detail)) {
+      return detail
+        .map((item) => (typeof item?.msg === 'string' ? item.msg : JSON.stringify(item)))
+        .join('; ')
+        .slice(0, 500);
+    }
+  } catch {
+    // Not JSON: an HTML error page from a proxy tells the user nothing.
+  }
+  return undefined;
+}
+
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
+}
+
+function describeFetchError(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
+  const cause = (error as { cause?: { code?: string } })?.cause;
+  return cause?.code ?? (error instanceof Error ? error.message : 'unknown error');
+}
+
+function toUpstreamGeneration(raw: LumaGeneration): UpstreamGeneration {
+  if (typeof raw.id !== 'string' || !STATES.includes(raw.state as UpstreamState)) {
+    throw new TransientUpstreamError('The upstream answered with a generation the gateway cannot read.');
+  }
+  const asString = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
+  return {
+    id: raw.id,
+    state: raw.state as UpstreamState,
+    failureReason: asString(raw.failure_reason),
+    videoUrl: asString(raw.assets?.video),
+    imageUrl: asString(raw.assets?.image),
+  };
+}

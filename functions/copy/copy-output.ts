@@ -1,0 +1,100 @@
+/**
+ * Copies a finished generation into the owner's bucket and completes the task. The video streams through
+ * verification into a multipart upload; the thumbnail is small and read whole. Repeating a copy after a
+ * crash rewrites the same keys with the same bytes, so the step is safe to retry.
+ */
+import { pipeline } from 'node:stream';
+import type { TaskStore } from '../commons/adapters/task-store.ts';
+import { outputKeys, type MediaStore, type ObjectTags } from '../commons/adapters/media-store.ts';
+import { openDownload, reasonOf, type DownloadOptions } from '../commons/adapters/download.ts';
+import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
+import { readImageInfo } from '../commons/media/image.ts';
+import type { ImageOutput, Task } from '../commons/domain/task.ts';
+import { GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
+import { objectTags } from '../commons/services/submit.ts';
+import { log } from '../commons/log.ts';
+import type { WorkflowInput } from '../commons/adapters/workflow.ts';
+
+export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
+const VIDEO_TYPES = new Set(['video/mp4', 'application/octet-stream', 'binary/octet-stream', '']);
+
+export interface CopyDeps {
+  tasks: TaskStore;
+  media: MediaStore;
+  maxVideoBytes: number;
+  downloadTimeoutMs: number;
+}
+
+export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<{ taskId: string; next: 'completed' }> {
+  const task = await deps.tasks.get(input.taskId);
+  if (task?.status === 'completed') return { taskId: input.taskId, next: 'completed' };
+  if (!task || task.status !== 'copying' || !task.upstreamAssets) {
+    throw new InvalidTransitionError(`Task ${input.taskId} is not ready to be copied (${task?.status ?? 'missing'}).`);
+  }
+  const tags = objectTags(task.id, task.owner, task.request.prompt);
+  const keys = outputKeys(task.id);
+  const video = await copyVideo(task.upstreamAssets.videoUrl, keys.video, tags, deps);
+  const thumbnail = task.upstreamAssets.imageUrl
+    ? await copyThumbnail(task, task.upstreamAssets.imageUrl, keys.thumbnail, tags, deps)
+    : undefined;
+  await deps.tasks.transition(task.id, {
+    to: 'completed',
+    output: {
+      videoKey: keys.video,
+      sizeBytes: video.sizeBytes,
+      sha256: video.sha256,
+      width: video.width,
+      height: video.height,
+      durationSeconds: video.durationSeconds,
+      thumbnail,
+    },
+  });
+  log({ msg: 'copied', taskId: task.id, bytes: video.sizeBytes });
+  return { taskId: task.id, next: 'completed' };
+}
+
+async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<VerifiedVideo> {
+  const options: DownloadOptions = { timeoutMs: deps.downloadTimeoutMs, maxBytes: deps.maxVideoBytes };
+  const download = await openDownload(url, options);
+  if (!VIDEO_TYPES.has(download.contentType)) {
+    download.body.destroy();
+    throw new TransientDownloadError(`The video URL served ${download.contentType}, not video/mp4.`);
+  }
+  const verifier = new VerifyingMp4Stream({ expectedBytes: download.contentLength, maxBytes: deps.maxVideoBytes });
+  let streamError: unknown;
+  const body = pipeline(download.body, verifier, (error) => {
+    streamError = error ?? undefined;
+  });
+  try {
+    await deps.media.upload(key, body, 'video/mp4', tags);
+  } catch (error) {
+    const cause = streamError ?? error;
+    if (cause instanceof GatewayError) throw cause;
+    // The connection to the asset host broke mid-stream: worth another try from scratch.
+    if (streamError) throw new TransientDownloadError(`The video download was interrupted (${reasonOf(cause)}).`, { cause });
+    throw error;
+  }
+  return verifier.result;
+}
+
+/** A thumbnail is a convenience: if it cannot be had, the task still completes with its video. */
+async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<ImageOutput | undefined> {
+  try {
+    const download = await openDownload(url, { timeoutMs: deps.downloadTimeoutMs, maxBytes: MAX_THUMBNAIL_BYTES });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of download.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_THUMBNAIL_BYTES) throw new Error('thumbnail too large');
+      chunks.push(chunk as Buffer);
+    }
+    const bytes = Buffer.concat(chunks);
+    const info = readImageInfo(bytes);
+    if (!info) throw new Error(`thumbnail is not an image (${download.contentType})`);
+    await deps.media.putObject(key, bytes, info.type, tags);
+    return { key, contentType: info.type, width: info.width, height: info.height, sizeBytes: bytes.length };
+  } catch (error) {
+    log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: reasonOf(error) });
+    return undefined;
+  }
+}

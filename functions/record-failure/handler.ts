@@ -1,0 +1,23 @@
+/**
+ * Record-failure Lambda: the target of every Catch in the workflow, so no error can end an execution
+ * without the task saying why. A task that is already terminal is left as it is.
+ */
+import { dynamo } from '../commons/clients/aws.ts';
+import { settings } from '../commons/config.ts';
+import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
+import { log } from '../commons/log.ts';
+import { failureFromError, type CaughtError } from './failure-from-error.ts';
+
+const tasks = new DynamoDbTaskStore(dynamo, settings.tableName());
+
+export interface RecordFailureInput {
+  taskId: string;
+  error?: CaughtError;
+}
+
+export async function handler(input: RecordFailureInput): Promise<{ taskId: string; status: string }> {
+  const failure = failureFromError(input.error);
+  const { task, changed } = await tasks.transition(input.taskId, { to: 'failed', failure });
+  log({ level: 'warn', msg: 'task failed', taskId: input.taskId, failureCode: failure.code, error: input.error?.Error, changed });
+  return { taskId: input.taskId, status: task.status };
+}
