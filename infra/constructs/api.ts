@@ -1,0 +1,77 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { GatewayFunction } from './gateway-function.ts';
+import { grantObjects, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
+
+export interface GatewayApiProps {
+  readonly table: ITableV2;
+  readonly bucket: IBucket;
+  readonly stateMachine: IStateMachine;
+  readonly upstream: UpstreamSettings;
+  readonly upstreamKey: ISecret;
+  readonly generationTimeout: Duration;
+  /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
+  readonly presignExpiry?: Duration;
+  /** Steady-state requests per second across all clients. @default 50 */
+  readonly rateLimit?: number;
+  /** Burst of requests above the rate. @default 100 */
+  readonly burstLimit?: number;
+}
+
+/**
+ * The public HTTPS API: an HTTP API whose `$default` route sends every request to one Lambda, which owns
+ * routing, so unknown paths and methods get the same JSON errors as the rest of the API.
+ */
+export class GatewayApi extends Construct {
+  public readonly httpApi: HttpApi;
+  public readonly handler: GatewayFunction;
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: GatewayApiProps) {
+    super(scope, id);
+    this.handler = new GatewayFunction(this, 'ApiFunction', {
+      handlerDir: 'api',
+      description: 'Seed-compatible Luma generations API',
+      memorySize: 512,
+      timeout: Duration.seconds(29), // API Gateway gives up at 30 s
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        BUCKET_NAME: props.bucket.bucketName,
+        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
+        GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
+        PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
+        ...upstreamEnvironment(props.upstream, props.upstreamKey),
+      },
+    });
+    grantTableItems(this.handler, props.table);
+    grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
+    grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
+    props.upstreamKey.grantRead(this.handler);
+    props.stateMachine.grantStartExecution(this.handler);
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Luma video generation gateway',
+      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.handler),
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit ?? 50, burstLimit: props.burstLimit ?? 100 },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs) },
+    });
+    this.url = stage.url;
+  }
+}

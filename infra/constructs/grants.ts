@@ -1,0 +1,36 @@
+/**
+ * Least-privilege grants, narrower than CDK's `grantReadWriteData`/`grantReadWrite`: each function gets
+ * exactly the item and object actions its code performs, on the prefixes it uses.
+ */
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+
+/** The task store and key store read and write single items; nothing queries, scans or deletes. */
+export function grantTableItems(fn: IFunction, table: ITableV2): void {
+  fn.addToRolePolicy(
+    new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table.tableArn] }),
+  );
+}
+
+export function grantObjects(fn: IFunction, bucket: IBucket, actions: string[], keyPattern: string): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions, resources: [bucket.arnForObjects(keyPattern)] }));
+}
+
+export interface UpstreamSettings {
+  /** @default 'https://api.lumalabs.ai/dream-machine/v1' */
+  readonly baseUrl?: string;
+  /** @default 'ray-2' */
+  readonly model?: string;
+}
+
+/** The upstream's address and model; the key itself stays in Secrets Manager, named here by ARN only. */
+export function upstreamEnvironment(settings: UpstreamSettings, key: ISecret): Record<string, string> {
+  return {
+    LUMA_BASE_URL: settings.baseUrl ?? 'https://api.lumalabs.ai/dream-machine/v1',
+    LUMA_MODEL: settings.model ?? 'ray-2',
+    LUMA_API_KEY_SECRET_ARN: key.secretArn,
+  };
+}

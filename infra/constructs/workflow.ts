@@ -1,0 +1,190 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  Choice,
+  Condition,
+  DefinitionBody,
+  Fail,
+  JitterType,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  JsonPath,
+  Wait,
+  WaitTime,
+  type IChainable,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { GatewayFunction } from './gateway-function.ts';
+import { grantTableItems, grantObjects, type UpstreamSettings, upstreamEnvironment } from './grants.ts';
+
+export interface WorkflowProps {
+  readonly table: ITableV2;
+  readonly bucket: IBucket;
+  readonly upstream: UpstreamSettings;
+  readonly upstreamKey: ISecret;
+  /** How long a task may take end to end before it fails with `deadline_exceeded`. @default 30 minutes */
+  readonly generationTimeout?: Duration;
+  /** Wait between two polls of the upstream. @default 10 seconds */
+  readonly pollInterval?: Duration;
+}
+
+/** Lambda errors that mean "the invoke itself failed", which AWS recommends retrying. */
+const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+
+/**
+ * The generation workflow, a Standard state machine (the wait is minutes long, beyond Express's limit):
+ *
+ *   Poll ─► Next step? ─ wait ──► Wait ─► Poll …
+ *                      ├ copy ──► Copy ─► Completed
+ *                      ├ completed ─► Completed
+ *                      └ failed ─► Failed
+ *   any error (after retries) ─► Record failure ─► Failed
+ *
+ * Poll submits a deferred task, reads the upstream and records each change; it owns the deadline, so
+ * the loop is bounded by data as well as by the machine's own timeout. Transient errors retry with
+ * capped exponential backoff and full jitter; permanent ones go straight to Record failure.
+ */
+export class GenerationWorkflow extends Construct {
+  public readonly stateMachine: StateMachine;
+  public readonly pollFunction: GatewayFunction;
+  public readonly copyFunction: GatewayFunction;
+  public readonly recordFailureFunction: GatewayFunction;
+  public readonly generationTimeout: Duration;
+
+  constructor(scope: Construct, id: string, props: WorkflowProps) {
+    super(scope, id);
+    this.generationTimeout = props.generationTimeout ?? Duration.minutes(30);
+    const pollInterval = props.pollInterval ?? Duration.seconds(10);
+    if (pollInterval.toSeconds() < 1) throw new Error('pollInterval must be at least 1 second.');
+
+    const tableEnv = { TABLE_NAME: props.table.tableName };
+    this.pollFunction = new GatewayFunction(this, 'PollFunction', {
+      handlerDir: 'poll',
+      description: 'Submits deferred tasks and polls the upstream for one workflow turn',
+      environment: {
+        ...tableEnv,
+        BUCKET_NAME: props.bucket.bucketName,
+        POLL_INTERVAL_SECONDS: String(pollInterval.toSeconds()),
+        ...upstreamEnvironment(props.upstream, props.upstreamKey),
+      },
+    });
+    grantTableItems(this.pollFunction, props.table);
+    grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
+    props.upstreamKey.grantRead(this.pollFunction);
+
+    this.copyFunction = new GatewayFunction(this, 'CopyFunction', {
+      handlerDir: 'copy',
+      description: 'Streams a finished video and its thumbnail into the bucket',
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+      environment: { ...tableEnv, BUCKET_NAME: props.bucket.bucketName, DOWNLOAD_TIMEOUT_MS: String(14 * 60_000) },
+    });
+    grantTableItems(this.copyFunction, props.table);
+    grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
+
+    this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
+      handlerDir: 'record-failure',
+      description: 'Records why a task failed',
+      environment: tableEnv,
+    });
+    grantTableItems(this.recordFailureFunction, props.table);
+
+    const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
+    const completed = new Succeed(this, 'Completed');
+
+    const recordFailure = new LambdaInvoke(this, 'Record failure', {
+      lambdaFunction: this.recordFailureFunction,
+      payload: TaskInput.fromObject({ taskId: JsonPath.stringAt('$.taskId'), error: JsonPath.objectAt('$.error') }),
+      outputPath: '$.Payload',
+      retryOnServiceExceptions: false,
+    });
+    recordFailure.addRetry({
+      errors: ['States.ALL'],
+      interval: Duration.seconds(2),
+      maxAttempts: 5,
+      backoffRate: 2,
+      maxDelay: Duration.seconds(30),
+      jitterStrategy: JitterType.FULL,
+    });
+    recordFailure.next(failed);
+
+    const poll = this.invoke('Poll', this.pollFunction, recordFailure, {
+      errors: ['TransientUpstreamError'],
+      interval: Duration.seconds(5),
+      maxAttempts: 6,
+      maxDelay: Duration.seconds(60),
+    });
+    const copy = this.invoke('Copy', this.copyFunction, recordFailure, {
+      errors: ['TransientDownloadError'],
+      interval: Duration.seconds(5),
+      maxAttempts: 3,
+      maxDelay: Duration.seconds(30),
+    });
+    copy.next(completed);
+
+    const wait = new Wait(this, 'Wait', { time: WaitTime.secondsPath('$.waitSeconds') });
+    wait.next(poll);
+
+    poll.next(
+      new Choice(this, 'Next step?')
+        .when(Condition.stringEquals('$.next', 'wait'), wait)
+        .when(Condition.stringEquals('$.next', 'copy'), copy)
+        .when(Condition.stringEquals('$.next', 'completed'), completed)
+        .when(Condition.stringEquals('$.next', 'failed'), failed)
+        .otherwise(recordFailure),
+    );
+
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(poll),
+      // The poll step enforces the deadline and records it; this backstop only covers a step that hangs.
+      timeout: this.generationTimeout.plus(Duration.minutes(30)),
+      tracingEnabled: true,
+      logs: {
+        destination: new LogGroup(this, 'StateMachineLogs', {
+          retention: RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+        level: LogLevel.ERROR,
+        includeExecutionData: false,
+      },
+    });
+  }
+
+  /** A Lambda step: result in `$`, transient errors retried with full jitter, everything else to `onError`. */
+  private invoke(
+    id: string,
+    fn: GatewayFunction,
+    onError: IChainable,
+    transient: { errors: string[]; interval: Duration; maxAttempts: number; maxDelay: Duration },
+  ): LambdaInvoke {
+    const step = new LambdaInvoke(this, id, {
+      lambdaFunction: fn,
+      payload: TaskInput.fromObject({ taskId: JsonPath.stringAt('$.taskId') }),
+      outputPath: '$.Payload',
+      retryOnServiceExceptions: false,
+    });
+    step.addRetry({ ...transient, backoffRate: 2, jitterStrategy: JitterType.FULL });
+    step.addRetry({
+      errors: LAMBDA_SERVICE_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+      jitterStrategy: JitterType.FULL,
+    });
+    step.addCatch(onError, { errors: ['States.ALL'], resultPath: '$.error' });
+    return step;
+  }
+}

@@ -1,0 +1,63 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { Storage } from './constructs/storage.ts';
+import { GenerationWorkflow } from './constructs/workflow.ts';
+import { GatewayApi } from './constructs/api.ts';
+import type { UpstreamSettings } from './constructs/grants.ts';
+
+export interface GatewayStackProps extends StackProps {
+  /** Upstream address and model. @default the official Luma API, model ray-2 */
+  readonly upstream?: UpstreamSettings;
+  /**
+   * ARN of an existing Secrets Manager secret holding the Luma API key (plain, or JSON `{"apiKey": "…"}`).
+   * @default a new secret with a placeholder value, whose name is a stack output: put your key in it
+   */
+  readonly upstreamKeySecretArn?: string;
+  /** @default 30 minutes */
+  readonly generationTimeout?: Duration;
+  /** @default 10 seconds */
+  readonly pollInterval?: Duration;
+}
+
+/** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
+export class GatewayStack extends Stack {
+  public readonly storage: Storage;
+  public readonly workflow: GenerationWorkflow;
+  public readonly api: GatewayApi;
+  public readonly upstreamKey: ISecret;
+
+  constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
+    super(scope, id, props);
+    const upstream = props.upstream ?? {};
+    this.upstreamKey = props.upstreamKeySecretArn
+      ? Secret.fromSecretCompleteArn(this, 'UpstreamKey', props.upstreamKeySecretArn)
+      : new Secret(this, 'UpstreamKey', {
+          description: 'Luma API key used by the video gateway. Replace the generated placeholder with your key.',
+        });
+
+    this.storage = new Storage(this, 'Storage');
+    this.workflow = new GenerationWorkflow(this, 'Workflow', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      upstream,
+      upstreamKey: this.upstreamKey,
+      generationTimeout: props.generationTimeout,
+      pollInterval: props.pollInterval,
+    });
+    this.api = new GatewayApi(this, 'Api', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      stateMachine: this.workflow.stateMachine,
+      upstream,
+      upstreamKey: this.upstreamKey,
+      generationTimeout: this.workflow.generationTimeout,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName, description: 'Where videos are stored' });
+    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName, description: 'Tasks and API key hashes' });
+    new CfnOutput(this, 'UpstreamKeySecret', { value: this.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
+    new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+  }
+}
