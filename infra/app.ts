@@ -8,8 +8,11 @@ import { GatewayStack } from './gateway-stack.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
-export function buildApp(options: { outdir?: string } = {}): { app: App; stack: GatewayStack } {
-  const app = new App({ outdir: options.outdir });
+export function buildApp(options: { outdir?: string; context?: Record<string, unknown> } = {}): {
+  app: App;
+  stack: GatewayStack;
+} {
+  const app = new App({ outdir: options.outdir, context: options.context });
   const context = (key: string): string | undefined => app.node.tryGetContext(key) ?? undefined;
   const minutes = context('generationTimeoutMinutes');
   const seconds = context('pollIntervalSeconds');

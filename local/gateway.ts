@@ -1,0 +1,299 @@
+/**
+ * The whole gateway on one machine. It synthesizes the CDK app, then runs what was synthesized: the
+ * Lambda bundles (each in its own worker with the environment from the template), the state machine
+ * definition (in aws-local-stepfunctions), against DynamoDB and S3 emulators, a local Step Functions and
+ * Secrets Manager endpoint, and — unless a real upstream is configured — the simulated Luma API.
+ * The functions reach all of it through the SDK's standard endpoint variables: none has a local branch.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CfnElement, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { buildApp } from '../infra/app.ts';
+import type { GatewayStack } from '../infra/gateway-stack.ts';
+import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
+import { hashApiKey } from '../functions/commons/domain/api-key.ts';
+import { resolveIntrinsics, stateMachineDefinition, type ResourceValues, type Template } from './template.ts';
+import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
+import { LambdaHost } from './lambda-host.ts';
+import { createApiFront } from './api-front.ts';
+import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
+import { secretsHttpHandler } from './secrets.ts';
+import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
+import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from './local-aws.ts';
+
+export interface LocalGatewayOptions {
+  /** Emulator data, executions and the synthesized app live here; reuse it to keep every task. */
+  dataDir: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Client keys, each its own owner; when empty, one is generated and kept in the data dir. */
+  apiKeys: string[];
+  /** Multiplies every wait, poll interval, retry interval and deadline (and the simulated upstream's timings). */
+  timeScale: number;
+  /** A real or compatible upstream; when unset, the simulated one is started. */
+  upstream?: { baseUrl: string; apiKey: string };
+  /** Overrides the deployed default deadline of a generation (before scaling). */
+  generationTimeoutSeconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface LocalGateway {
+  url: string;
+  apiKeys: string[];
+  bucket: string;
+  s3Endpoint: string;
+  dynamoDbEndpoint: string;
+  /** Present when the simulated upstream runs. */
+  simulatedLuma?: SimulatedLuma;
+  stepFunctions: LocalStepFunctions;
+  /** Every S3 event the bucket emitted (what EventBridge rules would receive in AWS). */
+  s3Events: S3Event['Records'];
+  close(): Promise<void>;
+}
+
+const TABLE_NAME = 'luma-gateway';
+const BUCKET_NAME = 'luma-gateway-videos';
+
+export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch(() => undefined);
+  };
+
+  try {
+    const { stack, template, outdir } = synthesize(join(dataDir, 'cdk.out'));
+    const ids = logicalIds(stack);
+    const tableProps = template.Resources[ids.table]!.Properties;
+
+    const s3Events: S3Event['Records'] = [];
+    const dynamo = await startDynamoDb(dataDir, {
+      TableName: TABLE_NAME,
+      KeySchema: tableProps.KeySchema,
+      AttributeDefinitions: tableProps.AttributeDefinitions,
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    closers.push(dynamo.close);
+    const s3 = await startS3(dataDir, BUCKET_NAME, (event) => {
+      for (const record of event.Records) {
+        s3Events.push(record);
+        log(`event: s3:${record.eventName} s3://${record.s3.bucket.name}/${record.s3.object.key}`);
+      }
+    });
+    closers.push(s3.close);
+
+    let simulatedLuma: SimulatedLuma | undefined;
+    let upstream = options.upstream;
+    if (!upstream) {
+      const apiKey = randomBytes(24).toString('hex');
+      simulatedLuma = await startSimulatedLuma({
+        apiKey,
+        timeScale: options.timeScale,
+        stateFile: join(dataDir, 'simulated-luma.json'),
+      });
+      closers.push(simulatedLuma.close);
+      upstream = { baseUrl: simulatedLuma.baseUrl, apiKey };
+    }
+
+    const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
+    const stateMachineArn = arn('states', 'stateMachine:luma-gateway-workflow');
+    const secretArn = arn('secretsmanager', 'secret:luma-api-key');
+    const functionArn = (id: string) => arn('lambda', `function:${id}`);
+    const values: ResourceValues = {
+      [ids.table]: { ref: TABLE_NAME, attributes: { Arn: arn('dynamodb', `table/${TABLE_NAME}`) } },
+      [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
+      [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
+      [ids.secret]: { ref: secretArn },
+      ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
+    };
+    const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
+
+    const awsEndpoint = await listen(createAwsEndpoint(options, stateMachineArn, secretArn, upstream.apiKey, values, template, ids, pseudo));
+    const { server: awsServer, sfn } = awsEndpoint.context;
+    closers.push(() => closeServer(awsServer));
+    closers.push(() => sfn.close());
+
+    const sharedEnv: Record<string, string> = {
+      AWS_REGION: LOCAL_REGION,
+      AWS_DEFAULT_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_SFN: awsEndpoint.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint.url,
+      // s3rver stores a streamed body with its aws-chunked framing unless checksums are off (REFERENCE §4).
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      S3_FORCE_PATH_STYLE: 'true',
+    };
+    const hosts = new Map<string, LambdaHost>();
+    for (const id of ids.functions) {
+      const resource = template.Resources[id]!.Properties;
+      const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
+      const host = new LambdaHost({
+        name: id,
+        arn: functionArn(id),
+        bundlePath: bundlePathOf(outdir, resource.Code?.S3Key),
+        handlerName: String(resource.Handler).split('.').pop()!,
+        timeoutMs: (resource.Timeout ?? 3) * 1000,
+        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, options),
+      });
+      hosts.set(host.arn, host);
+      closers.push(() => host.close());
+    }
+    awsEndpoint.context.setInvoker((fnArn, payload) => {
+      const host = hosts.get(fnArn);
+      if (!host) return Promise.reject(new Error(`No local function ${fnArn}`));
+      return host.invoke(payload);
+    });
+
+    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
+    const apiHost = hosts.get(functionArn(ids.api))!;
+    const front = createApiFront((event) => apiHost.invoke(event), log);
+    await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
+    closers.push(() => closeServer(front));
+    const resumed = await sfn.resumeRunning();
+    if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
+
+    return {
+      url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+      apiKeys,
+      bucket: BUCKET_NAME,
+      s3Endpoint: s3.endpoint,
+      dynamoDbEndpoint: dynamo.endpoint,
+      simulatedLuma,
+      stepFunctions: sfn,
+      s3Events,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function synthesize(outdir: string): { stack: GatewayStack; template: Template; outdir: string } {
+  const { app, stack } = buildApp({ outdir });
+  const assembly = app.synth();
+  const template = assembly.getStackByName(stack.stackName).template as Template;
+  return { stack, template, outdir };
+}
+
+function logicalIds(stack: GatewayStack) {
+  const id = (construct: IConstruct) => (stack as Stack).getLogicalId(construct.node.defaultChild as CfnElement);
+  return {
+    table: id(stack.storage.table),
+    bucket: id(stack.storage.bucket),
+    stateMachine: id(stack.workflow.stateMachine),
+    secret: id(stack.upstreamKey),
+    api: id(stack.api.handler),
+    functions: [stack.api.handler, stack.workflow.pollFunction, stack.workflow.copyFunction, stack.workflow.recordFailureFunction].map(id),
+  };
+}
+
+/** A function's code is the asset `<hash>.zip`; its unzipped form is `cdk.out/asset.<hash>/index.mjs`. */
+function bundlePathOf(outdir: string, s3Key: unknown): string {
+  const hash = typeof s3Key === 'string' ? /^([0-9a-f]{64})\.zip$/.exec(s3Key)?.[1] : undefined;
+  if (!hash) throw new Error(`Cannot find the bundle of a function whose code key is ${JSON.stringify(s3Key)}.`);
+  const path = join(outdir, `asset.${hash}`, 'index.mjs');
+  if (!existsSync(path)) throw new Error(`Bundle ${path} is missing.`);
+  return path;
+}
+
+/** The template's environment, pointed at the local upstream and scaled in time. */
+function localEnvironment(
+  environment: Record<string, string>,
+  sharedEnv: Record<string, string>,
+  upstreamBaseUrl: string,
+  options: LocalGatewayOptions,
+): Record<string, string> {
+  const env = { ...environment, ...sharedEnv };
+  delete env.NODE_OPTIONS; // process-wide in a worker; source maps are for AWS logs
+  if (env.LUMA_BASE_URL) env.LUMA_BASE_URL = upstreamBaseUrl;
+  const scale = (name: string, override?: number) => {
+    if (env[name] !== undefined) env[name] = String((override ?? Number(env[name])) * options.timeScale);
+  };
+  scale('POLL_INTERVAL_SECONDS');
+  scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
+  return env;
+}
+
+interface AwsEndpointContext {
+  server: Server;
+  sfn: LocalStepFunctions;
+  setInvoker(invoke: (arn: string, payload: unknown) => Promise<unknown>): void;
+}
+
+function createAwsEndpoint(
+  options: LocalGatewayOptions,
+  stateMachineArn: string,
+  secretArn: string,
+  upstreamKey: string,
+  values: ResourceValues,
+  template: Template,
+  ids: ReturnType<typeof logicalIds>,
+  pseudo: { region: string; accountId: string; stackName: string },
+): AwsEndpointContext {
+  let invoke: (arn: string, payload: unknown) => Promise<unknown> = () => Promise.reject(new Error('not ready'));
+  const sfn = new LocalStepFunctions({
+    stateMachineArn,
+    definition: stateMachineDefinition(template, ids.stateMachine, values, pseudo),
+    invokeLambda: (arn, payload) => invoke(arn, payload),
+    timeScale: options.timeScale,
+    stateFile: join(resolve(options.dataDir), 'executions.json'),
+  });
+  const sfnHandler = stepFunctionsHttpHandler(sfn);
+  const secrets = secretsHttpHandler(new Map([[secretArn, upstreamKey]]));
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const target = String(req.headers['x-amz-target'] ?? '');
+      if (target.startsWith('secretsmanager.')) secrets(req, res, body);
+      else sfnHandler(req, res, body);
+    });
+  });
+  return { server, sfn, setInvoker: (fn) => (invoke = fn) };
+}
+
+async function listen(context: AwsEndpointContext): Promise<{ url: string; context: AwsEndpointContext }> {
+  await new Promise<void>((ready, fail) => context.server.once('error', fail).listen(0, '127.0.0.1', ready));
+  return { url: `http://127.0.0.1:${(context.server.address() as AddressInfo).port}`, context };
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections?.();
+  return new Promise((done) => server.close(() => done()));
+}
+
+/** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */
+async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): Promise<string[]> {
+  const keyFile = join(dataDir, 'api-key');
+  if (keys.length === 0) {
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    keys = [readFileSync(keyFile, 'utf8').trim()];
+  }
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const store = new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), TABLE_NAME);
+    const createdAt = new Date().toISOString();
+    for (const key of keys) {
+      const keyHash = hashApiKey(key);
+      await store.put({ keyHash, owner: `local-${keyHash.slice(0, 12)}`, name: 'local', createdAt });
+    }
+  } finally {
+    client.destroy();
+  }
+  return keys;
+}

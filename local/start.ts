@@ -1,0 +1,56 @@
+/**
+ * `npm start`: the gateway on this machine, no AWS or Luma account needed. See the README for settings.
+ */
+import { startLocalGateway } from './gateway.ts';
+
+function numberSetting(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not "${raw}".`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const baseUrl = process.env.LUMA_BASE_URL;
+  const upstreamKey = process.env.LUMA_API_KEY;
+  if (Boolean(baseUrl) !== Boolean(upstreamKey)) {
+    throw new Error('Set both LUMA_BASE_URL and LUMA_API_KEY to use a real upstream, or neither to use the simulated one.');
+  }
+  const timeScale = numberSetting('LOCAL_TIME_SCALE', 1);
+  if (timeScale === 0) throw new Error('LOCAL_TIME_SCALE must be greater than 0.');
+  const timeout = process.env.GENERATION_TIMEOUT_SECONDS;
+  const gateway = await startLocalGateway({
+    dataDir: process.env.LOCAL_DATA_DIR || '.local',
+    port: numberSetting('PORT', 3000),
+    apiKeys: (process.env.LOCAL_API_KEY ?? '').split(',').map((key) => key.trim()).filter(Boolean),
+    timeScale,
+    upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
+    generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,
+  });
+
+  console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);
+  console.log(`Videos: s3://${gateway.bucket} (S3 emulator at ${gateway.s3Endpoint})`);
+  for (const key of gateway.apiKeys) console.log(`API key: ${key}`);
+  console.log(`Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`Listening on ${gateway.url}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    gateway.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: Error) => {
+  console.error(`Could not start: ${error.message}`);
+  process.exit(1);
+});
