@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,9 @@ export class GatewayFunction extends NodejsFunction {
         format: OutputFormat.ESM,
         target: 'node20',
         minify: true,
+        // Error class names are the contract with the state machine's Retry/Catch: minifying must keep them.
+        keepNames: true,
+        logLevel: LogLevel.WARNING,
         sourceMap: true,
         sourcesContent: false,
         mainFields: ['module', 'main'],

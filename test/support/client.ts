@@ -1,0 +1,62 @@
+/** Small helpers the integration and end-to-end tests share: a seed-API client and bounded polling. */
+import { seedGenerationSchema, type SeedGeneration } from '../../functions/commons/domain/seed-response.ts';
+
+export interface ApiAnswer<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export class SeedClient {
+  constructor(
+    readonly baseUrl: string,
+    readonly apiKey: string,
+  ) {}
+
+  async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.apiKey}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+  }
+
+  create(body: unknown) {
+    return this.request<SeedGeneration & { error?: { code: string; message: string } }>('POST', '/luma/generations', body);
+  }
+
+  get(id: string) {
+    return this.request<SeedGeneration & { error?: { code: string; message: string } }>('GET', `/luma/generations/${id}`);
+  }
+
+  /** Polls until the task is completed or failed; every answer must match the published schema. */
+  async waitForTerminal(id: string, timeoutMs = 30_000): Promise<SeedGeneration> {
+    const seen: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const { status, body } = await this.get(id);
+      if (status !== 200) throw new Error(`GET ${id} answered ${status}: ${JSON.stringify(body)}`);
+      const generation = seedGenerationSchema.parse(body);
+      if (seen.at(-1) !== generation.state) seen.push(generation.state);
+      if (generation.state === 'completed' || generation.state === 'failed') return Object.assign(generation, { seen });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`Task ${id} did not finish within ${timeoutMs} ms (states seen: ${seen.join(' → ')})`);
+  }
+}
+
+export async function waitUntil<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
