@@ -32,7 +32,7 @@ export function errorResponse(error: unknown, requestId: string, log: (fields: R
 export function parseJsonBody(event: APIGatewayProxyEventV2): unknown {
   const contentType = event.headers?.['content-type'];
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType.trim())) {
-    throw new UnsupportedMediaTypeError('Send the body as application/json.');
+    throw new UnsupportedMediaTypeError('Send the body as JSON with the header "Content-Type: application/json".');
   }
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');

@@ -28,7 +28,7 @@ export interface Failure {
   reason: string;
 }
 
-const MODERATION_HINTS = /moderation|blacklist|not allowed|unsafe|nsfw|inappropriate/i;
+const MODERATION_HINTS = /moderation|blacklist|content (is )?not allowed|unsafe|nsfw|inappropriate/i;
 
 /** Upstreams report moderation as a free-text failure; classify it so clients can tell it from a fault. */
 export function classifyUpstreamFailure(reason: string | undefined): Failure {

@@ -26,13 +26,18 @@ function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typ
     return parseKeyframeUrl(text, ctx);
   }
   const dataUri = DATA_URI.exec(text);
+  if (dataUri?.[1] && !/^image\//i.test(dataUri[1])) {
+    ctx.addIssue({ code: 'custom', message: `data URI must carry an image, not ${dataUri[1].slice(0, 50)}` });
+    return z.NEVER;
+  }
   const base64 = (dataUri ? dataUri[3] : text).replace(/\s+/g, '');
   if (!base64 || !BASE64.test(base64)) {
     ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL or a Base64-encoded PNG, JPEG or WebP image' });
     return z.NEVER;
   }
-  // Reject before decoding: 4 Base64 characters carry 3 bytes.
-  if (Math.floor((base64.length * 3) / 4) > MAX_KEYFRAME_BYTES + 2) {
+  // Checked before decoding, so an oversized body costs no memory: 4 Base64 characters carry 3 bytes.
+  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+  if (Math.floor((base64.length * 3) / 4) - padding > MAX_KEYFRAME_BYTES) {
     ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` });
     return z.NEVER;
   }
@@ -82,9 +87,9 @@ export const generationRequestSchema = z
     image_url: keyframe.nullish(),
     // The seed documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
     image_end_url: z
-      .union([z.literal(false), keyframe], { error: 'must be an http(s) URL, Base64 image, or false' })
+      .union([z.literal(false), z.string().min(1, 'must not be empty')], { error: 'must be an http(s) URL, Base64 image, or false' })
       .nullish()
-      .transform((value) => (value === false || value == null ? undefined : value)),
+      .transform((value, ctx) => (typeof value === 'string' ? parseKeyframe(value, ctx) : undefined)),
     aspect_ratio: z.enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` }).optional(),
   })
   .refine((body) => !(body.loop && body.image_end_url), {

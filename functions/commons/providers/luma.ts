@@ -58,13 +58,15 @@ export class LumaProvider implements VideoProvider {
     return toUpstreamGeneration(await this.#call('GET', `/generations/${encodeURIComponent(upstreamId)}`));
   }
 
-  async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration> {
+  async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
+    // Outside the try below: a key that cannot be read is the gateway's fault, not an unreachable upstream.
+    const apiKey = await this.#apiKey();
     let response: Response;
     try {
       response = await fetch(this.#baseUrl + path, {
         method,
         headers: {
-          authorization: `Bearer ${await this.#apiKey()}`,
+          authorization: `Bearer ${apiKey}`,
           accept: 'application/json',
           ...(body !== undefined && { 'content-type': 'application/json' }),
         },
@@ -78,7 +80,7 @@ export class LumaProvider implements VideoProvider {
     const text = await response.text().catch(() => '');
     if (response.ok) {
       try {
-        return JSON.parse(text) as LumaGeneration;
+        return JSON.parse(text) as LumaGeneration | null;
       } catch (error) {
         throw new TransientUpstreamError(`The upstream answered ${response.status} with a body that is not JSON.`, { cause: error });
       }
@@ -141,8 +143,8 @@ function describeFetchError(error: unknown): string {
   return cause?.code ?? (error instanceof Error ? error.message : 'unknown error');
 }
 
-function toUpstreamGeneration(raw: LumaGeneration): UpstreamGeneration {
-  if (typeof raw.id !== 'string' || !STATES.includes(raw.state as UpstreamState)) {
+function toUpstreamGeneration(raw: LumaGeneration | null): UpstreamGeneration {
+  if (!raw || typeof raw !== 'object' || typeof raw.id !== 'string' || !STATES.includes(raw.state as UpstreamState)) {
     throw new TransientUpstreamError('The upstream answered with a generation the gateway cannot read.');
   }
   const asString = (value: unknown) => (typeof value === 'string' && value ? value : undefined);

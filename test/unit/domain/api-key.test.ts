@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { describe, it, expect } from 'vitest';
+import { bearerToken, hashApiKey } from '../../../functions/commons/domain/api-key.ts';
+
+const KEY = 'lvg_0123456789abcdefABCDEF';
+
+describe('bearerToken', () => {
+  it('reads the key from a Bearer header', () => {
+    expect(bearerToken(`Bearer ${KEY}`)).toBe(KEY);
+  });
+
+  it('takes the scheme in any case, and tabs or several spaces around the key', () => {
+    expect(bearerToken(`bearer ${KEY}`)).toBe(KEY);
+    expect(bearerToken(`BEARER ${KEY}`)).toBe(KEY);
+    expect(bearerToken(`Bearer \t  ${KEY}`)).toBe(KEY);
+    expect(bearerToken(`Bearer ${KEY}  \t`)).toBe(KEY);
+  });
+
+  it('keeps any printable ASCII in the key', () => {
+    const key = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+    expect(bearerToken(`Bearer ${key}`)).toBe(key);
+  });
+
+  it('accepts keys of 16 to 256 characters only', () => {
+    expect(bearerToken(`Bearer ${'k'.repeat(16)}`)).toBe('k'.repeat(16));
+    expect(bearerToken(`Bearer ${'k'.repeat(256)}`)).toBe('k'.repeat(256));
+    expect(bearerToken(`Bearer ${'k'.repeat(15)}`)).toBeUndefined();
+    expect(bearerToken(`Bearer ${'k'.repeat(257)}`)).toBeUndefined();
+  });
+
+  it.each([
+    ['absent', undefined],
+    ['empty', ''],
+    ['the scheme alone', 'Bearer'],
+    ['the scheme and a space', 'Bearer '],
+    ['no space after the scheme', `Bearer${KEY}`],
+    ['another scheme', `Basic ${KEY}`],
+    ['a bare key', KEY],
+    ['leading whitespace', ` Bearer ${KEY}`],
+    ['two words as the key', `Bearer ${KEY} ${KEY}`],
+    ['a non-ASCII key', `Bearer ${KEY}é`],
+    ['a control character', `Bearer ${KEY}\u0000`],
+    ['a newline', `Bearer ${KEY}\nX-Injected: 1`],
+    ['a scheme with a prefix', `XBearer ${KEY}`],
+  ])('gives undefined for %s', (_name, header) => {
+    expect(bearerToken(header)).toBeUndefined();
+  });
+});
+
+describe('hashApiKey', () => {
+  it('is the hex SHA-256 of the key’s UTF-8 bytes', () => {
+    // FIPS 180-2 test vector.
+    expect(hashApiKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(hashApiKey('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(hashApiKey('clé')).toBe(createHash('sha256').update(Buffer.from('clé', 'utf8')).digest('hex'));
+  });
+
+  it('is 64 lowercase hex characters, stable, and differs between keys', () => {
+    const hash = hashApiKey(KEY);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashApiKey(KEY)).toBe(hash);
+    expect(hashApiKey(KEY + 'x')).not.toBe(hash);
+    expect(hashApiKey(KEY.toLowerCase())).not.toBe(hash);
+    expect(hash).not.toContain(KEY);
+  });
+
+  it('hashes what bearerToken extracts, so header whitespace does not change the hash', () => {
+    expect(hashApiKey(bearerToken(`Bearer   ${KEY}  `)!)).toBe(hashApiKey(KEY));
+  });
+});

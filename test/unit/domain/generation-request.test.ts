@@ -1,0 +1,453 @@
+import { readFileSync } from 'node:fs';
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  ASPECT_RATIOS,
+  KEYFRAME_URL_MAX_LENGTH,
+  MAX_KEYFRAME_BYTES,
+  PROMPT_MAX_LENGTH,
+  PROMPT_MIN_LENGTH,
+  describeIssues,
+  generationRequestSchema,
+  type GenerationRequest,
+  type ValidationIssue,
+} from '../../../functions/commons/domain/generation-request.ts';
+
+const fixture = (path: string): Buffer => readFileSync(new URL(path, import.meta.url));
+const PNG = fixture('../../fixtures/media/tiny.png'); // 64 x 48
+const WEBP = fixture('../../fixtures/media/tiny.webp'); // 96 x 64
+const JPEG = fixture('../../../local/assets/sample.jpg'); // 320 x 180
+
+/** The example body of the seed's "Create Video by Luma" page, verbatim. */
+const SEED_EXAMPLE = {
+  user_prompt:
+    'Cinematic shot of a tranquil indoor pool room. A graceful pink flamingo stands in clear turquoise water, creating subtle ripples. Golden hour light casts dramatic geometric shadows through expansive windows and a glass roof onto minimalist beige walls. Rattan furniture with cream cushions. Lush tropical plants. Serene, high-end resort aesthetic. The flamingo subtly preens.',
+  expand_prompt: true,
+  image_url: 'https://img.upanh.tv/2025/05/23/b69ee84d-849d-48c0-863a-40b646190dd6.png',
+};
+
+const PROMPT = 'a paper boat drifting down a rainy street';
+
+function accept(body: unknown): GenerationRequest {
+  const result = generationRequestSchema.safeParse(body);
+  if (!result.success) throw new Error(`expected the body to be valid, got ${JSON.stringify(describeIssues(result.error))}`);
+  return result.data;
+}
+
+/** Short JSON of a parse result: inline keyframe bytes shown as their count, so a failure message stays small. */
+function summary(value: unknown): string {
+  const text = JSON.stringify(value, (key, item: unknown) =>
+    key === 'bytes' && item && typeof item === 'object' && 'data' in item ? `<${(item.data as unknown[]).length} bytes>` : item,
+  );
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+}
+
+function reject(body: unknown): ValidationIssue[] {
+  const result = generationRequestSchema.safeParse(body);
+  if (result.success) throw new Error(`expected the body to be invalid, got ${summary(result.data)}`);
+  const issues = describeIssues(result.error);
+  expect(issues.length).toBeGreaterThan(0);
+  return issues;
+}
+
+/** it.each spreads array rows into arguments: wrap each value so `[]` and `['abc']` arrive as themselves. */
+const rows = (values: unknown[]): [unknown][] => values.map((value) => [value]);
+
+/** The issues for one field; asserts there is at least one. */
+function rejectField(body: unknown, field: string): ValidationIssue[] {
+  const issues = reject(body);
+  const forField = issues.filter((issue) => issue.field === field);
+  expect(forField, `issues ${JSON.stringify(issues)} should name ${field}`).not.toHaveLength(0);
+  return forField;
+}
+
+describe('generationRequestSchema: the seed example', () => {
+  it('accepts the seed example body and keeps its fields', () => {
+    const request = accept(SEED_EXAMPLE);
+    expect(request.user_prompt).toBe(SEED_EXAMPLE.user_prompt);
+    expect(request.expand_prompt).toBe(true);
+    expect(request.image_url).toEqual({ kind: 'url', url: SEED_EXAMPLE.image_url });
+    expect(request.image_end_url).toBeUndefined();
+    expect(request.loop).toBeUndefined();
+    expect(request.aspect_ratio).toBeUndefined();
+  });
+
+  it('accepts a body with every field set', () => {
+    const request = accept({
+      user_prompt: PROMPT,
+      expand_prompt: false,
+      loop: false,
+      image_url: 'https://example.com/start.png',
+      image_end_url: 'https://example.com/end.png',
+      aspect_ratio: '9:16',
+    });
+    expect(request).toEqual({
+      user_prompt: PROMPT,
+      expand_prompt: false,
+      loop: false,
+      image_url: { kind: 'url', url: 'https://example.com/start.png' },
+      image_end_url: { kind: 'url', url: 'https://example.com/end.png' },
+      aspect_ratio: '9:16',
+    });
+  });
+
+  it('drops unknown extra fields', () => {
+    const request = accept({ user_prompt: PROMPT, model: 'ray-2', callback_url: 'https://evil.example', extra: { a: 1 } });
+    const known = ['user_prompt', 'expand_prompt', 'loop', 'image_url', 'image_end_url', 'aspect_ratio'];
+    for (const key of Object.keys(request)) expect(known).toContain(key);
+    expect(request.user_prompt).toBe(PROMPT);
+    expect(request).not.toHaveProperty('model');
+    expect(request).not.toHaveProperty('callback_url');
+    expect(request).not.toHaveProperty('extra');
+  });
+});
+
+describe('generationRequestSchema: field types', () => {
+  it.each(rows([null, [], 'a prompt', 42, true]))('rejects a body that is not an object (%j), naming the body', (body) => {
+    expect(reject(body)).toEqual([expect.objectContaining({ field: '(body)' })]);
+  });
+
+  it('requires user_prompt', () => {
+    expect(rejectField({}, 'user_prompt')).toEqual([{ field: 'user_prompt', message: 'is required' }]);
+    expect(rejectField({ expand_prompt: true }, 'user_prompt')[0].message).toBe('is required');
+  });
+
+  it.each(rows([123, null, true, {}]))('rejects user_prompt %j: must be a string', (value) => {
+    expect(reject({ user_prompt: value })).toEqual([{ field: 'user_prompt', message: 'must be a string' }]);
+  });
+
+  it.each(rows([[], ['abc'], ['a', 'b', 'c', 'd']]))('rejects user_prompt %j: must be a string (first)', (value) => {
+    // zod 4 also runs the length checks on an array (it has a .length), adding a second, less useful
+    // "must be 3 to 5000 characters" issue; the type issue comes first.
+    const issues = reject({ user_prompt: value });
+    expect(issues[0]).toEqual({ field: 'user_prompt', message: 'must be a string' });
+    for (const issue of issues) expect(issue.field).toBe('user_prompt');
+  });
+
+  it.each(rows(['yes', 'true', 1, 0, null, [], {}]))('rejects expand_prompt %j', (value) => {
+    rejectField({ user_prompt: PROMPT, expand_prompt: value }, 'expand_prompt');
+  });
+
+  it.each(rows(['true', 'false', 1, 0, null, [], {}]))('rejects loop %j', (value) => {
+    rejectField({ user_prompt: PROMPT, loop: value }, 'loop');
+  });
+
+  it.each(rows([123, true, false, [], {}, '']))('rejects image_url %j', (value) => {
+    rejectField({ user_prompt: PROMPT, image_url: value }, 'image_url');
+  });
+
+  it('image_url null or absent means no start frame', () => {
+    expect(accept({ user_prompt: PROMPT, image_url: null }).image_url).toBeNull();
+    expect(accept({ user_prompt: PROMPT }).image_url).toBeUndefined();
+  });
+
+  it.each(rows([123, true, [], {}, '', 'not a keyframe']))('rejects image_end_url %j', (value) => {
+    rejectField({ user_prompt: PROMPT, image_end_url: value }, 'image_end_url');
+  });
+
+  it.each(rows([169, null, true, [], {}]))('rejects aspect_ratio of the wrong type (%j)', (value) => {
+    rejectField({ user_prompt: PROMPT, aspect_ratio: value }, 'aspect_ratio');
+  });
+});
+
+describe('generationRequestSchema: user_prompt length', () => {
+  const prompt = (length: number) => 'x'.repeat(length);
+
+  it.each([PROMPT_MIN_LENGTH, 5, PROMPT_MAX_LENGTH])('accepts %i characters', (length) => {
+    expect(accept({ user_prompt: prompt(length) }).user_prompt).toHaveLength(length);
+  });
+
+  it.each([0, 1, PROMPT_MIN_LENGTH - 1, PROMPT_MAX_LENGTH + 1, 20_000])('rejects %i characters', (length) => {
+    const [issue] = rejectField({ user_prompt: prompt(length) }, 'user_prompt');
+    expect(issue.message).toBe('must be 3 to 5000 characters');
+  });
+
+  it('limits are the official API’s 3 and 5000', () => {
+    expect([PROMPT_MIN_LENGTH, PROMPT_MAX_LENGTH]).toEqual([3, 5000]);
+  });
+
+  it('trims surrounding whitespace before measuring', () => {
+    expect(accept({ user_prompt: '  \n\tabc \t\n ' }).user_prompt).toBe('abc');
+    expect(accept({ user_prompt: `   ${prompt(PROMPT_MAX_LENGTH)}   ` }).user_prompt).toHaveLength(PROMPT_MAX_LENGTH);
+    rejectField({ user_prompt: '   ab   ' }, 'user_prompt');
+    rejectField({ user_prompt: ' \n\t   \n' }, 'user_prompt');
+  });
+
+  it('keeps inner whitespace', () => {
+    expect(accept({ user_prompt: ' a  b\nc ' }).user_prompt).toBe('a  b\nc');
+  });
+});
+
+describe('generationRequestSchema: aspect_ratio', () => {
+  it('offers exactly the seed’s five ratios', () => {
+    expect([...ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16']);
+  });
+
+  it.each(ASPECT_RATIOS)('accepts %s', (ratio) => {
+    expect(accept({ user_prompt: PROMPT, aspect_ratio: ratio }).aspect_ratio).toBe(ratio);
+  });
+
+  it.each(['21:9', '9:21', '2:1', '16:10', '16/9', '', ' 16:9', '16:9 '])('rejects %j, listing the allowed ratios', (ratio) => {
+    const [issue] = rejectField({ user_prompt: PROMPT, aspect_ratio: ratio }, 'aspect_ratio');
+    for (const allowed of ASPECT_RATIOS) expect(issue.message).toContain(allowed);
+  });
+});
+
+describe('generationRequestSchema: loop and image_end_url', () => {
+  const END = 'https://example.com/end.png';
+
+  it('rejects loop together with an end frame, naming loop', () => {
+    const [issue] = rejectField({ user_prompt: PROMPT, loop: true, image_end_url: END }, 'loop');
+    expect(issue.message).toMatch(/image_end_url/);
+  });
+
+  it('accepts loop alone, or with a start frame', () => {
+    expect(accept({ user_prompt: PROMPT, loop: true }).loop).toBe(true);
+    expect(accept({ user_prompt: PROMPT, loop: true, image_url: END }).loop).toBe(true);
+  });
+
+  it('accepts loop: false with an end frame', () => {
+    expect(accept({ user_prompt: PROMPT, loop: false, image_end_url: END }).image_end_url).toEqual({ kind: 'url', url: END });
+  });
+
+  it.each([false, null, undefined])('image_end_url %j means no end frame (and loop is then allowed)', (value) => {
+    const request = accept({ user_prompt: PROMPT, loop: true, image_end_url: value });
+    expect(request.image_end_url).toBeUndefined();
+    expect(request.loop).toBe(true);
+  });
+
+  it('rejects image_end_url: true (the seed’s "boolean" is a slip, not a switch)', () => {
+    rejectField({ user_prompt: PROMPT, image_end_url: true }, 'image_end_url');
+  });
+});
+
+describe('generationRequestSchema: keyframe URLs', () => {
+  const parseUrl = (value: string) => accept({ user_prompt: PROMPT, image_url: value }).image_url;
+
+  it('accepts an https URL', () => {
+    expect(parseUrl('https://example.com/a.png?x=1#f')).toEqual({ kind: 'url', url: 'https://example.com/a.png?x=1#f' });
+  });
+
+  it('accepts an http URL', () => {
+    expect(parseUrl('http://example.com/a.png')).toEqual({ kind: 'url', url: 'http://example.com/a.png' });
+  });
+
+  it('trims and normalises the URL', () => {
+    expect(parseUrl('  HTTPS://Example.COM/a b.png  ')).toEqual({ kind: 'url', url: 'https://example.com/a%20b.png' });
+  });
+
+  it('accepts the same forms for image_end_url', () => {
+    expect(accept({ user_prompt: PROMPT, image_end_url: 'https://example.com/e.jpg' }).image_end_url).toEqual({
+      kind: 'url',
+      url: 'https://example.com/e.jpg',
+    });
+  });
+
+  it.each([
+    'ftp://example.com/a.png',
+    'file:///etc/passwd',
+    'javascript:alert(1)',
+    'gopher://example.com/',
+    'ws://example.com/a.png',
+  ])('rejects the scheme of %s', (url) => {
+    expect(rejectField({ user_prompt: PROMPT, image_url: url }, 'image_url')).toEqual([
+      { field: 'image_url', message: 'URL must use http or https' },
+    ]);
+    rejectField({ user_prompt: PROMPT, image_end_url: url }, 'image_end_url');
+  });
+
+  it.each(['https://user:secret@example.com/a.png', 'https://user@example.com/a.png', 'http://:pw@example.com/a.png'])(
+    'rejects a URL with credentials (%s)',
+    (url) => {
+      expect(rejectField({ user_prompt: PROMPT, image_url: url }, 'image_url')).toEqual([
+        { field: 'image_url', message: 'URL must not carry credentials' },
+      ]);
+      rejectField({ user_prompt: PROMPT, image_end_url: url }, 'image_end_url');
+    },
+  );
+
+  it('rejects a URL longer than the limit and accepts one at the limit', () => {
+    const base = 'https://example.com/';
+    const atLimit = base + 'a'.repeat(KEYFRAME_URL_MAX_LENGTH - base.length);
+    expect(atLimit).toHaveLength(KEYFRAME_URL_MAX_LENGTH);
+    expect(parseUrl(atLimit)).toEqual({ kind: 'url', url: atLimit });
+    const [issue] = rejectField({ user_prompt: PROMPT, image_url: atLimit + 'a' }, 'image_url');
+    expect(issue.message).toMatch(/longer than 2048/);
+    rejectField({ user_prompt: PROMPT, image_end_url: atLimit + 'a' }, 'image_end_url');
+  });
+
+  it('rejects an unparsable http URL', () => {
+    rejectField({ user_prompt: PROMPT, image_url: 'https://' }, 'image_url');
+    rejectField({ user_prompt: PROMPT, image_url: 'http://exa mple.com/' }, 'image_url');
+  });
+
+  it('rejects text that is neither a URL nor Base64', () => {
+    rejectField({ user_prompt: PROMPT, image_url: 'example.com/a.png' }, 'image_url');
+  });
+});
+
+describe('generationRequestSchema: Base64 keyframes', () => {
+  const IMAGES: ReadonlyArray<[string, Buffer, string, number, number]> = [
+    ['PNG', PNG, 'image/png', 64, 48],
+    ['JPEG', JPEG, 'image/jpeg', 320, 180],
+    ['WebP', WEBP, 'image/webp', 96, 64],
+  ];
+
+  describe.each(IMAGES)('%s', (_name, bytes, type, width, height) => {
+    const expected = { kind: 'inline', type, width, height };
+
+    it('as a data URI', () => {
+      const frame = accept({ user_prompt: PROMPT, image_url: `data:${type};base64,${bytes.toString('base64')}` }).image_url;
+      expect(frame).toMatchObject(expected);
+      expect(frame && frame.kind === 'inline' && Buffer.compare(frame.bytes, bytes)).toBe(0);
+    });
+
+    it('as bare Base64', () => {
+      const frame = accept({ user_prompt: PROMPT, image_url: bytes.toString('base64') }).image_url;
+      expect(frame).toMatchObject(expected);
+      expect(frame && frame.kind === 'inline' && Buffer.compare(frame.bytes, bytes)).toBe(0);
+    });
+
+    it('as bare Base64url, wrapped over lines (MIME style)', () => {
+      const wrapped = bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
+      expect(accept({ user_prompt: PROMPT, image_url: wrapped }).image_url).toMatchObject(expected);
+      expect(accept({ user_prompt: PROMPT, image_url: bytes.toString('base64url') }).image_url).toMatchObject(expected);
+    });
+
+    it('as the end frame', () => {
+      const frame = accept({ user_prompt: PROMPT, image_end_url: `data:${type};base64,${bytes.toString('base64')}` }).image_end_url;
+      expect(frame).toMatchObject(expected);
+    });
+  });
+
+  it('accepts a data URI with parameters', () => {
+    const frame = accept({ user_prompt: PROMPT, image_url: `data:image/png;name=a.png;base64,${PNG.toString('base64')}` }).image_url;
+    expect(frame).toMatchObject({ kind: 'inline', type: 'image/png' });
+  });
+
+  it('rejects Base64 of text', () => {
+    const text = Buffer.from('This is plain text, not an image at all.').toString('base64');
+    expect(rejectField({ user_prompt: PROMPT, image_url: text }, 'image_url')).toEqual([
+      { field: 'image_url', message: 'Base64 data is not a PNG, JPEG or WebP image' },
+    ]);
+    rejectField({ user_prompt: PROMPT, image_url: `data:image/png;base64,${text}` }, 'image_url');
+    rejectField({ user_prompt: PROMPT, image_end_url: text }, 'image_end_url');
+  });
+
+  it('rejects a PNG signature followed by junk', () => {
+    const junk = Buffer.concat([PNG.subarray(0, 8), Buffer.from('junk junk junk junk junk junk junk junk')]);
+    expect(rejectField({ user_prompt: PROMPT, image_url: junk.toString('base64') }, 'image_url')).toEqual([
+      { field: 'image_url', message: 'Base64 data is not a PNG, JPEG or WebP image' },
+    ]);
+  });
+
+  it('rejects a truncated image', () => {
+    rejectField({ user_prompt: PROMPT, image_url: PNG.subarray(0, 20).toString('base64') }, 'image_url');
+  });
+
+  it('rejects a data URI whose payload is not Base64', () => {
+    rejectField({ user_prompt: PROMPT, image_url: 'data:image/png;base64,@@@not*base64@@@' }, 'image_url');
+    rejectField({ user_prompt: PROMPT, image_url: 'data:image/png;base64,' }, 'image_url');
+    rejectField({ user_prompt: PROMPT, image_url: `data:image/png,${PNG.toString('base64')}` }, 'image_url');
+  });
+
+  /** A real PNG padded with zero bytes to `size`: still a valid header, so only the size decides. */
+  const paddedPng = (size: number) => Buffer.concat([PNG, Buffer.alloc(size - PNG.length)]);
+
+  it('accepts an image of exactly the size limit', () => {
+    const frame = accept({ user_prompt: PROMPT, image_url: paddedPng(MAX_KEYFRAME_BYTES).toString('base64') }).image_url;
+    expect(frame).toMatchObject({ kind: 'inline', type: 'image/png' });
+    expect(frame && frame.kind === 'inline' && frame.bytes.length).toBe(MAX_KEYFRAME_BYTES);
+  });
+
+  it('rejects oversized Base64 by its length, before decoding', () => {
+    // The padding would make a valid PNG if it were decoded: the size message, not the format one, shows
+    // the length check came first. Without the check this body would be accepted.
+    const oversized = paddedPng(MAX_KEYFRAME_BYTES + 1024).toString('base64');
+    expect(rejectField({ user_prompt: PROMPT, image_url: oversized }, 'image_url')).toEqual([
+      { field: 'image_url', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` },
+    ]);
+    // Characters that merely look like Base64 are not decoded either.
+    const [issue] = rejectField({ user_prompt: PROMPT, image_url: 'A'.repeat(8 * 1024 * 1024) }, 'image_url');
+    expect(issue.message).toBe(`image is larger than ${MAX_KEYFRAME_BYTES} bytes`);
+    rejectField({ user_prompt: PROMPT, image_end_url: oversized }, 'image_end_url');
+  });
+
+  it('rejects an image one or two bytes over the size limit', () => {
+    rejectField({ user_prompt: PROMPT, image_url: paddedPng(MAX_KEYFRAME_BYTES + 1).toString('base64') }, 'image_url');
+    const unpadded = paddedPng(MAX_KEYFRAME_BYTES + 2).toString('base64').replace(/=+$/, '');
+    rejectField({ user_prompt: PROMPT, image_url: unpadded }, 'image_url');
+  });
+});
+
+describe('describeIssues', () => {
+  it('gives one {field, message} pair per problem, naming each field', () => {
+    const issues = reject({ user_prompt: 'ab', loop: 'yes', aspect_ratio: '2:1', image_url: 'ftp://x.example/a' });
+    for (const issue of issues) {
+      expect(Object.keys(issue).sort()).toEqual(['field', 'message']);
+      expect(typeof issue.message).toBe('string');
+      expect(issue.message.length).toBeGreaterThan(0);
+    }
+    expect(issues.map((issue) => issue.field).sort()).toEqual(['aspect_ratio', 'image_url', 'loop', 'user_prompt']);
+    expect(issues).toContainEqual({ field: 'user_prompt', message: 'must be 3 to 5000 characters' });
+    expect(issues).toContainEqual({ field: 'image_url', message: 'URL must use http or https' });
+  });
+
+  it('names the body itself when it is not an object', () => {
+    const result = generationRequestSchema.safeParse('just a string');
+    expect(result.success).toBe(false);
+    if (!result.success) expect(describeIssues(result.error)).toEqual([{ field: '(body)', message: expect.any(String) }]);
+  });
+});
+
+describe('generationRequestSchema: property', () => {
+  const ratioLike = fc.oneof(fc.constantFrom(...ASPECT_RATIOS), fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 1 }));
+  const promptLike = fc.oneof(
+    fc.string({ maxLength: 8 }),
+    fc.string({ unit: fc.constantFrom(' ', '\t', '\n', 'a', 'é', '😀'), minLength: 0, maxLength: 12 }),
+    fc.integer({ min: 0, max: 5010 }).map((n) => ' '.repeat(n % 3) + 'p'.repeat(n) + ' '.repeat(n % 2)),
+    fc.jsonValue({ maxDepth: 1 }),
+  );
+  const keyframeLike = fc.oneof(
+    fc.constantFrom('https://example.com/a.png', PNG.toString('base64'), false, true, null, ''),
+    fc.string({ maxLength: 10 }),
+    fc.jsonValue({ maxDepth: 1 }),
+  );
+  const bodyLike = fc.oneof(
+    fc.jsonValue(),
+    fc.record(
+      {
+        user_prompt: promptLike,
+        expand_prompt: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 0 })),
+        loop: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 0 })),
+        image_url: keyframeLike,
+        image_end_url: keyframeLike,
+        aspect_ratio: ratioLike,
+        extra: fc.jsonValue({ maxDepth: 1 }),
+      },
+      { requiredKeys: [] },
+    ),
+  );
+
+  it('any JSON value either fails with issues or yields a 3..5000-character prompt and a valid aspect ratio', () => {
+    fc.assert(
+      fc.property(bodyLike, (body) => {
+        const result = generationRequestSchema.safeParse(body);
+        if (!result.success) {
+          const issues = describeIssues(result.error);
+          expect(issues.length).toBeGreaterThan(0);
+          for (const issue of issues) expect(issue.field.length).toBeGreaterThan(0);
+          return;
+        }
+        const { user_prompt, aspect_ratio, loop, image_end_url } = result.data;
+        expect(typeof user_prompt).toBe('string');
+        expect(user_prompt.length).toBeGreaterThanOrEqual(PROMPT_MIN_LENGTH);
+        expect(user_prompt.length).toBeLessThanOrEqual(PROMPT_MAX_LENGTH);
+        expect(user_prompt).toBe(user_prompt.trim());
+        if (aspect_ratio !== undefined) expect(ASPECT_RATIOS).toContain(aspect_ratio);
+        expect(loop === true && image_end_url !== undefined).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

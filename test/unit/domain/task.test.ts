@@ -1,0 +1,233 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  TASK_STATUSES,
+  applyChange,
+  isAlreadyApplied,
+  isTerminal,
+  newTask,
+  type Task,
+  type TaskChange,
+  type TaskOutput,
+  type TaskStatus,
+} from '../../../functions/commons/domain/task.ts';
+import { InvalidTransitionError } from '../../../functions/commons/errors.ts';
+
+const NOW = new Date('2025-05-23T07:05:23.342Z');
+const AT = '2025-05-23T07:06:00.000Z';
+const OUTPUT: TaskOutput = { videoKey: 'videos/t1.mp4', sizeBytes: 1234, sha256: 'ab'.repeat(32), width: 1280, height: 720, durationSeconds: 5 };
+const ASSETS = { videoUrl: 'https://cdn.example/v.mp4', imageUrl: 'https://cdn.example/v.jpg' };
+
+const RANK: Record<TaskStatus, number> = { accepted: 0, submitted: 1, dreaming: 2, copying: 3, completed: 4, failed: 4 };
+
+function fresh(): Task {
+  return newTask({
+    id: 't1',
+    owner: 'owner-1',
+    request: { prompt: 'a paper boat', aspectRatio: '16:9' },
+    provider: 'luma',
+    model: 'ray-2',
+    now: NOW,
+    timeoutSeconds: 3600,
+  });
+}
+
+/** The canonical change that moves a task into each status. */
+const CHANGES: Record<Exclude<TaskStatus, 'accepted'>, TaskChange> = {
+  submitted: { to: 'submitted', upstreamId: 'up-1' },
+  dreaming: { to: 'dreaming' },
+  copying: { to: 'copying', assets: ASSETS },
+  completed: { to: 'completed', output: OUTPUT },
+  failed: { to: 'failed', failure: { code: 'upstream_failed', reason: 'boom' } },
+};
+
+/** A task in `status`, reached along the normal path. */
+function taskIn(status: TaskStatus): Task {
+  const path: TaskStatus[] = status === 'failed' ? ['failed'] : TASK_STATUSES.slice(1, TASK_STATUSES.indexOf(status) + 1);
+  return path.reduce<Task>((task, to) => applyChange(task, CHANGES[to as Exclude<TaskStatus, 'accepted'>], AT), fresh());
+}
+
+function expectForbidden(task: Task, change: TaskChange): void {
+  expect(() => applyChange(task, change, AT)).toThrow(InvalidTransitionError);
+}
+
+describe('newTask', () => {
+  it('starts accepted, version 1, with one history entry and a deadline', () => {
+    const task = fresh();
+    expect(task).toEqual({
+      id: 't1',
+      owner: 'owner-1',
+      status: 'accepted',
+      request: { prompt: 'a paper boat', aspectRatio: '16:9' },
+      provider: 'luma',
+      model: 'ray-2',
+      createdAt: '2025-05-23T07:05:23.342Z',
+      updatedAt: '2025-05-23T07:05:23.342Z',
+      deadline: '2025-05-23T08:05:23.342Z',
+      history: [{ status: 'accepted', at: '2025-05-23T07:05:23.342Z' }],
+      version: 1,
+    });
+    expect(task.upstreamId).toBeUndefined();
+  });
+});
+
+describe('applyChange: allowed transitions', () => {
+  it('accepted → submitted records the upstream id', () => {
+    const task = applyChange(fresh(), { to: 'submitted', upstreamId: 'up-1' }, AT);
+    expect(task).toMatchObject({ status: 'submitted', upstreamId: 'up-1', updatedAt: AT, version: 2 });
+    expect(task.history).toEqual([
+      { status: 'accepted', at: NOW.toISOString() },
+      { status: 'submitted', at: AT },
+    ]);
+  });
+
+  it.each<[TaskStatus, TaskChange]>([
+    ['accepted', { to: 'dreaming', upstreamId: 'up-9' }],
+    ['accepted', { to: 'copying', assets: ASSETS, upstreamId: 'up-9' }],
+    ['submitted', { to: 'dreaming' }],
+    ['submitted', { to: 'copying', assets: ASSETS }],
+    ['dreaming', { to: 'copying', assets: ASSETS }],
+    ['copying', { to: 'completed', output: OUTPUT }],
+    ['accepted', { to: 'failed', failure: { code: 'upstream_rejected', reason: 'no' } }],
+    ['submitted', { to: 'failed', failure: { code: 'upstream_failed', reason: 'no' } }],
+    ['dreaming', { to: 'failed', failure: { code: 'moderation', reason: 'no' } }],
+    ['copying', { to: 'failed', failure: { code: 'download_failed', reason: 'no' } }],
+  ])('%s → %o', (from, change) => {
+    const before = taskIn(from);
+    const after = applyChange(before, change, AT);
+    expect(after.status).toBe(change.to);
+    expect(after.version).toBe(before.version + 1);
+    expect(after.history).toEqual([...before.history, { status: change.to, at: AT }]);
+    expect(after.updatedAt).toBe(AT);
+    expect(after.createdAt).toBe(before.createdAt);
+    expect(isAlreadyApplied(after, change)).toBe(true);
+    // The input is not mutated.
+    expect(before.status).toBe(from);
+    expect(before.history).toHaveLength(before.version);
+  });
+
+  it('copying stores the upstream assets, completed the output, failed the failure', () => {
+    const copying = taskIn('copying');
+    expect(copying.upstreamAssets).toEqual(ASSETS);
+    const completed = applyChange(copying, { to: 'completed', output: OUTPUT }, AT);
+    expect(completed.output).toEqual(OUTPUT);
+    expect(completed.upstreamAssets).toEqual(ASSETS);
+    const failure = { code: 'download_failed', reason: 'truncated' } as const;
+    expect(applyChange(copying, { to: 'failed', failure }, AT).failure).toEqual(failure);
+  });
+
+  it('keeps the upstream id when a later change carries none, takes it when one does', () => {
+    expect(taskIn('dreaming').upstreamId).toBe('up-1');
+    expect(applyChange(fresh(), { to: 'dreaming', upstreamId: 'up-2' }, AT).upstreamId).toBe('up-2');
+    expect(applyChange(taskIn('submitted'), { to: 'dreaming', upstreamId: '' }, AT).upstreamId).toBe('up-1');
+  });
+
+  it('a failure needs no upstream id', () => {
+    const failed = applyChange(fresh(), CHANGES.failed, AT);
+    expect(failed.status).toBe('failed');
+    expect(failed.upstreamId).toBeUndefined();
+  });
+
+  it('the full happy path grows history and version by one per change', () => {
+    let task = fresh();
+    for (const [index, to] of (['submitted', 'dreaming', 'copying', 'completed'] as const).entries()) {
+      task = applyChange(task, CHANGES[to], `2025-05-23T07:0${index + 6}:00.000Z`);
+      expect(task.version).toBe(index + 2);
+      expect(task.history).toHaveLength(index + 2);
+      expect(task.history.at(-1)).toEqual({ status: to, at: task.updatedAt });
+    }
+    expect(task.history.map((entry) => entry.status)).toEqual(['accepted', 'submitted', 'dreaming', 'copying', 'completed']);
+  });
+});
+
+describe('applyChange: forbidden transitions', () => {
+  const ALL_CHANGES = Object.values(CHANGES);
+
+  it.each(['completed', 'failed'] as const)('a %s task never moves', (status) => {
+    const task = taskIn(status);
+    for (const change of ALL_CHANGES) {
+      expect(isAlreadyApplied(task, change)).toBe(true);
+      expectForbidden(task, change);
+    }
+    // Not even with an upstream id, or towards the other terminal status.
+    expectForbidden(task, { to: 'dreaming', upstreamId: 'up-2' });
+    expectForbidden(task, { to: 'failed', failure: { code: 'cancelled', reason: 'late' } });
+  });
+
+  it.each(['accepted', 'submitted', 'dreaming'] as const)('completed is not reachable from %s', (status) => {
+    expectForbidden(taskIn(status), CHANGES.completed);
+    // Even when the task already has an upstream id and assets would be known.
+    expectForbidden({ ...taskIn(status), upstreamId: 'up-1' }, CHANGES.completed);
+  });
+
+  it('no status moves backwards or repeats', () => {
+    for (const from of TASK_STATUSES) {
+      const task = taskIn(from);
+      for (const to of ['submitted', 'dreaming', 'copying'] as const) {
+        if (RANK[to] <= RANK[from]) {
+          expect(isAlreadyApplied(task, CHANGES[to]), `${from} → ${to}`).toBe(true);
+          expectForbidden(task, { ...CHANGES[to], upstreamId: 'up-x' } as TaskChange);
+        }
+      }
+    }
+  });
+
+  it('non-failed changes need an upstream id', () => {
+    const task = fresh();
+    expectForbidden(task, { to: 'submitted', upstreamId: '' });
+    expectForbidden(task, { to: 'dreaming' });
+    expectForbidden(task, { to: 'dreaming', upstreamId: '' });
+    expectForbidden(task, { to: 'copying', assets: ASSETS });
+    expectForbidden(task, { to: 'completed', output: OUTPUT });
+  });
+
+  it('isAlreadyApplied is false for every forward change from a non-terminal status', () => {
+    for (const from of TASK_STATUSES.filter((status) => !isTerminal(status))) {
+      for (const change of ALL_CHANGES) {
+        expect(isAlreadyApplied(taskIn(from), change), `${from} → ${change.to}`).toBe(RANK[change.to] <= RANK[from]);
+      }
+    }
+  });
+});
+
+describe('task lifecycle: property', () => {
+  const upstreamId = fc.option(fc.constantFrom('', 'up-1', 'up-2'), { nil: undefined });
+  const change: fc.Arbitrary<TaskChange> = fc.oneof(
+    fc.constantFrom('', 'up-1', 'up-2').map((id): TaskChange => ({ to: 'submitted', upstreamId: id })),
+    upstreamId.map((id): TaskChange => (id === undefined ? { to: 'dreaming' } : { to: 'dreaming', upstreamId: id })),
+    upstreamId.map((id): TaskChange => ({ to: 'copying', assets: ASSETS, ...(id !== undefined && { upstreamId: id }) })),
+    fc.constant<TaskChange>({ to: 'completed', output: OUTPUT }),
+    fc.constantFrom('upstream_failed', 'moderation', 'deadline_exceeded').map(
+      (code): TaskChange => ({ to: 'failed', failure: { code, reason: code } }),
+    ),
+  );
+
+  it('status rank never decreases, a terminal status never changes, each applied change adds one version', () => {
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
+        let task = fresh();
+        for (const next of changes) {
+          const before = task;
+          if (!isAlreadyApplied(task, next)) {
+            try {
+              task = applyChange(task, next, AT);
+            } catch (error) {
+              expect(error).toBeInstanceOf(InvalidTransitionError);
+            }
+          }
+          expect(RANK[task.status]).toBeGreaterThanOrEqual(RANK[before.status]);
+          if (isTerminal(before.status)) expect(task).toBe(before);
+          if (task !== before) {
+            expect(task.version).toBe(before.version + 1);
+            expect(task.status).toBe(next.to);
+            if (task.status !== 'failed') expect(task.upstreamId).toBeTruthy();
+            if (task.status === 'completed') expect(before.status).toBe('copying');
+          }
+          expect(task.history).toHaveLength(task.version);
+          expect(task.history.at(-1)?.status).toBe(task.status);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
