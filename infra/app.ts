@@ -3,6 +3,7 @@
  * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`.
  */
 import { App, Duration } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GatewayStack } from './gateway-stack.ts';
 
@@ -12,18 +13,32 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
   app: App;
   stack: GatewayStack;
 } {
-  const app = new App({ outdir: options.outdir, context: options.context });
+  // cdk.json's context (feature flags, settings) applies also when the app is built in-process, by the
+  // local runtime and the tests, so that what they run is what `cdk deploy` deploys.
+  const app = new App({ outdir: options.outdir, context: { ...cdkJsonContext(), ...options.context } });
   const context = (key: string): string | undefined => app.node.tryGetContext(key) ?? undefined;
-  const minutes = context('generationTimeoutMinutes');
-  const seconds = context('pollIntervalSeconds');
+  const numberContext = (key: string): number | undefined => {
+    const value = context(key);
+    if (value === undefined || value === '') return undefined;
+    const number = Number(value);
+    if (!Number.isFinite(number)) throw new Error(`Context ${key} must be a number, not "${value}".`);
+    return number;
+  };
+  const minutes = numberContext('generationTimeoutMinutes');
+  const seconds = numberContext('pollIntervalSeconds');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
     upstream: { baseUrl: context('upstreamBaseUrl'), model: context('upstreamModel') },
     upstreamKeySecretArn: context('upstreamKeySecretArn'),
-    generationTimeout: minutes ? Duration.minutes(Number(minutes)) : undefined,
-    pollInterval: seconds ? Duration.seconds(Number(seconds)) : undefined,
+    generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
+    pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),
   });
   return { app, stack };
+}
+
+function cdkJsonContext(): Record<string, unknown> {
+  const file = fileURLToPath(new URL('../cdk.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -8,7 +8,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
-import { grantObjects, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
+import { grantObjects, grantSecretValue, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
 
 export interface GatewayApiProps {
   readonly table: ITableV2;
@@ -53,7 +53,7 @@ export class GatewayApi extends Construct {
     grantTableItems(this.handler, props.table);
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
-    props.upstreamKey.grantRead(this.handler);
+    grantSecretValue(this.handler, props.upstreamKey);
     props.stateMachine.grantStartExecution(this.handler);
 
     this.httpApi = new HttpApi(this, 'HttpApi', {

@@ -19,6 +19,11 @@ export function grantObjects(fn: IFunction, bucket: IBucket, actions: string[], 
   fn.addToRolePolicy(new PolicyStatement({ actions, resources: [bucket.arnForObjects(keyPattern)] }));
 }
 
+/** Only the secret's value: `ISecret.grantRead` would add DescribeSecret, which the code never calls. */
+export function grantSecretValue(fn: IFunction, secret: ISecret): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+}
+
 export interface UpstreamSettings {
   /** @default 'https://api.lumalabs.ai/dream-machine/v1' */
   readonly baseUrl?: string;

@@ -9,6 +9,7 @@ import {
   DefinitionBody,
   Fail,
   JitterType,
+  Pass,
   LogLevel,
   StateMachine,
   StateMachineType,
@@ -22,7 +23,7 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
-import { grantTableItems, grantObjects, type UpstreamSettings, upstreamEnvironment } from './grants.ts';
+import { grantObjects, grantSecretValue, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -34,6 +35,9 @@ export interface WorkflowProps {
   /** Wait between two polls of the upstream. @default 10 seconds */
   readonly pollInterval?: Duration;
 }
+
+const COPY_TIMEOUT = Duration.minutes(15);
+const COPY_RETRIES = 3;
 
 /** Lambda errors that mean "the invoke itself failed", which AWS recommends retrying. */
 const LAMBDA_SERVICE_ERRORS = [
@@ -67,6 +71,7 @@ export class GenerationWorkflow extends Construct {
     super(scope, id);
     this.generationTimeout = props.generationTimeout ?? Duration.minutes(30);
     const pollInterval = props.pollInterval ?? Duration.seconds(10);
+    if (this.generationTimeout.toSeconds() < 60) throw new Error('generationTimeout must be at least 1 minute.');
     if (pollInterval.toSeconds() < 1) throw new Error('pollInterval must be at least 1 second.');
 
     const tableEnv = { TABLE_NAME: props.table.tableName };
@@ -82,14 +87,19 @@ export class GenerationWorkflow extends Construct {
     });
     grantTableItems(this.pollFunction, props.table);
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
-    props.upstreamKey.grantRead(this.pollFunction);
+    grantSecretValue(this.pollFunction, props.upstreamKey);
 
     this.copyFunction = new GatewayFunction(this, 'CopyFunction', {
       handlerDir: 'copy',
       description: 'Streams a finished video and its thumbnail into the bucket',
       memorySize: 1024,
-      timeout: Duration.minutes(15),
-      environment: { ...tableEnv, BUCKET_NAME: props.bucket.bucketName, DOWNLOAD_TIMEOUT_MS: String(14 * 60_000) },
+      timeout: COPY_TIMEOUT,
+      // The download gives up a minute before Lambda would, so the failure is ours to name and retry.
+      environment: {
+        ...tableEnv,
+        BUCKET_NAME: props.bucket.bucketName,
+        DOWNLOAD_TIMEOUT_MS: String(COPY_TIMEOUT.minus(Duration.minutes(1)).toMilliseconds()),
+      },
     });
     grantTableItems(this.copyFunction, props.table);
     grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
@@ -129,7 +139,7 @@ export class GenerationWorkflow extends Construct {
     const copy = this.invoke('Copy', this.copyFunction, recordFailure, {
       errors: ['TransientDownloadError'],
       interval: Duration.seconds(5),
-      maxAttempts: 3,
+      maxAttempts: COPY_RETRIES,
       maxDelay: Duration.seconds(30),
     });
     copy.next(completed);
@@ -143,14 +153,25 @@ export class GenerationWorkflow extends Construct {
         .when(Condition.stringEquals('$.next', 'copy'), copy)
         .when(Condition.stringEquals('$.next', 'completed'), completed)
         .when(Condition.stringEquals('$.next', 'failed'), failed)
-        .otherwise(recordFailure),
+        .otherwise(
+          // Record failure reads `$.error`: give it one, so an unknown step is recorded, not a runtime error.
+          new Pass(this, 'Unexpected next step', {
+            parameters: {
+              'taskId.$': '$.taskId',
+              error: { Error: 'UnexpectedNextStep', 'Cause.$': 'States.JsonToString($)' },
+            },
+          }).next(recordFailure),
+        ),
     );
 
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(poll),
-      // The poll step enforces the deadline and records it; this backstop only covers a step that hangs.
-      timeout: this.generationTimeout.plus(Duration.minutes(30)),
+      // Poll enforces the deadline and records it; this uncatchable backstop must never cut short a copy
+      // that starts at the deadline, so it leaves room for every copy attempt and its backoff.
+      timeout: this.generationTimeout
+        .plus(Duration.minutes(COPY_TIMEOUT.toMinutes() * (COPY_RETRIES + 1)))
+        .plus(Duration.minutes(10)),
       tracingEnabled: true,
       logs: {
         destination: new LogGroup(this, 'StateMachineLogs', {

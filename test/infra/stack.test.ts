@@ -1,0 +1,931 @@
+/**
+ * Infrastructure tests: the synthesized CloudFormation template of the gateway stack.
+ *
+ * The stack is built once (with bundling, a few seconds) through `buildApp` from infra/app.ts, which
+ * applies cdk.json's context (e.g. `@aws-cdk/aws-iam:minimizePolicies`, which merges and sorts policy
+ * statements) exactly as `cdk synth`/`cdk deploy` do; the context tests add their own on top.
+ *
+ * Assertions are small and behavioural; IAM checks work on normalized (action, resource) pairs so that
+ * statement merging and action ordering do not matter.
+ *
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/app.ts';
+import type { GatewayStack } from '../../infra/gateway-stack.ts';
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------
+
+type Json = any;
+type Resources = Record<string, { Type: string; Properties?: Json; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+
+const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure'] as const;
+type ProjectFunction = (typeof PROJECT_FUNCTIONS)[number];
+
+/** Skips asset bundling for every stack: for builds that only look at the template. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+function buildWithContext(context: Record<string, unknown>, outdir: string): { stack: GatewayStack; template: Template } {
+  const { stack } = buildApp({ outdir, context });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/**
+ * Renders a CloudFormation value as a string, with tokens as placeholders:
+ * `{Ref: X}` → `${X}`, `{"Fn::GetAtt": [X, "Arn"]}` → `${X.Arn}`, `Fn::Join` joined.
+ */
+function render(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    if ('Ref' in value) return `\${${value.Ref}}`;
+    if ('Fn::GetAtt' in value) {
+      const [id, attribute] = value['Fn::GetAtt'] as [string, string];
+      return `\${${id}.${attribute}}`;
+    }
+    if ('Fn::Join' in value) {
+      const [separator, parts] = value['Fn::Join'] as [string, Json[]];
+      return parts.map(render).join(separator);
+    }
+    if ('Fn::Sub' in value) return String(value['Fn::Sub']);
+  }
+  return JSON.stringify(value);
+}
+
+const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+
+/** The state machine's ASL, from its DefinitionString (an Fn::Join), with tokens as placeholders. */
+function definitionOf(template: Template): Json {
+  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  expect(machines).toHaveLength(1);
+  return JSON.parse(render(machines[0]!.Properties.DefinitionString));
+}
+
+/** Worst-case seconds spent by one retrier: the sum of its (capped, un-jittered) delays. */
+function retryDelaySeconds(retrier: Json): number {
+  let total = 0;
+  for (let attempt = 0; attempt < (retrier.MaxAttempts ?? 3); attempt++) {
+    const delay = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** attempt;
+    total += Math.min(delay, retrier.MaxDelaySeconds ?? Infinity);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The stack, built once
+// ---------------------------------------------------------------------------------------------------
+
+const tempDirs: string[] = [];
+const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+};
+
+let outdir: string;
+let stack: GatewayStack;
+let template: Template;
+let resources: Resources;
+let definition: Json;
+
+const ids = {} as {
+  fn: Record<ProjectFunction, string>;
+  role: Record<ProjectFunction, string>;
+  table: string;
+  bucket: string;
+  secret: string;
+  stateMachine: string;
+  httpApi: string;
+};
+
+const logicalIdOf = (construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+
+beforeAll(() => {
+  outdir = tempDir('gateway-stack-test-');
+  ({ stack, template } = buildWithContext({}, outdir));
+  resources = template.toJSON().Resources;
+
+  const functions: Record<ProjectFunction, IConstruct> = {
+    Api: stack.api.handler,
+    Poll: stack.workflow.pollFunction,
+    Copy: stack.workflow.copyFunction,
+    RecordFailure: stack.workflow.recordFailureFunction,
+  };
+  ids.fn = {} as Record<ProjectFunction, string>;
+  ids.role = {} as Record<ProjectFunction, string>;
+  for (const name of PROJECT_FUNCTIONS) {
+    ids.fn[name] = logicalIdOf(functions[name]);
+    ids.role[name] = resources[ids.fn[name]]!.Properties.Role['Fn::GetAtt'][0];
+  }
+  ids.table = logicalIdOf(stack.storage.table);
+  ids.bucket = logicalIdOf(stack.storage.bucket);
+  ids.secret = logicalIdOf(stack.upstreamKey);
+  ids.stateMachine = logicalIdOf(stack.workflow.stateMachine);
+  ids.httpApi = logicalIdOf(stack.api.httpApi);
+  definition = definitionOf(template);
+}, 120_000);
+
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
+const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};
+
+/** Every Allow statement of the inline policies attached to a function's role. */
+function statementsOf(name: ProjectFunction): Json[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => asArray<Json>(policy.Properties.Roles).some((role) => role.Ref === ids.role[name]))
+    .flatMap((policy) => asArray<Json>(policy.Properties.PolicyDocument.Statement));
+}
+
+/** A function's grants as sorted `action on resource` strings, optionally for one service prefix. */
+function grantsOf(name: ProjectFunction, service?: string): string[] {
+  const grants = new Set<string>();
+  for (const statement of statementsOf(name)) {
+    expect(statement.Effect).toBe('Allow');
+    expect(statement.NotAction).toBeUndefined();
+    expect(statement.NotResource).toBeUndefined();
+    for (const action of asArray<string>(statement.Action)) {
+      if (service && !action.startsWith(`${service}:`)) continue;
+      for (const resource of asArray<Json>(statement.Resource)) grants.add(`${action} on ${render(resource)}`);
+    }
+  }
+  return [...grants].sort();
+}
+
+const tableArn = () => `\${${ids.table}.Arn}`;
+const objects = (prefix: string) => `\${${ids.bucket}.Arn}/${prefix}`;
+const secretArn = () => `\${${ids.secret}}`;
+const stateMachineArn = () => `\${${ids.stateMachine}}`;
+
+// ---------------------------------------------------------------------------------------------------
+// Lambda functions
+// ---------------------------------------------------------------------------------------------------
+
+describe('Lambda functions', () => {
+  it('the Node.js functions are exactly the four project functions (plus CDK’s own S3 notifications handler)', () => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    const nodeFunctions = Object.keys(functions).filter((id) => String(functions[id]!.Properties.Runtime).startsWith('nodejs'));
+    expect(nodeFunctions.sort()).toEqual(Object.values(ids.fn).sort());
+    const others = Object.keys(functions).filter((id) => !nodeFunctions.includes(id));
+    expect(others.every((id) => id.startsWith('BucketNotificationsHandler'))).toBe(true);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s runs on nodejs22.x, arm64, with active X-Ray tracing', (name) => {
+    expect(fnProps(name)).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      Handler: 'index.handler',
+    });
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s logs to its own log group, which has a retention', (name) => {
+    const logGroup = fnProps(name).LoggingConfig?.LogGroup;
+    expect(logGroup).toEqual({ Ref: expect.any(String) });
+    const group = resources[logGroup.Ref]!;
+    expect(group.Type).toBe('AWS::Logs::LogGroup');
+    expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('each function has a log group of its own', () => {
+    const groups = PROJECT_FUNCTIONS.map((name) => fnProps(name).LoggingConfig.LogGroup.Ref);
+    expect(new Set(groups).size).toBe(PROJECT_FUNCTIONS.length);
+  });
+
+  it('the copy function has 1024 MB and a 15 minute timeout', () => {
+    expect(fnProps('Copy')).toMatchObject({ MemorySize: 1024, Timeout: 900 });
+  });
+
+  it('the API function times out before API Gateway does (30 s)', () => {
+    expect(fnProps('Api').Timeout).toBeLessThan(30);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Bucket
+// ---------------------------------------------------------------------------------------------------
+
+describe('bucket', () => {
+  it('blocks all public access', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+  });
+
+  it('encrypts objects at rest', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: Match.arrayWith([
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: Match.anyValue() }) }),
+        ]),
+      },
+    });
+  });
+
+  it('has a bucket policy denying requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: ids.bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Principal: { AWS: '*' },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('aborts incomplete multipart uploads', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: Match.anyValue() } }),
+        ]),
+      },
+    });
+  });
+
+  it('expires uploaded keyframes under inputs/ (and only there)', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: Match.anyValue() })]),
+      },
+    });
+    const rules: Json[] = resources[ids.bucket]!.Properties.LifecycleConfiguration.Rules;
+    const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined);
+    expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/']); // videos under generations/ are never expired
+  });
+
+  it('sends its events to EventBridge', () => {
+    template.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: ids.bucket },
+      NotificationConfiguration: Match.objectLike({ EventBridgeConfiguration: {} }),
+    });
+  });
+
+  it('is kept when the stack is deleted', () => {
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Table
+// ---------------------------------------------------------------------------------------------------
+
+describe('table', () => {
+  it('has a string partition key `pk` and no sort key', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: Match.arrayWith([{ AttributeName: 'pk', AttributeType: 'S' }]),
+    });
+  });
+
+  it('bills on demand', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { BillingMode: 'PAY_PER_REQUEST' });
+  });
+
+  it('has point-in-time recovery', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      Replicas: Match.arrayWith([
+        Match.objectLike({ PointInTimeRecoverySpecification: Match.objectLike({ PointInTimeRecoveryEnabled: true }) }),
+      ]),
+    });
+  });
+
+  it('expires items through a TTL attribute', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TimeToLiveSpecification: { AttributeName: Match.stringLikeRegexp('.+'), Enabled: true },
+    });
+  });
+
+  it('is kept when the stack is deleted', () => {
+    template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// State machine
+// ---------------------------------------------------------------------------------------------------
+
+describe('state machine', () => {
+  const state = (name: string): Json => {
+    const found = definition.States[name];
+    expect(found, `state "${name}"`).toBeDefined();
+    return found;
+  };
+
+  it('is a STANDARD state machine with tracing', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('logs to a log group with a retention', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: Match.objectLike({
+        Level: Match.anyValue(),
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } } }],
+      }),
+    });
+    const logGroupId = resources[ids.stateMachine]!.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+    expect(resources[logGroupId]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: expect.any(Number) } });
+  });
+
+  it('has an execution timeout longer than the generation timeout', () => {
+    expect(definition.TimeoutSeconds).toEqual(expect.any(Number));
+    expect(definition.TimeoutSeconds).toBeGreaterThan(Number(envOf('Api').GENERATION_TIMEOUT_SECONDS));
+  });
+
+  it('starts with Poll', () => {
+    expect(definition.StartAt).toBe('Poll');
+  });
+
+  it.each([
+    ['Poll', 'Poll'],
+    ['Copy', 'Copy'],
+    ['Record failure', 'RecordFailure'],
+  ] as const)('the "%s" state invokes the %s function', (stateName, fn) => {
+    expect(state(stateName)).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringMatching(/:states:::lambda:invoke$/),
+      Parameters: { FunctionName: `\${${ids.fn[fn]}.Arn}` },
+    });
+  });
+
+  it.each([
+    ['Poll', 'TransientUpstreamError'],
+    ['Copy', 'TransientDownloadError'],
+  ])('%s retries %s with capped exponential backoff and full jitter', (name, error) => {
+    const retriers: Json[] = state(name).Retry ?? [];
+    const retrier = retriers.find((r) => r.ErrorEquals.includes(error));
+    expect(retrier).toMatchObject({
+      BackoffRate: expect.any(Number),
+      MaxDelaySeconds: expect.any(Number),
+      MaxAttempts: expect.any(Number),
+      JitterStrategy: 'FULL',
+    });
+    expect(retrier.BackoffRate).toBeGreaterThan(1);
+    expect(retrier.MaxAttempts).toBeGreaterThan(0);
+  });
+
+  it.each(['Poll', 'Copy'])('%s never retries permanent errors (no States.ALL / States.TaskFailed retrier)', (name) => {
+    for (const retrier of state(name).Retry ?? []) {
+      expect(retrier.ErrorEquals).not.toContain('States.ALL');
+      expect(retrier.ErrorEquals).not.toContain('States.TaskFailed');
+    }
+  });
+
+  it.each(['Poll', 'Copy'])('%s retries Lambda service errors (the invoke itself failing)', (name) => {
+    const retried = (state(name).Retry ?? []).flatMap((r: Json) => r.ErrorEquals);
+    expect(retried).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']));
+  });
+
+  it('every Task state except "Record failure" catches States.ALL into "Record failure", keeping its input', () => {
+    const tasks = Object.entries<Json>(definition.States).filter(([, s]) => s.Type === 'Task');
+    expect(tasks.map(([name]) => name).sort()).toEqual(['Copy', 'Poll', 'Record failure']);
+    for (const [name, task] of tasks) {
+      if (name === 'Record failure') continue;
+      expect(task.Catch, name).toEqual(
+        expect.arrayContaining([
+          // ResultPath keeps `taskId` and adds the error, which is what "Record failure" reads.
+          expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Record failure', ResultPath: '$.error' }),
+        ]),
+      );
+    }
+  });
+
+  it('"Record failure" retries any error, then ends the execution as failed', () => {
+    const recordFailure = state('Record failure');
+    expect(recordFailure.Catch).toBeUndefined();
+    expect(recordFailure.Retry).toEqual(expect.arrayContaining([expect.objectContaining({ ErrorEquals: ['States.ALL'] })]));
+    expect(state(recordFailure.Next)).toMatchObject({ Type: 'Fail' });
+  });
+
+  it('the Wait state waits `$.waitSeconds`, then polls again', () => {
+    expect(state('Wait')).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Poll' });
+  });
+
+  it('the Choice after Poll routes wait, copy, completed and failed', () => {
+    const choice = state(state('Poll').Next);
+    expect(choice.Type).toBe('Choice');
+    const routes = Object.fromEntries(choice.Choices.map((c: Json) => [c.StringEquals, c.Next]));
+    expect(choice.Choices.every((c: Json) => c.Variable === '$.next')).toBe(true);
+    expect(routes).toEqual({ wait: 'Wait', copy: 'Copy', completed: 'Completed', failed: 'Failed' });
+    expect(state('Completed').Type).toBe('Succeed');
+    expect(state('Failed').Type).toBe('Fail');
+    expect(state('Copy').Next).toBe('Completed');
+  });
+
+  it('the Choice default reaches "Record failure" with an `error` for it to record', () => {
+    const choice = state(state('Poll').Next);
+    const target = state(choice.Default);
+    const readsError = JSON.stringify(target.Parameters ?? {}).includes('"$.error"');
+    // Either the default target does not need `$.error`, or it is a state that provides one.
+    expect(readsError && target.Type === 'Task').toBe(false);
+  });
+
+  it('the execution timeout leaves room for a Copy (with its retries) that starts at the deadline', () => {
+    const copy = state('Copy');
+    const transient = copy.Retry.find((r: Json) => r.ErrorEquals.includes('TransientDownloadError'));
+    const worstCopySeconds = (transient.MaxAttempts + 1) * fnProps('Copy').Timeout + retryDelaySeconds(transient);
+    const slack = definition.TimeoutSeconds - Number(envOf('Api').GENERATION_TIMEOUT_SECONDS);
+    expect(slack).toBeGreaterThanOrEqual(worstCopySeconds);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The workflow, executed locally (aws-local-stepfunctions, Lambda steps replaced by stubs)
+// ---------------------------------------------------------------------------------------------------
+
+describe('workflow behaviour (synthesized definition run in aws-local-stepfunctions)', () => {
+  type Handler = (input: Json) => Promise<Json>;
+  let LocalStateMachine: typeof import('aws-local-stepfunctions').StateMachine;
+
+  beforeAll(async () => {
+    // aws-local-stepfunctions 3.0.0 calls Promise.withResolvers (Node ≥ 22) when running a Task state.
+    const promise = Promise as PromiseConstructor & { withResolvers?: () => unknown };
+    promise.withResolvers ??= function withResolvers<T>() {
+      let resolve!: (value: T | PromiseLike<T>) => void;
+      let reject!: (reason?: unknown) => void;
+      const created = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise: created, resolve, reject };
+    };
+    ({ StateMachine: LocalStateMachine } = await import('aws-local-stepfunctions'));
+  });
+
+  const namedError = (name: string, message = name): Error => Object.assign(new Error(message), { name });
+
+  /** Runs the definition; each stub gets the Lambda payload and returns the Lambda result. */
+  async function run(stubs: Record<string, (payload: Json, call: number) => Json>) {
+    const calls: Record<string, Json[]> = {};
+    const handlers: Record<string, Handler> = {};
+    for (const [stateName, stub] of Object.entries(stubs)) {
+      handlers[stateName] = async (input) => {
+        const list = (calls[stateName] ??= []);
+        list.push(input.Payload);
+        return { Payload: await stub(input.Payload, list.length) };
+      };
+    }
+    const asl = JSON.parse(JSON.stringify(definition).replaceAll('${AWS::Partition}', 'aws'));
+    const machine = new LocalStateMachine(asl as never, { validationOptions: { checkPaths: false } });
+    const execution = machine.run({ taskId: 't-1' }, {
+      overrides: {
+        taskResourceLocalHandlers: handlers as never,
+        waitTimeOverrides: { Wait: 0 },
+        retryIntervalOverrides: { Poll: 0, Copy: 0, 'Record failure': 0 },
+      },
+    });
+    try {
+      return { calls, output: await execution.result, error: undefined as Json };
+    } catch (error) {
+      return { calls, output: undefined as Json, error: error as Json };
+    }
+  }
+
+  const recordFailureStub = (payload: Json) => ({ taskId: payload.taskId, status: 'failed' });
+  /** The error an execution failed with (the library wraps it in an ExecutionError). */
+  const failedWith = (error: Json): string | undefined => error?.cause?.name ?? error?.name;
+
+  it('loops Poll → Wait → Poll, then copies and succeeds', async () => {
+    const { calls, output, error } = await run({
+      Poll: (p, n) => ({ taskId: p.taskId, next: n < 3 ? 'wait' : 'copy', waitSeconds: 1 }),
+      Copy: (p) => ({ taskId: p.taskId, next: 'completed' }),
+      'Record failure': recordFailureStub,
+    });
+    expect(error).toBeUndefined();
+    expect(calls.Poll).toEqual([{ taskId: 't-1' }, { taskId: 't-1' }, { taskId: 't-1' }]);
+    expect(calls.Copy).toEqual([{ taskId: 't-1' }]);
+    expect(calls['Record failure']).toBeUndefined();
+    expect(output).toEqual({ taskId: 't-1', next: 'completed' });
+  });
+
+  it('a `failed` poll ends the execution as GenerationFailed without recording again', async () => {
+    const { calls, error } = await run({
+      Poll: (p) => ({ taskId: p.taskId, next: 'failed', waitSeconds: 1 }),
+      'Record failure': recordFailureStub,
+    });
+    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(calls['Record failure']).toBeUndefined();
+  });
+
+  it('a transient upstream error is retried, then the workflow carries on', async () => {
+    const { calls, error } = await run({
+      Poll: (p, n) => {
+        if (n <= 2) throw namedError('TransientUpstreamError');
+        return { taskId: p.taskId, next: 'completed', waitSeconds: 1 };
+      },
+      'Record failure': recordFailureStub,
+    });
+    expect(error).toBeUndefined();
+    expect(calls.Poll).toHaveLength(3);
+    expect(calls['Record failure']).toBeUndefined();
+  });
+
+  it('a permanent Copy error is not retried: Record failure gets the task id and the error', async () => {
+    const { calls, error } = await run({
+      Poll: (p) => ({ taskId: p.taskId, next: 'copy', waitSeconds: 1 }),
+      Copy: () => {
+        throw namedError('DownloadFailedError', 'link expired');
+      },
+      'Record failure': recordFailureStub,
+    });
+    expect(calls.Copy).toHaveLength(1);
+    expect(calls['Record failure']).toEqual([
+      { taskId: 't-1', error: expect.objectContaining({ Error: 'DownloadFailedError', Cause: expect.stringContaining('link expired') }) },
+    ]);
+    expect(failedWith(error)).toBe('GenerationFailed');
+  });
+
+  it('transient errors that never clear end in Record failure after the retries', async () => {
+    const { calls, error } = await run({
+      Poll: () => {
+        throw namedError('TransientUpstreamError');
+      },
+      'Record failure': recordFailureStub,
+    });
+    const retrier = definition.States.Poll.Retry.find((r: Json) => r.ErrorEquals.includes('TransientUpstreamError'));
+    expect(calls.Poll).toHaveLength(retrier.MaxAttempts + 1);
+    expect(calls['Record failure']).toEqual([{ taskId: 't-1', error: expect.objectContaining({ Error: 'TransientUpstreamError' }) }]);
+    expect(failedWith(error)).toBe('GenerationFailed');
+  });
+
+  it('an unexpected `next` from Poll is recorded as a failure', async () => {
+    const { calls, error } = await run({
+      Poll: (p) => ({ taskId: p.taskId, next: 'something-new', waitSeconds: 1 }),
+      'Record failure': recordFailureStub,
+    });
+    expect(failedWith(error)).toBe('GenerationFailed'); // today: States.Runtime, from "Record failure"'s `$.error`
+    expect(calls['Record failure']).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Least privilege
+// ---------------------------------------------------------------------------------------------------
+
+describe('least privilege', () => {
+  const XRAY = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
+
+  it.each(PROJECT_FUNCTIONS)('%s may only GetItem/PutItem on the table', (name) => {
+    expect(grantsOf(name, 'dynamodb')).toEqual([`dynamodb:GetItem on ${tableArn()}`, `dynamodb:PutItem on ${tableArn()}`]);
+  });
+
+  it('the table grant is a plain GetItem/PutItem statement (hasResourceProperties)', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: Match.arrayWith([{ Ref: ids.role[name] }]),
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+              Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it.each([
+    ['Api', ['s3:GetObject on inputs/*', 's3:GetObject on generations/*', 's3:PutObject on inputs/*']],
+    ['Poll', ['s3:GetObject on inputs/*']],
+    ['Copy', ['s3:AbortMultipartUpload on generations/*', 's3:PutObject on generations/*']],
+    ['RecordFailure', []],
+  ] as const)('%s has only the S3 object actions it uses, on the prefixes it uses', (name, expected) => {
+    const want = expected.map((grant) => grant.replace(/ on (.*)$/, (_, prefix: string) => ` on ${objects(prefix)}`)).sort();
+    expect(grantsOf(name, 's3')).toEqual(want);
+  });
+
+  it.each([
+    ['Api', true],
+    ['Poll', true],
+    ['Copy', false],
+    ['RecordFailure', false],
+  ] as const)('%s can read the upstream key secret: %s', (name, canRead) => {
+    const grants = grantsOf(name, 'secretsmanager');
+    if (canRead) expect(grants).toContain(`secretsmanager:GetSecretValue on ${secretArn()}`);
+    else expect(grants).toEqual([]);
+    expect(grants.every((grant) => grant.endsWith(` on ${secretArn()}`))).toBe(true);
+  });
+
+  it.each(['Api', 'Poll'] as const)('%s may only call GetSecretValue on the secret', (name) => {
+    expect(grantsOf(name, 'secretsmanager')).toEqual([`secretsmanager:GetSecretValue on ${secretArn()}`]);
+  });
+
+  it('only the API may start executions, and only of this state machine', () => {
+    expect(grantsOf('Api', 'states')).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: ids.role.Api }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } }),
+        ]),
+      },
+    });
+    for (const name of ['Poll', 'Copy', 'RecordFailure'] as const) expect(grantsOf(name, 'states')).toEqual([]);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s uses no service beyond DynamoDB, S3, Secrets Manager, Step Functions, X-Ray and its logs', (name) => {
+    const services = new Set(grantsOf(name).map((grant) => grant.split(':')[0]));
+    for (const service of services) expect(['dynamodb', 's3', 'secretsmanager', 'states', 'xray', 'logs']).toContain(service);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s may write only to its own log group', (name) => {
+    const logGroup = `\${${fnProps(name).LoggingConfig.LogGroup.Ref}.Arn}`;
+    for (const grant of grantsOf(name, 'logs')) expect(grant.split(' on ')[1]).toBe(logGroup);
+    expect(grantsOf(name, 'logs').map((grant) => grant.split(' on ')[0]).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no wildcard actions', (name) => {
+    for (const statement of statementsOf(name)) {
+      for (const action of asArray<string>(statement.Action)) expect(action).not.toMatch(/\*/);
+    }
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no statement on Resource "*" except the X-Ray tracing one', (name) => {
+    const starStatements = statementsOf(name).filter((s) => asArray<Json>(s.Resource).includes('*'));
+    expect(starStatements.length).toBeLessThanOrEqual(1);
+    for (const statement of starStatements) {
+      for (const action of asArray<string>(statement.Action)) expect(XRAY.has(action), action).toBe(true);
+    }
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no resource wildcard on a whole service (e.g. `arn:…:table/*`)', (name) => {
+    for (const grant of grantsOf(name)) {
+      const resource = grant.split(' on ')[1]!;
+      if (resource === '*') continue; // X-Ray, checked above
+      expect(resource, grant).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
+    }
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s’s role has no managed policy granting logs on "*"', (name) => {
+    const managed = (resources[ids.role[name]]!.Properties.ManagedPolicyArns ?? []).map(render);
+    expect(managed).toEqual([]);
+  });
+
+  it('the state machine may invoke the three workflow functions and not the API function', () => {
+    const role = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
+    const invoked = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => asArray<Json>(policy.Properties.Roles).some((r) => r.Ref === role))
+      .flatMap((policy) => asArray<Json>(policy.Properties.PolicyDocument.Statement))
+      .filter((s) => asArray<string>(s.Action).includes('lambda:InvokeFunction'))
+      .flatMap((s) => asArray<Json>(s.Resource).map(render));
+    const wanted = (['Poll', 'Copy', 'RecordFailure'] as const).flatMap((n) => [`\${${ids.fn[n]}.Arn}`, `\${${ids.fn[n]}.Arn}:*`]);
+    expect(invoked.sort()).toEqual(wanted.sort());
+  });
+
+  it('only API Gateway, for this API, may invoke the API function', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
+    expect(permissions).toHaveLength(1);
+    const [permission] = permissions;
+    expect(permission!.Properties).toMatchObject({
+      Action: 'lambda:InvokeFunction',
+      Principal: 'apigateway.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [ids.fn.Api, 'Arn'] },
+    });
+    expect(render(permission!.Properties.SourceArn)).toContain(`:\${${ids.httpApi}}/`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------------------------------
+
+describe('environment', () => {
+  it('no environment variable of any function holds a secret value', () => {
+    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+      for (const [key, value] of Object.entries<Json>(fn.Properties.Environment?.Variables ?? {})) {
+        const text = render(value);
+        expect(text, `${id}.${key}`).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure|SecretString/);
+        if (/KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(key)) {
+          expect(key, `${id}.${key}`).toBe('LUMA_API_KEY_SECRET_ARN');
+          expect(value, `${id}.${key}`).toEqual({ Ref: ids.secret });
+        }
+      }
+    }
+  });
+
+  it.each(['Api', 'Poll'] as const)('%s names the upstream key secret by ARN only', (name) => {
+    expect(envOf(name).LUMA_API_KEY_SECRET_ARN).toEqual({ Ref: ids.secret });
+  });
+
+  it.each(['Copy', 'RecordFailure'] as const)('%s is not told about the upstream key at all', (name) => {
+    expect(Object.keys(envOf(name)).filter((key) => key.startsWith('LUMA_'))).toEqual([]);
+  });
+
+  it('the API knows its table, bucket and state machine', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          TABLE_NAME: { Ref: ids.table },
+          BUCKET_NAME: { Ref: ids.bucket },
+          STATE_MACHINE_ARN: { Ref: ids.stateMachine },
+        }),
+      },
+    });
+    expect(envOf('Api')).toMatchObject({
+      TABLE_NAME: { Ref: ids.table },
+      BUCKET_NAME: { Ref: ids.bucket },
+      STATE_MACHINE_ARN: { Ref: ids.stateMachine },
+      GENERATION_TIMEOUT_SECONDS: '1800',
+    });
+  });
+
+  it.each([
+    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Copy', ['TABLE_NAME', 'BUCKET_NAME']],
+    ['RecordFailure', ['TABLE_NAME']],
+  ] as const)('%s has the settings its handler requires', (name, keys) => {
+    for (const key of keys) expect(envOf(name)[key], key).toBeDefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP API
+// ---------------------------------------------------------------------------------------------------
+
+describe('HTTP API', () => {
+  it('has exactly one route, $default, targeting the Lambda integration', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+    const integrationId = Object.keys(template.findResources('AWS::ApiGatewayV2::Integration'))[0]!;
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      ApiId: { Ref: ids.httpApi },
+      RouteKey: '$default',
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
+    });
+  });
+
+  it('proxies to the API function with payload format 2.0', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      ApiId: { Ref: ids.httpApi },
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [ids.fn.Api, 'Arn'] },
+    });
+  });
+
+  it('has one stage, $default, auto-deployed and throttled', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: ids.httpApi },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() }),
+    });
+    const settings = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties.DefaultRouteSettings;
+    expect(settings.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(settings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(settings.ThrottlingRateLimit);
+  });
+
+  it('writes access logs to a log group with a retention', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] }, Format: Match.stringLikeRegexp('requestId') },
+    });
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
+    const logGroupId = stage.Properties.AccessLogSettings.DestinationArn['Fn::GetAtt'][0];
+    expect(resources[logGroupId]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: expect.any(Number) } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Outputs and assembly
+// ---------------------------------------------------------------------------------------------------
+
+describe('outputs', () => {
+  it.each(['ApiUrl', 'BucketName', 'TableName', 'UpstreamKeySecret', 'StateMachineArn'])('exports %s', (name) => {
+    template.hasOutput(name, { Value: Match.anyValue() });
+  });
+
+  it('points each output at the right resource', () => {
+    template.hasOutput('BucketName', { Value: { Ref: ids.bucket } });
+    template.hasOutput('TableName', { Value: { Ref: ids.table } });
+    template.hasOutput('UpstreamKeySecret', { Value: { Ref: ids.secret } });
+    template.hasOutput('StateMachineArn', { Value: { Ref: ids.stateMachine } });
+    const url = render(template.toJSON().Outputs.ApiUrl.Value);
+    expect(url).toMatch(new RegExp(`^https://\\$\\{${ids.httpApi}\\}\\.execute-api\\.`));
+  });
+
+  it('creates a placeholder secret for the upstream key when none is given', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    expect(resources[ids.secret]!.Type).toBe('AWS::SecretsManager::Secret');
+  });
+});
+
+describe('cloud assembly', () => {
+  it('contains one bundled asset.*/index.mjs per project function, the one each function deploys', () => {
+    const bundles = readdirSync(outdir).filter((entry) => entry.startsWith('asset.') && existsSync(join(outdir, entry, 'index.mjs')));
+    const deployed = PROJECT_FUNCTIONS.map((name) => {
+      const key: string = fnProps(name).Code.S3Key;
+      expect(key).toMatch(/^[0-9a-f]{64}\.zip$/);
+      return `asset.${key.replace(/\.zip$/, '')}`;
+    });
+    expect(new Set(deployed).size).toBe(PROJECT_FUNCTIONS.length);
+    expect(bundles.sort()).toEqual([...deployed].sort());
+    for (const dir of deployed) {
+      const code = readFileSync(join(outdir, dir, 'index.mjs'), 'utf8');
+      expect(code.length).toBeGreaterThan(1000);
+      expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/); // ESM with a `handler` export
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// App context
+// ---------------------------------------------------------------------------------------------------
+
+describe('app context (given as the CLI gives it: `cdk synth -c key=value` → string values)', () => {
+  const EXISTING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:luma-api-key-AbCdEf';
+  let other: Template;
+  let otherResources: Resources;
+  let otherStack: GatewayStack;
+
+  beforeAll(() => {
+    ({ stack: otherStack, template: other } = buildWithContext(
+      {
+        ...NO_BUNDLING,
+        upstreamKeySecretArn: EXISTING_SECRET,
+        generationTimeoutMinutes: '45',
+        pollIntervalSeconds: '20',
+        upstreamBaseUrl: 'https://luma.example.test/v1',
+        upstreamModel: 'ray-flash-2',
+      },
+      tempDir('gateway-stack-context-'),
+    ));
+    otherResources = other.toJSON().Resources;
+  }, 120_000);
+
+  const otherEnv = (construct: IConstruct): Record<string, Json> =>
+    otherResources[otherStack.getLogicalId(construct.node.defaultChild as CfnElement)]!.Properties.Environment.Variables;
+
+  it('`upstreamKeySecretArn` uses that secret: no new secret is created', () => {
+    other.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    other.hasOutput('UpstreamKeySecret', { Value: EXISTING_SECRET });
+  });
+
+  it('`upstreamKeySecretArn` is what the functions are told and granted', () => {
+    for (const fn of [otherStack.api.handler, otherStack.workflow.pollFunction]) {
+      expect(otherEnv(fn).LUMA_API_KEY_SECRET_ARN).toBe(EXISTING_SECRET);
+    }
+    other.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: 'secretsmanager:GetSecretValue', Resource: EXISTING_SECRET }),
+        ]),
+      },
+    });
+    const policiesOnSecret = Object.values(other.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes(EXISTING_SECRET),
+    );
+    expect(policiesOnSecret).toHaveLength(2); // API and Poll
+  });
+
+  it('`generationTimeoutMinutes` sets GENERATION_TIMEOUT_SECONDS and the execution timeout', () => {
+    expect(otherEnv(otherStack.api.handler).GENERATION_TIMEOUT_SECONDS).toBe(String(45 * 60));
+    const asl = definitionOf(other);
+    expect(asl.TimeoutSeconds).toBeGreaterThan(45 * 60);
+    expect(asl.TimeoutSeconds).not.toBe(definition.TimeoutSeconds); // it moved with the setting
+    expect(asl.TimeoutSeconds - 45 * 60).toBe(definition.TimeoutSeconds - 30 * 60); // same slack as by default
+  });
+
+  it('`pollIntervalSeconds` sets POLL_INTERVAL_SECONDS of the poll function', () => {
+    expect(otherEnv(otherStack.workflow.pollFunction).POLL_INTERVAL_SECONDS).toBe('20');
+  });
+
+  it('`upstreamBaseUrl` and `upstreamModel` reach the API and poll functions', () => {
+    for (const fn of [otherStack.api.handler, otherStack.workflow.pollFunction]) {
+      expect(otherEnv(fn)).toMatchObject({ LUMA_BASE_URL: 'https://luma.example.test/v1', LUMA_MODEL: 'ray-flash-2' });
+    }
+  });
+
+  it(
+    'rejects a zero `generationTimeoutMinutes` at synth time',
+    () => {
+      expect(() =>
+        buildWithContext({ ...NO_BUNDLING, generationTimeoutMinutes: '0' }, tempDir('gateway-stack-zero-')),
+      ).toThrow(/timeout/i);
+    },
+    60_000,
+  );
+});
