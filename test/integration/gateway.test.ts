@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
@@ -118,7 +118,7 @@ describe('upstream failures', () => {
     expect(status).toBe(400);
     expect(body.error).toMatchObject({ code: 'moderation' });
     expect(body.error!.message).toContain('Prompt moderation failed');
-    const taskId = (body.error as unknown as { details: { task_id: string } }).details.task_id;
+    const taskId = body.error.details.task_id;
     const recorded = await alice.get(taskId);
     expect(recorded.body).toMatchObject({ state: 'failed', failure_code: 'moderation' });
     expect(gateway.simulatedLuma!.stats().creates).toBe(before);

@@ -27,16 +27,17 @@ export class SeedClient {
     return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
   }
 
-  create(body: unknown) {
-    return this.request<SeedGeneration & { error?: { code: string; message: string } }>('POST', '/luma/generations', body);
+  /** Bodies are untyped on purpose: tests assert on error shapes as well as on generations. */
+  create(body: unknown): Promise<ApiAnswer<any>> {
+    return this.request('POST', '/luma/generations', body);
   }
 
-  get(id: string) {
-    return this.request<SeedGeneration & { error?: { code: string; message: string } }>('GET', `/luma/generations/${id}`);
+  get(id: string): Promise<ApiAnswer<any>> {
+    return this.request('GET', `/luma/generations/${id}`);
   }
 
   /** Polls until the task is completed or failed; every answer must match the published schema. */
-  async waitForTerminal(id: string, timeoutMs = 30_000): Promise<SeedGeneration> {
+  async waitForTerminal(id: string, timeoutMs = 30_000): Promise<SeedGeneration & { seen: string[] }> {
     const seen: string[] = [];
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
