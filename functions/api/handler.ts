@@ -4,7 +4,10 @@
  * JSON errors as everything else.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { dynamo, s3, secrets, sfn } from '../commons/clients/aws.ts';
+import { dynamo } from '../commons/clients/dynamodb.ts';
+import { s3 } from '../commons/clients/s3.ts';
+import { secrets } from '../commons/clients/secrets.ts';
+import { sfn } from '../commons/clients/sfn.ts';
 import { settings } from '../commons/config.ts';
 import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
 import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';

@@ -1,5 +1,6 @@
 /** Copy Lambda: stores a finished generation in the owner's bucket (see copy-output.ts). */
-import { dynamo, s3 } from '../commons/clients/aws.ts';
+import { dynamo } from '../commons/clients/dynamodb.ts';
+import { s3 } from '../commons/clients/s3.ts';
 import { settings } from '../commons/config.ts';
 import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
 import { MediaStore } from '../commons/adapters/media-store.ts';

@@ -1,5 +1,7 @@
 /** Poll Lambda: the workflow's loop body (see poll-task.ts). */
-import { dynamo, s3, secrets } from '../commons/clients/aws.ts';
+import { dynamo } from '../commons/clients/dynamodb.ts';
+import { s3 } from '../commons/clients/s3.ts';
+import { secrets } from '../commons/clients/secrets.ts';
 import { settings } from '../commons/config.ts';
 import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
 import { MediaStore } from '../commons/adapters/media-store.ts';

@@ -2,7 +2,7 @@
  * Record-failure Lambda: the target of every Catch in the workflow, so no error can end an execution
  * without the task saying why. A task that is already terminal is left as it is.
  */
-import { dynamo } from '../commons/clients/aws.ts';
+import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
 import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
 import { log } from '../commons/log.ts';
