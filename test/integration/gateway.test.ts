@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -147,6 +149,31 @@ describe('tenancy and authentication', () => {
     expect(answer.body.error.code).toBe('unauthorized');
     const noHeader = await fetch(`${gateway.url}/luma/generations/${body.id}`);
     expect(noHeader.status).toBe(401);
+  });
+});
+
+describe('client keys', () => {
+  it('`npm run keys -- create` makes a key that authenticates as its own owner', async () => {
+    const { stdout } = await promisify(execFile)(
+      'npx',
+      ['tsx', 'scripts/keys.ts', 'create', '--table', 'luma-gateway', '--name', 'carol'],
+      {
+        cwd: new URL('../..', import.meta.url).pathname,
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_DYNAMODB: gateway.dynamoDbEndpoint,
+          AWS_REGION: LOCAL_REGION,
+          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        },
+      },
+    );
+    const key = /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(stdout)![1]!;
+    const carol = new SeedClient(gateway.url, key);
+    const { status, body } = await carol.create({ user_prompt: 'Carol\'s first video' });
+    expect(status).toBe(200);
+    expect((await tasks.get(body.id))!.owner).toBe('carol');
+    expect((await alice.get(body.id)).status).toBe(404);
   });
 });
 
