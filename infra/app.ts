@@ -9,13 +9,17 @@ import { GatewayStack } from './gateway-stack.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
-export function buildApp(options: { outdir?: string; context?: Record<string, unknown> } = {}): {
+export function buildApp(options: { outdir?: string; context?: Record<string, unknown>; validate?: boolean } = {}): {
   app: App;
   stack: GatewayStack;
 } {
   // cdk.json's context (feature flags, settings) applies also when the app is built in-process, by the
   // local runtime and the tests, so that what they run is what `cdk deploy` deploys.
-  const app = new App({ outdir: options.outdir, context: { ...cdkJsonContext(), ...options.context } });
+  const app = new App({
+    outdir: options.outdir,
+    context: { ...cdkJsonContext(), ...options.context },
+    builtinCloudFormationValidation: options.validate,
+  });
   const context = (key: string): string | undefined => app.node.tryGetContext(key) ?? undefined;
   const numberContext = (key: string): number | undefined => {
     const value = context(key);
