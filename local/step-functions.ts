@@ -11,10 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { StateMachine as LibStateMachine } from 'aws-local-stepfunctions';
 
-installPromiseWithResolvers();
-// Imported dynamically so the polyfill above is in place before any of the library's code
-// runs; version 3.0.0 only calls it at task run time, but that is an implementation detail.
-const { StateMachine, ExecutionError } = await import('aws-local-stepfunctions');
+import { StateMachine, ExecutionError } from './aws-local-stepfunctions.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -888,18 +885,4 @@ class StateFile {
 
 function isRetained(record: ExecutionRecord): boolean {
   return record.status === 'RUNNING' || !record.stopDate || Date.now() - Date.parse(record.stopDate) < RETENTION_MS;
-}
-
-/** aws-local-stepfunctions 3 is built for Node 22 and calls Promise.withResolvers (Node 22+). */
-function installPromiseWithResolvers(): void {
-  const promise = Promise as PromiseConstructor & { withResolvers?: () => unknown };
-  promise.withResolvers ??= function withResolvers<T>() {
-    let resolve!: (value: T | PromiseLike<T>) => void;
-    let reject!: (reason?: unknown) => void;
-    const created = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise: created, resolve, reject };
-  };
 }

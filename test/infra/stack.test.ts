@@ -459,18 +459,7 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
   let LocalStateMachine: typeof import('aws-local-stepfunctions').StateMachine;
 
   beforeAll(async () => {
-    // aws-local-stepfunctions 3.0.0 calls Promise.withResolvers (Node ≥ 22) when running a Task state.
-    const promise = Promise as PromiseConstructor & { withResolvers?: () => unknown };
-    promise.withResolvers ??= function withResolvers<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const created = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise: created, resolve, reject };
-    };
-    ({ StateMachine: LocalStateMachine } = await import('aws-local-stepfunctions'));
+    ({ StateMachine: LocalStateMachine } = await import('../../local/aws-local-stepfunctions.ts'));
   });
 
   const namedError = (name: string, message = name): Error => Object.assign(new Error(message), { name });
