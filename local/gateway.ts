@@ -116,10 +116,18 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
 
-    const awsEndpoint = await listen(createAwsEndpoint(options, stateMachineArn, secretArn, upstream.apiKey, values, template, ids, pseudo));
-    const { server: awsServer, sfn } = awsEndpoint.context;
-    closers.push(() => closeServer(awsServer));
-    closers.push(() => sfn.close());
+    // Functions are looked up at invocation time: their workers need the endpoint's URL to start.
+    const hosts = new Map<string, LambdaHost>();
+    const sfn = new LocalStepFunctions({
+      stateMachineArn,
+      definition: stateMachineDefinition(template, ids.stateMachine, values, pseudo),
+      invokeLambda: (fnArn, payload) =>
+        hosts.get(fnArn)?.invoke(payload) ?? Promise.reject(new Error(`No local function ${fnArn}`)),
+      timeScale: options.timeScale,
+      stateFile: join(dataDir, 'executions.json'),
+    });
+    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]])));
+    closers.push(() => closeServer(awsEndpoint.server));
 
     const sharedEnv: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
@@ -136,7 +144,6 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       S3_FORCE_PATH_STYLE: 'true',
     };
-    const hosts = new Map<string, LambdaHost>();
     for (const id of ids.functions) {
       const resource = template.Resources[id]!.Properties;
       const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
@@ -151,17 +158,15 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       hosts.set(host.arn, host);
       closers.push(() => host.close());
     }
-    awsEndpoint.context.setInvoker((fnArn, payload) => {
-      const host = hosts.get(fnArn);
-      if (!host) return Promise.reject(new Error(`No local function ${fnArn}`));
-      return host.invoke(payload);
-    });
+    // Closed before the functions, so no execution sees its Lambda vanish and records a bogus failure:
+    // executions are aborted as they are, and the next start resumes them.
+    closers.push(() => sfn.close());
 
     const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
     const apiHost = hosts.get(functionArn(ids.api))!;
     const front = createApiFront((event) => apiHost.invoke(event), log);
     await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
-    closers.push(() => closeServer(front));
+    closers.push(() => closeServer(front, 5_000)); // a POST in flight still gets to start its workflow
     const resumed = await sfn.resumeRunning();
     if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
 
@@ -229,53 +234,37 @@ function localEnvironment(
   return env;
 }
 
-interface AwsEndpointContext {
-  server: Server;
-  sfn: LocalStepFunctions;
-  setInvoker(invoke: (arn: string, payload: unknown) => Promise<unknown>): void;
-}
-
-function createAwsEndpoint(
-  options: LocalGatewayOptions,
-  stateMachineArn: string,
-  secretArn: string,
-  upstreamKey: string,
-  values: ResourceValues,
-  template: Template,
-  ids: ReturnType<typeof logicalIds>,
-  pseudo: { region: string; accountId: string; stackName: string },
-): AwsEndpointContext {
-  let invoke: (arn: string, payload: unknown) => Promise<unknown> = () => Promise.reject(new Error('not ready'));
-  const sfn = new LocalStepFunctions({
-    stateMachineArn,
-    definition: stateMachineDefinition(template, ids.stateMachine, values, pseudo),
-    invokeLambda: (arn, payload) => invoke(arn, payload),
-    timeScale: options.timeScale,
-    stateFile: join(resolve(options.dataDir), 'executions.json'),
-  });
-  const sfnHandler = stepFunctionsHttpHandler(sfn);
-  const secrets = secretsHttpHandler(new Map([[secretArn, upstreamKey]]));
-  const server = createServer((req, res) => {
+/** One endpoint for the JSON-protocol services the functions call: Step Functions and Secrets Manager. */
+function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>): Server {
+  const stepFunctions = stepFunctionsHttpHandler(sfn);
+  const secrets = secretsHttpHandler(secretValues);
+  return createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const target = String(req.headers['x-amz-target'] ?? '');
       if (target.startsWith('secretsmanager.')) secrets(req, res, body);
-      else sfnHandler(req, res, body);
+      else void stepFunctions(req, res, body);
     });
   });
-  return { server, sfn, setInvoker: (fn) => (invoke = fn) };
 }
 
-async function listen(context: AwsEndpointContext): Promise<{ url: string; context: AwsEndpointContext }> {
-  await new Promise<void>((ready, fail) => context.server.once('error', fail).listen(0, '127.0.0.1', ready));
-  return { url: `http://127.0.0.1:${(context.server.address() as AddressInfo).port}`, context };
+async function listen(server: Server): Promise<{ url: string; server: Server }> {
+  await new Promise<void>((ready, fail) => server.once('error', fail).listen(0, '127.0.0.1', ready));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections?.();
-  return new Promise((done) => server.close(() => done()));
+/** Stops accepting connections, lets requests in flight finish for a moment, then cuts the rest. */
+function closeServer(server: Server, graceMs = 0): Promise<void> {
+  server.closeIdleConnections();
+  const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+  return new Promise((done) =>
+    server.close(() => {
+      clearTimeout(cut);
+      done();
+    }),
+  );
 }
 
 /** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */

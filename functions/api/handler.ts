@@ -68,7 +68,8 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
   if (item) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
     const owner = await authenticate(event);
-    const taskId = decodeURIComponent(item[1]!).toLowerCase();
+    const taskId = item[1]!.toLowerCase();
+    // Ids are plain UUIDs: anything else (encoded slashes, traversal, junk) is simply not a task.
     if (!TASK_ID.test(taskId)) throw new NotFoundError('No generation with that id.');
     return json(200, await getGeneration(owner, taskId, requestId, deps), requestId);
   }

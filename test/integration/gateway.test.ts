@@ -217,6 +217,7 @@ describe('bad input', () => {
     expect((await alice.request('DELETE', '/luma/generations')).status).toBe(405);
     expect((await alice.request('POST', '/luma/generations/0b4f1c2e-0000-4000-8000-000000000000')).status).toBe(405);
     expect((await alice.get('..%2F..%2Fetc%2Fpasswd')).status).toBe(404);
+    expect((await alice.get('%E0%A4%A')).status).toBe(404); // malformed percent-encoding
     expect((await alice.get('0b4f1c2e-0000-4000-8000-000000000000')).status).toBe(404);
   });
 });
