@@ -18,11 +18,41 @@
  *                 {"detail":"Service temporarily unavailable"}; the next one succeeds.
  *   [sim:slow]    the dreaming phase lasts 100 times longer (deadline tests).
  *
+ * Fault injection and an account-style concurrency limit, for load and chaos runs. Options, and the
+ * `npm start` environment variables that set them (read by simulatedLumaFaultsFromEnv):
+ *   SIM_FAULT_RATE      faultRate         0..1, default 0: the probability that a request gets an
+ *                                         injected fault. Every submit, GET /generations/{id} and asset
+ *                                         GET is eligible, [sim:…] prompts included; the kind is picked
+ *                                         uniformly among the enabled kinds that apply to that request.
+ *   SIM_FAULTS          faults            comma list of the kinds that may be injected, default all:
+ *     submit_5xx        the submit answers 500, 502 or 503 {"detail":"Internal server error"}; nothing is created.
+ *     submit_429        the submit answers 429 {"detail":"Rate limit exceeded"}, Retry-After: 1; nothing is created.
+ *     submit_timeout    the submit gets no answer: it is held for hangMs * timeScale, then the connection
+ *                       is dropped; nothing is created.
+ *     poll_5xx          GET /generations/{id} answers 500, 502 or 503 (the generation is unaffected).
+ *     poll_429          GET /generations/{id} answers 429, Retry-After: 1 (the generation is unaffected).
+ *     download_cut      an asset GET sends the headers with the full Content-Length and part of the body
+ *                       (at least one byte, never all), then destroys the socket.
+ *     download_garbage  an asset GET answers 200 Content-Type: text/html with an HTML page.
+ *     generation_fail   decided at create time: the generation is created (201) but ends `failed`
+ *                       with failure_reason "Internal error during generation".
+ *   SIM_HANG_MS         hangMs            default 30000: how long submit_timeout holds a request
+ *                                         (times timeScale; at timeScale 1 it outlasts a 10 s client timeout).
+ *   SIM_MAX_CONCURRENT  concurrencyLimit  integer >= 1, default unlimited: like Luma's account limit, a
+ *                                         create while this many generations are queued or dreaming
+ *                                         answers 429 {"detail":"Too many concurrent generations"},
+ *                                         Retry-After: 1, and creates nothing.
+ *   SIM_SEED            seed              integer, default random: seeds the PRNG (mulberry32) that decides
+ *                                         every fault, so the same requests in the same order meet the same
+ *                                         faults. The seed in use is `SimulatedLuma.seed`.
+ * A submit is handled in this order: body cap (413), injected transport fault (submit_5xx/429/timeout),
+ * validation and [sim:reject]/[sim:busy:N], the concurrency limit, then the create (with generation_fail).
+ *
  * Deliberate differences from the real service: keyframe URLs are never fetched
  * and callback_url is accepted but never called, so a simulated run never
  * contacts any host other than the caller.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -62,6 +92,30 @@ export const DETAIL_NOT_FOUND = 'Generation not found';
 export const DETAIL_MODERATION = 'Prompt moderation failed';
 export const DETAIL_BUSY = 'Service temporarily unavailable';
 export const DETAIL_LOOP_END_FRAME = 'Loop is not supported for end frame';
+export const DETAIL_INTERNAL = 'Internal server error';
+export const DETAIL_RATE_LIMIT = 'Rate limit exceeded';
+export const DETAIL_TOO_MANY_CONCURRENT = 'Too many concurrent generations';
+
+/** Every kind of fault the simulator can inject (see the top of this file). */
+export const FAULT_KINDS = [
+  'submit_5xx',
+  'submit_429',
+  'submit_timeout',
+  'poll_5xx',
+  'poll_429',
+  'download_cut',
+  'download_garbage',
+  'generation_fail',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The kinds that apply to each kind of request. */
+export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_429', 'submit_timeout', 'generation_fail'];
+export const POLL_FAULT_KINDS: readonly FaultKind[] = ['poll_5xx', 'poll_429'];
+export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'download_garbage'];
+export const FAULT_5XX_STATUSES = [500, 502, 503] as const;
+export const SIM_INTERNAL_FAILURE_REASON = 'Internal error during generation';
+export const DEFAULT_HANG_MS = 30_000;
+export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
 
 const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
 const STATE_FILE_VERSION = 1;
@@ -70,7 +124,21 @@ const STATE_FILE_VERSION = 1;
 // Types
 // ---------------------------------------------------------------------------
 
-export interface SimulatedLumaOptions {
+/** Fault injection and the concurrency limit; each field is set by the `npm start` variable named beside it. */
+export interface SimulatedLumaFaults {
+  /** SIM_FAULT_RATE: 0..1, default 0. */
+  faultRate?: number;
+  /** SIM_FAULTS: the kinds that may be injected, default all. */
+  faults?: readonly FaultKind[];
+  /** SIM_HANG_MS: how long submit_timeout holds a request before dropping it, before timeScale; default 30 000. */
+  hangMs?: number;
+  /** SIM_MAX_CONCURRENT: at most this many generations queued or dreaming at once; default unlimited. */
+  concurrencyLimit?: number;
+  /** SIM_SEED: seeds the fault PRNG; default random. */
+  seed?: number;
+}
+
+export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   apiKey: string;
   timeScale?: number; // default 1
   queuedSeconds?: number; // default 10
@@ -81,17 +149,39 @@ export interface SimulatedLumaOptions {
 }
 
 export interface SimulatedLumaStats {
+  /** Generations created (201) by this instance; `generations()` lists them. */
   creates: number;
+  /** Submits refused by the body cap, validation, [sim:reject] or [sim:busy:N] (not injected faults, not the concurrency limit). */
   rejected: number;
+  /** Submits refused with 429 by the concurrency limit. */
+  rejectedConcurrency: number;
+  /** Authenticated GET /generations/{id}, including those answered with an injected fault. */
   polls: number;
+  /** Asset GETs of completed generations, including those answered with an injected fault (HEADs are not counted). */
   downloads: number;
+  /** The most generations that were queued or dreaming at the same instant. */
   maxConcurrent: number;
+  /** Faults injected, per kind. */
+  injected: Record<FaultKind, number>;
+}
+
+/** One generation created by this instance, for matching the gateway's tasks to upstream generations. */
+export interface SimCreatedGeneration {
+  id: string;
+  prompt: string;
+  outcome: SimOutcome;
+  /** The generation's created_at. */
+  createdAt: string;
 }
 
 export interface SimulatedLuma {
   readonly baseUrl: string;
-  /** Counters tests assert on: creates accepted, submits rejected, gets, asset downloads, and the max number of generations that were queued or dreaming at once. */
+  /** The seed of the fault PRNG (the given one, or the random one picked at start). */
+  readonly seed: number;
+  /** Counters tests assert on; a snapshot. */
   stats(): SimulatedLumaStats;
+  /** Every generation this instance created, in creation order (deleted ones included); as long as `stats().creates`. */
+  generations(): SimCreatedGeneration[];
   close(): Promise<void>;
 }
 
@@ -152,6 +242,8 @@ export interface SimGenerationRecord {
   created_at: string;
   request: LumaVideoRequest;
   outcome: SimOutcome;
+  /** Set when the failure is not the [sim:fail] one (an injected generation_fail). */
+  failure_reason?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -279,7 +371,7 @@ export function renderGeneration(record: SimGenerationRecord, nowMs: number, tim
     id: record.id,
     generation_type: 'video',
     state,
-    failure_reason: state === 'failed' ? SIM_FAILURE_REASON : null,
+    failure_reason: state === 'failed' ? (record.failure_reason ?? SIM_FAILURE_REASON) : null,
     created_at: record.created_at,
     model: record.request.model,
     assets: state === 'completed' ? assetUrls(baseUrl, record.id) : null,
@@ -299,6 +391,78 @@ export function parsePagination(params: URLSearchParams): { ok: true; limit: num
 function parseNonNegativeInt(raw: string | null, fallback: number): number | undefined {
   if (raw === null || raw === '') return fallback;
   return /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Pure parts: faults
+// ---------------------------------------------------------------------------
+
+/** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Decides one request's fault: one draw for whether (probability `rate`), one more for which of
+ * `candidates` when there is one. Draws nothing when no fault is possible, so a rate of 0 leaves the
+ * sequence untouched.
+ */
+export function drawFault(random: () => number, rate: number, candidates: readonly FaultKind[]): FaultKind | undefined {
+  if (rate <= 0 || candidates.length === 0) return undefined;
+  if (random() >= rate) return undefined;
+  return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
+}
+
+/** How many bytes download_cut sends of a `size`-byte asset: at least one, never all (`u` in [0, 1)). */
+export function cutLength(size: number, u: number): number {
+  if (size < 2) return 0;
+  return Math.min(size - 1, Math.max(1, Math.floor(size * (0.1 + 0.8 * u))));
+}
+
+/** Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT and SIM_SEED; unset or empty means the default. */
+export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
+  const faults: SimulatedLumaFaults = {};
+  const raw = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const rate = raw('SIM_FAULT_RATE');
+  if (rate !== undefined) {
+    const value = Number(rate);
+    if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`SIM_FAULT_RATE must be a number from 0 to 1, not "${rate}".`);
+    faults.faultRate = value;
+  }
+  const kinds = raw('SIM_FAULTS');
+  if (kinds !== undefined) {
+    const list = kinds.split(',').map((kind) => kind.trim()).filter(Boolean);
+    const unknown = list.filter((kind) => !isOneOf(kind, FAULT_KINDS));
+    if (unknown.length > 0) throw new Error(`SIM_FAULTS: unknown fault kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}.`);
+    if (list.length > 0) faults.faults = list as FaultKind[];
+  }
+  const hang = raw('SIM_HANG_MS');
+  if (hang !== undefined) {
+    const value = Number(hang);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`SIM_HANG_MS must be a non-negative number, not "${hang}".`);
+    faults.hangMs = value;
+  }
+  const limit = raw('SIM_MAX_CONCURRENT');
+  if (limit !== undefined) {
+    if (!/^\d{1,9}$/.test(limit) || Number(limit) < 1) throw new Error(`SIM_MAX_CONCURRENT must be an integer of at least 1, not "${limit}".`);
+    faults.concurrencyLimit = Number(limit);
+  }
+  const seed = raw('SIM_SEED');
+  if (seed !== undefined) {
+    if (!/^-?\d{1,15}$/.test(seed)) throw new Error(`SIM_SEED must be an integer, not "${seed}".`);
+    faults.seed = Number(seed);
+  }
+  return faults;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -352,6 +516,7 @@ function toRecord(entry: unknown, where: string): SimGenerationRecord {
     typeof entry.created_at === 'string' &&
     !Number.isNaN(Date.parse(entry.created_at)) &&
     (entry.outcome === 'complete' || entry.outcome === 'fail') &&
+    (entry.failure_reason === undefined || typeof entry.failure_reason === 'string') &&
     validateGenerationRequest(entry.request).ok;
   if (!valid) throw new Error(`Simulated Luma state file: invalid generation at ${where}`);
   return entry as unknown as SimGenerationRecord;
@@ -488,6 +653,36 @@ function validatedTiming(options: SimulatedLumaOptions): SimTiming {
   return timing;
 }
 
+interface FaultSettings {
+  rate: number;
+  kinds: ReadonlySet<FaultKind>;
+  hangMs: number;
+  concurrencyLimit: number;
+  seed: number;
+}
+
+function validatedFaults(options: SimulatedLumaFaults): FaultSettings {
+  const rate = options.faultRate ?? 0;
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error('SimulatedLuma: faultRate must be a number from 0 to 1');
+  const kinds = options.faults ?? FAULT_KINDS;
+  for (const kind of kinds) {
+    if (!isOneOf(kind, FAULT_KINDS)) throw new Error(`SimulatedLuma: unknown fault kind ${JSON.stringify(kind)}`);
+  }
+  const hangMs = options.hangMs ?? DEFAULT_HANG_MS;
+  if (!Number.isFinite(hangMs) || hangMs < 0) throw new Error('SimulatedLuma: hangMs must be a finite number >= 0');
+  const limit = options.concurrencyLimit ?? Infinity;
+  if (limit !== Infinity && (!Number.isInteger(limit) || limit < 1)) {
+    throw new Error('SimulatedLuma: concurrencyLimit must be an integer >= 1 (or unset for no limit)');
+  }
+  const seed = options.seed ?? randomInt(2 ** 32);
+  if (!Number.isSafeInteger(seed)) throw new Error('SimulatedLuma: seed must be an integer');
+  return { rate, kinds: new Set(kinds), hangMs, concurrencyLimit: limit, seed };
+}
+
+function emptyFaultCounts(): Record<FaultKind, number> {
+  return Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
+}
+
 // ---------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------
@@ -504,6 +699,10 @@ interface SimContext {
   busyServed: Map<string, number>;
   counters: SimulatedLumaStats;
   persistChain: Promise<void>;
+  faults: FaultSettings;
+  /** The fault PRNG; every fault decision draws from it, in request order. */
+  random: () => number;
+  created: SimCreatedGeneration[];
 }
 
 export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise<SimulatedLuma> {
@@ -516,9 +715,13 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     baseUrl: '',
     records: new Map(),
     busyServed: new Map(),
-    counters: { creates: 0, rejected: 0, polls: 0, downloads: 0, maxConcurrent: 0 },
+    counters: { creates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
     persistChain: Promise.resolve(),
+    faults: validatedFaults(options),
+    random: () => 0,
+    created: [],
   };
+  ctx.random = mulberry32(ctx.faults.seed);
   if (ctx.stateFile) {
     for (const record of await loadRecords(ctx.stateFile)) ctx.records.set(record.id, record);
   }
@@ -530,7 +733,9 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
 
   return {
     baseUrl: ctx.baseUrl,
-    stats: () => ({ ...ctx.counters }),
+    seed: ctx.faults.seed,
+    stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected } }),
+    generations: () => ctx.created.map((entry) => ({ ...entry })),
     close: () => closeServer(server, ctx),
   };
 }
@@ -595,20 +800,36 @@ async function dispatch(ctx: SimContext, req: IncomingMessage, res: ServerRespon
 
 async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   let request: LumaVideoRequest;
+  let fault: FaultKind | undefined;
   try {
-    request = admitSubmit(ctx, parseJson(await readBody(req, MAX_BODY_BYTES)));
+    const body = await readBody(req, MAX_BODY_BYTES);
+    fault = pickFault(ctx, SUBMIT_FAULT_KINDS);
+    if (fault === 'submit_5xx' || fault === 'submit_429') return sendInjectedError(ctx, res, fault);
+    if (fault === 'submit_timeout') return hang(ctx, res);
+    request = admitSubmit(ctx, parseJson(body));
   } catch (error) {
     if (error instanceof HttpError) ctx.counters.rejected += 1;
     throw error;
   }
+  // From here to records.set nothing awaits, so concurrent creates cannot both take the last slot.
+  const nowMs = Date.now();
+  if (countActive(ctx, nowMs) >= ctx.faults.concurrencyLimit) {
+    ctx.counters.rejectedConcurrency += 1;
+    return sendJson(res, 429, { detail: DETAIL_TOO_MANY_CONCURRENT }, { 'Retry-After': '1' });
+  }
+  const injectedFailure = fault === 'generation_fail';
   const directives = parseSimDirectives(request.prompt);
   const record: SimGenerationRecord = {
     id: randomUUID(),
-    created_at: new Date().toISOString(),
+    created_at: new Date(nowMs).toISOString(),
     request,
-    outcome: directives.fail ? 'fail' : 'complete',
+    outcome: directives.fail || injectedFailure ? 'fail' : 'complete',
+    ...(injectedFailure && { failure_reason: SIM_INTERNAL_FAILURE_REASON }),
   };
   ctx.records.set(record.id, record);
+  // Generations only become active when created, so the count at each creation instant, taken from
+  // the stored timelines (ended ones excluded), sees every peak exactly.
+  const activeNow = countActive(ctx, nowMs);
   try {
     await persist(ctx);
   } catch (error) {
@@ -617,9 +838,31 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     throw error;
   }
   ctx.counters.creates += 1;
-  // Generations only become active when created, so sampling here sees every peak.
-  ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, countActive(ctx, Date.now()));
-  sendJson(res, 201, renderGeneration(record, Date.now(), ctx.timing, ctx.baseUrl));
+  if (injectedFailure) ctx.counters.injected.generation_fail += 1;
+  ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
+  ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at });
+  sendJson(res, 201, renderGeneration(record, nowMs, ctx.timing, ctx.baseUrl));
+}
+
+/** Draws this request's fault among the enabled kinds that apply to it. */
+function pickFault(ctx: SimContext, applicable: readonly FaultKind[]): FaultKind | undefined {
+  const candidates = applicable.filter((kind) => ctx.faults.kinds.has(kind));
+  return drawFault(ctx.random, ctx.faults.rate, candidates);
+}
+
+/** Answers an injected *_5xx (500, 502 or 503, drawn) or *_429 fault, and counts it. */
+function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: FaultKind): void {
+  ctx.counters.injected[kind] += 1;
+  if (kind.endsWith('_429')) return sendJson(res, 429, { detail: DETAIL_RATE_LIMIT }, { 'Retry-After': '1' });
+  const status = FAULT_5XX_STATUSES[Math.min(FAULT_5XX_STATUSES.length - 1, Math.floor(ctx.random() * FAULT_5XX_STATUSES.length))]!;
+  sendJson(res, status, { detail: DETAIL_INTERNAL });
+}
+
+/** submit_timeout: never answers; drops the connection after hangMs * timeScale (or when the client or close() does). */
+function hang(ctx: SimContext, res: ServerResponse): void {
+  ctx.counters.injected.submit_timeout += 1;
+  const timer = setTimeout(() => res.destroy(), ctx.faults.hangMs * ctx.timing.timeScale);
+  res.once('close', () => clearTimeout(timer));
 }
 
 /** Validation, then the [sim:reject] and [sim:busy:N] scenarios; throws HttpError on refusal. */
@@ -655,6 +898,8 @@ function handleList(ctx: SimContext, url: URL, res: ServerResponse): void {
 
 function handleGet(ctx: SimContext, res: ServerResponse, id: string): void {
   ctx.counters.polls += 1;
+  const fault = pickFault(ctx, POLL_FAULT_KINDS);
+  if (fault) return sendInjectedError(ctx, res, fault);
   const record = ctx.records.get(id);
   if (!record) throw new HttpError(404, DETAIL_NOT_FOUND);
   sendJson(res, 200, renderGeneration(record, Date.now(), ctx.timing, ctx.baseUrl));
@@ -681,6 +926,18 @@ async function serveAsset(ctx: SimContext, req: IncomingMessage, res: ServerResp
   const path = join(ctx.assetsDir, asset.file);
   const size = await fileSize(path);
   if (size === undefined) throw new HttpError(500, `Simulator sample asset missing: ${asset.file}`);
+  const fault = req.method === 'HEAD' ? undefined : pickFault(ctx, DOWNLOAD_FAULT_KINDS);
+  if (fault === 'download_garbage') {
+    ctx.counters.downloads += 1;
+    ctx.counters.injected.download_garbage += 1;
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(GARBAGE_HTML) });
+    return void res.end(GARBAGE_HTML);
+  }
+  if (fault === 'download_cut') {
+    ctx.counters.downloads += 1;
+    ctx.counters.injected.download_cut += 1;
+    return sendCutAsset(res, await readFile(path), asset.contentType, ctx.random());
+  }
   res.writeHead(200, { 'Content-Type': asset.contentType, 'Content-Length': size });
   if (req.method === 'HEAD') return void res.end();
   ctx.counters.downloads += 1;
@@ -690,6 +947,19 @@ async function serveAsset(ctx: SimContext, req: IncomingMessage, res: ServerResp
     // The client went away mid-download; nothing useful can be sent anymore.
     res.destroy();
   }
+}
+
+/** download_cut: the full Content-Length, part of the body, then the socket is destroyed. */
+function sendCutAsset(res: ServerResponse, data: Buffer, contentType: string, u: number): void {
+  res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': data.length });
+  const keep = cutLength(data.length, u);
+  if (keep === 0) {
+    res.flushHeaders();
+    setImmediate(() => res.destroy());
+    return;
+  }
+  // The callback runs once the bytes are handed to the socket, so the client does receive them.
+  res.write(data.subarray(0, keep), () => res.destroy());
 }
 
 async function fileSize(path: string): Promise<number | undefined> {

@@ -2,6 +2,7 @@
  * `npm start`: the gateway on this machine, no AWS or Luma account needed. See the README for settings.
  */
 import { startLocalGateway } from './gateway.ts';
+import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     timeScale,
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
     generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,
+    simulator: simulatedLumaFaultsFromEnv(process.env),
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);

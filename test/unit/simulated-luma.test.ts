@@ -5,26 +5,44 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_HANG_MS,
   DETAIL_BUSY,
+  DETAIL_INTERNAL,
   DETAIL_INVALID_API_KEY,
   DETAIL_LOOP_END_FRAME,
   DETAIL_MODERATION,
   DETAIL_NOT_FOUND,
+  DETAIL_RATE_LIMIT,
+  DETAIL_TOO_MANY_CONCURRENT,
+  FAULT_KINDS,
   MAX_BODY_BYTES,
   SIM_DIRECTIVE_FAIL,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
   SIM_FAILURE_REASON,
+  SIM_INTERNAL_FAILURE_REASON,
+  cutLength,
+  drawFault,
   generationStateAt,
   matchRoute,
+  mulberry32,
   parsePagination,
   parseSimDirectives,
   phaseDurationsMs,
   simBusyDirective,
+  simulatedLumaFaultsFromEnv,
   startSimulatedLuma,
   validateGenerationRequest,
 } from '../../local/simulated-luma.ts';
-import type { GenerationState, LumaGeneration, SimGenerationRecord, SimulatedLuma, SimulatedLumaOptions, SimTiming } from '../../local/simulated-luma.ts';
+import type {
+  FaultKind,
+  GenerationState,
+  LumaGeneration,
+  SimGenerationRecord,
+  SimulatedLuma,
+  SimulatedLumaOptions,
+  SimTiming,
+} from '../../local/simulated-luma.ts';
 
 const API_KEY = 'test-key';
 const PROMPT = 'a paper boat drifting down a rainy street';
@@ -520,5 +538,374 @@ describe('simulated Luma over HTTP', () => {
       await writeFile(stateFile, '{"version":1,"generations":[{"id":1}]}');
       await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/invalid generation/);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Fault injection and the concurrency limit
+// ---------------------------------------------------------------------------
+
+const NO_FAULTS = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
+const injectedCounts = (counts: Partial<Record<FaultKind, number>>) => ({ ...NO_FAULTS, ...counts });
+/** Every eligible request gets a fault of this one kind. */
+const only = (kind: FaultKind, extra: Partial<SimulatedLumaOptions> = {}): Partial<SimulatedLumaOptions> => ({
+  faultRate: 1,
+  faults: [kind],
+  ...extra,
+});
+// A generation done in about 40 ms, for fault tests that only need it finished.
+const QUICK: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.02 };
+// Generations that live about 500 ms: long enough that an immediate next request sees them active.
+const SHORT_LIVED: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.25 };
+
+/** Reads a body until it ends or fails; returns what arrived and the error, if any. */
+async function readUntilError(res: Response): Promise<{ bytes: Buffer; error: unknown }> {
+  const reader = res.body!.getReader();
+  const chunks: Buffer[] = [];
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { bytes: Buffer.concat(chunks), error: undefined };
+      chunks.push(Buffer.from(value));
+    }
+  } catch (error) {
+    return { bytes: Buffer.concat(chunks), error };
+  }
+}
+
+async function listAll(sim: SimulatedLuma): Promise<LumaGeneration[]> {
+  const res = await fetch(`${sim.baseUrl}/generations?limit=100`, { headers: authHeaders() });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { generations: LumaGeneration[] }).generations;
+}
+
+describe('fault helpers', () => {
+  it('mulberry32 is deterministic per seed and stays in [0, 1)', () => {
+    fc.assert(
+      fc.property(fc.integer(), (seed) => {
+        const a = mulberry32(seed);
+        const b = mulberry32(seed);
+        for (let i = 0; i < 20; i++) {
+          const x = a();
+          if (x !== b() || x < 0 || x >= 1) return false;
+        }
+        return true;
+      }),
+    );
+    const first = Array.from({ length: 5 }, mulberry32(1));
+    const other = Array.from({ length: 5 }, mulberry32(2));
+    expect(first).not.toEqual(other);
+  });
+
+  it('drawFault: rate 0 or no candidate never faults and draws nothing; rate 1 always picks a candidate', () => {
+    let draws = 0;
+    const counting = () => {
+      draws += 1;
+      return 0.5;
+    };
+    expect(drawFault(counting, 0, ['poll_5xx'])).toBeUndefined();
+    expect(drawFault(counting, 1, [])).toBeUndefined();
+    expect(draws).toBe(0);
+    fc.assert(
+      fc.property(fc.integer(), fc.subarray([...FAULT_KINDS], { minLength: 1 }), (seed, candidates) => {
+        const random = mulberry32(seed);
+        for (let i = 0; i < 10; i++) {
+          const kind = drawFault(random, 1, candidates);
+          if (kind === undefined || !candidates.includes(kind)) return false;
+        }
+        return true;
+      }),
+    );
+  });
+
+  it('drawFault faults about `rate` of the requests and spreads the kinds', () => {
+    const random = mulberry32(7);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 10_000; i++) {
+      const kind = drawFault(random, 0.3, ['submit_5xx', 'submit_429']) ?? 'none';
+      seen.set(kind, (seen.get(kind) ?? 0) + 1);
+    }
+    expect(seen.get('none')! / 10_000).toBeCloseTo(0.7, 1);
+    expect(seen.get('submit_5xx')! / 10_000).toBeCloseTo(0.15, 1);
+    expect(seen.get('submit_429')! / 10_000).toBeCloseTo(0.15, 1);
+  });
+
+  it('cutLength keeps at least one byte and never all of them', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 10_000_000 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (size, u) => {
+        const n = cutLength(size, u);
+        return Number.isInteger(n) && n >= 1 && n < size;
+      }),
+    );
+  });
+
+  it('reads the npm start variables', () => {
+    expect(simulatedLumaFaultsFromEnv({})).toEqual({});
+    expect(simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: '', SIM_FAULTS: ' ', SIM_SEED: '' })).toEqual({});
+    expect(
+      simulatedLumaFaultsFromEnv({
+        SIM_FAULT_RATE: '0.25',
+        SIM_FAULTS: 'submit_5xx, download_cut,',
+        SIM_HANG_MS: '1500',
+        SIM_MAX_CONCURRENT: '5',
+        SIM_SEED: '-42',
+      }),
+    ).toEqual({ faultRate: 0.25, faults: ['submit_5xx', 'download_cut'], hangMs: 1500, concurrencyLimit: 5, seed: -42 });
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: '1.5' })).toThrow(/SIM_FAULT_RATE/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: 'often' })).toThrow(/SIM_FAULT_RATE/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULTS: 'submit_5xx,poll_404' })).toThrow(/poll_404/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_MAX_CONCURRENT: '0' })).toThrow(/SIM_MAX_CONCURRENT/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_MAX_CONCURRENT: '2.5' })).toThrow(/SIM_MAX_CONCURRENT/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_SEED: '1e3' })).toThrow(/SIM_SEED/);
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_HANG_MS: '-1' })).toThrow(/SIM_HANG_MS/);
+  });
+
+  it('refuses invalid options', async () => {
+    await expect(startSimulatedLuma({ apiKey: API_KEY, faultRate: 2 })).rejects.toThrow(/faultRate/);
+    await expect(startSimulatedLuma({ apiKey: API_KEY, faults: ['nope' as FaultKind] })).rejects.toThrow(/fault kind/);
+    await expect(startSimulatedLuma({ apiKey: API_KEY, concurrencyLimit: 0 })).rejects.toThrow(/concurrencyLimit/);
+    await expect(startSimulatedLuma({ apiKey: API_KEY, seed: 0.5 })).rejects.toThrow(/seed/);
+  });
+});
+
+describe('fault injection over HTTP', () => {
+  it('submit_5xx answers 500/502/503 and creates nothing, even for [sim:…] prompts', async () => {
+    const sim = await startSim(only('submit_5xx'));
+    const prompts = [PROMPT, `${PROMPT} ${SIM_DIRECTIVE_REJECT}`, `${PROMPT} ${simBusyDirective(1)}`, `${PROMPT} 4`, `${PROMPT} 5`, `${PROMPT} 6`];
+    for (const prompt of prompts) {
+      const res = await submit(sim, { model: 'ray-2', prompt });
+      expect([500, 502, 503]).toContain(res.status);
+      await expectDetail(res, res.status, DETAIL_INTERNAL);
+    }
+    expect(await listAll(sim)).toEqual([]);
+    expect(sim.generations()).toEqual([]);
+    expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, rejectedConcurrency: 0, injected: injectedCounts({ submit_5xx: 6 }) });
+  });
+
+  it('submit_429 answers 429 with Retry-After and creates nothing', async () => {
+    const sim = await startSim(only('submit_429'));
+    for (let i = 0; i < 3; i++) {
+      const res = await submit(sim, { model: 'ray-2', prompt: PROMPT });
+      expect(res.headers.get('retry-after')).toBe('1');
+      await expectDetail(res, 429, DETAIL_RATE_LIMIT);
+    }
+    expect(await listAll(sim)).toEqual([]);
+    expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_429: 3 }) });
+  });
+
+  it('submit_timeout never answers: the client times out, and nothing is created', async () => {
+    const sim = await startSim(only('submit_timeout', { hangMs: 20_000 }));
+    const attempt = fetch(`${sim.baseUrl}/generations/video`, {
+      method: 'POST',
+      headers: authHeaders({ 'Content-Type': 'application/json' }),
+      body: JSON.stringify({ model: 'ray-2', prompt: PROMPT }),
+      signal: AbortSignal.timeout(200),
+    });
+    await expect(attempt).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(await listAll(sim)).toEqual([]);
+    expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_timeout: 1 }) });
+  });
+
+  it('submit_timeout drops the connection after hangMs * timeScale, without an answer', async () => {
+    const sim = await startSim(only('submit_timeout', { hangMs: 100, timeScale: 0.5 }));
+    await expect(submit(sim, { model: 'ray-2', prompt: PROMPT })).rejects.toThrow(/fetch failed/);
+    expect(sim.stats()).toMatchObject({ creates: 0, injected: injectedCounts({ submit_timeout: 1 }) });
+  });
+
+  it('close() does not wait for a held submit', async () => {
+    const sim = await startSimulatedLuma({ apiKey: API_KEY, assetsDir, ...only('submit_timeout') });
+    expect(DEFAULT_HANG_MS).toBeGreaterThan(10_000);
+    const attempt = submit(sim, { model: 'ray-2', prompt: PROMPT });
+    const outcome = attempt.then(
+      () => 'answered',
+      () => 'dropped',
+    );
+    while (sim.stats().injected.submit_timeout === 0) await sleep(5);
+    await sim.close();
+    expect(await outcome).toBe('dropped');
+  });
+
+  it.each([
+    ['poll_5xx' as const, [500, 502, 503], DETAIL_INTERNAL],
+    ['poll_429' as const, [429], DETAIL_RATE_LIMIT],
+  ])('%s answers an error to GET /generations/{id}, and the generation is unaffected', async (kind, statuses, detail) => {
+    const sim = await startSim(only(kind));
+    const created = await create(sim);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${sim.baseUrl}/generations/${created.id}`, { headers: authHeaders() });
+      expect(statuses).toContain(res.status);
+      if (res.status === 429) expect(res.headers.get('retry-after')).toBe('1');
+      await expectDetail(res, res.status, detail);
+    }
+    expect(await listAll(sim)).toEqual([created]);
+    expect(sim.stats()).toMatchObject({ creates: 1, polls: 3, injected: injectedCounts({ [kind]: 3 }) });
+  });
+
+  it('download_cut sends the full Content-Length, then part of the body, then breaks', async () => {
+    const sim = await startSim(only('download_cut', QUICK));
+    const { last } = await pollToTerminal(sim, (await create(sim)).id);
+    for (const [url, expected] of [
+      [last.assets!.video, videoBytes],
+      [last.assets!.image, imageBytes],
+    ] as const) {
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-length')).toBe(String(expected.length));
+      const { bytes, error } = await readUntilError(res);
+      expect(error).toBeDefined();
+      expect(bytes.length).toBeLessThan(expected.length);
+      expect(bytes.equals(expected.subarray(0, bytes.length))).toBe(true);
+    }
+    // HEAD is not a download: never faulted, never counted.
+    const head = await fetch(last.assets!.video, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(videoBytes.length));
+    expect(sim.stats()).toMatchObject({ downloads: 2, injected: injectedCounts({ download_cut: 2 }) });
+  });
+
+  it('download_garbage answers 200 with an HTML page', async () => {
+    const sim = await startSim(only('download_garbage', QUICK));
+    const { last } = await pollToTerminal(sim, (await create(sim)).id);
+    const res = await fetch(last.assets!.video);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const text = await res.text();
+    expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    expect(text).toMatch(/<html/i);
+    expect(sim.stats()).toMatchObject({ downloads: 1, injected: injectedCounts({ download_garbage: 1 }) });
+  });
+
+  it('generation_fail creates the generation, which then fails with an internal error, across a restart too', async () => {
+    const stateFile = join(workDir, 'generation-fail', 'state.json');
+    const sim = await startSim(only('generation_fail', { ...QUICK, stateFile }));
+    const created = await create(sim);
+    expect(created).toMatchObject({ state: 'queued', failure_reason: null });
+    const { last } = await pollToTerminal(sim, created.id);
+    expect(last).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON, assets: null });
+    expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
+    expect(sim.generations()).toEqual([{ id: created.id, prompt: PROMPT, outcome: 'fail', createdAt: created.created_at }]);
+    expect(sim.stats()).toMatchObject({ creates: 1, injected: injectedCounts({ generation_fail: 1 }) });
+    await sim.close();
+
+    const restarted = await startSim({ ...QUICK, stateFile });
+    expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON });
+  });
+
+  it('injects nothing at rate 0 (the default), whatever the kinds', async () => {
+    for (const options of [{ faults: [...FAULT_KINDS] }, { faultRate: 0, faults: [...FAULT_KINDS] }]) {
+      const sim = await startSim({ ...QUICK, ...options });
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await create(sim, `${PROMPT} ${i}`)).id);
+      for (const id of ids) {
+        const { last } = await pollToTerminal(sim, id);
+        expect(last.state).toBe('completed');
+        const video = await fetch(last.assets!.video);
+        expect(Buffer.from(await video.arrayBuffer()).equals(videoBytes)).toBe(true);
+      }
+      expect(sim.stats()).toMatchObject({ creates: 5, downloads: 5, injected: NO_FAULTS });
+    }
+  });
+
+  it('replays the same faults for the same seed, and counts them exactly', async () => {
+    const run = async (seed: number) => {
+      const sim = await startSim({
+        seed,
+        faultRate: 0.5,
+        faults: ['submit_5xx', 'submit_429', 'generation_fail', 'poll_5xx', 'poll_429'],
+      });
+      expect(sim.seed).toBe(seed);
+      const sequence: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        const res = await submit(sim, { model: 'ray-2', prompt: `${PROMPT} ${i}` });
+        if (res.status !== 201) {
+          sequence.push(`submit ${res.status}`);
+          continue;
+        }
+        const { id } = (await res.json()) as LumaGeneration;
+        sequence.push(`submit 201 ${sim.generations().find((g) => g.id === id)!.outcome}`);
+        sequence.push(`poll ${(await fetch(`${sim.baseUrl}/generations/${id}`, { headers: authHeaders() })).status}`);
+      }
+      await sim.close();
+      return { sequence, stats: sim.stats(), generations: sim.generations() };
+    };
+    const first = await run(20_240_611);
+    const again = await run(20_240_611);
+    const other = await run(7);
+
+    expect(again.sequence).toEqual(first.sequence);
+    expect(again.stats).toEqual(first.stats);
+    expect(again.generations.map(({ prompt, outcome }) => ({ prompt, outcome }))).toEqual(
+      first.generations.map(({ prompt, outcome }) => ({ prompt, outcome })),
+    );
+    expect(other.sequence).not.toEqual(first.sequence);
+
+    for (const { sequence, stats, generations } of [first, other]) {
+      const count = (pattern: RegExp) => sequence.filter((entry) => pattern.test(entry)).length;
+      expect(new Set(sequence).size).toBeGreaterThan(3);
+      expect(stats).toEqual({
+        creates: count(/^submit 201/),
+        rejected: 0,
+        rejectedConcurrency: 0,
+        polls: count(/^poll/),
+        downloads: 0,
+        maxConcurrent: count(/^submit 201/),
+        injected: injectedCounts({
+          submit_5xx: count(/^submit 5\d\d/),
+          submit_429: count(/^submit 429/),
+          generation_fail: count(/^submit 201 fail/),
+          poll_5xx: count(/^poll 5\d\d/),
+          poll_429: count(/^poll 429/),
+        }),
+      });
+      expect(generations).toHaveLength(stats.creates);
+    }
+  });
+
+  it('picks a random seed by default', async () => {
+    const sim = await startSim();
+    expect(Number.isSafeInteger(sim.seed)).toBe(true);
+  });
+});
+
+describe('concurrency limit', () => {
+  it('answers 429 at the limit, and accepts again once a generation completes', async () => {
+    const sim = await startSim({ ...SHORT_LIVED, concurrencyLimit: 2 });
+    const normal = await create(sim, `${PROMPT} normal`);
+    const slow = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_SLOW}`);
+    const refused = await submit(sim, { model: 'ray-2', prompt: `${PROMPT} third` });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    await expectDetail(refused, 429, DETAIL_TOO_MANY_CONCURRENT);
+    expect(sim.stats()).toMatchObject({ creates: 2, rejected: 0, rejectedConcurrency: 1 });
+
+    expect((await pollToTerminal(sim, normal.id)).last.state).toBe('completed');
+    const third = await create(sim, `${PROMPT} third`);
+    await expectDetail(await submit(sim, { model: 'ray-2', prompt: `${PROMPT} fourth` }), 429, DETAIL_TOO_MANY_CONCURRENT);
+
+    expect(sim.stats()).toMatchObject({ creates: 3, rejected: 0, rejectedConcurrency: 2, maxConcurrent: 2, injected: NO_FAULTS });
+    expect(sim.generations()).toEqual([
+      { id: normal.id, prompt: `${PROMPT} normal`, outcome: 'complete', createdAt: normal.created_at },
+      { id: slow.id, prompt: `${PROMPT} ${SIM_DIRECTIVE_SLOW}`, outcome: 'complete', createdAt: slow.created_at },
+      { id: third.id, prompt: `${PROMPT} third`, outcome: 'complete', createdAt: third.created_at },
+    ]);
+  });
+
+  it('lets exactly `limit` of many simultaneous creates through', async () => {
+    const sim = await startSim({ concurrencyLimit: 3 });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(sim, { model: 'ray-2', prompt: `${PROMPT} ${i}` })));
+    const statuses = results.map((res) => res.status).sort();
+    expect(statuses).toEqual([201, 201, 201, ...Array(7).fill(429)]);
+    expect(sim.stats()).toMatchObject({ creates: 3, rejectedConcurrency: 7, maxConcurrent: 3 });
+    expect(sim.generations()).toHaveLength(3);
+  });
+
+  it('does not count generations that ended by time in the peak', async () => {
+    const sim = await startSim(SHORT_LIVED);
+    const early = await Promise.all([create(sim, `${PROMPT} a`), create(sim, `${PROMPT} b`)]);
+    for (const generation of early) await pollToTerminal(sim, generation.id);
+    await create(sim, `${PROMPT} c`);
+    await create(sim, `${PROMPT} d`);
+    expect(sim.stats()).toMatchObject({ creates: 4, maxConcurrent: 2 });
+    await create(sim, `${PROMPT} e`);
+    expect(sim.stats()).toMatchObject({ creates: 5, maxConcurrent: 3 });
+    expect(sim.generations().map((g) => g.prompt)).toEqual(['a', 'b', 'c', 'd', 'e'].map((x) => `${PROMPT} ${x}`));
   });
 });
