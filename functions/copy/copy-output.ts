@@ -61,13 +61,13 @@ async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyD
     throw new TransientDownloadError(`The video URL served ${download.contentType}, not video/mp4.`);
   }
   const verifier = new VerifyingMp4Stream({ expectedBytes: download.contentLength, maxBytes: deps.maxVideoBytes });
-  let streamError: unknown;
-  const body = pipeline(download.body, verifier, (error) => {
-    streamError = error ?? undefined;
-  });
+  // Errors are read from the streams themselves (`errored`), not from the pipeline's callback, whose
+  // timing relative to the upload's rejection is not something to rely on.
+  const body = pipeline(download.body, verifier, () => undefined);
   try {
     await deps.media.upload(key, body, 'video/mp4', tags);
   } catch (error) {
+    const streamError = verifier.errored ?? download.body.errored;
     const cause = streamError ?? error;
     if (cause instanceof GatewayError) throw cause;
     // The connection to the asset host broke mid-stream: worth another try from scratch.

@@ -65,10 +65,13 @@ export async function openDownload(raw: string, options: DownloadOptions): Promi
       await response.body.cancel();
       throw new DownloadFailedError(`The asset is ${contentLength} bytes, more than the limit of ${options.maxBytes}.`);
     }
+    // fetch decodes a gzip/br/deflate body, and Content-Length counts the encoded bytes: the copy must not
+    // hold the decoded ones to it. (The size check above may still use it: video barely compresses.)
+    const encoded = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase() !== 'identity';
     return {
       body: Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
       contentType: (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase(),
-      contentLength: Number.isSafeInteger(contentLength) ? contentLength : undefined,
+      contentLength: Number.isSafeInteger(contentLength) && !encoded ? contentLength : undefined,
     };
   }
 }

@@ -59,9 +59,20 @@ export class VerifyingMp4Stream extends Transform {
       this.#result = { ...info, sizeBytes: this.#bytes, sha256: this.#hash.digest('hex') };
       callback();
     } catch (error) {
-      callback(asDownloadError(error));
+      callback(this.#expectedBytes === undefined ? asPossiblyCutShort(error) : asDownloadError(error));
     }
   }
+}
+
+/**
+ * Without a declared length, a body that ends where the connection ends (HTTP/1.0 style) cannot be told
+ * from one that was cut short, except by what is missing at the end (a box cut in half, no moov yet). So
+ * a verdict reached only at the end is worth another try; one reached mid-stream (the bytes seen are not
+ * an MP4) never is, and fails in `_transform` instead.
+ */
+function asPossiblyCutShort(error: unknown): Error {
+  if (!(error instanceof NotMp4Error)) return error as Error;
+  return new TransientDownloadError(`The video download ended before the video was whole (${error.message}).`, { cause: error });
 }
 
 function asDownloadError(error: unknown): Error {
