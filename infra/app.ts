@@ -1,6 +1,7 @@
 /**
  * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
- * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`.
+ * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`,
+ * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`.
  */
 import { App, Duration } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
@@ -36,6 +37,10 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
     upstreamKeySecretArn: context('upstreamKeySecretArn'),
     generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
     pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),
+    capacity: {
+      maxConcurrent: numberContext('upstreamMaxConcurrent'),
+      maxCreatesPerMinute: numberContext('upstreamMaxCreatesPerMinute'),
+    },
   });
   return { app, stack };
 }

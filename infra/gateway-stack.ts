@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { Storage } from './constructs/storage.ts';
 import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
-import type { UpstreamSettings } from './constructs/grants.ts';
+import type { CapacitySettings, UpstreamSettings } from './constructs/grants.ts';
 
 export interface GatewayStackProps extends StackProps {
   /** Upstream address and model. @default the official Luma API, model ray-2 */
@@ -18,6 +18,8 @@ export interface GatewayStackProps extends StackProps {
   readonly generationTimeout?: Duration;
   /** @default 10 seconds */
   readonly pollInterval?: Duration;
+  /** The upstream account's limits. @default 10 generations in flight, 20 creates a minute (Luma Build tier) */
+  readonly capacity?: CapacitySettings;
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -44,6 +46,7 @@ export class GatewayStack extends Stack {
       upstreamKey: this.upstreamKey,
       generationTimeout: props.generationTimeout,
       pollInterval: props.pollInterval,
+      capacity: props.capacity,
     });
     this.api = new GatewayApi(this, 'Api', {
       table: this.storage.table,
@@ -52,6 +55,7 @@ export class GatewayStack extends Stack {
       upstream,
       upstreamKey: this.upstreamKey,
       generationTimeout: this.workflow.generationTimeout,
+      capacity: props.capacity,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });

@@ -11,12 +11,13 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
+  UpdateTableCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './local-aws.ts';
 
 const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number }) => Server;
+const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; updateTableMs?: number }) => Server;
 const S3rver = require('s3rver') as new (options: object) => S3rverServer;
 
 interface S3rverServer {
@@ -37,7 +38,7 @@ export interface Emulator {
 export async function startDynamoDb(dataDir: string, table: CreateTableCommandInput): Promise<Emulator> {
   const path = `${dataDir}/dynamodb`;
   mkdirSync(path, { recursive: true });
-  const server = dynalite({ path, createTableMs: 0 });
+  const server = dynalite({ path, createTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
@@ -51,18 +52,36 @@ export async function startDynamoDb(dataDir: string, table: CreateTableCommandIn
 
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: table.TableName }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table.TableName }));
+    // A data dir from an older version: add the indexes the template has gained since.
+    const existing = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+    for (const index of table.GlobalSecondaryIndexes ?? []) {
+      if (existing.has(index.IndexName)) continue;
+      await client.send(
+        new UpdateTableCommand({
+          TableName: table.TableName,
+          AttributeDefinitions: table.AttributeDefinitions,
+          GlobalSecondaryIndexUpdates: [{ Create: index }],
+        }),
+      );
+      await waitForActive(client, table.TableName!);
+    }
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
     await client.send(new CreateTableCommand(table));
   }
-  // Writes to a table that is still CREATING fail: wait until it is ACTIVE.
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: table.TableName }));
-    if (Table?.TableStatus === 'ACTIVE') return;
+  await waitForActive(client, table.TableName!);
+}
+
+async function waitForActive(client: DynamoDBClient, tableName: string): Promise<void> {
+  // Writes to a table that is still CREATING or UPDATING fail: wait until it and its indexes are ACTIVE.
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every((index) => index.IndexStatus === 'ACTIVE');
+    if (Table?.TableStatus === 'ACTIVE' && indexesActive) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`Table ${table.TableName} did not become ACTIVE.`);
+  throw new Error(`Table ${tableName} did not become ACTIVE.`);
 }
 
 export async function startS3(dataDir: string, bucket: string, onEvent: (event: S3Event) => void): Promise<Emulator> {

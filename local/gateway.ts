@@ -40,7 +40,13 @@ export interface LocalGatewayOptions {
   upstream?: { baseUrl: string; apiKey: string };
   /** Overrides the deployed default deadline of a generation (before scaling). */
   generationTimeoutSeconds?: number;
+  /** Overrides the deployed upstream limits (creates a minute are in scaled minutes). */
+  capacity?: { maxConcurrent?: number; maxCreatesPerMinute?: number };
+  /** Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream). */
+  simulator?: import('./simulated-luma.ts').SimulatedLumaFaults;
   log?: (line: string) => void;
+  /** Where the functions' own logs go. @default this process's stdout */
+  functionLogs?: (chunk: string) => void;
 }
 
 export interface LocalGateway {
@@ -79,6 +85,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       TableName: TABLE_NAME,
       KeySchema: tableProps.KeySchema,
       AttributeDefinitions: tableProps.AttributeDefinitions,
+      GlobalSecondaryIndexes: tableProps.GlobalSecondaryIndexes?.map(
+        ({ IndexName, KeySchema, Projection }: { IndexName: string; KeySchema: unknown; Projection: unknown }) => ({ IndexName, KeySchema, Projection }),
+      ),
       BillingMode: 'PAY_PER_REQUEST',
     });
     closers.push(dynamo.close);
@@ -95,6 +104,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     if (!upstream) {
       const apiKey = randomBytes(24).toString('hex');
       simulatedLuma = await startSimulatedLuma({
+        ...options.simulator,
         apiKey,
         timeScale: options.timeScale,
         stateFile: join(dataDir, 'simulated-luma.json'),
@@ -154,6 +164,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         handlerName: String(resource.Handler).split('.').pop()!,
         timeoutMs: (resource.Timeout ?? 3) * 1000,
         environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, options),
+        logs: options.functionLogs,
       });
       hosts.set(host.arn, host);
       closers.push(() => host.close());
@@ -169,6 +180,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     closers.push(() => closeServer(front, 5_000)); // a POST in flight still gets to start its workflow
     const resumed = await sfn.resumeRunning();
     if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
+    const stopReconciler = scheduleReconciler(
+      hosts.get(functionArn(ids.reconcile))!,
+      scheduleIntervalMs(template, ids.reconcileSchedule) * options.timeScale,
+      log,
+    );
+    closers.splice(closers.length - 1, 0, stopReconciler); // stopped right after the API front
 
     return {
       url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
@@ -203,7 +220,15 @@ function logicalIds(stack: GatewayStack) {
     stateMachine: id(stack.workflow.stateMachine),
     secret: id(stack.upstreamKey),
     api: id(stack.api.handler),
-    functions: [stack.api.handler, stack.workflow.pollFunction, stack.workflow.copyFunction, stack.workflow.recordFailureFunction].map(id),
+    reconcile: id(stack.workflow.reconcileFunction),
+    reconcileSchedule: id(stack.workflow.reconcileSchedule),
+    functions: [
+      stack.api.handler,
+      stack.workflow.pollFunction,
+      stack.workflow.copyFunction,
+      stack.workflow.recordFailureFunction,
+      stack.workflow.reconcileFunction,
+    ].map(id),
   };
 }
 
@@ -229,9 +254,50 @@ function localEnvironment(
   const scale = (name: string, override?: number) => {
     if (env[name] !== undefined) env[name] = String((override ?? Number(env[name])) * options.timeScale);
   };
-  scale('POLL_INTERVAL_SECONDS');
+  // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
+  scale('RECONCILE_GRACE_SECONDS');
+  const { maxConcurrent, maxCreatesPerMinute } = options.capacity ?? {};
+  if (env.UPSTREAM_MAX_CONCURRENT !== undefined && maxConcurrent !== undefined) env.UPSTREAM_MAX_CONCURRENT = String(maxConcurrent);
+  if (env.UPSTREAM_MAX_CREATES_PER_MINUTE !== undefined) {
+    // "A minute" of scaled time: the limit per real minute grows as time runs faster.
+    const perMinute = maxCreatesPerMinute ?? Number(env.UPSTREAM_MAX_CREATES_PER_MINUTE);
+    env.UPSTREAM_MAX_CREATES_PER_MINUTE = String(Math.ceil(perMinute / options.timeScale));
+  }
   return env;
+}
+
+/** The reconciler's `rate(…)` schedule from the template, in milliseconds. */
+function scheduleIntervalMs(template: Template, ruleId: string): number {
+  const expression = String(template.Resources[ruleId]?.Properties?.ScheduleExpression ?? '');
+  const match = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (!match) throw new Error(`Cannot run the schedule "${expression}" locally.`);
+  const unit = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }[match[2]!.replace(/s$/, '') as 'minute' | 'hour' | 'day'];
+  return Number(match[1]) * unit;
+}
+
+/**
+ * Stands in for the EventBridge rule: runs the reconciler at start (after a crash, that is when it is
+ * needed most) and then on its schedule, one run at a time.
+ */
+function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: string) => void): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  const run = () => {
+    running = running
+      .then(() => host.invoke({ source: 'local.schedule' }))
+      .then((report) => {
+        const { started, failed, slotsReleased } = report as { started: number; failed: number; slotsReleased: number };
+        if (started || failed || slotsReleased) log(`reconciler: ${JSON.stringify(report)}`);
+      })
+      .catch((error: Error) => log(`reconciler failed: ${error.name}: ${error.message}`));
+  };
+  run();
+  const timer = setInterval(run, Math.max(intervalMs, 100));
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** One endpoint for the JSON-protocol services the functions call: Step Functions and Secrets Manager. */

@@ -14,6 +14,8 @@ export interface LambdaDefinition {
   handlerName: string;
   environment: Record<string, string>;
   timeoutMs: number;
+  /** Where the function's stdout and stderr go (CloudWatch Logs in AWS). @default this process's stdout */
+  logs?: (chunk: string) => void;
 }
 
 /** The error a failed invocation rejects with; `name` is Lambda's errorType. */
@@ -77,7 +79,12 @@ export class LambdaHost {
     const worker = new Worker(WORKER_SCRIPT, {
       workerData: { bundlePath, handlerName, functionName: name, functionArn: arn },
       env: environment,
+      stdout: true,
+      stderr: true,
     });
+    const logs = this.#definition.logs ?? ((chunk: string) => process.stdout.write(chunk));
+    worker.stdout.setEncoding('utf8').on('data', logs);
+    worker.stderr.setEncoding('utf8').on('data', logs);
     worker.on('message', (message: { id: number; ok: boolean; result?: unknown; errorType?: string; errorMessage?: string }) => {
       const pending = this.#pending.get(message.id);
       if (!pending) return;

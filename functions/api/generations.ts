@@ -19,9 +19,9 @@ export interface GenerationsDeps extends SubmitDeps {
 }
 
 /**
- * Records the task, submits it, and starts its workflow. Only a permanent upstream refusal reaches the
- * client as an error (the task is then recorded as failed); anything else leaves the task `accepted` for
- * the workflow to submit with backoff, so the client always gets a task that will end.
+ * Records the task, submits it if its turn has come, and starts its workflow. Only a permanent upstream
+ * refusal reaches the client as an error (the task is then recorded as failed); a full upstream or a
+ * transient error leaves the task `accepted`, in line, for the workflow to submit later.
  */
 export async function createGeneration(
   owner: string,
@@ -54,8 +54,11 @@ export async function createGeneration(
   await deps.tasks.create(task);
   log({ msg: 'task recorded', taskId: id, owner });
 
+  let queuePosition: number | undefined;
   try {
-    task = await submitTask(task, deps);
+    const outcome = await submitTask(task, deps);
+    if (outcome.submitted) task = outcome.task;
+    else queuePosition = outcome.wait.position;
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
       log({ level: 'warn', msg: 'upstream rejected task', taskId: id, failureCode: error.failureCode });
@@ -72,19 +75,19 @@ export async function createGeneration(
   try {
     await deps.workflow.start({ taskId: id });
   } catch (error) {
-    // Without a workflow nobody would ever finish the task: record that, so it is not left pending forever.
-    await deps.tasks.transition(id, {
-      to: 'failed',
-      failure: { code: 'internal', reason: `The gateway could not start the task's workflow (${(error as Error).name}).` },
-    });
-    throw error;
+    // The task is recorded: the reconciler starts the workflow of any unfinished task that has none.
+    log({ level: 'error', msg: 'workflow not started; left to the reconciler', taskId: id, error: (error as Error).name });
   }
-  return toSeedGeneration(task, undefined, requestId);
+  return toSeedGeneration(task, undefined, requestId, queuePosition);
 }
 
 export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
   const task = await deps.tasks.get(taskId);
   // Another owner's task is answered exactly like a missing one, so ids reveal nothing across tenants.
   if (!task || task.owner !== owner) throw new NotFoundError(`No generation with id ${taskId}.`);
-  return toSeedGeneration(task, await deps.media.outputLinks(task, deps.presignExpirySeconds), requestId);
+  const [links, ahead] = await Promise.all([
+    deps.media.outputLinks(task, deps.presignExpirySeconds),
+    task.status === 'accepted' ? deps.tasks.countWaitingAhead(task) : undefined,
+  ]);
+  return toSeedGeneration(task, links, requestId, ahead === undefined ? undefined : ahead + 1);
 }

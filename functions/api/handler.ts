@@ -9,27 +9,27 @@ import { s3 } from '../commons/clients/s3.ts';
 import { secrets } from '../commons/clients/secrets.ts';
 import { sfn } from '../commons/clients/sfn.ts';
 import { settings } from '../commons/config.ts';
-import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
 import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
 import { MediaStore } from '../commons/adapters/media-store.ts';
 import { StepFunctionsWorkflow } from '../commons/adapters/workflow.ts';
-import { cachedSecret } from '../commons/adapters/secret.ts';
-import { LumaProvider } from '../commons/providers/luma.ts';
+import { configuredProvider, taskServices } from '../commons/services/wiring.ts';
 import { bearerToken, hashApiKey } from '../commons/domain/api-key.ts';
 import { describeIssues, generationRequestSchema } from '../commons/domain/generation-request.ts';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
 import { errorResponse, json, parseJsonBody, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
+import { serveOnce } from './idempotency.ts';
+import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 
 const tableName = settings.tableName();
-const upstream = settings.upstream();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
+const idempotency = { store: new IdempotencyStore(dynamo, tableName) };
 const deps: GenerationsDeps = {
-  tasks: new DynamoDbTaskStore(dynamo, tableName),
+  ...taskServices(dynamo, tableName),
   media: new MediaStore(s3, settings.bucketName()),
   workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
-  provider: new LumaProvider({ ...upstream, apiKey: cachedSecret(secrets, upstream.apiKeySecretId) }),
+  provider: configuredProvider(secrets),
   keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
   generationTimeoutSeconds: settings.generationTimeoutSeconds(),
   presignExpirySeconds: settings.presignExpirySeconds(),
@@ -58,11 +58,17 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const owner = await authenticate(event);
-    const parsed = generationRequestSchema.safeParse(parseJsonBody(event));
+    const body = parseJsonBody(event);
+    const parsed = generationRequestSchema.safeParse(body);
     if (!parsed.success) {
       throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
     }
-    return json(200, await createGeneration(owner, parsed.data, requestId, deps), requestId);
+    return serveOnce(
+      { owner, key: event.headers?.['idempotency-key'], body, requestId },
+      async (taskId) => json(200, await createGeneration(owner, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
+      async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
+      idempotency,
+    );
   }
   const item = ITEM.exec(path);
   if (item) {

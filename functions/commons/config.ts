@@ -35,6 +35,10 @@ export const settings = {
     apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
     timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
   }),
+  capacity: () => ({
+    maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
+    maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),
+  }),
   generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
   pollIntervalSeconds: () => numberEnv('POLL_INTERVAL_SECONDS', 10, { min: 0.001 }),
   presignExpirySeconds: () => numberEnv('PRESIGN_EXPIRY_SECONDS', 3600, { min: 1 }),

@@ -39,6 +39,18 @@ export class MethodNotAllowedError extends GatewayError {
   readonly code = 'method_not_allowed';
 }
 
+/** The same Idempotency-Key is still being served for an identical request: the client may retry shortly. */
+export class IdempotencyInProgressError extends GatewayError {
+  readonly status = 409;
+  readonly code = 'idempotency_in_progress';
+}
+
+/** The same Idempotency-Key came with a different body: a client bug we must not paper over. */
+export class IdempotencyKeyReusedError extends GatewayError {
+  readonly status = 422;
+  readonly code = 'idempotency_key_reused';
+}
+
 export class PayloadTooLargeError extends GatewayError {
   readonly status = 413;
   readonly code = 'payload_too_large';
@@ -71,11 +83,14 @@ export class TransientUpstreamError extends GatewayError {
   readonly status = 503;
   readonly code = 'upstream_unavailable';
   override readonly retryable = true;
+  /** The upstream said "too many requests" (429): back off and ask again, never give up on the task. */
+  readonly rateLimited: boolean;
   /** Seconds the upstream asked us to wait (Retry-After), when it said. */
   readonly retryAfterSeconds?: number;
 
-  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number; rateLimited?: boolean }) {
     super(message, options);
+    this.rateLimited = options?.rateLimited ?? false;
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }

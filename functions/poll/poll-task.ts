@@ -5,7 +5,7 @@
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { isTerminal, type Task } from '../commons/domain/task.ts';
 import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
-import { UpstreamRejectedError } from '../commons/errors.ts';
+import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import type { UpstreamGeneration } from '../commons/providers/provider.ts';
@@ -24,61 +24,80 @@ export interface PollDeps extends SubmitDeps {
   clock?: () => Date;
 }
 
+type Step = { next: NextStep; waitSeconds?: number };
+
 export async function pollTask(input: WorkflowInput, deps: PollDeps): Promise<PollResult> {
   const task = await deps.tasks.get(input.taskId);
   if (!task) throw new Error(`Task ${input.taskId} does not exist.`);
-  return { taskId: task.id, next: await advance(task, deps), waitSeconds: deps.pollIntervalSeconds };
+  const step = await advance(task, deps);
+  return { taskId: task.id, next: step.next, waitSeconds: step.waitSeconds ?? deps.pollIntervalSeconds };
 }
 
-async function advance(task: Task, deps: PollDeps): Promise<NextStep> {
-  if (isTerminal(task.status)) return task.status as NextStep;
-  if (task.status === 'copying') return 'copy'; // a replayed execution resumes the copy
+async function advance(task: Task, deps: PollDeps): Promise<Step> {
+  if (isTerminal(task.status)) return { next: task.status as NextStep };
+  if (task.status === 'copying') return { next: 'copy' }; // a replayed execution resumes the copy
   const now = (deps.clock ?? (() => new Date()))();
   if (now.getTime() > Date.parse(task.deadline)) {
     const minutes = Math.round((Date.parse(task.deadline) - Date.parse(task.createdAt)) / 60_000);
+    const where = task.status === 'accepted' ? 'it was still waiting for an upstream slot' : `status was ${task.status}`;
     await deps.tasks.transition(task.id, {
       to: 'failed',
       failure: {
         code: 'deadline_exceeded',
-        reason: `The upstream did not finish the generation within ${minutes} minutes (status was ${task.status}). Try again later.`,
+        reason: `The generation did not finish within ${minutes} minutes (${where}). Try again later.`,
       },
     });
-    return 'failed';
+    return { next: 'failed' };
   }
-  if (task.status === 'accepted') {
-    try {
-      await submitTask(task, deps);
-      return 'wait';
-    } catch (error) {
-      if (error instanceof UpstreamRejectedError) return 'failed'; // submitTask recorded it
-      throw error; // transient: the state machine retries with backoff
-    }
-  }
+  return task.status === 'accepted' ? submitWhenAdmitted(task, deps) : followUpstream(task, deps);
+}
 
+async function submitWhenAdmitted(task: Task, deps: PollDeps): Promise<Step> {
+  try {
+    const outcome = await submitTask(task, deps);
+    return outcome.submitted ? { next: 'wait' } : { next: 'wait', waitSeconds: backoff(deps, outcome.wait.retryAfterSeconds) };
+  } catch (error) {
+    if (error instanceof UpstreamRejectedError) return { next: 'failed' }; // submitTask recorded it
+    if (error instanceof TransientUpstreamError && error.rateLimited) {
+      return { next: 'wait', waitSeconds: backoff(deps, error.retryAfterSeconds) };
+    }
+    throw error; // other transient errors: the state machine retries with backoff
+  }
+}
+
+async function followUpstream(task: Task, deps: PollDeps): Promise<Step> {
   let generation: UpstreamGeneration;
   try {
     generation = await deps.provider.get(task.upstreamId!);
   } catch (error) {
+    if (error instanceof TransientUpstreamError && error.rateLimited) {
+      return { next: 'wait', waitSeconds: backoff(deps, error.retryAfterSeconds) };
+    }
     if (!(error instanceof UpstreamRejectedError)) throw error; // transient: retried by the state machine
     await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
-    return 'failed';
+    return { next: 'failed' };
   }
   switch (generation.state) {
     case 'queued':
-      return 'wait';
+      return { next: 'wait' };
     case 'dreaming':
       await deps.tasks.transition(task.id, { to: 'dreaming' });
-      return 'wait';
+      return { next: 'wait' };
     case 'failed':
       await deps.tasks.transition(task.id, { to: 'failed', failure: classifyUpstreamFailure(generation.failureReason) });
-      return 'failed';
+      return { next: 'failed' };
     case 'completed':
       // Some upstreams report completion a moment before the asset link exists: wait for the link.
-      if (!generation.videoUrl) return 'wait';
+      if (!generation.videoUrl) return { next: 'wait' };
       await deps.tasks.transition(task.id, {
         to: 'copying',
         assets: { videoUrl: generation.videoUrl, imageUrl: generation.imageUrl },
       });
-      return 'copy';
+      return { next: 'copy' };
   }
+}
+
+/** Waits at least one poll interval, longer when the upstream or the rate window asks for it. */
+function backoff(deps: PollDeps, retryAfterSeconds: number | undefined): number {
+  return Math.max(deps.pollIntervalSeconds, retryAfterSeconds ?? 0);
 }

@@ -4,11 +4,11 @@
  */
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
-import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
+import { taskServices } from '../commons/services/wiring.ts';
 import { log } from '../commons/log.ts';
 import { failureFromError, type CaughtError } from './failure-from-error.ts';
 
-const tasks = new DynamoDbTaskStore(dynamo, settings.tableName());
+const { tasks } = taskServices(dynamo, settings.tableName());
 
 export interface RecordFailureInput {
   taskId: string;

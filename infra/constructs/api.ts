@@ -8,7 +8,16 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
-import { grantObjects, grantSecretValue, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
+import {
+  capacityEnvironment,
+  grantCapacity,
+  grantObjects,
+  grantSecretValue,
+  grantTableItems,
+  upstreamEnvironment,
+  type CapacitySettings,
+  type UpstreamSettings,
+} from './grants.ts';
 
 export interface GatewayApiProps {
   readonly table: ITableV2;
@@ -17,6 +26,8 @@ export interface GatewayApiProps {
   readonly upstream: UpstreamSettings;
   readonly upstreamKey: ISecret;
   readonly generationTimeout: Duration;
+  /** Must match the workflow's: both sides of the upstream slots count the same slots. */
+  readonly capacity?: CapacitySettings;
   /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
   readonly presignExpiry?: Duration;
   /** Steady-state requests per second across all clients. @default 50 */
@@ -47,10 +58,12 @@ export class GatewayApi extends Construct {
         STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
         GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
         PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
+        ...capacityEnvironment(props.capacity ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
     grantTableItems(this.handler, props.table);
+    grantCapacity(this.handler, props.table);
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);

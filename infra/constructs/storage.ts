@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
@@ -27,14 +27,25 @@ export class Storage extends Construct {
       throw new Error(`inputRetentionDays must be a whole number of days ≥ 1, not ${inputRetentionDays}.`);
     }
 
-    // One table: items are `TASK#<id>` and `APIKEY#<sha256>`. `owner` and `createdAt` are plain attributes,
-    // so an index for listing an owner's tasks can be added later without rewriting items.
+    // One table: `TASK#<id>`, `APIKEY#<sha256>`, upstream `SLOT#<n>` and `RATE#<minute>` items, and
+    // `IDEMPOTENCY#…` records. `owner` and `createdAt` are plain attributes, so an index for listing an
+    // owner's tasks can be added later without rewriting items.
     this.table = new TableV2(this, 'Table', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       billing: Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: 'expiresAt',
       removalPolicy,
+      // Sparse: only unfinished tasks carry `phase`. The waiting line for upstream slots (oldest first)
+      // and the reconciler's work list; keys only, since both need just the task ids.
+      globalSecondaryIndexes: [
+        {
+          indexName: 'byPhase',
+          partitionKey: { name: 'phase', type: AttributeType.STRING },
+          sortKey: { name: 'phaseOrder', type: AttributeType.STRING },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
+      ],
     });
 
     this.bucket = new Bucket(this, 'Bucket', {

@@ -23,7 +23,18 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
-import { grantObjects, grantSecretValue, grantTableItems, upstreamEnvironment, type UpstreamSettings } from './grants.ts';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import {
+  capacityEnvironment,
+  grantCapacity,
+  grantObjects,
+  grantSecretValue,
+  grantTableItems,
+  upstreamEnvironment,
+  type CapacitySettings,
+  type UpstreamSettings,
+} from './grants.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -34,6 +45,10 @@ export interface WorkflowProps {
   readonly generationTimeout?: Duration;
   /** Wait between two polls of the upstream. @default 10 seconds */
   readonly pollInterval?: Duration;
+  /** The upstream account's limits, which the gateway keeps below. @default 10 in flight, 20 creates a minute */
+  readonly capacity?: CapacitySettings;
+  /** How often the reconciler looks for tasks whose workflow is gone, and for lost slots. @default 5 minutes */
+  readonly reconcileInterval?: Duration;
 }
 
 const COPY_TIMEOUT = Duration.minutes(15);
@@ -65,6 +80,8 @@ export class GenerationWorkflow extends Construct {
   public readonly pollFunction: GatewayFunction;
   public readonly copyFunction: GatewayFunction;
   public readonly recordFailureFunction: GatewayFunction;
+  public readonly reconcileFunction: GatewayFunction;
+  public readonly reconcileSchedule: Rule;
   public readonly generationTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
@@ -75,17 +92,20 @@ export class GenerationWorkflow extends Construct {
     if (pollInterval.toSeconds() < 1) throw new Error('pollInterval must be at least 1 second.');
 
     const tableEnv = { TABLE_NAME: props.table.tableName };
+    const capacityEnv = capacityEnvironment(props.capacity ?? {});
     this.pollFunction = new GatewayFunction(this, 'PollFunction', {
       handlerDir: 'poll',
-      description: 'Submits deferred tasks and polls the upstream for one workflow turn',
+      description: 'Submits waiting tasks when a slot frees and polls the upstream, one workflow turn',
       environment: {
         ...tableEnv,
+        ...capacityEnv,
         BUCKET_NAME: props.bucket.bucketName,
         POLL_INTERVAL_SECONDS: String(pollInterval.toSeconds()),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
     grantTableItems(this.pollFunction, props.table);
+    grantCapacity(this.pollFunction, props.table);
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -107,9 +127,10 @@ export class GenerationWorkflow extends Construct {
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
       handlerDir: 'record-failure',
       description: 'Records why a task failed',
-      environment: tableEnv,
+      environment: { ...tableEnv, ...capacityEnv },
     });
     grantTableItems(this.recordFailureFunction, props.table);
+    grantCapacity(this.recordFailureFunction, props.table);
 
     const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
     const completed = new Succeed(this, 'Completed');
@@ -181,6 +202,28 @@ export class GenerationWorkflow extends Construct {
         level: LogLevel.ERROR,
         includeExecutionData: false,
       },
+    });
+
+    this.reconcileFunction = new GatewayFunction(this, 'ReconcileFunction', {
+      handlerDir: 'reconcile',
+      description: 'Restarts or fails tasks whose workflow is gone, and frees lost upstream slots',
+      timeout: Duration.minutes(5),
+      environment: {
+        ...tableEnv,
+        ...capacityEnv,
+        STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+        // A younger task may be between "recorded" and "started" by the API: not the reconciler's yet.
+        RECONCILE_GRACE_SECONDS: '120',
+      },
+    });
+    grantTableItems(this.reconcileFunction, props.table);
+    grantCapacity(this.reconcileFunction, props.table);
+    this.stateMachine.grantStartExecution(this.reconcileFunction);
+    this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
+    this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the reconciler of the video gateway',
+      schedule: Schedule.rate(props.reconcileInterval ?? Duration.minutes(5)),
+      targets: [new LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
     });
   }
 

@@ -41,6 +41,7 @@ beforeAll(async () => {
     apiKeys: ['alice-key-0123456789abcdef', 'bob-key-0123456789abcdefgh'],
     timeScale: 0.01,
     log: () => undefined,
+    functionLogs: () => undefined,
   });
   alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
   bob = new SeedClient(gateway.url, gateway.apiKeys[1]!);

@@ -4,8 +4,8 @@
  * place where a task changes status, so it is also where a change can later be published.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { applyChange, isAlreadyApplied, type Task, type TaskChange } from '../domain/task.ts';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { applyChange, arrivalOrder, isAlreadyApplied, phaseOf, type Task, type TaskChange, type TaskPhase } from '../domain/task.ts';
 import { InvalidTransitionError } from '../errors.ts';
 
 export interface TransitionResult {
@@ -18,10 +18,22 @@ export interface TaskStore {
   create(task: Task): Promise<void>;
   get(id: string): Promise<Task | undefined>;
   transition(id: string, change: TaskChange): Promise<TransitionResult>;
+  /** How many tasks are waiting for an upstream slot that arrived before this one. */
+  countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number>;
+  /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
+  listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
 }
 
 const MAX_WRITE_ATTEMPTS = 5;
+/** The sparse index over unfinished tasks: `phase` (waiting | active) and `phaseOrder` (arrival). */
+export const PHASE_INDEX = 'byPhase';
 const taskKey = (id: string) => ({ pk: `TASK#${id}` });
+
+/** The stored item: the task plus the derived attributes its index needs. */
+function itemOf(task: Task): Record<string, unknown> {
+  const phase = phaseOf(task.status);
+  return { ...taskKey(task.id), kind: 'task', ...task, ...(phase && { phase, phaseOrder: arrivalOrder(task) }) };
+}
 
 export class DynamoDbTaskStore implements TaskStore {
   constructor(
@@ -34,7 +46,7 @@ export class DynamoDbTaskStore implements TaskStore {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...taskKey(task.id), kind: 'task', ...task },
+        Item: itemOf(task),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -45,7 +57,7 @@ export class DynamoDbTaskStore implements TaskStore {
       new GetCommand({ TableName: this.tableName, Key: taskKey(id), ConsistentRead: true }),
     );
     if (!Item || Item.kind !== 'task') return undefined;
-    const { pk: _pk, kind: _kind, ...task } = Item;
+    const { pk: _pk, kind: _kind, phase: _phase, phaseOrder: _order, ...task } = Item;
     return task as Task;
   }
 
@@ -59,7 +71,7 @@ export class DynamoDbTaskStore implements TaskStore {
         await this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { ...taskKey(id), kind: 'task', ...next },
+            Item: itemOf(next),
             ConditionExpression: '#version = :read',
             ExpressionAttributeNames: { '#version': 'version' },
             ExpressionAttributeValues: { ':read': current.version },
@@ -71,5 +83,43 @@ export class DynamoDbTaskStore implements TaskStore {
         if (!(error instanceof ConditionalCheckFailedException) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
       }
     }
+  }
+
+  async countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number> {
+    let count = 0;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: PHASE_INDEX,
+          KeyConditionExpression: 'phase = :waiting AND phaseOrder < :mine',
+          ExpressionAttributeValues: { ':waiting': 'waiting', ':mine': arrivalOrder(task) },
+          Select: 'COUNT',
+          ExclusiveStartKey,
+        }),
+      );
+      count += page.Count ?? 0;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return count;
+  }
+
+  async listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: PHASE_INDEX,
+        KeyConditionExpression: 'phase = :phase',
+        ExpressionAttributeValues: { ':phase': phase },
+        ProjectionExpression: 'pk', // the index projects keys only: the id is in the table key
+        Limit: 100,
+        ExclusiveStartKey: cursor ? JSON.parse(cursor) : undefined,
+      }),
+    );
+    return {
+      ids: (page.Items ?? []).map((item) => String(item.pk).slice('TASK#'.length)),
+      cursor: page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined,
+    };
   }
 }

@@ -22,7 +22,10 @@ export const seedGenerationSchema = z.object({
   estimate_wait_seconds: z.number().nullable(),
   last_frame: media.nullable(),
   liked: z.boolean().nullable(),
-  queue_state: z.string().nullable(),
+  /** `queued` while the task waits for an upstream slot; then null. */
+  queue_state: z.enum(['queued']).nullable(),
+  /** 1-based place in the line for an upstream slot, while queued. */
+  queue_position: z.number().int().positive().nullable(),
   thumbnail: media.nullable(),
   video: media
     .extend({
@@ -91,7 +94,12 @@ export function seedTimestamp(iso: string): string {
 
 const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-export function toSeedGeneration(task: Task, links: OutputLinks | undefined, requestId: string): SeedGeneration {
+export function toSeedGeneration(
+  task: Task,
+  links: OutputLinks | undefined,
+  requestId: string,
+  queuePosition?: number,
+): SeedGeneration {
   const state = publicState(task.status);
   const output = task.status === 'completed' ? task.output : undefined;
   const thumbnail =
@@ -108,7 +116,8 @@ export function toSeedGeneration(task: Task, links: OutputLinks | undefined, req
     estimate_wait_seconds: null,
     last_frame: null,
     liked: null,
-    queue_state: null,
+    queue_state: queuePosition === undefined ? null : 'queued',
+    queue_position: queuePosition ?? null,
     thumbnail,
     video:
       output && links

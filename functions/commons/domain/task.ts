@@ -107,6 +107,28 @@ export function isTerminal(status: TaskStatus): boolean {
 }
 
 /**
+ * Where an unfinished task stands, for the two questions asked across tasks: who is next in line for an
+ * upstream slot (`waiting`, oldest first), and which tasks a reconciler must look after (both).
+ * Terminal tasks have no phase, so they drop out of the index that lists phases.
+ */
+export type TaskPhase = 'waiting' | 'active';
+
+export function phaseOf(status: TaskStatus): TaskPhase | undefined {
+  if (status === 'accepted') return 'waiting';
+  return isTerminal(status) ? undefined : 'active';
+}
+
+/** Sorts tasks by arrival; the id breaks ties between tasks created in the same millisecond. */
+export function arrivalOrder(task: Pick<Task, 'createdAt' | 'id'>): string {
+  return `${task.createdAt}#${task.id}`;
+}
+
+/** Upstream slots are held from submit until the upstream says the generation is over. */
+export function releasesSlot(status: TaskStatus): boolean {
+  return status === 'copying' || isTerminal(status);
+}
+
+/**
  * True when the task has already reached (or passed) the status a change asks for: repeating a change is
  * then a no-op, which makes every workflow step safe to retry or replay.
  */

@@ -95,6 +95,7 @@ export function classifyErrorResponse(status: number, detail: string | undefined
   if (RETRYABLE_STATUSES.has(status) || status >= 500) {
     return new TransientUpstreamError(`The upstream answered ${status}${what}.`, {
       retryAfterSeconds: parseRetryAfter(retryAfter),
+      rateLimited: status === 429,
     });
   }
   if (status === 401 || status === 403) {

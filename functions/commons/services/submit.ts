@@ -1,12 +1,15 @@
 /**
  * Submitting a task upstream, shared by the API (the first try, while the client waits) and the poll
- * step (later tries, when the first met a transient error). Keyframe links are presigned here, at submit
- * time, so a task that waited for its turn still hands the upstream a fresh link.
+ * step (later tries: the task waited for a slot, or the first try met a transient error). Keyframe links
+ * are presigned here, at submit time, so a task that waited for its turn still hands the upstream a
+ * fresh link.
  */
 import { createHash } from 'node:crypto';
 import type { TaskStore } from '../adapters/task-store.ts';
 import type { MediaStore, ObjectTags } from '../adapters/media-store.ts';
 import type { VideoProvider } from '../providers/provider.ts';
+import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
+import type { Admission } from '../domain/capacity.ts';
 import type { Task } from '../domain/task.ts';
 import { UpstreamRejectedError } from '../errors.ts';
 
@@ -14,21 +17,29 @@ export interface SubmitDeps {
   tasks: TaskStore;
   media: MediaStore;
   provider: VideoProvider;
+  capacity: Pick<UpstreamCapacity, 'tryAdmit' | 'release'>;
   keyframeUrlExpirySeconds: number;
 }
 
+export type SubmitOutcome =
+  | { submitted: true; task: Task }
+  | { submitted: false; wait: Extract<Admission, { admitted: false }> };
+
 /**
- * Returns the task as `submitted`. A permanent refusal is recorded as a failure before it is rethrown;
- * a transient error is rethrown with the task left `accepted`, for the caller's retry policy.
+ * Submits the task if its turn has come (a free upstream slot, within the create rate, nobody waiting
+ * longer). A permanent refusal is recorded as a failure before it is rethrown; a transient error gives
+ * the slot back and is rethrown with the task left `accepted`, for the caller's retry policy.
  */
-export async function submitTask(task: Task, deps: SubmitDeps): Promise<Task> {
+export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOutcome> {
+  const admission = await deps.capacity.tryAdmit(task);
+  if (!admission.admitted) return { submitted: false, wait: admission };
   const { request } = task;
-  const [frame0Url, frame1Url] = await Promise.all([
-    request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
-    request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
-  ]);
   let upstreamId: string;
   try {
+    const [frame0Url, frame1Url] = await Promise.all([
+      request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
+      request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
+    ]);
     ({ id: upstreamId } = await deps.provider.submit({
       prompt: request.prompt,
       aspectRatio: request.aspectRatio,
@@ -38,15 +49,15 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<Task> {
     }));
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
-      await deps.tasks.transition(task.id, {
-        to: 'failed',
-        failure: { code: error.failureCode, reason: error.message },
-      });
+      // The failed transition gives the slot back.
+      await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
+    } else {
+      await deps.capacity.release(task.id);
     }
     throw error;
   }
   const { task: submitted } = await deps.tasks.transition(task.id, { to: 'submitted', upstreamId });
-  return submitted;
+  return { submitted: true, task: submitted };
 }
 
 export function objectTags(taskId: string, owner: string, prompt: string): ObjectTags {

@@ -1,0 +1,82 @@
+/**
+ * Idempotency records, one item per owner and key (`IDEMPOTENCY#<sha256(owner, key)>`), claimed with a
+ * conditional write so that of two identical requests arriving together exactly one creates the task.
+ * Expired records (DynamoDB's TTL deletes them lazily) and abandoned ones can be claimed again.
+ */
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency.ts';
+
+export interface IdempotencyRecord {
+  fingerprint: string;
+  taskId: string;
+  /** `abandoned`: the first request failed inside the gateway; the key may be used again. */
+  state: 'in_progress' | 'done' | 'abandoned';
+  /** The status the first request was answered with, and its body when it was an error. */
+  statusCode?: number;
+  errorBody?: string;
+  expiresAt: number;
+}
+
+/** `record`: the claim just written, or the record of the request that came first. */
+export type Claim = { claimed: boolean; record: IdempotencyRecord };
+
+export class IdempotencyStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async claim(owner: string, key: string, fingerprint: string, taskId: string): Promise<Claim> {
+    const now = Math.floor(this.clock() / 1000);
+    const record: IdempotencyRecord = { fingerprint, taskId, state: 'in_progress', expiresAt: now + IDEMPOTENCY_TTL_SECONDS };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: recordKey(owner, key), kind: 'idempotency', ...record },
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #state = :abandoned',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':now': now, ':abandoned': 'abandoned' },
+        }),
+      );
+      return { claimed: true, record };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    const existing = await this.get(owner, key);
+    // Gone between the two calls (expired and deleted): claiming again is the same as the first time.
+    return existing ? { claimed: false, record: existing } : this.claim(owner, key, fingerprint, taskId);
+  }
+
+  async get(owner: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: recordKey(owner, key) }, ConsistentRead: true }),
+    );
+    if (!Item || Item.kind !== 'idempotency') return undefined;
+    const { pk: _pk, kind: _kind, ...record } = Item;
+    return record as IdempotencyRecord;
+  }
+
+  /** Settles a claim with the answer the first request got; only the claim's own task may settle it. */
+  async settle(owner: string, key: string, claimed: IdempotencyRecord): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: recordKey(owner, key), kind: 'idempotency', ...claimed },
+          ConditionExpression: 'taskId = :task',
+          ExpressionAttributeValues: { ':task': claimed.taskId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+}
+
+function recordKey(owner: string, key: string): string {
+  return `IDEMPOTENCY#${createHash('sha256').update(`${owner}\n${key}`).digest('hex')}`;
+}

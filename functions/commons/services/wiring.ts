@@ -1,0 +1,25 @@
+/**
+ * The shared pieces each handler builds at cold start, built one way: the task store wrapped in its
+ * lifecycle (so every status change releases slots and, later, publishes), the upstream capacity, and the
+ * configured provider.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { settings } from '../config.ts';
+import { DynamoDbTaskStore } from '../adapters/task-store.ts';
+import { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
+import { cachedSecret } from '../adapters/secret.ts';
+import { LumaProvider } from '../providers/luma.ts';
+import type { VideoProvider } from '../providers/provider.ts';
+import { TaskLifecycle } from './lifecycle.ts';
+
+export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string): { tasks: TaskLifecycle; capacity: UpstreamCapacity } {
+  const store = new DynamoDbTaskStore(dynamo, tableName);
+  const capacity = new UpstreamCapacity(dynamo, tableName, store, settings.capacity());
+  return { tasks: new TaskLifecycle(store, capacity), capacity };
+}
+
+export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {
+  const upstream = settings.upstream();
+  return new LumaProvider({ ...upstream, apiKey: cachedSecret(secrets, upstream.apiKeySecretId) });
+}

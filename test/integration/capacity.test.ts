@@ -1,0 +1,172 @@
+/**
+ * Nothing lost, nothing over the limit: the upstream concurrency cap and its first-come-first-served line,
+ * idempotent submits, and the reconciler, on the whole gateway in-process (synthesized bundles and state
+ * machine, emulators, simulated upstream) with two upstream slots.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
+import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
+import { newTask } from '../../functions/commons/domain/task.ts';
+import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { SeedClient, waitUntil } from '../support/client.ts';
+
+const MAX_CONCURRENT = 2;
+let gateway: LocalGateway;
+let dataDir: string;
+let client: SeedClient;
+let other: SeedClient;
+let documents: DynamoDBDocumentClient;
+let tasks: DynamoDbTaskStore;
+let capacity: UpstreamCapacity;
+const creates = () => gateway.simulatedLuma!.stats().creates;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'capacity-it-'));
+  gateway = await startLocalGateway({
+    dataDir,
+    port: 0,
+    apiKeys: ['capacity-key-0123456789', 'capacity-other-0123456789'],
+    timeScale: 0.01,
+    capacity: { maxConcurrent: MAX_CONCURRENT },
+    log: () => undefined,
+    functionLogs: () => undefined,
+  });
+  client = new SeedClient(gateway.url, gateway.apiKeys[0]!);
+  other = new SeedClient(gateway.url, gateway.apiKeys[1]!);
+  documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+  );
+  tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
+  capacity = new UpstreamCapacity(documents, 'luma-gateway', tasks, { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const allSlotsFree = async () => (await capacity.slots()).every((slot) => !slot.holder);
+
+describe('upstream concurrency cap', () => {
+  it('keeps at most two generations in flight upstream and submits in arrival order', async () => {
+    const before = creates();
+    const ids: string[] = [];
+    const answers = [];
+    for (let i = 0; i < 8; i++) {
+      const answer = await client.create({ user_prompt: `Queue member ${i}` });
+      expect(answer.status).toBe(200);
+      answers.push(answer.body);
+      ids.push(answer.body.id);
+    }
+    expect(answers.filter((body) => body.queue_state === 'queued').length).toBeGreaterThan(0);
+    for (const body of answers.filter((b) => b.queue_state === 'queued')) expect(body.queue_position).toBeGreaterThanOrEqual(1);
+
+    for (const id of ids) expect((await client.waitForTerminal(id, 60_000)).state).toBe('completed');
+    expect(creates() - before).toBe(8);
+    expect(gateway.simulatedLuma!.stats().maxConcurrent).toBeLessThanOrEqual(MAX_CONCURRENT);
+
+    const submittedAt = await Promise.all(
+      ids.map(async (id) => (await tasks.get(id))!.history.find((entry) => entry.status === 'submitted')!.at),
+    );
+    expect([...submittedAt].sort()).toEqual(submittedAt); // first come, first served
+    expect(await allSlotsFree()).toBe(true);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  it('returns the original task for a repeated request and creates nothing more upstream', async () => {
+    const body = { user_prompt: 'Idempotent sunrise' };
+    const first = await client.request('POST', '/luma/generations', body, { 'idempotency-key': 'key-sequential-1' });
+    const before = creates();
+    const again = await client.request('POST', '/luma/generations', body, { 'idempotency-key': 'key-sequential-1' });
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(creates()).toBe(before);
+  });
+
+  it('creates one task for ten identical requests arriving together', async () => {
+    const before = creates();
+    const body = { user_prompt: 'Simultaneous duplicates', aspect_ratio: '16:9' };
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => client.request('POST', '/luma/generations', body, { 'idempotency-key': 'key-burst' })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((answer) => answer.body.id)).size).toBe(1);
+    await client.waitForTerminal(answers[0]!.body.id, 60_000);
+    expect(creates() - before).toBe(1);
+  });
+
+  it('refuses the same key with a different body with 422, and keeps keys apart per owner', async () => {
+    const first = await client.request('POST', '/luma/generations', { user_prompt: 'Body one' }, { 'idempotency-key': 'key-reused' });
+    const reused = await client.request('POST', '/luma/generations', { user_prompt: 'Body two' }, { 'idempotency-key': 'key-reused' });
+    expect(reused.status).toBe(422);
+    expect(reused.body.error.code).toBe('idempotency_key_reused');
+    const otherOwner = await other.request('POST', '/luma/generations', { user_prompt: 'Body one' }, { 'idempotency-key': 'key-reused' });
+    expect(otherOwner.status).toBe(200);
+    expect(otherOwner.body.id).not.toBe(first.body.id);
+  });
+
+  it('repeats a refusal with its original status, without asking the upstream again', async () => {
+    // With both slots free the first request is submitted at once, so the refusal is its answer.
+    await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
+    const body = { user_prompt: 'Refused twice [sim:reject]' };
+    const first = await client.request('POST', '/luma/generations', body, { 'idempotency-key': 'key-rejected' });
+    const rejectedBefore = gateway.simulatedLuma!.stats().rejected;
+    const again = await client.request('POST', '/luma/generations', body, { 'idempotency-key': 'key-rejected' });
+    expect(first.status).toBe(400);
+    expect(again.status).toBe(400);
+    expect(again.body).toEqual(first.body);
+    expect(gateway.simulatedLuma!.stats().rejected).toBe(rejectedBefore);
+  });
+
+  it('refuses a malformed key with 400', async () => {
+    const answer = await client.request('POST', '/luma/generations', { user_prompt: 'Bad key' }, { 'idempotency-key': 'x'.repeat(300) });
+    expect(answer.status).toBe(400);
+  });
+});
+
+describe('reconciler', () => {
+  it('starts the workflow of a task that was recorded but never started', async () => {
+    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const orphan = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000001',
+      owner,
+      request: { prompt: 'Recorded, then the API crashed' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(Date.now() - 60_000),
+      timeoutSeconds: 3600,
+    });
+    await tasks.create(orphan);
+    expect((await client.waitForTerminal(orphan.id, 60_000)).state).toBe('completed');
+  });
+
+  it('starts a new run when an execution ended without finishing its task', async () => {
+    const { body } = await client.create({ user_prompt: 'Execution aborted under it' });
+    const arn = `arn:aws:states:us-east-1:000000000000:execution:luma-gateway-workflow:${body.id}`;
+    gateway.stepFunctions.stopExecution(arn, 'Chaos', 'stopped by the test');
+    expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
+    const rerun = gateway.stepFunctions.describeExecution(`${arn}-r2`);
+    expect(rerun.status).toBe('SUCCEEDED');
+  });
+
+  it('gives back a slot whose holder is gone', async () => {
+    await documents.send(
+      new PutCommand({
+        TableName: 'luma-gateway',
+        Item: { pk: 'SLOT#1', kind: 'slot', holder: 'a-task-that-does-not-exist', leaseUntil: Date.now() + 3_600_000 },
+      }),
+    );
+    expect(await allSlotsFree()).toBe(false);
+    await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'the reconciler to free the slot');
+  });
+});
