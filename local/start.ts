@@ -12,6 +12,10 @@ function numberSetting(name: string, fallback: number): number {
   return value;
 }
 
+function optionalNumber(name: string): number | undefined {
+  return process.env[name] ? numberSetting(name, 0) : undefined;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const baseUrl = process.env.LUMA_BASE_URL;
@@ -30,10 +34,15 @@ async function main(): Promise<void> {
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
     generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,
     simulator: simulatedLumaFaultsFromEnv(process.env),
+    capacity: {
+      maxConcurrent: optionalNumber('UPSTREAM_MAX_CONCURRENT'),
+      maxCreatesPerMinute: optionalNumber('UPSTREAM_MAX_CREATES_PER_MINUTE'),
+    },
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);
   console.log(`Videos: s3://${gateway.bucket} (S3 emulator at ${gateway.s3Endpoint})`);
+  if (gateway.simulatedLuma) console.log(`Simulator seed: ${gateway.simulatedLuma.seed}`);
   for (const key of gateway.apiKeys) console.log(`API key: ${key}`);
   console.log(`Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`Listening on ${gateway.url}`);

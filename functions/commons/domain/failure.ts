@@ -29,9 +29,13 @@ export interface Failure {
 }
 
 const MODERATION_HINTS = /moderation|blacklist|content (is )?not allowed|unsafe|nsfw|inappropriate/i;
+/** The upstream could not read a keyframe the client gave: the client's to fix, not a fault upstream. */
+const INPUT_HINTS = /failed to read user input frames?|could not (read|download|fetch) (the )?(image|frame|keyframe)/i;
 
-/** Upstreams report moderation as a free-text failure; classify it so clients can tell it from a fault. */
+/** Upstreams report failures as free text; classify it so clients can tell their own mistakes from faults. */
 export function classifyUpstreamFailure(reason: string | undefined): Failure {
   const text = reason?.trim() || 'The upstream reported the generation as failed without a reason.';
-  return { code: MODERATION_HINTS.test(text) ? 'moderation' : 'upstream_failed', reason: text };
+  if (MODERATION_HINTS.test(text)) return { code: 'moderation', reason: text };
+  if (INPUT_HINTS.test(text)) return { code: 'upstream_rejected', reason: `${text} (check that the keyframe URLs are public images).` };
+  return { code: 'upstream_failed', reason: text };
 }

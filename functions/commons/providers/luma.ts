@@ -23,6 +23,11 @@ interface LumaGeneration {
 }
 
 const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'failed'];
+/**
+ * Once the upstream refuses the gateway's key, every task would get the same answer: for this long the
+ * container answers every call with that refusal at once, instead of sending a known-bad key again.
+ */
+export const KEY_REFUSAL_HOLD_MS = 60_000;
 const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
 
 export class LumaProvider implements VideoProvider {
@@ -31,6 +36,7 @@ export class LumaProvider implements VideoProvider {
   readonly #baseUrl: string;
   readonly #apiKey: () => Promise<string>;
   readonly #timeoutMs: number;
+  #keyRefused?: { error: UpstreamRejectedError; until: number };
 
   constructor(options: LumaOptions) {
     this.model = options.model;
@@ -59,6 +65,7 @@ export class LumaProvider implements VideoProvider {
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
+    if (this.#keyRefused && Date.now() < this.#keyRefused.until) throw this.#keyRefused.error;
     // Outside the try below: a key that cannot be read is the gateway's fault, not an unreachable upstream.
     const apiKey = await this.#apiKey();
     let response: Response;
@@ -85,7 +92,11 @@ export class LumaProvider implements VideoProvider {
         throw new TransientUpstreamError(`The upstream answered ${response.status} with a body that is not JSON.`, { cause: error });
       }
     }
-    throw classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
+    const error = classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
+    if (response.status === 401 || response.status === 403) {
+      this.#keyRefused = { error: error as UpstreamRejectedError, until: Date.now() + KEY_REFUSAL_HOLD_MS };
+    }
+    throw error;
   }
 }
 

@@ -185,6 +185,17 @@ describe('LumaProvider.submit', () => {
     expect((error as Error).message).not.toContain(API_KEY);
   });
 
+  it('after the upstream refuses the key, answers further calls with that refusal without sending the key again', async () => {
+    const luma = provider();
+    answer = json(401, { detail: 'Invalid API key' });
+    const first = await caught(luma.submit({ prompt: 'p' }));
+    const sent = requests.length;
+    answer = json(201, { id: 'g-1', state: 'queued' }); // even if the key were fixed upstream meanwhile
+    const second = await caught(luma.get('g-1'));
+    expect(second).toBe(first);
+    expect(requests.length).toBe(sent);
+  });
+
   it('a 200 with a body that is not JSON is transient', async () => {
     answer = { status: 200, body: 'OK', headers: { 'content-type': 'text/plain' } };
     expect(await caught(provider().submit({ prompt: 'p' }))).toBeInstanceOf(TransientUpstreamError);
@@ -385,8 +396,14 @@ describe('classifyUpstreamFailure', () => {
     expect(classifyUpstreamFailure(reason)).toEqual({ code: 'moderation', reason });
   });
 
-  it.each(['Failed to read user input frames', 'Internal error', 'GPU out of memory'])('%s → upstream_failed', (reason) => {
+  it.each(['Internal error', 'GPU out of memory'])('%s → upstream_failed', (reason) => {
     expect(classifyUpstreamFailure(reason)).toEqual({ code: 'upstream_failed', reason });
+  });
+
+  it('an unreadable keyframe is the client’s to fix: upstream_rejected, with a hint', () => {
+    const failure = classifyUpstreamFailure('Failed to read user input frames');
+    expect(failure.code).toBe('upstream_rejected');
+    expect(failure.reason).toMatch(/^Failed to read user input frames .*keyframe/);
   });
 
   it('trims the reason, and explains a missing one', () => {
