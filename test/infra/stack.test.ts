@@ -5,19 +5,24 @@
  * applies cdk.json's context (e.g. `@aws-cdk/aws-iam:minimizePolicies`, which merges and sorts policy
  * statements) exactly as `cdk synth`/`cdk deploy` do; the context tests add their own on top.
  *
- * Assertions are small and behavioural; IAM checks work on normalized (action, resource) pairs so that
- * statement merging and action ordering do not matter.
+ * Assertions are small and behavioural; IAM checks work on normalized (action, resource, condition)
+ * triples so that statement merging and action ordering do not matter.
  *
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CfnElement } from 'aws-cdk-lib';
+import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import type { GatewayStack } from '../../infra/gateway-stack.ts';
+import { Storage } from '../../infra/constructs/storage.ts';
+import { GenerationWorkflow } from '../../infra/constructs/workflow.ts';
+import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
+import { rateWindow } from '../../functions/commons/domain/capacity.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -26,8 +31,13 @@ import type { GatewayStack } from '../../infra/gateway-stack.ts';
 type Json = any;
 type Resources = Record<string, { Type: string; Properties?: Json; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
 
-const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure'] as const;
+const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'] as const;
 type ProjectFunction = (typeof PROJECT_FUNCTIONS)[number];
+/** The functions that take and give back upstream slots (`grantCapacity`, capacity settings); not Copy. */
+const CAPACITY_FUNCTIONS = ['Api', 'Poll', 'RecordFailure', 'Reconcile'] as const;
+
+/** The only condition in any project function's policy: UpdateItem on slot and rate items alone. */
+const SLOT_AND_RATE_ONLY = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SLOT#*', 'RATE#*'] } };
 
 /** Skips asset bundling for every stack: for builds that only look at the template. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
@@ -54,6 +64,13 @@ function render(value: Json): string {
       return parts.map(render).join(separator);
     }
     if ('Fn::Sub' in value) return String(value['Fn::Sub']);
+    if ('Fn::Select' in value) {
+      const [index, list] = value['Fn::Select'] as [number, Json];
+      if (list && typeof list === 'object' && 'Fn::Split' in list) {
+        const [separator, source] = list['Fn::Split'] as [string, Json];
+        return `\${select(${index}, split("${separator}", ${render(source)}))}`;
+      }
+    }
   }
   return JSON.stringify(value);
 }
@@ -102,6 +119,7 @@ const ids = {} as {
   secret: string;
   stateMachine: string;
   httpApi: string;
+  reconcileSchedule: string;
 };
 
 const logicalIdOf = (construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
@@ -116,6 +134,7 @@ beforeAll(() => {
     Poll: stack.workflow.pollFunction,
     Copy: stack.workflow.copyFunction,
     RecordFailure: stack.workflow.recordFailureFunction,
+    Reconcile: stack.workflow.reconcileFunction,
   };
   ids.fn = {} as Record<ProjectFunction, string>;
   ids.role = {} as Record<ProjectFunction, string>;
@@ -128,6 +147,7 @@ beforeAll(() => {
   ids.secret = logicalIdOf(stack.upstreamKey);
   ids.stateMachine = logicalIdOf(stack.workflow.stateMachine);
   ids.httpApi = logicalIdOf(stack.api.httpApi);
+  ids.reconcileSchedule = logicalIdOf(stack.workflow.reconcileSchedule);
   definition = definitionOf(template);
 }, 120_000);
 
@@ -145,32 +165,56 @@ function statementsOf(name: ProjectFunction): Json[] {
     .flatMap((policy) => asArray<Json>(policy.Properties.PolicyDocument.Statement));
 }
 
-/** A function's grants as sorted `action on resource` strings, optionally for one service prefix. */
-function grantsOf(name: ProjectFunction, service?: string): string[] {
-  const grants = new Set<string>();
+interface Permission {
+  action: string;
+  resource: string;
+  /** The statement's Condition as JSON, when it has one. */
+  condition?: string;
+}
+
+/** A function's permissions, one per (action, resource, condition), optionally for one service prefix. */
+function permissionsOf(name: ProjectFunction, service?: string): Permission[] {
+  const permissions: Permission[] = [];
   for (const statement of statementsOf(name)) {
     expect(statement.Effect).toBe('Allow');
     expect(statement.NotAction).toBeUndefined();
     expect(statement.NotResource).toBeUndefined();
+    expect(statement.Principal).toBeUndefined();
+    const condition = statement.Condition === undefined ? undefined : JSON.stringify(statement.Condition);
     for (const action of asArray<string>(statement.Action)) {
       if (service && !action.startsWith(`${service}:`)) continue;
-      for (const resource of asArray<Json>(statement.Resource)) grants.add(`${action} on ${render(resource)}`);
+      for (const resource of asArray<Json>(statement.Resource)) permissions.push({ action, resource: render(resource), condition });
     }
   }
-  return [...grants].sort();
+  return permissions;
+}
+
+/**
+ * A function's grants as sorted `action on resource` strings (with ` if <condition JSON>` for a
+ * conditional one), optionally for one service prefix.
+ */
+function grantsOf(name: ProjectFunction, service?: string): string[] {
+  const grants = permissionsOf(name, service).map(
+    ({ action, resource, condition }) => `${action} on ${resource}${condition === undefined ? '' : ` if ${condition}`}`,
+  );
+  return [...new Set(grants)].sort();
 }
 
 const tableArn = () => `\${${ids.table}.Arn}`;
+const phaseIndexArn = () => `${tableArn()}/index/byPhase`;
 const objects = (prefix: string) => `\${${ids.bucket}.Arn}/${prefix}`;
 const secretArn = () => `\${${ids.secret}}`;
 const stateMachineArn = () => `\${${ids.stateMachine}}`;
+/** Every execution of this state machine: `arn:…:execution:<state machine name>:*` (the name is field 6 of its ARN). */
+const executionsArn = () =>
+  `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${select(6, split(":", ${stateMachineArn()}))}:*`;
 
 // ---------------------------------------------------------------------------------------------------
 // Lambda functions
 // ---------------------------------------------------------------------------------------------------
 
 describe('Lambda functions', () => {
-  it('the Node.js functions are exactly the four project functions (plus CDK’s own S3 notifications handler)', () => {
+  it('the Node.js functions are exactly the five project functions (plus CDK’s own S3 notifications handler)', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     const nodeFunctions = Object.keys(functions).filter((id) => String(functions[id]!.Properties.Runtime).startsWith('nodejs'));
     expect(nodeFunctions.sort()).toEqual(Object.values(ids.fn).sort());
@@ -207,6 +251,63 @@ describe('Lambda functions', () => {
   it('the API function times out before API Gateway does (30 s)', () => {
     expect(fnProps('Api').Timeout).toBeLessThan(30);
   });
+
+  it('the reconcile function has a 5 minute timeout, no longer than its schedule’s interval', () => {
+    expect(fnProps('Reconcile').Timeout).toBe(300);
+    const rate = /^rate\((\d+) minutes?\)$/.exec(resources[ids.reconcileSchedule]!.Properties.ScheduleExpression);
+    expect(rate).not.toBeNull();
+    expect(fnProps('Reconcile').Timeout).toBeLessThanOrEqual(Number(rate![1]) * 60);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Reconciler schedule
+// ---------------------------------------------------------------------------------------------------
+
+describe('reconciler schedule', () => {
+  it('is one enabled EventBridge rule running every 5 minutes, targeting only the reconcile function', () => {
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    const rule = resources[ids.reconcileSchedule]!;
+    expect(rule.Type).toBe('AWS::Events::Rule');
+    expect(rule.Properties).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(rule.Properties.EventPattern).toBeUndefined();
+    expect(rule.Properties.Targets).toHaveLength(1);
+    expect(rule.Properties.Targets[0]).toMatchObject({ Arn: { 'Fn::GetAtt': [ids.fn.Reconcile, 'Arn'] } });
+    expect(rule.Properties.Targets[0].Input).toBeUndefined(); // the handler takes no input
+  });
+
+  it('EventBridge may invoke the reconcile function, for this rule only', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
+      (p) => p.Properties.FunctionName?.['Fn::GetAtt']?.[0] === ids.fn.Reconcile,
+    );
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]!.Properties).toEqual({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [ids.fn.Reconcile, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ids.reconcileSchedule, 'Arn'] },
+    });
+  });
+
+  it(
+    'follows the construct’s `reconcileInterval`',
+    () => {
+      const app = new App({ outdir: tempDir('gateway-reconcile-interval-'), context: NO_BUNDLING });
+      const scope = new Stack(app, 'ReconcileInterval');
+      const storage = new Storage(scope, 'Storage');
+      const workflow = new GenerationWorkflow(scope, 'Workflow', {
+        table: storage.table,
+        bucket: storage.bucket,
+        upstream: {},
+        upstreamKey: new Secret(scope, 'Key'),
+        reconcileInterval: Duration.minutes(15),
+      });
+      const rules = Template.fromStack(scope).findResources('AWS::Events::Rule');
+      expect(Object.keys(rules)).toEqual([scope.getLogicalId(workflow.reconcileSchedule.node.defaultChild as CfnElement)]);
+      expect(Object.values(rules)[0]!.Properties.ScheduleExpression).toBe('rate(15 minutes)');
+    },
+    60_000,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -316,6 +417,27 @@ describe('table', () => {
 
   it('is kept when the stack is deleted', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+  });
+
+  it('has exactly one index, the sparse keys-only `byPhase` (string `phase`, string `phaseOrder`) the code queries', () => {
+    const table = resources[ids.table]!.Properties;
+    expect(table.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'byPhase',
+        KeySchema: [
+          { AttributeName: 'phase', KeyType: 'HASH' },
+          { AttributeName: 'phaseOrder', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    expect(table.LocalSecondaryIndexes).toBeUndefined();
+    expect([...table.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName))).toEqual([
+      { AttributeName: 'phase', AttributeType: 'S' },
+      { AttributeName: 'phaseOrder', AttributeType: 'S' },
+      { AttributeName: 'pk', AttributeType: 'S' },
+    ]);
+    expect(PHASE_INDEX).toBe('byPhase'); // the name the task store queries
   });
 });
 
@@ -563,8 +685,10 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
       Poll: (p) => ({ taskId: p.taskId, next: 'something-new', waitSeconds: 1 }),
       'Record failure': recordFailureStub,
     });
-    expect(failedWith(error)).toBe('GenerationFailed'); // today: States.Runtime, from "Record failure"'s `$.error`
-    expect(calls['Record failure']).toHaveLength(1);
+    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(calls['Record failure']).toEqual([
+      { taskId: 't-1', error: expect.objectContaining({ Error: 'UnexpectedNextStep', Cause: expect.stringContaining('something-new') }) },
+    ]);
   });
 });
 
@@ -575,25 +699,105 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
 describe('least privilege', () => {
   const XRAY = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
 
-  it.each(PROJECT_FUNCTIONS)('%s may only GetItem/PutItem on the table', (name) => {
-    expect(grantsOf(name, 'dynamodb')).toEqual([`dynamodb:GetItem on ${tableArn()}`, `dynamodb:PutItem on ${tableArn()}`]);
+  const capacityGrants = () => [
+    `dynamodb:BatchGetItem on ${tableArn()}`,
+    `dynamodb:GetItem on ${tableArn()}`,
+    `dynamodb:PutItem on ${tableArn()}`,
+    `dynamodb:Query on ${phaseIndexArn()}`,
+    `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(SLOT_AND_RATE_ONLY)}`,
+  ];
+
+  it.each(CAPACITY_FUNCTIONS)(
+    '%s may GetItem/PutItem/BatchGetItem on the table, UpdateItem only slot and rate items, Query only the byPhase index',
+    (name) => {
+      expect(grantsOf(name, 'dynamodb')).toEqual(capacityGrants());
+    },
+  );
+
+  it('Copy may only GetItem/PutItem on the table (no capacity grants)', () => {
+    expect(grantsOf('Copy', 'dynamodb')).toEqual([`dynamodb:GetItem on ${tableArn()}`, `dynamodb:PutItem on ${tableArn()}`]);
   });
 
-  it('the table grant is a plain GetItem/PutItem statement (hasResourceProperties)', () => {
-    for (const name of PROJECT_FUNCTIONS) {
+  it.each(CAPACITY_FUNCTIONS)('%s’s UpdateItem is one statement of its own, conditioned on LeadingKeys SLOT#* / RATE#*', (name) => {
+    const updates = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:UpdateItem'));
+    expect(updates).toHaveLength(1);
+    // Alone in its statement: the condition neither loosens nor is loosened by another action.
+    expect(updates[0]).toEqual({
+      Effect: 'Allow',
+      Action: 'dynamodb:UpdateItem',
+      Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+      Condition: SLOT_AND_RATE_ONLY,
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: Match.arrayWith([{ Ref: ids.role[name] }]),
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'dynamodb:UpdateItem',
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SLOT#*', 'RATE#*'] } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement (the UpdateItem one is the only one)', (name) => {
+    for (const { action, condition } of permissionsOf(name)) {
+      if (action === 'dynamodb:UpdateItem') expect(condition).toBe(JSON.stringify(SLOT_AND_RATE_ONLY));
+      else expect(condition, action).toBeUndefined();
+    }
+  });
+
+  it('Copy has no UpdateItem, BatchGetItem or Query, and no conditional statement', () => {
+    const actions = permissionsOf('Copy').map((p) => p.action);
+    for (const action of ['dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']) expect(actions).not.toContain(action);
+    expect(statementsOf('Copy').filter((s) => s.Condition !== undefined)).toEqual([]);
+  });
+
+  it('the LeadingKeys patterns cover slot and rate keys, and no task, API key or idempotency key', () => {
+    // IAM StringLike: `*` is any run of characters, `?` one character, everything else literal.
+    const toRegExp = (pattern: string) =>
+      new RegExp(`^${pattern.replace(/[.+^$(){}|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
+    const patterns = SLOT_AND_RATE_ONLY['ForAllValues:StringLike']['dynamodb:LeadingKeys'].map(toRegExp);
+    const allowed = (key: string) => patterns.some((pattern) => pattern.test(key));
+    for (const key of ['SLOT#0', 'SLOT#9', 'SLOT#999', `RATE#${rateWindow(Date.now()).key}`]) expect(allowed(key), key).toBe(true);
+    for (const key of ['TASK#4f9c2e1a-0000-4000-8000-000000000000', `APIKEY#${'a'.repeat(64)}`, `IDEMPOTENCY#${'b'.repeat(64)}`, 'slot#0']) {
+      expect(allowed(key), key).toBe(false);
+    }
+  });
+
+  it('the table grants are CloudFormation statements on the table and its index (hasResourceProperties)', () => {
+    for (const name of CAPACITY_FUNCTIONS) {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: Match.arrayWith([{ Ref: ids.role[name] }]),
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
               Effect: 'Allow',
-              Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
               Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'dynamodb:Query',
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byPhase']] },
             }),
           ]),
         },
       });
     }
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: Match.arrayWith([{ Ref: ids.role.Copy }]),
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+            Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+          }),
+        ]),
+      },
+    });
   });
 
   it.each([
@@ -601,6 +805,7 @@ describe('least privilege', () => {
     ['Poll', ['s3:GetObject on inputs/*']],
     ['Copy', ['s3:AbortMultipartUpload on generations/*', 's3:PutObject on generations/*']],
     ['RecordFailure', []],
+    ['Reconcile', []],
   ] as const)('%s has only the S3 object actions it uses, on the prefixes it uses', (name, expected) => {
     const want = expected.map((grant) => grant.replace(/ on (.*)$/, (_, prefix: string) => ` on ${objects(prefix)}`)).sort();
     expect(grantsOf(name, 's3')).toEqual(want);
@@ -611,6 +816,7 @@ describe('least privilege', () => {
     ['Poll', true],
     ['Copy', false],
     ['RecordFailure', false],
+    ['Reconcile', false],
   ] as const)('%s can read the upstream key secret: %s', (name, canRead) => {
     const grants = grantsOf(name, 'secretsmanager');
     if (canRead) expect(grants).toContain(`secretsmanager:GetSecretValue on ${secretArn()}`);
@@ -622,17 +828,41 @@ describe('least privilege', () => {
     expect(grantsOf(name, 'secretsmanager')).toEqual([`secretsmanager:GetSecretValue on ${secretArn()}`]);
   });
 
-  it('only the API may start executions, and only of this state machine', () => {
+  it('only the API and the reconciler may start executions, and only of this state machine', () => {
     expect(grantsOf('Api', 'states')).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: ids.role.Api }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } }),
-        ]),
-      },
-    });
+    for (const name of ['Api', 'Reconcile'] as const) {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: ids.role[name] }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } }),
+          ]),
+        },
+      });
+    }
     for (const name of ['Poll', 'Copy', 'RecordFailure'] as const) expect(grantsOf(name, 'states')).toEqual([]);
+  });
+
+  it('the reconciler may StartExecution on the state machine and DescribeExecution on its executions, nothing else', () => {
+    expect(grantsOf('Reconcile', 'states')).toEqual([
+      `states:DescribeExecution on ${executionsArn()}`,
+      `states:StartExecution on ${stateMachineArn()}`,
+    ]);
+  });
+
+  it('the reconciler’s DescribeExecution covers the ARNs its code builds, and only executions of this state machine', () => {
+    const [describeGrant] = permissionsOf('Reconcile', 'states').filter((p) => p.action === 'states:DescribeExecution');
+    expect(describeGrant!.resource).toBe(executionsArn());
+    expect(describeGrant!.resource).not.toContain(':stateMachine:');
+    // The code derives `arn:…:execution:<name>:<run name>` from the state machine's ARN; check the two agree.
+    const machineArn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:WorkflowStateMachine8F1B1C15-AbC';
+    const executionArn = `${machineArn.replace(':stateMachine:', ':execution:')}:4f9c2e1a-0000-4000-8000-000000000000-r2`;
+    const granted = executionsArn()
+      .replace('${AWS::Partition}', 'aws')
+      .replace('${AWS::Region}', 'eu-west-1')
+      .replace('${AWS::AccountId}', '123456789012')
+      .replace(`\${select(6, split(":", ${stateMachineArn()}))}`, machineArn.split(':')[6]!);
+    expect(new RegExp(`^${granted.replaceAll('*', '.*')}$`).test(executionArn)).toBe(true);
   });
 
   it.each(PROJECT_FUNCTIONS)('%s uses no service beyond DynamoDB, S3, Secrets Manager, Step Functions, X-Ray and its logs', (name) => {
@@ -661,10 +891,20 @@ describe('least privilege', () => {
   });
 
   it.each(PROJECT_FUNCTIONS)('%s has no resource wildcard on a whole service (e.g. `arn:…:table/*`)', (name) => {
-    for (const grant of grantsOf(name)) {
-      const resource = grant.split(' on ')[1]!;
+    for (const { action, resource } of permissionsOf(name)) {
       if (resource === '*') continue; // X-Ray, checked above
-      expect(resource, grant).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
+      // Besides whole resources and the two bucket prefixes: the table's byPhase index (not `index/*`),
+      // and the executions of this one state machine.
+      if (resource === phaseIndexArn() || resource === executionsArn()) continue;
+      expect(resource, `${action} on ${resource}`).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
+    }
+  });
+
+  it('only the capacity functions touch the index, and only the reconciler the executions', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const resources = new Set(permissionsOf(name).map((p) => p.resource));
+      expect(resources.has(phaseIndexArn()), name).toBe((CAPACITY_FUNCTIONS as readonly string[]).includes(name));
+      expect(resources.has(executionsArn()), name).toBe(name === 'Reconcile');
     }
   });
 
@@ -673,7 +913,7 @@ describe('least privilege', () => {
     expect(managed).toEqual([]);
   });
 
-  it('the state machine may invoke the three workflow functions and not the API function', () => {
+  it('the state machine may invoke the three workflow functions, not the API or the reconcile function', () => {
     const role = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
     const invoked = Object.values(template.findResources('AWS::IAM::Policy'))
       .filter((policy) => asArray<Json>(policy.Properties.Roles).some((r) => r.Ref === role))
@@ -684,10 +924,11 @@ describe('least privilege', () => {
     expect(invoked.sort()).toEqual(wanted.sort());
   });
 
-  it('only API Gateway, for this API, may invoke the API function', () => {
+  it('only API Gateway, for this API, may invoke the API function; only EventBridge the reconciler; nothing else', () => {
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
-    expect(permissions).toHaveLength(1);
-    const [permission] = permissions;
+    expect(permissions).toHaveLength(2);
+    expect(permissions.map((p) => p.Properties.FunctionName['Fn::GetAtt'][0]).sort()).toEqual([ids.fn.Api, ids.fn.Reconcile].sort());
+    const permission = permissions.find((p) => p.Properties.FunctionName['Fn::GetAtt'][0] === ids.fn.Api);
     expect(permission!.Properties).toMatchObject({
       Action: 'lambda:InvokeFunction',
       Principal: 'apigateway.amazonaws.com',
@@ -719,7 +960,7 @@ describe('environment', () => {
     expect(envOf(name).LUMA_API_KEY_SECRET_ARN).toEqual({ Ref: ids.secret });
   });
 
-  it.each(['Copy', 'RecordFailure'] as const)('%s is not told about the upstream key at all', (name) => {
+  it.each(['Copy', 'RecordFailure', 'Reconcile'] as const)('%s is not told about the upstream key at all', (name) => {
     expect(Object.keys(envOf(name)).filter((key) => key.startsWith('LUMA_'))).toEqual([]);
   });
 
@@ -745,8 +986,28 @@ describe('environment', () => {
     ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'LUMA_API_KEY_SECRET_ARN']],
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME']],
     ['RecordFailure', ['TABLE_NAME']],
+    ['Reconcile', ['TABLE_NAME', 'STATE_MACHINE_ARN', 'RECONCILE_GRACE_SECONDS']],
   ] as const)('%s has the settings its handler requires', (name, keys) => {
     for (const key of keys) expect(envOf(name)[key], key).toBeDefined();
+  });
+
+  it('the reconciler knows its table and state machine, and waits 120 s before taking over a new task', () => {
+    expect(envOf('Reconcile')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      TABLE_NAME: { Ref: ids.table },
+      STATE_MACHINE_ARN: { Ref: ids.stateMachine },
+      RECONCILE_GRACE_SECONDS: '120',
+      UPSTREAM_MAX_CONCURRENT: '10',
+      UPSTREAM_MAX_CREATES_PER_MINUTE: '20',
+    });
+  });
+
+  it.each(CAPACITY_FUNCTIONS)('%s counts the same upstream slots: 10 in flight, 20 creates a minute by default', (name) => {
+    expect(envOf(name)).toMatchObject({ UPSTREAM_MAX_CONCURRENT: '10', UPSTREAM_MAX_CREATES_PER_MINUTE: '20' });
+  });
+
+  it('Copy is not given the capacity settings (it never takes or gives back a slot)', () => {
+    expect(Object.keys(envOf('Copy')).filter((key) => key.startsWith('UPSTREAM_'))).toEqual([]);
   });
 });
 
@@ -859,6 +1120,8 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
         pollIntervalSeconds: '20',
         upstreamBaseUrl: 'https://luma.example.test/v1',
         upstreamModel: 'ray-flash-2',
+        upstreamMaxConcurrent: '5',
+        upstreamMaxCreatesPerMinute: '40',
       },
       tempDir('gateway-stack-context-'),
     ));
@@ -907,6 +1170,27 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
       expect(otherEnv(fn)).toMatchObject({ LUMA_BASE_URL: 'https://luma.example.test/v1', LUMA_MODEL: 'ray-flash-2' });
     }
   });
+
+  it('`upstreamMaxConcurrent` and `upstreamMaxCreatesPerMinute` reach every function that counts slots, and not Copy', () => {
+    const w = otherStack.workflow;
+    for (const fn of [otherStack.api.handler, w.pollFunction, w.recordFailureFunction, w.reconcileFunction]) {
+      expect(otherEnv(fn)).toMatchObject({ UPSTREAM_MAX_CONCURRENT: '5', UPSTREAM_MAX_CREATES_PER_MINUTE: '40' });
+    }
+    expect(Object.keys(otherEnv(w.copyFunction)).filter((key) => key.startsWith('UPSTREAM_'))).toEqual([]);
+  });
+
+  it.each([
+    ['upstreamMaxConcurrent', '0', /maxConcurrent/],
+    ['upstreamMaxConcurrent', '2.5', /maxConcurrent/],
+    ['upstreamMaxCreatesPerMinute', '1001', /maxCreatesPerMinute/],
+    ['upstreamMaxCreatesPerMinute', 'many', /upstreamMaxCreatesPerMinute/],
+  ])(
+    'rejects `%s` = "%s" at synth time',
+    (key, value, message) => {
+      expect(() => buildWithContext({ ...NO_BUNDLING, [key]: value }, tempDir('gateway-stack-capacity-'))).toThrow(message);
+    },
+    60_000,
+  );
 
   it(
     'rejects a zero `generationTimeoutMinutes` at synth time',
