@@ -6,23 +6,26 @@
 import { pipeline } from 'node:stream';
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { outputKeys, type MediaStore, type ObjectTags } from '../commons/adapters/media-store.ts';
-import { openDownload, reasonOf, type DownloadOptions } from '../commons/adapters/download.ts';
+import { reasonOf, type AssetDownloader, type DownloadOptions } from '../commons/adapters/download.ts';
 import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
 import { readImageInfo } from '../commons/media/image.ts';
 import type { ImageOutput, Task } from '../commons/domain/task.ts';
-import { GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
+import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 
 export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
 const VIDEO_TYPES = new Set(['video/mp4', 'application/octet-stream', 'binary/octet-stream', '']);
+const GENERIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream', '']);
 
 export interface CopyDeps {
   tasks: TaskStore;
   media: MediaStore;
   maxVideoBytes: number;
   downloadTimeoutMs: number;
+  /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see asset-policy.ts). */
+  downloads: AssetDownloader;
 }
 
 export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<{ taskId: string; next: 'completed' }> {
@@ -31,6 +34,9 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
   if (!task || task.status !== 'copying' || !task.upstreamAssets) {
     throw new InvalidTransitionError(`Task ${input.taskId} is not ready to be copied (${task?.status ?? 'missing'}).`);
   }
+  // Both URLs are checked before anything is fetched, so a refused thumbnail leaves no video behind.
+  deps.downloads.checkAssetUrl(task.upstreamAssets.videoUrl);
+  if (task.upstreamAssets.imageUrl) deps.downloads.checkAssetUrl(task.upstreamAssets.imageUrl);
   const tags = objectTags(task.id, task.owner, task.request.prompt);
   const keys = outputKeys(task.id);
   const video = await copyVideo(task.upstreamAssets.videoUrl, keys.video, tags, deps);
@@ -55,7 +61,7 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
 
 async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<VerifiedVideo> {
   const options: DownloadOptions = { timeoutMs: deps.downloadTimeoutMs, maxBytes: deps.maxVideoBytes };
-  const download = await openDownload(url, options);
+  const download = await deps.downloads.open(url, options);
   if (!VIDEO_TYPES.has(download.contentType)) {
     download.body.destroy();
     throw new TransientDownloadError(`The video URL served ${download.contentType}, not video/mp4.`);
@@ -77,10 +83,17 @@ async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyD
   return verifier.result;
 }
 
-/** A thumbnail is a convenience: if it cannot be had, the task still completes with its video. */
+/**
+ * A thumbnail is a convenience: if it cannot be had, the task still completes with its video. A URL the
+ * policy refuses is not a missing thumbnail but an upstream pointing us somewhere it must not: it fails the task.
+ */
 async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<ImageOutput | undefined> {
   try {
-    const download = await openDownload(url, { timeoutMs: deps.downloadTimeoutMs, maxBytes: MAX_THUMBNAIL_BYTES });
+    const download = await deps.downloads.open(url, { timeoutMs: deps.downloadTimeoutMs, maxBytes: MAX_THUMBNAIL_BYTES });
+    if (!download.contentType.startsWith('image/') && !GENERIC_TYPES.has(download.contentType)) {
+      download.body.destroy();
+      throw new Error(`thumbnail URL served ${download.contentType}, not an image`);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of download.body) {
@@ -94,6 +107,7 @@ async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectT
     await deps.media.putObject(key, bytes, info.type, tags);
     return { key, contentType: info.type, width: info.width, height: info.height, sizeBytes: bytes.length };
   } catch (error) {
+    if (error instanceof DownloadRefusedError) throw error;
     log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: reasonOf(error) });
     return undefined;
   }

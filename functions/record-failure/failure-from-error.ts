@@ -35,6 +35,11 @@ export function failureFromError(caught: CaughtError | undefined): Failure {
         code: 'download_failed',
         reason: `The finished video could not be stored${message ? `: ${message}` : '.'}`,
       };
+    case 'DownloadRefusedError':
+      return {
+        code: 'download_refused',
+        reason: `The finished video was not downloaded: ${message ?? 'the gateway refused its URL.'}`,
+      };
     case 'States.Timeout':
       return { code: 'deadline_exceeded', reason: 'The workflow ran past its time limit before the generation finished.' };
     default:

@@ -3,6 +3,8 @@
  * 127.0.0.1 that each test scripts (good, cut short, lying about its length, not an MP4, refusing). The
  * promise under test: an object appears at `generations/{id}/video.mp4` only once the whole video has been
  * read and verified, and every failure is thrown as the error class the workflow's Retry/Catch expects.
+ * The asset hosts are allowed as explicit origins (ASSET_HOST_ALLOWLIST); "a URL the asset policy refuses"
+ * proves, with a canary server that counts every connection, that a refused URL is never contacted.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,8 +23,10 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { MediaStore, outputKeys } from '../../functions/commons/adapters/media-store.ts';
 import { applyChange, newTask, type Task } from '../../functions/commons/domain/task.ts';
-import { DownloadFailedError, TransientDownloadError } from '../../functions/commons/errors.ts';
+import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../../functions/commons/errors.ts';
 import { copyOutput, type CopyDeps } from '../../functions/copy/copy-output.ts';
+import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
+import { AssetDownloader, MAX_REDIRECTS, type Resolver } from '../../functions/commons/adapters/download.ts';
 
 const TABLE = 'copy-it-tasks';
 const BUCKET = 'copy-it-videos';
@@ -45,6 +49,16 @@ let deps: CopyDeps;
 let host: AssetHost;
 let rawHost: RawAssetHost;
 let ledger: MultipartLedger;
+let canary: Canary;
+/** console.log is silenced below; the canary test prints the refusal through this. */
+const print = console.log.bind(console);
+const downloaders: AssetDownloader[] = [];
+/** A downloader for this test file's asset hosts plus `extra` entries, closed after all tests. */
+function downloader(extra: string[] = [], resolve?: Resolver): AssetDownloader {
+  const made = new AssetDownloader(AssetPolicy.parse([host.origin, rawHost.origin, ...extra]), { resolve });
+  downloaders.push(made);
+  return made;
+}
 
 beforeAll(async () => {
   // copyOutput logs one JSON line per copy and per skipped thumbnail: keep the test output readable.
@@ -61,6 +75,7 @@ beforeAll(async () => {
     AssetHost.start(),
     RawAssetHost.start(),
   ]);
+  canary = await Canary.start();
   dynamo = new DynamoDBClient({ endpoint: dynamoDb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   tasks = new DynamoDbTaskStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
   s3 = new S3Client({
@@ -73,13 +88,14 @@ beforeAll(async () => {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   ledger = new MultipartLedger(s3, join(dataDir, 's3', BUCKET));
-  deps = { tasks, media: new MediaStore(s3, BUCKET), maxVideoBytes: 64 * MiB, downloadTimeoutMs: 10_000 };
+  deps = { tasks, media: new MediaStore(s3, BUCKET), maxVideoBytes: 64 * MiB, downloadTimeoutMs: 10_000, downloads: downloader() };
 });
 
 afterAll(async () => {
   s3?.destroy();
   dynamo?.destroy();
-  await Promise.all([host?.close(), rawHost?.close(), dynamoDb?.close(), s3Emulator?.close()]);
+  await Promise.all(downloaders.map((d) => d.close()));
+  await Promise.all([host?.close(), rawHost?.close(), canary?.close(), dynamoDb?.close(), s3Emulator?.close()]);
   vi.restoreAllMocks();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -283,7 +299,7 @@ describe('an asset host that refuses', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const task = await copyingTask({ video: `http://127.0.0.1:${port}/video.mp4` });
-    const error = await expectFailure(task, TransientDownloadError);
+    const error = await expectFailure(task, TransientDownloadError, { ...deps, downloads: downloader([`http://127.0.0.1:${port}`]) });
     expect(error.message).toContain('ECONNREFUSED');
     await expectNothingStored(task);
   });
@@ -334,6 +350,95 @@ describe('a thumbnail that cannot be had', () => {
   });
 });
 
+describe('a URL the asset policy refuses', () => {
+  // Each case: the copy throws DownloadRefusedError (never retried: the workflow retries only
+  // TransientDownloadError) naming the host, stores nothing, and the canary never sees a connection.
+  beforeEach(() => canary.reset());
+
+  it('refuses an allowlisted host name that resolves to loopback, without ever connecting to it (the canary)', async () => {
+    // `localhost` is allowed as a host pattern (not as an explicit origin): allowed by name, refused by address.
+    const task = await copyingTask({ video: `https://localhost:${canary.port}/video.mp4` });
+    const error = await expectFailure(task, DownloadRefusedError, { ...deps, downloads: downloader(['localhost']) });
+    print(`canary refusal: ${error.name}: ${error.message} (canary connections: ${canary.connections}, requests: ${canary.requests})`);
+    expect(error.message).toContain('localhost');
+    expect(error.message).toMatch(/127\.0\.0\.1 is a loopback address/);
+    await expectNothingStored(task);
+    expect(canary.connections).toBe(0);
+    expect(canary.requests).toBe(0);
+  });
+
+  it.each([
+    ['loopback', ['127.0.0.1']],
+    ['the instance metadata address', ['169.254.169.254']],
+    ['a private address among public ones', ['93.184.215.14', '10.0.0.7']],
+    ['an IPv4-mapped loopback address', ['::ffff:127.0.0.1']],
+  ])('refuses a host whose DNS answer holds %s (a custom resolver stands in for DNS)', async (_case, addresses) => {
+    const resolve: Resolver = (_hostname, _options, callback) =>
+      callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    const task = await copyingTask({ video: `https://assets.rebind.example:${canary.port}/video.mp4` });
+    const error = await expectFailure(task, DownloadRefusedError, { ...deps, downloads: downloader(['*.rebind.example'], resolve) });
+    expect(error.message).toContain('assets.rebind.example');
+    await expectNothingStored(task);
+    expect(canary.connections).toBe(0);
+  });
+
+  it.each([
+    ['a host not in the allowlist', () => `https://storage.elsewhere.example/video.mp4`, /storage\.elsewhere\.example: the host is not in ASSET_HOST_ALLOWLIST/],
+    ['http to an allowlisted host name', () => `http://localhost:${canary.port}/video.mp4`, /localhost:\d+: the scheme http: is not allowed/],
+    ['a loopback IP literal allowlisted as a host', () => `https://127.0.0.1:${canary.port}/video.mp4`, /127\.0\.0\.1:\d+: 127\.0\.0\.1 is a loopback address/],
+    ['another port of an explicitly allowed origin', () => `http://127.0.0.1:${canary.port}/video.mp4`, /127\.0\.0\.1:\d+: the scheme http: is not allowed/],
+  ])('refuses %s before any request', async (_case, url, message) => {
+    const task = await copyingTask({ video: url() });
+    const error = await expectFailure(task, DownloadRefusedError, { ...deps, downloads: downloader(['localhost', '127.0.0.1']) });
+    expect(error.message).toMatch(message);
+    await expectNothingStored(task);
+    expect(canary.connections).toBe(0);
+  });
+
+  it.each([
+    ['an allowlisted name that resolves to loopback', () => `https://localhost:${canary.port}/video.mp4`, /localhost: it resolves to a non-public address/],
+    ['an origin that is not allowed', () => `http://127.0.0.1:${canary.port}/video.mp4`, new RegExp(`127\\.0\\.0\\.1:\\d+: the scheme http: is not allowed`)],
+  ])('refuses a redirect from an allowed origin to %s at the hop, never contacting it', async (_case, target, message) => {
+    const task = await copyingTask({ video: host.serve(redirect(target())) });
+    const error = await expectFailure(task, DownloadRefusedError, { ...deps, downloads: downloader(['localhost']) });
+    expect(error.message).toMatch(message);
+    expect(host.hits).toBeGreaterThan(0); // the allowed origin was asked; the canary never was
+    await expectNothingStored(task);
+    expect(canary.connections).toBe(0);
+  });
+
+  it(`follows ${MAX_REDIRECTS} redirects within allowed origins, and refuses a ${MAX_REDIRECTS + 1}th`, async () => {
+    const chain = (hops: number) => {
+      let url = host.serve(file(SAMPLE_MP4));
+      for (let i = 0; i < hops; i++) url = host.serve(redirect(url));
+      return url;
+    };
+    const ok = await copyingTask({ video: chain(MAX_REDIRECTS) });
+    await copyOutput({ taskId: ok.id }, deps);
+    expect((await tasks.get(ok.id))!.status).toBe('completed');
+
+    const tooMany = await copyingTask({ video: chain(MAX_REDIRECTS + 1) });
+    const error = await expectFailure(tooMany, DownloadRefusedError);
+    expect(error.message).toMatch(new RegExp(`more than ${MAX_REDIRECTS} redirects`));
+    expect(error.message).toContain(new URL(host.origin).host);
+    await expectNothingStored(tooMany);
+  });
+
+  it('fails the task, storing nothing, when only the thumbnail URL is refused', async () => {
+    const task = await copyingTask({ video: host.serve(file(SAMPLE_MP4)), image: `https://localhost:${canary.port}/thumbnail.jpg` });
+    const error = await expectFailure(task, DownloadRefusedError);
+    expect(error.message).toContain('localhost');
+    await expectNothingStored(task);
+    expect(canary.connections).toBe(0);
+  });
+
+  it('still downloads from an explicitly allowed origin over http on a loopback address', async () => {
+    const task = await copyingTask({ video: host.serve(file(SAMPLE_MP4)) });
+    await copyOutput({ taskId: task.id }, { ...deps, downloads: new AssetDownloader(AssetPolicy.parse(host.origin)) });
+    expect((await tasks.get(task.id))!.status).toBe('completed');
+  });
+});
+
 // ------------------------------------------------------------------------------------------------ helpers
 
 async function copyingTask(assets: { video: string; image?: string }): Promise<Task> {
@@ -355,7 +460,11 @@ async function copyingTask(assets: { video: string; image?: string }): Promise<T
 }
 
 /** Runs the copy, expecting it to throw `type`: checked by class and by name, which is what Step Functions matches. */
-async function expectFailure(task: Task, type: typeof TransientDownloadError | typeof DownloadFailedError, with_ = deps): Promise<Error> {
+async function expectFailure(
+  task: Task,
+  type: typeof TransientDownloadError | typeof DownloadFailedError | typeof DownloadRefusedError,
+  with_ = deps,
+): Promise<Error> {
   const error = await copyOutput({ taskId: task.id }, with_).then(
     () => undefined,
     (thrown: unknown) => thrown,
@@ -452,22 +561,69 @@ function answer(status: number): Handler {
   };
 }
 
-/** An HTTP server whose every path is a handler a test registered; anything else is a 404. */
-class AssetHost {
+function redirect(location: string, status = 302): Handler {
+  return (_req, res) => {
+    res.writeHead(status, { location, 'content-length': 0 });
+    res.end();
+  };
+}
+
+/** An HTTP server on 127.0.0.1 standing for an internal service: it counts every connection and request it gets. */
+class Canary {
+  connections = 0;
+  requests = 0;
+
   private constructor(
     private readonly server: Server,
-    private readonly origin: string,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<Canary> {
+    let canary: Canary | undefined;
+    const server = createServer((_req, res) => {
+      canary!.requests++;
+      res.writeHead(200, { 'content-type': 'video/mp4' });
+      res.end('internal secrets');
+    });
+    server.on('connection', () => canary!.connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    canary = new Canary(server, (server.address() as AddressInfo).port);
+    return canary;
+  }
+
+  reset(): void {
+    this.connections = 0;
+    this.requests = 0;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** An HTTP server whose every path is a handler a test registered; anything else is a 404. */
+class AssetHost {
+  /** Requests served since the start. */
+  hits = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly origin: string,
     private readonly handlers: Map<string, Handler>,
   ) {}
 
   static async start(): Promise<AssetHost> {
     const handlers = new Map<string, Handler>();
+    let self: AssetHost | undefined;
     const server = createServer((req, res) => {
+      self!.hits++;
       const handler = handlers.get(req.url ?? '') ?? answer(404);
       Promise.resolve(handler(req, res)).catch(() => res.destroy());
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return new AssetHost(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handlers);
+    self = new AssetHost(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handlers);
+    return self;
   }
 
   /** Registers the handler under a fresh path and returns its URL. */
@@ -487,7 +643,7 @@ class AssetHost {
 class RawAssetHost {
   private constructor(
     private readonly server: RawServer,
-    private readonly origin: string,
+    readonly origin: string,
     private readonly responses: Map<string, Buffer>,
     private readonly sockets: Set<Socket>,
   ) {}

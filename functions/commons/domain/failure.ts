@@ -13,6 +13,11 @@ export const FAILURE_CODES = [
   'upstream_unavailable',
   /** The finished video could not be copied into the bucket (unreachable, truncated, not an MP4, too large). */
   'download_failed',
+  /**
+   * The gateway refused to download the finished video from where the upstream pointed it (not https, a
+   * host not in ASSET_HOST_ALLOWLIST, a non-public address, too many redirects); the reason names the host.
+   */
+  'download_refused',
   /** The generation did not finish before the configured deadline. */
   'deadline_exceeded',
   /** The task was cancelled by its owner. */

@@ -1,0 +1,205 @@
+/**
+ * The download policy (REFERENCE §5): which addresses are refused, how ASSET_HOST_ALLOWLIST entries match,
+ * the connect-time lookup guard (with a stand-in resolver: no DNS), and how a refusal is recorded.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LookupAddress } from 'node:dns';
+import { AssetPolicy, addressRefusal } from '../../functions/commons/adapters/asset-policy.ts';
+import { guardedLookup, type Resolver } from '../../functions/commons/adapters/download.ts';
+import { ConfigurationError, DownloadRefusedError } from '../../functions/commons/errors.ts';
+import { DEFAULT_ASSET_HOST_ALLOWLIST, settings } from '../../functions/commons/config.ts';
+import { FAILURE_CODES } from '../../functions/commons/domain/failure.ts';
+import { failureFromError } from '../../functions/record-failure/failure-from-error.ts';
+
+describe('addressRefusal: only public unicast addresses may be connected to', () => {
+  it.each([
+    ['127.0.0.1', /loopback/],
+    ['127.255.255.254', /loopback/],
+    ['10.0.0.1', /private/],
+    ['10.255.255.255', /private/],
+    ['172.16.0.1', /private/],
+    ['172.31.255.255', /private/],
+    ['192.168.0.1', /private/],
+    ['169.254.169.254', /link-local/],
+    ['100.64.0.1', /carrier-grade NAT/],
+    ['100.127.255.254', /carrier-grade NAT/],
+    ['0.0.0.0', /unspecified/],
+    ['0.1.2.3', /unspecified/],
+    ['255.255.255.255', /broadcast/],
+    ['224.0.0.1', /multicast/],
+    ['192.0.2.10', /reserved/],
+    ['::1', /loopback/],
+    ['::', /unspecified/],
+    ['fc00::1', /unique-local/],
+    ['fd12:3456:789a::1', /unique-local/],
+    ['fe80::1', /link-local/],
+    ['febf:ffff::1', /link-local/],
+    ['::ffff:127.0.0.1', /IPv4-mapped address \(of 127\.0\.0\.1, loopback\)/],
+    ['::ffff:169.254.169.254', /IPv4-mapped address \(of 169\.254\.169\.254, link-local\)/],
+    ['::ffff:10.0.0.1', /IPv4-mapped.*private/],
+    ['::ffff:8.8.8.8', /IPv4-mapped address \(of 8\.8\.8\.8, public unicast\)/],
+    ['64:ff9b::a00:1', /NAT64/],
+    ['2002:7f00:1::1', /6to4/],
+    ['ff02::1', /multicast/],
+    ['not-an-address', /not an IP address/],
+  ])('refuses %s', (address, reason) => {
+    expect(addressRefusal(address)).toMatch(reason);
+  });
+
+  it.each(['8.8.8.8', '93.184.215.14', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '169.253.0.1', '2606:4700:4700::1111', '2a00:1450:4001:82b::200e'])(
+    'allows the public address %s',
+    (address) => {
+      expect(addressRefusal(address)).toBeUndefined();
+    },
+  );
+});
+
+describe('AssetPolicy: ASSET_HOST_ALLOWLIST entries', () => {
+  const policy = AssetPolicy.parse(' storage.cdn-luma.com , *.assets.example ,http://127.0.0.1:4567, https://media.example:8443,127.0.0.1,');
+
+  it.each([
+    'https://storage.cdn-luma.com/dream_machine/abc/video.mp4',
+    'https://STORAGE.cdn-luma.com./dream_machine/abc/video.mp4',
+    'https://storage.cdn-luma.com:8443/video.mp4',
+    'https://a.assets.example/v.mp4',
+    'https://deep.er.assets.example/v.mp4',
+    'http://127.0.0.1:4567/assets/x/video.mp4',
+    'https://media.example:8443/v.mp4',
+  ])('allows %s', (url) => {
+    expect(policy.check(url)).toBeInstanceOf(URL);
+  });
+
+  it.each([
+    ['https://cdn-luma.com/video.mp4', /cdn-luma\.com: the host is not in ASSET_HOST_ALLOWLIST/],
+    ['https://assets.example/v.mp4', /assets\.example: the host is not in/], // a wildcard does not cover its apex
+    ['https://evilassets.example/v.mp4', /evilassets\.example: the host is not in/],
+    ['https://storage.cdn-luma.com.evil.example/v.mp4', /storage\.cdn-luma\.com\.evil\.example: the host is not in/],
+    ['http://storage.cdn-luma.com/v.mp4', /storage\.cdn-luma\.com: the scheme http: is not allowed/],
+    ['ftp://storage.cdn-luma.com/v.mp4', /the scheme ftp: is not allowed/],
+    ['file:///etc/passwd', /the scheme file: is not allowed/],
+    ['http://127.0.0.1:4568/v.mp4', /127\.0\.0\.1:4568: the scheme http: is not allowed/], // another port
+    ['https://127.0.0.1:4567/v.mp4', /127\.0\.0\.1:4567: 127\.0\.0\.1 is a loopback address/], // another scheme
+    ['https://127.0.0.1/v.mp4', /127\.0\.0\.1: 127\.0\.0\.1 is a loopback address/], // a host entry never allows a private address
+    ['https://0x7f.0.0.1/v.mp4', /127\.0\.0\.1 is a loopback address/], // the URL parser normalises odd IPv4 forms
+    ['http://media.example/v.mp4', /media\.example: the scheme http: is not allowed/],
+    ['https://media.example/v.mp4', /media\.example: the host is not in/], // an origin entry is that port only
+    ['https://[::1]/v.mp4', /\[::1\]: the host is not in/],
+    ['https://user:pass@storage.cdn-luma.com/v.mp4', /storage\.cdn-luma\.com: the URL carries credentials/],
+    ['not a url', /not a valid URL/],
+  ])('refuses %s', (url, message) => {
+    expect(() => policy.check(url)).toThrow(DownloadRefusedError);
+    expect(() => policy.check(url)).toThrow(message);
+  });
+
+  it('an IPv6 literal allowlisted as a host is still refused when it is not public', () => {
+    const v6 = AssetPolicy.parse('[::1],[2606:4700:4700::1111]');
+    expect(() => v6.check('https://[::1]/v.mp4')).toThrow(/::1 is a loopback address/);
+    expect(v6.check('https://[2606:4700:4700::1111]/v.mp4').hostname).toBe('[2606:4700:4700::1111]');
+  });
+
+  it('knows an explicit origin only by its exact scheme, host and port (default ports normalised)', () => {
+    const origins = AssetPolicy.parse('http://127.0.0.1:4567,https://media.example:443');
+    expect(origins.isExplicitOrigin(new URL('http://127.0.0.1:4567/a'))).toBe(true);
+    expect(origins.isExplicitOrigin(new URL('http://127.0.0.1:4568/a'))).toBe(false);
+    expect(origins.isExplicitOrigin(new URL('http://localhost:4567/a'))).toBe(false);
+    expect(origins.isExplicitOrigin(new URL('https://media.example/a'))).toBe(true);
+    expect(origins.toString()).toBe('http://127.0.0.1:4567,https://media.example');
+  });
+
+  it.each(['*', '*.com', 'cdn.*.example', 'a/b', 'http://127.0.0.1:4567/path', 'http://x.example?q=1', 'ftp://x.example', 'http://u:p@x.example', 'host name'])(
+    'rejects the malformed entry %s at configuration time',
+    (entry) => {
+      expect(() => AssetPolicy.parse(entry)).toThrow(ConfigurationError);
+    },
+  );
+
+  it('defaults to the Luma asset hosts: host patterns only, so https and public addresses only', () => {
+    expect(DEFAULT_ASSET_HOST_ALLOWLIST).toEqual(['*.cdn-luma.com']);
+    expect(DEFAULT_ASSET_HOST_ALLOWLIST.some((entry) => entry.includes('://'))).toBe(false);
+    const defaults = AssetPolicy.parse(DEFAULT_ASSET_HOST_ALLOWLIST);
+    expect(defaults.check('https://storage.cdn-luma.com/dream_machine/x/video.mp4').host).toBe('storage.cdn-luma.com');
+    expect(() => defaults.check('http://storage.cdn-luma.com/x.mp4')).toThrow(DownloadRefusedError);
+    expect(() => defaults.check('http://127.0.0.1:4567/x.mp4')).toThrow(DownloadRefusedError);
+  });
+});
+
+describe('settings.assetHostAllowlist', () => {
+  const saved = process.env.ASSET_HOST_ALLOWLIST;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.ASSET_HOST_ALLOWLIST;
+    else process.env.ASSET_HOST_ALLOWLIST = saved;
+  });
+
+  it('is the Luma default when unset, and the variable when set', () => {
+    delete process.env.ASSET_HOST_ALLOWLIST;
+    expect(settings.assetHostAllowlist()).toBe('*.cdn-luma.com');
+    process.env.ASSET_HOST_ALLOWLIST = 'storage.cdn-luma.com,http://127.0.0.1:4567';
+    expect(settings.assetHostAllowlist()).toBe('storage.cdn-luma.com,http://127.0.0.1:4567');
+  });
+});
+
+describe('guardedLookup: the connect-time DNS check', () => {
+  const resolverOf =
+    (addresses: string[]): Resolver =>
+    (_hostname, _options, callback) =>
+      callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+
+  function lookup(addresses: string[], all: boolean): Promise<{ error: Error | null; result: unknown }> {
+    return new Promise((resolve) => {
+      guardedLookup(resolverOf(addresses))('assets.example', { all }, (error: Error | null, address: string | LookupAddress[], family?: number) =>
+        resolve({ error, result: all ? address : { address, family } }),
+      );
+    });
+  }
+
+  it('answers with every address when all are public', async () => {
+    expect(await lookup(['93.184.215.14', '2606:4700:4700::1111'], true)).toEqual({
+      error: null,
+      result: [
+        { address: '93.184.215.14', family: 4 },
+        { address: '2606:4700:4700::1111', family: 6 },
+      ],
+    });
+    expect(await lookup(['93.184.215.14'], false)).toEqual({ error: null, result: { address: '93.184.215.14', family: 4 } });
+  });
+
+  it.each([[['127.0.0.1']], [['93.184.215.14', '10.0.0.7']], [['::ffff:127.0.0.1']], [['169.254.169.254']], [[]]])(
+    'fails the connection with DownloadRefusedError naming the host for %j',
+    async (addresses) => {
+      for (const all of [true, false]) {
+        const { error } = await lookup(addresses, all);
+        expect(error).toBeInstanceOf(DownloadRefusedError);
+        expect(error!.message).toMatch(/^Refused to download from assets\.example: /);
+      }
+    },
+  );
+
+  it('passes a resolver error through (a DNS failure is transient, not a refusal)', async () => {
+    const failing: Resolver = (_h, _o, callback) => callback(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), []);
+    const error = await new Promise<Error | null>((resolve) => guardedLookup(failing)('x.example', { all: true }, (e) => resolve(e)));
+    expect(error).not.toBeInstanceOf(DownloadRefusedError);
+    expect((error as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
+  });
+});
+
+describe('recording a refusal', () => {
+  it('download_refused is a failure code of the public API', () => {
+    expect(FAILURE_CODES).toContain('download_refused');
+  });
+
+  it('DownloadRefusedError → download_refused, with the host in the reason', () => {
+    const message = 'Refused to download from localhost: it resolves to a non-public address (127.0.0.1 is a loopback address).';
+    const failure = failureFromError({
+      Error: 'DownloadRefusedError',
+      Cause: JSON.stringify({ errorType: 'DownloadRefusedError', errorMessage: message }),
+    });
+    expect(failure).toEqual({ code: 'download_refused', reason: `The finished video was not downloaded: ${message}` });
+  });
+
+  it('DownloadRefusedError is permanent (not retryable) and named as the state machine matches it', () => {
+    const error = new DownloadRefusedError('Refused to download from x.example: the host is not in ASSET_HOST_ALLOWLIST.');
+    expect(error.name).toBe('DownloadRefusedError');
+    expect(error.retryable).toBe(false);
+    expect(error.code).toBe('download_refused');
+  });
+});
