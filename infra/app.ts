@@ -1,7 +1,8 @@
 /**
  * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
  * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`,
- * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`.
+ * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`, `keyRatePerMinute`, `keyMaxConcurrent`,
+ * `reconcileIntervalMinutes`, `assetHostAllowlist` (entries separated by commas, or a list in cdk.json).
  */
 import { App, Duration } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
@@ -31,16 +32,25 @@ export function buildApp(options: { outdir?: string; context?: Record<string, un
   };
   const minutes = numberContext('generationTimeoutMinutes');
   const seconds = numberContext('pollIntervalSeconds');
+  const allowlist: unknown = app.node.tryGetContext('assetHostAllowlist');
+  const reconcileMinutes = numberContext('reconcileIntervalMinutes');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
     upstream: { baseUrl: context('upstreamBaseUrl'), model: context('upstreamModel') },
     upstreamKeySecretArn: context('upstreamKeySecretArn'),
     generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
     pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),
+    assetHostAllowlist:
+      allowlist === undefined || allowlist === '' ? undefined : Array.isArray(allowlist) ? allowlist.map(String) : String(allowlist).split(','),
     capacity: {
       maxConcurrent: numberContext('upstreamMaxConcurrent'),
       maxCreatesPerMinute: numberContext('upstreamMaxCreatesPerMinute'),
     },
+    keyLimits: {
+      ratePerMinute: numberContext('keyRatePerMinute'),
+      maxConcurrent: numberContext('keyMaxConcurrent'),
+    },
+    reconcileInterval: reconcileMinutes === undefined ? undefined : Duration.minutes(reconcileMinutes),
   });
   return { app, stack };
 }

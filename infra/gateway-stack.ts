@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { Storage } from './constructs/storage.ts';
 import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
-import type { CapacitySettings, UpstreamSettings } from './constructs/grants.ts';
+import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
 
 export interface GatewayStackProps extends StackProps {
   /** Upstream address and model. @default the official Luma API, model ray-2 */
@@ -20,6 +20,12 @@ export interface GatewayStackProps extends StackProps {
   readonly pollInterval?: Duration;
   /** The upstream account's limits. @default 10 generations in flight, 20 creates a minute (Luma Build tier) */
   readonly capacity?: CapacitySettings;
+  /** Where the copy function may download assets from (see WorkflowProps). @default the Luma API's asset hosts */
+  readonly assetHostAllowlist?: readonly string[];
+  /** Limits of keys that have none of their own. @default 30 generations a minute, 5 unfinished at once */
+  readonly keyLimits?: KeyLimitSettings;
+  /** How often the reconciler runs. @default 5 minutes */
+  readonly reconcileInterval?: Duration;
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -46,7 +52,9 @@ export class GatewayStack extends Stack {
       upstreamKey: this.upstreamKey,
       generationTimeout: props.generationTimeout,
       pollInterval: props.pollInterval,
+      assetHostAllowlist: props.assetHostAllowlist,
       capacity: props.capacity,
+      reconcileInterval: props.reconcileInterval,
     });
     this.api = new GatewayApi(this, 'Api', {
       table: this.storage.table,
@@ -56,6 +64,7 @@ export class GatewayStack extends Stack {
       upstreamKey: this.upstreamKey,
       generationTimeout: this.workflow.generationTimeout,
       capacity: props.capacity,
+      keyLimits: props.keyLimits,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });

@@ -35,7 +35,8 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-export async function startDynamoDb(dataDir: string, table: CreateTableCommandInput): Promise<Emulator> {
+/** Starts dynalite on the data dir; with a table definition, also creates or upgrades that table. */
+export async function startDynamoDb(dataDir: string, table?: CreateTableCommandInput): Promise<Emulator> {
   const path = `${dataDir}/dynamodb`;
   mkdirSync(path, { recursive: true });
   const server = dynalite({ path, createTableMs: 0, updateTableMs: 0 });
@@ -43,7 +44,7 @@ export async function startDynamoDb(dataDir: string, table: CreateTableCommandIn
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
-    await ensureTable(client, table);
+    if (table) await ensureTable(client, table);
   } finally {
     client.destroy();
   }

@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
@@ -17,7 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { buildApp } from '../infra/app.ts';
 import type { GatewayStack } from '../infra/gateway-stack.ts';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey } from '../functions/commons/domain/api-key.ts';
+import { hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
 import { resolveIntrinsics, stateMachineDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
@@ -25,7 +25,7 @@ import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
-import { LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION } from './local-aws.ts';
+import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
   /** Emulator data, executions and the synthesized app live here; reuse it to keep every task. */
@@ -42,6 +42,8 @@ export interface LocalGatewayOptions {
   generationTimeoutSeconds?: number;
   /** Overrides the deployed upstream limits (creates a minute are in scaled minutes). */
   capacity?: { maxConcurrent?: number; maxCreatesPerMinute?: number };
+  /** Overrides the deployed default per-key limits (generations a scaled minute, unfinished at once). */
+  keyLimits?: { ratePerMinute?: number; maxConcurrent?: number };
   /** Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream). */
   simulator?: import('./simulated-luma.ts').SimulatedLumaFaults;
   log?: (line: string) => void;
@@ -63,7 +65,7 @@ export interface LocalGateway {
   close(): Promise<void>;
 }
 
-const TABLE_NAME = 'luma-gateway';
+const TABLE_NAME = LOCAL_TABLE_NAME;
 const BUCKET_NAME = 'luma-gateway-videos';
 
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
@@ -174,6 +176,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     closers.push(() => sfn.close());
 
     const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
+    // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file.
+    writeFileSync(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
+    closers.push(async () => rmSync(join(dataDir, ENDPOINTS_FILE), { force: true }));
     const apiHost = hosts.get(functionArn(ids.api))!;
     const front = createApiFront((event) => apiHost.invoke(event), log);
     await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
@@ -251,19 +256,28 @@ function localEnvironment(
   const env = { ...environment, ...sharedEnv };
   delete env.NODE_OPTIONS; // process-wide in a worker; source maps are for AWS logs
   if (env.LUMA_BASE_URL) env.LUMA_BASE_URL = upstreamBaseUrl;
+  // The upstream serves its assets from its own origin (the simulator: http://127.0.0.1:<port>): allow
+  // exactly that origin, as an explicit entry, on top of the deployed allowlist.
+  if (env.ASSET_HOST_ALLOWLIST !== undefined) {
+    env.ASSET_HOST_ALLOWLIST = [env.ASSET_HOST_ALLOWLIST, new URL(upstreamBaseUrl).origin].filter(Boolean).join(',');
+  }
   const scale = (name: string, override?: number) => {
     if (env[name] !== undefined) env[name] = String((override ?? Number(env[name])) * options.timeScale);
   };
   // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
   scale('RECONCILE_GRACE_SECONDS');
-  const { maxConcurrent, maxCreatesPerMinute } = options.capacity ?? {};
-  if (env.UPSTREAM_MAX_CONCURRENT !== undefined && maxConcurrent !== undefined) env.UPSTREAM_MAX_CONCURRENT = String(maxConcurrent);
-  if (env.UPSTREAM_MAX_CREATES_PER_MINUTE !== undefined) {
-    // "A minute" of scaled time: the limit per real minute grows as time runs faster.
-    const perMinute = maxCreatesPerMinute ?? Number(env.UPSTREAM_MAX_CREATES_PER_MINUTE);
-    env.UPSTREAM_MAX_CREATES_PER_MINUTE = String(Math.ceil(perMinute / options.timeScale));
-  }
+  const override = (name: string, value: number | undefined) => {
+    if (env[name] !== undefined && value !== undefined) env[name] = String(value);
+  };
+  // "A minute" of scaled time: a limit per minute grows, per real minute, as time runs faster.
+  const perScaledMinute = (name: string, value: number | undefined) => {
+    if (env[name] !== undefined) env[name] = String(Math.ceil((value ?? Number(env[name])) / options.timeScale));
+  };
+  override('UPSTREAM_MAX_CONCURRENT', options.capacity?.maxConcurrent);
+  perScaledMinute('UPSTREAM_MAX_CREATES_PER_MINUTE', options.capacity?.maxCreatesPerMinute);
+  override('KEY_MAX_CONCURRENT', options.keyLimits?.maxConcurrent);
+  perScaledMinute('KEY_RATE_PER_MINUTE', options.keyLimits?.ratePerMinute);
   return env;
 }
 
@@ -286,8 +300,8 @@ function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: st
     running = running
       .then(() => host.invoke({ source: 'local.schedule' }))
       .then((report) => {
-        const { started, failed, slotsReleased } = report as { started: number; failed: number; slotsReleased: number };
-        if (started || failed || slotsReleased) log(`reconciler: ${JSON.stringify(report)}`);
+        const { checked: _checked, ...repairs } = report as Record<string, number>;
+        if (Object.values(repairs).some(Boolean)) log(`reconciler: ${JSON.stringify(report)}`);
       })
       .catch((error: Error) => log(`reconciler failed: ${error.name}: ${error.message}`));
   };
@@ -346,7 +360,8 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): P
     const createdAt = new Date().toISOString();
     for (const key of keys) {
       const keyHash = hashApiKey(key);
-      await store.put({ keyHash, owner: `local-${keyHash.slice(0, 12)}`, name: 'local', createdAt });
+      const owner = `local-${keyHash.slice(0, 12)}`;
+      await store.ensure({ keyHash, owner, name: owner, prefix: keyPrefix(key), createdAt });
     }
   } finally {
     client.destroy();

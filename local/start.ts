@@ -38,6 +38,10 @@ async function main(): Promise<void> {
       maxConcurrent: optionalNumber('UPSTREAM_MAX_CONCURRENT'),
       maxCreatesPerMinute: optionalNumber('UPSTREAM_MAX_CREATES_PER_MINUTE'),
     },
+    keyLimits: {
+      maxConcurrent: optionalNumber('KEY_MAX_CONCURRENT'),
+      ratePerMinute: optionalNumber('KEY_RATE_PER_MINUTE'),
+    },
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);

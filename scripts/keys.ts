@@ -1,36 +1,149 @@
 /**
- * `npm run keys -- create --table <TableName> --name <label> [--owner <owner>]`
- * Creates a client API key for a deployed gateway: prints the key once and stores only its SHA-256.
- * Uses the standard AWS credential chain and region (AWS_PROFILE, AWS_REGION, …).
+ * Client API keys, for a local data dir or a deployed stack:
+ *
+ *   npm run keys -- create --name <label> [--owner <id>] [--rate <per minute>] [--max-concurrent <n>]
+ *   npm run keys -- list
+ *   npm run keys -- revoke <prefix|name>
+ *
+ * Target (one of): `--data-dir <dir>` (default: LOCAL_DATA_DIR or .local, the local gateway's data; it may
+ * be running), `--table <name>` or `--stack <name>` (a deployed gateway, through the standard AWS
+ * credential chain and region). A new key is printed once; only its SHA-256 is stored. Revoking takes
+ * effect at the key's next request.
  */
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey } from '../functions/commons/domain/api-key.ts';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
+import { generateApiKey, hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
+import { startDynamoDb } from '../local/emulators.ts';
+import { ENDPOINTS_FILE, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from '../local/local-aws.ts';
 
-const USAGE = 'usage: npm run keys -- create --table <TableName> --name <label> [--owner <owner id>]';
+const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
+  create --name <label> [--owner <id>] [--rate <generations a minute>] [--max-concurrent <n>]
+  list
+  revoke <prefix|name>
+target: --data-dir <dir> (default LOCAL_DATA_DIR or .local) | --table <name> | --stack <name>`;
+
+interface Target {
+  store: DynamoDbApiKeyStore;
+  close(): Promise<void>;
+}
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { table: { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      owner: { type: 'string' },
+      rate: { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'data-dir': { type: 'string' },
+      table: { type: 'string' },
+      stack: { type: 'string' },
+    },
   });
-  if (positionals[0] !== 'create' || !values.table || !values.name) throw new Error(USAGE);
-  const key = `lvg_${randomBytes(32).toString('base64url')}`;
-  const client = new DynamoDBClient({});
+  const [command, argument] = positionals;
+  if (!command || !['create', 'list', 'revoke'].includes(command)) throw new Error(USAGE);
+  const target = await openTarget(values);
   try {
-    await new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), values.table).put({
-      keyHash: hashApiKey(key),
-      owner: values.owner ?? values.name,
-      name: values.name,
-      createdAt: new Date().toISOString(),
-    });
+    if (command === 'create') await create(target.store, values);
+    if (command === 'list') await list(target.store);
+    if (command === 'revoke') await revoke(target.store, argument);
+  } finally {
+    await target.close();
+  }
+}
+
+async function create(store: DynamoDbApiKeyStore, values: Record<string, string | undefined>): Promise<void> {
+  if (!values.name) throw new Error(USAGE);
+  const limits = {
+    ...(values.rate && { ratePerMinute: positiveInteger('--rate', values.rate) }),
+    ...(values['max-concurrent'] && { maxConcurrent: positiveInteger('--max-concurrent', values['max-concurrent']) }),
+  };
+  if ((await store.list()).some((record) => record.name === values.name && !record.revokedAt)) {
+    throw new Error(`A key named "${values.name}" exists already; revoke it first or choose another name.`);
+  }
+  const key = generateApiKey();
+  const record: ApiKeyRecord = {
+    keyHash: hashApiKey(key),
+    owner: values.owner ?? values.name,
+    name: values.name,
+    prefix: keyPrefix(key),
+    createdAt: new Date().toISOString(),
+    ...(Object.keys(limits).length > 0 && { limits }),
+  };
+  await store.put(record);
+  console.log(`Created key "${record.name}" for owner "${record.owner}". It is shown only this once:\n${key}`);
+}
+
+async function list(store: DynamoDbApiKeyStore): Promise<void> {
+  const rows = (await store.list()).map((record) => ({
+    name: record.name,
+    prefix: record.prefix ?? '',
+    owner: record.owner,
+    created: record.createdAt,
+    'last used': record.lastUsedAt ?? 'never',
+    limits: record.limits ? `${record.limits.ratePerMinute ?? 'default'}/min, ${record.limits.maxConcurrent ?? 'default'} at once` : 'defaults',
+    status: record.revokedAt ? `revoked ${record.revokedAt}` : 'active',
+  }));
+  if (rows.length === 0) console.log('No keys.');
+  else console.table(rows);
+}
+
+async function revoke(store: DynamoDbApiKeyStore, match: string | undefined): Promise<void> {
+  if (!match) throw new Error(USAGE);
+  const candidates = (await store.list()).filter(
+    (record) => !record.revokedAt && (record.name === match || (match.length >= 8 && record.prefix?.startsWith(match))),
+  );
+  if (candidates.length === 0) throw new Error(`No active key with the name or prefix "${match}".`);
+  if (candidates.length > 1) throw new Error(`"${match}" matches ${candidates.length} keys; give a longer prefix.`);
+  await store.revoke(candidates[0]!.keyHash, new Date());
+  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? 'no prefix'}).`);
+}
+
+async function openTarget(values: Record<string, string | undefined>): Promise<Target> {
+  if (values.table || values.stack) {
+    const client = new DynamoDBClient({});
+    const table = values.table ?? (await tableOfStack(values.stack!));
+    return { store: new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), table), close: async () => client.destroy() };
+  }
+  const dataDir = values['data-dir'] ?? process.env.LOCAL_DATA_DIR ?? '.local';
+  const endpoints = join(dataDir, ENDPOINTS_FILE);
+  // A running gateway holds the emulator's files: talk to it. Otherwise open the data dir ourselves.
+  const running = existsSync(endpoints) ? (JSON.parse(readFileSync(endpoints, 'utf8')) as { dynamodb: string }) : undefined;
+  if (!running && !existsSync(join(dataDir, 'dynamodb'))) {
+    throw new Error(`No local gateway data in ${dataDir}: run \`npm start\` once, or name --table/--stack.`);
+  }
+  const emulator = running ? undefined : await startDynamoDb(dataDir);
+  const client = new DynamoDBClient({ endpoint: running?.dynamodb ?? emulator!.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  return {
+    store: new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), LOCAL_TABLE_NAME),
+    close: async () => {
+      client.destroy();
+      await emulator?.close();
+    },
+  };
+}
+
+async function tableOfStack(stackName: string): Promise<string> {
+  const client = new CloudFormationClient({});
+  try {
+    const { Stacks } = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+    const table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === 'TableName')?.OutputValue;
+    if (!table) throw new Error(`Stack ${stackName} has no TableName output: is it a video gateway stack?`);
+    return table;
   } finally {
     client.destroy();
   }
-  console.log(`Created key "${values.name}" for owner "${values.owner ?? values.name}". It is shown only this once:\n${key}`);
+}
+
+function positiveInteger(flag: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} must be a whole number ≥ 1, not "${value}".`);
+  return number;
 }
 
 main().catch((error: Error) => {

@@ -4,14 +4,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Workflow } from '../commons/adapters/workflow.ts';
 import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
-import { newTask, type Keyframe } from '../commons/domain/task.ts';
+import { newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
 import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
 import { objectTags, submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
+import type { ClientLimits } from '../commons/adapters/client-limits.ts';
+import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
+  clientLimits: Pick<ClientLimits, 'admit' | 'finished'>;
   generationTimeoutSeconds: number;
   presignExpirySeconds: number;
   clock?: () => Date;
@@ -19,23 +22,37 @@ export interface GenerationsDeps extends SubmitDeps {
 }
 
 /**
- * Records the task, submits it if its turn has come, and starts its workflow. Only a permanent upstream
- * refusal reaches the client as an error (the task is then recorded as failed); a full upstream or a
- * transient error leaves the task `accepted`, in line, for the workflow to submit later.
+ * Within the key's limits, records the task, submits it if its turn has come, and starts its workflow.
+ * Only a permanent upstream refusal reaches the client as an error (the task is then recorded as
+ * failed); a full upstream or a transient error leaves the task `accepted`, in line, for the workflow.
  */
 export async function createGeneration(
-  owner: string,
+  key: ApiKeyRecord,
   body: GenerationRequest,
   requestId: string,
   deps: GenerationsDeps,
 ): Promise<SeedGeneration> {
+  const { owner } = key;
+  await deps.clientLimits.admit(key);
   const id = (deps.newId ?? randomUUID)();
+  let task: Task;
+  try {
+    task = await recordTask(id, owner, body, deps);
+  } catch (error) {
+    await deps.clientLimits.finished(owner); // nothing was recorded: the key's count goes back
+    throw error;
+  }
+  log({ msg: 'task recorded', taskId: id, owner });
+  return submitAndStart(task, requestId, deps);
+}
+
+async function recordTask(id: string, owner: string, body: GenerationRequest, deps: GenerationsDeps): Promise<Task> {
   const tags = objectTags(id, owner, body.user_prompt);
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
     !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, tags);
   const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
 
-  let task = newTask({
+  const task = newTask({
     id,
     owner,
     request: {
@@ -52,8 +69,12 @@ export async function createGeneration(
     timeoutSeconds: deps.generationTimeoutSeconds,
   });
   await deps.tasks.create(task);
-  log({ msg: 'task recorded', taskId: id, owner });
+  return task;
+}
 
+async function submitAndStart(recorded: Task, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+  let task = recorded;
+  const id = task.id;
   let queuePosition: number | undefined;
   try {
     const outcome = await submitTask(task, deps);

@@ -9,7 +9,7 @@ import { s3 } from '../commons/clients/s3.ts';
 import { secrets } from '../commons/clients/secrets.ts';
 import { sfn } from '../commons/clients/sfn.ts';
 import { settings } from '../commons/config.ts';
-import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
+import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 import { MediaStore } from '../commons/adapters/media-store.ts';
 import { StepFunctionsWorkflow } from '../commons/adapters/workflow.ts';
 import { configuredProvider, taskServices } from '../commons/services/wiring.ts';
@@ -57,7 +57,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<HttpRespon
 async function route(event: APIGatewayProxyEventV2, method: string, path: string, requestId: string): Promise<HttpResponse> {
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
-    const owner = await authenticate(event);
+    const key = await authenticate(event);
+    const { owner } = key;
     const body = parseJsonBody(event);
     const parsed = generationRequestSchema.safeParse(body);
     if (!parsed.success) {
@@ -65,7 +66,7 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
     }
     return serveOnce(
       { owner, key: event.headers?.['idempotency-key'], body, requestId },
-      async (taskId) => json(200, await createGeneration(owner, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
+      async (taskId) => json(200, await createGeneration(key, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
       async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
       idempotency,
     );
@@ -73,7 +74,7 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
   const item = ITEM.exec(path);
   if (item) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
-    const owner = await authenticate(event);
+    const { owner } = await authenticate(event);
     const taskId = item[1]!.toLowerCase();
     // Ids are plain UUIDs: anything else (encoded slashes, traversal, junk) is simply not a task.
     if (!TASK_ID.test(taskId)) throw new NotFoundError('No generation with that id.');
@@ -82,9 +83,11 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
 }
 
-async function authenticate(event: APIGatewayProxyEventV2): Promise<string> {
-  const key = bearerToken(event.headers?.authorization);
-  const owner = key && (await keys.ownerOf(hashApiKey(key)));
-  if (!owner) throw new UnauthorizedError('Missing or invalid API key. Send "Authorization: Bearer <key>".');
-  return owner;
+/** The caller's key record. Unknown, malformed and revoked keys get the same answer, giving nothing away. */
+async function authenticate(event: APIGatewayProxyEventV2): Promise<ApiKeyRecord> {
+  const token = bearerToken(event.headers?.authorization);
+  const key = token && (await keys.find(hashApiKey(token)));
+  if (!key) throw new UnauthorizedError('Missing or invalid API key. Send "Authorization: Bearer <key>".');
+  await keys.touch(key.keyHash, new Date());
+  return key;
 }

@@ -3,7 +3,7 @@
  * `errorResponse`, so every error body has the same shape: `{"error": {"code", "message", …}}`.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { GatewayError, PayloadTooLargeError, BadRequestError, UnsupportedMediaTypeError } from '../commons/errors.ts';
+import { GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
 
 /** Larger than any valid request (two 5 MiB keyframes in Base64), smaller than API Gateway's 10 MB. */
 export const MAX_BODY_BYTES = 9.5 * 1024 * 1024;
@@ -21,7 +21,9 @@ export function json(status: number, body: unknown, requestId: string): HttpResp
 export function errorResponse(error: unknown, requestId: string, log: (fields: Record<string, unknown>) => void): HttpResponse {
   if (error instanceof GatewayError) {
     const extra = error.details === undefined ? {} : { details: error.details };
-    return json(error.status, { error: { code: error.code, message: error.message, ...extra } }, requestId);
+    const response = json(error.status, { error: { code: error.code, message: error.message, ...extra } }, requestId);
+    if (error instanceof TooManyRequestsError) response.headers!['retry-after'] = String(error.retryAfterSeconds);
+    return response;
   }
   // Not one of ours: the message may carry internals, so it goes to the log, not to the client.
   log({ level: 'error', msg: 'unhandled error', requestId, error: describe(error) });

@@ -45,8 +45,10 @@ export async function serveOnce(
     response = await create(taskId);
   } catch (error) {
     response = errorResponse(error, requestId, log);
-    // A refusal is an answer worth repeating; a fault inside the gateway is not: let the key be reused.
-    const final = (response.statusCode ?? 500) < 500 || error instanceof UpstreamRejectedError;
+    // A refusal is an answer worth repeating; a fault inside the gateway or a "too many, try later" is
+    // not: the key may be used again.
+    const status = response.statusCode ?? 500;
+    const final = (status < 500 && status !== 429) || error instanceof UpstreamRejectedError;
     Object.assign(settled, final ? { statusCode: response.statusCode, errorBody: response.body } : { state: 'abandoned' });
   }
   await deps.store.settle(owner, key, settled);

@@ -4,6 +4,13 @@
  */
 import { ConfigurationError } from './errors.ts';
 
+/**
+ * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
+ * `https://storage.cdn-luma.com/dream_machine/…`; the wildcard also covers Luma's other CDN hosts
+ * (e.g. `static.cdn-luma.com`), all under its own domain. The infra sets it explicitly on the copy function.
+ */
+export const DEFAULT_ASSET_HOST_ALLOWLIST: readonly string[] = ['*.cdn-luma.com'];
+
 export function requireEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new ConfigurationError(`Environment variable ${name} is not set.`);
@@ -39,10 +46,17 @@ export const settings = {
     maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
     maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),
   }),
+  /** Defaults for keys that have no limits of their own. */
+  keyLimits: () => ({
+    ratePerMinute: numberEnv('KEY_RATE_PER_MINUTE', 30, { min: 1 }),
+    maxConcurrent: numberEnv('KEY_MAX_CONCURRENT', 5, { min: 1 }),
+  }),
   generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
   pollIntervalSeconds: () => numberEnv('POLL_INTERVAL_SECONDS', 10, { min: 0.001 }),
   presignExpirySeconds: () => numberEnv('PRESIGN_EXPIRY_SECONDS', 3600, { min: 1 }),
   keyframeUrlExpirySeconds: () => numberEnv('KEYFRAME_URL_EXPIRY_SECONDS', 3600, { min: 60 }),
   maxVideoBytes: () => numberEnv('MAX_VIDEO_BYTES', 1024 * 1024 * 1024, { min: 1 }),
   downloadTimeoutMs: () => numberEnv('DOWNLOAD_TIMEOUT_MS', 600_000, { min: 100 }),
+  /** Where asset downloads may go: comma-separated host patterns and explicit origins (asset-policy.ts). */
+  assetHostAllowlist: () => optionalEnv('ASSET_HOST_ALLOWLIST', DEFAULT_ASSET_HOST_ALLOWLIST.join(',')),
 };

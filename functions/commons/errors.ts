@@ -51,6 +51,18 @@ export class IdempotencyKeyReusedError extends GatewayError {
   readonly code = 'idempotency_key_reused';
 }
 
+/** A per-key limit was reached: nothing was created; the client may try again after `retryAfterSeconds`. */
+export class TooManyRequestsError extends GatewayError {
+  readonly status = 429;
+  readonly code = 'rate_limited';
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class PayloadTooLargeError extends GatewayError {
   readonly status = 413;
   readonly code = 'payload_too_large';
@@ -106,6 +118,16 @@ export class TransientDownloadError extends GatewayError {
 export class DownloadFailedError extends GatewayError {
   readonly status = 502;
   readonly code = 'download_failed';
+}
+
+/**
+ * The gateway will not fetch this URL (a scheme other than https, a host not in ASSET_HOST_ALLOWLIST, an
+ * address that is not public unicast, too many redirects): a policy decision, never retried. The message
+ * names the host.
+ */
+export class DownloadRefusedError extends GatewayError {
+  readonly status = 502;
+  readonly code = 'download_refused';
 }
 
 /** A task was asked to move somewhere its lifecycle does not allow; a bug or a race, never user input. */

@@ -2,16 +2,19 @@
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { s3 } from '../commons/clients/s3.ts';
 import { settings } from '../commons/config.ts';
-import { DynamoDbTaskStore } from '../commons/adapters/task-store.ts';
+import { copyTaskServices } from '../commons/services/wiring.ts';
 import { MediaStore } from '../commons/adapters/media-store.ts';
+import { AssetPolicy } from '../commons/adapters/asset-policy.ts';
+import { AssetDownloader } from '../commons/adapters/download.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import { copyOutput, type CopyDeps } from './copy-output.ts';
 
 const deps: CopyDeps = {
-  tasks: new DynamoDbTaskStore(dynamo, settings.tableName()),
+  ...copyTaskServices(dynamo, settings.tableName()),
   media: new MediaStore(s3, settings.bucketName()),
   maxVideoBytes: settings.maxVideoBytes(),
   downloadTimeoutMs: settings.downloadTimeoutMs(),
+  downloads: new AssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
 };
 
 export const handler = (input: WorkflowInput) => copyOutput(input, deps);

@@ -2,11 +2,13 @@
  * The reconciler: the safety net under the workflow. It finds unfinished tasks whose workflow is gone or
  * never started (a crash between "recorded" and "started", an execution that failed or timed out without
  * recording why) and repairs them — a new run while the deadline allows, a recorded failure otherwise —
- * and gives back upstream slots whose holder is finished or gone. Everything it does is idempotent, so
- * two reconcilers at once do no harm.
+ * gives back upstream slots whose holder is finished or gone, and lowers per-key counts of unfinished
+ * generations that a crash left too high. Everything it does is idempotent, so two reconcilers at once do
+ * no harm.
  */
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import type { UpstreamCapacity } from '../commons/adapters/upstream-capacity.ts';
+import type { ClientLimits } from '../commons/adapters/client-limits.ts';
 import type { Workflow, RunStatus } from '../commons/adapters/workflow.ts';
 import { isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
 import type { Failure } from '../commons/domain/failure.ts';
@@ -18,6 +20,7 @@ export const MAX_RUNS = 3;
 export interface ReconcileDeps {
   tasks: TaskStore;
   capacity: Pick<UpstreamCapacity, 'slots' | 'release'>;
+  clientLimits: Pick<ClientLimits, 'repair'>;
   workflow: Workflow;
   /** A task younger than this may be between "recorded" and "started": leave it to the API. */
   graceSeconds: number;
@@ -29,10 +32,12 @@ export interface ReconcileReport {
   started: number;
   failed: number;
   slotsReleased: number;
+  countersRepaired: number;
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0 };
+  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0, countersRepaired: 0 };
+  const unfinishedByOwner = new Map<string, number>();
   for (const phase of ['waiting', 'active'] satisfies TaskPhase[]) {
     let cursor: string | undefined;
     do {
@@ -44,11 +49,13 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
         const action = await repair(task, deps);
         if (action === 'started') report.started++;
         if (action === 'failed') report.failed++;
+        else unfinishedByOwner.set(task.owner, (unfinishedByOwner.get(task.owner) ?? 0) + 1);
       }
       cursor = page.cursor;
     } while (cursor);
   }
   report.slotsReleased = await releaseOrphanSlots(deps);
+  report.countersRepaired = await deps.clientLimits.repair(unfinishedByOwner);
   return report;
 }
 

@@ -10,10 +10,11 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import {
   capacityEnvironment,
-  grantCapacity,
   grantObjects,
   grantSecretValue,
-  grantTableItems,
+  grantTable,
+  keyLimitEnvironment,
+  type KeyLimitSettings,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
@@ -28,6 +29,8 @@ export interface GatewayApiProps {
   readonly generationTimeout: Duration;
   /** Must match the workflow's: both sides of the upstream slots count the same slots. */
   readonly capacity?: CapacitySettings;
+  /** Defaults for keys without limits of their own. @default 30 generations a minute, 5 unfinished */
+  readonly keyLimits?: KeyLimitSettings;
   /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
   readonly presignExpiry?: Duration;
   /** Steady-state requests per second across all clients. @default 50 */
@@ -59,11 +62,11 @@ export class GatewayApi extends Construct {
         GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
         PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
         ...capacityEnvironment(props.capacity ?? {}),
+        ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
-    grantTableItems(this.handler, props.table);
-    grantCapacity(this.handler, props.table);
+    grantTable(this.handler, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'] });
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);

@@ -8,27 +8,58 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 
-/** The task store and key store read and write whole items; nothing scans or deletes. */
-export function grantTableItems(fn: IFunction, table: ITableV2): void {
-  fn.addToRolePolicy(
-    new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table.tableArn] }),
-  );
+/** What a function does with the table beyond reading items and writing whole ones. */
+export interface TableAccess {
+  /**
+   * Item kinds (key prefixes) the function may change in place with UpdateItem: `SLOT` and `RATE`
+   * (upstream capacity), `OWNER` and `KEYRATE` (per-key limits), `APIKEY` (a key's last use). The
+   * condition on `dynamodb:LeadingKeys` keeps UpdateItem off every other item.
+   */
+  readonly updates?: readonly string[];
+  /** Reads the upstream slots in one batch and the waiting line on the phase index. */
+  readonly capacity?: boolean;
+  /** Scans the table: the reconciler's repair of per-key counters. */
+  readonly scan?: boolean;
 }
 
 /**
- * What upstream capacity needs on top: reading the slots in one batch, updating only slot and rate
- * items (never a task or a key), and querying the waiting line on the phase index.
+ * Least privilege on the table, in one statement per kind of access. GetItem and PutItem reach the whole
+ * table: PutItem writes tasks and idempotency records, and DynamoDB cannot restrict it by key prefix
+ * without a policy per item kind that would also need to cover the tests' seeding paths.
  */
-export function grantCapacity(fn: IFunction, table: ITableV2): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
-  fn.addToRolePolicy(
-    new PolicyStatement({
-      actions: ['dynamodb:UpdateItem'],
-      resources: [table.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SLOT#*', 'RATE#*'] } },
-    }),
-  );
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));
+export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess = {}): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table.tableArn] }));
+  if (access.capacity) {
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));
+  }
+  if (access.updates?.length) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.updates.map((prefix) => `${prefix}#*`) } },
+      }),
+    );
+  }
+  if (access.scan) fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+}
+
+/** Per-key limits every key gets unless it has its own. */
+export interface KeyLimitSettings {
+  /** Generations a key may start a minute. @default 30 */
+  readonly ratePerMinute?: number;
+  /** Generations a key may have unfinished at once (waiting or running). @default 5 */
+  readonly maxConcurrent?: number;
+}
+
+export function keyLimitEnvironment(settings: KeyLimitSettings): Record<string, string> {
+  const ratePerMinute = settings.ratePerMinute ?? 30;
+  const maxConcurrent = settings.maxConcurrent ?? 5;
+  for (const [name, value] of Object.entries({ ratePerMinute, maxConcurrent })) {
+    if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new Error(`key ${name} must be a whole number from 1 to 10000, not ${value}.`);
+  }
+  return { KEY_RATE_PER_MINUTE: String(ratePerMinute), KEY_MAX_CONCURRENT: String(maxConcurrent) };
 }
 
 /** How many generations may be in flight upstream, and how many may start a minute. */

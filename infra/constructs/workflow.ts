@@ -27,14 +27,15 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import {
   capacityEnvironment,
-  grantCapacity,
   grantObjects,
   grantSecretValue,
-  grantTableItems,
+  grantTable,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
 } from './grants.ts';
+import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
+import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -49,6 +50,12 @@ export interface WorkflowProps {
   readonly capacity?: CapacitySettings;
   /** How often the reconciler looks for tasks whose workflow is gone, and for lost slots. @default 5 minutes */
   readonly reconcileInterval?: Duration;
+  /**
+   * Where the copy function may download assets from: host patterns (`storage.cdn-luma.com`, `*.cdn-luma.com`,
+   * https only, public addresses only) and explicit origins (`http://10.0.0.5:8080`, exactly that origin).
+   * @default the Luma API's asset hosts (`*.cdn-luma.com`)
+   */
+  readonly assetHostAllowlist?: readonly string[];
 }
 
 const COPY_TIMEOUT = Duration.minutes(15);
@@ -104,8 +111,7 @@ export class GenerationWorkflow extends Construct {
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
-    grantTableItems(this.pollFunction, props.table);
-    grantCapacity(this.pollFunction, props.table);
+    grantTable(this.pollFunction, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER'] });
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -119,9 +125,11 @@ export class GenerationWorkflow extends Construct {
         ...tableEnv,
         BUCKET_NAME: props.bucket.bucketName,
         DOWNLOAD_TIMEOUT_MS: String(COPY_TIMEOUT.minus(Duration.minutes(1)).toMilliseconds()),
+        // Parsed here too, so a malformed entry fails the synth rather than the first copy.
+        ASSET_HOST_ALLOWLIST: AssetPolicy.parse(props.assetHostAllowlist ?? DEFAULT_ASSET_HOST_ALLOWLIST).toString(),
       },
     });
-    grantTableItems(this.copyFunction, props.table);
+    grantTable(this.copyFunction, props.table, { updates: ['OWNER'] });
     grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
@@ -129,8 +137,7 @@ export class GenerationWorkflow extends Construct {
       description: 'Records why a task failed',
       environment: { ...tableEnv, ...capacityEnv },
     });
-    grantTableItems(this.recordFailureFunction, props.table);
-    grantCapacity(this.recordFailureFunction, props.table);
+    grantTable(this.recordFailureFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'] });
 
     const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
     const completed = new Succeed(this, 'Completed');
@@ -216,8 +223,7 @@ export class GenerationWorkflow extends Construct {
         RECONCILE_GRACE_SECONDS: '120',
       },
     });
-    grantTableItems(this.reconcileFunction, props.table);
-    grantCapacity(this.reconcileFunction, props.table);
+    grantTable(this.reconcileFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'], scan: true });
     this.stateMachine.grantStartExecution(this.reconcileFunction);
     this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
     this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {

@@ -35,6 +35,7 @@ beforeAll(async () => {
     apiKeys: ['capacity-key-0123456789', 'capacity-other-0123456789'],
     timeScale: 0.01,
     capacity: { maxConcurrent: MAX_CONCURRENT },
+    keyLimits: { maxConcurrent: 1000, ratePerMinute: 1000 }, // this file is about the upstream's limits
     log: () => undefined,
     functionLogs: () => undefined,
   });

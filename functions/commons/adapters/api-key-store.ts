@@ -1,18 +1,33 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+/**
+ * Client keys in DynamoDB, one item per key under `APIKEY#<sha256>`. Only the hash, a short prefix and
+ * the key's settings are stored. A revoked key keeps its item (for the audit trail) but no longer
+ * authenticates, from the next request on: nothing caches keys.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { KeyLimits } from '../domain/api-key.ts';
 
 export interface ApiKeyRecord {
   keyHash: string;
   owner: string;
   name: string;
+  /** The key's first characters, to recognise it in lists; never enough to use it. */
+  prefix?: string;
   createdAt: string;
+  lastUsedAt?: string;
+  revokedAt?: string;
+  /** Overrides of the deployment's default limits. */
+  limits?: Partial<KeyLimits>;
 }
 
 export interface ApiKeyStore {
-  /** The owner a key hash belongs to, or undefined for an unknown key. */
-  ownerOf(keyHash: string): Promise<string | undefined>;
+  /** The active key with this hash, or undefined for an unknown or revoked key. */
+  find(keyHash: string): Promise<ApiKeyRecord | undefined>;
   put(record: ApiKeyRecord): Promise<void>;
 }
 
+/** `lastUsedAt` is refreshed at most this often, so a busy key does not cost a write per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 const keyOf = (keyHash: string) => ({ pk: `APIKEY#${keyHash}` });
 
 export class DynamoDbApiKeyStore implements ApiKeyStore {
@@ -21,14 +36,84 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
     private readonly tableName: string,
   ) {}
 
-  async ownerOf(keyHash: string): Promise<string | undefined> {
+  async find(keyHash: string): Promise<ApiKeyRecord | undefined> {
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keyOf(keyHash) }));
-    return Item?.kind === 'apikey' && typeof Item.owner === 'string' ? Item.owner : undefined;
+    if (Item?.kind !== 'apikey' || typeof Item.owner !== 'string' || Item.revokedAt) return undefined;
+    return recordOf(Item);
   }
 
+  /** Adds a key; refuses to overwrite one with the same hash (a collision would be a bug, not a rotation). */
   async put(record: ApiKeyRecord): Promise<void> {
     await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { ...keyOf(record.keyHash), kind: 'apikey', ...record } }),
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keyOf(record.keyHash), kind: 'apikey', ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
     );
   }
+
+  /** Stores a key that must exist with this owner, e.g. the local runtime's configured keys at every start. */
+  async ensure(record: ApiKeyRecord): Promise<void> {
+    try {
+      await this.put(record);
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async touch(keyHash: string, now: Date): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keyOf(keyHash),
+          UpdateExpression: 'SET lastUsedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :stale)',
+          ExpressionAttributeValues: {
+            ':now': now.toISOString(),
+            ':stale': new Date(now.getTime() - LAST_USED_RESOLUTION_MS).toISOString(),
+          },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error; // refreshed recently: fine
+    }
+  }
+
+  /** Every key, revoked ones included: an administrator's view, read with a scan. */
+  async list(): Promise<ApiKeyRecord[]> {
+    const records: ApiKeyRecord[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'kind = :kind',
+          ExpressionAttributeValues: { ':kind': 'apikey' },
+          ExclusiveStartKey,
+        }),
+      );
+      records.push(...(page.Items ?? []).map(recordOf));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async revoke(keyHash: string, now: Date): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keyOf(keyHash),
+        UpdateExpression: 'SET revokedAt = :now',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(revokedAt)',
+        ExpressionAttributeValues: { ':now': now.toISOString() },
+      }),
+    );
+  }
+}
+
+function recordOf(item: Record<string, unknown>): ApiKeyRecord {
+  const { pk: _pk, kind: _kind, ...record } = item;
+  return record as unknown as ApiKeyRecord;
 }

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigurationError } from '../errors.ts';
+import { registerSecret } from '../log.ts';
 
 /**
  * Reads a secret once per container and keeps it in memory only: never in an environment variable,
@@ -9,7 +10,11 @@ export function cachedSecret(client: SecretsManagerClient, secretId: string): ()
   let value: Promise<string> | undefined;
   return () => {
     value ??= client.send(new GetSecretValueCommand({ SecretId: secretId })).then(
-      (result) => extractKey(result.SecretString),
+      (result) => {
+        const key = extractKey(result.SecretString);
+        registerSecret(key);
+        return key;
+      },
       (error) => {
         value = undefined; // a throttled or failed read must not poison the container
         throw error;

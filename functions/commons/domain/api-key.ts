@@ -1,11 +1,22 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Client API keys are random and long, so a plain SHA-256 is a safe way to store them: the table holds
- * only hashes, and looking one up by hash compares no secret bytes in our code.
+ * only hashes, and a key is found by looking up its hash, so our code never compares secret bytes
+ * (nothing to leak through timing).
  */
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** A new key: a recognisable prefix (so leaked keys can be spotted by scanners) and 256 random bits. */
+export function generateApiKey(): string {
+  return `lvg_${randomBytes(32).toString('base64url')}`;
+}
+
+/** What `keys list` shows and `keys revoke` matches: enough to recognise a key, useless to use it. */
+export function keyPrefix(key: string): string {
+  return key.slice(0, 12);
 }
 
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]{16,256})[ \t]*$/i;
@@ -13,4 +24,12 @@ const BEARER = /^Bearer[ \t]+([\x21-\x7e]{16,256})[ \t]*$/i;
 /** The key from an `Authorization: Bearer <key>` header, or undefined when the header is absent or malformed. */
 export function bearerToken(header: string | undefined): string | undefined {
   return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
+/** Per-key limits; a key without its own uses the deployment's defaults. */
+export interface KeyLimits {
+  /** Generations a key may start a minute. */
+  ratePerMinute: number;
+  /** Generations a key may have unfinished (waiting or running) at once. */
+  maxConcurrent: number;
 }

@@ -1,17 +1,23 @@
 /**
  * The one function every status change goes through: the store's monotonic transition, then what must
- * follow it. Today that is giving back the upstream slot once the upstream is done with a task; this is
- * also where a change will be published (webhooks, EventBridge).
+ * follow it — the upstream slot goes back once the upstream is done with a task, and the owner's count of
+ * unfinished generations goes down when it ends. This is also where a change will be published
+ * (webhooks, EventBridge).
  */
 import type { TaskStore, TransitionResult } from '../adapters/task-store.ts';
 import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
-import { releasesSlot, type TaskChange } from '../domain/task.ts';
+import type { ClientLimits } from '../adapters/client-limits.ts';
+import { isTerminal, releasesSlot, type TaskChange } from '../domain/task.ts';
+
+export interface LifecycleEffects {
+  capacity?: Pick<UpstreamCapacity, 'release'>;
+  clientLimits?: Pick<ClientLimits, 'finished'>;
+}
 
 export class TaskLifecycle implements TaskStore {
   constructor(
     private readonly store: TaskStore,
-    /** Absent for functions that never move a task out of a slot-holding status (the copy). */
-    private readonly capacity?: Pick<UpstreamCapacity, 'release'>,
+    private readonly effects: LifecycleEffects,
   ) {}
 
   create: TaskStore['create'] = (task) => this.store.create(task);
@@ -21,8 +27,11 @@ export class TaskLifecycle implements TaskStore {
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
+    const { task } = result;
     // Also when the change was a repeat: the earlier attempt may have died before releasing.
-    if (this.capacity && releasesSlot(result.task.status)) await this.capacity.release(id);
+    if (this.effects.capacity && releasesSlot(task.status)) await this.effects.capacity.release(id);
+    // Only on the change itself, so a task is counted out exactly once (the reconciler repairs a crash here).
+    if (this.effects.clientLimits && result.changed && isTerminal(task.status)) await this.effects.clientLimits.finished(task.owner);
     return result;
   }
 }

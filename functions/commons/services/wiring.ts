@@ -12,11 +12,22 @@ import { cachedSecret } from '../adapters/secret.ts';
 import { LumaProvider } from '../providers/luma.ts';
 import type { VideoProvider } from '../providers/provider.ts';
 import { TaskLifecycle } from './lifecycle.ts';
+import { ClientLimits } from '../adapters/client-limits.ts';
 
-export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string): { tasks: TaskLifecycle; capacity: UpstreamCapacity } {
+export function taskServices(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+): { tasks: TaskLifecycle; capacity: UpstreamCapacity; clientLimits: ClientLimits } {
   const store = new DynamoDbTaskStore(dynamo, tableName);
   const capacity = new UpstreamCapacity(dynamo, tableName, store, settings.capacity());
-  return { tasks: new TaskLifecycle(store, capacity), capacity };
+  const clientLimits = new ClientLimits(dynamo, tableName, settings.keyLimits());
+  return { tasks: new TaskLifecycle(store, { capacity, clientLimits }), capacity, clientLimits };
+}
+
+/** For the copy, which only moves tasks from `copying` (slot already given back) to their end. */
+export function copyTaskServices(dynamo: DynamoDBDocumentClient, tableName: string): { tasks: TaskLifecycle } {
+  const clientLimits = new ClientLimits(dynamo, tableName, settings.keyLimits());
+  return { tasks: new TaskLifecycle(new DynamoDbTaskStore(dynamo, tableName), { clientLimits }) };
 }
 
 export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {

@@ -1,0 +1,136 @@
+/**
+ * Client keys and their limits: the keys command against a running local gateway and against a stopped
+ * one's data dir, revocation, per-key rate and concurrency limits (429 + Retry-After, nothing created
+ * upstream), and the reconciler's repair of a per-key count left too high.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { SeedClient, waitUntil } from '../support/client.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+let gateway: LocalGateway;
+let dataDir: string;
+let documents: DynamoDBDocumentClient;
+
+async function keys(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/keys.ts', ...args, '--data-dir', dataDir], { cwd: ROOT });
+  return stdout;
+}
+
+async function createKey(name: string, ...options: string[]): Promise<SeedClient> {
+  const output = await keys('create', '--name', name, ...options);
+  return new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'keys-it-'));
+  gateway = await startLocalGateway({
+    dataDir,
+    port: 0,
+    apiKeys: ['keys-test-bootstrap-0123456789'],
+    timeScale: 0.01,
+    log: () => undefined,
+    functionLogs: () => undefined,
+  });
+  documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('npm run keys', () => {
+  it('creates a key that works, lists it without revealing it, and revokes it for the next request', async () => {
+    const dana = await createKey('dana');
+    const { status, body } = await dana.create({ user_prompt: 'Dana’s first video' });
+    expect(status).toBe(200);
+    await dana.waitForTerminal(body.id);
+
+    const listing = await keys('list');
+    expect(listing).toContain('dana');
+    expect(listing).toContain(dana.apiKey.slice(0, 12));
+    expect(listing).not.toContain(dana.apiKey);
+    expect(listing).toMatch(/dana.*\d{4}-\d\d-\d\dT/s); // created and last used are shown
+
+    expect(await keys('revoke', 'dana')).toContain('Revoked key "dana"');
+    const refused = await dana.get(body.id);
+    expect(refused.status).toBe(401);
+    const unknown = await new SeedClient(gateway.url, 'lvg_not-a-key-at-all-0000000000').get(body.id);
+    expect(refused.body).toEqual({ error: { ...unknown.body.error } }); // no hint which
+    expect(await keys('list')).toMatch(/revoked/);
+  });
+
+  it('refuses a second active key with the same name', async () => {
+    await createKey('erin');
+    await expect(keys('create', '--name', 'erin')).rejects.toThrow(/exists already/);
+  });
+});
+
+describe('per-key limits', () => {
+  it('answers 429 with Retry-After past the key’s unfinished-generation cap, creating nothing upstream', async () => {
+    const frank = await createKey('frank', '--max-concurrent', '2');
+    const first = await frank.create({ user_prompt: 'Frank one' });
+    const second = await frank.create({ user_prompt: 'Frank two' });
+    const before = gateway.simulatedLuma!.stats().creates;
+    const third = await frank.create({ user_prompt: 'Frank three' });
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(third.status).toBe(429);
+    expect(third.body.error.code).toBe('rate_limited');
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(gateway.simulatedLuma!.stats().creates).toBe(before);
+
+    await frank.waitForTerminal(first.body.id);
+    await frank.waitForTerminal(second.body.id);
+    expect((await frank.create({ user_prompt: 'Frank four' })).status).toBe(200); // room again
+  });
+
+  it('answers 429 past the key’s generations a minute', async () => {
+    const gina = await createKey('gina', '--rate', '2');
+    expect((await gina.create({ user_prompt: 'Gina one' })).status).toBe(200);
+    expect((await gina.create({ user_prompt: 'Gina two' })).status).toBe(200);
+    const third = await gina.create({ user_prompt: 'Gina three' });
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+  });
+
+  it('a count left too high is repaired by the reconciler', async () => {
+    const hank = await createKey('hank', '--max-concurrent', '1');
+    await documents.send(
+      new UpdateCommand({
+        TableName: 'luma-gateway',
+        Key: { pk: 'OWNER#hank' },
+        UpdateExpression: 'SET active = :five, kind = :kind, #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':five': 5, ':kind': 'owner', ':owner': 'hank' },
+      }),
+    );
+    expect((await hank.create({ user_prompt: 'Hank blocked' })).status).toBe(429);
+    await waitUntil(
+      async () => {
+        const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: 'OWNER#hank' } }));
+        return Item?.active === 0 ? true : undefined;
+      },
+      30_000,
+      'the reconciler to repair the count',
+    );
+    expect((await hank.create({ user_prompt: 'Hank again' })).status).toBe(200);
+  });
+});
+
+describe('keys on a stopped gateway', () => {
+  it('lists the keys of a data dir whose gateway is not running', async () => {
+    await gateway.close();
+    expect(await keys('list')).toContain('frank');
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * "No secrets in logs", checked the blunt way: run whole generations through the gateway with every log
+ * line captured (the runtime's and each function's own), then search the capture for every secret the run
+ * used — client keys, the upstream key, presigned-URL signatures.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
+import { SeedClient } from '../support/client.ts';
+
+const CLIENT_KEY = 'lvg_client-secret-for-log-test-0123456789';
+const UPSTREAM_KEY = 'upstream-secret-for-log-test-9876543210';
+const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.url));
+
+let dataDir: string;
+let upstream: SimulatedLuma;
+let gateway: LocalGateway;
+let captured = '';
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'log-secrets-'));
+  upstream = await startSimulatedLuma({ apiKey: UPSTREAM_KEY, timeScale: 0.01 });
+  gateway = await startLocalGateway({
+    dataDir,
+    port: 0,
+    apiKeys: [CLIENT_KEY],
+    timeScale: 0.01,
+    upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
+    log: (line) => (captured += `${line}\n`),
+    functionLogs: (chunk) => (captured += chunk),
+  });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await upstream?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('logs of a whole run', () => {
+  it('contain no client key, no upstream key and no presigned signature', async () => {
+    const client = new SeedClient(gateway.url, CLIENT_KEY);
+    const signatures: string[] = [];
+    for (const body of [
+      { user_prompt: 'A logged generation', image_url: `data:image/png;base64,${TINY_PNG.toString('base64')}` },
+      { user_prompt: 'A failing one [sim:fail]' },
+      { user_prompt: 'A refused one [sim:reject]' },
+    ]) {
+      const created = await client.create(body);
+      if (created.status !== 200) continue;
+      const done = await client.waitForTerminal(created.body.id);
+      for (const url of [done.video?.url, done.video?.download_url, done.thumbnail?.url]) {
+        const signature = url && new URL(url).searchParams.get('X-Amz-Signature');
+        if (signature) signatures.push(signature);
+      }
+    }
+    await new SeedClient(gateway.url, `${CLIENT_KEY}-wrong`).get('0b4f1c2e-0000-4000-8000-000000000000');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let the workers' last lines arrive
+
+    expect(signatures.length).toBeGreaterThan(0);
+    expect(captured.length).toBeGreaterThan(1000); // the run did log
+    for (const secret of [CLIENT_KEY, UPSTREAM_KEY, ...signatures]) expect(captured).not.toContain(secret);
+    expect(captured).not.toMatch(/X-Amz-Signature=[0-9a-f]{16,}/);
+  });
+});
