@@ -27,6 +27,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, invoke: Invoke)
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > API_GATEWAY_MAX_BODY) {
+      // The rest of the body is never read, so this connection cannot carry another request: say so,
+      // or the client sends its next one on it and waits for an answer that never comes.
+      res.setHeader('connection', 'close');
       send(res, 413, JSON.stringify({ message: 'Request Entity Too Large' }));
       req.resume();
       return;
@@ -40,7 +43,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, invoke: Invoke)
 }
 
 function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://local');
+  const { path, query } = requestTarget(req.url ?? '/');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
@@ -52,10 +55,10 @@ function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
   return {
     version: '2.0',
     routeKey: '$default',
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
+    rawPath: path,
+    rawQueryString: query,
     headers,
-    queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : undefined,
+    queryStringParameters: query ? Object.fromEntries(new URLSearchParams(query)) : undefined,
     body: body.length === 0 ? undefined : isText ? text : body.toString('base64'),
     isBase64Encoded: body.length > 0 && !isText,
     requestContext: {
@@ -65,7 +68,7 @@ function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
       domainPrefix: 'local',
       http: {
         method: req.method ?? 'GET',
-        path: url.pathname,
+        path,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: req.headers['user-agent'] ?? '',
@@ -77,6 +80,18 @@ function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
       timeEpoch: now.getTime(),
     },
   };
+}
+
+/**
+ * The path and query as the client sent them, which is what API Gateway passes on as `rawPath`. Not
+ * resolved as a URL: that throws on a target such as `//[` (a 503 for a client's typo) and takes
+ * `//host/luma/generations` for a host and the route. Absolute-form (`http://host/path`) keeps its path.
+ */
+function requestTarget(target: string): { path: string; query: string } {
+  const originForm = /^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? target.replace(/^[^:]+:\/\/[^/?]*/, '') : target;
+  const queryAt = originForm.indexOf('?');
+  const path = queryAt === -1 ? originForm : originForm.slice(0, queryAt);
+  return { path: path || '/', query: queryAt === -1 ? '' : originForm.slice(queryAt + 1) };
 }
 
 function send(res: ServerResponse, status: number, body: string): void {

@@ -5,7 +5,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
 
-/** Larger than any valid request (two 5 MiB keyframes in Base64), smaller than API Gateway's 10 MB. */
+/** Just under API Gateway's own 10 MB limit, so the client gets our JSON error rather than the gateway's. */
 export const MAX_BODY_BYTES = 9.5 * 1024 * 1024;
 
 export type HttpResponse = APIGatewayProxyStructuredResultV2;
@@ -42,11 +42,33 @@ export function parseJsonBody(event: APIGatewayProxyEventV2): unknown {
     throw new PayloadTooLargeError(`The body is larger than ${MAX_BODY_BYTES} bytes.`);
   }
   if (bytes.length === 0) throw new BadRequestError('The body is empty; send a JSON object.');
+  let body: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    body = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new BadRequestError('The body is not valid JSON.');
   }
+  // JSON.parse takes any depth, but whatever walks the body recursively later (the idempotency
+  // fingerprint) would overflow the stack on 10^5 nested arrays and answer 500.
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw new BadRequestError(`The body nests deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
+  return body;
+}
+
+/** Far deeper than any request needs: a valid body is one object of plain values. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether arrays and objects nest more than `limit` levels deep; walks with its own stack, never recursing. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 export function describe(error: unknown): { name: string; message: string } {

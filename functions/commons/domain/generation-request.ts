@@ -81,7 +81,9 @@ export const generationRequestSchema = z
       .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
       .trim()
       .min(PROMPT_MIN_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
-      .max(PROMPT_MAX_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`),
+      .max(PROMPT_MAX_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
+      // A lone surrogate is not text: stores and the upstream may refuse it, so it becomes U+FFFD here.
+      .transform((prompt) => prompt.toWellFormed()),
     expand_prompt: z.boolean().optional(),
     loop: z.boolean().optional(),
     image_url: keyframe.nullish(),

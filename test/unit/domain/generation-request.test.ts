@@ -451,3 +451,11 @@ describe('generationRequestSchema: property', () => {
     );
   });
 });
+
+describe('prompt text', () => {
+  it('turns lone surrogates into U+FFFD, keeping the length', () => {
+    const parsed = generationRequestSchema.parse({ user_prompt: 'cat \ud800 dog' });
+    expect(parsed.user_prompt).toBe('cat \ufffd dog');
+    expect(parsed.user_prompt.isWellFormed()).toBe(true);
+  });
+});
