@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { Storage } from './constructs/storage.ts';
 import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
+import { acknowledge } from './nag.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
 
 export interface GatewayStackProps extends StackProps {
@@ -38,11 +39,19 @@ export class GatewayStack extends Stack {
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
     const upstream = props.upstream ?? {};
-    this.upstreamKey = props.upstreamKeySecretArn
-      ? Secret.fromSecretCompleteArn(this, 'UpstreamKey', props.upstreamKeySecretArn)
-      : new Secret(this, 'UpstreamKey', {
-          description: 'Luma API key used by the video gateway. Replace the generated placeholder with your key.',
-        });
+    if (props.upstreamKeySecretArn) {
+      this.upstreamKey = Secret.fromSecretCompleteArn(this, 'UpstreamKey', props.upstreamKeySecretArn);
+    } else {
+      this.upstreamKey = new Secret(this, 'UpstreamKey', {
+        description: 'Luma API key used by the video gateway. Replace the generated placeholder with your key.',
+      });
+      acknowledge(
+        this.upstreamKey,
+        'SMG4',
+        "The secret is a Luma API key: only Luma's dashboard can issue a new one, so Secrets Manager cannot rotate it. " +
+          'Rotation is an operator step (new key in Luma, put-secret-value, delete the old key), described in SECURITY.md.',
+      );
+    }
 
     this.storage = new Storage(this, 'Storage');
     this.workflow = new GenerationWorkflow(this, 'Workflow', {

@@ -8,6 +8,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
+import { acknowledge } from '../nag.ts';
 import {
   capacityEnvironment,
   grantObjects,
@@ -77,6 +78,12 @@ export class GatewayApi extends Construct {
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.handler),
       createDefaultStage: false,
     });
+    acknowledge(
+      this.httpApi,
+      'APIG4',
+      'Clients authenticate with per-tenant API keys (Authorization: Bearer), checked by the API function against their SHA-256 in the table on every request; ' +
+        'there is no IAM or Cognito caller, and an authorizer would only add a second lookup of the same key.',
+    );
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,

@@ -7,6 +7,7 @@ import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { acknowledge, resourceFinding } from '../nag.ts';
 
 /** What a function does with the table beyond reading items and writing whole ones. */
 export interface TableAccess {
@@ -79,8 +80,22 @@ export function capacityEnvironment(settings: CapacitySettings): Record<string, 
   return { UPSTREAM_MAX_CONCURRENT: String(maxConcurrent), UPSTREAM_MAX_CREATES_PER_MINUTE: String(maxCreatesPerMinute) };
 }
 
+/**
+ * Object actions on one key prefix of the bucket (`inputs/*`, `generations/*`). Object keys are task ids
+ * chosen at run time, so the grant is a prefix wildcard: acknowledged for cdk-nag (AwsSolutions-IAM5) for
+ * exactly this ARN and nothing else.
+ */
 export function grantObjects(fn: IFunction, bucket: IBucket, actions: string[], keyPattern: string): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions, resources: [bucket.arnForObjects(keyPattern)] }));
+  const objects = bucket.arnForObjects(keyPattern);
+  fn.addToRolePolicy(new PolicyStatement({ actions, resources: [objects] }));
+  if (fn.role) {
+    acknowledge(
+      fn.role,
+      'IAM5',
+      `Object-level prefix: the function uses ${actions.join(', ')} only on keys under ${keyPattern}, whose names hold task ids known only at run time.`,
+      [resourceFinding(fn.role, objects)],
+    );
+  }
 }
 
 /** Only the secret's value: `ISecret.grantRead` would add DescribeSecret, which the code never calls. */

@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export interface StorageProps {
@@ -12,19 +12,27 @@ export interface StorageProps {
   readonly removalPolicy?: RemovalPolicy;
   /** Days after which uploaded keyframes (`inputs/`) are deleted; the upstream needs them only while generating. @default 7 */
   readonly inputRetentionDays?: number;
+  /** Days the bucket's server access logs are kept. @default 90 */
+  readonly accessLogRetentionDays?: number;
 }
 
-/** The task table and the owner's video bucket. */
+/** The task table, the owner's video bucket, and the bucket holding the video bucket's access logs. */
 export class Storage extends Construct {
   public readonly table: TableV2;
   public readonly bucket: Bucket;
+  public readonly accessLogBucket: Bucket;
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
+    // S3 delivers access logs through a bucket policy, not the LogDeliveryWrite ACL, which buckets with
+    // ACLs disabled (BUCKET_OWNER_ENFORCED) cannot have. A feature flag, set here so the construct
+    // does not depend on the app's cdk.json.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const inputRetentionDays = props.inputRetentionDays ?? 7;
-    if (!Number.isInteger(inputRetentionDays) || inputRetentionDays < 1) {
-      throw new Error(`inputRetentionDays must be a whole number of days ≥ 1, not ${inputRetentionDays}.`);
+    const accessLogRetentionDays = props.accessLogRetentionDays ?? 90;
+    for (const [name, days] of Object.entries({ inputRetentionDays, accessLogRetentionDays })) {
+      if (!Number.isInteger(days) || days < 1) throw new Error(`${name} must be a whole number of days ≥ 1, not ${days}.`);
     }
 
     // One table: `TASK#<id>`, `APIKEY#<sha256>`, upstream `SLOT#<n>` and `RATE#<minute>` items, and
@@ -48,13 +56,26 @@ export class Storage extends Construct {
       ],
     });
 
+    // Server access logs of the video bucket (who read or wrote which object), hardened like it: private,
+    // encrypted (SSE-S3: S3 log delivery cannot write with a KMS key), TLS only, no ACLs. S3 delivers into
+    // it through the bucket policy CDK adds: PutObject under `videos/`, for the video bucket only.
+    this.accessLogBucket = new Bucket(this, 'AccessLogBucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+      autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(accessLogRetentionDays) }],
+    });
+
     this.bucket = new Bucket(this, 'Bucket', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      // S3 → EventBridge: rules and other systems react to every stored video without touching this stack.
-      eventBridgeEnabled: true,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'videos/',
       removalPolicy,
       autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
       lifecycleRules: [
@@ -62,5 +83,13 @@ export class Storage extends Construct {
         { id: 'expire-inputs', prefix: 'inputs/', expiration: Duration.days(inputRetentionDays) },
       ],
     });
+    // S3 → EventBridge: rules and other systems react to every stored video without touching this stack.
+    // Set on the bucket itself rather than with `eventBridgeEnabled`, which deploys a custom resource (a
+    // Lambda function with its own role) only to make the same API call. Adding S3 event notifications to
+    // this bucket through CDK (`addEventNotification`) would bring that custom resource back, and it would
+    // replace this configuration: add `eventBridgeEnabled: true` then.
+    (this.bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
+      eventBridgeConfiguration: { eventBridgeEnabled: true },
+    };
   }
 }

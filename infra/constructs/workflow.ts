@@ -34,6 +34,7 @@ import {
   type CapacitySettings,
   type UpstreamSettings,
 } from './grants.ts';
+import { acknowledge, resourceFinding } from '../nag.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
 
@@ -201,15 +202,30 @@ export class GenerationWorkflow extends Construct {
         .plus(Duration.minutes(COPY_TIMEOUT.toMinutes() * (COPY_RETRIES + 1)))
         .plus(Duration.minutes(10)),
       tracingEnabled: true,
+      // Every state transition (cdk-nag AwsSolutions-SF1), but not its input and output: those hold
+      // prompts, error causes and upstream URLs, which belong in the task record, not in logs.
       logs: {
         destination: new LogGroup(this, 'StateMachineLogs', {
           retention: RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
-        level: LogLevel.ERROR,
+        level: LogLevel.ALL,
         includeExecutionData: false,
       },
     });
+    acknowledge(
+      this.stateMachine.role,
+      'IAM5',
+      'Resource "*": X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and ' +
+        'CloudWatch Logs delivery (logs:CreateLogDelivery and the other log-delivery actions) support no resource-level permissions.',
+      ['Resource::*'],
+    );
+    acknowledge(
+      this.stateMachine.role,
+      'IAM5',
+      "Qualified ARNs (versions and aliases) of the three workflow functions, added by CDK's LambdaInvoke next to the unqualified ARN; no other function.",
+      [this.pollFunction, this.copyFunction, this.recordFailureFunction].map((fn) => resourceFinding(this, `${fn.functionArn}:*`)),
+    );
 
     this.reconcileFunction = new GatewayFunction(this, 'ReconcileFunction', {
       handlerDir: 'reconcile',
@@ -225,7 +241,13 @@ export class GenerationWorkflow extends Construct {
     });
     grantTable(this.reconcileFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'], scan: true });
     this.stateMachine.grantStartExecution(this.reconcileFunction);
-    this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
+    const describe = this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
+    acknowledge(
+      this.reconcileFunction.role!,
+      'IAM5',
+      'DescribeExecution on the executions of this one state machine: execution names are task ids (and -r2, -r3 reruns) known only at run time.',
+      describe.principalStatements.flatMap((statement) => statement.resources).map((arn) => resourceFinding(this, arn)),
+    );
     this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the reconciler of the video gateway',
       schedule: Schedule.rate(props.reconcileInterval ?? Duration.minutes(5)),

@@ -22,6 +22,7 @@ import type { GatewayStack } from '../../infra/gateway-stack.ts';
 import { Storage } from '../../infra/constructs/storage.ts';
 import { GenerationWorkflow } from '../../infra/constructs/workflow.ts';
 import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
+import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { rateWindow } from '../../functions/commons/domain/capacity.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -33,11 +34,23 @@ type Resources = Record<string, { Type: string; Properties?: Json; DeletionPolic
 
 const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'] as const;
 type ProjectFunction = (typeof PROJECT_FUNCTIONS)[number];
-/** The functions that take and give back upstream slots (`grantCapacity`, capacity settings); not Copy. */
+/** The functions that take and give back upstream slots (`grantTable`'s `capacity`, capacity settings); not Copy. */
 const CAPACITY_FUNCTIONS = ['Api', 'Poll', 'RecordFailure', 'Reconcile'] as const;
 
-/** The only condition in any project function's policy: UpdateItem on slot and rate items alone. */
-const SLOT_AND_RATE_ONLY = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SLOT#*', 'RATE#*'] } };
+/**
+ * The item kinds (key prefixes) each function may change in place with UpdateItem (`grantTable`'s `updates`):
+ * upstream capacity (`SLOT`, `RATE`), per-key limits (`OWNER`, `KEYRATE`) and a key's last use (`APIKEY`).
+ * Copy gives back its owner's count only; nothing but the API touches API keys and key rates.
+ */
+const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
+  Api: ['SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'APIKEY#*'],
+  Poll: ['SLOT#*', 'RATE#*', 'OWNER#*'],
+  Copy: ['OWNER#*'],
+  RecordFailure: ['SLOT#*', 'OWNER#*'],
+  Reconcile: ['SLOT#*', 'OWNER#*'],
+};
+/** The only condition in any project function's policy: UpdateItem on its own item kinds alone. */
+const leadingKeysOnly = (name: ProjectFunction) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': UPDATE_PREFIXES[name] } });
 
 /** Skips asset bundling for every stack: for builds that only look at the template. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
@@ -116,6 +129,7 @@ const ids = {} as {
   role: Record<ProjectFunction, string>;
   table: string;
   bucket: string;
+  accessLogBucket: string;
   secret: string;
   stateMachine: string;
   httpApi: string;
@@ -144,6 +158,7 @@ beforeAll(() => {
   }
   ids.table = logicalIdOf(stack.storage.table);
   ids.bucket = logicalIdOf(stack.storage.bucket);
+  ids.accessLogBucket = logicalIdOf(stack.storage.accessLogBucket);
   ids.secret = logicalIdOf(stack.upstreamKey);
   ids.stateMachine = logicalIdOf(stack.workflow.stateMachine);
   ids.httpApi = logicalIdOf(stack.api.httpApi);
@@ -214,17 +229,16 @@ const executionsArn = () =>
 // ---------------------------------------------------------------------------------------------------
 
 describe('Lambda functions', () => {
-  it('the Node.js functions are exactly the five project functions (plus CDK’s own S3 notifications handler)', () => {
+  it('the functions are exactly the five project functions (no CDK helper function, e.g. for S3 notifications)', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    const nodeFunctions = Object.keys(functions).filter((id) => String(functions[id]!.Properties.Runtime).startsWith('nodejs'));
-    expect(nodeFunctions.sort()).toEqual(Object.values(ids.fn).sort());
-    const others = Object.keys(functions).filter((id) => !nodeFunctions.includes(id));
-    expect(others.every((id) => id.startsWith('BucketNotificationsHandler'))).toBe(true);
+    expect(Object.keys(functions).sort()).toEqual(Object.values(ids.fn).sort());
+    template.resourceCountIs('AWS::Lambda::Function', PROJECT_FUNCTIONS.length);
+    expect(Object.values(resources).filter((r) => r.Type.startsWith('Custom::'))).toEqual([]);
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s runs on nodejs22.x, arm64, with active X-Ray tracing', (name) => {
+  it.each(PROJECT_FUNCTIONS)('%s runs on nodejs24.x (the latest Node.js runtime), arm64, with active X-Ray tracing', (name) => {
     expect(fnProps(name)).toMatchObject({
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
       Handler: 'index.handler',
@@ -315,73 +329,113 @@ describe('reconciler schedule', () => {
 // ---------------------------------------------------------------------------------------------------
 
 describe('bucket', () => {
-  it('blocks all public access', () => {
-    template.hasResourceProperties('AWS::S3::Bucket', {
-      PublicAccessBlockConfiguration: {
-        BlockPublicAcls: true,
-        BlockPublicPolicy: true,
-        IgnorePublicAcls: true,
-        RestrictPublicBuckets: true,
-      },
+  const BUCKETS = [
+    ['the video bucket', () => ids.bucket],
+    ['the access-log bucket', () => ids.accessLogBucket],
+  ] as const;
+  const bucketProps = (id: string): Json => resources[id]!.Properties;
+  const bucketPolicyOf = (id: string): Json => {
+    const policies = Object.values(template.findResources('AWS::S3::BucketPolicy')).filter((p) => p.Properties.Bucket?.Ref === id);
+    expect(policies).toHaveLength(1);
+    return policies[0]!.Properties.PolicyDocument;
+  };
+
+  it('there are exactly two buckets: the videos and their access logs', () => {
+    expect(Object.keys(template.findResources('AWS::S3::Bucket')).sort()).toEqual([ids.bucket, ids.accessLogBucket].sort());
+  });
+
+  it.each(BUCKETS)('%s blocks all public access', (_, id) => {
+    expect(bucketProps(id()).PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
     });
   });
 
-  it('encrypts objects at rest', () => {
-    template.hasResourceProperties('AWS::S3::Bucket', {
-      BucketEncryption: {
-        ServerSideEncryptionConfiguration: Match.arrayWith([
-          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: Match.anyValue() }) }),
-        ]),
-      },
+  it.each(BUCKETS)('%s encrypts objects at rest and has ACLs disabled', (_, id) => {
+    expect(bucketProps(id()).BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: expect.any(String) } }],
     });
+    expect(bucketProps(id()).OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    expect(bucketProps(id()).AccessControl).toBeUndefined();
   });
 
-  it('has a bucket policy denying requests without TLS', () => {
-    template.hasResourceProperties('AWS::S3::BucketPolicy', {
-      Bucket: { Ref: ids.bucket },
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Effect: 'Deny',
-            Action: 's3:*',
-            Principal: { AWS: '*' },
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          }),
-        ]),
+  it.each(BUCKETS)('%s has a bucket policy denying requests without TLS, on the bucket and its objects', (_, id) => {
+    const deny = bucketPolicyOf(id()).Statement.filter((s: Json) => s.Effect === 'Deny');
+    expect(deny).toEqual([
+      {
+        Effect: 'Deny',
+        Action: 's3:*',
+        Principal: { AWS: '*' },
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        Resource: [{ 'Fn::GetAtt': [id(), 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id(), 'Arn'] }, '/*']] }],
       },
-    });
+    ]);
+  });
+
+  it.each(BUCKETS)('%s is kept when the stack is deleted', (_, id) => {
+    expect(resources[id()]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
+  it('the video bucket’s policy allows nothing: only the TLS deny', () => {
+    expect(bucketPolicyOf(ids.bucket).Statement.filter((s: Json) => s.Effect !== 'Deny')).toEqual([]);
   });
 
   it('aborts incomplete multipart uploads', () => {
-    template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectLike({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: Match.anyValue() } }),
-        ]),
-      },
-    });
+    expect(bucketProps(ids.bucket).LifecycleConfiguration.Rules).toEqual(
+      expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: expect.any(Number) } })]),
+    );
   });
 
   it('expires uploaded keyframes under inputs/ (and only there)', () => {
-    template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: {
-        Rules: Match.arrayWith([Match.objectLike({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: Match.anyValue() })]),
-      },
-    });
-    const rules: Json[] = resources[ids.bucket]!.Properties.LifecycleConfiguration.Rules;
+    const rules: Json[] = bucketProps(ids.bucket).LifecycleConfiguration.Rules;
+    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: expect.any(Number) })]));
     const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined);
     expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/']); // videos under generations/ are never expired
   });
 
-  it('sends its events to EventBridge', () => {
-    template.hasResourceProperties('Custom::S3BucketNotifications', {
-      BucketName: { Ref: ids.bucket },
-      NotificationConfiguration: Match.objectLike({ EventBridgeConfiguration: {} }),
+  it('sends its events to EventBridge, set on the bucket itself (no notifications custom resource)', () => {
+    expect(bucketProps(ids.bucket).NotificationConfiguration).toEqual({ EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    expect(template.findResources('Custom::S3BucketNotifications')).toEqual({});
+  });
+
+  it('writes server access logs to the access-log bucket, under videos/', () => {
+    expect(bucketProps(ids.bucket).LoggingConfiguration).toEqual({
+      DestinationBucketName: { Ref: ids.accessLogBucket },
+      LogFilePrefix: 'videos/',
     });
   });
 
-  it('is kept when the stack is deleted', () => {
-    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  it('the access-log bucket lets only S3 log delivery write, only under videos/, only from the video bucket of this account', () => {
+    const allows = bucketPolicyOf(ids.accessLogBucket).Statement.filter((s: Json) => s.Effect !== 'Deny');
+    expect(allows).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'logging.s3.amazonaws.com' },
+        Action: 's3:PutObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.accessLogBucket, 'Arn'] }, '/videos/*']] },
+        Condition: {
+          ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [ids.bucket, 'Arn'] } },
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        },
+      },
+    ]);
+  });
+
+  it('the access-log bucket expires its logs, keeps no logs of its own and sends no events', () => {
+    expect(bucketProps(ids.accessLogBucket).LifecycleConfiguration.Rules).toEqual([
+      { Id: 'expire-access-logs', Status: 'Enabled', ExpirationInDays: 90 },
+    ]);
+    expect(bucketProps(ids.accessLogBucket).LoggingConfiguration).toBeUndefined();
+    expect(bucketProps(ids.accessLogBucket).NotificationConfiguration).toBeUndefined();
+  });
+
+  it('no function may touch the access-log bucket', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const text = JSON.stringify(statementsOf(name)) + JSON.stringify(envOf(name));
+      expect(text, name).not.toContain(ids.accessLogBucket);
+    }
   });
 });
 
@@ -459,7 +513,8 @@ describe('state machine', () => {
     });
   });
 
-  it('logs to a log group with a retention', () => {
+  it('logs every event (level ALL) but no execution data (prompts, URLs, error causes) to a log group with a retention', () => {
+    expect(resources[ids.stateMachine]!.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       LoggingConfiguration: Match.objectLike({
         Level: Match.anyValue(),
@@ -699,26 +754,39 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
 describe('least privilege', () => {
   const XRAY = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
 
-  const capacityGrants = () => [
-    `dynamodb:BatchGetItem on ${tableArn()}`,
-    `dynamodb:GetItem on ${tableArn()}`,
-    `dynamodb:PutItem on ${tableArn()}`,
-    `dynamodb:Query on ${phaseIndexArn()}`,
-    `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(SLOT_AND_RATE_ONLY)}`,
-  ];
+  /** What `grantTable` gives each function beyond GetItem/PutItem on the table. */
+  const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; scan: boolean }> = {
+    Api: { capacity: true, scan: false },
+    Poll: { capacity: true, scan: false },
+    Copy: { capacity: false, scan: false },
+    RecordFailure: { capacity: true, scan: false },
+    Reconcile: { capacity: true, scan: true },
+  };
 
-  it.each(CAPACITY_FUNCTIONS)(
-    '%s may GetItem/PutItem/BatchGetItem on the table, UpdateItem only slot and rate items, Query only the byPhase index',
-    (name) => {
-      expect(grantsOf(name, 'dynamodb')).toEqual(capacityGrants());
-    },
-  );
+  const tableGrants = (name: ProjectFunction): string[] => {
+    const { capacity, scan } = TABLE_ACCESS[name];
+    return [
+      ...(capacity ? [`dynamodb:BatchGetItem on ${tableArn()}`] : []),
+      `dynamodb:GetItem on ${tableArn()}`,
+      `dynamodb:PutItem on ${tableArn()}`,
+      ...(capacity ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
+      ...(scan ? [`dynamodb:Scan on ${tableArn()}`] : []),
+      `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`,
+    ].sort();
+  };
 
-  it('Copy may only GetItem/PutItem on the table (no capacity grants)', () => {
-    expect(grantsOf('Copy', 'dynamodb')).toEqual([`dynamodb:GetItem on ${tableArn()}`, `dynamodb:PutItem on ${tableArn()}`]);
+  it.each(PROJECT_FUNCTIONS)('%s has exactly its DynamoDB grants (action, resource, condition)', (name) => {
+    expect(grantsOf(name, 'dynamodb')).toEqual(tableGrants(name));
   });
 
-  it.each(CAPACITY_FUNCTIONS)('%s’s UpdateItem is one statement of its own, conditioned on LeadingKeys SLOT#* / RATE#*', (name) => {
+  it.each([
+    ['Api', 'SLOT#*, RATE#*, OWNER#*, KEYRATE#*, APIKEY#*'],
+    ['Poll', 'SLOT#*, RATE#*, OWNER#*'],
+    ['Copy', 'OWNER#*'],
+    ['RecordFailure', 'SLOT#*, OWNER#*'],
+    ['Reconcile', 'SLOT#*, OWNER#*'],
+  ] as const)('%s’s UpdateItem is one statement of its own, conditioned on LeadingKeys %s', (name, prefixes) => {
+    expect(UPDATE_PREFIXES[name].join(', ')).toBe(prefixes);
     const updates = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:UpdateItem'));
     expect(updates).toHaveLength(1);
     // Alone in its statement: the condition neither loosens nor is loosened by another action.
@@ -726,44 +794,64 @@ describe('least privilege', () => {
       Effect: 'Allow',
       Action: 'dynamodb:UpdateItem',
       Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
-      Condition: SLOT_AND_RATE_ONLY,
-    });
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: Match.arrayWith([{ Ref: ids.role[name] }]),
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: 'dynamodb:UpdateItem',
-            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SLOT#*', 'RATE#*'] } },
-          }),
-        ]),
-      },
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...UPDATE_PREFIXES[name]] } },
     });
   });
 
   it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement (the UpdateItem one is the only one)', (name) => {
     for (const { action, condition } of permissionsOf(name)) {
-      if (action === 'dynamodb:UpdateItem') expect(condition).toBe(JSON.stringify(SLOT_AND_RATE_ONLY));
+      if (action === 'dynamodb:UpdateItem') expect(condition).toBe(JSON.stringify(leadingKeysOnly(name)));
       else expect(condition, action).toBeUndefined();
     }
   });
 
-  it('Copy has no UpdateItem, BatchGetItem or Query, and no conditional statement', () => {
-    const actions = permissionsOf('Copy').map((p) => p.action);
-    for (const action of ['dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:Query']) expect(actions).not.toContain(action);
-    expect(statementsOf('Copy').filter((s) => s.Condition !== undefined)).toEqual([]);
+  it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/UpdateItem, BatchGetItem, Query and Scan', (name) => {
+    const allowed = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    for (const { action } of permissionsOf(name, 'dynamodb')) expect(allowed, action).toContain(action);
+    // In particular nothing that deletes items or writes several at once outside the conditions above.
+    const actions = permissionsOf(name).map((p) => p.action);
+    for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate']) {
+      expect(actions).not.toContain(action);
+    }
   });
 
-  it('the LeadingKeys patterns cover slot and rate keys, and no task, API key or idempotency key', () => {
+  it('only the reconciler may Scan the table; Copy may not BatchGetItem or Query', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const actions = permissionsOf(name).map((p) => p.action);
+      expect(actions.includes('dynamodb:Scan'), name).toBe(name === 'Reconcile');
+    }
+    const copy = permissionsOf('Copy').map((p) => p.action);
+    for (const action of ['dynamodb:BatchGetItem', 'dynamodb:Query']) expect(copy).not.toContain(action);
+  });
+
+  describe('the LeadingKeys patterns let each function update its own item kinds and nothing else', () => {
     // IAM StringLike: `*` is any run of characters, `?` one character, everything else literal.
     const toRegExp = (pattern: string) =>
       new RegExp(`^${pattern.replace(/[.+^$(){}|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
-    const patterns = SLOT_AND_RATE_ONLY['ForAllValues:StringLike']['dynamodb:LeadingKeys'].map(toRegExp);
-    const allowed = (key: string) => patterns.some((pattern) => pattern.test(key));
-    for (const key of ['SLOT#0', 'SLOT#9', 'SLOT#999', `RATE#${rateWindow(Date.now()).key}`]) expect(allowed(key), key).toBe(true);
-    for (const key of ['TASK#4f9c2e1a-0000-4000-8000-000000000000', `APIKEY#${'a'.repeat(64)}`, `IDEMPOTENCY#${'b'.repeat(64)}`, 'slot#0']) {
-      expect(allowed(key), key).toBe(false);
-    }
+    const hash = (c: string) => c.repeat(64);
+    const window = rateWindow(Date.now()).key;
+    /** A real key of each kind, as the code builds it (see functions/commons/adapters). */
+    const KEYS = {
+      SLOT: ['SLOT#0', 'SLOT#9', 'SLOT#999'],
+      RATE: [`RATE#${window}`],
+      OWNER: [`OWNER#${hash('c')}`, 'OWNER#team-a'],
+      KEYRATE: [`KEYRATE#${hash('d')}#${window}`],
+      APIKEY: [`APIKEY#${hash('a')}`],
+      TASK: ['TASK#4f9c2e1a-0000-4000-8000-000000000000'],
+      IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
+      lowercase: ['slot#0', 'owner#x'],
+    } as const;
+
+    it.each(PROJECT_FUNCTIONS)('%s', (name) => {
+      const patterns = UPDATE_PREFIXES[name].map(toRegExp);
+      const allowed = (key: string) => patterns.some((pattern) => pattern.test(key));
+      const mine = new Set(UPDATE_PREFIXES[name].map((prefix) => prefix.replace(/#\*$/, '')));
+      for (const [kind, keys] of Object.entries(KEYS)) {
+        for (const key of keys) expect(allowed(key), `${name} updating ${key}`).toBe(mine.has(kind));
+      }
+      // Tasks, idempotency records and everything unknown are never updated in place by anyone.
+      expect(mine.has('TASK') || mine.has('IDEMPOTENCY')).toBe(false);
+    });
   });
 
   it('the table grants are CloudFormation statements on the table and its index (hasResourceProperties)', () => {
@@ -774,13 +862,18 @@ describe('least privilege', () => {
           Statement: Match.arrayWith([
             Match.objectLike({
               Effect: 'Allow',
-              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', ...(TABLE_ACCESS[name].scan ? ['dynamodb:Scan'] : [])],
               Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
             }),
             Match.objectLike({
               Effect: 'Allow',
               Action: 'dynamodb:Query',
               Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byPhase']] },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'dynamodb:UpdateItem',
+              Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...UPDATE_PREFIXES[name]] } },
             }),
           ]),
         },
@@ -794,6 +887,11 @@ describe('least privilege', () => {
             Effect: 'Allow',
             Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
             Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+          }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'dynamodb:UpdateItem',
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['OWNER#*'] } },
           }),
         ]),
       },
@@ -924,6 +1022,24 @@ describe('least privilege', () => {
     expect(invoked.sort()).toEqual(wanted.sort());
   });
 
+  it('the state machine’s role has Resource "*" only for X-Ray and CloudWatch Logs delivery, which have no resource-level permissions', () => {
+    const role = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
+    const star = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => asArray<Json>(policy.Properties.Roles).some((r) => r.Ref === role))
+      .flatMap((policy) => asArray<Json>(policy.Properties.PolicyDocument.Statement))
+      .filter((s) => asArray<Json>(s.Resource).includes('*'));
+    const actions = star.flatMap((s) => asArray<string>(s.Action));
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) expect(action).toMatch(/^(xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))$/);
+  });
+
+  it('the only IAM roles are the five function roles and the state machine’s, with no managed policies', () => {
+    const roles = template.findResources('AWS::IAM::Role');
+    const stateMachineRole = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
+    expect(Object.keys(roles).sort()).toEqual([...Object.values(ids.role), stateMachineRole].sort());
+    for (const [id, role] of Object.entries(roles)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
+  });
+
   it('only API Gateway, for this API, may invoke the API function; only EventBridge the reconciler; nothing else', () => {
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
     expect(permissions).toHaveLength(2);
@@ -943,12 +1059,48 @@ describe('least privilege', () => {
 // ---------------------------------------------------------------------------------------------------
 
 describe('environment', () => {
+  /** The per-key limits: the only variables besides the secret's ARN whose names contain KEY. */
+  const NUMERIC_KEY_SETTINGS = new Set(['KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT']);
+
+  it.each([
+    ['Api', ['TABLE_NAME', 'BUCKET_NAME', 'STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS', 'PRESIGN_EXPIRY_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
+    ['RecordFailure', ['TABLE_NAME', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
+    ['Reconcile', ['TABLE_NAME', 'STATE_MACHINE_ARN', 'RECONCILE_GRACE_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
+  ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS)', (name, keys) => {
+    expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', ...keys].sort());
+    expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
+  });
+
+  it('the API gets the default per-key limits: 30 generations a minute, 5 unfinished at once', () => {
+    expect(envOf('Api')).toMatchObject({ KEY_RATE_PER_MINUTE: '30', KEY_MAX_CONCURRENT: '5' });
+  });
+
+  it('only the API gets the per-key limits (the other functions never admit a request)', () => {
+    for (const name of PROJECT_FUNCTIONS.filter((n) => n !== 'Api')) {
+      expect(Object.keys(envOf(name)).filter((key) => NUMERIC_KEY_SETTINGS.has(key)), name).toEqual([]);
+    }
+  });
+
+  it('Copy may download from the default asset hosts only (`*.cdn-luma.com`), and only Copy gets an allowlist', () => {
+    expect(envOf('Copy').ASSET_HOST_ALLOWLIST).toBe('*.cdn-luma.com');
+    expect(envOf('Copy').ASSET_HOST_ALLOWLIST).toBe(DEFAULT_ASSET_HOST_ALLOWLIST.join(','));
+    for (const name of PROJECT_FUNCTIONS.filter((n) => n !== 'Copy')) expect(envOf(name).ASSET_HOST_ALLOWLIST, name).toBeUndefined();
+  });
+
+  it('Copy’s download gives up a minute before the function times out', () => {
+    expect(Number(envOf('Copy').DOWNLOAD_TIMEOUT_MS)).toBe((fnProps('Copy').Timeout - 60) * 1000);
+  });
   it('no environment variable of any function holds a secret value', () => {
     for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
       for (const [key, value] of Object.entries<Json>(fn.Properties.Environment?.Variables ?? {})) {
         const text = render(value);
         expect(text, `${id}.${key}`).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure|SecretString/);
-        if (/KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(key)) {
+        if (NUMERIC_KEY_SETTINGS.has(key)) {
+          // Named after client keys, but plain limits: whole numbers, nothing secret.
+          expect(value, `${id}.${key}`).toMatch(/^[1-9][0-9]*$/);
+        } else if (/KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(key)) {
           expect(key, `${id}.${key}`).toBe('LUMA_API_KEY_SECRET_ARN');
           expect(value, `${id}.${key}`).toEqual({ Ref: ids.secret });
         }
@@ -1122,6 +1274,10 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
         upstreamModel: 'ray-flash-2',
         upstreamMaxConcurrent: '5',
         upstreamMaxCreatesPerMinute: '40',
+        keyRatePerMinute: '12',
+        keyMaxConcurrent: '3',
+        reconcileIntervalMinutes: '15',
+        assetHostAllowlist: 'storage.cdn-luma.com,*.assets.example.test,http://10.0.0.5:8080',
       },
       tempDir('gateway-stack-context-'),
     ));
@@ -1178,6 +1334,59 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
     }
     expect(Object.keys(otherEnv(w.copyFunction)).filter((key) => key.startsWith('UPSTREAM_'))).toEqual([]);
   });
+
+  it('`keyRatePerMinute` and `keyMaxConcurrent` set the API’s KEY_RATE_PER_MINUTE and KEY_MAX_CONCURRENT, and no other function’s', () => {
+    expect(otherEnv(otherStack.api.handler)).toMatchObject({ KEY_RATE_PER_MINUTE: '12', KEY_MAX_CONCURRENT: '3' });
+    const w = otherStack.workflow;
+    for (const fn of [w.pollFunction, w.copyFunction, w.recordFailureFunction, w.reconcileFunction]) {
+      expect(Object.keys(otherEnv(fn)).filter((key) => key.startsWith('KEY_'))).toEqual([]);
+    }
+  });
+
+  it('`reconcileIntervalMinutes` sets the reconciler’s schedule', () => {
+    const rules = Object.values(other.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties.ScheduleExpression).toBe('rate(15 minutes)');
+    expect(rules[0]!.Properties.Targets[0].Arn).toEqual({
+      'Fn::GetAtt': [otherStack.getLogicalId(otherStack.workflow.reconcileFunction.node.defaultChild as CfnElement), 'Arn'],
+    });
+  });
+
+  it('`assetHostAllowlist` (comma-separated) sets Copy’s ASSET_HOST_ALLOWLIST, entries kept in order', () => {
+    const allowlist = String(otherEnv(otherStack.workflow.copyFunction).ASSET_HOST_ALLOWLIST);
+    expect(allowlist.split(',')).toEqual(['storage.cdn-luma.com', '*.assets.example.test', 'http://10.0.0.5:8080']);
+    expect(allowlist.split(',')).not.toContain('*.cdn-luma.com'); // replaces the default, does not add to it
+  });
+
+  it(
+    '`assetHostAllowlist` may be a list, as in cdk.json',
+    () => {
+      const { stack: listStack, template: listTemplate } = buildWithContext(
+        { ...NO_BUNDLING, assetHostAllowlist: ['storage.cdn-luma.com', 'https://assets.example.test'] },
+        tempDir('gateway-stack-allowlist-'),
+      );
+      const copy = listTemplate.toJSON().Resources[listStack.getLogicalId(listStack.workflow.copyFunction.node.defaultChild as CfnElement)];
+      expect(String(copy.Properties.Environment.Variables.ASSET_HOST_ALLOWLIST).split(',')).toEqual([
+        'storage.cdn-luma.com',
+        'https://assets.example.test',
+      ]);
+    },
+    60_000,
+  );
+
+  it.each([
+    ['keyMaxConcurrent', '0', /maxConcurrent/],
+    ['keyRatePerMinute', '10001', /ratePerMinute/],
+    ['keyRatePerMinute', 'many', /keyRatePerMinute/],
+    ['reconcileIntervalMinutes', 'often', /reconcileIntervalMinutes/],
+    ['assetHostAllowlist', 'ftp://files.example.test', /must be an http or https origin/],
+  ])(
+    'rejects `%s` = "%s" at synth time',
+    (key, value, message) => {
+      expect(() => buildWithContext({ ...NO_BUNDLING, [key]: value }, tempDir('gateway-stack-limits-'))).toThrow(message);
+    },
+    60_000,
+  );
 
   it.each([
     ['upstreamMaxConcurrent', '0', /maxConcurrent/],
