@@ -1,0 +1,46 @@
+/**
+ * `npm run chaos`, small: each scenario of scripts/chaos.ts with a handful of tasks. The invariants are
+ * the script's own (nothing lost, nothing stuck, nothing over the cap, nothing duplicated upstream, every
+ * stored video the upstream's bytes, every failure with its right code, no slot held afterwards); the
+ * counts are asserted exactly. Timings are only printed by the script, never asserted here.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { burst, chaos, idempotency, killChildren, restart } from '../../scripts/chaos.ts';
+
+// Failed scenarios keep their temp dir for a person to read; a test run tidies up after itself.
+const common = { timeScale: 0.01, keepOnFailure: false };
+
+afterAll(() => killChildren());
+
+describe('npm run chaos, small', () => {
+  it('burst: 20 concurrent submits through 3 upstream slots, all completed, never more than 3 upstream', async () => {
+    const report = await burst({ ...common, tasks: 20, maxConcurrent: 3 });
+    expect(report.violations).toEqual([]);
+    expect(report).toMatchObject({ tasks: 20, lost: 0, stuck: 0, completed: 20, failed: 0, upstreamCreates: 20, slotLeaks: 0 });
+    expect(report.upstreamMaxConcurrent).toBeGreaterThanOrEqual(1);
+    expect(report.upstreamMaxConcurrent).toBeLessThanOrEqual(3);
+  }, 180_000);
+
+  it('chaos: 20 submits with 20% injected faults, every task terminal with the right outcome', async () => {
+    const report = await chaos({ ...common, tasks: 20, faultRate: 0.2, seed: 20_251_125 });
+    expect(report.violations).toEqual([]);
+    expect(report).toMatchObject({ tasks: 20, lost: 0, stuck: 0, upstreamDuplicates: 0, slotLeaks: 0 });
+    expect(report.completed + report.failed).toBe(20);
+    expect(report.verified).toBe(report.completed);
+    const { upstream_failed, upstream_unavailable, download_failed, ...others } = report.failuresByCode;
+    expect(others).toEqual({});
+    expect(upstream_failed! + upstream_unavailable! + download_failed!).toBe(report.failed);
+  }, 240_000);
+
+  it('restart: 5 tasks survive a kill -9 of npm start and are created upstream exactly once', async () => {
+    const report = await restart({ ...common, tasks: 5 });
+    expect(report.violations).toEqual([]);
+    expect(report).toMatchObject({ tasks: 5, lost: 0, stuck: 0, completed: 5, upstreamGenerations: 5, upstreamDuplicated: 0, upstreamMissing: 0 });
+  }, 300_000);
+
+  it('idempotency: 10 pairs of simultaneous duplicates make 10 tasks and 10 upstream generations', async () => {
+    const report = await idempotency({ ...common, pairs: 10 });
+    expect(report.violations).toEqual([]);
+    expect(report).toMatchObject({ pairs: 10, distinctIds: 10, pairsAgreeing: 10, completed: 10, upstreamCreates: 10 });
+  }, 180_000);
+});
