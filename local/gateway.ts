@@ -18,7 +18,7 @@ import { buildApp } from '../infra/app.ts';
 import type { GatewayStack } from '../infra/gateway-stack.ts';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
 import { hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
-import { resolveIntrinsics, stateMachineDefinition, type ResourceValues, type Template } from './template.ts';
+import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
@@ -104,15 +104,10 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     let simulatedLuma: SimulatedLuma | undefined;
     let upstream = options.upstream;
     if (!upstream) {
-      const apiKey = randomBytes(24).toString('hex');
-      simulatedLuma = await startSimulatedLuma({
-        ...options.simulator,
-        apiKey,
-        timeScale: options.timeScale,
-        stateFile: join(dataDir, 'simulated-luma.json'),
-      });
-      closers.push(simulatedLuma.close);
-      upstream = { baseUrl: simulatedLuma.baseUrl, apiKey };
+      const simulator = await startSimulator(dataDir, options);
+      closers.push(simulator.close);
+      simulatedLuma = simulator;
+      upstream = { baseUrl: simulator.baseUrl, apiKey: simulator.apiKey };
     }
 
     const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
@@ -132,7 +127,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const hosts = new Map<string, LambdaHost>();
     const sfn = new LocalStepFunctions({
       stateMachineArn,
-      definition: stateMachineDefinition(template, ids.stateMachine, values, pseudo),
+      definition: withGenerationTimeout(
+        stateMachineDefinition(template, ids.stateMachine, values, pseudo),
+        template.Resources[ids.api]!.Properties.Environment.Variables.GENERATION_TIMEOUT_SECONDS,
+        options.generationTimeoutSeconds,
+      ),
       invokeLambda: (fnArn, payload) =>
         hosts.get(fnArn)?.invoke(payload) ?? Promise.reject(new Error(`No local function ${fnArn}`)),
       timeScale: options.timeScale,
@@ -207,6 +206,38 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     await close();
     throw error;
   }
+}
+
+/**
+ * The machine's backstop timeout is the deployed deadline plus room for the copy; a local deadline
+ * override moves it by as much, so a long local deadline is not cut short by the deployed backstop.
+ */
+function withGenerationTimeout(definition: AslDefinition, deployedSeconds: string, overrideSeconds: number | undefined): AslDefinition {
+  if (overrideSeconds === undefined || definition.TimeoutSeconds === undefined) return definition;
+  return { ...definition, TimeoutSeconds: Math.max(1, definition.TimeoutSeconds + overrideSeconds - Number(deployedSeconds)) };
+}
+
+/**
+ * The simulated upstream keeps its address and key across restarts of the same data dir, as a real one
+ * would: asset links recorded before a crash still lead to it afterwards.
+ */
+async function startSimulator(dataDir: string, options: LocalGatewayOptions): Promise<SimulatedLuma & { apiKey: string }> {
+  const identityFile = join(dataDir, 'simulated-luma-identity.json');
+  const saved = existsSync(identityFile)
+    ? (JSON.parse(readFileSync(identityFile, 'utf8')) as { port: number; apiKey: string })
+    : { port: 0, apiKey: randomBytes(24).toString('hex') };
+  const start = (port: number) =>
+    startSimulatedLuma({
+      ...options.simulator,
+      apiKey: saved.apiKey,
+      port,
+      timeScale: options.timeScale,
+      stateFile: join(dataDir, 'simulated-luma.json'),
+    });
+  // The old port may have been taken meanwhile: then links from before the restart are lost, not the run.
+  const simulator = await start(saved.port).catch(() => start(0));
+  writeFileSync(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }), { mode: 0o600 });
+  return Object.assign(simulator, { apiKey: saved.apiKey });
 }
 
 function synthesize(outdir: string): { stack: GatewayStack; template: Template; outdir: string } {

@@ -4,7 +4,7 @@
  * machine, emulators, simulated upstream) with two upstream slots.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -158,6 +158,49 @@ describe('reconciler', () => {
     expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
     const rerun = gateway.stepFunctions.describeExecution(`${arn}-r2`);
     expect(rerun.status).toBe('SUCCEEDED');
+  });
+
+  it('adopts the generation a crashed submit created upstream instead of creating another', async () => {
+    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const task = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000002',
+      owner,
+      request: { prompt: 'Submitted, then the submitter crashed', aspectRatio: '16:9' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(Date.now() - 10 * 60_000),
+      timeoutSeconds: 3600,
+    });
+    await tasks.create(task);
+    // The crashed attempt: it took the submit lease (long expired now) and the upstream created its generation.
+    expect((await tasks.claimSubmit(task.id, new Date(Date.now() - 5 * 60_000), 1000)).claimed).toBe(true);
+    const { apiKey } = JSON.parse(readFileSync(join(dataDir, 'simulated-luma-identity.json'), 'utf8')) as { apiKey: string };
+    const created = await fetch(`${gateway.simulatedLuma!.baseUrl}/generations/video`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'ray-2', prompt: task.request.prompt, aspect_ratio: '16:9' }),
+    });
+    const upstream = (await created.json()) as { id: string };
+    const before = creates();
+
+    expect((await client.waitForTerminal(task.id, 60_000)).state).toBe('completed');
+    expect((await tasks.get(task.id))!.upstreamId).toBe(upstream.id);
+    expect(creates()).toBe(before);
+  });
+
+  it('lets one submitter at a time hold a task’s submit lease', async () => {
+    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const task = newTask({ id: '0b4f1c2e-1111-4000-8000-000000000003', owner, request: { prompt: 'Leased' }, provider: 'luma', model: 'ray-2', now: new Date(), timeoutSeconds: 3600 });
+    await documents.send(new PutCommand({ TableName: 'luma-gateway', Item: { pk: `TASK#${task.id}`, kind: 'task', ...task } })); // not in the waiting line
+    const now = new Date();
+    const claims = await Promise.all([tasks.claimSubmit(task.id, now, 60_000), tasks.claimSubmit(task.id, now, 60_000)]);
+    expect(claims.filter((claim) => claim.claimed)).toHaveLength(1);
+    expect((await tasks.claimSubmit(task.id, now, 60_000)).claimed).toBe(false);
+    await tasks.releaseSubmit(task.id);
+    const again = await tasks.claimSubmit(task.id, now, 60_000);
+    expect(again).toEqual({ claimed: true, previousAttemptAt: now });
+    // Nobody really submits it: end it, so it does not sit in the line holding the others up.
+    await tasks.transition(task.id, { to: 'failed', failure: { code: 'cancelled', reason: 'test task' } });
   });
 
   it('gives back a slot whose holder is gone', async () => {

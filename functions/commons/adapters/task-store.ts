@@ -18,6 +18,13 @@ export interface TaskStore {
   create(task: Task): Promise<void>;
   get(id: string): Promise<Task | undefined>;
   transition(id: string, change: TaskChange): Promise<TransitionResult>;
+  /**
+   * Takes the task's submit lease if the task is still waiting and nobody holds the lease; tells when an
+   * earlier attempt began, if one did.
+   */
+  claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: boolean; previousAttemptAt?: Date }>;
+  /** Gives the lease back early, after an attempt that certainly did not create anything… or may have. */
+  releaseSubmit(id: string): Promise<void>;
   /** How many tasks are waiting for an upstream slot that arrived before this one. */
   countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number>;
   /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
@@ -82,6 +89,45 @@ export class DynamoDbTaskStore implements TaskStore {
         // Someone else wrote in between: read again and decide afresh (their write may make ours a repeat).
         if (!(error instanceof ConditionalCheckFailedException) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
       }
+    }
+  }
+
+  async claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: boolean; previousAttemptAt?: Date }> {
+    const task = await this.get(id);
+    if (!task || task.status !== 'accepted') return { claimed: false };
+    if (task.submitLeaseUntil && Date.parse(task.submitLeaseUntil) > now.getTime()) return { claimed: false };
+    const claimed = await this.putIfUnchanged(task, {
+      ...task,
+      submitLeaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
+      submitAttemptedAt: now.toISOString(),
+      version: task.version + 1,
+    });
+    return { claimed, previousAttemptAt: task.submitAttemptedAt ? new Date(task.submitAttemptedAt) : undefined };
+  }
+
+  async releaseSubmit(id: string): Promise<void> {
+    const task = await this.get(id);
+    if (!task?.submitLeaseUntil) return;
+    const { submitLeaseUntil: _lease, ...rest } = task;
+    await this.putIfUnchanged(task, { ...rest, version: task.version + 1 });
+  }
+
+  /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */
+  private async putIfUnchanged(read: Task, next: Task): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: itemOf(next),
+          ConditionExpression: '#version = :read',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':read': read.version },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 

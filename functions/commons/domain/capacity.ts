@@ -37,4 +37,4 @@ export function rateWindow(now: number): { key: string; secondsLeft: number; exp
 /** Why a task is not submitted now, and when it is worth asking again. */
 export type Admission =
   | { admitted: true }
-  | { admitted: false; reason: 'queue' | 'rate'; position: number; retryAfterSeconds?: number };
+  | { admitted: false; reason: 'queue' | 'rate' | 'busy'; position: number; retryAfterSeconds?: number };

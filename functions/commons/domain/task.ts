@@ -77,6 +77,13 @@ export interface Task {
   /** After this instant the workflow gives up and records `deadline_exceeded`. */
   deadline: string;
   upstreamId?: string;
+  /**
+   * Who is submitting right now: a submit holds this lease while it talks to the upstream, so that the API
+   * and a workflow (or two runs) never submit the same task at once. `submitAttemptedAt` remembers that an
+   * attempt began, so a later one first looks upstream for what a crashed attempt may have created.
+   */
+  submitLeaseUntil?: string;
+  submitAttemptedAt?: string;
   upstreamAssets?: UpstreamAssets;
   output?: TaskOutput;
   failure?: Failure;

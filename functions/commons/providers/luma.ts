@@ -19,8 +19,22 @@ interface LumaGeneration {
   id?: unknown;
   state?: unknown;
   failure_reason?: unknown;
+  created_at?: unknown;
   assets?: { video?: unknown; image?: unknown } | null;
+  /** The create request, echoed: what `findSubmitted` matches on. */
+  request?: {
+    model?: unknown;
+    prompt?: unknown;
+    aspect_ratio?: unknown;
+    loop?: unknown;
+    keyframes?: { frame0?: unknown; frame1?: unknown } | null;
+  } | null;
 }
+
+/** How far back, before an attempt began, a generation may have been created (clocks differ). */
+const FIND_CLOCK_SKEW_MS = 60_000;
+/** Luma lists newest first; a crashed attempt is minutes old at most, so one page is plenty. */
+const FIND_PAGE_SIZE = 100;
 
 const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'failed'];
 /**
@@ -62,6 +76,32 @@ export class LumaProvider implements VideoProvider {
 
   async get(upstreamId: string): Promise<UpstreamGeneration> {
     return toUpstreamGeneration(await this.#call('GET', `/generations/${encodeURIComponent(upstreamId)}`));
+  }
+
+  async findSubmitted(request: ProviderRequest, since: Date): Promise<UpstreamGeneration | undefined> {
+    const page = (await this.#call('GET', `/generations?limit=${FIND_PAGE_SIZE}&offset=0`)) as { generations?: unknown } | null;
+    const generations = Array.isArray(page?.generations) ? (page.generations as LumaGeneration[]) : [];
+    const earliest = since.getTime() - FIND_CLOCK_SKEW_MS;
+    const matches = generations
+      .filter((generation) => Date.parse(String(generation.created_at)) >= earliest && this.#sameRequest(generation, request))
+      .sort((a, b) => Date.parse(String(a.created_at)) - Date.parse(String(b.created_at)));
+    // The oldest match since the attempt: the one that attempt created.
+    return matches[0] && toUpstreamGeneration(matches[0]);
+  }
+
+  #sameRequest(generation: LumaGeneration, request: ProviderRequest): boolean {
+    const sent = generation.request;
+    return (
+      !!sent &&
+      sent.prompt === request.prompt &&
+      (sent.model === undefined || sent.model === this.model) &&
+      // Without an aspect ratio of ours, the upstream echoes its default: anything matches.
+      (request.aspectRatio === undefined || sent.aspect_ratio === request.aspectRatio) &&
+      Boolean(sent.loop) === Boolean(request.loop) &&
+      // Keyframe links are presigned anew on every attempt: only their presence can be compared.
+      Boolean(sent.keyframes?.frame0) === Boolean(request.frame0Url) &&
+      Boolean(sent.keyframes?.frame1) === Boolean(request.frame1Url)
+    );
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {

@@ -32,4 +32,10 @@ export interface VideoProvider {
   readonly model: string;
   submit(request: ProviderRequest): Promise<UpstreamGeneration>;
   get(upstreamId: string): Promise<UpstreamGeneration>;
+  /**
+   * A generation matching the request that the upstream created since `since`, if any: how a submit that
+   * died after the upstream accepted it (a timeout, a crash) is found again instead of being duplicated.
+   * Matching is by the request's content, since upstreams take no idempotency key.
+   */
+  findSubmitted(request: ProviderRequest, since: Date): Promise<UpstreamGeneration | undefined>;
 }

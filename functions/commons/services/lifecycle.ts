@@ -24,6 +24,8 @@ export class TaskLifecycle implements TaskStore {
   get: TaskStore['get'] = (id) => this.store.get(id);
   countWaitingAhead: TaskStore['countWaitingAhead'] = (task) => this.store.countWaitingAhead(task);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
+  claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
+  releaseSubmit: TaskStore['releaseSubmit'] = (id) => this.store.releaseSubmit(id);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);

@@ -19,7 +19,11 @@ export interface SubmitDeps {
   provider: VideoProvider;
   capacity: Pick<UpstreamCapacity, 'tryAdmit' | 'release'>;
   keyframeUrlExpirySeconds: number;
+  clock?: () => Date;
 }
+
+/** Longer than any submit can take: the API's whole invocation is capped at 29 s. */
+export const SUBMIT_LEASE_MS = 60_000;
 
 export type SubmitOutcome =
   | { submitted: true; task: Task }
@@ -33,6 +37,9 @@ export type SubmitOutcome =
 export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOutcome> {
   const admission = await deps.capacity.tryAdmit(task);
   if (!admission.admitted) return { submitted: false, wait: admission };
+  const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? (() => new Date()))(), SUBMIT_LEASE_MS);
+  // Another submitter (the API, another run) is at it right now: look again later.
+  if (!claim.claimed) return { submitted: false, wait: { admitted: false, reason: 'busy', position: 0 } };
   const { request } = task;
   let upstreamId: string;
   try {
@@ -40,19 +47,16 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
       request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
       request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
     ]);
-    ({ id: upstreamId } = await deps.provider.submit({
-      prompt: request.prompt,
-      aspectRatio: request.aspectRatio,
-      loop: request.loop,
-      frame0Url,
-      frame1Url,
-    }));
+    const providerRequest = { prompt: request.prompt, aspectRatio: request.aspectRatio, loop: request.loop, frame0Url, frame1Url };
+    const earlier = claim.previousAttemptAt && (await deps.provider.findSubmitted(providerRequest, claim.previousAttemptAt));
+    ({ id: upstreamId } = earlier || (await deps.provider.submit(providerRequest)));
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
       // The failed transition gives the slot back.
       await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
     } else {
       await deps.capacity.release(task.id);
+      await deps.tasks.releaseSubmit(task.id);
     }
     throw error;
   }

@@ -480,3 +480,40 @@ describe('failureFromError', () => {
     });
   });
 });
+
+describe('LumaProvider.findSubmitted', () => {
+  const since = new Date('2026-11-25T10:00:00.000Z');
+  const generation = (id: string, createdAt: string, request: Record<string, unknown>) => ({
+    ...GENERATION,
+    id,
+    created_at: createdAt,
+    request: { model: 'ray-2', ...request },
+  });
+
+  it('finds the oldest generation with the same request created since the attempt began', async () => {
+    answer = json(200, {
+      generations: [
+        generation('newer', '2026-11-25T10:00:09.000Z', { prompt: 'A fox', aspect_ratio: '16:9' }),
+        generation('other-prompt', '2026-11-25T10:00:05.000Z', { prompt: 'A wolf', aspect_ratio: '16:9' }),
+        generation('the-one', '2026-11-25T10:00:02.000Z', { prompt: 'A fox', aspect_ratio: '16:9' }),
+        generation('long-before', '2026-11-25T09:50:00.000Z', { prompt: 'A fox', aspect_ratio: '16:9' }),
+      ],
+    });
+    const found = await provider().findSubmitted({ prompt: 'A fox', aspectRatio: '16:9' }, since);
+    expect(found?.id).toBe('the-one');
+    expect(requests[0]!.url).toBe(`${BASE_PATH}/generations?limit=100&offset=0`);
+  });
+
+  it('tells requests apart by aspect ratio, loop and keyframes, and finds nothing when nothing matches', async () => {
+    answer = json(200, {
+      generations: [
+        generation('square', '2026-11-25T10:00:02.000Z', { prompt: 'A fox', aspect_ratio: '1:1' }),
+        generation('looped', '2026-11-25T10:00:02.000Z', { prompt: 'A fox', loop: true }),
+        generation('framed', '2026-11-25T10:00:02.000Z', { prompt: 'A fox', keyframes: { frame0: { type: 'image', url: 'x' } } }),
+      ],
+    });
+    expect(await provider().findSubmitted({ prompt: 'A fox', aspectRatio: '16:9' }, since)).toBeUndefined();
+    expect((await provider().findSubmitted({ prompt: 'A fox', loop: true }, since))?.id).toBe('looped');
+    expect((await provider().findSubmitted({ prompt: 'A fox', frame0Url: 'https://b/k?sig=1' }, since))?.id).toBe('framed');
+  });
+});
