@@ -4,7 +4,8 @@
  * authenticates, from the next request on: nothing caches keys.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { scanKind } from './scan-kind.ts';
 import type { KeyLimits } from '../domain/api-key.ts';
 
 export interface ApiKeyRecord {
@@ -84,19 +85,7 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
   /** Every key, revoked ones included: an administrator's view, read with a scan. */
   async list(): Promise<ApiKeyRecord[]> {
     const records: ApiKeyRecord[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'kind = :kind',
-          ExpressionAttributeValues: { ':kind': 'apikey' },
-          ExclusiveStartKey,
-        }),
-      );
-      records.push(...(page.Items ?? []).map(recordOf));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    for await (const item of scanKind(this.client, this.tableName, 'apikey')) records.push(recordOf(item));
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 

@@ -5,7 +5,8 @@
  * conditional writes: the limit holds however many requests arrive together.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { scanKind } from './scan-kind.ts';
 import { rateWindow } from '../domain/capacity.ts';
 import type { KeyLimits } from '../domain/api-key.ts';
 import type { ApiKeyRecord } from './api-key-store.ts';
@@ -69,36 +70,24 @@ export class ClientLimits {
    */
   async repair(unfinishedByOwner: Map<string, number>): Promise<number> {
     let repaired = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'kind = :kind',
-          ExpressionAttributeValues: { ':kind': 'owner' },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const truth = unfinishedByOwner.get(String(item.owner)) ?? 0;
-        if (Number(item.active) <= truth) continue;
-        try {
-          await this.client.send(
-            new UpdateCommand({
-              TableName: this.tableName,
-              Key: { pk: item.pk },
-              UpdateExpression: 'SET active = :truth',
-              ConditionExpression: 'active = :read',
-              ExpressionAttributeValues: { ':truth': truth, ':read': item.active },
-            }),
-          );
-          repaired++;
-        } catch (error) {
-          if (!(error instanceof ConditionalCheckFailedException)) throw error; // changed meanwhile: next run
-        }
+    for await (const item of scanKind(this.client, this.tableName, 'owner')) {
+      const truth = unfinishedByOwner.get(String(item.owner)) ?? 0;
+      if (Number(item.active) <= truth) continue;
+      try {
+        await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: item.pk },
+            UpdateExpression: 'SET active = :truth',
+            ConditionExpression: 'active = :read',
+            ExpressionAttributeValues: { ':truth': truth, ':read': item.active },
+          }),
+        );
+        repaired++;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error; // changed meanwhile: next run
       }
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    }
     return repaired;
   }
 

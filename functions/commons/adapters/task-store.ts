@@ -74,21 +74,9 @@ export class DynamoDbTaskStore implements TaskStore {
       if (!current) throw new InvalidTransitionError(`Task ${id} does not exist.`);
       if (isAlreadyApplied(current, change)) return { task: current, changed: false };
       const next = applyChange(current, change, this.clock().toISOString());
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: itemOf(next),
-            ConditionExpression: '#version = :read',
-            ExpressionAttributeNames: { '#version': 'version' },
-            ExpressionAttributeValues: { ':read': current.version },
-          }),
-        );
-        return { task: next, changed: true };
-      } catch (error) {
-        // Someone else wrote in between: read again and decide afresh (their write may make ours a repeat).
-        if (!(error instanceof ConditionalCheckFailedException) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
-      }
+      if (await this.putIfUnchanged(current, next)) return { task: next, changed: true };
+      // Someone else wrote in between: read again and decide afresh (their write may make ours a repeat).
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to write it.`);
     }
   }
 
