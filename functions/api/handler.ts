@@ -88,6 +88,6 @@ async function authenticate(event: APIGatewayProxyEventV2): Promise<ApiKeyRecord
   const token = bearerToken(event.headers?.authorization);
   const key = token && (await keys.find(hashApiKey(token)));
   if (!key) throw new UnauthorizedError('Missing or invalid API key. Send "Authorization: Bearer <key>".');
-  await keys.touch(key.keyHash, new Date());
+  await keys.touch(key, new Date());
   return key;
 }

@@ -63,7 +63,10 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
     }
   }
 
-  async touch(keyHash: string, now: Date): Promise<void> {
+  /** Records a use of the key; skipped (no write at all) while the recorded use is recent enough. */
+  async touch(key: ApiKeyRecord, now: Date): Promise<void> {
+    if (key.lastUsedAt && now.getTime() - Date.parse(key.lastUsedAt) < LAST_USED_RESOLUTION_MS) return;
+    const keyHash = key.keyHash;
     try {
       await this.client.send(
         new UpdateCommand({
