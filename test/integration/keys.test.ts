@@ -95,6 +95,17 @@ describe('per-key limits', () => {
     expect((await frank.create({ user_prompt: 'Frank four' })).status).toBe(200); // room again
   });
 
+  it('one tenant at its cap leaves the upstream to the others', async () => {
+    const greedy = await createKey('greedy'); // default limits: 5 unfinished, below the upstream's 10 slots
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => greedy.create({ user_prompt: `Greedy ${i}` })));
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(5);
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(3);
+    const modest = await createKey('modest');
+    const mine = await modest.create({ user_prompt: 'Modest but served' });
+    expect(mine.status).toBe(200);
+    expect((await modest.waitForTerminal(mine.body.id)).state).toBe('completed');
+  });
+
   it('answers 429 past the key’s generations a minute', async () => {
     const gina = await createKey('gina', '--rate', '2');
     expect((await gina.create({ user_prompt: 'Gina one' })).status).toBe(200);
