@@ -297,7 +297,10 @@ function localEnvironment(
   };
   // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
-  scale('RECONCILE_GRACE_SECONDS');
+  // Not below a few real seconds: the API's own time is not scaled, and a busy machine slows it down.
+  if (env.RECONCILE_GRACE_SECONDS !== undefined) {
+    env.RECONCILE_GRACE_SECONDS = String(Math.max(5, Number(env.RECONCILE_GRACE_SECONDS) * options.timeScale));
+  }
   const override = (name: string, value: number | undefined) => {
     if (env[name] !== undefined && value !== undefined) env[name] = String(value);
   };

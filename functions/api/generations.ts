@@ -79,7 +79,8 @@ async function submitAndStart(recorded: Task, requestId: string, deps: Generatio
   try {
     const outcome = await submitTask(task, deps);
     if (outcome.submitted) task = outcome.task;
-    else queuePosition = outcome.wait.position;
+    // `busy`: a workflow run is submitting it right now (it was started for the task meanwhile): not in line.
+    else if (outcome.wait.reason !== 'busy') queuePosition = outcome.wait.position;
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
       log({ level: 'warn', msg: 'upstream rejected task', taskId: id, failureCode: error.failureCode });
