@@ -778,7 +778,8 @@ async function npmStart(env: Record<string, string>, logFile: string): Promise<N
   return { child, url, apiKey, lines, gone, stop };
 }
 
-function groupAlive(pid: number): boolean {
+/** True while any process of the group still runs (signal 0 only checks). */
+export function groupAlive(pid: number): boolean {
   try {
     process.kill(-pid, 0);
     return true;

@@ -57,9 +57,7 @@ export interface KeyLimitSettings {
 export function keyLimitEnvironment(settings: KeyLimitSettings): Record<string, string> {
   const ratePerMinute = settings.ratePerMinute ?? 30;
   const maxConcurrent = settings.maxConcurrent ?? 5;
-  for (const [name, value] of Object.entries({ ratePerMinute, maxConcurrent })) {
-    if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new Error(`key ${name} must be a whole number from 1 to 10000, not ${value}.`);
-  }
+  requireWholeNumbers({ ratePerMinute, maxConcurrent }, 10_000, 'key ');
   return { KEY_RATE_PER_MINUTE: String(ratePerMinute), KEY_MAX_CONCURRENT: String(maxConcurrent) };
 }
 
@@ -74,9 +72,7 @@ export interface CapacitySettings {
 export function capacityEnvironment(settings: CapacitySettings): Record<string, string> {
   const maxConcurrent = settings.maxConcurrent ?? 10;
   const maxCreatesPerMinute = settings.maxCreatesPerMinute ?? 20;
-  for (const [name, value] of Object.entries({ maxConcurrent, maxCreatesPerMinute })) {
-    if (!Number.isInteger(value) || value < 1 || value > 1000) throw new Error(`${name} must be a whole number from 1 to 1000, not ${value}.`);
-  }
+  requireWholeNumbers({ maxConcurrent, maxCreatesPerMinute }, 1000);
   return { UPSTREAM_MAX_CONCURRENT: String(maxConcurrent), UPSTREAM_MAX_CREATES_PER_MINUTE: String(maxCreatesPerMinute) };
 }
 
@@ -117,4 +113,11 @@ export function upstreamEnvironment(settings: UpstreamSettings, key: ISecret): R
     LUMA_MODEL: settings.model ?? 'ray-2',
     LUMA_API_KEY_SECRET_ARN: key.secretArn,
   };
+}
+
+/** Limits are whole numbers from 1 to `max`: a bad value fails synth, not the deployed functions' cold start. */
+function requireWholeNumbers(values: Record<string, number>, max: number, label = ''): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${label}${name} must be a whole number from 1 to ${max}, not ${value}.`);
+  }
 }

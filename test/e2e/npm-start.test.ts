@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeedClient, waitUntil } from '../support/client.ts';
+import { groupAlive } from '../../scripts/chaos.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SAMPLE_MP4 = readFileSync(join(ROOT, 'local/assets/sample.mp4'));
@@ -40,16 +41,6 @@ async function npmStart(env: Record<string, string>): Promise<Running> {
 
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-/** True while any process of the group still runs (signal 0 only checks). */
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function tempDir(): string {
