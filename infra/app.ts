@@ -2,7 +2,8 @@
  * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
  * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`,
  * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`, `keyRatePerMinute`, `keyMaxConcurrent`,
- * `reconcileIntervalMinutes`, `assetHostAllowlist` (entries separated by commas, or a list in cdk.json).
+ * `reconcileIntervalMinutes`, `assetHostAllowlist` (entries separated by commas, or a list in cdk.json),
+ * `publicBaseUrl` (https; the API's custom domain, if clients and the upstream should use one).
  */
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
@@ -70,8 +71,24 @@ export function buildApp(options: BuildAppOptions = {}): {
       maxConcurrent: numberContext('keyMaxConcurrent'),
     },
     reconcileInterval: reconcileMinutes === undefined ? undefined : Duration.minutes(reconcileMinutes),
+    publicBaseUrl: httpsUrlContext(context('publicBaseUrl')),
   });
   return { app, stack };
+}
+
+/** A custom public base URL must be https with nothing but a path: the upstream calls it. */
+function httpsUrlContext(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || url.protocol !== 'https:' || url.search || url.hash || url.username || url.password) {
+    throw new Error(`Context publicBaseUrl must be an https URL without query, fragment or credentials, not "${value}".`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function cdkJsonContext(): Record<string, unknown> {

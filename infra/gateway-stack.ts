@@ -27,6 +27,8 @@ export interface GatewayStackProps extends StackProps {
   readonly keyLimits?: KeyLimitSettings;
   /** How often the reconciler runs. @default 5 minutes */
   readonly reconcileInterval?: Duration;
+  /** Where the upstream reaches the API (a custom domain). @default the HTTP API's own endpoint */
+  readonly publicBaseUrl?: string;
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -74,6 +76,7 @@ export class GatewayStack extends Stack {
       generationTimeout: this.workflow.generationTimeout,
       capacity: props.capacity,
       keyLimits: props.keyLimits,
+      publicBaseUrl: props.publicBaseUrl,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });

@@ -25,6 +25,7 @@ import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
+import { isLoopbackUrl, publicBaseUrlProblem } from '../functions/commons/domain/upstream-marker.ts';
 import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
@@ -38,6 +39,12 @@ export interface LocalGatewayOptions {
   timeScale: number;
   /** A real or compatible upstream; when unset, the simulated one is started. */
   upstream?: { baseUrl: string; apiKey: string };
+  /**
+   * Where the upstream can reach this gateway, the base of every task's marker URL. @default this
+   * gateway's own URL when the upstream is on a loopback address (the simulated one); none otherwise, so
+   * a remote upstream is never handed a loopback URL (tasks then carry no marker and never adopt).
+   */
+  publicBaseUrl?: string;
   /** Overrides the deployed default deadline of a generation (before scaling). */
   generationTimeoutSeconds?: number;
   /** Overrides the deployed upstream limits (creates a minute are in scaled minutes). */
@@ -110,6 +117,20 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       upstream = { baseUrl: simulator.baseUrl, apiKey: simulator.apiKey };
     }
 
+    // The front listens first, holding requests until the API function exists: the function's environment
+    // names the gateway's own URL, the base of the markers the upstream echoes and calls back.
+    let apiHostReady!: (host: LambdaHost) => void;
+    const apiHostPromise = new Promise<LambdaHost>((ready) => (apiHostReady = ready));
+    const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log);
+    await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
+    const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
+    closers.push(closeFront);
+    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const publicBaseUrl = options.publicBaseUrl ?? (isLoopbackUrl(upstream.baseUrl) ? url : undefined);
+    const publicUrlProblem = publicBaseUrl && publicBaseUrlProblem(publicBaseUrl, upstream.baseUrl);
+    if (publicUrlProblem) throw new Error(publicUrlProblem);
+    if (!publicBaseUrl) log('No PUBLIC_BASE_URL for this upstream: tasks carry no marker, and an interrupted submit is retried, not matched.');
+
     const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
     const stateMachineArn = arn('states', 'stateMachine:luma-gateway-workflow');
     const secretArn = arn('secretsmanager', 'secret:luma-api-key');
@@ -119,6 +140,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
       [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
       [ids.secret]: { ref: secretArn },
+      [ids.httpApi]: { ref: 'local-http-api', attributes: { ApiEndpoint: publicBaseUrl ?? '' } },
       ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
@@ -164,7 +186,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         bundlePath: bundlePathOf(outdir, resource.Code?.S3Key),
         handlerName: String(resource.Handler).split('.').pop()!,
         timeoutMs: (resource.Timeout ?? 3) * 1000,
-        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, options),
+        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, options),
         logs: options.functionLogs,
       });
       hosts.set(host.arn, host);
@@ -178,10 +200,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file.
     writeFileSync(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
     closers.push(async () => rmSync(join(dataDir, ENDPOINTS_FILE), { force: true }));
-    const apiHost = hosts.get(functionArn(ids.api))!;
-    const front = createApiFront((event) => apiHost.invoke(event), log);
-    await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
-    closers.push(() => closeServer(front, 5_000)); // a POST in flight still gets to start its workflow
+    apiHostReady(hosts.get(functionArn(ids.api))!);
+    closers.splice(closers.indexOf(closeFront), 1);
+    closers.push(closeFront);
     const resumed = await sfn.resumeRunning();
     if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
     const stopReconciler = scheduleReconciler(
@@ -192,7 +213,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     closers.splice(closers.length - 1, 0, stopReconciler); // stopped right after the API front
 
     return {
-      url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+      url,
       apiKeys,
       bucket: BUCKET_NAME,
       s3Endpoint: s3.endpoint,
@@ -255,6 +276,7 @@ function logicalIds(stack: GatewayStack) {
     bucket: id(stack.storage.bucket),
     stateMachine: id(stack.workflow.stateMachine),
     secret: id(stack.upstreamKey),
+    httpApi: id(stack.api.httpApi),
     api: id(stack.api.handler),
     reconcile: id(stack.workflow.reconcileFunction),
     reconcileSchedule: id(stack.workflow.reconcileSchedule),
@@ -282,11 +304,13 @@ function localEnvironment(
   environment: Record<string, string>,
   sharedEnv: Record<string, string>,
   upstreamBaseUrl: string,
+  publicBaseUrl: string | undefined,
   options: LocalGatewayOptions,
 ): Record<string, string> {
   const env = { ...environment, ...sharedEnv };
   delete env.NODE_OPTIONS; // process-wide in a worker; source maps are for AWS logs
   if (env.LUMA_BASE_URL) env.LUMA_BASE_URL = upstreamBaseUrl;
+  if (env.PUBLIC_BASE_URL !== undefined) env.PUBLIC_BASE_URL = publicBaseUrl ?? '';
   // The upstream serves its assets from its own origin (the simulator: http://127.0.0.1:<port>): allow
   // exactly that origin, as an explicit entry, on top of the deployed allowlist.
   if (env.ASSET_HOST_ALLOWLIST !== undefined) {

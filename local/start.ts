@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     apiKeys: (process.env.LOCAL_API_KEY ?? '').split(',').map((key) => key.trim()).filter(Boolean),
     timeScale,
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
+    publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
     generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,
     simulator: simulatedLumaFaultsFromEnv(process.env),
     capacity: {

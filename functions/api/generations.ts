@@ -1,10 +1,11 @@
 /**
  * The two operations of the seed API, free of HTTP: the handler authenticates and parses, these decide.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Workflow } from '../commons/adapters/workflow.ts';
 import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
 import { newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
+import { markerUrl } from '../commons/domain/upstream-marker.ts';
 import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
 import { objectTags, submitTask, type SubmitDeps } from '../commons/services/submit.ts';
@@ -17,6 +18,8 @@ export interface GenerationsDeps extends SubmitDeps {
   clientLimits: Pick<ClientLimits, 'admit' | 'finished'>;
   generationTimeoutSeconds: number;
   presignExpirySeconds: number;
+  /** Where the upstream can reach this gateway; unset: tasks carry no marker (config.ts). */
+  publicBaseUrl?: string;
   clock?: () => Date;
   newId?: () => string;
 }
@@ -67,6 +70,7 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
     model: deps.provider.model,
     now: (deps.clock ?? (() => new Date()))(),
     timeoutSeconds: deps.generationTimeoutSeconds,
+    upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),
   });
   await deps.tasks.create(task);
   return task;

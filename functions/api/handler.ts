@@ -20,6 +20,8 @@ import { log } from '../commons/log.ts';
 import { errorResponse, json, parseJsonBody, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce } from './idempotency.ts';
+import { acceptUpstreamCallback } from './upstream-callbacks.ts';
+import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 
 const tableName = settings.tableName();
@@ -33,6 +35,7 @@ const deps: GenerationsDeps = {
   keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
   generationTimeoutSeconds: settings.generationTimeoutSeconds(),
   presignExpirySeconds: settings.presignExpirySeconds(),
+  publicBaseUrl: settings.publicBaseUrl(),
 };
 
 const COLLECTION = /^\/luma\/generations\/?$/;
@@ -45,7 +48,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<HttpRespon
   const path = event.rawPath;
   try {
     const response = await route(event, method, path, requestId);
-    log({ msg: 'request', requestId, method, path: COLLECTION.test(path) ? path : '/luma/generations/{id}', status: response.statusCode });
+    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
     return response;
   } catch (error) {
     const response = errorResponse(error, requestId, log);
@@ -71,6 +74,13 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
       idempotency,
     );
   }
+  if (isCallbackPath(path)) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const callback = parseCallbackPath(path);
+    if (!callback) throw new NotFoundError('No such callback.');
+    await acceptUpstreamCallback(callback.taskId, callback.token, deps);
+    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' } };
+  }
   const item = ITEM.exec(path);
   if (item) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
@@ -81,6 +91,12 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
     return json(200, await getGeneration(owner, taskId, requestId, deps), requestId);
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+}
+
+/** The path as logged: ids and callback tokens never reach a log line. */
+function routeTemplate(path: string): string {
+  if (COLLECTION.test(path)) return path;
+  return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 
 /** The caller's key record. Unknown, malformed and revoked keys get the same answer, giving nothing away. */

@@ -3,6 +3,9 @@
  * there, so a bad deployment fails on its first invocation rather than half-way through a task.
  */
 import { ConfigurationError } from './errors.ts';
+import { publicBaseUrlProblem } from './domain/upstream-marker.ts';
+
+const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
 
 /**
  * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
@@ -37,11 +40,23 @@ export const settings = {
   bucketName: () => requireEnv('BUCKET_NAME'),
   stateMachineArn: () => requireEnv('STATE_MACHINE_ARN'),
   upstream: () => ({
-    baseUrl: optionalEnv('LUMA_BASE_URL', 'https://api.lumalabs.ai/dream-machine/v1'),
+    baseUrl: optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL),
     model: optionalEnv('LUMA_MODEL', 'ray-2'),
     apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
     timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
   }),
+  /**
+   * Where the upstream can reach this gateway: the base of every task's marker URL (the API's own URL when
+   * deployed). Unset: tasks carry no marker, and a task whose submit was ambiguous is submitted again
+   * rather than matched to a listed generation.
+   */
+  publicBaseUrl: (): string | undefined => {
+    const value = process.env.PUBLIC_BASE_URL;
+    if (!value) return undefined;
+    const problem = publicBaseUrlProblem(value, optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL));
+    if (problem) throw new ConfigurationError(problem);
+    return value;
+  },
   capacity: () => ({
     maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
     maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),

@@ -99,11 +99,18 @@ export class TransientUpstreamError extends GatewayError {
   readonly rateLimited: boolean;
   /** Seconds the upstream asked us to wait (Retry-After), when it said. */
   readonly retryAfterSeconds?: number;
+  /**
+   * A create that may have reached the upstream with no answer read (a timeout after sending, a cut
+   * connection, an unreadable success): it may have created a generation. Any answer the upstream itself
+   * sent is clear: nothing was created.
+   */
+  readonly ambiguous: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number; rateLimited?: boolean }) {
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number; rateLimited?: boolean; ambiguous?: boolean }) {
     super(message, options);
     this.rateLimited = options?.rateLimited ?? false;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.ambiguous = options?.ambiguous ?? false;
   }
 }
 

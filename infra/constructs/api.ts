@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpRoute, HttpRouteKey, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -38,6 +38,11 @@ export interface GatewayApiProps {
   readonly rateLimit?: number;
   /** Burst of requests above the rate. @default 100 */
   readonly burstLimit?: number;
+  /**
+   * Where the upstream reaches the API: the base of each task's marker and callback URL. Set it when
+   * clients use a custom domain. @default the HTTP API's own https endpoint
+   */
+  readonly publicBaseUrl?: string;
 }
 
 /**
@@ -51,6 +56,12 @@ export class GatewayApi extends Construct {
 
   constructor(scope: Construct, id: string, props: GatewayApiProps) {
     super(scope, id);
+    // The API exists before its function, whose environment names the API's own URL (the base of every
+    // task's marker); the route that sends requests to the function comes after both.
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Luma video generation gateway',
+      createDefaultStage: false,
+    });
     this.handler = new GatewayFunction(this, 'ApiFunction', {
       handlerDir: 'api',
       description: 'Seed-compatible Luma generations API',
@@ -62,6 +73,7 @@ export class GatewayApi extends Construct {
         STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
         GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
         PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
+        PUBLIC_BASE_URL: props.publicBaseUrl ?? this.httpApi.apiEndpoint,
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
@@ -72,11 +84,11 @@ export class GatewayApi extends Construct {
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);
     props.stateMachine.grantStartExecution(this.handler);
-
-    this.httpApi = new HttpApi(this, 'HttpApi', {
-      description: 'Luma video generation gateway',
-      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.handler),
-      createDefaultStage: false,
+    // Same id as HttpApi's own `defaultIntegration` gives it, so existing deployments keep their route.
+    new HttpRoute(this.httpApi, 'DefaultRoute', {
+      httpApi: this.httpApi,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration: new HttpLambdaIntegration('ApiIntegration', this.handler),
     });
     acknowledge(
       this.httpApi,

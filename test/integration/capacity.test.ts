@@ -14,6 +14,7 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
 import { newTask } from '../../functions/commons/domain/task.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
+import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 
@@ -52,6 +53,18 @@ afterAll(async () => {
   await gateway?.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+/** A create made straight at the upstream, with the gateway's own key: as another client of the account would. */
+async function createUpstream(body: Record<string, unknown>): Promise<{ id: string }> {
+  const { apiKey } = JSON.parse(readFileSync(join(dataDir, 'simulated-luma-identity.json'), 'utf8')) as { apiKey: string };
+  const created = await fetch(`${gateway.simulatedLuma!.baseUrl}/generations/video`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(created.status).toBe(201);
+  return (await created.json()) as { id: string };
+}
 
 const allSlotsFree = async () => (await capacity.slots()).every((slot) => !slot.holder);
 
@@ -163,32 +176,53 @@ describe('reconciler', () => {
     expect(rerun.status).toBe('SUCCEEDED');
   });
 
-  it('adopts the generation a crashed submit created upstream instead of creating another', async () => {
+  it('adopts the generation a crashed submit created upstream, by its marker, not a same-prompt one made just before', async () => {
     const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const id = '0b4f1c2e-1111-4000-8000-000000000002';
+    const marker = markerUrl(gateway.url, id, 'm'.repeat(43));
     const task = newTask({
-      id: '0b4f1c2e-1111-4000-8000-000000000002',
+      id,
       owner,
       request: { prompt: 'Submitted, then the submitter crashed', aspectRatio: '16:9' },
       provider: 'luma',
       model: 'ray-2',
       now: new Date(Date.now() - 10 * 60_000),
       timeoutSeconds: 3600,
+      upstreamMarker: marker,
     });
     await tasks.create(task);
-    // The crashed attempt: it took the submit lease (long expired now) and the upstream created its generation.
+    // The crashed attempt: it took the submit lease (long expired now) and the upstream created its
+    // generation; another client of the account had just made one with the same request.
     expect((await tasks.claimSubmit(task.id, new Date(Date.now() - 5 * 60_000), 1000)).claimed).toBe(true);
-    const { apiKey } = JSON.parse(readFileSync(join(dataDir, 'simulated-luma-identity.json'), 'utf8')) as { apiKey: string };
-    const created = await fetch(`${gateway.simulatedLuma!.baseUrl}/generations/video`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'ray-2', prompt: task.request.prompt, aspect_ratio: '16:9' }),
-    });
-    const upstream = (await created.json()) as { id: string };
+    const stranger = await createUpstream({ model: 'ray-2', prompt: task.request.prompt, aspect_ratio: '16:9' });
+    const ours = await createUpstream({ model: 'ray-2', prompt: task.request.prompt, aspect_ratio: '16:9', callback_url: marker });
+    expect(stranger.id).not.toBe(ours.id);
     const before = creates();
 
     expect((await client.waitForTerminal(task.id, 60_000)).state).toBe('completed');
-    expect((await tasks.get(task.id))!.upstreamId).toBe(upstream.id);
+    expect((await tasks.get(task.id))!.upstreamId).toBe(ours.id);
     expect(creates()).toBe(before);
+  });
+
+  it('never adopts for a task without a marker: it creates its own generation', async () => {
+    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const task = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000004',
+      owner,
+      request: { prompt: 'Crashed, and nothing marks it' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(Date.now() - 10 * 60_000),
+      timeoutSeconds: 3600,
+    });
+    await tasks.create(task);
+    expect((await tasks.claimSubmit(task.id, new Date(Date.now() - 5 * 60_000), 1000)).claimed).toBe(true);
+    const lookalike = await createUpstream({ model: 'ray-2', prompt: task.request.prompt });
+    const before = creates();
+
+    expect((await client.waitForTerminal(task.id, 60_000)).state).toBe('completed');
+    expect((await tasks.get(task.id))!.upstreamId).not.toBe(lookalike.id);
+    expect(creates()).toBe(before + 1);
   });
 
   it('lets one submitter at a time hold a task’s submit lease', async () => {
@@ -199,9 +233,9 @@ describe('reconciler', () => {
     const claims = await Promise.all([tasks.claimSubmit(task.id, now, 60_000), tasks.claimSubmit(task.id, now, 60_000)]);
     expect(claims.filter((claim) => claim.claimed)).toHaveLength(1);
     expect((await tasks.claimSubmit(task.id, now, 60_000)).claimed).toBe(false);
-    await tasks.releaseSubmit(task.id);
+    await tasks.releaseSubmit(task.id, now.toISOString(), 'clear');
     const again = await tasks.claimSubmit(task.id, now, 60_000);
-    expect(again).toEqual({ claimed: true, previousAttemptAt: now });
+    expect(again.claimed).toBe(true);
     // Nobody really submits it: end it, so it does not sit in the line holding the others up.
     await tasks.transition(task.id, { to: 'failed', failure: { code: 'cancelled', reason: 'test task' } });
   });

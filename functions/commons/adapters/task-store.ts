@@ -7,6 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { applyChange, arrivalOrder, isAlreadyApplied, phaseOf, type Task, type TaskChange, type TaskPhase } from '../domain/task.ts';
 import { InvalidTransitionError } from '../errors.ts';
+import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
 
 export interface TransitionResult {
   task: Task;
@@ -19,12 +20,15 @@ export interface TaskStore {
   get(id: string): Promise<Task | undefined>;
   transition(id: string, change: TaskChange): Promise<TransitionResult>;
   /**
-   * Takes the task's submit lease if the task is still waiting and nobody holds the lease; tells when an
-   * earlier attempt began, if one did.
+   * Begins a submit attempt: takes the task's submit lease if the task is still waiting and nobody holds
+   * the lease (domain/submit-attempt.ts). `task` is the task as the attempt begins.
    */
-  claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: boolean; previousAttemptAt?: Date }>;
-  /** Gives the lease back early, after an attempt that certainly did not create anything… or may have. */
-  releaseSubmit(id: string): Promise<void>;
+  claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: false } | { claimed: true; task: Task }>;
+  /**
+   * Ends the attempt that began at `attemptedAt` without a generation for the task, and gives the lease
+   * back; does nothing when that attempt is no longer the task's current one.
+   */
+  releaseSubmit(id: string, attemptedAt: string, outcome: AttemptOutcome): Promise<void>;
   /** How many tasks are waiting for an upstream slot that arrived before this one. */
   countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number>;
   /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
@@ -80,24 +84,20 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
-  async claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: boolean; previousAttemptAt?: Date }> {
+  async claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: false } | { claimed: true; task: Task }> {
     const task = await this.get(id);
-    if (!task || task.status !== 'accepted') return { claimed: false };
-    if (task.submitLeaseUntil && Date.parse(task.submitLeaseUntil) > now.getTime()) return { claimed: false };
-    const claimed = await this.putIfUnchanged(task, {
-      ...task,
-      submitLeaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
-      submitAttemptedAt: now.toISOString(),
-      version: task.version + 1,
-    });
-    return { claimed, previousAttemptAt: task.submitAttemptedAt ? new Date(task.submitAttemptedAt) : undefined };
+    const begun = task && beginAttempt(task, now, leaseMs);
+    if (!begun || !(await this.putIfUnchanged(task, begun))) return { claimed: false };
+    return { claimed: true, task: begun };
   }
 
-  async releaseSubmit(id: string): Promise<void> {
-    const task = await this.get(id);
-    if (!task?.submitLeaseUntil) return;
-    const { submitLeaseUntil: _lease, ...rest } = task;
-    await this.putIfUnchanged(task, { ...rest, version: task.version + 1 });
+  async releaseSubmit(id: string, attemptedAt: string, outcome: AttemptOutcome): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const task = await this.get(id);
+      // Another submitter took over (our lease ran out), or the task moved on: nothing of ours to end.
+      if (!task?.submitLeaseUntil || task.status !== 'accepted' || task.submitAttemptedAt !== attemptedAt) return;
+      if (await this.putIfUnchanged(task, endAttempt(task, outcome))) return;
+    }
   }
 
   /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */

@@ -78,12 +78,22 @@ export interface Task {
   deadline: string;
   upstreamId?: string;
   /**
+   * This task's marker: the URL sent upstream with every create (Luma echoes it as `callback_url`), which
+   * names the task and carries an unguessable token. The only thing by which a listed upstream generation
+   * is ever recognised as this task's own (domain/submit-attempt.ts). Absent when the gateway has no
+   * public URL the upstream could be given.
+   */
+  upstreamMarker?: string;
+  /**
    * Who is submitting right now: a submit holds this lease while it talks to the upstream, so that the API
-   * and a workflow (or two runs) never submit the same task at once. `submitAttemptedAt` remembers that an
-   * attempt began, so a later one first looks upstream for what a crashed attempt may have created.
+   * and a workflow (or two runs) never submit the same task at once.
    */
   submitLeaseUntil?: string;
+  /** When the last attempt began, and how it ended (absent while it runs, or when its submitter died). */
   submitAttemptedAt?: string;
+  submitAttemptOutcome?: 'clear' | 'ambiguous';
+  /** The start of the earliest attempt that may have created a generation no answer told us about. */
+  ambiguousSince?: string;
   upstreamAssets?: UpstreamAssets;
   output?: TaskOutput;
   failure?: Failure;
@@ -183,6 +193,7 @@ export function newTask(input: {
   model: string;
   now: Date;
   timeoutSeconds: number;
+  upstreamMarker?: string;
 }): Task {
   const at = input.now.toISOString();
   return {
@@ -196,6 +207,7 @@ export function newTask(input: {
     updatedAt: at,
     deadline: new Date(input.now.getTime() + input.timeoutSeconds * 1000).toISOString(),
     history: [{ status: 'accepted', at }],
+    ...(input.upstreamMarker && { upstreamMarker: input.upstreamMarker }),
     version: 1,
   };
 }

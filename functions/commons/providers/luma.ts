@@ -21,20 +21,24 @@ interface LumaGeneration {
   failure_reason?: unknown;
   created_at?: unknown;
   assets?: { video?: unknown; image?: unknown } | null;
-  /** The create request, echoed: what `findSubmitted` matches on. */
-  request?: {
-    model?: unknown;
-    prompt?: unknown;
-    aspect_ratio?: unknown;
-    loop?: unknown;
-    keyframes?: { frame0?: unknown; frame1?: unknown } | null;
-  } | null;
+  /** The create request, echoed with Luma's defaults filled in; `callback_url` carries our marker. */
+  request?: { callback_url?: unknown } | null;
+}
+
+/** A list page as Luma returns it. */
+interface LumaPage {
+  generations?: unknown;
+  has_more?: unknown;
 }
 
 /** How far back, before an attempt began, a generation may have been created (clocks differ). */
 const FIND_CLOCK_SKEW_MS = 60_000;
-/** Luma lists newest first; a crashed attempt is minutes old at most, so one page is plenty. */
 const FIND_PAGE_SIZE = 100;
+/**
+ * The list is account-wide and its order is not documented: a search reads at most this many pages
+ * (1,000 generations) rather than stopping where newest-first order would say it may.
+ */
+const FIND_MAX_PAGES = 10;
 
 const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'failed'];
 /**
@@ -70,38 +74,33 @@ export class LumaProvider implements VideoProvider {
       ...(request.aspectRatio && { aspect_ratio: request.aspectRatio }),
       ...(request.loop !== undefined && { loop: request.loop }),
       ...(Object.keys(keyframes).length > 0 && { keyframes }),
+      ...(request.marker && { callback_url: request.marker }),
     };
-    return toUpstreamGeneration(await this.#call('POST', '/generations/video', body));
+    return toUpstreamGeneration(await this.#call('POST', '/generations/video', body), { created: true });
   }
 
   async get(upstreamId: string): Promise<UpstreamGeneration> {
     return toUpstreamGeneration(await this.#call('GET', `/generations/${encodeURIComponent(upstreamId)}`));
   }
 
-  async findSubmitted(request: ProviderRequest, since: Date): Promise<UpstreamGeneration | undefined> {
-    const page = (await this.#call('GET', `/generations?limit=${FIND_PAGE_SIZE}&offset=0`)) as { generations?: unknown } | null;
-    const generations = Array.isArray(page?.generations) ? (page.generations as LumaGeneration[]) : [];
+  async findByMarker(marker: string, since: Date): Promise<UpstreamGeneration[]> {
     const earliest = since.getTime() - FIND_CLOCK_SKEW_MS;
-    const matches = generations
-      .filter((generation) => Date.parse(String(generation.created_at)) >= earliest && this.#sameRequest(generation, request))
-      .sort((a, b) => Date.parse(String(a.created_at)) - Date.parse(String(b.created_at)));
-    // The oldest match since the attempt: the one that attempt created.
-    return matches[0] && toUpstreamGeneration(matches[0]);
-  }
-
-  #sameRequest(generation: LumaGeneration, request: ProviderRequest): boolean {
-    const sent = generation.request;
-    return (
-      !!sent &&
-      sent.prompt === request.prompt &&
-      (sent.model === undefined || sent.model === this.model) &&
-      // Without an aspect ratio of ours, the upstream echoes its default: anything matches.
-      (request.aspectRatio === undefined || sent.aspect_ratio === request.aspectRatio) &&
-      Boolean(sent.loop) === Boolean(request.loop) &&
-      // Keyframe links are presigned anew on every attempt: only their presence can be compared.
-      Boolean(sent.keyframes?.frame0) === Boolean(request.frame0Url) &&
-      Boolean(sent.keyframes?.frame1) === Boolean(request.frame1Url)
-    );
+    const found: LumaGeneration[] = [];
+    for (let page = 0; page < FIND_MAX_PAGES; page++) {
+      const path = `/generations?limit=${FIND_PAGE_SIZE}&offset=${page * FIND_PAGE_SIZE}`;
+      const answer = (await this.#call('GET', path)) as LumaPage | null;
+      const generations = Array.isArray(answer?.generations) ? (answer.generations as LumaGeneration[]) : [];
+      for (const generation of generations) {
+        // Exactly our marker, nothing like it: the list is shared with every client of the account.
+        if (generation?.request?.callback_url === marker && Date.parse(String(generation.created_at)) >= earliest) found.push(generation);
+      }
+      if (generations.length < FIND_PAGE_SIZE || answer?.has_more === false) break;
+    }
+    // Oldest first: a copy of our marker made by someone who read it in the list can only come later.
+    const unique = [...new Map(found.map((generation) => [generation.id, generation])).values()];
+    return unique
+      .sort((a, b) => Date.parse(String(a.created_at)) - Date.parse(String(b.created_at)))
+      .map((generation) => toUpstreamGeneration(generation));
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
@@ -122,14 +121,27 @@ export class LumaProvider implements VideoProvider {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      throw new TransientUpstreamError(`The upstream could not be reached (${describeFetchError(error)}).`, { cause: error });
+      throw new TransientUpstreamError(`The upstream could not be reached (${describeFetchError(error)}).`, {
+        cause: error,
+        ambiguous: method === 'POST' && mayHaveArrived(error),
+      });
     }
-    const text = await response.text().catch(() => '');
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The answer was cut: a success we could not read may still have created something.
+      if (response.ok) throw new TransientUpstreamError(`The upstream's ${response.status} answer was cut.`, { cause: error, ambiguous: method === 'POST' });
+      text = '';
+    }
     if (response.ok) {
       try {
         return JSON.parse(text) as LumaGeneration | null;
       } catch (error) {
-        throw new TransientUpstreamError(`The upstream answered ${response.status} with a body that is not JSON.`, { cause: error });
+        throw new TransientUpstreamError(`The upstream answered ${response.status} with a body that is not JSON.`, {
+          cause: error,
+          ambiguous: method === 'POST',
+        });
       }
     }
     const error = classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
@@ -189,15 +201,30 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
 }
 
+/** Errors raised before a byte of the request could leave: nothing can have been created. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG']);
+
+/**
+ * Whether a failed request may have reached the upstream. Only a failure to connect proves it did not;
+ * a timeout or a connection cut after connecting may come after the upstream acted on it.
+ */
+function mayHaveArrived(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  if (code && NOT_SENT_CODES.has(code)) return false;
+  const causeMessage = String((error as { cause?: { message?: unknown } })?.cause?.message ?? '');
+  return !/certificate|self[- ]signed|ERR_TLS/i.test(causeMessage + (code ?? ''));
+}
+
 function describeFetchError(error: unknown): string {
   if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
   const cause = (error as { cause?: { code?: string } })?.cause;
   return cause?.code ?? (error instanceof Error ? error.message : 'unknown error');
 }
 
-function toUpstreamGeneration(raw: LumaGeneration | null): UpstreamGeneration {
+function toUpstreamGeneration(raw: LumaGeneration | null, { created = false } = {}): UpstreamGeneration {
   if (!raw || typeof raw !== 'object' || typeof raw.id !== 'string' || !STATES.includes(raw.state as UpstreamState)) {
-    throw new TransientUpstreamError('The upstream answered with a generation the gateway cannot read.');
+    // After a create, an unreadable success may still stand for a generation made upstream.
+    throw new TransientUpstreamError('The upstream answered with a generation the gateway cannot read.', { ambiguous: created });
   }
   const asString = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
   return {

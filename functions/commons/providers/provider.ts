@@ -11,6 +11,8 @@ export interface ProviderRequest {
   loop?: boolean;
   frame0Url?: string;
   frame1Url?: string;
+  /** The task's marker (domain/upstream-marker.ts), for the provider to send so that it is echoed back. */
+  marker?: string;
 }
 
 export type UpstreamState = 'queued' | 'dreaming' | 'completed' | 'failed';
@@ -33,9 +35,10 @@ export interface VideoProvider {
   submit(request: ProviderRequest): Promise<UpstreamGeneration>;
   get(upstreamId: string): Promise<UpstreamGeneration>;
   /**
-   * A generation matching the request that the upstream created since `since`, if any: how a submit that
-   * died after the upstream accepted it (a timeout, a crash) is found again instead of being duplicated.
-   * Matching is by the request's content, since upstreams take no idempotency key.
+   * Every generation created since `since` that carries exactly this marker, oldest first: how a submit
+   * that may have created something without our hearing of it (a timeout after sending, a crash) is found
+   * again instead of being duplicated. Never a match by likeness: the upstream account is shared, and a
+   * generation that merely looks like ours is someone else's.
    */
-  findSubmitted(request: ProviderRequest, since: Date): Promise<UpstreamGeneration | undefined>;
+  findByMarker(marker: string, since: Date): Promise<UpstreamGeneration[]>;
 }

@@ -25,7 +25,7 @@ export class TaskLifecycle implements TaskStore {
   countWaitingAhead: TaskStore['countWaitingAhead'] = (task) => this.store.countWaitingAhead(task);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
-  releaseSubmit: TaskStore['releaseSubmit'] = (id) => this.store.releaseSubmit(id);
+  releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);

@@ -7,17 +7,21 @@
 import { createHash } from 'node:crypto';
 import type { TaskStore } from '../adapters/task-store.ts';
 import type { MediaStore, ObjectTags } from '../adapters/media-store.ts';
-import type { VideoProvider } from '../providers/provider.ts';
+import type { UpstreamGeneration, VideoProvider } from '../providers/provider.ts';
 import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
+import type { UpstreamClaims } from '../ports/upstream-claims.ts';
 import type { Admission } from '../domain/capacity.ts';
 import type { Task } from '../domain/task.ts';
-import { UpstreamRejectedError } from '../errors.ts';
+import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
+import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
+import { log } from '../log.ts';
 
 export interface SubmitDeps {
   tasks: TaskStore;
   media: MediaStore;
   provider: VideoProvider;
   capacity: Pick<UpstreamCapacity, 'tryAdmit' | 'release'>;
+  upstreamClaims: UpstreamClaims;
   keyframeUrlExpirySeconds: number;
   clock?: () => Date;
 }
@@ -31,8 +35,10 @@ export type SubmitOutcome =
 
 /**
  * Submits the task if its turn has come (a free upstream slot, within the create rate, nobody waiting
- * longer). A permanent refusal is recorded as a failure before it is rethrown; a transient error gives
- * the slot back and is rethrown with the task left `accepted`, for the caller's retry policy.
+ * longer). After an ambiguous earlier attempt it first adopts the generation that attempt created, found
+ * by the task's marker alone. A permanent refusal is recorded as a failure before it is rethrown; a
+ * transient error gives the slot back and is rethrown with the task left `accepted`, for the caller's
+ * retry policy, remembering whether the attempt may have created something.
  */
 export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOutcome> {
   const admission = await deps.capacity.tryAdmit(task);
@@ -40,28 +46,78 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
   const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? (() => new Date()))(), SUBMIT_LEASE_MS);
   // Another submitter (the API, another run) is at it right now: look again later.
   if (!claim.claimed) return { submitted: false, wait: { admitted: false, reason: 'busy', position: 0 } };
-  const { request } = task;
+  const attempt = claim.task;
   let upstreamId: string;
   try {
-    const [frame0Url, frame1Url] = await Promise.all([
-      request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
-      request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
-    ]);
-    const providerRequest = { prompt: request.prompt, aspectRatio: request.aspectRatio, loop: request.loop, frame0Url, frame1Url };
-    const earlier = claim.previousAttemptAt && (await deps.provider.findSubmitted(providerRequest, claim.previousAttemptAt));
-    ({ id: upstreamId } = earlier || (await deps.provider.submit(providerRequest)));
+    upstreamId = (await adoptEarlierGeneration(attempt, deps)) ?? (await submitNewGeneration(attempt, deps));
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
       // The failed transition gives the slot back.
       await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
     } else {
       await deps.capacity.release(task.id);
-      await deps.tasks.releaseSubmit(task.id);
+      const outcome = error instanceof TransientUpstreamError && error.ambiguous ? 'ambiguous' : 'clear';
+      await deps.tasks.releaseSubmit(task.id, attempt.submitAttemptedAt!, outcome);
     }
     throw error;
   }
   const { task: submitted } = await deps.tasks.transition(task.id, { to: 'submitted', upstreamId });
   return { submitted: true, task: submitted };
+}
+
+/**
+ * The generation an earlier, ambiguous attempt created, if the upstream lists one carrying this task's
+ * marker exactly and no other task holds it. The oldest wins: a copy of the marker made by someone who
+ * read it in the shared list can only come after ours.
+ */
+async function adoptEarlierGeneration(task: Task, deps: SubmitDeps): Promise<string | undefined> {
+  const since = adoptionSearchSince(task);
+  if (!since) {
+    if (mayDuplicate(task)) {
+      log({ level: 'warn', msg: 'resubmitting without a marker: the earlier attempt may have created a generation', taskId: task.id, duplicateRisk: 1 });
+    }
+    return undefined;
+  }
+  let candidates: UpstreamGeneration[];
+  try {
+    candidates = await deps.provider.findByMarker(task.upstreamMarker!, since);
+  } catch (error) {
+    // A transient error is retried with the whole attempt. A refused search cannot be resolved by
+    // retrying: a possible duplicate is then better than a task that never finishes.
+    if (!(error instanceof UpstreamRejectedError)) throw error;
+    log({ level: 'warn', msg: 'the upstream refused the search for an earlier attempt; submitting again', taskId: task.id, duplicateRisk: 1 });
+    return undefined;
+  }
+  for (const [index, generation] of candidates.entries()) {
+    if (!(await deps.upstreamClaims.claim(deps.provider.name, generation.id, task.id))) continue;
+    log({ msg: 'adopted upstream generation', taskId: task.id, upstreamId: generation.id, extraGenerations: candidates.length - index - 1 });
+    return generation.id;
+  }
+  return undefined;
+}
+
+async function submitNewGeneration(task: Task, deps: SubmitDeps): Promise<string> {
+  const { request } = task;
+  const [frame0Url, frame1Url] = await Promise.all([
+    request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
+    request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
+  ]);
+  const { id } = await deps.provider.submit({
+    prompt: request.prompt,
+    aspectRatio: request.aspectRatio,
+    loop: request.loop,
+    frame0Url,
+    frame1Url,
+    marker: task.upstreamMarker,
+  });
+  if (!(await deps.upstreamClaims.claim(deps.provider.name, id, task.id))) {
+    // Only an upstream that hands out an id twice gets here; never record another task's generation.
+    throw new UpstreamRejectedError(`The upstream answered with generation ${id}, which already belongs to another task.`, {
+      status: 502,
+      failureCode: 'internal',
+    });
+  }
+  return id;
 }
 
 export function objectTags(taskId: string, owner: string, prompt: string): ObjectTags {

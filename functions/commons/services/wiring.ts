@@ -13,15 +13,17 @@ import { LumaProvider } from '../providers/luma.ts';
 import type { VideoProvider } from '../providers/provider.ts';
 import { TaskLifecycle } from './lifecycle.ts';
 import { ClientLimits } from '../adapters/client-limits.ts';
+import { DynamoDbUpstreamClaims } from '../adapters/upstream-claims.ts';
 
 export function taskServices(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-): { tasks: TaskLifecycle; capacity: UpstreamCapacity; clientLimits: ClientLimits } {
+): { tasks: TaskLifecycle; capacity: UpstreamCapacity; clientLimits: ClientLimits; upstreamClaims: DynamoDbUpstreamClaims } {
   const store = new DynamoDbTaskStore(dynamo, tableName);
   const capacity = new UpstreamCapacity(dynamo, tableName, store, settings.capacity());
   const clientLimits = new ClientLimits(dynamo, tableName, settings.keyLimits());
-  return { tasks: new TaskLifecycle(store, { capacity, clientLimits }), capacity, clientLimits };
+  const upstreamClaims = new DynamoDbUpstreamClaims(dynamo, tableName);
+  return { tasks: new TaskLifecycle(store, { capacity, clientLimits }), capacity, clientLimits, upstreamClaims };
 }
 
 /** For the copy, which only moves tasks from `copying` (slot already given back) to their end. */
