@@ -25,7 +25,7 @@ import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
-import { isLoopbackUrl, publicBaseUrlProblem } from '../functions/commons/domain/upstream-marker.ts';
+import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
 import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
@@ -126,9 +126,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
     closers.push(closeFront);
     const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
-    const publicBaseUrl = options.publicBaseUrl ?? (isLoopbackUrl(upstream.baseUrl) ? url : undefined);
-    const publicUrlProblem = publicBaseUrl && publicBaseUrlProblem(publicBaseUrl, upstream.baseUrl);
-    if (publicUrlProblem) throw new Error(publicUrlProblem);
+    const publicBaseUrl = localPublicBaseUrl(options.publicBaseUrl, upstream.baseUrl, url);
     if (!publicBaseUrl) log('No PUBLIC_BASE_URL for this upstream: tasks carry no marker, and an interrupted submit is retried, not matched.');
 
     const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;

@@ -62,3 +62,14 @@ export function publicBaseUrlProblem(publicBaseUrl: string, upstreamBaseUrl: str
   if (!loopback && url.protocol !== 'https:') return `PUBLIC_BASE_URL must be https, not ${url.protocol}.`;
   return undefined;
 }
+
+/**
+ * The public base URL of a local run: the configured one, else the gateway's own URL when the upstream is
+ * on loopback too (the simulated one), else none — a remote upstream is never handed a loopback URL.
+ */
+export function localPublicBaseUrl(configured: string | undefined, upstreamBaseUrl: string, gatewayUrl: string): string | undefined {
+  const chosen = configured || (isLoopbackUrl(upstreamBaseUrl) ? gatewayUrl : undefined);
+  const problem = chosen && publicBaseUrlProblem(chosen, upstreamBaseUrl);
+  if (problem) throw new Error(problem);
+  return chosen;
+}

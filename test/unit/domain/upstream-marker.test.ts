@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { isLoopbackUrl, markerUrl, parseCallbackPath, publicBaseUrlProblem } from '../../../functions/commons/domain/upstream-marker.ts';
+import { isLoopbackUrl, localPublicBaseUrl, markerUrl, parseCallbackPath, publicBaseUrlProblem } from '../../../functions/commons/domain/upstream-marker.ts';
 
 const TASK = '0b4f1c2e-1111-4000-8000-000000000001';
 const TOKEN = 'x'.repeat(43);
@@ -47,5 +47,17 @@ describe('the public base URL', () => {
     for (const url of ['https://gw.example/?a=1', 'https://gw.example/#x', 'https://u:p@gw.example', 'gw.example']) {
       expect(publicBaseUrlProblem(url, 'https://api.lumalabs.ai'), url).toBeDefined();
     }
+  });
+});
+
+describe('the public base URL of a local run', () => {
+  const gateway = 'http://127.0.0.1:3000';
+  it('is the gateway itself for an upstream on loopback (the simulated one)', () => {
+    expect(localPublicBaseUrl(undefined, 'http://127.0.0.1:4000', gateway)).toBe(gateway);
+  });
+  it('is none for a remote upstream unless one is configured, and never a loopback one', () => {
+    expect(localPublicBaseUrl(undefined, 'https://api.lumalabs.ai/dream-machine/v1', gateway)).toBeUndefined();
+    expect(localPublicBaseUrl('https://tunnel.example', 'https://api.lumalabs.ai/dream-machine/v1', gateway)).toBe('https://tunnel.example');
+    expect(() => localPublicBaseUrl('http://localhost:3000', 'https://api.lumalabs.ai/dream-machine/v1', gateway)).toThrow(/loopback/);
   });
 });
