@@ -11,12 +11,15 @@ import { objectTags, submitTask, type SubmitDeps } from '../commons/services/sub
 import { log } from '../commons/log.ts';
 import type { ClientLimits } from '../commons/adapters/client-limits.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
+import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
   clientLimits: Pick<ClientLimits, 'admit' | 'finished'>;
   generationTimeoutSeconds: number;
   presignExpirySeconds: number;
+  /** The deployment's defaults fill in what a request leaves out; the request schema already checked the rest. */
+  offer: GenerationOffer;
   clock?: () => Date;
   newId?: () => string;
 }
@@ -51,6 +54,7 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
     !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, tags);
   const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+  const { model, resolution, duration } = effectiveChoices(body, deps.offer);
 
   const task = newTask({
     id,
@@ -60,11 +64,13 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
       expandPrompt: body.expand_prompt,
       loop: body.loop,
       aspectRatio: body.aspect_ratio,
+      resolution,
+      duration,
       frame0,
       frame1,
     },
     provider: deps.provider.name,
-    model: deps.provider.model,
+    model,
     now: (deps.clock ?? (() => new Date()))(),
     timeoutSeconds: deps.generationTimeoutSeconds,
   });

@@ -3,6 +3,7 @@
  * there, so a bad deployment fails on its first invocation rather than half-way through a task.
  */
 import { ConfigurationError } from './errors.ts';
+import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
 
 /**
  * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
@@ -31,17 +32,35 @@ export function numberEnv(name: string, fallback: number, { min = 0 } = {}): num
   return value;
 }
 
+/**
+ * The models, resolutions and durations this deployment offers, and its defaults (LUMA_MODEL,
+ * LUMA_RESOLUTION, LUMA_DURATION, ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS).
+ */
+export function generationOffer(): GenerationOffer {
+  try {
+    return parseGenerationOffer(offerSettingsFromEnv(process.env), 'env');
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message);
+  }
+}
+
 /** Each concern reads its own settings through one of these, so handlers name only what they use. */
 export const settings = {
   tableName: () => requireEnv('TABLE_NAME'),
   bucketName: () => requireEnv('BUCKET_NAME'),
   stateMachineArn: () => requireEnv('STATE_MACHINE_ARN'),
-  upstream: () => ({
-    baseUrl: optionalEnv('LUMA_BASE_URL', 'https://api.lumalabs.ai/dream-machine/v1'),
-    model: optionalEnv('LUMA_MODEL', 'ray-2'),
-    apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
-    timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
-  }),
+  upstream: () => {
+    const offer = generationOffer();
+    return {
+      baseUrl: optionalEnv('LUMA_BASE_URL', 'https://api.lumalabs.ai/dream-machine/v1'),
+      model: offer.model.default,
+      resolution: offer.resolution.default,
+      duration: offer.duration.default,
+      apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
+      timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
+    };
+  },
+  generationOffer,
   capacity: () => ({
     maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
     maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),

@@ -5,11 +5,17 @@
  */
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { classifyUpstreamFailure } from '../domain/failure.ts';
+import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
 import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
 
 export interface LumaOptions {
   baseUrl: string;
+  /** The deployment's defaults, sent when a request has none of its own (tasks recorded before they were kept). */
   model: string;
+  /** @default GENERATION_OPTIONS.resolution.fallback (720p) */
+  resolution?: string;
+  /** @default GENERATION_OPTIONS.duration.fallback (5s) */
+  duration?: string;
   apiKey: () => Promise<string>;
   timeoutMs?: number;
 }
@@ -47,6 +53,8 @@ const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
 export class LumaProvider implements VideoProvider {
   readonly name = 'luma';
   readonly model: string;
+  readonly #resolution: string;
+  readonly #duration: string;
   readonly #baseUrl: string;
   readonly #apiKey: () => Promise<string>;
   readonly #timeoutMs: number;
@@ -54,6 +62,8 @@ export class LumaProvider implements VideoProvider {
 
   constructor(options: LumaOptions) {
     this.model = options.model;
+    this.#resolution = options.resolution ?? GENERATION_OPTIONS.resolution.fallback;
+    this.#duration = options.duration ?? GENERATION_OPTIONS.duration.fallback;
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -64,9 +74,12 @@ export class LumaProvider implements VideoProvider {
       ...(request.frame0Url && { frame0: { type: 'image', url: request.frame0Url } }),
       ...(request.frame1Url && { frame1: { type: 'image', url: request.frame1Url } }),
     };
+    // Resolution and duration always: Luma's own defaults are undocumented, and they decide quality and cost.
     const body = {
-      model: this.model,
+      model: request.model ?? this.model,
       prompt: request.prompt,
+      resolution: request.resolution ?? this.#resolution,
+      duration: request.duration ?? this.#duration,
       ...(request.aspectRatio && { aspect_ratio: request.aspectRatio }),
       ...(request.loop !== undefined && { loop: request.loop }),
       ...(Object.keys(keyframes).length > 0 && { keyframes }),

@@ -47,7 +47,16 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
       request.frame0 && deps.media.keyframeUrl(request.frame0, deps.keyframeUrlExpirySeconds),
       request.frame1 && deps.media.keyframeUrl(request.frame1, deps.keyframeUrlExpirySeconds),
     ]);
-    const providerRequest = { prompt: request.prompt, aspectRatio: request.aspectRatio, loop: request.loop, frame0Url, frame1Url };
+    const providerRequest = {
+      prompt: request.prompt,
+      model: task.model,
+      resolution: request.resolution,
+      duration: request.duration,
+      aspectRatio: request.aspectRatio,
+      loop: request.loop,
+      frame0Url,
+      frame1Url,
+    };
     const earlier = claim.previousAttemptAt && (await deps.provider.findSubmitted(providerRequest, claim.previousAttemptAt));
     ({ id: upstreamId } = earlier || (await deps.provider.submit(providerRequest)));
   } catch (error) {

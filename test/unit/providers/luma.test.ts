@@ -108,6 +108,8 @@ describe('LumaProvider.submit', () => {
     expect(JSON.parse(request.body)).toEqual({
       model: 'ray-2',
       prompt: 'a paper boat',
+      resolution: '720p',
+      duration: '5s',
       aspect_ratio: '9:16',
       loop: true,
       keyframes: {
@@ -117,10 +119,20 @@ describe('LumaProvider.submit', () => {
     });
   });
 
-  it('sends only model and prompt when nothing else is set', async () => {
+  it('always sends model, resolution and duration: the configured defaults when the request has none', async () => {
     answer = json(201, GENERATION);
     await provider().submit({ prompt: 'just a prompt' });
-    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-2', prompt: 'just a prompt' });
+    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-2', prompt: 'just a prompt', resolution: '720p', duration: '5s' });
+
+    const configured = new LumaProvider({ baseUrl, model: 'ray-flash-2', resolution: '1080p', duration: '9s', apiKey: async () => API_KEY });
+    await configured.submit({ prompt: 'just a prompt' });
+    expect(JSON.parse(requests[1].body)).toEqual({ model: 'ray-flash-2', prompt: 'just a prompt', resolution: '1080p', duration: '9s' });
+  });
+
+  it('the request’s own model, resolution and duration win over the defaults', async () => {
+    answer = json(201, GENERATION);
+    await provider().submit({ prompt: 'p', model: 'ray-flash-2', resolution: '4k', duration: '9s', aspectRatio: '21:9' });
+    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-flash-2', prompt: 'p', resolution: '4k', duration: '9s', aspect_ratio: '21:9' });
   });
 
   it('sends loop: false, and a lone end frame as frame1', async () => {
@@ -129,6 +141,8 @@ describe('LumaProvider.submit', () => {
     expect(JSON.parse(requests[0].body)).toEqual({
       model: 'ray-2',
       prompt: 'p',
+      resolution: '720p',
+      duration: '5s',
       loop: false,
       keyframes: { frame1: { type: 'image', url: 'https://x.example/e.png' } },
     });
