@@ -32,6 +32,18 @@ export function numberEnv(name: string, fallback: number, { min = 0 } = {}): num
   return value;
 }
 
+/** Resubmits of a task the upstream failed on its own side ("Job failed"): the default, and the most a deployment may set. */
+export const DEFAULT_UPSTREAM_RESUBMITS = 1;
+export const MAX_UPSTREAM_RESUBMITS = 5;
+
+export function wholeNumberEnv(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  const value = numberEnv(name, fallback, { min });
+  if (!Number.isInteger(value) || value > max) {
+    throw new ConfigurationError(`Environment variable ${name} must be a whole number from ${min} to ${max}, not "${process.env[name]}".`);
+  }
+  return value;
+}
+
 /**
  * The models, resolutions and durations this deployment offers, and its defaults (LUMA_MODEL,
  * LUMA_RESOLUTION, LUMA_DURATION, ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS).
@@ -61,6 +73,8 @@ export const settings = {
     };
   },
   generationOffer,
+  /** How often the poll may submit again a task the upstream failed on its own side (Failure.resubmittable). */
+  upstreamResubmits: () => wholeNumberEnv('UPSTREAM_RESUBMITS', DEFAULT_UPSTREAM_RESUBMITS, { max: MAX_UPSTREAM_RESUBMITS }),
   capacity: () => ({
     maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
     maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),
