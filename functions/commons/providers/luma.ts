@@ -4,7 +4,7 @@
  * SDK's own retries and timeouts would fight the workflow's, and this keeps the bundles small.
  */
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
-import { classifyUpstreamFailure } from '../domain/failure.ts';
+import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts';
 import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
 import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
 
@@ -162,18 +162,31 @@ export function classifyErrorResponse(status: number, detail: string | undefined
       rateLimited: status === 429,
     });
   }
-  if (status === 401 || status === 403) {
+  // A 403 may also be about the account (its credits or plan) rather than the key: told apart below.
+  if (status === 401 || (status === 403 && !isAccountProblem(detail))) {
     return new UpstreamRejectedError(
       `The upstream refused the gateway's API key (HTTP ${status}). The operator must update the upstream API key secret.`,
       { status: 502, failureCode: 'upstream_rejected' },
     );
   }
   const failure = classifyUpstreamFailure(detail ?? `The upstream rejected the request (HTTP ${status}).`);
-  const clientStatus = status === 400 || status === 422 ? status : 502;
-  const code = failure.code === 'moderation' ? 'moderation' : 'upstream_rejected';
+  if (failure.code === 'moderation') {
+    return new UpstreamRejectedError(`The upstream rejected the request (HTTP ${status})${what}`, {
+      status: status === 400 || status === 422 ? status : 502,
+      failureCode: 'moderation',
+    });
+  }
+  // The operator's account (credits, plan, a model it may not use): not the client's request to fix, so not its 400.
+  if (status === 402 || isAccountProblem(detail)) {
+    return new UpstreamRejectedError(
+      `The upstream refused the gateway's account (HTTP ${status})${what}. The operator must check the upstream account's ` +
+        'credits and plan, and offer only models it may use (upstreamModel, allowedModels).',
+      { status: 502, failureCode: 'upstream_rejected' },
+    );
+  }
   return new UpstreamRejectedError(`The upstream rejected the request (HTTP ${status})${what}`, {
-    status: clientStatus,
-    failureCode: code,
+    status: status === 400 || status === 422 ? status : 502,
+    failureCode: 'upstream_rejected',
   });
 }
 
