@@ -1,11 +1,9 @@
 /**
  * `npm start`: the gateway on this machine, no AWS or Luma account needed. See the README for settings.
  */
-import { fileURLToPath } from 'node:url';
-import { startLocalGateway, type LocalGatewayOptions } from './gateway.ts';
+import { startLocalGateway } from './gateway.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
-import { offerSettingsFromEnv, parseGenerationOffer } from '../functions/commons/domain/luma-options.ts';
-import { MAX_UPSTREAM_RESUBMITS } from '../functions/commons/config.ts';
+import { upstreamSettingsFromEnv } from './settings.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -17,25 +15,6 @@ function numberSetting(name: string, fallback: number): number {
 
 function optionalNumber(name: string): number | undefined {
   return process.env[name] ? numberSetting(name, 0) : undefined;
-}
-
-/**
- * LUMA_MODEL, LUMA_RESOLUTION, LUMA_DURATION, ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS and
- * UPSTREAM_RESUBMITS, checked here so that a mistake names the variable; the synth checks them again,
- * together with cdk.json's context, as it would for a deploy.
- */
-export function upstreamSettingsFromEnv(
-  env: Record<string, string | undefined>,
-): Pick<LocalGatewayOptions, 'upstreamChoices' | 'upstreamResubmits'> {
-  const upstreamChoices = offerSettingsFromEnv(env);
-  parseGenerationOffer(upstreamChoices, 'env');
-  const raw = env.UPSTREAM_RESUBMITS?.trim();
-  if (!raw) return { upstreamChoices };
-  const upstreamResubmits = Number(raw);
-  if (!Number.isInteger(upstreamResubmits) || upstreamResubmits < 0 || upstreamResubmits > MAX_UPSTREAM_RESUBMITS) {
-    throw new Error(`UPSTREAM_RESUBMITS must be a whole number from 0 to ${MAX_UPSTREAM_RESUBMITS}, not "${raw}".`);
-  }
-  return { upstreamChoices, upstreamResubmits };
 }
 
 async function main(): Promise<void> {
@@ -88,10 +67,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-// Run, unless imported (by the tests of the settings above).
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((error: Error) => {
-    console.error(`Could not start: ${error.message}`);
-    process.exit(1);
-  });
-}
+main().catch((error: Error) => {
+  console.error(`Could not start: ${error.message}`);
+  process.exit(1);
+});

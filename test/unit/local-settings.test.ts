@@ -1,9 +1,9 @@
 /**
- * `npm start`'s upstream settings (local/start.ts): checked before anything starts, so a mistake names the
+ * `npm start`'s upstream settings (local/settings.ts): checked before anything starts, so a mistake names the
  * environment variable and the values it may take, rather than failing each task with a 400 upstream.
  */
 import { describe, expect, it } from 'vitest';
-import { upstreamSettingsFromEnv } from '../../local/start.ts';
+import { upstreamSettingsFromEnv } from '../../local/settings.ts';
 
 describe('upstreamSettingsFromEnv', () => {
   it('nothing set: nothing overridden, cdk.json’s context or the defaults apply', () => {
