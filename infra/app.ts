@@ -1,15 +1,18 @@
 /**
  * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
- * `upstreamBaseUrl`, `upstreamModel`, `upstreamKeySecretArn`, `generationTimeoutMinutes`, `pollIntervalSeconds`,
- * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`, `keyRatePerMinute`, `keyMaxConcurrent`,
- * `reconcileIntervalMinutes`, `assetHostAllowlist` (entries separated by commas, or a list in cdk.json),
- * `publicBaseUrl` (https; the API's custom domain, if clients and the upstream should use one).
+ * `upstreamBaseUrl`, `upstreamModel`, `upstreamResolution`, `upstreamDuration`, `allowedModels`,
+ * `allowedResolutions`, `allowedDurations`, `upstreamResubmits`, `upstreamKeySecretArn`,
+ * `generationTimeoutMinutes`, `pollIntervalSeconds`, `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`,
+ * `keyRatePerMinute`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
+ * (https; the API's custom domain, if the upstream should call that). Lists: entries separated by commas,
+ * or a list in cdk.json.
  */
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { GatewayStack } from './gateway-stack.ts';
+import { GENERATION_OPTIONS } from '../functions/commons/domain/luma-options.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
@@ -50,13 +53,27 @@ export function buildApp(options: BuildAppOptions = {}): {
     if (!Number.isFinite(number)) throw new Error(`Context ${key} must be a number, not "${value}".`);
     return number;
   };
+  const listContext = (key: string): string | string[] | undefined => {
+    const value: unknown = app.node.tryGetContext(key);
+    return value === undefined || value === null ? undefined : Array.isArray(value) ? value.map(String) : String(value);
+  };
+  const { model, resolution, duration } = GENERATION_OPTIONS;
   const minutes = numberContext('generationTimeoutMinutes');
   const seconds = numberContext('pollIntervalSeconds');
   const allowlist: unknown = app.node.tryGetContext('assetHostAllowlist');
   const reconcileMinutes = numberContext('reconcileIntervalMinutes');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
-    upstream: { baseUrl: context('upstreamBaseUrl'), model: context('upstreamModel') },
+    upstream: {
+      baseUrl: context('upstreamBaseUrl'),
+      model: context(model.context),
+      resolution: context(resolution.context),
+      duration: context(duration.context),
+      allowedModels: listContext(model.allowedContext),
+      allowedResolutions: listContext(resolution.allowedContext),
+      allowedDurations: listContext(duration.allowedContext),
+      resubmits: numberContext('upstreamResubmits'),
+    },
     upstreamKeySecretArn: context('upstreamKeySecretArn'),
     generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
     pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),

@@ -26,6 +26,7 @@ import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
 import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
+import { GENERATION_OPTION_NAMES, GENERATION_OPTIONS, type RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
 import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
@@ -51,6 +52,13 @@ export interface LocalGatewayOptions {
   capacity?: { maxConcurrent?: number; maxCreatesPerMinute?: number };
   /** Overrides the deployed default per-key limits (generations a scaled minute, unfinished at once). */
   keyLimits?: { ratePerMinute?: number; maxConcurrent?: number };
+  /**
+   * Overrides the deployed defaults and allowed values of model, resolution and duration (as in
+   * luma-options.ts), and the resubmits of upstream-side failures. They go into the synth as CDK context,
+   * so they are checked, and reach the functions, exactly as in a deploy.
+   */
+  upstreamChoices?: RawOfferSettings;
+  upstreamResubmits?: number;
   /** Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream). */
   simulator?: import('./simulated-luma.ts').SimulatedLumaFaults;
   log?: (line: string) => void;
@@ -85,7 +93,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   };
 
   try {
-    const { stack, template, outdir } = synthesize(join(dataDir, 'cdk.out'));
+    const { stack, template, outdir } = synthesize(join(dataDir, 'cdk.out'), synthContext(options));
     const ids = logicalIds(stack);
     const tableProps = template.Resources[ids.table]!.Properties;
 
@@ -259,9 +267,21 @@ async function startSimulator(dataDir: string, options: LocalGatewayOptions): Pr
   return Object.assign(simulator, { apiKey: saved.apiKey });
 }
 
-function synthesize(outdir: string): { stack: GatewayStack; template: Template; outdir: string } {
+/** The options that are deployment settings, as the CDK context keys a deploy would set. */
+function synthContext(options: LocalGatewayOptions): Record<string, unknown> {
+  const context: Record<string, unknown> = {};
+  for (const name of GENERATION_OPTION_NAMES) {
+    const { default: value, allowed } = options.upstreamChoices?.[name] ?? {};
+    if (value !== undefined && value !== '') context[GENERATION_OPTIONS[name].context] = value;
+    if (allowed !== undefined && allowed !== '') context[GENERATION_OPTIONS[name].allowedContext] = allowed;
+  }
+  if (options.upstreamResubmits !== undefined) context.upstreamResubmits = options.upstreamResubmits;
+  return context;
+}
+
+function synthesize(outdir: string, context: Record<string, unknown>): { stack: GatewayStack; template: Template; outdir: string } {
   // The template is validated by `cdk synth` and the infra tests; skipping it here saves ~2 s per start.
-  const { app, stack } = buildApp({ outdir, validate: false });
+  const { app, stack } = buildApp({ outdir, context, validate: false });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).template as Template;
   return { stack, template, outdir };

@@ -3,6 +3,7 @@
  */
 import { startLocalGateway } from './gateway.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
+import { upstreamSettingsFromEnv } from './settings.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       maxConcurrent: optionalNumber('KEY_MAX_CONCURRENT'),
       ratePerMinute: optionalNumber('KEY_RATE_PER_MINUTE'),
     },
+    ...upstreamSettingsFromEnv(process.env),
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);

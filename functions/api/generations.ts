@@ -12,6 +12,7 @@ import { objectTags, submitTask, type SubmitDeps } from '../commons/services/sub
 import { log } from '../commons/log.ts';
 import type { ClientLimits } from '../commons/adapters/client-limits.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
+import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
@@ -20,6 +21,8 @@ export interface GenerationsDeps extends SubmitDeps {
   presignExpirySeconds: number;
   /** Where the upstream can reach this gateway; unset: tasks carry no marker (config.ts). */
   publicBaseUrl?: string;
+  /** The deployment's defaults fill in what a request leaves out; the request schema already checked the rest. */
+  offer: GenerationOffer;
   clock?: () => Date;
   newId?: () => string;
 }
@@ -54,6 +57,7 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
     !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, tags);
   const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+  const { model, resolution, duration } = effectiveChoices(body, deps.offer);
 
   const task = newTask({
     id,
@@ -63,11 +67,13 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
       expandPrompt: body.expand_prompt,
       loop: body.loop,
       aspectRatio: body.aspect_ratio,
+      resolution,
+      duration,
       frame0,
       frame1,
     },
     provider: deps.provider.name,
-    model: deps.provider.model,
+    model,
     now: (deps.clock ?? (() => new Date()))(),
     timeoutSeconds: deps.generationTimeoutSeconds,
     upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),

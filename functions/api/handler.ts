@@ -14,7 +14,7 @@ import { MediaStore } from '../commons/adapters/media-store.ts';
 import { StepFunctionsWorkflow } from '../commons/adapters/workflow.ts';
 import { configuredProvider, taskServices } from '../commons/services/wiring.ts';
 import { bearerToken, hashApiKey } from '../commons/domain/api-key.ts';
-import { describeIssues, generationRequestSchema } from '../commons/domain/generation-request.ts';
+import { describeIssues, generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
 import { errorResponse, json, parseJsonBody, type HttpResponse } from './http.ts';
@@ -27,6 +27,8 @@ import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 const tableName = settings.tableName();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
 const idempotency = { store: new IdempotencyStore(dynamo, tableName) };
+const offer = settings.generationOffer();
+const requestSchema = generationRequestSchemaFor(offer);
 const deps: GenerationsDeps = {
   ...taskServices(dynamo, tableName),
   media: new MediaStore(s3, settings.bucketName()),
@@ -36,6 +38,7 @@ const deps: GenerationsDeps = {
   generationTimeoutSeconds: settings.generationTimeoutSeconds(),
   presignExpirySeconds: settings.presignExpirySeconds(),
   publicBaseUrl: settings.publicBaseUrl(),
+  offer,
 };
 
 const COLLECTION = /^\/luma\/generations\/?$/;
@@ -63,7 +66,7 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
     const key = await authenticate(event);
     const { owner } = key;
     const body = parseJsonBody(event);
-    const parsed = generationRequestSchema.safeParse(body);
+    const parsed = requestSchema.safeParse(body);
     if (!parsed.success) {
       throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
     }

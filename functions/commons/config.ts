@@ -6,6 +6,7 @@ import { ConfigurationError } from './errors.ts';
 import { publicBaseUrlProblem } from './domain/upstream-marker.ts';
 
 const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
+import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
 
 /**
  * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
@@ -34,17 +35,49 @@ export function numberEnv(name: string, fallback: number, { min = 0 } = {}): num
   return value;
 }
 
+/** Resubmits of a task the upstream failed on its own side ("Job failed"): the default, and the most a deployment may set. */
+export const DEFAULT_UPSTREAM_RESUBMITS = 1;
+export const MAX_UPSTREAM_RESUBMITS = 5;
+
+export function wholeNumberEnv(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  const value = numberEnv(name, fallback, { min });
+  if (!Number.isInteger(value) || value > max) {
+    throw new ConfigurationError(`Environment variable ${name} must be a whole number from ${min} to ${max}, not "${process.env[name]}".`);
+  }
+  return value;
+}
+
+/**
+ * The models, resolutions and durations this deployment offers, and its defaults (LUMA_MODEL,
+ * LUMA_RESOLUTION, LUMA_DURATION, ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS).
+ */
+export function generationOffer(): GenerationOffer {
+  try {
+    return parseGenerationOffer(offerSettingsFromEnv(process.env), 'env');
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message);
+  }
+}
+
 /** Each concern reads its own settings through one of these, so handlers name only what they use. */
 export const settings = {
   tableName: () => requireEnv('TABLE_NAME'),
   bucketName: () => requireEnv('BUCKET_NAME'),
   stateMachineArn: () => requireEnv('STATE_MACHINE_ARN'),
-  upstream: () => ({
-    baseUrl: optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL),
-    model: optionalEnv('LUMA_MODEL', 'ray-2'),
-    apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
-    timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
-  }),
+  upstream: () => {
+    const offer = generationOffer();
+    return {
+      baseUrl: optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL),
+      model: offer.model.default,
+      resolution: offer.resolution.default,
+      duration: offer.duration.default,
+      apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
+      timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
+    };
+  },
+  generationOffer,
+  /** How often the poll may submit again a task the upstream failed on its own side (Failure.resubmittable). */
+  upstreamResubmits: () => wholeNumberEnv('UPSTREAM_RESUBMITS', DEFAULT_UPSTREAM_RESUBMITS, { max: MAX_UPSTREAM_RESUBMITS }),
   /**
    * Where the upstream can reach this gateway: the base of every task's marker URL (the API's own URL when
    * deployed). Unset: tasks carry no marker, and a task whose submit was ambiguous is submitted again

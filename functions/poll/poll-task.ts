@@ -3,7 +3,7 @@
  * and tell the state machine what to do next. Safe to repeat: every write is a monotonic transition.
  */
 import type { TaskStore } from '../commons/adapters/task-store.ts';
-import { isTerminal, type Task } from '../commons/domain/task.ts';
+import { isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
 import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
@@ -84,7 +84,7 @@ async function followUpstream(task: Task, deps: PollDeps): Promise<Step> {
       await deps.tasks.transition(task.id, { to: 'dreaming' });
       return { next: 'wait' };
     case 'failed':
-      await deps.tasks.transition(task.id, { to: 'failed', failure: classifyUpstreamFailure(generation.failureReason) });
+      await deps.tasks.transition(task.id, { to: 'failed', failure: classifyUpstreamFailure(generation.failureReason, keyframeKinds(task.request)) });
       return { next: 'failed' };
     case 'completed':
       // Some upstreams report completion a moment before the asset link exists: wait for the link.

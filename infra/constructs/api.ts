@@ -16,6 +16,7 @@ import {
   grantTable,
   keyLimitEnvironment,
   type KeyLimitSettings,
+  offeredChoicesEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
@@ -77,6 +78,7 @@ export class GatewayApi extends Construct {
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
+        ...offeredChoicesEnvironment(props.upstream),
       },
     });
     grantTable(this.handler, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'] });

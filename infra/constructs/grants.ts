@@ -8,6 +8,13 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { acknowledge, resourceFinding } from '../nag.ts';
+import {
+  allowedChoicesEnvironment,
+  defaultChoicesEnvironment,
+  parseGenerationOffer,
+  type GenerationOffer,
+} from '../../functions/commons/domain/luma-options.ts';
+import { DEFAULT_UPSTREAM_RESUBMITS, MAX_UPSTREAM_RESUBMITS } from '../../functions/commons/config.ts';
 
 /** What a function does with the table beyond reading items and writing whole ones. */
 export interface TableAccess {
@@ -99,20 +106,71 @@ export function grantSecretValue(fn: IFunction, secret: ISecret): void {
   fn.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
 }
 
+/** A list setting: entries in a list, or separated by commas. */
+export type ListSetting = string | readonly string[];
+
+/**
+ * The upstream, and what the gateway asks it for. Values are Luma's (functions/commons/domain/luma-options.ts);
+ * a value Luma does not know, an empty list or a default that is not allowed fails the synth.
+ */
 export interface UpstreamSettings {
   /** @default 'https://api.lumalabs.ai/dream-machine/v1' */
   readonly baseUrl?: string;
-  /** @default 'ray-2' */
+  /** The model of a request that names none: `ray-2` or `ray-flash-2`. @default 'ray-2' */
   readonly model?: string;
+  /** The resolution of a request that names none: `540p`, `720p`, `1080p` or `4k`. @default '720p' */
+  readonly resolution?: string;
+  /** The duration of a request that names none: `5s` or `9s`. @default '5s' */
+  readonly duration?: string;
+  /** The models a request may name. @default all: ray-2, ray-flash-2 */
+  readonly allowedModels?: ListSetting;
+  /** The resolutions a request may name (e.g. leave out `4k`). @default all: 540p, 720p, 1080p, 4k */
+  readonly allowedResolutions?: ListSetting;
+  /** The durations a request may name. @default all: 5s, 9s */
+  readonly allowedDurations?: ListSetting;
+  /**
+   * How often the poll may submit a task again after the upstream failed it on its own side ("Job failed",
+   * "Error dispatching job"), a whole number from 0 to 5. @default 1
+   */
+  readonly resubmits?: number;
 }
 
-/** The upstream's address and model; the key itself stays in Secrets Manager, named here by ARN only. */
+/** The models, resolutions and durations the settings offer; throws, naming the CDK context key, when they are wrong. */
+export function generationOffer(settings: UpstreamSettings): GenerationOffer {
+  return parseGenerationOffer(
+    {
+      model: { default: settings.model, allowed: settings.allowedModels },
+      resolution: { default: settings.resolution, allowed: settings.allowedResolutions },
+      duration: { default: settings.duration, allowed: settings.allowedDurations },
+    },
+    'context',
+  );
+}
+
+/**
+ * The upstream's address and the defaults every submit sends (LUMA_MODEL, LUMA_RESOLUTION, LUMA_DURATION);
+ * the key itself stays in Secrets Manager, named here by ARN only.
+ */
 export function upstreamEnvironment(settings: UpstreamSettings, key: ISecret): Record<string, string> {
   return {
     LUMA_BASE_URL: settings.baseUrl ?? 'https://api.lumalabs.ai/dream-machine/v1',
-    LUMA_MODEL: settings.model ?? 'ray-2',
+    ...defaultChoicesEnvironment(generationOffer(settings)),
     LUMA_API_KEY_SECRET_ARN: key.secretArn,
   };
+}
+
+/** What a request may ask for (ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS): for the API, which admits requests. */
+export function offeredChoicesEnvironment(settings: UpstreamSettings): Record<string, string> {
+  return allowedChoicesEnvironment(generationOffer(settings));
+}
+
+/** UPSTREAM_RESUBMITS, for the poll, which submits again what the upstream failed on its own side. */
+export function resubmitEnvironment(settings: UpstreamSettings): Record<string, string> {
+  const resubmits = settings.resubmits ?? DEFAULT_UPSTREAM_RESUBMITS;
+  if (!Number.isInteger(resubmits) || resubmits < 0 || resubmits > MAX_UPSTREAM_RESUBMITS) {
+    throw new Error(`upstreamResubmits must be a whole number from 0 to ${MAX_UPSTREAM_RESUBMITS}, not ${resubmits}.`);
+  }
+  return { UPSTREAM_RESUBMITS: String(resubmits) };
 }
 
 /** Limits are whole numbers from 1 to `max`: a bad value fails synth, not the deployed functions' cold start. */

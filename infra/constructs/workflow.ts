@@ -30,6 +30,7 @@ import {
   grantObjects,
   grantSecretValue,
   grantTable,
+  resubmitEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
@@ -110,6 +111,7 @@ export class GenerationWorkflow extends Construct {
         BUCKET_NAME: props.bucket.bucketName,
         POLL_INTERVAL_SECONDS: String(pollInterval.toSeconds()),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
+        ...resubmitEnvironment(props.upstream),
       },
     });
     grantTable(this.pollFunction, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER'] });

@@ -1063,14 +1063,34 @@ describe('environment', () => {
   const NUMERIC_KEY_SETTINGS = new Set(['KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT']);
 
   it.each([
-    ['Api', ['TABLE_NAME', 'BUCKET_NAME', 'STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS', 'PRESIGN_EXPIRY_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_API_KEY_SECRET_ARN']],
-    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Api', ['TABLE_NAME', 'BUCKET_NAME', 'STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS', 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
     ['RecordFailure', ['TABLE_NAME', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
     ['Reconcile', ['TABLE_NAME', 'STATE_MACHINE_ARN', 'RECONCILE_GRACE_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
   ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS)', (name, keys) => {
     expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', ...keys].sort());
     expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
+  });
+
+  it.each(['Api', 'Poll'] as const)('%s sends ray-2 at 720p for 5s unless a request says otherwise', (name) => {
+    expect(envOf(name)).toMatchObject({ LUMA_MODEL: 'ray-2', LUMA_RESOLUTION: '720p', LUMA_DURATION: '5s' });
+  });
+
+  it('the API, which admits requests, offers every model, resolution and duration by default; no other function is told', () => {
+    expect(envOf('Api')).toMatchObject({
+      ALLOWED_MODELS: 'ray-2,ray-flash-2',
+      ALLOWED_RESOLUTIONS: '540p,720p,1080p,4k',
+      ALLOWED_DURATIONS: '5s,9s',
+    });
+    for (const name of PROJECT_FUNCTIONS.filter((n) => n !== 'Api')) {
+      expect(Object.keys(envOf(name)).filter((key) => key.startsWith('ALLOWED_')), name).toEqual([]);
+    }
+  });
+
+  it('the poll may resubmit a task the upstream failed on its own side once by default; no other function is told', () => {
+    expect(envOf('Poll').UPSTREAM_RESUBMITS).toBe('1');
+    for (const name of PROJECT_FUNCTIONS.filter((n) => n !== 'Poll')) expect(envOf(name).UPSTREAM_RESUBMITS, name).toBeUndefined();
   });
 
   it('the API gets the default per-key limits: 30 generations a minute, 5 unfinished at once', () => {
@@ -1272,6 +1292,11 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
         pollIntervalSeconds: '20',
         upstreamBaseUrl: 'https://luma.example.test/v1',
         upstreamModel: 'ray-flash-2',
+        upstreamResolution: '1080p',
+        upstreamDuration: '9s',
+        allowedModels: 'ray-flash-2',
+        allowedResolutions: '540p, 1080p,720p',
+        upstreamResubmits: '3',
         upstreamMaxConcurrent: '5',
         upstreamMaxCreatesPerMinute: '40',
         keyRatePerMinute: '12',
@@ -1327,6 +1352,39 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
     }
   });
 
+  it('`upstreamResolution` and `upstreamDuration` reach the API and poll functions', () => {
+    for (const fn of [otherStack.api.handler, otherStack.workflow.pollFunction]) {
+      expect(otherEnv(fn)).toMatchObject({ LUMA_RESOLUTION: '1080p', LUMA_DURATION: '9s' });
+    }
+  });
+
+  it('`allowedModels` and `allowedResolutions` (comma-separated) set the API’s lists, in Luma’s order; unset `allowedDurations` allows all', () => {
+    expect(otherEnv(otherStack.api.handler)).toMatchObject({
+      ALLOWED_MODELS: 'ray-flash-2',
+      ALLOWED_RESOLUTIONS: '540p,720p,1080p',
+      ALLOWED_DURATIONS: '5s,9s',
+    });
+  });
+
+  it('`upstreamResubmits` sets the poll’s UPSTREAM_RESUBMITS', () => {
+    expect(otherEnv(otherStack.workflow.pollFunction).UPSTREAM_RESUBMITS).toBe('3');
+  });
+
+  it(
+    '`allowedResolutions` may be a list, as in cdk.json, and 0 resubmits turns resubmitting off',
+    () => {
+      const { stack: listStack, template: listTemplate } = buildWithContext(
+        { ...NO_BUNDLING, allowedResolutions: ['720p', '540p'], upstreamResubmits: 0 },
+        tempDir('gateway-stack-offer-'),
+      );
+      const env = (construct: IConstruct) =>
+        listTemplate.toJSON().Resources[listStack.getLogicalId(construct.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+      expect(env(listStack.api.handler)).toMatchObject({ ALLOWED_RESOLUTIONS: '540p,720p', LUMA_RESOLUTION: '720p' });
+      expect(env(listStack.workflow.pollFunction).UPSTREAM_RESUBMITS).toBe('0');
+    },
+    60_000,
+  );
+
   it('`upstreamMaxConcurrent` and `upstreamMaxCreatesPerMinute` reach every function that counts slots, and not Copy', () => {
     const w = otherStack.workflow;
     for (const fn of [otherStack.api.handler, w.pollFunction, w.recordFailureFunction, w.reconcileFunction]) {
@@ -1380,6 +1438,16 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
     ['keyRatePerMinute', 'many', /keyRatePerMinute/],
     ['reconcileIntervalMinutes', 'often', /reconcileIntervalMinutes/],
     ['assetHostAllowlist', 'ftp://files.example.test', /must be an http or https origin/],
+    ['upstreamModel', 'ray-3', /^upstreamModel must be one of ray-2, ray-flash-2, not "ray-3"\.$/],
+    ['upstreamResolution', '8k', /^upstreamResolution must be one of 540p, 720p, 1080p, 4k, not "8k"\.$/],
+    ['upstreamDuration', '10s', /^upstreamDuration must be one of 5s, 9s, not "10s"\.$/],
+    ['allowedResolutions', '720p,8k', /^allowedResolutions may list only 540p, 720p, 1080p, 4k; "8k" is not one of them\.$/],
+    ['allowedModels', ' , ', /^allowedModels must list at least one of ray-2, ray-flash-2/],
+    ['allowedResolutions', '1080p,4k', /The default resolution 720p \(upstreamResolution is unset\) is not among allowedResolutions \(1080p, 4k\)/],
+    ['upstreamResubmits', '-1', /upstreamResubmits must be a whole number from 0 to 5/],
+    ['upstreamResubmits', '1.5', /upstreamResubmits must be a whole number from 0 to 5/],
+    ['upstreamResubmits', '6', /upstreamResubmits must be a whole number from 0 to 5/],
+    ['upstreamResubmits', 'twice', /upstreamResubmits/],
   ])(
     'rejects `%s` = "%s" at synth time',
     (key, value, message) => {
@@ -1397,6 +1465,16 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
     'rejects `%s` = "%s" at synth time',
     (key, value, message) => {
       expect(() => buildWithContext({ ...NO_BUNDLING, [key]: value }, tempDir('gateway-stack-capacity-'))).toThrow(message);
+    },
+    60_000,
+  );
+
+  it(
+    'rejects a default the operator does not allow at synth time',
+    () => {
+      expect(() =>
+        buildWithContext({ ...NO_BUNDLING, upstreamResolution: '4k', allowedResolutions: '540p,720p,1080p' }, tempDir('gateway-stack-offer-bad-')),
+      ).toThrow('upstreamResolution 4k is not among allowedResolutions (540p, 720p, 1080p): set upstreamResolution to one of them.');
     },
     60_000,
   );

@@ -40,6 +40,8 @@ beforeAll(async () => {
     port: 0,
     apiKeys: ['alice-key-0123456789abcdef', 'bob-key-0123456789abcdefgh'],
     timeScale: 0.01,
+    // An operator who does not offer 4k (as `ALLOWED_RESOLUTIONS` or the context `allowedResolutions` would say).
+    upstreamChoices: { resolution: { allowed: '540p,720p,1080p' } },
     log: () => undefined,
     functionLogs: () => undefined,
   });
@@ -104,6 +106,45 @@ describe('a generation from request to stored video', () => {
     const task = (await tasks.get(body.id))!;
     expect(task.request.frame0).toMatchObject({ kind: 'stored', contentType: 'image/png', width: 64, height: 48 });
     expect((await alice.waitForTerminal(body.id)).state).toBe('completed');
+  });
+});
+
+describe('model, resolution and duration', () => {
+  /** The create body the simulated upstream received for a task, as its Generation echoes it. */
+  async function sentUpstream(taskId: string): Promise<Record<string, unknown>> {
+    const { apiKey } = JSON.parse(readFileSync(join(dataDir, 'simulated-luma-identity.json'), 'utf8')) as { apiKey: string };
+    const upstreamId = (await tasks.get(taskId))!.upstreamId!;
+    const answer = await fetch(`${gateway.simulatedLuma!.baseUrl}/generations/${upstreamId}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    return ((await answer.json()) as { request: Record<string, unknown> }).request;
+  }
+
+  it('a request that names none is generated with the deployment’s defaults, sent explicitly and shown', async () => {
+    const { status, body } = await alice.create({ user_prompt: 'A quiet harbour' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ model: 'ray-2', resolution: '720p', duration: '5s', aspect_ratio: null });
+    expect((await alice.waitForTerminal(body.id)).state).toBe('completed');
+    expect(await sentUpstream(body.id)).toMatchObject({ model: 'ray-2', resolution: '720p', duration: '5s' });
+    expect((await tasks.get(body.id))!).toMatchObject({ model: 'ray-2', request: { resolution: '720p', duration: '5s' } });
+  });
+
+  it('the request’s own choices are recorded, sent and shown', async () => {
+    const choices = { model: 'ray-flash-2', resolution: '1080p', duration: '9s', aspect_ratio: '21:9' };
+    const { status, body } = await alice.create({ user_prompt: 'A desert road at noon', ...choices });
+    expect(status).toBe(200);
+    expect(body).toMatchObject(choices);
+    const done = await alice.waitForTerminal(body.id);
+    expect(done).toMatchObject({ state: 'completed', ...choices });
+    expect(await sentUpstream(body.id)).toMatchObject({ model: 'ray-flash-2', resolution: '1080p', duration: '9s', aspect_ratio: '21:9' });
+  });
+
+  it('a value the operator does not offer is a 400 naming it, and nothing is created', async () => {
+    const before = gateway.simulatedLuma!.stats().creates;
+    const answer = await alice.create({ user_prompt: 'A mountain in 4k', resolution: '4k' });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.details).toEqual([
+      { field: 'resolution', message: 'resolution 4k is not offered by this gateway; allowed: 540p, 720p, 1080p' },
+    ]);
+    expect(gateway.simulatedLuma!.stats().creates).toBe(before);
   });
 });
 
@@ -185,6 +226,8 @@ describe('bad input', () => {
     ['prompt too long', { user_prompt: 'x'.repeat(5001) }, 400, 'invalid_request'],
     ['prompt not a string', { user_prompt: 42 }, 400, 'invalid_request'],
     ['unknown aspect ratio', { user_prompt: 'A cat', aspect_ratio: '2:1' }, 400, 'invalid_request'],
+    ['unknown model', { user_prompt: 'A cat', model: 'ray-3' }, 400, 'invalid_request'],
+    ['unknown duration', { user_prompt: 'A cat', duration: '10s' }, 400, 'invalid_request'],
     ['loop with end frame', { user_prompt: 'A cat', loop: true, image_end_url: 'https://example.com/b.png' }, 400, 'invalid_request'],
     ['ftp keyframe', { user_prompt: 'A cat', image_url: 'ftp://example.com/a.png' }, 400, 'invalid_request'],
     ['Base64 that is not an image', { user_prompt: 'A cat', image_url: Buffer.from('hello world, not an image').toString('base64') }, 400, 'invalid_request'],

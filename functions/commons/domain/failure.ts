@@ -31,16 +31,57 @@ export type FailureCode = (typeof FAILURE_CODES)[number];
 export interface Failure {
   code: FailureCode;
   reason: string;
+  /**
+   * A fault on the upstream's side that a new submit of the same request may well not meet ("Job failed",
+   * "Error dispatching job"; Luma refunds such jobs): the poll step may submit it again while the
+   * deployment's `upstreamResubmits` allow. Without resubmits left the failure stands as it is.
+   */
+  resubmittable?: boolean;
 }
 
-const MODERATION_HINTS = /moderation|blacklist|content (is )?not allowed|unsafe|nsfw|inappropriate/i;
-/** The upstream could not read a keyframe the client gave: the client's to fix, not a fault upstream. */
+/** Luma's own words: "Contains blacklisted words", "Frame moderation failed", "Advanced prompt moderation failed". */
+const MODERATION_HINTS = /moderation|blacklist|content (is )?not allowed|prompt (is )?not allowed|unsafe|nsfw|inappropriate/i;
+/** Luma refuses prompts naming protected works or brands as "Prompt not allowed", sometimes saying why. */
+const INTELLECTUAL_PROPERTY_HINTS = /intellectual property|copyright|trademark|\bIP\b(?! address)/i;
+/** The upstream could not read a keyframe: "Failed to read user input frames". */
 const INPUT_HINTS = /failed to read user input frames?|could not (read|download|fetch) (the )?(image|frame|keyframe)/i;
+/** Faults inside the upstream, which a new submit may not meet: "Job failed", "Error dispatching job". */
+const RESUBMITTABLE_HINTS = /^job failed\b|error dispatching job/i;
+/**
+ * The operator's upstream account, not the request, is at fault: no credits or balance, billing, the plan
+ * or subscription, or a model the account may not use. Clients cannot fix these; the operator can.
+ */
+const ACCOUNT_HINTS =
+  /\bcredits?\b|\bbalance\b|billing|payment|subscription|\bplan\b|quota exceeded|model\b.*\b(not (available|allowed|enabled|permitted)|unavailable)|(no|not have) access to (the |this )?model|not (available|allowed|enabled) for (this|your) (account|plan|tier)/i;
 
-/** Upstreams report failures as free text; classify it so clients can tell their own mistakes from faults. */
-export function classifyUpstreamFailure(reason: string | undefined): Failure {
+/** True when the upstream's words say the operator's account cannot do this (credits, plan, model access). */
+export function isAccountProblem(text: string | undefined): boolean {
+  return !!text && ACCOUNT_HINTS.test(text);
+}
+
+/** How the task's keyframes reached the upstream: client URLs, or links to images the gateway stored. */
+export type KeyframeKind = 'url' | 'stored';
+
+/**
+ * Upstreams report failures as free text; classify it so clients can tell their own mistakes from faults.
+ * `keyframes` are the kinds of the task's keyframes: an unreadable keyframe the gateway stored and
+ * presigned itself is the gateway's fault, not the client's.
+ */
+export function classifyUpstreamFailure(reason: string | undefined, keyframes: readonly KeyframeKind[] = []): Failure {
   const text = reason?.trim() || 'The upstream reported the generation as failed without a reason.';
-  if (MODERATION_HINTS.test(text)) return { code: 'moderation', reason: text };
-  if (INPUT_HINTS.test(text)) return { code: 'upstream_rejected', reason: `${text} (check that the keyframe URLs are public images).` };
+  if (MODERATION_HINTS.test(text) || INTELLECTUAL_PROPERTY_HINTS.test(text)) return { code: 'moderation', reason: text };
+  if (INPUT_HINTS.test(text)) {
+    if (keyframes.length > 0 && keyframes.every((kind) => kind === 'stored')) {
+      return {
+        code: 'internal',
+        reason: `${text}: the upstream could not read the gateway's presigned link to the keyframe it stored (check the bucket and the keyframe link expiry).`,
+      };
+    }
+    return { code: 'upstream_rejected', reason: `${text} (check that the keyframe URLs are public images).` };
+  }
+  if (isAccountProblem(text)) {
+    return { code: 'upstream_rejected', reason: `${text} (the gateway's upstream account cannot run this; the operator must check its plan, credits and models).` };
+  }
+  if (RESUBMITTABLE_HINTS.test(text)) return { code: 'upstream_failed', reason: text, resubmittable: true };
   return { code: 'upstream_failed', reason: text };
 }

@@ -2,11 +2,21 @@
  * The seed API's `POST /luma/generations` body: one zod schema that validates, normalises and types it.
  * Keyframes arrive as an http(s) URL or as Base64 (a data URI or bare); Base64 is decoded and checked
  * here to be a real PNG, JPEG or WebP image, because the upstream accepts URLs only and we will store it.
+ * `model`, `resolution` and `duration` are Luma's own choices, limited to what the operator offers
+ * (luma-options.ts): the schema is built for a deployment's offer.
  */
 import { z } from 'zod';
 import { readImageInfo, type ImageType } from '../media/image.ts';
+import {
+  FULL_OFFER,
+  LUMA_ASPECT_RATIOS,
+  LUMA_DURATIONS,
+  LUMA_MODELS,
+  LUMA_RESOLUTIONS,
+  type GenerationOffer,
+} from './luma-options.ts';
 
-export const ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16'] as const;
+export const ASPECT_RATIOS = LUMA_ASPECT_RATIOS;
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const KEYFRAME_URL_MAX_LENGTH = 2048;
@@ -75,29 +85,52 @@ function parseKeyframeUrl(text: string, ctx: z.RefinementCtx): KeyframeInput | t
 
 const keyframe = z.string().min(1, 'must not be empty').transform(parseKeyframe);
 
-export const generationRequestSchema = z
-  .object({
-    user_prompt: z
-      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-      .trim()
-      .min(PROMPT_MIN_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
-      .max(PROMPT_MAX_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
-      // A lone surrogate is not text: stores and the upstream may refuse it, so it becomes U+FFFD here.
-      .transform((prompt) => prompt.toWellFormed()),
-    expand_prompt: z.boolean().optional(),
-    loop: z.boolean().optional(),
-    image_url: keyframe.nullish(),
-    // The seed documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
-    image_end_url: z
-      .union([z.literal(false), z.string().min(1, 'must not be empty')], { error: 'must be an http(s) URL, Base64 image, or false' })
-      .nullish()
-      .transform((value, ctx) => (typeof value === 'string' ? parseKeyframe(value, ctx) : undefined)),
-    aspect_ratio: z.enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` }).optional(),
-  })
-  .refine((body) => !(body.loop && body.image_end_url), {
-    message: 'loop cannot be combined with image_end_url: the upstream cannot loop towards an end frame',
-    path: ['loop'],
-  });
+/**
+ * One of Luma's values for a choice: an unknown value lists what this gateway offers; a value Luma knows
+ * but the operator does not offer says so, so the client can tell a typo from a gateway's policy.
+ */
+function offered<const T extends readonly [string, ...string[]]>(field: string, values: T, allowed: readonly T[number][]) {
+  const list = allowed.join(', ');
+  return z
+    .enum(values, { error: `must be one of ${list}` })
+    .superRefine((value, ctx) => {
+      if (!allowed.includes(value)) ctx.addIssue({ code: 'custom', message: `${field} ${value} is not offered by this gateway; allowed: ${list}` });
+    })
+    .optional();
+}
+
+/** The request schema of a deployment that offers `offer` (its operator's allowed models, resolutions, durations). */
+export function generationRequestSchemaFor(offer: GenerationOffer) {
+  return z
+    .object({
+      user_prompt: z
+        .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+        .trim()
+        .min(PROMPT_MIN_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
+        .max(PROMPT_MAX_LENGTH, `must be ${PROMPT_MIN_LENGTH} to ${PROMPT_MAX_LENGTH} characters`)
+        // A lone surrogate is not text: stores and the upstream may refuse it, so it becomes U+FFFD here.
+        .transform((prompt) => prompt.toWellFormed()),
+      expand_prompt: z.boolean().optional(),
+      loop: z.boolean().optional(),
+      image_url: keyframe.nullish(),
+      // The seed documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
+      image_end_url: z
+        .union([z.literal(false), z.string().min(1, 'must not be empty')], { error: 'must be an http(s) URL, Base64 image, or false' })
+        .nullish()
+        .transform((value, ctx) => (typeof value === 'string' ? parseKeyframe(value, ctx) : undefined)),
+      aspect_ratio: z.enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` }).optional(),
+      model: offered('model', LUMA_MODELS, offer.model.allowed),
+      resolution: offered('resolution', LUMA_RESOLUTIONS, offer.resolution.allowed),
+      duration: offered('duration', LUMA_DURATIONS, offer.duration.allowed),
+    })
+    .refine((body) => !(body.loop && body.image_end_url), {
+      message: 'loop cannot be combined with image_end_url: the upstream cannot loop towards an end frame',
+      path: ['loop'],
+    });
+}
+
+/** The schema with everything Luma offers allowed: a deployment whose operator restricts nothing. */
+export const generationRequestSchema = generationRequestSchemaFor(FULL_OFFER);
 
 export type GenerationRequest = z.output<typeof generationRequestSchema>;
 

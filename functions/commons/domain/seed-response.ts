@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Task, TaskStatus } from './task.ts';
 import { FAILURE_CODES } from './failure.ts';
+import { LUMA_ASPECT_RATIOS, LUMA_DURATIONS, LUMA_RESOLUTIONS } from './luma-options.ts';
 
 export const PUBLIC_STATES = ['pending', 'processing', 'completed', 'failed'] as const;
 export type PublicState = (typeof PUBLIC_STATES)[number];
@@ -17,6 +18,15 @@ export const seedGenerationSchema = z.object({
   state: z.enum(PUBLIC_STATES),
   created_at: z.string(),
   prompt: z.string(),
+  /**
+   * What the task is generated with: the request's choice or the gateway's default (`ray-2`, `720p`, `5s`
+   * unless the operator set others). `resolution` and `duration` are null for tasks recorded before the
+   * gateway kept them; `aspect_ratio` is null when the client chose none (the upstream's default, 16:9).
+   */
+  model: z.string(),
+  resolution: z.enum(LUMA_RESOLUTIONS).nullable(),
+  duration: z.enum(LUMA_DURATIONS).nullable(),
+  aspect_ratio: z.enum(LUMA_ASPECT_RATIOS).nullable(),
   batch_id: z.string(),
   message: z.string(),
   estimate_wait_seconds: z.number().nullable(),
@@ -111,6 +121,10 @@ export function toSeedGeneration(
     state,
     created_at: seedTimestamp(task.createdAt),
     prompt: task.request.prompt,
+    model: task.model,
+    resolution: task.request.resolution ?? null,
+    duration: task.request.duration ?? null,
+    aspect_ratio: task.request.aspectRatio ?? null,
     batch_id: '',
     message: MESSAGES[task.status],
     estimate_wait_seconds: null,

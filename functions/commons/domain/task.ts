@@ -14,6 +14,7 @@
 import { InvalidTransitionError } from '../errors.ts';
 import type { Failure } from './failure.ts';
 import type { ImageType } from '../media/image.ts';
+import type { AspectRatio, LumaDuration, LumaResolution } from './luma-options.ts';
 
 export const TASK_STATUSES = ['accepted', 'submitted', 'dreaming', 'copying', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -23,16 +24,27 @@ export type Keyframe =
   | { kind: 'url'; url: string }
   | { kind: 'stored'; key: string; contentType: ImageType; bytes: number; width: number; height: number };
 
-export type AspectRatio = '1:1' | '4:3' | '3:4' | '16:9' | '9:16';
-
 export interface TaskRequest {
   prompt: string;
   /** Accepted for compatibility with the seed API; the official Luma API has no such switch. */
   expandPrompt?: boolean;
   loop?: boolean;
+  /** As the client asked; absent: the upstream's default (Luma: 16:9). */
   aspectRatio?: AspectRatio;
+  /**
+   * What the task is generated at: the client's choice or the deployment's default when it was recorded
+   * (the model is the task's `model`). Absent only in tasks recorded before the gateway sent these: the
+   * provider then sends its configured default.
+   */
+  resolution?: LumaResolution;
+  duration?: LumaDuration;
   frame0?: Keyframe;
   frame1?: Keyframe;
+}
+
+/** How the task's keyframes reach the upstream: a client's URL, or a link to an image we stored. */
+export function keyframeKinds(request: TaskRequest): Keyframe['kind'][] {
+  return [request.frame0, request.frame1].flatMap((frame) => (frame ? [frame.kind] : []));
 }
 
 /** Where the upstream keeps the finished assets (its own, possibly short-lived, URLs). */
@@ -71,6 +83,7 @@ export interface Task {
   status: TaskStatus;
   request: TaskRequest;
   provider: string;
+  /** The model the task is generated with: the client's choice, or the deployment's default when it was recorded. */
   model: string;
   createdAt: string;
   updatedAt: string;

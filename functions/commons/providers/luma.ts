@@ -4,12 +4,18 @@
  * SDK's own retries and timeouts would fight the workflow's, and this keeps the bundles small.
  */
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
-import { classifyUpstreamFailure } from '../domain/failure.ts';
+import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts';
+import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
 import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
 
 export interface LumaOptions {
   baseUrl: string;
+  /** The deployment's defaults, sent when a request has none of its own (tasks recorded before they were kept). */
   model: string;
+  /** @default GENERATION_OPTIONS.resolution.fallback (720p) */
+  resolution?: string;
+  /** @default GENERATION_OPTIONS.duration.fallback (5s) */
+  duration?: string;
   apiKey: () => Promise<string>;
   timeoutMs?: number;
 }
@@ -51,6 +57,8 @@ const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
 export class LumaProvider implements VideoProvider {
   readonly name = 'luma';
   readonly model: string;
+  readonly #resolution: string;
+  readonly #duration: string;
   readonly #baseUrl: string;
   readonly #apiKey: () => Promise<string>;
   readonly #timeoutMs: number;
@@ -58,6 +66,8 @@ export class LumaProvider implements VideoProvider {
 
   constructor(options: LumaOptions) {
     this.model = options.model;
+    this.#resolution = options.resolution ?? GENERATION_OPTIONS.resolution.fallback;
+    this.#duration = options.duration ?? GENERATION_OPTIONS.duration.fallback;
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -68,9 +78,12 @@ export class LumaProvider implements VideoProvider {
       ...(request.frame0Url && { frame0: { type: 'image', url: request.frame0Url } }),
       ...(request.frame1Url && { frame1: { type: 'image', url: request.frame1Url } }),
     };
+    // Resolution and duration always: Luma's own defaults are undocumented, and they decide quality and cost.
     const body = {
-      model: this.model,
+      model: request.model ?? this.model,
       prompt: request.prompt,
+      resolution: request.resolution ?? this.#resolution,
+      duration: request.duration ?? this.#duration,
       ...(request.aspectRatio && { aspect_ratio: request.aspectRatio }),
       ...(request.loop !== undefined && { loop: request.loop }),
       ...(Object.keys(keyframes).length > 0 && { keyframes }),
@@ -161,18 +174,31 @@ export function classifyErrorResponse(status: number, detail: string | undefined
       rateLimited: status === 429,
     });
   }
-  if (status === 401 || status === 403) {
+  // A 403 may also be about the account (its credits or plan) rather than the key: told apart below.
+  if (status === 401 || (status === 403 && !isAccountProblem(detail))) {
     return new UpstreamRejectedError(
       `The upstream refused the gateway's API key (HTTP ${status}). The operator must update the upstream API key secret.`,
       { status: 502, failureCode: 'upstream_rejected' },
     );
   }
   const failure = classifyUpstreamFailure(detail ?? `The upstream rejected the request (HTTP ${status}).`);
-  const clientStatus = status === 400 || status === 422 ? status : 502;
-  const code = failure.code === 'moderation' ? 'moderation' : 'upstream_rejected';
+  if (failure.code === 'moderation') {
+    return new UpstreamRejectedError(`The upstream rejected the request (HTTP ${status})${what}`, {
+      status: status === 400 || status === 422 ? status : 502,
+      failureCode: 'moderation',
+    });
+  }
+  // The operator's account (credits, plan, a model it may not use): not the client's request to fix, so not its 400.
+  if (status === 402 || isAccountProblem(detail)) {
+    return new UpstreamRejectedError(
+      `The upstream refused the gateway's account (HTTP ${status})${what}. The operator must check the upstream account's ` +
+        'credits and plan, and offer only models it may use (upstreamModel, allowedModels).',
+      { status: 502, failureCode: 'upstream_rejected' },
+    );
+  }
   return new UpstreamRejectedError(`The upstream rejected the request (HTTP ${status})${what}`, {
-    status: clientStatus,
-    failureCode: code,
+    status: status === 400 || status === 422 ? status : 502,
+    failureCode: 'upstream_rejected',
   });
 }
 

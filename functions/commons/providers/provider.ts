@@ -7,6 +7,10 @@
 /** A request in the provider's terms, keyframes already turned into URLs it can fetch. */
 export interface ProviderRequest {
   prompt: string;
+  /** The task's model, resolution (`720p`) and duration (`5s`); absent: the provider's configured default. */
+  model?: string;
+  resolution?: string;
+  duration?: string;
   aspectRatio?: string;
   loop?: boolean;
   frame0Url?: string;

@@ -104,6 +104,9 @@ async function submitNewGeneration(task: Task, deps: SubmitDeps): Promise<string
   ]);
   const { id } = await deps.provider.submit({
     prompt: request.prompt,
+    model: task.model,
+    resolution: request.resolution,
+    duration: request.duration,
     aspectRatio: request.aspectRatio,
     loop: request.loop,
     frame0Url,

@@ -9,9 +9,17 @@ import {
   PROMPT_MIN_LENGTH,
   describeIssues,
   generationRequestSchema,
+  generationRequestSchemaFor,
   type GenerationRequest,
   type ValidationIssue,
 } from '../../../functions/commons/domain/generation-request.ts';
+import {
+  FULL_OFFER,
+  LUMA_DURATIONS,
+  LUMA_MODELS,
+  LUMA_RESOLUTIONS,
+  parseGenerationOffer,
+} from '../../../functions/commons/domain/luma-options.ts';
 
 const fixture = (path: string): Buffer => readFileSync(new URL(path, import.meta.url));
 const PNG = fixture('../../fixtures/media/tiny.png'); // 64 x 48
@@ -92,11 +100,11 @@ describe('generationRequestSchema: the seed example', () => {
   });
 
   it('drops unknown extra fields', () => {
-    const request = accept({ user_prompt: PROMPT, model: 'ray-2', callback_url: 'https://evil.example', extra: { a: 1 } });
-    const known = ['user_prompt', 'expand_prompt', 'loop', 'image_url', 'image_end_url', 'aspect_ratio'];
+    const request = accept({ user_prompt: PROMPT, callback_url: 'https://evil.example', concepts: [{ key: 'dolly_zoom' }], extra: { a: 1 } });
+    const known = ['user_prompt', 'expand_prompt', 'loop', 'image_url', 'image_end_url', 'aspect_ratio', 'model', 'resolution', 'duration'];
     for (const key of Object.keys(request)) expect(known).toContain(key);
     expect(request.user_prompt).toBe(PROMPT);
-    expect(request).not.toHaveProperty('model');
+    expect(request).not.toHaveProperty('concepts');
     expect(request).not.toHaveProperty('callback_url');
     expect(request).not.toHaveProperty('extra');
   });
@@ -179,17 +187,96 @@ describe('generationRequestSchema: user_prompt length', () => {
 });
 
 describe('generationRequestSchema: aspect_ratio', () => {
-  it('offers exactly the seed’s five ratios', () => {
-    expect([...ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16']);
+  it('offers the seed’s five ratios and Luma’s two cinema ratios', () => {
+    expect([...ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21']);
   });
 
   it.each(ASPECT_RATIOS)('accepts %s', (ratio) => {
     expect(accept({ user_prompt: PROMPT, aspect_ratio: ratio }).aspect_ratio).toBe(ratio);
   });
 
-  it.each(['21:9', '9:21', '2:1', '16:10', '16/9', '', ' 16:9', '16:9 '])('rejects %j, listing the allowed ratios', (ratio) => {
+  it.each(['2:1', '16:10', '16/9', '', ' 16:9', '16:9 ', '21:09'])('rejects %j, listing the allowed ratios', (ratio) => {
     const [issue] = rejectField({ user_prompt: PROMPT, aspect_ratio: ratio }, 'aspect_ratio');
-    for (const allowed of ASPECT_RATIOS) expect(issue.message).toContain(allowed);
+    expect(issue.message).toBe('must be one of 1:1, 4:3, 3:4, 16:9, 9:16, 21:9, 9:21');
+  });
+});
+
+describe('generationRequestSchema: model, resolution, duration', () => {
+  const CHOICES = [
+    ['model', LUMA_MODELS],
+    ['resolution', LUMA_RESOLUTIONS],
+    ['duration', LUMA_DURATIONS],
+  ] as const;
+
+  it('offers exactly Luma’s values', () => {
+    expect([...LUMA_MODELS]).toEqual(['ray-2', 'ray-flash-2']);
+    expect([...LUMA_RESOLUTIONS]).toEqual(['540p', '720p', '1080p', '4k']);
+    expect([...LUMA_DURATIONS]).toEqual(['5s', '9s']);
+  });
+
+  it.each(CHOICES.flatMap(([field, values]) => values.map((value) => [field, value] as const)))('accepts %s %s', (field, value) => {
+    expect(accept({ user_prompt: PROMPT, [field]: value })[field]).toBe(value);
+  });
+
+  it('leaves each unset when the request names none: the deployment’s default applies later', () => {
+    const request = accept({ user_prompt: PROMPT });
+    expect(request.model).toBeUndefined();
+    expect(request.resolution).toBeUndefined();
+    expect(request.duration).toBeUndefined();
+  });
+
+  it.each([
+    ['model', 'ray-3', 'must be one of ray-2, ray-flash-2'],
+    ['model', 'RAY-2', 'must be one of ray-2, ray-flash-2'],
+    ['model', 2, 'must be one of ray-2, ray-flash-2'],
+    ['resolution', '8k', 'must be one of 540p, 720p, 1080p, 4k'],
+    ['resolution', '720', 'must be one of 540p, 720p, 1080p, 4k'],
+    ['resolution', '4K', 'must be one of 540p, 720p, 1080p, 4k'],
+    ['resolution', null, 'must be one of 540p, 720p, 1080p, 4k'],
+    ['duration', '10s', 'must be one of 5s, 9s'],
+    ['duration', 5, 'must be one of 5s, 9s'],
+    ['duration', '', 'must be one of 5s, 9s'],
+  ])('rejects %s %j with a 400 naming the field and the allowed values', (field, value, message) => {
+    expect(rejectField({ user_prompt: PROMPT, [field]: value }, field)).toEqual([{ field, message }]);
+  });
+
+  describe('restricted by the operator', () => {
+    const offer = parseGenerationOffer(
+      { model: { allowed: 'ray-flash-2', default: 'ray-flash-2' }, resolution: { allowed: '540p,720p,1080p' }, duration: { allowed: ['5s'] } },
+      'env',
+    );
+    const schema = generationRequestSchemaFor(offer);
+    const issues = (body: unknown) => {
+      const result = schema.safeParse(body);
+      return result.success ? [] : describeIssues(result.error);
+    };
+
+    it('refuses a value Luma knows but the gateway does not offer, saying so and listing what it offers', () => {
+      expect(issues({ user_prompt: PROMPT, resolution: '4k' })).toEqual([
+        { field: 'resolution', message: 'resolution 4k is not offered by this gateway; allowed: 540p, 720p, 1080p' },
+      ]);
+      expect(issues({ user_prompt: PROMPT, duration: '9s' })).toEqual([
+        { field: 'duration', message: 'duration 9s is not offered by this gateway; allowed: 5s' },
+      ]);
+      expect(issues({ user_prompt: PROMPT, model: 'ray-2' })).toEqual([
+        { field: 'model', message: 'model ray-2 is not offered by this gateway; allowed: ray-flash-2' },
+      ]);
+    });
+
+    it('an unknown value lists only what the gateway offers', () => {
+      expect(issues({ user_prompt: PROMPT, resolution: '8k' })).toEqual([{ field: 'resolution', message: 'must be one of 540p, 720p, 1080p' }]);
+    });
+
+    it('accepts every offered value, and reports each refused field at once', () => {
+      for (const resolution of offer.resolution.allowed) expect(issues({ user_prompt: PROMPT, resolution })).toEqual([]);
+      expect(issues({ user_prompt: PROMPT, model: 'ray-flash-2', duration: '5s' })).toEqual([]);
+      expect(issues({ user_prompt: PROMPT, resolution: '4k', duration: '9s' }).map((issue) => issue.field)).toEqual(['resolution', 'duration']);
+    });
+
+    it('the unrestricted schema offers everything', () => {
+      expect(FULL_OFFER.resolution.allowed).toEqual(LUMA_RESOLUTIONS);
+      expect(accept({ user_prompt: PROMPT, model: 'ray-2', resolution: '4k', duration: '9s' })).toMatchObject({ resolution: '4k' });
+    });
   });
 });
 

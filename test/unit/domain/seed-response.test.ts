@@ -144,6 +144,25 @@ describe('toSeedGeneration, for a task in each status', () => {
     });
   });
 
+  it('shows the model, resolution, duration and aspect ratio the task is generated with, at the top level', () => {
+    const task = { ...taskIn('dreaming'), model: 'ray-flash-2' };
+    const chosen = { ...task, request: { ...task.request, resolution: '1080p', duration: '9s', aspectRatio: '21:9' } } as Task;
+    expect(toSeedGeneration(chosen, undefined, REQUEST_ID)).toMatchObject({
+      model: 'ray-flash-2',
+      resolution: '1080p',
+      duration: '9s',
+      aspect_ratio: '21:9',
+    });
+    expect(seedGenerationSchema.parse(toSeedGeneration(chosen, undefined, REQUEST_ID))).toMatchObject({ resolution: '1080p' });
+  });
+
+  it('null where the task recorded none: no aspect ratio asked for, or a task from before resolution and duration were kept', () => {
+    const old = { ...taskIn('accepted'), request: { prompt: PROMPT } };
+    const generation = toSeedGeneration(old, undefined, REQUEST_ID);
+    expect(generation).toMatchObject({ model: 'ray-2', resolution: null, duration: null, aspect_ratio: null });
+    expect(seedGenerationSchema.safeParse(generation).success).toBe(true);
+  });
+
   it('a completed task with links fills video and thumbnail with the stored output', () => {
     const generation = toSeedGeneration(taskIn('completed'), LINKS, REQUEST_ID);
     expect(generation.video).toEqual({

@@ -5,6 +5,7 @@ import {
   applyChange,
   isAlreadyApplied,
   isTerminal,
+  keyframeKinds,
   newTask,
   type Task,
   type TaskChange,
@@ -229,5 +230,17 @@ describe('task lifecycle: property', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('keyframeKinds', () => {
+  const stored = { kind: 'stored', key: 'inputs/t1/frame0.png', contentType: 'image/png', bytes: 10, width: 4, height: 4 } as const;
+  const url = { kind: 'url', url: 'https://example.com/a.png' } as const;
+
+  it('lists how each keyframe reaches the upstream, start frame first', () => {
+    expect(keyframeKinds({ prompt: 'p' })).toEqual([]);
+    expect(keyframeKinds({ prompt: 'p', frame0: url })).toEqual(['url']);
+    expect(keyframeKinds({ prompt: 'p', frame1: stored })).toEqual(['stored']);
+    expect(keyframeKinds({ prompt: 'p', frame0: stored, frame1: url })).toEqual(['stored', 'url']);
   });
 });

@@ -108,6 +108,8 @@ describe('LumaProvider.submit', () => {
     expect(JSON.parse(request.body)).toEqual({
       model: 'ray-2',
       prompt: 'a paper boat',
+      resolution: '720p',
+      duration: '5s',
       aspect_ratio: '9:16',
       loop: true,
       keyframes: {
@@ -117,10 +119,20 @@ describe('LumaProvider.submit', () => {
     });
   });
 
-  it('sends only model and prompt when nothing else is set', async () => {
+  it('always sends model, resolution and duration: the configured defaults when the request has none', async () => {
     answer = json(201, GENERATION);
     await provider().submit({ prompt: 'just a prompt' });
-    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-2', prompt: 'just a prompt' });
+    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-2', prompt: 'just a prompt', resolution: '720p', duration: '5s' });
+
+    const configured = new LumaProvider({ baseUrl, model: 'ray-flash-2', resolution: '1080p', duration: '9s', apiKey: async () => API_KEY });
+    await configured.submit({ prompt: 'just a prompt' });
+    expect(JSON.parse(requests[1].body)).toEqual({ model: 'ray-flash-2', prompt: 'just a prompt', resolution: '1080p', duration: '9s' });
+  });
+
+  it('the request’s own model, resolution and duration win over the defaults', async () => {
+    answer = json(201, GENERATION);
+    await provider().submit({ prompt: 'p', model: 'ray-flash-2', resolution: '4k', duration: '9s', aspectRatio: '21:9' });
+    expect(JSON.parse(requests[0].body)).toEqual({ model: 'ray-flash-2', prompt: 'p', resolution: '4k', duration: '9s', aspect_ratio: '21:9' });
   });
 
   it('sends loop: false, and a lone end frame as frame1', async () => {
@@ -129,6 +141,8 @@ describe('LumaProvider.submit', () => {
     expect(JSON.parse(requests[0].body)).toEqual({
       model: 'ray-2',
       prompt: 'p',
+      resolution: '720p',
+      duration: '5s',
       loop: false,
       keyframes: { frame1: { type: 'image', url: 'https://x.example/e.png' } },
     });
@@ -367,6 +381,51 @@ describe('classifyErrorResponse', () => {
   it('405 "Method Not Allowed" is not moderation', () => {
     expect(classifyErrorResponse(405, 'Method Not Allowed', null)).toMatchObject({ failureCode: 'upstream_rejected' });
   });
+
+  it.each([
+    'Prompt not allowed',
+    'Prompt not allowed: it may infringe intellectual property',
+    'Request refused: copyrighted character',
+    'Trademark detected in prompt',
+    'Prompt not allowed (IP)',
+    'Advanced prompt moderation failed',
+    'Contains blacklisted words',
+  ])('a refused prompt (%s) at submit is moderation, answered with the client’s own 400', (detail) => {
+    expect(classifyErrorResponse(400, detail, null)).toMatchObject({ status: 400, failureCode: 'moderation' });
+  });
+
+  describe('the operator’s account, not the request, is at fault: 502 upstream_rejected with a hint for the operator', () => {
+    it.each([
+      [402, 'Payment required'],
+      [402, undefined],
+      [400, 'Insufficient credits'],
+      [403, 'Not enough credits to run this generation'],
+      [400, 'Your credit balance is too low'],
+      [400, 'Billing issue: update your payment method'],
+      [422, 'This feature requires a higher plan'],
+      [400, 'No active subscription'],
+      [400, 'Model ray-flash-2 is not available for this account'],
+      [400, 'model ray-2 not allowed for your plan'],
+      [403, 'You do not have access to this model'],
+      [422, 'Resolution 4k is not available for your tier'],
+    ])('%i %j', (status, detail) => {
+      const error = classifyErrorResponse(status, detail, null);
+      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      expect(error).toMatchObject({ status: 502, failureCode: 'upstream_rejected', retryable: false });
+      expect(error.message).toMatch(/The operator must check the upstream account's credits and plan/);
+      expect(error.message).not.toMatch(/API key/);
+      expect(error.message).toContain(`HTTP ${status}`);
+      if (detail) expect(error.message).toContain(detail);
+    });
+
+    it('a request the client got wrong stays the client’s 400, without the operator hint', () => {
+      for (const detail of ['Prompt is required', 'Loop is not supported for end frame', 'Invalid aspect_ratio "2:1"']) {
+        const error = classifyErrorResponse(400, detail, null);
+        expect(error).toMatchObject({ status: 400, failureCode: 'upstream_rejected' });
+        expect(error.message).not.toMatch(/operator/i);
+      }
+    });
+  });
 });
 
 describe('parseRetryAfter', () => {
@@ -400,10 +459,68 @@ describe('classifyUpstreamFailure', () => {
     expect(classifyUpstreamFailure(reason)).toEqual({ code: 'upstream_failed', reason });
   });
 
-  it('an unreadable keyframe is the client’s to fix: upstream_rejected, with a hint', () => {
-    const failure = classifyUpstreamFailure('Failed to read user input frames');
+  describe('Luma’s own failure reasons', () => {
+    it.each([
+      ['Contains blacklisted words', 'moderation'],
+      ['Frame moderation failed', 'moderation'],
+      ['Advanced prompt moderation failed', 'moderation'],
+      ['Prompt not allowed', 'moderation'],
+      ['Prompt not allowed: intellectual property', 'moderation'],
+      ['The prompt references copyrighted material', 'moderation'],
+      ['Trademarked content', 'moderation'],
+      ['Prompt refused (IP)', 'moderation'],
+      ['Job failed', 'upstream_failed'],
+      ['Error dispatching job', 'upstream_failed'],
+    ] as const)('%s → %s', (reason, code) => {
+      expect(classifyUpstreamFailure(reason).code).toBe(code);
+    });
+
+    it.each(['Job failed', 'Error dispatching job', 'job failed: worker lost'])('%s is a fault upstream a new submit may not meet: resubmittable', (reason) => {
+      expect(classifyUpstreamFailure(reason)).toEqual({ code: 'upstream_failed', reason, resubmittable: true });
+    });
+
+    it('no other failure is resubmittable', () => {
+      for (const reason of ['Internal error', 'Contains blacklisted words', 'Failed to read user input frames', 'Prompt not allowed', undefined]) {
+        expect(classifyUpstreamFailure(reason).resubmittable).toBeUndefined();
+      }
+    });
+
+    it('"IP" means intellectual property only as a word, and not an IP address', () => {
+      expect(classifyUpstreamFailure('Could not resolve IP address of the worker').code).toBe('upstream_failed');
+      expect(classifyUpstreamFailure('Pipeline stalled').code).toBe('upstream_failed');
+    });
+  });
+
+  describe('an unreadable keyframe: whose link was it?', () => {
+    const UNREADABLE = 'Failed to read user input frames';
+
+    it.each([[[]], [['url']], [['url', 'url']], [['url', 'stored']]] as const)(
+      'with keyframes %j (a client URL among them): the client’s to fix, upstream_rejected, with a hint',
+      (kinds) => {
+        const failure = classifyUpstreamFailure(UNREADABLE, kinds);
+        expect(failure.code).toBe('upstream_rejected');
+        expect(failure.reason).toMatch(/^Failed to read user input frames .*keyframe URLs are public images/);
+      },
+    );
+
+    it.each([[['stored']], [['stored', 'stored']]] as const)('with keyframes %j, all stored by the gateway: internal, naming its presigned link', (kinds) => {
+      const failure = classifyUpstreamFailure(UNREADABLE, kinds);
+      expect(failure.code).toBe('internal');
+      expect(failure.reason).toMatch(/^Failed to read user input frames/);
+      expect(failure.reason).toMatch(/gateway's presigned link/);
+      expect(failure.reason).not.toMatch(/public images/);
+    });
+
+    it('the keyframe kinds change nothing else', () => {
+      expect(classifyUpstreamFailure('Frame moderation failed', ['stored']).code).toBe('moderation');
+      expect(classifyUpstreamFailure('Job failed', ['stored']).code).toBe('upstream_failed');
+    });
+  });
+
+  it('a failure that names the operator’s account is upstream_rejected, with a hint for the operator', () => {
+    const failure = classifyUpstreamFailure('Insufficient credits');
     expect(failure.code).toBe('upstream_rejected');
-    expect(failure.reason).toMatch(/^Failed to read user input frames .*keyframe/);
+    expect(failure.reason).toMatch(/^Insufficient credits .*operator/);
   });
 
   it('trims the reason, and explains a missing one', () => {

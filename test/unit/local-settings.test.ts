@@ -1,0 +1,50 @@
+/**
+ * `npm start`'s upstream settings (local/settings.ts): checked before anything starts, so a mistake names the
+ * environment variable and the values it may take, rather than failing each task with a 400 upstream.
+ */
+import { describe, expect, it } from 'vitest';
+import { upstreamSettingsFromEnv } from '../../local/settings.ts';
+
+describe('upstreamSettingsFromEnv', () => {
+  it('nothing set: nothing overridden, cdk.json’s context or the defaults apply', () => {
+    const settings = upstreamSettingsFromEnv({});
+    expect(settings.upstreamResubmits).toBeUndefined();
+    for (const choice of Object.values(settings.upstreamChoices ?? {})) expect(choice).toEqual({ default: undefined, allowed: undefined });
+  });
+
+  it('passes the variables on, to be synthesized as the CDK context a deploy would use', () => {
+    const settings = upstreamSettingsFromEnv({
+      LUMA_MODEL: 'ray-flash-2',
+      LUMA_RESOLUTION: '540p',
+      LUMA_DURATION: '9s',
+      ALLOWED_RESOLUTIONS: '540p,720p',
+      UPSTREAM_RESUBMITS: '0',
+    });
+    expect(settings).toEqual({
+      upstreamChoices: {
+        model: { default: 'ray-flash-2', allowed: undefined },
+        resolution: { default: '540p', allowed: '540p,720p' },
+        duration: { default: '9s', allowed: undefined },
+      },
+      upstreamResubmits: 0,
+    });
+  });
+
+  it.each([
+    [{ LUMA_RESOLUTION: '8k' }, 'LUMA_RESOLUTION must be one of 540p, 720p, 1080p, 4k, not "8k".'],
+    [{ LUMA_MODEL: 'ray-3' }, 'LUMA_MODEL must be one of ray-2, ray-flash-2, not "ray-3".'],
+    [{ LUMA_DURATION: '5' }, 'LUMA_DURATION must be one of 5s, 9s, not "5".'],
+    [{ ALLOWED_MODELS: 'ray-2,ray-1.6' }, 'ALLOWED_MODELS may list only ray-2, ray-flash-2; "ray-1.6" is not one of them.'],
+    [{ ALLOWED_DURATIONS: ',' }, 'ALLOWED_DURATIONS must list at least one of 5s, 9s, or be unset to allow them all.'],
+    [
+      { LUMA_RESOLUTION: '4k', ALLOWED_RESOLUTIONS: '540p,720p,1080p' },
+      'LUMA_RESOLUTION 4k is not among ALLOWED_RESOLUTIONS (540p, 720p, 1080p): set LUMA_RESOLUTION to one of them.',
+    ],
+    [{ ALLOWED_DURATIONS: '9s' }, 'The default duration 5s (LUMA_DURATION is unset) is not among ALLOWED_DURATIONS (9s): set LUMA_DURATION to one of them.'],
+    [{ UPSTREAM_RESUBMITS: '-1' }, 'UPSTREAM_RESUBMITS must be a whole number from 0 to 5, not "-1".'],
+    [{ UPSTREAM_RESUBMITS: '2.5' }, 'UPSTREAM_RESUBMITS must be a whole number from 0 to 5, not "2.5".'],
+    [{ UPSTREAM_RESUBMITS: 'twice' }, 'UPSTREAM_RESUBMITS must be a whole number from 0 to 5, not "twice".'],
+  ])('%j fails before anything starts: %s', (env, message) => {
+    expect(() => upstreamSettingsFromEnv(env)).toThrow(message);
+  });
+});
