@@ -54,89 +54,59 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import {
+  DETAIL_BUSY,
+  DETAIL_INTERNAL,
+  DETAIL_INVALID_API_KEY,
+  DETAIL_MODERATION,
+  DETAIL_NOT_FOUND,
+  DETAIL_RATE_LIMIT,
+  DETAIL_TOO_MANY_CONCURRENT,
+  MAX_BODY_BYTES,
+  isOneOf,
+  parsePagination,
+  validateGenerationRequest,
+} from './simulated-luma/contract.ts';
+import type { LumaVideoRequest } from './simulated-luma/contract.ts';
+import { parseSimDirectives } from './simulated-luma/directives.ts';
+import {
+  DEFAULT_HANG_MS,
+  DOWNLOAD_FAULT_KINDS,
+  FAULT_5XX_STATUSES,
+  FAULT_KINDS,
+  GARBAGE_HTML,
+  POLL_FAULT_KINDS,
+  SIM_INTERNAL_FAILURE_REASON,
+  SUBMIT_FAULT_KINDS,
+  cutLength,
+  drawFault,
+  mulberry32,
+} from './simulated-luma/faults.ts';
+import type { FaultKind, SimulatedLumaFaults } from './simulated-luma/faults.ts';
+import { HttpError, hasValidBearer, matchRoute, parseJson, readBody, sendJson, sendNoContent } from './simulated-luma/http.ts';
+import { loadRecords, writeRecordsAtomically } from './simulated-luma/persistence.ts';
+import { generationStateAt, isActiveState, renderGeneration } from './simulated-luma/timeline.ts';
+import type { SimGenerationRecord, SimOutcome, SimTiming } from './simulated-luma/timeline.ts';
 
-// ---------------------------------------------------------------------------
-// Public constants
-// ---------------------------------------------------------------------------
-
-export const SIM_DIRECTIVE_FAIL = '[sim:fail]';
-export const SIM_DIRECTIVE_REJECT = '[sim:reject]';
-export const SIM_DIRECTIVE_SLOW = '[sim:slow]';
-/** Matches `[sim:busy:N]`; capture group 1 is N. */
-export const SIM_DIRECTIVE_BUSY_PATTERN = /\[sim:busy:(\d{1,3})\]/;
-/** Builds the `[sim:busy:N]` directive, so tests need not spell it by hand. */
-export function simBusyDirective(failures: number): string {
-  return `[sim:busy:${failures}]`;
-}
-
-export const SIM_FAILURE_REASON = 'Prompt contains blacklisted words';
-export const SIM_SLOW_FACTOR = 100;
-
-export const LUMA_VIDEO_MODELS = ['ray-2', 'ray-flash-2'] as const;
-export const LUMA_ASPECT_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '21:9', '9:21'] as const;
-export const LUMA_RESOLUTIONS = ['540p', '720p', '1080p', '4k'] as const;
-export const LUMA_DURATIONS = ['5s', '9s'] as const;
-export const PROMPT_MIN_LENGTH = 3;
-export const PROMPT_MAX_LENGTH = 5000;
-export const MAX_BODY_BYTES = 1024 * 1024;
-
-export const DETAIL_INVALID_API_KEY = 'Invalid API key';
-export const DETAIL_NOT_FOUND = 'Generation not found';
-export const DETAIL_MODERATION = 'Prompt moderation failed';
-export const DETAIL_BUSY = 'Service temporarily unavailable';
-export const DETAIL_LOOP_END_FRAME = 'Loop is not supported for end frame';
-export const DETAIL_INTERNAL = 'Internal server error';
-export const DETAIL_RATE_LIMIT = 'Rate limit exceeded';
-export const DETAIL_TOO_MANY_CONCURRENT = 'Too many concurrent generations';
-
-/** Every kind of fault the simulator can inject (see the top of this file). */
-export const FAULT_KINDS = [
-  'submit_5xx',
-  'submit_429',
-  'submit_timeout',
-  'poll_5xx',
-  'poll_429',
-  'download_cut',
-  'download_garbage',
-  'generation_fail',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
-/** The kinds that apply to each kind of request. */
-export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_429', 'submit_timeout', 'generation_fail'];
-export const POLL_FAULT_KINDS: readonly FaultKind[] = ['poll_5xx', 'poll_429'];
-export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'download_garbage'];
-export const FAULT_5XX_STATUSES = [500, 502, 503] as const;
-export const SIM_INTERNAL_FAILURE_REASON = 'Internal error during generation';
-export const DEFAULT_HANG_MS = 30_000;
-export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
+// The pure parts live beside this file; everything public is exported from here, as before.
+export * from './simulated-luma/contract.ts';
+export * from './simulated-luma/directives.ts';
+export * from './simulated-luma/faults.ts';
+export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';
+export * from './simulated-luma/timeline.ts';
 
 const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
-const STATE_FILE_VERSION = 1;
 
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
-
-/** Fault injection and the concurrency limit; each field is set by the `npm start` variable named beside it. */
-export interface SimulatedLumaFaults {
-  /** SIM_FAULT_RATE: 0..1, default 0. */
-  faultRate?: number;
-  /** SIM_FAULTS: the kinds that may be injected, default all. */
-  faults?: readonly FaultKind[];
-  /** SIM_HANG_MS: how long submit_timeout holds a request before dropping it, before timeScale; default 30 000. */
-  hangMs?: number;
-  /** SIM_MAX_CONCURRENT: at most this many generations queued or dreaming at once; default unlimited. */
-  concurrencyLimit?: number;
-  /** SIM_SEED: seeds the fault PRNG; default random. */
-  seed?: number;
-}
 
 export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   apiKey: string;
@@ -185,461 +155,9 @@ export interface SimulatedLuma {
   close(): Promise<void>;
 }
 
-export type GenerationState = 'queued' | 'dreaming' | 'completed' | 'failed';
-export type SimOutcome = 'complete' | 'fail';
-
-export interface SimDirectives {
-  fail: boolean;
-  reject: boolean;
-  slow: boolean;
-  /** How many submits of this exact prompt answer 503 before one succeeds (0 = none). */
-  busyFailures: number;
-}
-
-export interface SimTiming {
-  timeScale: number;
-  queuedSeconds: number;
-  dreamingSeconds: number;
-}
-
-export type LumaKeyframe = { type: 'image'; url: string } | { type: 'generation'; id: string };
-
-/** The validated body; extra fields are kept so the echo in `request` is faithful. */
-export interface LumaVideoRequest {
-  model: (typeof LUMA_VIDEO_MODELS)[number];
-  prompt: string;
-  aspect_ratio?: (typeof LUMA_ASPECT_RATIOS)[number];
-  loop?: boolean;
-  keyframes?: { frame0?: LumaKeyframe; frame1?: LumaKeyframe };
-  callback_url?: string;
-  resolution?: string;
-  duration?: string;
-  [extra: string]: unknown;
-}
-
-export type ValidationResult = { ok: true; request: LumaVideoRequest } | { ok: false; detail: string };
-
-export interface LumaAssets {
-  video: string;
-  image: string;
-  progress_video: null;
-}
-
-export interface LumaGeneration {
-  id: string;
-  generation_type: 'video';
-  state: GenerationState;
-  failure_reason: string | null;
-  created_at: string;
-  model: string;
-  assets: LumaAssets | null;
-  request: LumaVideoRequest;
-}
-
-/** What is persisted per generation; everything else is derived from it. */
-export interface SimGenerationRecord {
-  id: string;
-  created_at: string;
-  request: LumaVideoRequest;
-  outcome: SimOutcome;
-  /** Set when the failure is not the [sim:fail] one (an injected generation_fail). */
-  failure_reason?: string;
-}
-
 // ---------------------------------------------------------------------------
-// Pure parts: directives, validation, state over time, rendering
+// Settings
 // ---------------------------------------------------------------------------
-
-export function parseSimDirectives(prompt: string): SimDirectives {
-  const busy = SIM_DIRECTIVE_BUSY_PATTERN.exec(prompt);
-  return {
-    fail: prompt.includes(SIM_DIRECTIVE_FAIL),
-    reject: prompt.includes(SIM_DIRECTIVE_REJECT),
-    slow: prompt.includes(SIM_DIRECTIVE_SLOW),
-    busyFailures: busy ? Number(busy[1]) : 0,
-  };
-}
-
-/** Checks a submit body the way Luma does; the first problem found wins. */
-export function validateGenerationRequest(body: unknown): ValidationResult {
-  if (!isPlainObject(body)) return { ok: false, detail: 'Request body must be a JSON object' };
-  const detail =
-    checkModel(body.model) ??
-    checkPrompt(body.prompt) ??
-    checkEnum('aspect_ratio', body.aspect_ratio, LUMA_ASPECT_RATIOS) ??
-    checkOptionalBoolean('loop', body.loop) ??
-    checkKeyframes(body.keyframes) ??
-    checkLoopWithEndFrame(body.loop, body.keyframes) ??
-    checkOptionalHttpUrl('callback_url', body.callback_url) ??
-    checkEnum('resolution', body.resolution, LUMA_RESOLUTIONS) ??
-    checkEnum('duration', body.duration, LUMA_DURATIONS);
-  if (detail !== undefined) return { ok: false, detail };
-  return { ok: true, request: body as LumaVideoRequest };
-}
-
-function checkModel(model: unknown): string | undefined {
-  if (model === undefined || model === null || model === '') return 'Model is required';
-  if (!isOneOf(model, LUMA_VIDEO_MODELS)) {
-    return `Invalid model ${JSON.stringify(model)}. Supported models: ${LUMA_VIDEO_MODELS.join(', ')}`;
-  }
-  return undefined;
-}
-
-function checkPrompt(prompt: unknown): string | undefined {
-  if (typeof prompt !== 'string' || prompt.trim() === '') return 'Prompt is required';
-  // Luma counts characters (code points), not UTF-16 units.
-  const length = Array.from(prompt).length;
-  if (length < PROMPT_MIN_LENGTH) return `Prompt is too short (minimum ${PROMPT_MIN_LENGTH} characters)`;
-  if (length > PROMPT_MAX_LENGTH) return `Prompt is too long (maximum ${PROMPT_MAX_LENGTH} characters)`;
-  return undefined;
-}
-
-function checkEnum(field: string, value: unknown, allowed: readonly string[]): string | undefined {
-  if (isAbsent(value) || isOneOf(value, allowed)) return undefined;
-  return `Invalid ${field} ${JSON.stringify(value)}. Supported values: ${allowed.join(', ')}`;
-}
-
-function checkOptionalBoolean(field: string, value: unknown): string | undefined {
-  return isAbsent(value) || typeof value === 'boolean' ? undefined : `${field} must be a boolean`;
-}
-
-function checkOptionalHttpUrl(field: string, value: unknown): string | undefined {
-  return isAbsent(value) || isHttpUrl(value) ? undefined : `${field} must be an http(s) URL`;
-}
-
-function checkKeyframes(keyframes: unknown): string | undefined {
-  if (isAbsent(keyframes)) return undefined;
-  if (!isPlainObject(keyframes)) return 'keyframes must be an object';
-  for (const [name, frame] of Object.entries(keyframes)) {
-    if (name !== 'frame0' && name !== 'frame1') return `Unknown keyframe ${JSON.stringify(name)}; expected frame0 or frame1`;
-    const problem = checkKeyframe(name, frame);
-    if (problem !== undefined) return problem;
-  }
-  return undefined;
-}
-
-function checkKeyframe(name: string, frame: unknown): string | undefined {
-  if (isAbsent(frame)) return undefined;
-  if (!isPlainObject(frame)) return `Keyframe ${name} must be an object`;
-  if (frame.type === 'image') {
-    return isHttpUrl(frame.url) ? undefined : `Keyframe ${name} url must be an http(s) URL`;
-  }
-  if (frame.type === 'generation') {
-    return typeof frame.id === 'string' && frame.id !== '' ? undefined : `Keyframe ${name} id is required`;
-  }
-  return `Keyframe ${name} type must be "image" or "generation"`;
-}
-
-function checkLoopWithEndFrame(loop: unknown, keyframes: unknown): string | undefined {
-  const hasEndFrame = isPlainObject(keyframes) && !isAbsent(keyframes.frame1);
-  return loop === true && hasEndFrame ? DETAIL_LOOP_END_FRAME : undefined;
-}
-
-/** Phase lengths in milliseconds for one generation, after scaling and [sim:slow]. */
-export function phaseDurationsMs(timing: SimTiming, slow: boolean): { queuedMs: number; dreamingMs: number } {
-  const slowFactor = slow ? SIM_SLOW_FACTOR : 1;
-  return {
-    queuedMs: timing.queuedSeconds * timing.timeScale * 1000,
-    dreamingMs: timing.dreamingSeconds * timing.timeScale * slowFactor * 1000,
-  };
-}
-
-export function generationStateAt(record: SimGenerationRecord, nowMs: number, timing: SimTiming): GenerationState {
-  const elapsedMs = nowMs - Date.parse(record.created_at);
-  const { queuedMs, dreamingMs } = phaseDurationsMs(timing, parseSimDirectives(record.request.prompt).slow);
-  if (elapsedMs < queuedMs) return 'queued';
-  if (elapsedMs < queuedMs + dreamingMs) return 'dreaming';
-  return record.outcome === 'fail' ? 'failed' : 'completed';
-}
-
-export function isActiveState(state: GenerationState): boolean {
-  return state === 'queued' || state === 'dreaming';
-}
-
-export function assetUrls(baseUrl: string, id: string): LumaAssets {
-  return {
-    video: `${baseUrl}/assets/${id}/video.mp4`,
-    image: `${baseUrl}/assets/${id}/thumbnail.jpg`,
-    progress_video: null,
-  };
-}
-
-/** The Generation object as Luma returns it at time `nowMs`. */
-export function renderGeneration(record: SimGenerationRecord, nowMs: number, timing: SimTiming, baseUrl: string): LumaGeneration {
-  const state = generationStateAt(record, nowMs, timing);
-  return {
-    id: record.id,
-    generation_type: 'video',
-    state,
-    failure_reason: state === 'failed' ? (record.failure_reason ?? SIM_FAILURE_REASON) : null,
-    created_at: record.created_at,
-    model: record.request.model,
-    assets: state === 'completed' ? assetUrls(baseUrl, record.id) : null,
-    request: record.request,
-  };
-}
-
-/** Parses `?limit=&offset=`; Luma's defaults are limit 10 and offset 0. */
-export function parsePagination(params: URLSearchParams): { ok: true; limit: number; offset: number } | { ok: false; detail: string } {
-  const limit = parseNonNegativeInt(params.get('limit'), 10);
-  const offset = parseNonNegativeInt(params.get('offset'), 0);
-  if (limit === undefined || limit < 1 || limit > 100) return { ok: false, detail: 'limit must be an integer between 1 and 100' };
-  if (offset === undefined) return { ok: false, detail: 'offset must be a non-negative integer' };
-  return { ok: true, limit, offset };
-}
-
-function parseNonNegativeInt(raw: string | null, fallback: number): number | undefined {
-  if (raw === null || raw === '') return fallback;
-  return /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
-}
-
-// ---------------------------------------------------------------------------
-// Pure parts: faults
-// ---------------------------------------------------------------------------
-
-/** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Decides one request's fault: one draw for whether (probability `rate`), one more for which of
- * `candidates` when there is one. Draws nothing when no fault is possible, so a rate of 0 leaves the
- * sequence untouched.
- */
-export function drawFault(random: () => number, rate: number, candidates: readonly FaultKind[]): FaultKind | undefined {
-  if (rate <= 0 || candidates.length === 0) return undefined;
-  if (random() >= rate) return undefined;
-  return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
-}
-
-/** How many bytes download_cut sends of a `size`-byte asset: at least one, never all (`u` in [0, 1)). */
-export function cutLength(size: number, u: number): number {
-  if (size < 2) return 0;
-  return Math.min(size - 1, Math.max(1, Math.floor(size * (0.1 + 0.8 * u))));
-}
-
-/** Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT and SIM_SEED; unset or empty means the default. */
-export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
-  const faults: SimulatedLumaFaults = {};
-  const raw = (name: string) => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const rate = raw('SIM_FAULT_RATE');
-  if (rate !== undefined) {
-    const value = Number(rate);
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`SIM_FAULT_RATE must be a number from 0 to 1, not "${rate}".`);
-    faults.faultRate = value;
-  }
-  const kinds = raw('SIM_FAULTS');
-  if (kinds !== undefined) {
-    const list = kinds.split(',').map((kind) => kind.trim()).filter(Boolean);
-    const unknown = list.filter((kind) => !isOneOf(kind, FAULT_KINDS));
-    if (unknown.length > 0) throw new Error(`SIM_FAULTS: unknown fault kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}.`);
-    if (list.length > 0) faults.faults = list as FaultKind[];
-  }
-  const hang = raw('SIM_HANG_MS');
-  if (hang !== undefined) {
-    const value = Number(hang);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`SIM_HANG_MS must be a non-negative number, not "${hang}".`);
-    faults.hangMs = value;
-  }
-  const limit = raw('SIM_MAX_CONCURRENT');
-  if (limit !== undefined) {
-    if (!/^\d{1,9}$/.test(limit) || Number(limit) < 1) throw new Error(`SIM_MAX_CONCURRENT must be an integer of at least 1, not "${limit}".`);
-    faults.concurrencyLimit = Number(limit);
-  }
-  const seed = raw('SIM_SEED');
-  if (seed !== undefined) {
-    if (!/^-?\d{1,15}$/.test(seed)) throw new Error(`SIM_SEED must be an integer, not "${seed}".`);
-    faults.seed = Number(seed);
-  }
-  return faults;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-// Luma's schema treats explicit nulls on optional fields as "not given".
-function isAbsent(value: unknown): boolean {
-  return value === undefined || value === null;
-}
-
-function isOneOf<T extends string>(value: unknown, allowed: readonly T[]): value is T {
-  return typeof value === 'string' && (allowed as readonly string[]).includes(value);
-}
-
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Persistence
-// ---------------------------------------------------------------------------
-
-async function loadRecords(stateFile: string): Promise<SimGenerationRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(stateFile, 'utf8');
-  } catch (error) {
-    if (isErrnoCode(error, 'ENOENT')) return [];
-    throw error;
-  }
-  // Fail loudly on a damaged file: silently starting empty would make every
-  // in-flight generation look like a 404 to the gateway.
-  const parsed: unknown = JSON.parse(text);
-  if (!isPlainObject(parsed) || parsed.version !== STATE_FILE_VERSION || !Array.isArray(parsed.generations)) {
-    throw new Error(`Simulated Luma state file ${stateFile} has an unexpected format`);
-  }
-  return parsed.generations.map((entry, index) => toRecord(entry, `${stateFile} entry ${index}`));
-}
-
-function toRecord(entry: unknown, where: string): SimGenerationRecord {
-  const valid =
-    isPlainObject(entry) &&
-    typeof entry.id === 'string' &&
-    typeof entry.created_at === 'string' &&
-    !Number.isNaN(Date.parse(entry.created_at)) &&
-    (entry.outcome === 'complete' || entry.outcome === 'fail') &&
-    (entry.failure_reason === undefined || typeof entry.failure_reason === 'string') &&
-    validateGenerationRequest(entry.request).ok;
-  if (!valid) throw new Error(`Simulated Luma state file: invalid generation at ${where}`);
-  return entry as unknown as SimGenerationRecord;
-}
-
-let tempFileCounter = 0;
-
-/** Writes to a sibling temp file then renames, so a crash never leaves half a file. */
-async function writeRecordsAtomically(stateFile: string, records: SimGenerationRecord[]): Promise<void> {
-  await mkdir(dirname(stateFile), { recursive: true });
-  const tempFile = `${stateFile}.${process.pid}.${++tempFileCounter}.tmp`;
-  const body = JSON.stringify({ version: STATE_FILE_VERSION, generations: records });
-  try {
-    await writeFile(tempFile, body, 'utf8');
-    await rename(tempFile, stateFile);
-  } catch (error) {
-    await unlink(tempFile).catch(() => undefined);
-    throw error;
-  }
-}
-
-function isErrnoCode(error: unknown, code: string): boolean {
-  return isPlainObject(error) && error.code === code;
-}
-
-// ---------------------------------------------------------------------------
-// HTTP plumbing
-// ---------------------------------------------------------------------------
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-type RouteAction = 'ping' | 'create' | 'list' | 'get' | 'delete' | 'asset';
-
-interface RouteSpec {
-  pattern: RegExp;
-  methods: Partial<Record<string, RouteAction>>;
-}
-
-// Order matters: /generations/video must win over /generations/{id}.
-const ROUTES: RouteSpec[] = [
-  { pattern: /^\/ping$/, methods: { GET: 'ping' } },
-  { pattern: /^\/generations\/video$/, methods: { POST: 'create' } },
-  { pattern: /^\/generations$/, methods: { POST: 'create', GET: 'list' } },
-  { pattern: /^\/generations\/([^/]+)$/, methods: { GET: 'get', DELETE: 'delete' } },
-  { pattern: /^\/assets\/([^/]+)\/(video\.mp4|thumbnail\.jpg)$/, methods: { GET: 'asset', HEAD: 'asset' } },
-];
-
-export type RouteMatch =
-  | { kind: 'found'; action: RouteAction; params: string[] }
-  | { kind: 'not-found' }
-  | { kind: 'method-not-allowed'; allow: string[] };
-
-export function matchRoute(method: string, pathname: string): RouteMatch {
-  for (const route of ROUTES) {
-    const match = route.pattern.exec(pathname);
-    if (!match) continue;
-    const action = route.methods[method];
-    if (action === undefined) return { kind: 'method-not-allowed', allow: Object.keys(route.methods) };
-    const params = match.slice(1).map(safeDecode);
-    if (params.includes(undefined)) return { kind: 'not-found' };
-    return { kind: 'found', action, params: params as string[] };
-  }
-  return { kind: 'not-found' };
-}
-
-function safeDecode(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(body);
-}
-
-function sendNoContent(res: ServerResponse): void {
-  res.writeHead(204);
-  res.end();
-}
-
-function hasValidBearer(req: IncomingMessage, apiKey: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-  return match !== null && match[1]!.trim() === apiKey;
-}
-
-/**
- * Reads the whole body but keeps at most `limit` bytes. An oversized body is
- * drained rather than cut off, so the client reliably sees the 413 instead of
- * a reset connection while it is still writing.
- */
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received <= limit) chunks.push(chunk);
-  }
-  if (received > limit) throw new HttpError(413, `Request body exceeds ${limit} bytes`);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'Request body must be valid JSON');
-  }
-}
 
 function validatedTiming(options: SimulatedLumaOptions): SimTiming {
   const timing: SimTiming = {
