@@ -70,9 +70,12 @@ import {
   DETAIL_RATE_LIMIT,
   DETAIL_TOO_MANY_CONCURRENT,
   MAX_BODY_BYTES,
+  createdAtMicros,
+  formatCreatedAt,
   isOneOf,
   parsePagination,
   validateGenerationRequest,
+  withLumaDefaults,
 } from './simulated-luma/contract.ts';
 import type { LumaVideoRequest } from './simulated-luma/contract.ts';
 import { parseSimDirectives } from './simulated-luma/directives.ts';
@@ -83,11 +86,12 @@ import {
   FAULT_KINDS,
   GARBAGE_HTML,
   POLL_FAULT_KINDS,
-  SIM_INTERNAL_FAILURE_REASON,
+  INJECTED_FAILURE_REASONS,
   SUBMIT_FAULT_KINDS,
   cutLength,
   drawFault,
   mulberry32,
+  pick,
 } from './simulated-luma/faults.ts';
 import type { FaultKind, SimulatedLumaFaults } from './simulated-luma/faults.ts';
 import { HttpError, hasValidBearer, matchRoute, parseJson, readBody, sendJson, sendNoContent } from './simulated-luma/http.ts';
@@ -211,8 +215,9 @@ interface SimContext {
   assetsDir: string;
   stateFile: string | undefined;
   baseUrl: string;
-  /** Insertion order is creation order, which the list endpoint relies on. */
   records: Map<string, SimGenerationRecord>;
+  /** The last created_at handed out, in microseconds: each create gets a later one. */
+  lastCreatedMicros: number;
   /** 503s already served per exact prompt, for [sim:busy:N]. */
   busyServed: Map<string, number>;
   counters: SimulatedLumaStats;
@@ -232,6 +237,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     stateFile: options.stateFile,
     baseUrl: '',
     records: new Map(),
+    lastCreatedMicros: 0,
     busyServed: new Map(),
     counters: { creates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
     persistChain: Promise.resolve(),
@@ -336,13 +342,13 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     return sendJson(res, 429, { detail: DETAIL_TOO_MANY_CONCURRENT }, { 'Retry-After': '1' });
   }
   const injectedFailure = fault === 'generation_fail';
-  const directives = parseSimDirectives(request.prompt);
+  const failureReason = injectedFailure ? pick(INJECTED_FAILURE_REASONS, ctx.random()) : parseSimDirectives(request.prompt).failureReason;
   const record: SimGenerationRecord = {
     id: randomUUID(),
-    created_at: new Date(nowMs).toISOString(),
-    request,
-    outcome: directives.fail || injectedFailure ? 'fail' : 'complete',
-    ...(injectedFailure && { failure_reason: SIM_INTERNAL_FAILURE_REASON }),
+    created_at: formatCreatedAt(nextCreatedMicros(ctx, nowMs)),
+    request: withLumaDefaults(request),
+    outcome: failureReason === undefined ? 'complete' : 'fail',
+    ...(failureReason !== undefined && { failure_reason: failureReason }),
   };
   ctx.records.set(record.id, record);
   // Generations only become active when created, so the count at each creation instant, taken from
@@ -362,6 +368,16 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
   sendJson(res, 201, renderGeneration(record, nowMs, ctx.timing, ctx.baseUrl));
 }
 
+/**
+ * Luma's created_at has microseconds. The millisecond part is `nowMs`, which the timeline runs on; the
+ * rest comes from the monotonic clock, and each create gets a later instant than the one before.
+ */
+function nextCreatedMicros(ctx: SimContext, nowMs: number): number {
+  const subMillisecond = Math.floor((performance.now() % 1) * 1000);
+  ctx.lastCreatedMicros = Math.max(nowMs * 1000 + subMillisecond, ctx.lastCreatedMicros + 1);
+  return ctx.lastCreatedMicros;
+}
+
 /** Draws this request's fault among the enabled kinds that apply to it. */
 function pickFault(ctx: SimContext, applicable: readonly FaultKind[]): FaultKind | undefined {
   const candidates = applicable.filter((kind) => ctx.faults.kinds.has(kind));
@@ -372,7 +388,7 @@ function pickFault(ctx: SimContext, applicable: readonly FaultKind[]): FaultKind
 function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: FaultKind): void {
   ctx.counters.injected[kind] += 1;
   if (kind.endsWith('_429')) return sendJson(res, 429, { detail: DETAIL_RATE_LIMIT }, { 'Retry-After': '1' });
-  const status = FAULT_5XX_STATUSES[Math.min(FAULT_5XX_STATUSES.length - 1, Math.floor(ctx.random() * FAULT_5XX_STATUSES.length))]!;
+  const status = pick(FAULT_5XX_STATUSES, ctx.random());
   sendJson(res, status, { detail: DETAIL_INTERNAL });
 }
 
@@ -402,8 +418,11 @@ function handleList(ctx: SimContext, url: URL, res: ServerResponse): void {
   const page = parsePagination(url.searchParams);
   if (!page.ok) throw new HttpError(400, page.detail);
   const now = Date.now();
-  // Luma lists newest first.
-  const newestFirst = [...ctx.records.values()].reverse();
+  // The whole account, newest first (Luma does not document the order; newest first is what it shows).
+  // A stable sort of the reversed insertion order keeps equal instants latest-stored first.
+  const newestFirst = [...ctx.records.values()]
+    .reverse()
+    .sort((a, b) => createdAtMicros(b.created_at) - createdAtMicros(a.created_at));
   const slice = newestFirst.slice(page.offset, page.offset + page.limit);
   sendJson(res, 200, {
     generations: slice.map((record) => renderGeneration(record, now, ctx.timing, ctx.baseUrl)),

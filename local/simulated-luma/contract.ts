@@ -20,21 +20,83 @@ export const DETAIL_INTERNAL = 'Internal server error';
 export const DETAIL_RATE_LIMIT = 'Rate limit exceeded';
 export const DETAIL_TOO_MANY_CONCURRENT = 'Too many concurrent generations';
 
+/**
+ * Luma's `failure_reason` texts, verbatim from its docs and public code. The keys name them in
+ * `[sim:fail:<key>]`. Moderation is reported this way, as a generation that fails after a 201.
+ */
+export const LUMA_FAILURE_REASONS = {
+  blacklisted: 'Contains blacklisted words',
+  frame_moderation: 'Frame moderation failed',
+  prompt_moderation: 'Advanced prompt moderation failed',
+  unreadable_frames: 'Failed to read user input frames',
+  job_failed: 'Job failed',
+  dispatch_error: 'Error dispatching job',
+} as const;
+export type LumaFailureReasonKey = keyof typeof LUMA_FAILURE_REASONS;
+export type LumaFailureReason = (typeof LUMA_FAILURE_REASONS)[LumaFailureReasonKey];
+
 export type GenerationState = 'queued' | 'dreaming' | 'completed' | 'failed';
 
 export type LumaKeyframe = { type: 'image'; url: string } | { type: 'generation'; id: string };
+export type LumaKeyframes = { frame0?: LumaKeyframe | null; frame1?: LumaKeyframe | null };
+export type LumaConcept = { key: string };
 
-/** The validated body; extra fields are kept so the echo in `request` is faithful. */
-export interface LumaVideoRequest {
+/** The fields of a create body that Luma knows. */
+export interface LumaRequestFields {
   model: (typeof LUMA_VIDEO_MODELS)[number];
   prompt: string;
-  aspect_ratio?: (typeof LUMA_ASPECT_RATIOS)[number];
-  loop?: boolean;
-  keyframes?: { frame0?: LumaKeyframe; frame1?: LumaKeyframe };
-  callback_url?: string;
-  resolution?: string;
-  duration?: string;
+  aspect_ratio?: (typeof LUMA_ASPECT_RATIOS)[number] | null;
+  loop?: boolean | null;
+  keyframes?: LumaKeyframes | null;
+  callback_url?: string | null;
+  resolution?: (typeof LUMA_RESOLUTIONS)[number] | null;
+  duration?: (typeof LUMA_DURATIONS)[number] | null;
+  concepts?: LumaConcept[] | null;
+}
+
+/** The validated body, as sent (extra fields included; the echo drops them). */
+export interface LumaVideoRequest extends LumaRequestFields {
   [extra: string]: unknown;
+}
+
+/** `request` in a Generation: the create body with Luma's defaults filled in. */
+export interface LumaEchoedRequest {
+  generation_type: 'video';
+  model: (typeof LUMA_VIDEO_MODELS)[number];
+  prompt: string;
+  aspect_ratio: (typeof LUMA_ASPECT_RATIOS)[number];
+  loop: boolean;
+  keyframes: LumaKeyframes | null;
+  callback_url: string | null;
+  resolution: (typeof LUMA_RESOLUTIONS)[number];
+  duration: (typeof LUMA_DURATIONS)[number];
+  concepts: LumaConcept[] | null;
+}
+
+/**
+ * The values Luma echoes for fields left out. `aspect_ratio` "16:9", `loop` false and `duration` "5s" are
+ * documented; the default `resolution` is not, "720p" is a guess.
+ */
+export const LUMA_REQUEST_DEFAULTS = { aspect_ratio: '16:9', loop: false, resolution: '720p', duration: '5s' } as const;
+
+/**
+ * The echo of a validated request. Fields Luma does not know are dropped: its echo is its own parsed
+ * request model, not the body (inferred, not documented; the stricter of the two for a client that
+ * would hide a marker in an extra field).
+ */
+export function withLumaDefaults(request: LumaRequestFields): LumaEchoedRequest {
+  return {
+    generation_type: 'video',
+    model: request.model,
+    prompt: request.prompt,
+    aspect_ratio: request.aspect_ratio ?? LUMA_REQUEST_DEFAULTS.aspect_ratio,
+    loop: request.loop ?? LUMA_REQUEST_DEFAULTS.loop,
+    keyframes: request.keyframes ?? null,
+    callback_url: request.callback_url ?? null,
+    resolution: request.resolution ?? LUMA_REQUEST_DEFAULTS.resolution,
+    duration: request.duration ?? LUMA_REQUEST_DEFAULTS.duration,
+    concepts: request.concepts ?? null,
+  };
 }
 
 export type ValidationResult = { ok: true; request: LumaVideoRequest } | { ok: false; detail: string };
@@ -53,7 +115,22 @@ export interface LumaGeneration {
   created_at: string;
   model: string;
   assets: LumaAssets | null;
-  request: LumaVideoRequest;
+  request: LumaEchoedRequest;
+}
+
+/** Luma's created_at: ISO 8601 in UTC with microseconds, like `2025-05-16T18:53:39.062856Z`. */
+export function formatCreatedAt(epochMicros: number): string {
+  const micros = Math.floor(epochMicros);
+  const iso = new Date(Math.floor(micros / 1000)).toISOString(); // …T18:53:39.062Z
+  return `${iso.slice(0, -1)}${String(((micros % 1000) + 1000) % 1000).padStart(3, '0')}Z`;
+}
+
+/** The instant of a created_at in microseconds since the epoch (any number of fractional digits), or NaN. */
+export function createdAtMicros(createdAt: string): number {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(createdAt);
+  if (!match) return Number.NaN;
+  const wholeSecondMs = Date.parse(`${match[1]}${match[3]}`);
+  return wholeSecondMs * 1000 + Number((match[2] ?? '').padEnd(6, '0').slice(0, 6));
 }
 
 
@@ -69,7 +146,8 @@ export function validateGenerationRequest(body: unknown): ValidationResult {
     checkLoopWithEndFrame(body.loop, body.keyframes) ??
     checkOptionalHttpUrl('callback_url', body.callback_url) ??
     checkEnum('resolution', body.resolution, LUMA_RESOLUTIONS) ??
-    checkEnum('duration', body.duration, LUMA_DURATIONS);
+    checkEnum('duration', body.duration, LUMA_DURATIONS) ??
+    checkConcepts(body.concepts);
   if (detail !== undefined) return { ok: false, detail };
   return { ok: true, request: body as LumaVideoRequest };
 }
@@ -127,16 +205,28 @@ function checkKeyframe(name: string, frame: unknown): string | undefined {
   return `Keyframe ${name} type must be "image" or "generation"`;
 }
 
+function checkConcepts(concepts: unknown): string | undefined {
+  if (isAbsent(concepts)) return undefined;
+  const valid = Array.isArray(concepts) && concepts.every((concept) => isPlainObject(concept) && typeof concept.key === 'string' && concept.key !== '');
+  return valid ? undefined : 'concepts must be a list of {"key": "..."}';
+}
+
 function checkLoopWithEndFrame(loop: unknown, keyframes: unknown): string | undefined {
   const hasEndFrame = isPlainObject(keyframes) && !isAbsent(keyframes.frame1);
   return loop === true && hasEndFrame ? DETAIL_LOOP_END_FRAME : undefined;
 }
 
-/** Parses `?limit=&offset=`; Luma's defaults are limit 10 and offset 0. */
+/** The list's page size when `limit` is not given, and the largest one allowed (above it: 400). */
+export const LIST_DEFAULT_LIMIT = 100;
+export const LIST_MAX_LIMIT = 100;
+
+/** Parses `?limit=&offset=`; Luma's defaults are limit 100 and offset 0. */
 export function parsePagination(params: URLSearchParams): { ok: true; limit: number; offset: number } | { ok: false; detail: string } {
-  const limit = parseNonNegativeInt(params.get('limit'), 10);
+  const limit = parseNonNegativeInt(params.get('limit'), LIST_DEFAULT_LIMIT);
   const offset = parseNonNegativeInt(params.get('offset'), 0);
-  if (limit === undefined || limit < 1 || limit > 100) return { ok: false, detail: 'limit must be an integer between 1 and 100' };
+  if (limit === undefined || limit < 1 || limit > LIST_MAX_LIMIT) {
+    return { ok: false, detail: `limit must be an integer between 1 and ${LIST_MAX_LIMIT}` };
+  }
   if (offset === undefined) return { ok: false, detail: 'offset must be a non-negative integer' };
   return { ok: true, limit, offset };
 }

@@ -2,7 +2,7 @@
  * Fault injection: the kinds, the seeded PRNG that decides them, and the `npm start` variables that set them.
  * Pure: no I/O.
  */
-import { isOneOf } from './contract.ts';
+import { LUMA_FAILURE_REASONS, isOneOf } from './contract.ts';
 
 /** Every kind of fault the simulator can inject (see the top of simulated-luma.ts). */
 export const FAULT_KINDS = [
@@ -21,7 +21,8 @@ export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_4
 export const POLL_FAULT_KINDS: readonly FaultKind[] = ['poll_5xx', 'poll_429'];
 export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'download_garbage'];
 export const FAULT_5XX_STATUSES = [500, 502, 503] as const;
-export const SIM_INTERNAL_FAILURE_REASON = 'Internal error during generation';
+/** The reasons an injected generation_fail reports, one drawn per generation: Luma's own faults. */
+export const INJECTED_FAILURE_REASONS = [LUMA_FAILURE_REASONS.job_failed, LUMA_FAILURE_REASONS.dispatch_error] as const;
 export const DEFAULT_HANG_MS = 30_000;
 export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
 
@@ -38,7 +39,6 @@ export interface SimulatedLumaFaults {
   /** SIM_SEED: seeds the fault PRNG; default random. */
   seed?: number;
 }
-
 
 /** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -60,7 +60,12 @@ export function mulberry32(seed: number): () => number {
 export function drawFault(random: () => number, rate: number, candidates: readonly FaultKind[]): FaultKind | undefined {
   if (rate <= 0 || candidates.length === 0) return undefined;
   if (random() >= rate) return undefined;
-  return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
+  return pick(candidates, random());
+}
+
+/** Picks one of `choices` with one draw (`u` in [0, 1)). */
+export function pick<T>(choices: readonly T[], u: number): T {
+  return choices[Math.min(choices.length - 1, Math.floor(u * choices.length))]!;
 }
 
 /** How many bytes download_cut sends of a `size`-byte asset: at least one, never all (`u` in [0, 1)). */

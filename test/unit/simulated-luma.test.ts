@@ -15,14 +15,18 @@ import {
   DETAIL_RATE_LIMIT,
   DETAIL_TOO_MANY_CONCURRENT,
   FAULT_KINDS,
+  INJECTED_FAILURE_REASONS,
+  LIST_DEFAULT_LIMIT,
+  LUMA_FAILURE_REASONS,
   MAX_BODY_BYTES,
   SIM_DIRECTIVE_FAIL,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
   SIM_FAILURE_REASON,
-  SIM_INTERNAL_FAILURE_REASON,
+  createdAtMicros,
   cutLength,
   drawFault,
+  formatCreatedAt,
   generationStateAt,
   matchRoute,
   mulberry32,
@@ -30,13 +34,16 @@ import {
   parseSimDirectives,
   phaseDurationsMs,
   simBusyDirective,
+  simFailDirective,
   simulatedLumaFaultsFromEnv,
   startSimulatedLuma,
   validateGenerationRequest,
+  withLumaDefaults,
 } from '../../local/simulated-luma.ts';
 import type {
   FaultKind,
   GenerationState,
+  LumaFailureReasonKey,
   LumaGeneration,
   SimGenerationRecord,
   SimulatedLuma,
@@ -142,17 +149,34 @@ async function expectDetail(res: Response, status: number, detail: string | RegE
 
 describe('parseSimDirectives', () => {
   it('finds every directive anywhere in the prompt', () => {
-    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)}`)).toEqual({
-      fail: true,
+    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4]`)).toEqual({
+      failureReason: 'Contains blacklisted words',
       reject: false,
       slow: true,
       busyFailures: 3,
+      lostAnswers: 2,
+      heldAnswers: 4,
     });
     expect(parseSimDirectives(`${SIM_DIRECTIVE_REJECT} a cat`).reject).toBe(true);
   });
 
+  it('[sim:fail:<key>] picks the reason; an unknown key is no directive', () => {
+    for (const key of Object.keys(LUMA_FAILURE_REASONS) as LumaFailureReasonKey[]) {
+      expect(parseSimDirectives(`a cat ${simFailDirective(key)}`).failureReason).toBe(LUMA_FAILURE_REASONS[key]);
+    }
+    expect(parseSimDirectives('a cat [sim:fail:nope]').failureReason).toBeUndefined();
+    expect(parseSimDirectives('a cat [sim:fail:nope] [sim:fail:job_failed]').failureReason).toBe('Job failed');
+  });
+
   it('treats ordinary prompts as no directive', () => {
-    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail')).toEqual({ fail: false, reject: false, slow: false, busyFailures: 0 });
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:]')).toEqual({
+      failureReason: undefined,
+      reject: false,
+      slow: false,
+      busyFailures: 0,
+      lostAnswers: 0,
+      heldAnswers: 0,
+    });
   });
 });
 
@@ -219,8 +243,8 @@ describe('generationStateAt', () => {
   const t0 = Date.parse('2025-01-01T00:00:00.000Z');
   const record = (prompt: string, outcome: SimGenerationRecord['outcome'] = 'complete'): SimGenerationRecord => ({
     id: 'id',
-    created_at: new Date(t0).toISOString(),
-    request: { model: 'ray-2', prompt },
+    created_at: formatCreatedAt(t0 * 1000),
+    request: withLumaDefaults({ model: 'ray-2', prompt }),
     outcome,
   });
 
@@ -258,6 +282,26 @@ describe('generationStateAt', () => {
   });
 });
 
+describe('created_at', () => {
+  it('has six fractional digits, like Luma\'s, and parses back to the microsecond', () => {
+    expect(formatCreatedAt(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000 + 856)).toBe('2025-05-16T18:53:39.062856Z');
+    expect(createdAtMicros('2025-05-16T18:53:39.062856Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000 + 856);
+    expect(createdAtMicros('2025-05-16T18:53:39.062Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000);
+    expect(createdAtMicros('2025-05-16T18:53:39Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39) * 1000);
+    expect(createdAtMicros('yesterday')).toBeNaN();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000_000 }), (micros) => createdAtMicros(formatCreatedAt(micros)) === micros),
+    );
+  });
+
+  it('is read by Date.parse (what the gateway\'s Luma adapter uses) to the millisecond', () => {
+    expect(Date.parse('2025-05-16T18:53:39.062856Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000_000 }), (micros) => Date.parse(formatCreatedAt(micros)) === Math.floor(micros / 1000)),
+    );
+  });
+});
+
 describe('matchRoute and parsePagination', () => {
   it('routes like the Luma API', () => {
     expect(matchRoute('POST', '/generations/video')).toMatchObject({ kind: 'found', action: 'create' });
@@ -270,7 +314,9 @@ describe('matchRoute and parsePagination', () => {
   });
 
   it('parses pagination with Luma defaults and bounds', () => {
-    expect(parsePagination(new URLSearchParams(''))).toEqual({ ok: true, limit: 10, offset: 0 });
+    expect(LIST_DEFAULT_LIMIT).toBe(100);
+    expect(parsePagination(new URLSearchParams(''))).toEqual({ ok: true, limit: 100, offset: 0 });
+    expect(parsePagination(new URLSearchParams('limit=100'))).toEqual({ ok: true, limit: 100, offset: 0 });
     expect(parsePagination(new URLSearchParams('limit=5&offset=7'))).toEqual({ ok: true, limit: 5, offset: 7 });
     for (const bad of ['limit=0', 'limit=101', 'limit=-1', 'limit=abc', 'offset=-2', 'offset=1.5']) {
       expect(parsePagination(new URLSearchParams(bad)).ok).toBe(false);
@@ -288,22 +334,49 @@ describe('simulated Luma over HTTP', () => {
     expect(sim.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  it('creates a generation: 201, queued, request echoed', async () => {
+  it('creates a generation: 201, queued, the request echoed with Luma\'s defaults, created_at in microseconds', async () => {
     const sim = await startSim();
-    const body = { model: 'ray-2', prompt: PROMPT, aspect_ratio: '16:9', loop: false };
+    const body = { model: 'ray-2', prompt: PROMPT, aspect_ratio: '9:16', loop: false, unknown_field: 'dropped' };
+    const before = Date.now();
     const res = await submit(sim, body);
     expect(res.status).toBe(201);
     const generation = (await res.json()) as LumaGeneration;
-    expect(generation).toMatchObject({
+    expect(generation).toMatchObject({ generation_type: 'video', state: 'queued', failure_reason: null, model: 'ray-2', assets: null });
+    expect(generation.request).toEqual({
       generation_type: 'video',
-      state: 'queued',
-      failure_reason: null,
       model: 'ray-2',
-      assets: null,
-      request: body,
+      prompt: PROMPT,
+      aspect_ratio: '9:16',
+      loop: false,
+      keyframes: null,
+      callback_url: null,
+      resolution: '720p',
+      duration: '5s',
+      concepts: null,
     });
     expect(generation.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(new Date(generation.created_at).toISOString()).toBe(generation.created_at);
+    expect(generation.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    // What the gateway's adapter does with it (Date.parse in functions/commons/providers/luma.ts).
+    const parsed = Date.parse(generation.created_at);
+    expect(parsed).toBeGreaterThanOrEqual(before);
+    expect(parsed).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('echoes every field given, and fills in only the absent ones', async () => {
+    const sim = await startSim();
+    const keyframes = { frame0: { type: 'image', url: 'https://example.com/a.jpg' }, frame1: { type: 'generation', id: 'g-1' } };
+    const body = {
+      model: 'ray-flash-2',
+      prompt: PROMPT,
+      keyframes,
+      callback_url: 'http://127.0.0.1:9/cb',
+      resolution: '1080p',
+      duration: '9s',
+      concepts: [{ key: 'dolly_zoom' }],
+    };
+    const generation = (await (await submit(sim, body)).json()) as LumaGeneration;
+    expect(generation.request).toEqual({ ...body, generation_type: 'video', aspect_ratio: '16:9', loop: false });
+    await expectDetail(await submit(sim, { model: 'ray-2', prompt: PROMPT, concepts: ['dolly_zoom'] }), 400, /concepts/);
   });
 
   it('accepts the older POST /generations alias', async () => {
@@ -404,9 +477,29 @@ describe('simulated Luma over HTTP', () => {
       const created = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
       const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
       expect(states).toEqual(['queued', 'dreaming', 'failed']);
-      expect(last.failure_reason).toBe(SIM_FAILURE_REASON);
+      expect(last.failure_reason).toBe('Contains blacklisted words');
+      expect(SIM_FAILURE_REASON).toBe('Contains blacklisted words');
       expect(last.assets).toBeNull();
       expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
+    });
+
+    it('[sim:fail:<key>] is created (201), then fails with Luma\'s reason, verbatim', async () => {
+      const sim = await startSim(QUICK);
+      const expected: Record<LumaFailureReasonKey, string> = {
+        blacklisted: 'Contains blacklisted words',
+        frame_moderation: 'Frame moderation failed',
+        prompt_moderation: 'Advanced prompt moderation failed',
+        unreadable_frames: 'Failed to read user input frames',
+        job_failed: 'Job failed',
+        dispatch_error: 'Error dispatching job',
+      };
+      expect(LUMA_FAILURE_REASONS).toEqual(expected);
+      for (const [key, reason] of Object.entries(expected)) {
+        const created = await create(sim, `${PROMPT} ${simFailDirective(key as LumaFailureReasonKey)}`);
+        expect(created).toMatchObject({ state: 'queued', failure_reason: null });
+        expect((await pollToTerminal(sim, created.id)).last).toMatchObject({ state: 'failed', failure_reason: reason, assets: null });
+      }
+      expect(sim.stats()).toMatchObject({ creates: 6, rejected: 0 });
     });
 
     it('[sim:reject] answers 400 moderation failure', async () => {
@@ -533,9 +626,34 @@ describe('simulated Luma over HTTP', () => {
       await expectDetail(await fetch(`${second.baseUrl}/generations/${created.id}`, { headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
     });
 
+    it('upgrades a version 1 state file (an earlier npm start\'s) instead of refusing it', async () => {
+      const stateFile = join(workDir, 'v1.json');
+      const createdAt = new Date(Date.now() - 60_000).toISOString();
+      const v1 = [
+        { id: 'v1-ok', created_at: createdAt, request: { model: 'ray-2', prompt: PROMPT, loop: true }, outcome: 'complete' },
+        { id: 'v1-fail', created_at: createdAt, request: { model: 'ray-2', prompt: `${PROMPT} [sim:fail]` }, outcome: 'fail' },
+        { id: 'v1-injected', created_at: createdAt, request: { model: 'ray-2', prompt: PROMPT }, outcome: 'fail', failure_reason: 'Internal error during generation' },
+      ];
+      await writeFile(stateFile, JSON.stringify({ version: 1, generations: v1 }));
+      const sim = await startSim({ ...QUICK, stateFile });
+      expect(await getGeneration(sim, 'v1-ok')).toMatchObject({
+        state: 'completed',
+        created_at: createdAt.replace('Z', '000Z'),
+        request: { generation_type: 'video', prompt: PROMPT, loop: true, aspect_ratio: '16:9', callback_url: null, concepts: null },
+      });
+      expect(await getGeneration(sim, 'v1-fail')).toMatchObject({ state: 'failed', failure_reason: 'Contains blacklisted words' });
+      expect(await getGeneration(sim, 'v1-injected')).toMatchObject({ state: 'failed', failure_reason: 'Job failed' });
+    });
+
+    it('refuses to start on a state file of an unknown version', async () => {
+      const stateFile = join(workDir, 'v9.json');
+      await writeFile(stateFile, '{"version":9,"generations":[]}');
+      await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/unexpected format/);
+    });
+
     it('refuses to start on a damaged state file', async () => {
       const stateFile = join(workDir, 'damaged.json');
-      await writeFile(stateFile, '{"version":1,"generations":[{"id":1}]}');
+      await writeFile(stateFile, '{"version":2,"generations":[{"id":1}]}');
       await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/invalid generation/);
     });
   });
@@ -774,20 +892,22 @@ describe('fault injection over HTTP', () => {
     expect(sim.stats()).toMatchObject({ downloads: 1, injected: injectedCounts({ download_garbage: 1 }) });
   });
 
-  it('generation_fail creates the generation, which then fails with an internal error, across a restart too', async () => {
+  it('generation_fail creates the generation, which then fails with a Luma-side reason, across a restart too', async () => {
     const stateFile = join(workDir, 'generation-fail', 'state.json');
     const sim = await startSim(only('generation_fail', { ...QUICK, stateFile }));
     const created = await create(sim);
     expect(created).toMatchObject({ state: 'queued', failure_reason: null });
     const { last } = await pollToTerminal(sim, created.id);
-    expect(last).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON, assets: null });
+    expect(last).toMatchObject({ state: 'failed', assets: null });
+    expect(INJECTED_FAILURE_REASONS).toEqual(['Job failed', 'Error dispatching job']);
+    expect(INJECTED_FAILURE_REASONS).toContain(last.failure_reason);
     expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
     expect(sim.generations()).toEqual([{ id: created.id, prompt: PROMPT, outcome: 'fail', createdAt: created.created_at }]);
     expect(sim.stats()).toMatchObject({ creates: 1, injected: injectedCounts({ generation_fail: 1 }) });
     await sim.close();
 
     const restarted = await startSim({ ...QUICK, stateFile });
-    expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON });
+    expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: last.failure_reason });
   });
 
   it('injects nothing at rate 0 (the default), whatever the kinds', async () => {
