@@ -70,6 +70,7 @@ import {
   DETAIL_RATE_LIMIT,
   DETAIL_TOO_MANY_CONCURRENT,
   MAX_BODY_BYTES,
+  LUMA_FAILURE_REASONS,
   createdAtMicros,
   formatCreatedAt,
   isOneOf,
@@ -77,7 +78,7 @@ import {
   validateGenerationRequest,
   withLumaDefaults,
 } from './simulated-luma/contract.ts';
-import type { LumaVideoRequest } from './simulated-luma/contract.ts';
+import type { LumaEchoedRequest, LumaRequestFields, LumaVideoRequest } from './simulated-luma/contract.ts';
 import { parseSimDirectives } from './simulated-luma/directives.ts';
 import {
   DEFAULT_HANG_MS,
@@ -95,8 +96,9 @@ import {
 } from './simulated-luma/faults.ts';
 import type { FaultKind, SimulatedLumaFaults } from './simulated-luma/faults.ts';
 import { HttpError, hasValidBearer, matchRoute, parseJson, readBody, sendJson, sendNoContent } from './simulated-luma/http.ts';
+import { OTHER_CLIENTS_HISTORY, historyRequest, twinRequest } from './simulated-luma/other-clients.ts';
 import { loadRecords, writeRecordsAtomically } from './simulated-luma/persistence.ts';
-import { generationStateAt, isActiveState, renderGeneration } from './simulated-luma/timeline.ts';
+import { generationStateAt, isActiveState, phaseDurationsMs, renderGeneration } from './simulated-luma/timeline.ts';
 import type { SimGenerationRecord, SimOutcome, SimTiming } from './simulated-luma/timeline.ts';
 
 // The pure parts live beside this file; everything public is exported from here, as before.
@@ -104,6 +106,7 @@ export * from './simulated-luma/contract.ts';
 export * from './simulated-luma/directives.ts';
 export * from './simulated-luma/faults.ts';
 export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';
+export { OTHER_CLIENT_CALLBACK_URL, OTHER_CLIENT_FRAME_URLS, OTHER_CLIENTS_HISTORY, README_PROMPT } from './simulated-luma/other-clients.ts';
 export * from './simulated-luma/timeline.ts';
 
 const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
@@ -123,8 +126,10 @@ export interface SimulatedLumaOptions extends SimulatedLumaFaults {
 }
 
 export interface SimulatedLumaStats {
-  /** Generations created (201) by this instance; `generations()` lists them. */
+  /** Generations created through HTTP by this instance; `generations()` lists them. */
   creates: number;
+  /** Generations other clients of the account made: the history at start, the twins, addForeignGeneration. */
+  foreignCreates: number;
   /** Submits refused by the body cap, validation, [sim:reject] or [sim:busy:N] (not injected faults, not the concurrency limit). */
   rejected: number;
   /** Submits refused with 429 by the concurrency limit. */
@@ -148,14 +153,31 @@ export interface SimCreatedGeneration {
   createdAt: string;
 }
 
+export type ForeignGenerationRequest = Omit<LumaRequestFields, 'model'> & { model?: LumaRequestFields['model'] };
+
+export interface ForeignGenerationOptions {
+  /** @default now */
+  createdAt?: Date;
+  /** @default 'complete' */
+  outcome?: SimOutcome;
+  /** The reason a `fail` outcome reports. @default 'Job failed' */
+  failureReason?: string;
+}
+
 export interface SimulatedLuma {
   readonly baseUrl: string;
   /** The seed of the fault PRNG (the given one, or the random one picked at start). */
   readonly seed: number;
   /** Counters tests assert on; a snapshot. */
   stats(): SimulatedLumaStats;
-  /** Every generation this instance created, in creation order (deleted ones included); as long as `stats().creates`. */
+  /** Every generation this instance created through HTTP, in creation order (deleted ones included); as long as `stats().creates`. */
   generations(): SimCreatedGeneration[];
+  /**
+   * Adds a generation made by another client of the account (for tests): listed, persisted and called
+   * back like any other, but not ours. `request.model` defaults to ray-2; Luma's defaults fill the rest.
+   * Returns its id.
+   */
+  addForeignGeneration(request: ForeignGenerationRequest, options?: ForeignGenerationOptions): string;
   close(): Promise<void>;
 }
 
@@ -226,6 +248,7 @@ interface SimContext {
   /** The fault PRNG; every fault decision draws from it, in request order. */
   random: () => number;
   created: SimCreatedGeneration[];
+  otherClients: boolean;
 }
 
 export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise<SimulatedLuma> {
@@ -239,17 +262,22 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     records: new Map(),
     lastCreatedMicros: 0,
     busyServed: new Map(),
-    counters: { creates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
+    counters: { creates: 0, foreignCreates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
     persistChain: Promise.resolve(),
     faults: validatedFaults(options),
     random: () => 0,
     created: [],
+    otherClients: options.otherClients ?? true,
   };
   ctx.random = mulberry32(ctx.faults.seed);
   if (ctx.stateFile) {
     for (const record of await loadRecords(ctx.stateFile)) ctx.records.set(record.id, record);
   }
   ctx.counters.maxConcurrent = countActive(ctx, Date.now());
+  if (ctx.otherClients && ![...ctx.records.values()].some((record) => record.foreign)) {
+    addOtherClientsHistory(ctx, Date.now());
+    await persist(ctx);
+  }
 
   const server = createServer((req, res) => void handleRequest(ctx, req, res));
   await listen(server, options.port ?? 0);
@@ -260,6 +288,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     seed: ctx.faults.seed,
     stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected } }),
     generations: () => ctx.created.map((entry) => ({ ...entry })),
+    addForeignGeneration: (request, foreignOptions) => addForeignGeneration(ctx, request, foreignOptions),
     close: () => closeServer(server, ctx),
   };
 }
@@ -343,13 +372,17 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
   }
   const injectedFailure = fault === 'generation_fail';
   const failureReason = injectedFailure ? pick(INJECTED_FAILURE_REASONS, ctx.random()) : parseSimDirectives(request.prompt).failureReason;
+  const createdMicros = nextCreatedMicros(ctx, nowMs);
   const record: SimGenerationRecord = {
     id: randomUUID(),
-    created_at: formatCreatedAt(nextCreatedMicros(ctx, nowMs)),
+    created_at: formatCreatedAt(createdMicros),
     request: withLumaDefaults(request),
     outcome: failureReason === undefined ? 'complete' : 'fail',
     ...(failureReason !== undefined && { failure_reason: failureReason }),
   };
+  // Another client sent the same request a millisecond earlier, without our callback_url.
+  const twin = ctx.otherClients ? newForeignRecord(twinRequest(record.request, ctx.counters.foreignCreates), createdMicros - 1000) : undefined;
+  if (twin) ctx.records.set(twin.id, twin);
   ctx.records.set(record.id, record);
   // Generations only become active when created, so the count at each creation instant, taken from
   // the stored timelines (ended ones excluded), sees every peak exactly.
@@ -359,8 +392,10 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
   } catch (error) {
     // An unpersisted generation would vanish on restart; refuse it instead.
     ctx.records.delete(record.id);
+    if (twin) ctx.records.delete(twin.id);
     throw error;
   }
+  if (twin) ctx.counters.foreignCreates += 1;
   ctx.counters.creates += 1;
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
@@ -508,12 +543,55 @@ async function fileSize(path: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * Our generations queued or dreaming at `nowMs`. Other clients' are left out: on a real account they
+ * take the same slots, which lowering SIM_MAX_CONCURRENT simulates.
+ */
 function countActive(ctx: SimContext, nowMs: number): number {
   let active = 0;
   for (const record of ctx.records.values()) {
-    if (isActiveState(generationStateAt(record, nowMs, ctx.timing))) active += 1;
+    if (!record.foreign && isActiveState(generationStateAt(record, nowMs, ctx.timing))) active += 1;
   }
   return active;
+}
+
+// ---------------------------------------------------------------------------
+// Other clients of the account
+// ---------------------------------------------------------------------------
+
+function newForeignRecord(request: LumaEchoedRequest, createdMicros: number, outcome: SimOutcome = 'complete', failureReason?: string): SimGenerationRecord {
+  return {
+    id: randomUUID(),
+    created_at: formatCreatedAt(createdMicros),
+    request,
+    outcome,
+    ...(outcome === 'fail' && { failure_reason: failureReason ?? LUMA_FAILURE_REASONS.job_failed }),
+    foreign: true,
+  };
+}
+
+/** What other clients made during the last hour, all finished by `nowMs` whatever the time scale. */
+function addOtherClientsHistory(ctx: SimContext, nowMs: number): void {
+  const { queuedMs, dreamingMs } = phaseDurationsMs(ctx.timing, false);
+  OTHER_CLIENTS_HISTORY.forEach((entry, index) => {
+    const createdMs = nowMs - queuedMs - dreamingMs - entry.minutesAgo * 60_000;
+    // A fixed, plausible sub-millisecond part: the history is the same on every start.
+    const record = newForeignRecord(historyRequest(entry), Math.floor(createdMs) * 1000 + ((index * 7919) % 1000));
+    ctx.records.set(record.id, record);
+    ctx.counters.foreignCreates += 1;
+  });
+}
+
+function addForeignGeneration(ctx: SimContext, request: ForeignGenerationRequest, options: ForeignGenerationOptions = {}): string {
+  const validation = validateGenerationRequest({ model: 'ray-2', ...request });
+  if (!validation.ok) throw new Error(`addForeignGeneration: ${validation.detail}`);
+  const createdMicros = options.createdAt ? options.createdAt.getTime() * 1000 : nextCreatedMicros(ctx, Date.now());
+  if (!Number.isFinite(createdMicros)) throw new Error('addForeignGeneration: createdAt is not a valid date');
+  const record = newForeignRecord(withLumaDefaults(validation.request), createdMicros, options.outcome ?? 'complete', options.failureReason);
+  ctx.records.set(record.id, record);
+  ctx.counters.foreignCreates += 1;
+  persist(ctx).catch((error: unknown) => console.error('[simulated-luma] could not persist a foreign generation', error));
+  return record.id;
 }
 
 /**

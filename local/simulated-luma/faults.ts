@@ -26,7 +26,10 @@ export const INJECTED_FAILURE_REASONS = [LUMA_FAILURE_REASONS.job_failed, LUMA_F
 export const DEFAULT_HANG_MS = 30_000;
 export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
 
-/** Fault injection and the concurrency limit; each field is set by the `npm start` variable named beside it. */
+/**
+ * Fault injection, the concurrency limit and the account's other clients; each field is set by the
+ * `npm start` variable named beside it.
+ */
 export interface SimulatedLumaFaults {
   /** SIM_FAULT_RATE: 0..1, default 0. */
   faultRate?: number;
@@ -38,6 +41,8 @@ export interface SimulatedLumaFaults {
   concurrencyLimit?: number;
   /** SIM_SEED: seeds the fault PRNG; default random. */
   seed?: number;
+  /** SIM_OTHER_CLIENTS (0 or 1): the account is shared with other clients; default true. */
+  otherClients?: boolean;
 }
 
 /** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
@@ -74,7 +79,10 @@ export function cutLength(size: number, u: number): number {
   return Math.min(size - 1, Math.max(1, Math.floor(size * (0.1 + 0.8 * u))));
 }
 
-/** Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT and SIM_SEED; unset or empty means the default. */
+/**
+ * Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT, SIM_SEED and SIM_OTHER_CLIENTS;
+ * unset or empty means the default.
+ */
 export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
   const faults: SimulatedLumaFaults = {};
   const raw = (name: string) => {
@@ -109,6 +117,11 @@ export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefine
   if (seed !== undefined) {
     if (!/^-?\d{1,15}$/.test(seed)) throw new Error(`SIM_SEED must be an integer, not "${seed}".`);
     faults.seed = Number(seed);
+  }
+  const otherClients = raw('SIM_OTHER_CLIENTS');
+  if (otherClients !== undefined) {
+    if (otherClients !== '0' && otherClients !== '1') throw new Error(`SIM_OTHER_CLIENTS must be 0 or 1, not "${otherClients}".`);
+    faults.otherClients = otherClients === '1';
   }
   return faults;
 }

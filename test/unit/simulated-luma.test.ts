@@ -19,6 +19,9 @@ import {
   LIST_DEFAULT_LIMIT,
   LUMA_FAILURE_REASONS,
   MAX_BODY_BYTES,
+  OTHER_CLIENTS_HISTORY,
+  OTHER_CLIENT_CALLBACK_URL,
+  README_PROMPT,
   SIM_DIRECTIVE_FAIL,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
@@ -441,7 +444,7 @@ describe('simulated Luma over HTTP', () => {
   });
 
   it('lists newest first with pagination, and deletes', async () => {
-    const sim = await startSim();
+    const sim = await startSim({ otherClients: false });
     const ids: string[] = [];
     for (const n of [1, 2, 3]) ids.push((await create(sim, `${PROMPT} #${n}`)).id);
 
@@ -603,8 +606,11 @@ describe('simulated Luma over HTTP', () => {
       await first.close();
 
       const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { generations: SimGenerationRecord[] };
-      expect(saved.generations.map((g) => g.id)).toEqual([ok.id, failing.id]);
-      expect(saved.generations[0]).toEqual({ id: ok.id, created_at: ok.created_at, request: ok.request, outcome: 'complete' });
+      const ours = saved.generations.filter((g) => !g.foreign);
+      expect(ours.map((g) => g.id)).toEqual([ok.id, failing.id]);
+      expect(ours[0]).toEqual({ id: ok.id, created_at: ok.created_at, request: ok.request, outcome: 'complete' });
+      // Other clients' generations are kept too: the history, and a twin of each of the three creates.
+      expect(saved.generations.filter((g) => g.foreign)).toHaveLength(OTHER_CLIENTS_HISTORY.length + 3);
       expect(await readdir(join(workDir, 'persist'))).toEqual(['luma-state.json']);
 
       const second = await startSim({ ...timing, stateFile });
@@ -656,6 +662,163 @@ describe('simulated Luma over HTTP', () => {
       await writeFile(stateFile, '{"version":2,"generations":[{"id":1}]}');
       await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/invalid generation/);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The shared account: other clients' generations
+// ---------------------------------------------------------------------------
+
+interface ListPage {
+  generations: LumaGeneration[];
+  has_more: boolean;
+  count: number;
+  limit: number;
+  offset: number;
+}
+
+async function listPage(sim: SimulatedLuma, query = ''): Promise<ListPage> {
+  const res = await fetch(`${sim.baseUrl}/generations${query}`, { headers: authHeaders() });
+  expect(res.status).toBe(200);
+  return (await res.json()) as ListPage;
+}
+
+function expectNewestFirst(generations: LumaGeneration[]): void {
+  const instants = generations.map((g) => createdAtMicros(g.created_at));
+  expect(instants).toEqual([...instants].sort((a, b) => b - a));
+}
+
+describe('the shared account', () => {
+  it('already holds other clients\' completed generations of the last hour, the README prompt among them', async () => {
+    const sim = await startSim();
+    const before = Date.now();
+    const page = await listPage(sim); // no limit: Luma's default, 100
+    expect(page).toMatchObject({ limit: 100, offset: 0, count: OTHER_CLIENTS_HISTORY.length, has_more: false });
+    expect(page.generations.length).toBeGreaterThanOrEqual(20);
+    expectNewestFirst(page.generations);
+    const prompts = page.generations.map((g) => g.request.prompt);
+    expect(README_PROMPT).toBe('Cinematic shot of a tranquil indoor pool room. A graceful pink flamingo stands in clear turquoise water.');
+    for (const prompt of [README_PROMPT, 'A flamingo', 'a cat playing piano', 'hello world video']) expect(prompts).toContain(prompt);
+    for (const generation of page.generations) {
+      expect(generation.state).toBe('completed');
+      expect(generation.created_at).toMatch(/\.\d{6}Z$/);
+      // FROZEN timing: one whole timeline (2000 s) plus up to an hour.
+      expect(Date.parse(generation.created_at)).toBeGreaterThan(before - 2_000_000 - 3_600_000);
+      expect(Date.parse(generation.created_at)).toBeLessThan(before - 2_000_000);
+      expect([null, OTHER_CLIENT_CALLBACK_URL]).toContain(generation.request.callback_url);
+      for (const frame of Object.values(generation.request.keyframes ?? {})) {
+        expect(frame).toMatchObject({ type: 'image', url: expect.stringMatching(/^https:\/\/cdn\.other-client\.example\//) });
+      }
+    }
+    expect(page.generations.filter((g) => g.request.keyframes !== null).length).toBeGreaterThan(0);
+    expect(page.generations.filter((g) => g.request.callback_url === OTHER_CLIENT_CALLBACK_URL).length).toBeGreaterThan(0);
+    // Not ours: not in generations() nor in creates.
+    expect(sim.generations()).toEqual([]);
+    expect(sim.stats()).toMatchObject({ creates: 0, foreignCreates: OTHER_CLIENTS_HISTORY.length });
+  });
+
+  it('shadows each create with another client\'s identical request, a millisecond earlier, without our callback_url', async () => {
+    const sim = await startSim(QUICK);
+    const prompt = `${README_PROMPT} ${SIM_DIRECTIVE_FAIL}`;
+    const body = {
+      model: 'ray-flash-2',
+      prompt,
+      aspect_ratio: '21:9',
+      loop: false,
+      resolution: '1080p',
+      duration: '9s',
+      keyframes: { frame0: { type: 'image', url: 'https://our-bucket.example/inputs/t1/frame0.png?X-Amz-Signature=abc' } },
+      callback_url: 'http://127.0.0.1:9/callbacks/task-1',
+    };
+    const res = await submit(sim, body);
+    expect(res.status).toBe(201);
+    const ours = (await res.json()) as LumaGeneration;
+
+    const [first, second] = (await listPage(sim)).generations;
+    expect(first!.id).toBe(ours.id);
+    const twin = second!;
+    expect(createdAtMicros(twin.created_at)).toBe(createdAtMicros(ours.created_at) - 1000);
+    expect(twin.request).toMatchObject({ prompt, model: 'ray-flash-2', aspect_ratio: '21:9', loop: false, resolution: '1080p', duration: '9s' });
+    expect(twin.request.keyframes).toEqual({ frame0: { type: 'image', url: 'https://cdn.other-client.example/frame.png' } });
+    expect([null, OTHER_CLIENT_CALLBACK_URL]).toContain(twin.request.callback_url);
+
+    // The adversarial case: matching on what the request says picks the stranger's generation, which
+    // runs a normal timeline (it completes) while ours fails.
+    const sameRequest = (await listPage(sim)).generations.filter((g) => g.request.prompt === prompt && g.request.aspect_ratio === '21:9');
+    expect(sameRequest.map((g) => g.id)).toEqual([ours.id, twin.id]);
+    expect((await pollToTerminal(sim, ours.id)).last.state).toBe('failed');
+    expect((await pollToTerminal(sim, twin.id)).last.state).toBe('completed');
+    // Only the callback_url tells them apart.
+    expect(sameRequest.filter((g) => g.request.callback_url === body.callback_url).map((g) => g.id)).toEqual([ours.id]);
+
+    expect(sim.generations().map((g) => g.id)).toEqual([ours.id]);
+    expect(sim.stats()).toMatchObject({ creates: 1, foreignCreates: OTHER_CLIENTS_HISTORY.length + 1, maxConcurrent: 1 });
+  });
+
+  it('pages the whole account: limit 100 by default and at most, then has_more and offset', async () => {
+    const sim = await startSim();
+    for (let i = 0; i < 85; i++) sim.addForeignGeneration({ prompt: `${PROMPT} from elsewhere ${i}` });
+    const total = OTHER_CLIENTS_HISTORY.length + 85;
+    const first = await listPage(sim);
+    expect(first).toMatchObject({ count: 100, limit: 100, offset: 0, has_more: true });
+    const rest = await listPage(sim, '?offset=100');
+    expect(rest).toMatchObject({ count: total - 100, has_more: false });
+    const all = [...first.generations, ...rest.generations];
+    expect(new Set(all.map((g) => g.id)).size).toBe(total);
+    expectNewestFirst(all);
+    await expectDetail(await fetch(`${sim.baseUrl}/generations?limit=101`, { headers: authHeaders() }), 400, /limit/);
+  });
+
+  it('addForeignGeneration: listed by created_at, failing if asked, persisted, and not added again on restart', async () => {
+    const stateFile = join(workDir, 'foreign', 'state.json');
+    const sim = await startSim({ ...QUICK, stateFile });
+    const tenMinutesAgo = new Date(Date.now() - 600_000);
+    const id = sim.addForeignGeneration(
+      { prompt: 'A flamingo', aspect_ratio: '9:16', callback_url: OTHER_CLIENT_CALLBACK_URL },
+      { createdAt: tenMinutesAgo, outcome: 'fail', failureReason: LUMA_FAILURE_REASONS.frame_moderation },
+    );
+    const failing = sim.addForeignGeneration({ prompt: 'A flamingo' }, { outcome: 'fail' });
+    expect(() => sim.addForeignGeneration({ prompt: 'ab' })).toThrow(/too short/);
+    expect(await getGeneration(sim, id)).toMatchObject({
+      state: 'failed',
+      failure_reason: 'Frame moderation failed',
+      model: 'ray-2',
+      created_at: formatCreatedAt(tenMinutesAgo.getTime() * 1000),
+      request: { prompt: 'A flamingo', aspect_ratio: '9:16', callback_url: OTHER_CLIENT_CALLBACK_URL, loop: false },
+    });
+    expect((await pollToTerminal(sim, failing)).last).toMatchObject({ state: 'failed', failure_reason: 'Job failed' });
+    const listed = (await listPage(sim)).generations;
+    expectNewestFirst(listed);
+    expect(listed[0]!.id).toBe(failing);
+    expect(listed.map((g) => g.id)).toContain(id);
+    expect(sim.stats()).toMatchObject({ creates: 0, foreignCreates: OTHER_CLIENTS_HISTORY.length + 2 });
+    await sim.close();
+
+    const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { version: number; generations: SimGenerationRecord[] };
+    expect(saved.version).toBe(2);
+    expect(saved.generations.find((g) => g.id === id)).toMatchObject({ foreign: true, outcome: 'fail', failure_reason: 'Frame moderation failed' });
+    expect(saved.generations.every((g) => g.foreign === true)).toBe(true);
+
+    const restarted = await startSim({ ...QUICK, stateFile });
+    expect((await listPage(restarted)).generations.map((g) => g.id).sort()).toEqual(listed.map((g) => g.id).sort());
+    expect(restarted.stats().foreignCreates).toBe(0);
+  });
+
+  it('other clients\' generations do not take our concurrency slots', async () => {
+    const sim = await startSim({ concurrencyLimit: 1 });
+    for (let i = 0; i < 3; i++) sim.addForeignGeneration({ prompt: `${PROMPT} theirs ${i}` });
+    const ours = await create(sim);
+    expect(ours.state).toBe('queued');
+    await expectDetail(await submit(sim, { model: 'ray-2', prompt: `${PROMPT} again` }), 429, DETAIL_TOO_MANY_CONCURRENT);
+    expect(sim.stats()).toMatchObject({ creates: 1, rejectedConcurrency: 1, maxConcurrent: 1 });
+  });
+
+  it('otherClients: false is an account of our own: empty at start, no twins', async () => {
+    const sim = await startSim({ otherClients: false });
+    expect((await listPage(sim)).generations).toEqual([]);
+    const ours = await create(sim);
+    expect((await listPage(sim)).generations).toEqual([ours]);
+    expect(sim.stats().foreignCreates).toBe(0);
   });
 });
 
@@ -767,8 +930,11 @@ describe('fault helpers', () => {
         SIM_HANG_MS: '1500',
         SIM_MAX_CONCURRENT: '5',
         SIM_SEED: '-42',
+        SIM_OTHER_CLIENTS: '0',
       }),
-    ).toEqual({ faultRate: 0.25, faults: ['submit_5xx', 'download_cut'], hangMs: 1500, concurrencyLimit: 5, seed: -42 });
+    ).toEqual({ faultRate: 0.25, faults: ['submit_5xx', 'download_cut'], hangMs: 1500, concurrencyLimit: 5, seed: -42, otherClients: false });
+    expect(simulatedLumaFaultsFromEnv({ SIM_OTHER_CLIENTS: '1' })).toEqual({ otherClients: true });
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_OTHER_CLIENTS: 'yes' })).toThrow(/SIM_OTHER_CLIENTS/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: '1.5' })).toThrow(/SIM_FAULT_RATE/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: 'often' })).toThrow(/SIM_FAULT_RATE/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULTS: 'submit_5xx,poll_404' })).toThrow(/poll_404/);
@@ -789,30 +955,33 @@ describe('fault helpers', () => {
 describe('fault injection over HTTP', () => {
   it('submit_5xx answers 500/502/503 and creates nothing, even for [sim:…] prompts', async () => {
     const sim = await startSim(only('submit_5xx'));
+    const account = await listAll(sim);
     const prompts = [PROMPT, `${PROMPT} ${SIM_DIRECTIVE_REJECT}`, `${PROMPT} ${simBusyDirective(1)}`, `${PROMPT} 4`, `${PROMPT} 5`, `${PROMPT} 6`];
     for (const prompt of prompts) {
       const res = await submit(sim, { model: 'ray-2', prompt });
       expect([500, 502, 503]).toContain(res.status);
       await expectDetail(res, res.status, DETAIL_INTERNAL);
     }
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.generations()).toEqual([]);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, rejectedConcurrency: 0, injected: injectedCounts({ submit_5xx: 6 }) });
   });
 
   it('submit_429 answers 429 with Retry-After and creates nothing', async () => {
     const sim = await startSim(only('submit_429'));
+    const account = await listAll(sim);
     for (let i = 0; i < 3; i++) {
       const res = await submit(sim, { model: 'ray-2', prompt: PROMPT });
       expect(res.headers.get('retry-after')).toBe('1');
       await expectDetail(res, 429, DETAIL_RATE_LIMIT);
     }
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_429: 3 }) });
   });
 
   it('submit_timeout never answers: the client times out, and nothing is created', async () => {
     const sim = await startSim(only('submit_timeout', { hangMs: 20_000 }));
+    const account = await listAll(sim);
     const attempt = fetch(`${sim.baseUrl}/generations/video`, {
       method: 'POST',
       headers: authHeaders({ 'Content-Type': 'application/json' }),
@@ -820,7 +989,7 @@ describe('fault injection over HTTP', () => {
       signal: AbortSignal.timeout(200),
     });
     await expect(attempt).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_timeout: 1 }) });
   });
 
@@ -855,7 +1024,7 @@ describe('fault injection over HTTP', () => {
       if (res.status === 429) expect(res.headers.get('retry-after')).toBe('1');
       await expectDetail(res, res.status, detail);
     }
-    expect(await listAll(sim)).toEqual([created]);
+    expect((await listAll(sim))[0]).toEqual(created);
     expect(sim.stats()).toMatchObject({ creates: 1, polls: 3, injected: injectedCounts({ [kind]: 3 }) });
   });
 
@@ -963,6 +1132,7 @@ describe('fault injection over HTTP', () => {
       expect(new Set(sequence).size).toBeGreaterThan(3);
       expect(stats).toEqual({
         creates: count(/^submit 201/),
+        foreignCreates: OTHER_CLIENTS_HISTORY.length + count(/^submit 201/),
         rejected: 0,
         rejectedConcurrency: 0,
         polls: count(/^poll/),
