@@ -96,15 +96,17 @@ import {
 } from './simulated-luma/faults.ts';
 import type { FaultKind, SimulatedLumaFaults } from './simulated-luma/faults.ts';
 import { HttpError, hasValidBearer, matchRoute, parseJson, readBody, sendJson, sendNoContent } from './simulated-luma/http.ts';
+import { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CallbackScheduler, type CallbackCounters } from './simulated-luma/callbacks.ts';
 import { OTHER_CLIENTS_HISTORY, historyRequest, twinRequest } from './simulated-luma/other-clients.ts';
 import { loadRecords, writeRecordsAtomically } from './simulated-luma/persistence.ts';
-import { generationStateAt, isActiveState, phaseDurationsMs, renderGeneration } from './simulated-luma/timeline.ts';
+import { generationStateAt, isActiveState, phaseDurationsMs, renderGeneration, stateChangesMs } from './simulated-luma/timeline.ts';
 import type { SimGenerationRecord, SimOutcome, SimTiming } from './simulated-luma/timeline.ts';
 
 // The pure parts live beside this file; everything public is exported from here, as before.
 export * from './simulated-luma/contract.ts';
 export * from './simulated-luma/directives.ts';
 export * from './simulated-luma/faults.ts';
+export { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CALLBACK_TRIES, isLoopbackUrl, type CallbackCounters } from './simulated-luma/callbacks.ts';
 export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';
 export { OTHER_CLIENT_CALLBACK_URL, OTHER_CLIENT_FRAME_URLS, OTHER_CLIENTS_HISTORY, README_PROMPT } from './simulated-luma/other-clients.ts';
 export * from './simulated-luma/timeline.ts';
@@ -123,6 +125,8 @@ export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   port?: number; // default 0 (free port)
   assetsDir?: string; // default: local/assets next to this file
   stateFile?: string;
+  /** The pause between two tries of a callback, in real milliseconds (not scaled, like Luma's). @default 100 */
+  callbackRetryDelayMs?: number;
 }
 
 export interface SimulatedLumaStats {
@@ -142,6 +146,8 @@ export interface SimulatedLumaStats {
   maxConcurrent: number;
   /** Faults injected, per kind. */
   injected: Record<FaultKind, number>;
+  /** Callbacks, one per state change of a generation with a callback_url (ours and other clients'). */
+  callbacks: CallbackCounters;
 }
 
 /** One generation created by this instance, for matching the gateway's tasks to upstream generations. */
@@ -197,6 +203,12 @@ function validatedTiming(options: SimulatedLumaOptions): SimTiming {
   return timing;
 }
 
+function validatedRetryDelay(options: SimulatedLumaOptions): number {
+  const delay = options.callbackRetryDelayMs ?? CALLBACK_RETRY_DELAY_MS;
+  if (!Number.isFinite(delay) || delay < 0) throw new Error('SimulatedLuma: callbackRetryDelayMs must be a finite number >= 0');
+  return delay;
+}
+
 interface FaultSettings {
   rate: number;
   kinds: ReadonlySet<FaultKind>;
@@ -249,6 +261,7 @@ interface SimContext {
   random: () => number;
   created: SimCreatedGeneration[];
   otherClients: boolean;
+  callbacks: CallbackScheduler;
 }
 
 export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise<SimulatedLuma> {
@@ -262,13 +275,25 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     records: new Map(),
     lastCreatedMicros: 0,
     busyServed: new Map(),
-    counters: { creates: 0, foreignCreates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
+    counters: {
+      creates: 0,
+      foreignCreates: 0,
+      rejected: 0,
+      rejectedConcurrency: 0,
+      polls: 0,
+      downloads: 0,
+      maxConcurrent: 0,
+      injected: emptyFaultCounts(),
+      callbacks: { sent: 0, failed: 0, skipped: 0 },
+    },
     persistChain: Promise.resolve(),
     faults: validatedFaults(options),
     random: () => 0,
     created: [],
     otherClients: options.otherClients ?? true,
+    callbacks: undefined as unknown as CallbackScheduler,
   };
+  ctx.callbacks = new CallbackScheduler({ retryDelayMs: validatedRetryDelay(options), timeoutMs: CALLBACK_TIMEOUT_MS }, ctx.counters.callbacks);
   ctx.random = mulberry32(ctx.faults.seed);
   if (ctx.stateFile) {
     for (const record of await loadRecords(ctx.stateFile)) ctx.records.set(record.id, record);
@@ -282,11 +307,15 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
   const server = createServer((req, res) => void handleRequest(ctx, req, res));
   await listen(server, options.port ?? 0);
   ctx.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // After a restart, only the changes still to come are called back; those that happened while the
+  // simulator was down are not sent late.
+  const startedMs = Date.now();
+  for (const record of ctx.records.values()) scheduleCallbacks(ctx, record, startedMs);
 
   return {
     baseUrl: ctx.baseUrl,
     seed: ctx.faults.seed,
-    stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected } }),
+    stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected }, callbacks: { ...ctx.counters.callbacks } }),
     generations: () => ctx.created.map((entry) => ({ ...entry })),
     addForeignGeneration: (request, foreignOptions) => addForeignGeneration(ctx, request, foreignOptions),
     close: () => closeServer(server, ctx),
@@ -309,6 +338,7 @@ async function closeServer(server: Server, ctx: SimContext): Promise<void> {
   // Keep-alive sockets from fetch would otherwise hold close() open for seconds.
   server.closeAllConnections();
   await closed;
+  await ctx.callbacks.close();
   await ctx.persistChain;
 }
 
@@ -396,6 +426,8 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     throw error;
   }
   if (twin) ctx.counters.foreignCreates += 1;
+  if (twin) scheduleCallbacks(ctx, twin, Date.parse(twin.created_at));
+  scheduleCallbacks(ctx, record, Date.parse(record.created_at));
   ctx.counters.creates += 1;
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
@@ -479,6 +511,7 @@ function handleGet(ctx: SimContext, res: ServerResponse, id: string): void {
 
 async function handleDelete(ctx: SimContext, res: ServerResponse, id: string): Promise<void> {
   if (!ctx.records.delete(id)) throw new HttpError(404, DETAIL_NOT_FOUND);
+  ctx.callbacks.cancel(id);
   await persist(ctx);
   sendNoContent(res);
 }
@@ -543,6 +576,17 @@ async function fileSize(path: string): Promise<number | undefined> {
   }
 }
 
+/** Schedules the callbacks of the record's state changes at or after `sinceMs`, if it has a callback_url. */
+function scheduleCallbacks(ctx: SimContext, record: SimGenerationRecord, sinceMs: number): void {
+  const url = record.request.callback_url;
+  if (!url) return;
+  for (const change of stateChangesMs(record, ctx.timing)) {
+    if (change.atMs < sinceMs) continue;
+    // Rendered as GET renders it at the instant of the change, however late the timer fires.
+    ctx.callbacks.scheduleAt(record.id, change.atMs, url, () => renderGeneration(record, change.atMs, ctx.timing, ctx.baseUrl));
+  }
+}
+
 /**
  * Our generations queued or dreaming at `nowMs`. Other clients' are left out: on a real account they
  * take the same slots, which lowering SIM_MAX_CONCURRENT simulates.
@@ -590,6 +634,7 @@ function addForeignGeneration(ctx: SimContext, request: ForeignGenerationRequest
   const record = newForeignRecord(withLumaDefaults(validation.request), createdMicros, options.outcome ?? 'complete', options.failureReason);
   ctx.records.set(record.id, record);
   ctx.counters.foreignCreates += 1;
+  scheduleCallbacks(ctx, record, Date.now());
   persist(ctx).catch((error: unknown) => console.error('[simulated-luma] could not persist a foreign generation', error));
   return record.id;
 }

@@ -1145,6 +1145,7 @@ describe('fault injection over HTTP', () => {
           poll_5xx: count(/^poll 5\d\d/),
           poll_429: count(/^poll 429/),
         }),
+        callbacks: { sent: 0, failed: 0, skipped: 0 },
       });
       expect(generations).toHaveLength(stats.creates);
     }
