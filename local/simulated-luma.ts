@@ -254,6 +254,9 @@ interface SimContext {
   lastCreatedMicros: number;
   /** 503s already served per exact prompt, for [sim:busy:N]. */
   busyServed: Map<string, number>;
+  /** Answers already lost or held per exact prompt, for [sim:lost:N] and [sim:hang-created:N]. */
+  lostServed: Map<string, number>;
+  heldServed: Map<string, number>;
   counters: SimulatedLumaStats;
   persistChain: Promise<void>;
   faults: FaultSettings;
@@ -275,6 +278,8 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     records: new Map(),
     lastCreatedMicros: 0,
     busyServed: new Map(),
+    lostServed: new Map(),
+    heldServed: new Map(),
     counters: {
       creates: 0,
       foreignCreates: 0,
@@ -432,7 +437,30 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
   ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at });
+  const answer = answerOfCreate(ctx, request.prompt, fault);
+  if (answer === 'lost') return void res.destroy();
+  if (answer === 'held') return holdThenDrop(ctx, res);
   sendJson(res, 201, renderGeneration(record, nowMs, ctx.timing, ctx.baseUrl));
+}
+
+/**
+ * What becomes of the 201 of a generation just created: sent, lost ([sim:lost:N], submit_lost: the
+ * socket is destroyed without a byte) or held ([sim:hang-created:N]: dropped after hangMs * timeScale).
+ */
+function answerOfCreate(ctx: SimContext, prompt: string, fault: FaultKind | undefined): 'sent' | 'lost' | 'held' {
+  if (fault === 'submit_lost') ctx.counters.injected.submit_lost += 1;
+  const directives = parseSimDirectives(prompt);
+  if (takeOne(ctx.lostServed, prompt, directives.lostAnswers)) return 'lost';
+  if (takeOne(ctx.heldServed, prompt, directives.heldAnswers)) return 'held';
+  return fault === 'submit_lost' ? 'lost' : 'sent';
+}
+
+/** Counts one more use of a per-prompt scenario that applies `limit` times; false once they are used up. */
+function takeOne(served: Map<string, number>, prompt: string, limit: number): boolean {
+  const count = served.get(prompt) ?? 0;
+  if (count >= limit) return false;
+  served.set(prompt, count + 1);
+  return true;
 }
 
 /**
@@ -462,6 +490,10 @@ function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: FaultKind
 /** submit_timeout: never answers; drops the connection after hangMs * timeScale (or when the client or close() does). */
 function hang(ctx: SimContext, res: ServerResponse): void {
   ctx.counters.injected.submit_timeout += 1;
+  holdThenDrop(ctx, res);
+}
+
+function holdThenDrop(ctx: SimContext, res: ServerResponse): void {
   const timer = setTimeout(() => res.destroy(), ctx.faults.hangMs * ctx.timing.timeScale);
   res.once('close', () => clearTimeout(timer));
 }
@@ -473,11 +505,7 @@ function admitSubmit(ctx: SimContext, body: unknown): LumaVideoRequest {
   const { prompt } = validation.request;
   const directives = parseSimDirectives(prompt);
   if (directives.reject) throw new HttpError(400, DETAIL_MODERATION);
-  const served = ctx.busyServed.get(prompt) ?? 0;
-  if (served < directives.busyFailures) {
-    ctx.busyServed.set(prompt, served + 1);
-    throw new HttpError(503, DETAIL_BUSY);
-  }
+  if (takeOne(ctx.busyServed, prompt, directives.busyFailures)) throw new HttpError(503, DETAIL_BUSY);
   return validation.request;
 }
 

@@ -9,6 +9,7 @@ export const FAULT_KINDS = [
   'submit_5xx',
   'submit_429',
   'submit_timeout',
+  'submit_lost',
   'poll_5xx',
   'poll_429',
   'download_cut',
@@ -17,7 +18,7 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** The kinds that apply to each kind of request. */
-export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_429', 'submit_timeout', 'generation_fail'];
+export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_429', 'submit_timeout', 'submit_lost', 'generation_fail'];
 export const POLL_FAULT_KINDS: readonly FaultKind[] = ['poll_5xx', 'poll_429'];
 export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'download_garbage'];
 export const FAULT_5XX_STATUSES = [500, 502, 503] as const;

@@ -290,3 +290,62 @@ describe('callbacks', () => {
     expect(second.stats().callbacks).toEqual({ sent: 1, failed: 0, skipped: 0 });
   });
 });
+
+// ---------------------------------------------------------------------------
+// Ambiguous submits: created upstream, answer lost
+// ---------------------------------------------------------------------------
+
+describe('submits whose answer is lost', () => {
+  it('[sim:lost:1]: the generation is made (listed, running, called back) but no answer arrives; the next submit gets its 201', async () => {
+    const receiver = await startReceiver();
+    const sim = await startSim(QUICK);
+    const prompt = `${PROMPT} [sim:lost:1]`;
+    const body = { model: 'ray-2', prompt, callback_url: `${receiver.url}/cb?task=t-lost` };
+
+    await expect(submit(sim, body)).rejects.toThrow(/fetch failed/);
+    expect(sim.generations()).toHaveLength(1);
+    const lost = sim.generations()[0]!;
+    expect(lost.prompt).toBe(prompt);
+    const listed = (await listAll(sim)).filter((g) => g.request.prompt === prompt);
+    // Ours and another client's twin: only the callback_url tells which is ours.
+    expect(listed.map((g) => g.id)).toContain(lost.id);
+    expect(listed.filter((g) => g.request.callback_url === body.callback_url).map((g) => g.id)).toEqual([lost.id]);
+    await receiver.next(isState(lost.id, 'completed'));
+
+    const again = await submit(sim, body);
+    expect(again.status).toBe(201);
+    expect(((await again.json()) as LumaGeneration).id).not.toBe(lost.id);
+    expect(sim.stats()).toMatchObject({ creates: 2, rejected: 0 });
+    expect(sim.stats().injected.submit_lost).toBe(0);
+  });
+
+  it('[sim:hang-created:1]: the generation is made, then the request is held and dropped without an answer', async () => {
+    const sim = await startSim({ ...DREAMING_FOREVER, hangMs: 50 });
+    const prompt = `${PROMPT} [sim:hang-created:1]`;
+    await expect(submit(sim, { model: 'ray-2', prompt })).rejects.toThrow(/fetch failed/);
+    const [held] = sim.generations();
+    expect(held?.prompt).toBe(prompt);
+    expect((await getGeneration(sim, held!.id)).state).toBe('dreaming');
+
+    // A client that gives up first sees a timeout, and the generation exists all the same.
+    const slowSim = await startSim({ ...DREAMING_FOREVER, hangMs: 60_000 });
+    await expect(submit(slowSim, { model: 'ray-2', prompt }, { signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(slowSim.generations()).toHaveLength(1);
+
+    expect((await submit(sim, { model: 'ray-2', prompt })).status).toBe(201);
+    expect(sim.stats().creates).toBe(2);
+  });
+
+  it('submit_lost (injected at random): created upstream, socket destroyed without an answer', async () => {
+    const sim = await startSim({ faultRate: 1, faults: ['submit_lost'] });
+    for (let i = 0; i < 3; i++) await expect(submit(sim, { model: 'ray-2', prompt: `${PROMPT} ${i}` })).rejects.toThrow(/fetch failed/);
+    const ids = sim.generations().map((g) => g.id);
+    expect(ids).toHaveLength(3);
+    const listed = new Set((await listAll(sim)).map((g) => g.id));
+    for (const id of ids) expect(listed.has(id)).toBe(true);
+    expect(sim.stats()).toMatchObject({ creates: 3, injected: expect.objectContaining({ submit_lost: 3 }) });
+    // An invalid submit is answered as usual: there was nothing to lose.
+    expect((await submit(sim, { model: 'ray-2' })).status).toBe(400);
+    expect(sim.stats().injected.submit_lost).toBe(3);
+  });
+});
