@@ -18,6 +18,7 @@ import {
   startSimulatedLuma,
 } from '../../local/simulated-luma.ts';
 import type { GenerationState, LumaGeneration, SimulatedLuma, SimulatedLumaOptions } from '../../local/simulated-luma.ts';
+import { LumaProvider } from '../../functions/commons/providers/luma.ts';
 
 const API_KEY = 'account-test-key';
 const PROMPT = 'A lantern floating over a dark lake';
@@ -347,5 +348,24 @@ describe('submits whose answer is lost', () => {
     // An invalid submit is answered as usual: there was nothing to lose.
     expect((await submit(sim, { model: 'ray-2' })).status).toBe(400);
     expect(sim.stats().injected.submit_lost).toBe(3);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The gateway's Luma adapter reads what the simulator writes
+// ---------------------------------------------------------------------------
+
+describe('the gateway\'s Luma adapter against the simulator', () => {
+  it('reads created_at with microseconds: findSubmitted finds a lost generation by its creation time', async () => {
+    const sim = await startSim({ ...DREAMING_FOREVER, otherClients: false });
+    const provider = new LumaProvider({ baseUrl: sim.baseUrl, model: 'ray-2', apiKey: async () => API_KEY });
+    const since = new Date();
+    const request = { prompt: `${PROMPT} [sim:lost:1]`, aspectRatio: '16:9' };
+    await expect(provider.submit(request)).rejects.toThrow(/could not be reached/);
+    const [lost] = sim.generations();
+    expect(lost!.createdAt).toMatch(/\.\d{6}Z$/);
+    // Date.parse(created_at) >= since - skew is what the adapter filters on: a NaN would find nothing.
+    expect((await provider.findSubmitted(request, since))?.id).toBe(lost!.id);
+    expect(await provider.findSubmitted(request, new Date(Date.now() + 3_600_000))).toBeUndefined();
   });
 });
