@@ -485,8 +485,10 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     if (twin) ctx.records.delete(twin.id);
     throw error;
   }
-  if (twin) ctx.counters.foreignCreates += 1;
-  if (twin) scheduleCallbacks(ctx, twin, Date.parse(twin.created_at));
+  if (twin) {
+    ctx.counters.foreignCreates += 1;
+    scheduleCallbacks(ctx, twin, Date.parse(twin.created_at));
+  }
   scheduleCallbacks(ctx, record, Date.parse(record.created_at));
   ctx.counters.creates += 1;
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
