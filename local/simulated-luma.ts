@@ -2,7 +2,8 @@
  * Simulated Luma Dream Machine API, used by `npm start` when no real upstream is
  * configured and by tests. It speaks the same HTTP API as
  * https://api.lumalabs.ai/dream-machine/v1 (the base URL is http://127.0.0.1:<port>),
- * so the gateway's Luma adapter cannot tell the difference.
+ * so the gateway's Luma adapter cannot tell the difference. Where the real behaviour is not
+ * documented, it does the stricter of the plausible things, and says so where it does.
  *
  * A generation's state is a pure function of the time since it was created:
  *   queued    for queuedSeconds   * timeScale
@@ -11,12 +12,57 @@
  * Deriving state from created_at, rather than running timers, is what lets
  * in-flight generations keep progressing across a restart when `stateFile` is set.
  *
+ * What a Generation looks like: `created_at` has microseconds (`2025-05-16T18:53:39.062856Z`), and
+ * `request` echoes the create body with Luma's defaults filled in (generation_type "video", aspect_ratio
+ * "16:9", loop false, keyframes/callback_url/concepts null, resolution "720p" — Luma's real default is
+ * undocumented — and duration "5s"); fields Luma does not know are not echoed.
+ *
+ * A shared account (otherClients, SIM_OTHER_CLIENTS=0|1, default 1). A Luma key is the account's: other
+ * apps, the web app and other gateways create with it too, and GET /generations?limit&offset lists them
+ * all, newest first (limit 100 by default and at most; above: 400). So at start (when the account holds
+ * no other client's generation yet) it already has 20 completed generations other clients made during
+ * the last hour, with common prompts: the README's, "A flamingo", "a cat playing piano", "hello world
+ * video"…, some with keyframes (their own URLs, never fetched), without callback_url or with theirs.
+ * And every create that comes through HTTP has a twin: another client's generation with the same
+ * prompt, model, aspect_ratio, loop, resolution, duration and keyframes (present where ours are, with
+ * their URLs), but without our callback_url (none, or theirs), created 1 ms before ours and following
+ * a normal timeline whatever the [sim:…] directives say. A gateway that finds its generation in the
+ * list by what the request says picks the stranger's; only callback_url is ours per request.
+ * Other clients' generations are listed, persisted (`foreign: true`), called back, and deletable, but
+ * they are not in `generations()` or `stats().creates` (`stats().foreignCreates` counts them), and they
+ * do not take concurrencyLimit slots: on a real account they would — lowering SIM_MAX_CONCURRENT
+ * simulates that. `addForeignGeneration()` adds one, for tests.
+ *
+ * Callbacks, like Luma's: for a generation with a callback_url, the Generation (exactly as GET renders
+ * it at the instant of the change) is POSTed on each change to dreaming, completed and failed; 3 tries
+ * `callbackRetryDelayMs` apart (default 100 ms, real time, not scaled: Luma's), 5 s each, unsigned,
+ * Content-Type: application/json; a 2xx is success, a redirect is not followed. The timers are set at
+ * create; after a restart from the state file, for the changes still to come only: those that happened
+ * while the simulator was down are not sent late. close() cancels every timer and waits for the tries in
+ * flight. `stats().callbacks`: sent (a 2xx came back), failed (all 3 tries failed), skipped (see below).
+ *
  * Deterministic scenarios, selected by a directive anywhere in the prompt:
- *   [sim:fail]    queued -> dreaming -> failed, failure_reason "Prompt contains blacklisted words".
- *   [sim:reject]  the submit answers 400 {"detail":"Prompt moderation failed"}.
- *   [sim:busy:N]  the first N submits carrying that exact prompt answer 503
- *                 {"detail":"Service temporarily unavailable"}; the next one succeeds.
- *   [sim:slow]    the dreaming phase lasts 100 times longer (deadline tests).
+ *   [sim:fail]         created (201), then queued -> dreaming -> failed, failure_reason
+ *                      "Contains blacklisted words".
+ *   [sim:fail:<key>]   the same with another of Luma's reasons (LUMA_FAILURE_REASONS), verbatim:
+ *                      blacklisted        "Contains blacklisted words"
+ *                      frame_moderation   "Frame moderation failed"
+ *                      prompt_moderation  "Advanced prompt moderation failed"
+ *                      unreadable_frames  "Failed to read user input frames"
+ *                      job_failed         "Job failed"
+ *                      dispatch_error     "Error dispatching job"
+ *                      Moderation is reported this way, as a failed generation, as Luma's docs describe;
+ *                      an unknown key is no directive.
+ *   [sim:reject]       the submit answers 400 {"detail":"Prompt moderation failed"} (the create-time path).
+ *   [sim:busy:N]       the first N submits carrying that exact prompt answer 503
+ *                      {"detail":"Service temporarily unavailable"}; the next one succeeds.
+ *   [sim:lost:N]       the first N creates carrying that exact prompt are made upstream (stored, listed,
+ *                      running, called back) but their answer is lost: the socket is destroyed without
+ *                      a byte. The next one gets its 201.
+ *   [sim:hang-created:N]  the same, but the request is held for hangMs * timeScale, then dropped (a
+ *                      timeout after the create).
+ *   [sim:slow]         the dreaming phase lasts 100 times longer (deadline tests).
+ * The per-prompt counts of [sim:busy:N], [sim:lost:N] and [sim:hang-created:N] are not persisted.
  *
  * Fault injection and an account-style concurrency limit, for load and chaos runs. Options, and the
  * `npm start` environment variables that set them (read by simulatedLumaFaultsFromEnv):
@@ -29,114 +75,102 @@
  *     submit_429        the submit answers 429 {"detail":"Rate limit exceeded"}, Retry-After: 1; nothing is created.
  *     submit_timeout    the submit gets no answer: it is held for hangMs * timeScale, then the connection
  *                       is dropped; nothing is created.
+ *     submit_lost       the generation IS created (like [sim:lost:N]), and the socket is destroyed
+ *                       without an answer.
  *     poll_5xx          GET /generations/{id} answers 500, 502 or 503 (the generation is unaffected).
  *     poll_429          GET /generations/{id} answers 429, Retry-After: 1 (the generation is unaffected).
  *     download_cut      an asset GET sends the headers with the full Content-Length and part of the body
  *                       (at least one byte, never all), then destroys the socket.
  *     download_garbage  an asset GET answers 200 Content-Type: text/html with an HTML page.
  *     generation_fail   decided at create time: the generation is created (201) but ends `failed`
- *                       with failure_reason "Internal error during generation".
- *   SIM_HANG_MS         hangMs            default 30000: how long submit_timeout holds a request
- *                                         (times timeScale; at timeScale 1 it outlasts a 10 s client timeout).
+ *                       with failure_reason "Job failed" or "Error dispatching job" (drawn).
+ *   SIM_HANG_MS         hangMs            default 30000: how long submit_timeout and [sim:hang-created:N]
+ *                                         hold a request (times timeScale; at timeScale 1 it outlasts a
+ *                                         10 s client timeout).
  *   SIM_MAX_CONCURRENT  concurrencyLimit  integer >= 1, default unlimited: like Luma's account limit, a
- *                                         create while this many generations are queued or dreaming
+ *                                         create while this many of our generations are queued or dreaming
  *                                         answers 429 {"detail":"Too many concurrent generations"},
  *                                         Retry-After: 1, and creates nothing.
  *   SIM_SEED            seed              integer, default random: seeds the PRNG (mulberry32) that decides
  *                                         every fault, so the same requests in the same order meet the same
  *                                         faults. The seed in use is `SimulatedLuma.seed`.
+ *   SIM_OTHER_CLIENTS   otherClients      0 or 1, default 1: the shared account above.
  * A submit is handled in this order: body cap (413), injected transport fault (submit_5xx/429/timeout),
- * validation and [sim:reject]/[sim:busy:N], the concurrency limit, then the create (with generation_fail).
+ * validation and [sim:reject]/[sim:busy:N], the concurrency limit, the create (with generation_fail, and
+ * its twin), then the answer: sent, or lost/held ([sim:lost:N], [sim:hang-created:N], submit_lost).
  *
- * Deliberate differences from the real service: keyframe URLs are never fetched
- * and callback_url is accepted but never called, so a simulated run never
- * contacts any host other than the caller.
+ * Deliberate differences from the real service, so that a simulated run never contacts any host other
+ * than this machine: keyframe URLs are never fetched, and a callback_url whose host is not loopback
+ * (127.0.0.0/8, `localhost`, `[::1]`) is never called — each callback it would have had is counted in
+ * `stats().callbacks.skipped` (other clients' callback URLs included).
+ *
+ * The parts (the API contract, directives, timeline, faults, other clients, persistence, callbacks and
+ * HTTP plumbing) live in ./simulated-luma/; the server is here, and everything public is exported from here.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import {
+  DETAIL_BUSY,
+  DETAIL_INTERNAL,
+  DETAIL_INVALID_API_KEY,
+  DETAIL_MODERATION,
+  DETAIL_NOT_FOUND,
+  DETAIL_RATE_LIMIT,
+  DETAIL_TOO_MANY_CONCURRENT,
+  MAX_BODY_BYTES,
+  LUMA_FAILURE_REASONS,
+  createdAtMicros,
+  formatCreatedAt,
+  isOneOf,
+  parsePagination,
+  validateGenerationRequest,
+  withLumaDefaults,
+} from './simulated-luma/contract.ts';
+import type { LumaEchoedRequest, LumaRequestFields, LumaVideoRequest } from './simulated-luma/contract.ts';
+import { parseSimDirectives } from './simulated-luma/directives.ts';
+import {
+  DEFAULT_HANG_MS,
+  DOWNLOAD_FAULT_KINDS,
+  FAULT_5XX_STATUSES,
+  FAULT_KINDS,
+  GARBAGE_HTML,
+  POLL_FAULT_KINDS,
+  INJECTED_FAILURE_REASONS,
+  SUBMIT_FAULT_KINDS,
+  cutLength,
+  drawFault,
+  mulberry32,
+  pick,
+} from './simulated-luma/faults.ts';
+import type { FaultKind, SimulatedLumaFaults } from './simulated-luma/faults.ts';
+import { HttpError, hasValidBearer, matchRoute, parseJson, readBody, sendJson, sendNoContent } from './simulated-luma/http.ts';
+import { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CallbackScheduler, type CallbackCounters } from './simulated-luma/callbacks.ts';
+import { OTHER_CLIENTS_HISTORY, historyRequest, twinRequest } from './simulated-luma/other-clients.ts';
+import { loadRecords, writeRecordsAtomically } from './simulated-luma/persistence.ts';
+import { generationStateAt, isActiveState, phaseDurationsMs, renderGeneration, stateChangesMs } from './simulated-luma/timeline.ts';
+import type { SimGenerationRecord, SimOutcome, SimTiming } from './simulated-luma/timeline.ts';
 
-// ---------------------------------------------------------------------------
-// Public constants
-// ---------------------------------------------------------------------------
-
-export const SIM_DIRECTIVE_FAIL = '[sim:fail]';
-export const SIM_DIRECTIVE_REJECT = '[sim:reject]';
-export const SIM_DIRECTIVE_SLOW = '[sim:slow]';
-/** Matches `[sim:busy:N]`; capture group 1 is N. */
-export const SIM_DIRECTIVE_BUSY_PATTERN = /\[sim:busy:(\d{1,3})\]/;
-/** Builds the `[sim:busy:N]` directive, so tests need not spell it by hand. */
-export function simBusyDirective(failures: number): string {
-  return `[sim:busy:${failures}]`;
-}
-
-export const SIM_FAILURE_REASON = 'Prompt contains blacklisted words';
-export const SIM_SLOW_FACTOR = 100;
-
-export const LUMA_VIDEO_MODELS = ['ray-2', 'ray-flash-2'] as const;
-export const LUMA_ASPECT_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '21:9', '9:21'] as const;
-export const LUMA_RESOLUTIONS = ['540p', '720p', '1080p', '4k'] as const;
-export const LUMA_DURATIONS = ['5s', '9s'] as const;
-export const PROMPT_MIN_LENGTH = 3;
-export const PROMPT_MAX_LENGTH = 5000;
-export const MAX_BODY_BYTES = 1024 * 1024;
-
-export const DETAIL_INVALID_API_KEY = 'Invalid API key';
-export const DETAIL_NOT_FOUND = 'Generation not found';
-export const DETAIL_MODERATION = 'Prompt moderation failed';
-export const DETAIL_BUSY = 'Service temporarily unavailable';
-export const DETAIL_LOOP_END_FRAME = 'Loop is not supported for end frame';
-export const DETAIL_INTERNAL = 'Internal server error';
-export const DETAIL_RATE_LIMIT = 'Rate limit exceeded';
-export const DETAIL_TOO_MANY_CONCURRENT = 'Too many concurrent generations';
-
-/** Every kind of fault the simulator can inject (see the top of this file). */
-export const FAULT_KINDS = [
-  'submit_5xx',
-  'submit_429',
-  'submit_timeout',
-  'poll_5xx',
-  'poll_429',
-  'download_cut',
-  'download_garbage',
-  'generation_fail',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
-/** The kinds that apply to each kind of request. */
-export const SUBMIT_FAULT_KINDS: readonly FaultKind[] = ['submit_5xx', 'submit_429', 'submit_timeout', 'generation_fail'];
-export const POLL_FAULT_KINDS: readonly FaultKind[] = ['poll_5xx', 'poll_429'];
-export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'download_garbage'];
-export const FAULT_5XX_STATUSES = [500, 502, 503] as const;
-export const SIM_INTERNAL_FAILURE_REASON = 'Internal error during generation';
-export const DEFAULT_HANG_MS = 30_000;
-export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
+// The parts live in ./simulated-luma/; everything public is exported from here, as before the split.
+export * from './simulated-luma/contract.ts';
+export * from './simulated-luma/directives.ts';
+export * from './simulated-luma/faults.ts';
+export { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CALLBACK_TRIES, isLoopbackUrl, type CallbackCounters } from './simulated-luma/callbacks.ts';
+export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';
+export { OTHER_CLIENT_CALLBACK_URL, OTHER_CLIENT_FRAME_URLS, OTHER_CLIENTS_HISTORY, README_PROMPT } from './simulated-luma/other-clients.ts';
+export * from './simulated-luma/timeline.ts';
 
 const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
-const STATE_FILE_VERSION = 1;
 
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
-
-/** Fault injection and the concurrency limit; each field is set by the `npm start` variable named beside it. */
-export interface SimulatedLumaFaults {
-  /** SIM_FAULT_RATE: 0..1, default 0. */
-  faultRate?: number;
-  /** SIM_FAULTS: the kinds that may be injected, default all. */
-  faults?: readonly FaultKind[];
-  /** SIM_HANG_MS: how long submit_timeout holds a request before dropping it, before timeScale; default 30 000. */
-  hangMs?: number;
-  /** SIM_MAX_CONCURRENT: at most this many generations queued or dreaming at once; default unlimited. */
-  concurrencyLimit?: number;
-  /** SIM_SEED: seeds the fault PRNG; default random. */
-  seed?: number;
-}
 
 export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   apiKey: string;
@@ -146,11 +180,15 @@ export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   port?: number; // default 0 (free port)
   assetsDir?: string; // default: local/assets next to this file
   stateFile?: string;
+  /** The pause between two tries of a callback, in real milliseconds (not scaled, like Luma's). @default 100 */
+  callbackRetryDelayMs?: number;
 }
 
 export interface SimulatedLumaStats {
-  /** Generations created (201) by this instance; `generations()` lists them. */
+  /** Generations created through HTTP by this instance; `generations()` lists them. */
   creates: number;
+  /** Generations other clients of the account made: the history at start, the twins, addForeignGeneration. */
+  foreignCreates: number;
   /** Submits refused by the body cap, validation, [sim:reject] or [sim:busy:N] (not injected faults, not the concurrency limit). */
   rejected: number;
   /** Submits refused with 429 by the concurrency limit. */
@@ -163,6 +201,8 @@ export interface SimulatedLumaStats {
   maxConcurrent: number;
   /** Faults injected, per kind. */
   injected: Record<FaultKind, number>;
+  /** Callbacks, one per state change of a generation with a callback_url (ours and other clients'). */
+  callbacks: CallbackCounters;
 }
 
 /** One generation created by this instance, for matching the gateway's tasks to upstream generations. */
@@ -174,472 +214,37 @@ export interface SimCreatedGeneration {
   createdAt: string;
 }
 
+export type ForeignGenerationRequest = Omit<LumaRequestFields, 'model'> & { model?: LumaRequestFields['model'] };
+
+export interface ForeignGenerationOptions {
+  /** @default now */
+  createdAt?: Date;
+  /** @default 'complete' */
+  outcome?: SimOutcome;
+  /** The reason a `fail` outcome reports. @default 'Job failed' */
+  failureReason?: string;
+}
+
 export interface SimulatedLuma {
   readonly baseUrl: string;
   /** The seed of the fault PRNG (the given one, or the random one picked at start). */
   readonly seed: number;
   /** Counters tests assert on; a snapshot. */
   stats(): SimulatedLumaStats;
-  /** Every generation this instance created, in creation order (deleted ones included); as long as `stats().creates`. */
+  /** Every generation this instance created through HTTP, in creation order (deleted ones included); as long as `stats().creates`. */
   generations(): SimCreatedGeneration[];
+  /**
+   * Adds a generation made by another client of the account (for tests): listed, persisted and called
+   * back like any other, but not ours. `request.model` defaults to ray-2; Luma's defaults fill the rest.
+   * Returns its id.
+   */
+  addForeignGeneration(request: ForeignGenerationRequest, options?: ForeignGenerationOptions): string;
   close(): Promise<void>;
 }
 
-export type GenerationState = 'queued' | 'dreaming' | 'completed' | 'failed';
-export type SimOutcome = 'complete' | 'fail';
-
-export interface SimDirectives {
-  fail: boolean;
-  reject: boolean;
-  slow: boolean;
-  /** How many submits of this exact prompt answer 503 before one succeeds (0 = none). */
-  busyFailures: number;
-}
-
-export interface SimTiming {
-  timeScale: number;
-  queuedSeconds: number;
-  dreamingSeconds: number;
-}
-
-export type LumaKeyframe = { type: 'image'; url: string } | { type: 'generation'; id: string };
-
-/** The validated body; extra fields are kept so the echo in `request` is faithful. */
-export interface LumaVideoRequest {
-  model: (typeof LUMA_VIDEO_MODELS)[number];
-  prompt: string;
-  aspect_ratio?: (typeof LUMA_ASPECT_RATIOS)[number];
-  loop?: boolean;
-  keyframes?: { frame0?: LumaKeyframe; frame1?: LumaKeyframe };
-  callback_url?: string;
-  resolution?: string;
-  duration?: string;
-  [extra: string]: unknown;
-}
-
-export type ValidationResult = { ok: true; request: LumaVideoRequest } | { ok: false; detail: string };
-
-export interface LumaAssets {
-  video: string;
-  image: string;
-  progress_video: null;
-}
-
-export interface LumaGeneration {
-  id: string;
-  generation_type: 'video';
-  state: GenerationState;
-  failure_reason: string | null;
-  created_at: string;
-  model: string;
-  assets: LumaAssets | null;
-  request: LumaVideoRequest;
-}
-
-/** What is persisted per generation; everything else is derived from it. */
-export interface SimGenerationRecord {
-  id: string;
-  created_at: string;
-  request: LumaVideoRequest;
-  outcome: SimOutcome;
-  /** Set when the failure is not the [sim:fail] one (an injected generation_fail). */
-  failure_reason?: string;
-}
-
 // ---------------------------------------------------------------------------
-// Pure parts: directives, validation, state over time, rendering
+// Settings
 // ---------------------------------------------------------------------------
-
-export function parseSimDirectives(prompt: string): SimDirectives {
-  const busy = SIM_DIRECTIVE_BUSY_PATTERN.exec(prompt);
-  return {
-    fail: prompt.includes(SIM_DIRECTIVE_FAIL),
-    reject: prompt.includes(SIM_DIRECTIVE_REJECT),
-    slow: prompt.includes(SIM_DIRECTIVE_SLOW),
-    busyFailures: busy ? Number(busy[1]) : 0,
-  };
-}
-
-/** Checks a submit body the way Luma does; the first problem found wins. */
-export function validateGenerationRequest(body: unknown): ValidationResult {
-  if (!isPlainObject(body)) return { ok: false, detail: 'Request body must be a JSON object' };
-  const detail =
-    checkModel(body.model) ??
-    checkPrompt(body.prompt) ??
-    checkEnum('aspect_ratio', body.aspect_ratio, LUMA_ASPECT_RATIOS) ??
-    checkOptionalBoolean('loop', body.loop) ??
-    checkKeyframes(body.keyframes) ??
-    checkLoopWithEndFrame(body.loop, body.keyframes) ??
-    checkOptionalHttpUrl('callback_url', body.callback_url) ??
-    checkEnum('resolution', body.resolution, LUMA_RESOLUTIONS) ??
-    checkEnum('duration', body.duration, LUMA_DURATIONS);
-  if (detail !== undefined) return { ok: false, detail };
-  return { ok: true, request: body as LumaVideoRequest };
-}
-
-function checkModel(model: unknown): string | undefined {
-  if (model === undefined || model === null || model === '') return 'Model is required';
-  if (!isOneOf(model, LUMA_VIDEO_MODELS)) {
-    return `Invalid model ${JSON.stringify(model)}. Supported models: ${LUMA_VIDEO_MODELS.join(', ')}`;
-  }
-  return undefined;
-}
-
-function checkPrompt(prompt: unknown): string | undefined {
-  if (typeof prompt !== 'string' || prompt.trim() === '') return 'Prompt is required';
-  // Luma counts characters (code points), not UTF-16 units.
-  const length = Array.from(prompt).length;
-  if (length < PROMPT_MIN_LENGTH) return `Prompt is too short (minimum ${PROMPT_MIN_LENGTH} characters)`;
-  if (length > PROMPT_MAX_LENGTH) return `Prompt is too long (maximum ${PROMPT_MAX_LENGTH} characters)`;
-  return undefined;
-}
-
-function checkEnum(field: string, value: unknown, allowed: readonly string[]): string | undefined {
-  if (isAbsent(value) || isOneOf(value, allowed)) return undefined;
-  return `Invalid ${field} ${JSON.stringify(value)}. Supported values: ${allowed.join(', ')}`;
-}
-
-function checkOptionalBoolean(field: string, value: unknown): string | undefined {
-  return isAbsent(value) || typeof value === 'boolean' ? undefined : `${field} must be a boolean`;
-}
-
-function checkOptionalHttpUrl(field: string, value: unknown): string | undefined {
-  return isAbsent(value) || isHttpUrl(value) ? undefined : `${field} must be an http(s) URL`;
-}
-
-function checkKeyframes(keyframes: unknown): string | undefined {
-  if (isAbsent(keyframes)) return undefined;
-  if (!isPlainObject(keyframes)) return 'keyframes must be an object';
-  for (const [name, frame] of Object.entries(keyframes)) {
-    if (name !== 'frame0' && name !== 'frame1') return `Unknown keyframe ${JSON.stringify(name)}; expected frame0 or frame1`;
-    const problem = checkKeyframe(name, frame);
-    if (problem !== undefined) return problem;
-  }
-  return undefined;
-}
-
-function checkKeyframe(name: string, frame: unknown): string | undefined {
-  if (isAbsent(frame)) return undefined;
-  if (!isPlainObject(frame)) return `Keyframe ${name} must be an object`;
-  if (frame.type === 'image') {
-    return isHttpUrl(frame.url) ? undefined : `Keyframe ${name} url must be an http(s) URL`;
-  }
-  if (frame.type === 'generation') {
-    return typeof frame.id === 'string' && frame.id !== '' ? undefined : `Keyframe ${name} id is required`;
-  }
-  return `Keyframe ${name} type must be "image" or "generation"`;
-}
-
-function checkLoopWithEndFrame(loop: unknown, keyframes: unknown): string | undefined {
-  const hasEndFrame = isPlainObject(keyframes) && !isAbsent(keyframes.frame1);
-  return loop === true && hasEndFrame ? DETAIL_LOOP_END_FRAME : undefined;
-}
-
-/** Phase lengths in milliseconds for one generation, after scaling and [sim:slow]. */
-export function phaseDurationsMs(timing: SimTiming, slow: boolean): { queuedMs: number; dreamingMs: number } {
-  const slowFactor = slow ? SIM_SLOW_FACTOR : 1;
-  return {
-    queuedMs: timing.queuedSeconds * timing.timeScale * 1000,
-    dreamingMs: timing.dreamingSeconds * timing.timeScale * slowFactor * 1000,
-  };
-}
-
-export function generationStateAt(record: SimGenerationRecord, nowMs: number, timing: SimTiming): GenerationState {
-  const elapsedMs = nowMs - Date.parse(record.created_at);
-  const { queuedMs, dreamingMs } = phaseDurationsMs(timing, parseSimDirectives(record.request.prompt).slow);
-  if (elapsedMs < queuedMs) return 'queued';
-  if (elapsedMs < queuedMs + dreamingMs) return 'dreaming';
-  return record.outcome === 'fail' ? 'failed' : 'completed';
-}
-
-export function isActiveState(state: GenerationState): boolean {
-  return state === 'queued' || state === 'dreaming';
-}
-
-export function assetUrls(baseUrl: string, id: string): LumaAssets {
-  return {
-    video: `${baseUrl}/assets/${id}/video.mp4`,
-    image: `${baseUrl}/assets/${id}/thumbnail.jpg`,
-    progress_video: null,
-  };
-}
-
-/** The Generation object as Luma returns it at time `nowMs`. */
-export function renderGeneration(record: SimGenerationRecord, nowMs: number, timing: SimTiming, baseUrl: string): LumaGeneration {
-  const state = generationStateAt(record, nowMs, timing);
-  return {
-    id: record.id,
-    generation_type: 'video',
-    state,
-    failure_reason: state === 'failed' ? (record.failure_reason ?? SIM_FAILURE_REASON) : null,
-    created_at: record.created_at,
-    model: record.request.model,
-    assets: state === 'completed' ? assetUrls(baseUrl, record.id) : null,
-    request: record.request,
-  };
-}
-
-/** Parses `?limit=&offset=`; Luma's defaults are limit 10 and offset 0. */
-export function parsePagination(params: URLSearchParams): { ok: true; limit: number; offset: number } | { ok: false; detail: string } {
-  const limit = parseNonNegativeInt(params.get('limit'), 10);
-  const offset = parseNonNegativeInt(params.get('offset'), 0);
-  if (limit === undefined || limit < 1 || limit > 100) return { ok: false, detail: 'limit must be an integer between 1 and 100' };
-  if (offset === undefined) return { ok: false, detail: 'offset must be a non-negative integer' };
-  return { ok: true, limit, offset };
-}
-
-function parseNonNegativeInt(raw: string | null, fallback: number): number | undefined {
-  if (raw === null || raw === '') return fallback;
-  return /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
-}
-
-// ---------------------------------------------------------------------------
-// Pure parts: faults
-// ---------------------------------------------------------------------------
-
-/** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Decides one request's fault: one draw for whether (probability `rate`), one more for which of
- * `candidates` when there is one. Draws nothing when no fault is possible, so a rate of 0 leaves the
- * sequence untouched.
- */
-export function drawFault(random: () => number, rate: number, candidates: readonly FaultKind[]): FaultKind | undefined {
-  if (rate <= 0 || candidates.length === 0) return undefined;
-  if (random() >= rate) return undefined;
-  return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
-}
-
-/** How many bytes download_cut sends of a `size`-byte asset: at least one, never all (`u` in [0, 1)). */
-export function cutLength(size: number, u: number): number {
-  if (size < 2) return 0;
-  return Math.min(size - 1, Math.max(1, Math.floor(size * (0.1 + 0.8 * u))));
-}
-
-/** Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT and SIM_SEED; unset or empty means the default. */
-export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
-  const faults: SimulatedLumaFaults = {};
-  const raw = (name: string) => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const rate = raw('SIM_FAULT_RATE');
-  if (rate !== undefined) {
-    const value = Number(rate);
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`SIM_FAULT_RATE must be a number from 0 to 1, not "${rate}".`);
-    faults.faultRate = value;
-  }
-  const kinds = raw('SIM_FAULTS');
-  if (kinds !== undefined) {
-    const list = kinds.split(',').map((kind) => kind.trim()).filter(Boolean);
-    const unknown = list.filter((kind) => !isOneOf(kind, FAULT_KINDS));
-    if (unknown.length > 0) throw new Error(`SIM_FAULTS: unknown fault kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}.`);
-    if (list.length > 0) faults.faults = list as FaultKind[];
-  }
-  const hang = raw('SIM_HANG_MS');
-  if (hang !== undefined) {
-    const value = Number(hang);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`SIM_HANG_MS must be a non-negative number, not "${hang}".`);
-    faults.hangMs = value;
-  }
-  const limit = raw('SIM_MAX_CONCURRENT');
-  if (limit !== undefined) {
-    if (!/^\d{1,9}$/.test(limit) || Number(limit) < 1) throw new Error(`SIM_MAX_CONCURRENT must be an integer of at least 1, not "${limit}".`);
-    faults.concurrencyLimit = Number(limit);
-  }
-  const seed = raw('SIM_SEED');
-  if (seed !== undefined) {
-    if (!/^-?\d{1,15}$/.test(seed)) throw new Error(`SIM_SEED must be an integer, not "${seed}".`);
-    faults.seed = Number(seed);
-  }
-  return faults;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-// Luma's schema treats explicit nulls on optional fields as "not given".
-function isAbsent(value: unknown): boolean {
-  return value === undefined || value === null;
-}
-
-function isOneOf<T extends string>(value: unknown, allowed: readonly T[]): value is T {
-  return typeof value === 'string' && (allowed as readonly string[]).includes(value);
-}
-
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Persistence
-// ---------------------------------------------------------------------------
-
-async function loadRecords(stateFile: string): Promise<SimGenerationRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(stateFile, 'utf8');
-  } catch (error) {
-    if (isErrnoCode(error, 'ENOENT')) return [];
-    throw error;
-  }
-  // Fail loudly on a damaged file: silently starting empty would make every
-  // in-flight generation look like a 404 to the gateway.
-  const parsed: unknown = JSON.parse(text);
-  if (!isPlainObject(parsed) || parsed.version !== STATE_FILE_VERSION || !Array.isArray(parsed.generations)) {
-    throw new Error(`Simulated Luma state file ${stateFile} has an unexpected format`);
-  }
-  return parsed.generations.map((entry, index) => toRecord(entry, `${stateFile} entry ${index}`));
-}
-
-function toRecord(entry: unknown, where: string): SimGenerationRecord {
-  const valid =
-    isPlainObject(entry) &&
-    typeof entry.id === 'string' &&
-    typeof entry.created_at === 'string' &&
-    !Number.isNaN(Date.parse(entry.created_at)) &&
-    (entry.outcome === 'complete' || entry.outcome === 'fail') &&
-    (entry.failure_reason === undefined || typeof entry.failure_reason === 'string') &&
-    validateGenerationRequest(entry.request).ok;
-  if (!valid) throw new Error(`Simulated Luma state file: invalid generation at ${where}`);
-  return entry as unknown as SimGenerationRecord;
-}
-
-let tempFileCounter = 0;
-
-/** Writes to a sibling temp file then renames, so a crash never leaves half a file. */
-async function writeRecordsAtomically(stateFile: string, records: SimGenerationRecord[]): Promise<void> {
-  await mkdir(dirname(stateFile), { recursive: true });
-  const tempFile = `${stateFile}.${process.pid}.${++tempFileCounter}.tmp`;
-  const body = JSON.stringify({ version: STATE_FILE_VERSION, generations: records });
-  try {
-    await writeFile(tempFile, body, 'utf8');
-    await rename(tempFile, stateFile);
-  } catch (error) {
-    await unlink(tempFile).catch(() => undefined);
-    throw error;
-  }
-}
-
-function isErrnoCode(error: unknown, code: string): boolean {
-  return isPlainObject(error) && error.code === code;
-}
-
-// ---------------------------------------------------------------------------
-// HTTP plumbing
-// ---------------------------------------------------------------------------
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-type RouteAction = 'ping' | 'create' | 'list' | 'get' | 'delete' | 'asset';
-
-interface RouteSpec {
-  pattern: RegExp;
-  methods: Partial<Record<string, RouteAction>>;
-}
-
-// Order matters: /generations/video must win over /generations/{id}.
-const ROUTES: RouteSpec[] = [
-  { pattern: /^\/ping$/, methods: { GET: 'ping' } },
-  { pattern: /^\/generations\/video$/, methods: { POST: 'create' } },
-  { pattern: /^\/generations$/, methods: { POST: 'create', GET: 'list' } },
-  { pattern: /^\/generations\/([^/]+)$/, methods: { GET: 'get', DELETE: 'delete' } },
-  { pattern: /^\/assets\/([^/]+)\/(video\.mp4|thumbnail\.jpg)$/, methods: { GET: 'asset', HEAD: 'asset' } },
-];
-
-export type RouteMatch =
-  | { kind: 'found'; action: RouteAction; params: string[] }
-  | { kind: 'not-found' }
-  | { kind: 'method-not-allowed'; allow: string[] };
-
-export function matchRoute(method: string, pathname: string): RouteMatch {
-  for (const route of ROUTES) {
-    const match = route.pattern.exec(pathname);
-    if (!match) continue;
-    const action = route.methods[method];
-    if (action === undefined) return { kind: 'method-not-allowed', allow: Object.keys(route.methods) };
-    const params = match.slice(1).map(safeDecode);
-    if (params.includes(undefined)) return { kind: 'not-found' };
-    return { kind: 'found', action, params: params as string[] };
-  }
-  return { kind: 'not-found' };
-}
-
-function safeDecode(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    ...headers,
-  });
-  res.end(body);
-}
-
-function sendNoContent(res: ServerResponse): void {
-  res.writeHead(204);
-  res.end();
-}
-
-function hasValidBearer(req: IncomingMessage, apiKey: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-  return match !== null && match[1]!.trim() === apiKey;
-}
-
-/**
- * Reads the whole body but keeps at most `limit` bytes. An oversized body is
- * drained rather than cut off, so the client reliably sees the 413 instead of
- * a reset connection while it is still writing.
- */
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received <= limit) chunks.push(chunk);
-  }
-  if (received > limit) throw new HttpError(413, `Request body exceeds ${limit} bytes`);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'Request body must be valid JSON');
-  }
-}
 
 function validatedTiming(options: SimulatedLumaOptions): SimTiming {
   const timing: SimTiming = {
@@ -651,6 +256,12 @@ function validatedTiming(options: SimulatedLumaOptions): SimTiming {
     if (!Number.isFinite(value) || value < 0) throw new Error(`SimulatedLuma: ${name} must be a finite number >= 0`);
   }
   return timing;
+}
+
+function validatedRetryDelay(options: SimulatedLumaOptions): number {
+  const delay = options.callbackRetryDelayMs ?? CALLBACK_RETRY_DELAY_MS;
+  if (!Number.isFinite(delay) || delay < 0) throw new Error('SimulatedLuma: callbackRetryDelayMs must be a finite number >= 0');
+  return delay;
 }
 
 interface FaultSettings {
@@ -693,16 +304,22 @@ interface SimContext {
   assetsDir: string;
   stateFile: string | undefined;
   baseUrl: string;
-  /** Insertion order is creation order, which the list endpoint relies on. */
   records: Map<string, SimGenerationRecord>;
+  /** The last created_at handed out, in microseconds: each create gets a later one. */
+  lastCreatedMicros: number;
   /** 503s already served per exact prompt, for [sim:busy:N]. */
   busyServed: Map<string, number>;
+  /** Answers already lost or held per exact prompt, for [sim:lost:N] and [sim:hang-created:N]. */
+  lostServed: Map<string, number>;
+  heldServed: Map<string, number>;
   counters: SimulatedLumaStats;
   persistChain: Promise<void>;
   faults: FaultSettings;
   /** The fault PRNG; every fault decision draws from it, in request order. */
   random: () => number;
   created: SimCreatedGeneration[];
+  otherClients: boolean;
+  callbacks: CallbackScheduler;
 }
 
 export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise<SimulatedLuma> {
@@ -714,28 +331,53 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     stateFile: options.stateFile,
     baseUrl: '',
     records: new Map(),
+    lastCreatedMicros: 0,
     busyServed: new Map(),
-    counters: { creates: 0, rejected: 0, rejectedConcurrency: 0, polls: 0, downloads: 0, maxConcurrent: 0, injected: emptyFaultCounts() },
+    lostServed: new Map(),
+    heldServed: new Map(),
+    counters: {
+      creates: 0,
+      foreignCreates: 0,
+      rejected: 0,
+      rejectedConcurrency: 0,
+      polls: 0,
+      downloads: 0,
+      maxConcurrent: 0,
+      injected: emptyFaultCounts(),
+      callbacks: { sent: 0, failed: 0, skipped: 0 },
+    },
     persistChain: Promise.resolve(),
     faults: validatedFaults(options),
     random: () => 0,
     created: [],
+    otherClients: options.otherClients ?? true,
+    callbacks: undefined as unknown as CallbackScheduler,
   };
+  ctx.callbacks = new CallbackScheduler({ retryDelayMs: validatedRetryDelay(options), timeoutMs: CALLBACK_TIMEOUT_MS }, ctx.counters.callbacks);
   ctx.random = mulberry32(ctx.faults.seed);
   if (ctx.stateFile) {
     for (const record of await loadRecords(ctx.stateFile)) ctx.records.set(record.id, record);
   }
   ctx.counters.maxConcurrent = countActive(ctx, Date.now());
+  if (ctx.otherClients && ![...ctx.records.values()].some((record) => record.foreign)) {
+    addOtherClientsHistory(ctx, Date.now());
+    await persist(ctx);
+  }
 
   const server = createServer((req, res) => void handleRequest(ctx, req, res));
   await listen(server, options.port ?? 0);
   ctx.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // After a restart, only the changes still to come are called back; those that happened while the
+  // simulator was down are not sent late.
+  const startedMs = Date.now();
+  for (const record of ctx.records.values()) scheduleCallbacks(ctx, record, startedMs);
 
   return {
     baseUrl: ctx.baseUrl,
     seed: ctx.faults.seed,
-    stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected } }),
+    stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected }, callbacks: { ...ctx.counters.callbacks } }),
     generations: () => ctx.created.map((entry) => ({ ...entry })),
+    addForeignGeneration: (request, foreignOptions) => addForeignGeneration(ctx, request, foreignOptions),
     close: () => closeServer(server, ctx),
   };
 }
@@ -756,6 +398,7 @@ async function closeServer(server: Server, ctx: SimContext): Promise<void> {
   // Keep-alive sockets from fetch would otherwise hold close() open for seconds.
   server.closeAllConnections();
   await closed;
+  await ctx.callbacks.close();
   await ctx.persistChain;
 }
 
@@ -818,14 +461,18 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     return sendJson(res, 429, { detail: DETAIL_TOO_MANY_CONCURRENT }, { 'Retry-After': '1' });
   }
   const injectedFailure = fault === 'generation_fail';
-  const directives = parseSimDirectives(request.prompt);
+  const failureReason = injectedFailure ? pick(INJECTED_FAILURE_REASONS, ctx.random()) : parseSimDirectives(request.prompt).failureReason;
+  const createdMicros = nextCreatedMicros(ctx, nowMs);
   const record: SimGenerationRecord = {
     id: randomUUID(),
-    created_at: new Date(nowMs).toISOString(),
-    request,
-    outcome: directives.fail || injectedFailure ? 'fail' : 'complete',
-    ...(injectedFailure && { failure_reason: SIM_INTERNAL_FAILURE_REASON }),
+    created_at: formatCreatedAt(createdMicros),
+    request: withLumaDefaults(request),
+    outcome: failureReason === undefined ? 'complete' : 'fail',
+    ...(failureReason !== undefined && { failure_reason: failureReason }),
   };
+  // Another client sent the same request a millisecond earlier, without our callback_url.
+  const twin = ctx.otherClients ? newForeignRecord(twinRequest(record.request, ctx.counters.foreignCreates), createdMicros - 1000) : undefined;
+  if (twin) ctx.records.set(twin.id, twin);
   ctx.records.set(record.id, record);
   // Generations only become active when created, so the count at each creation instant, taken from
   // the stored timelines (ended ones excluded), sees every peak exactly.
@@ -835,13 +482,52 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
   } catch (error) {
     // An unpersisted generation would vanish on restart; refuse it instead.
     ctx.records.delete(record.id);
+    if (twin) ctx.records.delete(twin.id);
     throw error;
   }
+  if (twin) {
+    ctx.counters.foreignCreates += 1;
+    scheduleCallbacks(ctx, twin, Date.parse(twin.created_at));
+  }
+  scheduleCallbacks(ctx, record, Date.parse(record.created_at));
   ctx.counters.creates += 1;
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
   ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at });
+  const answer = answerOfCreate(ctx, request.prompt, fault);
+  if (answer === 'lost') return void res.destroy();
+  if (answer === 'held') return holdThenDrop(ctx, res);
   sendJson(res, 201, renderGeneration(record, nowMs, ctx.timing, ctx.baseUrl));
+}
+
+/**
+ * What becomes of the 201 of a generation just created: sent, lost ([sim:lost:N], submit_lost: the
+ * socket is destroyed without a byte) or held ([sim:hang-created:N]: dropped after hangMs * timeScale).
+ */
+function answerOfCreate(ctx: SimContext, prompt: string, fault: FaultKind | undefined): 'sent' | 'lost' | 'held' {
+  if (fault === 'submit_lost') ctx.counters.injected.submit_lost += 1;
+  const directives = parseSimDirectives(prompt);
+  if (takeOne(ctx.lostServed, prompt, directives.lostAnswers)) return 'lost';
+  if (takeOne(ctx.heldServed, prompt, directives.heldAnswers)) return 'held';
+  return fault === 'submit_lost' ? 'lost' : 'sent';
+}
+
+/** Counts one more use of a per-prompt scenario that applies `limit` times; false once they are used up. */
+function takeOne(served: Map<string, number>, prompt: string, limit: number): boolean {
+  const count = served.get(prompt) ?? 0;
+  if (count >= limit) return false;
+  served.set(prompt, count + 1);
+  return true;
+}
+
+/**
+ * Luma's created_at has microseconds. The millisecond part is `nowMs`, which the timeline runs on; the
+ * rest comes from the monotonic clock, and each create gets a later instant than the one before.
+ */
+function nextCreatedMicros(ctx: SimContext, nowMs: number): number {
+  const subMillisecond = Math.floor((performance.now() % 1) * 1000);
+  ctx.lastCreatedMicros = Math.max(nowMs * 1000 + subMillisecond, ctx.lastCreatedMicros + 1);
+  return ctx.lastCreatedMicros;
 }
 
 /** Draws this request's fault among the enabled kinds that apply to it. */
@@ -854,13 +540,17 @@ function pickFault(ctx: SimContext, applicable: readonly FaultKind[]): FaultKind
 function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: FaultKind): void {
   ctx.counters.injected[kind] += 1;
   if (kind.endsWith('_429')) return sendJson(res, 429, { detail: DETAIL_RATE_LIMIT }, { 'Retry-After': '1' });
-  const status = FAULT_5XX_STATUSES[Math.min(FAULT_5XX_STATUSES.length - 1, Math.floor(ctx.random() * FAULT_5XX_STATUSES.length))]!;
+  const status = pick(FAULT_5XX_STATUSES, ctx.random());
   sendJson(res, status, { detail: DETAIL_INTERNAL });
 }
 
 /** submit_timeout: never answers; drops the connection after hangMs * timeScale (or when the client or close() does). */
 function hang(ctx: SimContext, res: ServerResponse): void {
   ctx.counters.injected.submit_timeout += 1;
+  holdThenDrop(ctx, res);
+}
+
+function holdThenDrop(ctx: SimContext, res: ServerResponse): void {
   const timer = setTimeout(() => res.destroy(), ctx.faults.hangMs * ctx.timing.timeScale);
   res.once('close', () => clearTimeout(timer));
 }
@@ -872,11 +562,7 @@ function admitSubmit(ctx: SimContext, body: unknown): LumaVideoRequest {
   const { prompt } = validation.request;
   const directives = parseSimDirectives(prompt);
   if (directives.reject) throw new HttpError(400, DETAIL_MODERATION);
-  const served = ctx.busyServed.get(prompt) ?? 0;
-  if (served < directives.busyFailures) {
-    ctx.busyServed.set(prompt, served + 1);
-    throw new HttpError(503, DETAIL_BUSY);
-  }
+  if (takeOne(ctx.busyServed, prompt, directives.busyFailures)) throw new HttpError(503, DETAIL_BUSY);
   return validation.request;
 }
 
@@ -884,8 +570,11 @@ function handleList(ctx: SimContext, url: URL, res: ServerResponse): void {
   const page = parsePagination(url.searchParams);
   if (!page.ok) throw new HttpError(400, page.detail);
   const now = Date.now();
-  // Luma lists newest first.
-  const newestFirst = [...ctx.records.values()].reverse();
+  // The whole account, newest first (Luma does not document the order; newest first is what it shows).
+  // A stable sort of the reversed insertion order keeps equal instants latest-stored first.
+  const newestFirst = [...ctx.records.values()]
+    .reverse()
+    .sort((a, b) => createdAtMicros(b.created_at) - createdAtMicros(a.created_at));
   const slice = newestFirst.slice(page.offset, page.offset + page.limit);
   sendJson(res, 200, {
     generations: slice.map((record) => renderGeneration(record, now, ctx.timing, ctx.baseUrl)),
@@ -907,6 +596,7 @@ function handleGet(ctx: SimContext, res: ServerResponse, id: string): void {
 
 async function handleDelete(ctx: SimContext, res: ServerResponse, id: string): Promise<void> {
   if (!ctx.records.delete(id)) throw new HttpError(404, DETAIL_NOT_FOUND);
+  ctx.callbacks.cancel(id);
   await persist(ctx);
   sendNoContent(res);
 }
@@ -971,12 +661,67 @@ async function fileSize(path: string): Promise<number | undefined> {
   }
 }
 
+/** Schedules the callbacks of the record's state changes at or after `sinceMs`, if it has a callback_url. */
+function scheduleCallbacks(ctx: SimContext, record: SimGenerationRecord, sinceMs: number): void {
+  const url = record.request.callback_url;
+  if (!url) return;
+  for (const change of stateChangesMs(record, ctx.timing)) {
+    if (change.atMs < sinceMs) continue;
+    // Rendered as GET renders it at the instant of the change, however late the timer fires.
+    ctx.callbacks.scheduleAt(record.id, change.atMs, url, () => renderGeneration(record, change.atMs, ctx.timing, ctx.baseUrl));
+  }
+}
+
+/**
+ * Our generations queued or dreaming at `nowMs`. Other clients' are left out: on a real account they
+ * take the same slots, which lowering SIM_MAX_CONCURRENT simulates.
+ */
 function countActive(ctx: SimContext, nowMs: number): number {
   let active = 0;
   for (const record of ctx.records.values()) {
-    if (isActiveState(generationStateAt(record, nowMs, ctx.timing))) active += 1;
+    if (!record.foreign && isActiveState(generationStateAt(record, nowMs, ctx.timing))) active += 1;
   }
   return active;
+}
+
+// ---------------------------------------------------------------------------
+// Other clients of the account
+// ---------------------------------------------------------------------------
+
+function newForeignRecord(request: LumaEchoedRequest, createdMicros: number, outcome: SimOutcome = 'complete', failureReason?: string): SimGenerationRecord {
+  return {
+    id: randomUUID(),
+    created_at: formatCreatedAt(createdMicros),
+    request,
+    outcome,
+    ...(outcome === 'fail' && { failure_reason: failureReason ?? LUMA_FAILURE_REASONS.job_failed }),
+    foreign: true,
+  };
+}
+
+/** What other clients made during the last hour, all finished by `nowMs` whatever the time scale. */
+function addOtherClientsHistory(ctx: SimContext, nowMs: number): void {
+  const { queuedMs, dreamingMs } = phaseDurationsMs(ctx.timing, false);
+  OTHER_CLIENTS_HISTORY.forEach((entry, index) => {
+    const createdMs = nowMs - queuedMs - dreamingMs - entry.minutesAgo * 60_000;
+    // A fixed, plausible sub-millisecond part: the history is the same on every start.
+    const record = newForeignRecord(historyRequest(entry), Math.floor(createdMs) * 1000 + ((index * 7919) % 1000));
+    ctx.records.set(record.id, record);
+    ctx.counters.foreignCreates += 1;
+  });
+}
+
+function addForeignGeneration(ctx: SimContext, request: ForeignGenerationRequest, options: ForeignGenerationOptions = {}): string {
+  const validation = validateGenerationRequest({ model: 'ray-2', ...request });
+  if (!validation.ok) throw new Error(`addForeignGeneration: ${validation.detail}`);
+  const createdMicros = options.createdAt ? options.createdAt.getTime() * 1000 : nextCreatedMicros(ctx, Date.now());
+  if (!Number.isFinite(createdMicros)) throw new Error('addForeignGeneration: createdAt is not a valid date');
+  const record = newForeignRecord(withLumaDefaults(validation.request), createdMicros, options.outcome ?? 'complete', options.failureReason);
+  ctx.records.set(record.id, record);
+  ctx.counters.foreignCreates += 1;
+  scheduleCallbacks(ctx, record, Date.now());
+  persist(ctx).catch((error: unknown) => console.error('[simulated-luma] could not persist a foreign generation', error));
+  return record.id;
 }
 
 /**

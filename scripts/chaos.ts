@@ -340,6 +340,7 @@ export async function restart(
     SIM_HANG_MS: '',
     SIM_MAX_CONCURRENT: '',
     SIM_SEED: '',
+    SIM_OTHER_CLIENTS: '',
   };
   const prompts = Array.from({ length: tasks }, (_, i) => `Restart ${run.id} task ${i}: a kite over the dunes`);
   let seconds = 0;
@@ -404,7 +405,12 @@ export async function restart(
 
     // The simulator's persisted generations, both runs together: each task's prompt exactly once.
     const stateFile = join(run.dataDir, 'simulated-luma.json');
-    generations = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')).generations as { request: { prompt: string } }[]).map((g) => ({ prompt: g.request.prompt })) : [];
+    // Other clients' generations of the shared account (`foreign`) are not the gateway's.
+    generations = existsSync(stateFile)
+      ? (JSON.parse(readFileSync(stateFile, 'utf8')).generations as { request: { prompt: string }; foreign?: true }[])
+          .filter((g) => !g.foreign)
+          .map((g) => ({ prompt: g.request.prompt }))
+      : [];
     if (!existsSync(stateFile)) run.violations.push(`${stateFile} does not exist`);
   } catch (error) {
     run.violations.push(`the scenario could not run: ${(error as Error).message}`);

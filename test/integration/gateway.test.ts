@@ -152,7 +152,7 @@ describe('upstream failures', () => {
   it('reports a generation that fails upstream as failed, with the reason', async () => {
     const { body } = await alice.create({ user_prompt: 'A storm [sim:fail]' });
     const done = await alice.waitForTerminal(body.id);
-    expect(done).toMatchObject({ state: 'failed', failure_code: 'moderation', failure_reason: 'Prompt contains blacklisted words' });
+    expect(done).toMatchObject({ state: 'failed', failure_code: 'moderation', failure_reason: 'Contains blacklisted words' });
     expect(done.data.task_status).toBe('failed');
   });
 

@@ -15,14 +15,21 @@ import {
   DETAIL_RATE_LIMIT,
   DETAIL_TOO_MANY_CONCURRENT,
   FAULT_KINDS,
+  INJECTED_FAILURE_REASONS,
+  LIST_DEFAULT_LIMIT,
+  LUMA_FAILURE_REASONS,
   MAX_BODY_BYTES,
+  OTHER_CLIENTS_HISTORY,
+  OTHER_CLIENT_CALLBACK_URL,
+  README_PROMPT,
   SIM_DIRECTIVE_FAIL,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
   SIM_FAILURE_REASON,
-  SIM_INTERNAL_FAILURE_REASON,
+  createdAtMicros,
   cutLength,
   drawFault,
+  formatCreatedAt,
   generationStateAt,
   matchRoute,
   mulberry32,
@@ -30,13 +37,16 @@ import {
   parseSimDirectives,
   phaseDurationsMs,
   simBusyDirective,
+  simFailDirective,
   simulatedLumaFaultsFromEnv,
   startSimulatedLuma,
   validateGenerationRequest,
+  withLumaDefaults,
 } from '../../local/simulated-luma.ts';
 import type {
   FaultKind,
   GenerationState,
+  LumaFailureReasonKey,
   LumaGeneration,
   SimGenerationRecord,
   SimulatedLuma,
@@ -142,17 +152,34 @@ async function expectDetail(res: Response, status: number, detail: string | RegE
 
 describe('parseSimDirectives', () => {
   it('finds every directive anywhere in the prompt', () => {
-    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)}`)).toEqual({
-      fail: true,
+    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4]`)).toEqual({
+      failureReason: 'Contains blacklisted words',
       reject: false,
       slow: true,
       busyFailures: 3,
+      lostAnswers: 2,
+      heldAnswers: 4,
     });
     expect(parseSimDirectives(`${SIM_DIRECTIVE_REJECT} a cat`).reject).toBe(true);
   });
 
+  it('[sim:fail:<key>] picks the reason; an unknown key is no directive', () => {
+    for (const key of Object.keys(LUMA_FAILURE_REASONS) as LumaFailureReasonKey[]) {
+      expect(parseSimDirectives(`a cat ${simFailDirective(key)}`).failureReason).toBe(LUMA_FAILURE_REASONS[key]);
+    }
+    expect(parseSimDirectives('a cat [sim:fail:nope]').failureReason).toBeUndefined();
+    expect(parseSimDirectives('a cat [sim:fail:nope] [sim:fail:job_failed]').failureReason).toBe('Job failed');
+  });
+
   it('treats ordinary prompts as no directive', () => {
-    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail')).toEqual({ fail: false, reject: false, slow: false, busyFailures: 0 });
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:]')).toEqual({
+      failureReason: undefined,
+      reject: false,
+      slow: false,
+      busyFailures: 0,
+      lostAnswers: 0,
+      heldAnswers: 0,
+    });
   });
 });
 
@@ -219,8 +246,8 @@ describe('generationStateAt', () => {
   const t0 = Date.parse('2025-01-01T00:00:00.000Z');
   const record = (prompt: string, outcome: SimGenerationRecord['outcome'] = 'complete'): SimGenerationRecord => ({
     id: 'id',
-    created_at: new Date(t0).toISOString(),
-    request: { model: 'ray-2', prompt },
+    created_at: formatCreatedAt(t0 * 1000),
+    request: withLumaDefaults({ model: 'ray-2', prompt }),
     outcome,
   });
 
@@ -258,6 +285,26 @@ describe('generationStateAt', () => {
   });
 });
 
+describe('created_at', () => {
+  it('has six fractional digits, like Luma\'s, and parses back to the microsecond', () => {
+    expect(formatCreatedAt(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000 + 856)).toBe('2025-05-16T18:53:39.062856Z');
+    expect(createdAtMicros('2025-05-16T18:53:39.062856Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000 + 856);
+    expect(createdAtMicros('2025-05-16T18:53:39.062Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62) * 1000);
+    expect(createdAtMicros('2025-05-16T18:53:39Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39) * 1000);
+    expect(createdAtMicros('yesterday')).toBeNaN();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000_000 }), (micros) => createdAtMicros(formatCreatedAt(micros)) === micros),
+    );
+  });
+
+  it('is read by Date.parse (what the gateway\'s Luma adapter uses) to the millisecond', () => {
+    expect(Date.parse('2025-05-16T18:53:39.062856Z')).toBe(Date.UTC(2025, 4, 16, 18, 53, 39, 62));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000_000 }), (micros) => Date.parse(formatCreatedAt(micros)) === Math.floor(micros / 1000)),
+    );
+  });
+});
+
 describe('matchRoute and parsePagination', () => {
   it('routes like the Luma API', () => {
     expect(matchRoute('POST', '/generations/video')).toMatchObject({ kind: 'found', action: 'create' });
@@ -270,7 +317,9 @@ describe('matchRoute and parsePagination', () => {
   });
 
   it('parses pagination with Luma defaults and bounds', () => {
-    expect(parsePagination(new URLSearchParams(''))).toEqual({ ok: true, limit: 10, offset: 0 });
+    expect(LIST_DEFAULT_LIMIT).toBe(100);
+    expect(parsePagination(new URLSearchParams(''))).toEqual({ ok: true, limit: 100, offset: 0 });
+    expect(parsePagination(new URLSearchParams('limit=100'))).toEqual({ ok: true, limit: 100, offset: 0 });
     expect(parsePagination(new URLSearchParams('limit=5&offset=7'))).toEqual({ ok: true, limit: 5, offset: 7 });
     for (const bad of ['limit=0', 'limit=101', 'limit=-1', 'limit=abc', 'offset=-2', 'offset=1.5']) {
       expect(parsePagination(new URLSearchParams(bad)).ok).toBe(false);
@@ -288,22 +337,49 @@ describe('simulated Luma over HTTP', () => {
     expect(sim.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  it('creates a generation: 201, queued, request echoed', async () => {
+  it('creates a generation: 201, queued, the request echoed with Luma\'s defaults, created_at in microseconds', async () => {
     const sim = await startSim();
-    const body = { model: 'ray-2', prompt: PROMPT, aspect_ratio: '16:9', loop: false };
+    const body = { model: 'ray-2', prompt: PROMPT, aspect_ratio: '9:16', loop: false, unknown_field: 'dropped' };
+    const before = Date.now();
     const res = await submit(sim, body);
     expect(res.status).toBe(201);
     const generation = (await res.json()) as LumaGeneration;
-    expect(generation).toMatchObject({
+    expect(generation).toMatchObject({ generation_type: 'video', state: 'queued', failure_reason: null, model: 'ray-2', assets: null });
+    expect(generation.request).toEqual({
       generation_type: 'video',
-      state: 'queued',
-      failure_reason: null,
       model: 'ray-2',
-      assets: null,
-      request: body,
+      prompt: PROMPT,
+      aspect_ratio: '9:16',
+      loop: false,
+      keyframes: null,
+      callback_url: null,
+      resolution: '720p',
+      duration: '5s',
+      concepts: null,
     });
     expect(generation.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(new Date(generation.created_at).toISOString()).toBe(generation.created_at);
+    expect(generation.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    // What the gateway's adapter does with it (Date.parse in functions/commons/providers/luma.ts).
+    const parsed = Date.parse(generation.created_at);
+    expect(parsed).toBeGreaterThanOrEqual(before);
+    expect(parsed).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('echoes every field given, and fills in only the absent ones', async () => {
+    const sim = await startSim();
+    const keyframes = { frame0: { type: 'image', url: 'https://example.com/a.jpg' }, frame1: { type: 'generation', id: 'g-1' } };
+    const body = {
+      model: 'ray-flash-2',
+      prompt: PROMPT,
+      keyframes,
+      callback_url: 'http://127.0.0.1:9/cb',
+      resolution: '1080p',
+      duration: '9s',
+      concepts: [{ key: 'dolly_zoom' }],
+    };
+    const generation = (await (await submit(sim, body)).json()) as LumaGeneration;
+    expect(generation.request).toEqual({ ...body, generation_type: 'video', aspect_ratio: '16:9', loop: false });
+    await expectDetail(await submit(sim, { model: 'ray-2', prompt: PROMPT, concepts: ['dolly_zoom'] }), 400, /concepts/);
   });
 
   it('accepts the older POST /generations alias', async () => {
@@ -368,7 +444,7 @@ describe('simulated Luma over HTTP', () => {
   });
 
   it('lists newest first with pagination, and deletes', async () => {
-    const sim = await startSim();
+    const sim = await startSim({ otherClients: false });
     const ids: string[] = [];
     for (const n of [1, 2, 3]) ids.push((await create(sim, `${PROMPT} #${n}`)).id);
 
@@ -404,9 +480,29 @@ describe('simulated Luma over HTTP', () => {
       const created = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
       const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
       expect(states).toEqual(['queued', 'dreaming', 'failed']);
-      expect(last.failure_reason).toBe(SIM_FAILURE_REASON);
+      expect(last.failure_reason).toBe('Contains blacklisted words');
+      expect(SIM_FAILURE_REASON).toBe('Contains blacklisted words');
       expect(last.assets).toBeNull();
       expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
+    });
+
+    it('[sim:fail:<key>] is created (201), then fails with Luma\'s reason, verbatim', async () => {
+      const sim = await startSim(QUICK);
+      const expected: Record<LumaFailureReasonKey, string> = {
+        blacklisted: 'Contains blacklisted words',
+        frame_moderation: 'Frame moderation failed',
+        prompt_moderation: 'Advanced prompt moderation failed',
+        unreadable_frames: 'Failed to read user input frames',
+        job_failed: 'Job failed',
+        dispatch_error: 'Error dispatching job',
+      };
+      expect(LUMA_FAILURE_REASONS).toEqual(expected);
+      for (const [key, reason] of Object.entries(expected)) {
+        const created = await create(sim, `${PROMPT} ${simFailDirective(key as LumaFailureReasonKey)}`);
+        expect(created).toMatchObject({ state: 'queued', failure_reason: null });
+        expect((await pollToTerminal(sim, created.id)).last).toMatchObject({ state: 'failed', failure_reason: reason, assets: null });
+      }
+      expect(sim.stats()).toMatchObject({ creates: 6, rejected: 0 });
     });
 
     it('[sim:reject] answers 400 moderation failure', async () => {
@@ -510,8 +606,11 @@ describe('simulated Luma over HTTP', () => {
       await first.close();
 
       const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { generations: SimGenerationRecord[] };
-      expect(saved.generations.map((g) => g.id)).toEqual([ok.id, failing.id]);
-      expect(saved.generations[0]).toEqual({ id: ok.id, created_at: ok.created_at, request: ok.request, outcome: 'complete' });
+      const ours = saved.generations.filter((g) => !g.foreign);
+      expect(ours.map((g) => g.id)).toEqual([ok.id, failing.id]);
+      expect(ours[0]).toEqual({ id: ok.id, created_at: ok.created_at, request: ok.request, outcome: 'complete' });
+      // Other clients' generations are kept too: the history, and a twin of each of the three creates.
+      expect(saved.generations.filter((g) => g.foreign)).toHaveLength(OTHER_CLIENTS_HISTORY.length + 3);
       expect(await readdir(join(workDir, 'persist'))).toEqual(['luma-state.json']);
 
       const second = await startSim({ ...timing, stateFile });
@@ -533,11 +632,193 @@ describe('simulated Luma over HTTP', () => {
       await expectDetail(await fetch(`${second.baseUrl}/generations/${created.id}`, { headers: authHeaders() }), 404, DETAIL_NOT_FOUND);
     });
 
+    it('upgrades a version 1 state file (an earlier npm start\'s) instead of refusing it', async () => {
+      const stateFile = join(workDir, 'v1.json');
+      const createdAt = new Date(Date.now() - 60_000).toISOString();
+      const v1 = [
+        { id: 'v1-ok', created_at: createdAt, request: { model: 'ray-2', prompt: PROMPT, loop: true }, outcome: 'complete' },
+        { id: 'v1-fail', created_at: createdAt, request: { model: 'ray-2', prompt: `${PROMPT} [sim:fail]` }, outcome: 'fail' },
+        { id: 'v1-injected', created_at: createdAt, request: { model: 'ray-2', prompt: PROMPT }, outcome: 'fail', failure_reason: 'Internal error during generation' },
+      ];
+      await writeFile(stateFile, JSON.stringify({ version: 1, generations: v1 }));
+      const sim = await startSim({ ...QUICK, stateFile });
+      expect(await getGeneration(sim, 'v1-ok')).toMatchObject({
+        state: 'completed',
+        created_at: createdAt.replace('Z', '000Z'),
+        request: { generation_type: 'video', prompt: PROMPT, loop: true, aspect_ratio: '16:9', callback_url: null, concepts: null },
+      });
+      expect(await getGeneration(sim, 'v1-fail')).toMatchObject({ state: 'failed', failure_reason: 'Contains blacklisted words' });
+      expect(await getGeneration(sim, 'v1-injected')).toMatchObject({ state: 'failed', failure_reason: 'Job failed' });
+    });
+
+    it('refuses to start on a state file of an unknown version', async () => {
+      const stateFile = join(workDir, 'v9.json');
+      await writeFile(stateFile, '{"version":9,"generations":[]}');
+      await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/unexpected format/);
+    });
+
     it('refuses to start on a damaged state file', async () => {
       const stateFile = join(workDir, 'damaged.json');
-      await writeFile(stateFile, '{"version":1,"generations":[{"id":1}]}');
+      await writeFile(stateFile, '{"version":2,"generations":[{"id":1}]}');
       await expect(startSimulatedLuma({ apiKey: API_KEY, stateFile })).rejects.toThrow(/invalid generation/);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The shared account: other clients' generations
+// ---------------------------------------------------------------------------
+
+interface ListPage {
+  generations: LumaGeneration[];
+  has_more: boolean;
+  count: number;
+  limit: number;
+  offset: number;
+}
+
+async function listPage(sim: SimulatedLuma, query = ''): Promise<ListPage> {
+  const res = await fetch(`${sim.baseUrl}/generations${query}`, { headers: authHeaders() });
+  expect(res.status).toBe(200);
+  return (await res.json()) as ListPage;
+}
+
+function expectNewestFirst(generations: LumaGeneration[]): void {
+  const instants = generations.map((g) => createdAtMicros(g.created_at));
+  expect(instants).toEqual([...instants].sort((a, b) => b - a));
+}
+
+describe('the shared account', () => {
+  it('already holds other clients\' completed generations of the last hour, the README prompt among them', async () => {
+    const sim = await startSim();
+    const before = Date.now();
+    const page = await listPage(sim); // no limit: Luma's default, 100
+    expect(page).toMatchObject({ limit: 100, offset: 0, count: OTHER_CLIENTS_HISTORY.length, has_more: false });
+    expect(page.generations.length).toBeGreaterThanOrEqual(20);
+    expectNewestFirst(page.generations);
+    const prompts = page.generations.map((g) => g.request.prompt);
+    expect(README_PROMPT).toBe('Cinematic shot of a tranquil indoor pool room. A graceful pink flamingo stands in clear turquoise water.');
+    for (const prompt of [README_PROMPT, 'A flamingo', 'a cat playing piano', 'hello world video']) expect(prompts).toContain(prompt);
+    for (const generation of page.generations) {
+      expect(generation.state).toBe('completed');
+      expect(generation.created_at).toMatch(/\.\d{6}Z$/);
+      // FROZEN timing: one whole timeline (2000 s) plus up to an hour.
+      expect(Date.parse(generation.created_at)).toBeGreaterThan(before - 2_000_000 - 3_600_000);
+      expect(Date.parse(generation.created_at)).toBeLessThan(before - 2_000_000);
+      expect([null, OTHER_CLIENT_CALLBACK_URL]).toContain(generation.request.callback_url);
+      for (const frame of Object.values(generation.request.keyframes ?? {})) {
+        expect(frame).toMatchObject({ type: 'image', url: expect.stringMatching(/^https:\/\/cdn\.other-client\.example\//) });
+      }
+    }
+    expect(page.generations.filter((g) => g.request.keyframes !== null).length).toBeGreaterThan(0);
+    expect(page.generations.filter((g) => g.request.callback_url === OTHER_CLIENT_CALLBACK_URL).length).toBeGreaterThan(0);
+    // Not ours: not in generations() nor in creates.
+    expect(sim.generations()).toEqual([]);
+    expect(sim.stats()).toMatchObject({ creates: 0, foreignCreates: OTHER_CLIENTS_HISTORY.length });
+  });
+
+  it('shadows each create with another client\'s identical request, a millisecond earlier, without our callback_url', async () => {
+    const sim = await startSim(QUICK);
+    const prompt = `${README_PROMPT} ${SIM_DIRECTIVE_FAIL}`;
+    const body = {
+      model: 'ray-flash-2',
+      prompt,
+      aspect_ratio: '21:9',
+      loop: false,
+      resolution: '1080p',
+      duration: '9s',
+      keyframes: { frame0: { type: 'image', url: 'https://our-bucket.example/inputs/t1/frame0.png?X-Amz-Signature=abc' } },
+      callback_url: 'http://127.0.0.1:9/callbacks/task-1',
+    };
+    const res = await submit(sim, body);
+    expect(res.status).toBe(201);
+    const ours = (await res.json()) as LumaGeneration;
+
+    const [first, second] = (await listPage(sim)).generations;
+    expect(first!.id).toBe(ours.id);
+    const twin = second!;
+    expect(createdAtMicros(twin.created_at)).toBe(createdAtMicros(ours.created_at) - 1000);
+    expect(twin.request).toMatchObject({ prompt, model: 'ray-flash-2', aspect_ratio: '21:9', loop: false, resolution: '1080p', duration: '9s' });
+    expect(twin.request.keyframes).toEqual({ frame0: { type: 'image', url: 'https://cdn.other-client.example/frame.png' } });
+    expect([null, OTHER_CLIENT_CALLBACK_URL]).toContain(twin.request.callback_url);
+
+    // The adversarial case: matching on what the request says picks the stranger's generation, which
+    // runs a normal timeline (it completes) while ours fails.
+    const sameRequest = (await listPage(sim)).generations.filter((g) => g.request.prompt === prompt && g.request.aspect_ratio === '21:9');
+    expect(sameRequest.map((g) => g.id)).toEqual([ours.id, twin.id]);
+    expect((await pollToTerminal(sim, ours.id)).last.state).toBe('failed');
+    expect((await pollToTerminal(sim, twin.id)).last.state).toBe('completed');
+    // Only the callback_url tells them apart.
+    expect(sameRequest.filter((g) => g.request.callback_url === body.callback_url).map((g) => g.id)).toEqual([ours.id]);
+
+    expect(sim.generations().map((g) => g.id)).toEqual([ours.id]);
+    expect(sim.stats()).toMatchObject({ creates: 1, foreignCreates: OTHER_CLIENTS_HISTORY.length + 1, maxConcurrent: 1 });
+  });
+
+  it('pages the whole account: limit 100 by default and at most, then has_more and offset', async () => {
+    const sim = await startSim();
+    for (let i = 0; i < 85; i++) sim.addForeignGeneration({ prompt: `${PROMPT} from elsewhere ${i}` });
+    const total = OTHER_CLIENTS_HISTORY.length + 85;
+    const first = await listPage(sim);
+    expect(first).toMatchObject({ count: 100, limit: 100, offset: 0, has_more: true });
+    const rest = await listPage(sim, '?offset=100');
+    expect(rest).toMatchObject({ count: total - 100, has_more: false });
+    const all = [...first.generations, ...rest.generations];
+    expect(new Set(all.map((g) => g.id)).size).toBe(total);
+    expectNewestFirst(all);
+    await expectDetail(await fetch(`${sim.baseUrl}/generations?limit=101`, { headers: authHeaders() }), 400, /limit/);
+  });
+
+  it('addForeignGeneration: listed by created_at, failing if asked, persisted, and not added again on restart', async () => {
+    const stateFile = join(workDir, 'foreign', 'state.json');
+    const sim = await startSim({ ...QUICK, stateFile });
+    const tenMinutesAgo = new Date(Date.now() - 600_000);
+    const id = sim.addForeignGeneration(
+      { prompt: 'A flamingo', aspect_ratio: '9:16', callback_url: OTHER_CLIENT_CALLBACK_URL },
+      { createdAt: tenMinutesAgo, outcome: 'fail', failureReason: LUMA_FAILURE_REASONS.frame_moderation },
+    );
+    const failing = sim.addForeignGeneration({ prompt: 'A flamingo' }, { outcome: 'fail' });
+    expect(() => sim.addForeignGeneration({ prompt: 'ab' })).toThrow(/too short/);
+    expect(await getGeneration(sim, id)).toMatchObject({
+      state: 'failed',
+      failure_reason: 'Frame moderation failed',
+      model: 'ray-2',
+      created_at: formatCreatedAt(tenMinutesAgo.getTime() * 1000),
+      request: { prompt: 'A flamingo', aspect_ratio: '9:16', callback_url: OTHER_CLIENT_CALLBACK_URL, loop: false },
+    });
+    expect((await pollToTerminal(sim, failing)).last).toMatchObject({ state: 'failed', failure_reason: 'Job failed' });
+    const listed = (await listPage(sim)).generations;
+    expectNewestFirst(listed);
+    expect(listed[0]!.id).toBe(failing);
+    expect(listed.map((g) => g.id)).toContain(id);
+    expect(sim.stats()).toMatchObject({ creates: 0, foreignCreates: OTHER_CLIENTS_HISTORY.length + 2 });
+    await sim.close();
+
+    const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { version: number; generations: SimGenerationRecord[] };
+    expect(saved.version).toBe(2);
+    expect(saved.generations.find((g) => g.id === id)).toMatchObject({ foreign: true, outcome: 'fail', failure_reason: 'Frame moderation failed' });
+    expect(saved.generations.every((g) => g.foreign === true)).toBe(true);
+
+    const restarted = await startSim({ ...QUICK, stateFile });
+    expect((await listPage(restarted)).generations.map((g) => g.id).sort()).toEqual(listed.map((g) => g.id).sort());
+    expect(restarted.stats().foreignCreates).toBe(0);
+  });
+
+  it('other clients\' generations do not take our concurrency slots', async () => {
+    const sim = await startSim({ concurrencyLimit: 1 });
+    for (let i = 0; i < 3; i++) sim.addForeignGeneration({ prompt: `${PROMPT} theirs ${i}` });
+    const ours = await create(sim);
+    expect(ours.state).toBe('queued');
+    await expectDetail(await submit(sim, { model: 'ray-2', prompt: `${PROMPT} again` }), 429, DETAIL_TOO_MANY_CONCURRENT);
+    expect(sim.stats()).toMatchObject({ creates: 1, rejectedConcurrency: 1, maxConcurrent: 1 });
+  });
+
+  it('otherClients: false is an account of our own: empty at start, no twins', async () => {
+    const sim = await startSim({ otherClients: false });
+    expect((await listPage(sim)).generations).toEqual([]);
+    const ours = await create(sim);
+    expect((await listPage(sim)).generations).toEqual([ours]);
+    expect(sim.stats().foreignCreates).toBe(0);
   });
 });
 
@@ -649,8 +930,11 @@ describe('fault helpers', () => {
         SIM_HANG_MS: '1500',
         SIM_MAX_CONCURRENT: '5',
         SIM_SEED: '-42',
+        SIM_OTHER_CLIENTS: '0',
       }),
-    ).toEqual({ faultRate: 0.25, faults: ['submit_5xx', 'download_cut'], hangMs: 1500, concurrencyLimit: 5, seed: -42 });
+    ).toEqual({ faultRate: 0.25, faults: ['submit_5xx', 'download_cut'], hangMs: 1500, concurrencyLimit: 5, seed: -42, otherClients: false });
+    expect(simulatedLumaFaultsFromEnv({ SIM_OTHER_CLIENTS: '1' })).toEqual({ otherClients: true });
+    expect(() => simulatedLumaFaultsFromEnv({ SIM_OTHER_CLIENTS: 'yes' })).toThrow(/SIM_OTHER_CLIENTS/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: '1.5' })).toThrow(/SIM_FAULT_RATE/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULT_RATE: 'often' })).toThrow(/SIM_FAULT_RATE/);
     expect(() => simulatedLumaFaultsFromEnv({ SIM_FAULTS: 'submit_5xx,poll_404' })).toThrow(/poll_404/);
@@ -671,30 +955,33 @@ describe('fault helpers', () => {
 describe('fault injection over HTTP', () => {
   it('submit_5xx answers 500/502/503 and creates nothing, even for [sim:…] prompts', async () => {
     const sim = await startSim(only('submit_5xx'));
+    const account = await listAll(sim);
     const prompts = [PROMPT, `${PROMPT} ${SIM_DIRECTIVE_REJECT}`, `${PROMPT} ${simBusyDirective(1)}`, `${PROMPT} 4`, `${PROMPT} 5`, `${PROMPT} 6`];
     for (const prompt of prompts) {
       const res = await submit(sim, { model: 'ray-2', prompt });
       expect([500, 502, 503]).toContain(res.status);
       await expectDetail(res, res.status, DETAIL_INTERNAL);
     }
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.generations()).toEqual([]);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, rejectedConcurrency: 0, injected: injectedCounts({ submit_5xx: 6 }) });
   });
 
   it('submit_429 answers 429 with Retry-After and creates nothing', async () => {
     const sim = await startSim(only('submit_429'));
+    const account = await listAll(sim);
     for (let i = 0; i < 3; i++) {
       const res = await submit(sim, { model: 'ray-2', prompt: PROMPT });
       expect(res.headers.get('retry-after')).toBe('1');
       await expectDetail(res, 429, DETAIL_RATE_LIMIT);
     }
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_429: 3 }) });
   });
 
   it('submit_timeout never answers: the client times out, and nothing is created', async () => {
     const sim = await startSim(only('submit_timeout', { hangMs: 20_000 }));
+    const account = await listAll(sim);
     const attempt = fetch(`${sim.baseUrl}/generations/video`, {
       method: 'POST',
       headers: authHeaders({ 'Content-Type': 'application/json' }),
@@ -702,7 +989,7 @@ describe('fault injection over HTTP', () => {
       signal: AbortSignal.timeout(200),
     });
     await expect(attempt).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(await listAll(sim)).toEqual([]);
+    expect(await listAll(sim)).toEqual(account);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_timeout: 1 }) });
   });
 
@@ -737,7 +1024,7 @@ describe('fault injection over HTTP', () => {
       if (res.status === 429) expect(res.headers.get('retry-after')).toBe('1');
       await expectDetail(res, res.status, detail);
     }
-    expect(await listAll(sim)).toEqual([created]);
+    expect((await listAll(sim))[0]).toEqual(created);
     expect(sim.stats()).toMatchObject({ creates: 1, polls: 3, injected: injectedCounts({ [kind]: 3 }) });
   });
 
@@ -774,20 +1061,22 @@ describe('fault injection over HTTP', () => {
     expect(sim.stats()).toMatchObject({ downloads: 1, injected: injectedCounts({ download_garbage: 1 }) });
   });
 
-  it('generation_fail creates the generation, which then fails with an internal error, across a restart too', async () => {
+  it('generation_fail creates the generation, which then fails with a Luma-side reason, across a restart too', async () => {
     const stateFile = join(workDir, 'generation-fail', 'state.json');
     const sim = await startSim(only('generation_fail', { ...QUICK, stateFile }));
     const created = await create(sim);
     expect(created).toMatchObject({ state: 'queued', failure_reason: null });
     const { last } = await pollToTerminal(sim, created.id);
-    expect(last).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON, assets: null });
+    expect(last).toMatchObject({ state: 'failed', assets: null });
+    expect(INJECTED_FAILURE_REASONS).toEqual(['Job failed', 'Error dispatching job']);
+    expect(INJECTED_FAILURE_REASONS).toContain(last.failure_reason);
     expect((await fetch(`${sim.baseUrl}/assets/${created.id}/video.mp4`)).status).toBe(404);
     expect(sim.generations()).toEqual([{ id: created.id, prompt: PROMPT, outcome: 'fail', createdAt: created.created_at }]);
     expect(sim.stats()).toMatchObject({ creates: 1, injected: injectedCounts({ generation_fail: 1 }) });
     await sim.close();
 
     const restarted = await startSim({ ...QUICK, stateFile });
-    expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: SIM_INTERNAL_FAILURE_REASON });
+    expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: last.failure_reason });
   });
 
   it('injects nothing at rate 0 (the default), whatever the kinds', async () => {
@@ -843,6 +1132,7 @@ describe('fault injection over HTTP', () => {
       expect(new Set(sequence).size).toBeGreaterThan(3);
       expect(stats).toEqual({
         creates: count(/^submit 201/),
+        foreignCreates: OTHER_CLIENTS_HISTORY.length + count(/^submit 201/),
         rejected: 0,
         rejectedConcurrency: 0,
         polls: count(/^poll/),
@@ -855,6 +1145,7 @@ describe('fault injection over HTTP', () => {
           poll_5xx: count(/^poll 5\d\d/),
           poll_429: count(/^poll 429/),
         }),
+        callbacks: { sent: 0, failed: 0, skipped: 0 },
       });
       expect(generations).toHaveLength(stats.creates);
     }
