@@ -61,8 +61,11 @@
  *                      a byte. The next one gets its 201.
  *   [sim:hang-created:N]  the same, but the request is held for hangMs * timeScale, then dropped (a
  *                      timeout after the create).
+ *   [sim:fail-first:N] the first N generations carrying that exact prompt fail with "Job failed" (a fault
+ *                      on Luma's side, which the gateway answers with a new submit); later ones complete.
  *   [sim:slow]         the dreaming phase lasts 100 times longer (deadline tests).
- * The per-prompt counts of [sim:busy:N], [sim:lost:N] and [sim:hang-created:N] are not persisted.
+ * The per-prompt counts of [sim:busy:N], [sim:lost:N], [sim:hang-created:N] and [sim:fail-first:N] are
+ * not persisted.
  *
  * Fault injection and an account-style concurrency limit, for load and chaos runs. Options, and the
  * `npm start` environment variables that set them (read by simulatedLumaFaultsFromEnv):
@@ -311,6 +314,8 @@ interface SimContext {
   busyServed: Map<string, number>;
   /** Answers already lost or held per exact prompt, for [sim:lost:N] and [sim:hang-created:N]. */
   lostServed: Map<string, number>;
+  /** Generations already failed per exact prompt, for [sim:fail-first:N]. */
+  failFirstServed: Map<string, number>;
   heldServed: Map<string, number>;
   counters: SimulatedLumaStats;
   persistChain: Promise<void>;
@@ -334,6 +339,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     lastCreatedMicros: 0,
     busyServed: new Map(),
     lostServed: new Map(),
+    failFirstServed: new Map(),
     heldServed: new Map(),
     counters: {
       creates: 0,
@@ -461,7 +467,12 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     return sendJson(res, 429, { detail: DETAIL_TOO_MANY_CONCURRENT }, { 'Retry-After': '1' });
   }
   const injectedFailure = fault === 'generation_fail';
-  const failureReason = injectedFailure ? pick(INJECTED_FAILURE_REASONS, ctx.random()) : parseSimDirectives(request.prompt).failureReason;
+  const directives = parseSimDirectives(request.prompt);
+  const failureReason = injectedFailure
+    ? pick(INJECTED_FAILURE_REASONS, ctx.random())
+    : takeOne(ctx.failFirstServed, request.prompt, directives.failFirst)
+      ? LUMA_FAILURE_REASONS.job_failed
+      : directives.failureReason;
   const createdMicros = nextCreatedMicros(ctx, nowMs);
   const record: SimGenerationRecord = {
     id: randomUUID(),

@@ -15,6 +15,7 @@ const deps: PollDeps = {
   provider: configuredProvider(secrets),
   keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
   pollIntervalSeconds: settings.pollIntervalSeconds(),
+  upstreamResubmits: settings.upstreamResubmits(),
 };
 
 export async function handler(input: WorkflowInput): Promise<PollResult> {

@@ -9,6 +9,7 @@ import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import type { UpstreamGeneration } from '../commons/providers/provider.ts';
+import { log } from '../commons/log.ts';
 
 /** `wait` loops back after `waitSeconds`; `copy` stores the output; `completed`/`failed` end the execution. */
 export type NextStep = 'wait' | 'copy' | 'completed' | 'failed';
@@ -21,6 +22,8 @@ export interface PollResult extends WorkflowInput {
 export interface PollDeps extends SubmitDeps {
   tasks: TaskStore;
   pollIntervalSeconds: number;
+  /** How often a generation the upstream failed on its own side is replaced by a new submit. */
+  upstreamResubmits: number;
   clock?: () => Date;
 }
 
@@ -83,9 +86,19 @@ async function followUpstream(task: Task, deps: PollDeps): Promise<Step> {
     case 'dreaming':
       await deps.tasks.transition(task.id, { to: 'dreaming' });
       return { next: 'wait' };
-    case 'failed':
-      await deps.tasks.transition(task.id, { to: 'failed', failure: classifyUpstreamFailure(generation.failureReason, keyframeKinds(task.request)) });
+    case 'failed': {
+      const failure = classifyUpstreamFailure(generation.failureReason, keyframeKinds(task.request));
+      if (failure.resubmittable && (task.resubmits ?? 0) < deps.upstreamResubmits) {
+        // A fault on the upstream's side (which refunds it): back in line, submitted again when its turn comes.
+        await deps.tasks.transition(task.id, { to: 'accepted', resubmitOf: task.upstreamId!, reason: failure.reason });
+        log({ level: 'warn', msg: 'upstream failed the generation on its side; submitting again', taskId: task.id, upstreamId: task.upstreamId });
+        return { next: 'wait' };
+      }
+      const tries = (task.resubmits ?? 0) + 1;
+      const reason = failure.resubmittable && tries > 1 ? `${failure.reason} (the upstream failed all ${tries} submits)` : failure.reason;
+      await deps.tasks.transition(task.id, { to: 'failed', failure: { code: failure.code, reason } });
       return { next: 'failed' };
+    }
     case 'completed':
       // Some upstreams report completion a moment before the asset link exists: wait for the link.
       if (!generation.videoUrl) return { next: 'wait' };

@@ -13,6 +13,8 @@ export const SIM_DIRECTIVE_FAIL_PATTERN = /\[sim:fail(?::([a-z_]+))?\]/g;
 export const SIM_DIRECTIVE_BUSY_PATTERN = /\[sim:busy:(\d{1,3})\]/;
 /** Matches `[sim:lost:N]`; capture group 1 is N. */
 export const SIM_DIRECTIVE_LOST_PATTERN = /\[sim:lost:(\d{1,3})\]/;
+/** Matches `[sim:fail-first:N]`; capture group 1 is N. */
+export const SIM_DIRECTIVE_FAIL_FIRST_PATTERN = /\[sim:fail-first:(\d{1,3})\]/;
 /** Matches `[sim:hang-created:N]`; capture group 1 is N. */
 export const SIM_DIRECTIVE_HANG_CREATED_PATTERN = /\[sim:hang-created:(\d{1,3})\]/;
 
@@ -48,6 +50,8 @@ export interface SimDirectives {
   lostAnswers: number;
   /** How many creates of this exact prompt are made upstream, then held without an answer and dropped. */
   heldAnswers: number;
+  /** How many generations of this exact prompt fail on the upstream's side ("Job failed") before one completes. */
+  failFirst: number;
 }
 
 export function parseSimDirectives(prompt: string): SimDirectives {
@@ -59,6 +63,7 @@ export function parseSimDirectives(prompt: string): SimDirectives {
     busyFailures: count(SIM_DIRECTIVE_BUSY_PATTERN),
     lostAnswers: count(SIM_DIRECTIVE_LOST_PATTERN),
     heldAnswers: count(SIM_DIRECTIVE_HANG_CREATED_PATTERN),
+    failFirst: count(SIM_DIRECTIVE_FAIL_FIRST_PATTERN),
   };
 }
 

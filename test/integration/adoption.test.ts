@@ -133,3 +133,37 @@ describe('after each kind of submit outcome, in an account shared with same-prom
     for (const task of done) await expectOwnGeneration(task);
   });
 });
+
+describe('a generation the upstream failed on its own side', () => {
+  const createsOf = (prompt: string) => gateway.simulatedLuma!.generations().filter((generation) => generation.prompt === prompt).length;
+
+  it('is replaced by a new submit ("Job failed" once), and the task completes with the new generation', async () => {
+    const prompt = 'Luma fails the first one on its side [sim:fail-first:1]';
+    const task = await generate(prompt);
+    expect(createsOf(prompt)).toBe(2);
+    expect(task.resubmits).toBe(1);
+    expect(task.discardedUpstreamIds).toHaveLength(1);
+    expect(task.discardedUpstreamIds).not.toContain(task.upstreamId);
+    expect(task.history.map((entry) => entry.status)).toContain('accepted');
+    expect(task.history.find((entry) => entry.note)?.note).toBe('Job failed');
+    // Both generations carry the task's marker; the one it ended with is the one that completed.
+    const marked = (await accountList()).filter((generation) => generation.request.callback_url === task.upstreamMarker);
+    expect(marked.map((generation) => generation.id).sort()).toEqual([task.upstreamId, ...task.discardedUpstreamIds!].sort());
+  });
+
+  it('fails upstream_failed once the resubmits are spent, saying how often it was tried', async () => {
+    const prompt = 'Luma fails every one on its side [sim:fail:job_failed]';
+    const created = await client.create({ user_prompt: prompt });
+    const done = await client.waitForTerminal(created.body.id, 60_000);
+    expect(done).toMatchObject({ state: 'failed', failure_code: 'upstream_failed' });
+    expect(done.failure_reason).toBe('Job failed (the upstream failed all 2 submits)');
+    expect(createsOf(prompt)).toBe(2);
+  });
+
+  it('moderation is never resubmitted', async () => {
+    const prompt = 'A prompt Luma refuses while generating [sim:fail]';
+    const created = await client.create({ user_prompt: prompt });
+    expect(await client.waitForTerminal(created.body.id, 60_000)).toMatchObject({ state: 'failed', failure_code: 'moderation' });
+    expect(createsOf(prompt)).toBe(1);
+  });
+});

@@ -8,8 +8,9 @@
  *
  * `accepted`: recorded, not yet taken by the upstream (a transient submit failure leaves it here for the
  * workflow to retry). `copying`: the upstream finished; the video is streaming into the bucket, so a
- * client never sees "completed" without a link. Statuses only move forward: a late or repeated poll
- * can never move a task back or out of a terminal status.
+ * client never sees "completed" without a link. Statuses only move forward — but for one guarded step
+ * back to `accepted` when the upstream failed a generation on its own side and the task is submitted
+ * again — so a late or repeated poll can never move a task back or out of a terminal status.
  */
 import { InvalidTransitionError } from '../errors.ts';
 import type { Failure } from './failure.ts';
@@ -75,6 +76,8 @@ export interface TaskOutput {
 export interface HistoryEntry {
   status: TaskStatus;
   at: string;
+  /** Why, when a status is entered again: the upstream's reason for the generation given up on. */
+  note?: string;
 }
 
 export interface Task {
@@ -107,6 +110,12 @@ export interface Task {
   submitAttemptOutcome?: 'clear' | 'ambiguous';
   /** The start of the earliest attempt that may have created a generation no answer told us about. */
   ambiguousSince?: string;
+  /**
+   * Generations the upstream failed on its own side ("Job failed"), given up on in favour of a new
+   * submit: how many times, and which, so that no search ever adopts one of them again.
+   */
+  resubmits?: number;
+  discardedUpstreamIds?: string[];
   upstreamAssets?: UpstreamAssets;
   output?: TaskOutput;
   failure?: Failure;
@@ -121,7 +130,12 @@ export type TaskChange =
   | { to: 'dreaming'; upstreamId?: string }
   | { to: 'copying'; assets: UpstreamAssets; upstreamId?: string }
   | { to: 'completed'; output: TaskOutput }
-  | { to: 'failed'; failure: Failure };
+  | { to: 'failed'; failure: Failure }
+  /**
+   * The one step back: the upstream failed the generation on its own side, so the task waits to be
+   * submitted again. Only from the generation named, so a late or repeated poll of it is a no-op.
+   */
+  | { to: 'accepted'; resubmitOf: string; reason: string };
 
 const RANK: Record<TaskStatus, number> = {
   accepted: 0,
@@ -163,6 +177,7 @@ export function releasesSlot(status: TaskStatus): boolean {
  * then a no-op, which makes every workflow step safe to retry or replay.
  */
 export function isAlreadyApplied(task: Task, change: TaskChange): boolean {
+  if (change.to === 'accepted') return isTerminal(task.status) || task.status === 'copying' || task.upstreamId !== change.resubmitOf;
   return isTerminal(task.status) || RANK[task.status] >= RANK[change.to];
 }
 
@@ -171,6 +186,7 @@ export function applyChange(task: Task, change: TaskChange, at: string): Task {
   if (isAlreadyApplied(task, change)) {
     throw new InvalidTransitionError(`Task ${task.id} is ${task.status}; it cannot move to ${change.to}.`);
   }
+  if (change.to === 'accepted') return resubmitted(task, change, at);
   const upstreamId = 'upstreamId' in change && change.upstreamId ? change.upstreamId : task.upstreamId;
   if (change.to !== 'failed' && !upstreamId) {
     throw new InvalidTransitionError(`Task ${task.id} has no upstream generation; it cannot move to ${change.to}.`);
@@ -196,6 +212,27 @@ export function applyChange(task: Task, change: TaskChange, at: string): Task {
     default:
       return next;
   }
+}
+
+/** Back in line without a generation: the attempt bookkeeping starts afresh, the failed one is remembered. */
+function resubmitted(task: Task, change: Extract<TaskChange, { to: 'accepted' }>, at: string): Task {
+  const {
+    upstreamId: _id,
+    submitLeaseUntil: _lease,
+    submitAttemptedAt: _attempted,
+    submitAttemptOutcome: _outcome,
+    ambiguousSince: _ambiguous,
+    ...rest
+  } = task;
+  return {
+    ...rest,
+    status: 'accepted',
+    updatedAt: at,
+    resubmits: (task.resubmits ?? 0) + 1,
+    discardedUpstreamIds: [...(task.discardedUpstreamIds ?? []), change.resubmitOf],
+    history: [...task.history, { status: 'accepted', at, note: change.reason }],
+    version: task.version + 1,
+  };
 }
 
 export function newTask(input: {

@@ -30,8 +30,9 @@ export class TaskLifecycle implements TaskStore {
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
     const { task } = result;
-    // Also when the change was a repeat: the earlier attempt may have died before releasing.
-    if (this.effects.capacity && releasesSlot(task.status)) await this.effects.capacity.release(id);
+    // Also when the change was a repeat: the earlier attempt may have died before releasing. A task back
+    // in line to be submitted again waits for a slot like any other (at its place of arrival).
+    if (this.effects.capacity && (releasesSlot(task.status) || change.to === 'accepted')) await this.effects.capacity.release(id);
     // Only on the change itself, so a task is counted out exactly once (the reconciler repairs a crash here).
     if (this.effects.clientLimits && result.changed && isTerminal(task.status)) await this.effects.clientLimits.finished(task.owner);
     return result;

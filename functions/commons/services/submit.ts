@@ -88,7 +88,10 @@ async function adoptEarlierGeneration(task: Task, deps: SubmitDeps): Promise<str
     log({ level: 'warn', msg: 'the upstream refused the search for an earlier attempt; submitting again', taskId: task.id, duplicateRisk: 1 });
     return undefined;
   }
+  const discarded = new Set(task.discardedUpstreamIds);
   for (const [index, generation] of candidates.entries()) {
+    // A generation given up on (failed upstream) carries this task's marker too: never take it back.
+    if (discarded.has(generation.id)) continue;
     if (!(await deps.upstreamClaims.claim(deps.provider.name, generation.id, task.id))) continue;
     log({ msg: 'adopted upstream generation', taskId: task.id, upstreamId: generation.id, extraGenerations: candidates.length - index - 1 });
     return generation.id;

@@ -244,3 +244,63 @@ describe('keyframeKinds', () => {
     expect(keyframeKinds({ prompt: 'p', frame0: stored, frame1: url })).toEqual(['stored', 'url']);
   });
 });
+
+describe('the one step back: a resubmit after the upstream failed on its side', () => {
+  const resubmit = (of: string): TaskChange => ({ to: 'accepted', resubmitOf: of, reason: 'Job failed' });
+
+  it('puts a submitted or dreaming task back in line without a generation, remembering the one given up on', () => {
+    for (const status of ['submitted', 'dreaming'] as const) {
+      const before = { ...taskIn(status), submitAttemptedAt: AT, submitAttemptOutcome: 'clear' as const, ambiguousSince: AT };
+      const after = applyChange(before, resubmit('up-1'), AT);
+      expect(after).toMatchObject({ status: 'accepted', resubmits: 1, discardedUpstreamIds: ['up-1'], version: before.version + 1 });
+      expect(after.upstreamId).toBeUndefined();
+      expect(after.ambiguousSince).toBeUndefined();
+      expect(after.submitAttemptedAt).toBeUndefined();
+      expect(after.history.at(-1)).toEqual({ status: 'accepted', at: AT, note: 'Job failed' });
+    }
+  });
+
+  it('is a no-op when repeated, when it names another generation, and after copying or an end', () => {
+    const back = applyChange(taskIn('dreaming'), resubmit('up-1'), AT);
+    expect(isAlreadyApplied(back, resubmit('up-1'))).toBe(true);
+    expect(isAlreadyApplied(taskIn('dreaming'), resubmit('up-2'))).toBe(true);
+    for (const status of ['copying', 'completed', 'failed'] as const) {
+      expect(isAlreadyApplied(taskIn(status), resubmit('up-1')), status).toBe(true);
+      expectForbidden(taskIn(status), resubmit('up-1'));
+    }
+  });
+
+  it('property: rank goes down only through a resubmit of the current generation; ends never change', () => {
+    const change: fc.Arbitrary<TaskChange> = fc.oneof(
+      fc.constantFrom('up-1', 'up-2').map((id): TaskChange => ({ to: 'submitted', upstreamId: id })),
+      fc.constant<TaskChange>({ to: 'dreaming' }),
+      fc.constant<TaskChange>({ to: 'copying', assets: ASSETS }),
+      fc.constant<TaskChange>({ to: 'completed', output: OUTPUT }),
+      fc.constant<TaskChange>({ to: 'failed', failure: { code: 'upstream_failed', reason: 'x' } }),
+      fc.constantFrom('up-1', 'up-2').map(resubmit),
+    );
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
+        let task = fresh();
+        for (const next of changes) {
+          const before = task;
+          if (!isAlreadyApplied(task, next)) {
+            try {
+              task = applyChange(task, next, AT);
+            } catch (error) {
+              expect(error).toBeInstanceOf(InvalidTransitionError);
+            }
+          }
+          if (isTerminal(before.status)) expect(task).toBe(before);
+          if (RANK[task.status] < RANK[before.status]) {
+            expect(next).toEqual(resubmit(before.upstreamId!));
+            expect(['submitted', 'dreaming']).toContain(before.status);
+            expect(task.discardedUpstreamIds?.at(-1)).toBe(before.upstreamId);
+          }
+          expect(task.history).toHaveLength(task.version);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
