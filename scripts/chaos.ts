@@ -33,6 +33,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/local-aws.ts';
 import type { FaultKind } from '../local/simulated-luma.ts';
 import { UpstreamCapacity } from '../functions/commons/adapters/upstream-capacity.ts';
 import { FAILURE_CODES } from '../functions/commons/domain/failure.ts';
+import { DEFAULT_UPSTREAM_RESUBMITS } from '../functions/commons/config.ts';
 import { seedGenerationSchema } from '../functions/commons/domain/seed-response.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -42,6 +43,8 @@ const TABLE_NAME = 'luma-gateway';
 const DEFAULT_DEADLINE_SECONDS = 1800;
 /** Failure codes a chaos run may legitimately produce, and what causes each. */
 const CHAOS_FAILURE_CODES = ['upstream_failed', 'upstream_unavailable', 'download_failed'] as const;
+/** The gateway's default: a generation the upstream failed on its side is replaced once. */
+const UPSTREAM_RESUBMITS = DEFAULT_UPSTREAM_RESUBMITS;
 
 export type ScenarioName = 'burst' | 'chaos' | 'restart' | 'idempotency';
 export const SCENARIOS: readonly ScenarioName[] = ['burst', 'chaos', 'restart', 'idempotency'];
@@ -231,28 +234,38 @@ export async function chaos(
       let completed = 0;
       let verified = 0;
       const completedBodies: any[] = [];
+      let resubmitted = 0;
       for (const body of waited.final.values()) {
-        const upstream = byPrompt.get(promptOf.get(body.id)!) ?? [];
+        // Oldest first; a generation the upstream failed on its side (generation_fail) may be followed by
+        // one resubmit (upstreamResubmits, default 1): anything more is a duplicate.
+        const upstream = [...(byPrompt.get(promptOf.get(body.id)!) ?? [])].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+        const last = upstream.at(-1);
         const outcomes = upstream.map((g) => g.outcome).join(', ') || 'none';
         const where = `task ${body.id} (${body.state}${body.failure_code ? ` ${body.failure_code}: ${body.failure_reason}` : ''}; upstream generations: ${outcomes})`;
-        if (upstream.length > 1) run.violations.push(`${where} was created ${upstream.length} times upstream`);
+        resubmitted += Math.max(0, upstream.length - 1);
+        if (upstream.length > 1 + UPSTREAM_RESUBMITS || upstream.slice(0, -1).some((g) => g.outcome !== 'fail')) {
+          run.violations.push(`${where} was created ${upstream.length} times upstream`);
+        }
         if (body.state === 'completed') {
           completed++;
           completedBodies.push(body);
-          if (upstream.length !== 1 || upstream[0]!.outcome !== 'complete') run.violations.push(`${where} completed without one completed upstream generation`);
+          if (last?.outcome !== 'complete') run.violations.push(`${where} completed without a completed upstream generation`);
+          // Its own generation, never another client's same-prompt twin: the upstream link names it.
+          const ownId = /\/assets\/([^/]+)\/video\.mp4$/.exec(String(body.video_raw?.url))?.[1];
+          if (ownId !== last?.id) run.violations.push(`${where} completed with generation ${ownId}, not its own ${last?.id}`);
           continue;
         }
         const code = String(body.failure_code);
         failuresByCode[code] = (failuresByCode[code] ?? 0) + 1;
         if (!(CHAOS_FAILURE_CODES as readonly string[]).includes(code)) {
           run.violations.push(`${where} failed with ${(FAILURE_CODES as readonly string[]).includes(code) ? 'the unexpected' : 'the unknown'} code ${code}`);
-        } else if (code === 'upstream_failed' && upstream[0]?.outcome !== 'fail') {
+        } else if (code === 'upstream_failed' && last?.outcome !== 'fail') {
           run.violations.push(`${where} reports upstream_failed, but the upstream did not fail it`);
-        } else if (code === 'download_failed' && upstream[0]?.outcome !== 'complete') {
+        } else if (code === 'download_failed' && last?.outcome !== 'complete') {
           run.violations.push(`${where} reports download_failed, but the upstream never completed it`);
         }
-        if (upstream[0]?.outcome === 'fail' && code !== 'upstream_failed') {
-          run.violations.push(`${where}: the upstream failed it (generation_fail), so the code must be upstream_failed`);
+        if (last?.outcome === 'fail' && upstream.length > UPSTREAM_RESUBMITS && code !== 'upstream_failed') {
+          run.violations.push(`${where}: the upstream failed every submit (generation_fail), so the code must be upstream_failed`);
         }
       }
 
@@ -278,7 +291,8 @@ export async function chaos(
       const stats = gateway.simulatedLuma!.stats();
       const limit = Math.min(cap, upstreamLimit);
       if (stats.maxConcurrent > limit) run.violations.push(`the upstream saw ${stats.maxConcurrent} generations in flight at once (limit ${limit})`);
-      const duplicates = [...byPrompt.values()].reduce((sum, list) => sum + Math.max(0, list.length - 1), 0);
+      // Creates beyond one a task and the resubmits its upstream failures earned.
+      const duplicates = [...byPrompt.values()].reduce((sum, list) => sum + Math.max(0, list.length - 1 - Math.min(UPSTREAM_RESUBMITS, list.filter((g) => g.outcome === 'fail').length)), 0);
       const slotLeaks = await checkSlots(gateway, cap, run.violations);
       const failed = waited.final.size - completed;
       const injectedTotal = Object.values(stats.injected).reduce((a, b) => a + b, 0);
@@ -293,6 +307,7 @@ export async function chaos(
         failuresByCode,
         upstreamCreates: stats.creates,
         upstreamDuplicates: duplicates,
+        upstreamResubmitted: resubmitted,
         upstreamMaxConcurrent: stats.maxConcurrent,
         slotLeaks,
         injected: stats.injected,
@@ -300,7 +315,7 @@ export async function chaos(
         line:
           `chaos: ${tasks} tasks, fault rate ${faultRate}, seed ${seed}, ${lost} lost, ${waited.stuck.length} stuck, ` +
           `${completed} completed (${verified} SHA-256 verified), ${failed} failed (${formatCounts(failuresByCode)}), ` +
-          `${slotLeaks} slot leaks, upstream creates ${stats.creates} (${duplicates} duplicated), ` +
+          `${slotLeaks} slot leaks, upstream creates ${stats.creates} (${duplicates} duplicated, ${resubmitted} resubmitted after an upstream fault), ` +
           `upstream max concurrent ${stats.maxConcurrent} (cap ${cap}, upstream limit ${upstreamLimit}, ${stats.rejectedConcurrency} refused), ` +
           `${injectedTotal} faults injected (${formatCounts(stats.injected)}), ${seconds.toFixed(1)} s`,
       };
@@ -348,7 +363,8 @@ export async function restart(
   let stuck = 0;
   let completed = 0;
   let statesAtKill: Record<string, number> = {};
-  let generations: { prompt: string }[] = [];
+  let generations: { id: string; prompt: string }[] = [];
+  const completedWith = new Map<string, string | undefined>();
   let resumedLine = '';
   let ids: string[] = [];
   let taskIds: (string | undefined)[] = [];
@@ -395,6 +411,7 @@ export async function restart(
       for (const body of waited.final.values()) {
         if (body.state === 'completed') {
           completed++;
+          completedWith.set(body.id, /\/assets\/([^/]+)\/video\.mp4$/.exec(String(body.video_raw?.url))?.[1]);
           if (body.video?.sha256 !== expectedSha256) run.violations.push(`task ${body.id}: video.sha256 ${body.video?.sha256} is not the upstream's ${expectedSha256}`);
         } else run.violations.push(`task ${body.id} failed after the restart: ${body.failure_code}: ${body.failure_reason}`);
       }
@@ -407,15 +424,20 @@ export async function restart(
     const stateFile = join(run.dataDir, 'simulated-luma.json');
     // Other clients' generations of the shared account (`foreign`) are not the gateway's.
     generations = existsSync(stateFile)
-      ? (JSON.parse(readFileSync(stateFile, 'utf8')).generations as { request: { prompt: string }; foreign?: true }[])
+      ? (JSON.parse(readFileSync(stateFile, 'utf8')).generations as { id: string; request: { prompt: string }; foreign?: true }[])
           .filter((g) => !g.foreign)
-          .map((g) => ({ prompt: g.request.prompt }))
+          .map((g) => ({ id: g.id, prompt: g.request.prompt }))
       : [];
     if (!existsSync(stateFile)) run.violations.push(`${stateFile} does not exist`);
   } catch (error) {
     run.violations.push(`the scenario could not run: ${(error as Error).message}`);
   }
   const { duplicated, missing } = checkOnePerPrompt(prompts, generations.map((g) => g.prompt), run.violations, taskIds);
+  // Each task completed with its own generation, never another client's same-prompt twin.
+  for (const [taskId, upstreamId] of completedWith) {
+    const prompt = prompts[taskIds.indexOf(taskId)];
+    if (!generations.some((g) => g.id === upstreamId && g.prompt === prompt)) run.violations.push(`task ${taskId} completed with generation ${upstreamId}, which is not its own`);
+  }
   const resumed = /^resumed (\d+)/.exec(resumedLine)?.[1] ?? '0';
   return finishRun(run, options, {
     scenario: 'restart',
