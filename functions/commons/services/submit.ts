@@ -116,7 +116,14 @@ async function submitNewGeneration(task: Task, deps: SubmitDeps): Promise<string
     frame1Url,
     marker: task.upstreamMarker,
   });
-  if (!(await deps.upstreamClaims.claim(deps.provider.name, id, task.id))) {
+  let ours: boolean;
+  try {
+    ours = await deps.upstreamClaims.claim(deps.provider.name, id, task.id);
+  } catch (error) {
+    // The generation exists upstream but is recorded nowhere yet: the next attempt must look for it.
+    throw new TransientUpstreamError(`Generation ${id} was created, but recording it failed.`, { cause: error, ambiguous: true });
+  }
+  if (!ours) {
     // Only an upstream that hands out an id twice gets here; never record another task's generation.
     throw new UpstreamRejectedError(`The upstream answered with generation ${id}, which already belongs to another task.`, {
       status: 502,
