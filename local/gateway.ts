@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
@@ -24,6 +24,7 @@ import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
+import { ensurePrivateDir, writePrivateFile } from './private-files.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
 import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
 
@@ -71,7 +72,7 @@ const BUCKET_NAME = 'luma-gateway-videos';
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -176,7 +177,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
     const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
     // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file.
-    writeFileSync(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
+    writePrivateFile(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
     closers.push(async () => rmSync(join(dataDir, ENDPOINTS_FILE), { force: true }));
     const apiHost = hosts.get(functionArn(ids.api))!;
     const front = createApiFront((event) => apiHost.invoke(event), log);
@@ -236,7 +237,7 @@ async function startSimulator(dataDir: string, options: LocalGatewayOptions): Pr
     });
   // The old port may have been taken meanwhile: then links from before the restart are lost, not the run.
   const simulator = await start(saved.port).catch(() => start(0));
-  writeFileSync(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }), { mode: 0o600 });
+  writePrivateFile(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }));
   return Object.assign(simulator, { apiKey: saved.apiKey });
 }
 
