@@ -24,9 +24,10 @@ import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
+import { jsonServiceGuard } from './endpoint-guard.ts';
 import { ensurePrivateDir, writePrivateFile } from './private-files.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
-import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
+import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials, type LocalCredentials } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
   /** Emulator data, executions and the synthesized app live here; reuse it to keep every task. */
@@ -58,6 +59,10 @@ export interface LocalGateway {
   bucket: string;
   s3Endpoint: string;
   dynamoDbEndpoint: string;
+  /** The local Step Functions and Secrets Manager endpoint. */
+  awsEndpoint: string;
+  /** The data dir's key pair: the only one the local endpoints accept (the functions sign with it). */
+  credentials: LocalCredentials;
   /** Present when the simulated upstream runs. */
   simulatedLuma?: SimulatedLuma;
   stepFunctions: LocalStepFunctions;
@@ -73,6 +78,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   const log = options.log ?? ((line: string) => console.log(line));
   const dataDir = resolve(options.dataDir);
   ensurePrivateDir(dataDir);
+  const credentials = localCredentials(dataDir);
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -84,7 +90,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const tableProps = template.Resources[ids.table]!.Properties;
 
     const s3Events: S3Event['Records'] = [];
-    const dynamo = await startDynamoDb(dataDir, {
+    const dynamo = await startDynamoDb(dataDir, credentials, {
       TableName: TABLE_NAME,
       KeySchema: tableProps.KeySchema,
       AttributeDefinitions: tableProps.AttributeDefinitions,
@@ -94,7 +100,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       BillingMode: 'PAY_PER_REQUEST',
     });
     closers.push(dynamo.close);
-    const s3 = await startS3(dataDir, BUCKET_NAME, (event) => {
+    const s3 = await startS3(dataDir, credentials, BUCKET_NAME, (event) => {
       for (const record of event.Records) {
         s3Events.push(record);
         log(`event: s3:${record.eventName} s3://${record.s3.bucket.name}/${record.s3.object.key}`);
@@ -138,14 +144,14 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       timeScale: options.timeScale,
       stateFile: join(dataDir, 'executions.json'),
     });
-    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]])));
+    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]]), credentials));
     closers.push(() => closeServer(awsEndpoint.server));
 
     const sharedEnv: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
       AWS_DEFAULT_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -175,8 +181,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // executions are aborted as they are, and the next start resumes them.
     closers.push(() => sfn.close());
 
-    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
-    // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file.
+    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint, credentials);
+    // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file
+    // (and signs with the data dir's credentials file).
     writePrivateFile(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
     closers.push(async () => rmSync(join(dataDir, ENDPOINTS_FILE), { force: true }));
     const apiHost = hosts.get(functionArn(ids.api))!;
@@ -198,6 +205,8 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       bucket: BUCKET_NAME,
       s3Endpoint: s3.endpoint,
       dynamoDbEndpoint: dynamo.endpoint,
+      awsEndpoint: awsEndpoint.url,
+      credentials,
       simulatedLuma,
       stepFunctions: sfn,
       s3Events,
@@ -349,20 +358,21 @@ function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: st
   };
 }
 
-/** One endpoint for the JSON-protocol services the functions call: Step Functions and Secrets Manager. */
-function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>): Server {
+/**
+ * One endpoint for the JSON-protocol services the functions call, Step Functions and Secrets Manager,
+ * answering only requests signed with the data dir's key: it hands out the upstream key.
+ */
+function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>, credentials: LocalCredentials): Server {
   const stepFunctions = stepFunctionsHttpHandler(sfn);
   const secrets = secretsHttpHandler(secretValues);
-  return createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
+  const policy = { credentials, region: LOCAL_REGION, services: ['states', 'secretsmanager'], uriEscapePath: true };
+  return createServer(
+    jsonServiceGuard(policy, (req, res, body) => {
       const target = String(req.headers['x-amz-target'] ?? '');
       if (target.startsWith('secretsmanager.')) secrets(req, res, body);
       else void stepFunctions(req, res, body);
-    });
-  });
+    }),
+  );
 }
 
 async function listen(server: Server): Promise<{ url: string; server: Server }> {
@@ -383,13 +393,13 @@ function closeServer(server: Server, graceMs = 0): Promise<void> {
 }
 
 /** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */
-async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): Promise<string[]> {
+async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, credentials: LocalCredentials): Promise<string[]> {
   const keyFile = join(dataDir, 'api-key');
   if (keys.length === 0) {
     if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
   try {
     const store = new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), TABLE_NAME);
     const createdAt = new Date().toISOString();
