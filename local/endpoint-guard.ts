@@ -49,10 +49,9 @@ export function s3Guard(policy: SignaturePolicy, next: RequestListener): Request
       }
       payloadHash = declared;
     }
-    checkSignature(signed, payloadHash, policy).then(
-      (refusal) => (refusal ? s3Refusal(req, res, refusal) : next(req, res)),
-      () => s3Error(req, res, 500, 'InternalError', 'We encountered an internal error. Please try again.'),
-    );
+    checkSignature(signed, payloadHash, policy)
+      .then((refusal) => (refusal ? s3Refusal(req, res, refusal) : next(req, res)))
+      .catch(() => (res.headersSent ? res.destroy() : s3Error(req, res, 500, 'InternalError', 'We encountered an internal error. Please try again.')));
   };
 }
 
@@ -68,8 +67,8 @@ export function jsonServiceGuard(policy: SignaturePolicy, next: BodyListener): R
     if (signed.presigned) {
       return jsonError(req, res, 400, 'IncompleteSignatureException', 'Query-string authentication is not accepted by this endpoint: sign the Authorization header.');
     }
-    readBody(req, MAX_JSON_BODY_BYTES).then(
-      async (body) => {
+    readBody(req, MAX_JSON_BODY_BYTES)
+      .then(async (body) => {
         if (body === undefined) return jsonError(req, res, 413, 'RequestEntityTooLarge', `Request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes.`);
         const payloadHash = sha256Hex(body);
         const declared = req.headers['x-amz-content-sha256'];
@@ -78,9 +77,8 @@ export function jsonServiceGuard(policy: SignaturePolicy, next: BodyListener): R
           declared !== undefined && declared !== payloadHash ? signatureMismatch(false) : await checkSignature(signed, payloadHash, policy);
         if (refusal) return jsonRefusal(req, res, refusal);
         next(req, res, body);
-      },
-      () => res.destroy(),
-    );
+      })
+      .catch(() => res.destroy()); // a connection cut mid-body, or a fault past the check: nothing to answer
   };
 }
 
