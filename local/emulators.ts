@@ -1,11 +1,13 @@
 /**
  * The embedded AWS emulators: dynalite for DynamoDB and s3rver for S3, both on 127.0.0.1 and both on disk
- * under the data dir, so a restart keeps every task and every stored video.
+ * under the data dir, so a restart keeps every task and every stored video. Neither checks signatures
+ * itself: each request reaches them only through a guard (endpoint-guard.ts) that verifies it was signed
+ * with the data dir's key, installed before the port opens.
  */
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -14,15 +16,20 @@ import {
   UpdateTableCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from './local-aws.ts';
+import { LOCAL_REGION, type LocalCredentials } from './local-aws.ts';
+import { jsonServiceGuard, s3Guard } from './endpoint-guard.ts';
+import { ensurePrivateDir } from './private-files.ts';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; updateTableMs?: number }) => Server;
-const S3rver = require('s3rver') as new (options: object) => S3rverServer;
+const S3rver = require('s3rver') as new (options: object) => S3rverApp;
+/** s3rver's registry of key pairs: its own header check needs to know the key id, and only that. */
+const s3rverAccounts = require('s3rver/lib/models/account') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
 
-interface S3rverServer {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
+/** s3rver is a Koa app: its request listener is served from our own server, behind the guard. */
+interface S3rverApp {
+  callback(): RequestListener;
+  configureBuckets(): Promise<void>;
   on(event: 'event', listener: (event: S3Event) => void): void;
 }
 
@@ -35,20 +42,36 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-/** Starts dynalite on the data dir; with a table definition, also creates or upgrades that table. */
-export async function startDynamoDb(dataDir: string, table?: CreateTableCommandInput): Promise<Emulator> {
+/**
+ * Starts dynalite on the data dir, answering only requests signed with `credentials`; with a table
+ * definition, also creates or upgrades that table.
+ */
+export async function startDynamoDb(dataDir: string, credentials: LocalCredentials, table?: CreateTableCommandInput): Promise<Emulator> {
   const path = `${dataDir}/dynamodb`;
-  mkdirSync(path, { recursive: true });
+  ensurePrivateDir(path);
   const server = dynalite({ path, createTableMs: 0, updateTableMs: 0 });
+  const handle = server.listeners('request')[0] as RequestListener;
+  server.removeAllListeners('request');
+  const policy = { credentials, region: LOCAL_REGION, services: ['dynamodb'], uriEscapePath: true };
+  server.on('request', jsonServiceGuard(policy, (req, res, body) => handle(replayed(req, body), res)));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
   try {
     if (table) await ensureTable(client, table);
   } finally {
     client.destroy();
   }
   return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * The guard has read the body to check its hash; dynalite reads it again from the request's 'data' and
+ * 'end' events (and its method, url and headers), so it gets a stream of the same bytes with those.
+ */
+function replayed(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = Readable.from(body.length > 0 ? [body] : []);
+  return Object.assign(replay, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket }) as unknown as IncomingMessage;
 }
 
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
@@ -85,17 +108,24 @@ async function waitForActive(client: DynamoDBClient, tableName: string): Promise
   throw new Error(`Table ${tableName} did not become ACTIVE.`);
 }
 
-export async function startS3(dataDir: string, bucket: string, onEvent: (event: S3Event) => void): Promise<Emulator> {
+/** Starts s3rver on the data dir with the bucket, answering only requests signed with `credentials` or presigned with them. */
+export async function startS3(dataDir: string, credentials: LocalCredentials, bucket: string, onEvent: (event: S3Event) => void): Promise<Emulator> {
   const directory = `${dataDir}/s3`;
-  mkdirSync(directory, { recursive: true });
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    directory,
-    silent: true,
-    configureBuckets: [{ name: bucket }],
-  });
-  server.on('event', onEvent);
-  const address = await server.run();
-  return { endpoint: `http://127.0.0.1:${address.port}`, close: () => server.close() };
+  ensurePrivateDir(directory);
+  const app = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket }] });
+  app.on('event', onEvent);
+  await app.configureBuckets();
+  // The guard has verified the signature; s3rver's own check (which never verifies a V4 one) must still
+  // find the key id, or it answers InvalidAccessKeyId.
+  s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
+  const policy = { credentials, region: LOCAL_REGION, services: ['s3'], uriEscapePath: false };
+  const server = createServer(s3Guard(policy, app.callback()));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeIdleConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
@@ -24,10 +24,12 @@ import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
+import { jsonServiceGuard } from './endpoint-guard.ts';
+import { ensurePrivateDir, writePrivateFile } from './private-files.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
 import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
 import { GENERATION_OPTION_NAMES, GENERATION_OPTIONS, type RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
-import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from './local-aws.ts';
+import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials, type LocalCredentials } from './local-aws.ts';
 
 export interface LocalGatewayOptions {
   /** Emulator data, executions and the synthesized app live here; reuse it to keep every task. */
@@ -72,6 +74,10 @@ export interface LocalGateway {
   bucket: string;
   s3Endpoint: string;
   dynamoDbEndpoint: string;
+  /** The local Step Functions and Secrets Manager endpoint. */
+  awsEndpoint: string;
+  /** The data dir's key pair: the only one the local endpoints accept (the functions sign with it). */
+  credentials: LocalCredentials;
   /** Present when the simulated upstream runs. */
   simulatedLuma?: SimulatedLuma;
   stepFunctions: LocalStepFunctions;
@@ -86,7 +92,8 @@ const BUCKET_NAME = 'luma-gateway-videos';
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
+  const credentials = localCredentials(dataDir);
   const closers: (() => Promise<unknown>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -98,7 +105,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const tableProps = template.Resources[ids.table]!.Properties;
 
     const s3Events: S3Event['Records'] = [];
-    const dynamo = await startDynamoDb(dataDir, {
+    const dynamo = await startDynamoDb(dataDir, credentials, {
       TableName: TABLE_NAME,
       KeySchema: tableProps.KeySchema,
       AttributeDefinitions: tableProps.AttributeDefinitions,
@@ -108,7 +115,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       BillingMode: 'PAY_PER_REQUEST',
     });
     closers.push(dynamo.close);
-    const s3 = await startS3(dataDir, BUCKET_NAME, (event) => {
+    const s3 = await startS3(dataDir, credentials, BUCKET_NAME, (event) => {
       for (const record of event.Records) {
         s3Events.push(record);
         log(`event: s3:${record.eventName} s3://${record.s3.bucket.name}/${record.s3.object.key}`);
@@ -165,14 +172,14 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       timeScale: options.timeScale,
       stateFile: join(dataDir, 'executions.json'),
     });
-    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]])));
+    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]]), credentials));
     closers.push(() => closeServer(awsEndpoint.server));
 
     const sharedEnv: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
       AWS_DEFAULT_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -202,9 +209,10 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // executions are aborted as they are, and the next start resumes them.
     closers.push(() => sfn.close());
 
-    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint);
-    // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file.
-    writeFileSync(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
+    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint, credentials);
+    // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file
+    // (and signs with the data dir's credentials file).
+    writePrivateFile(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
     closers.push(async () => rmSync(join(dataDir, ENDPOINTS_FILE), { force: true }));
     apiHostReady(hosts.get(functionArn(ids.api))!);
     closers.splice(closers.indexOf(closeFront), 1);
@@ -224,6 +232,8 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       bucket: BUCKET_NAME,
       s3Endpoint: s3.endpoint,
       dynamoDbEndpoint: dynamo.endpoint,
+      awsEndpoint: awsEndpoint.url,
+      credentials,
       simulatedLuma,
       stepFunctions: sfn,
       s3Events,
@@ -263,7 +273,7 @@ async function startSimulator(dataDir: string, options: LocalGatewayOptions): Pr
     });
   // The old port may have been taken meanwhile: then links from before the restart are lost, not the run.
   const simulator = await start(saved.port).catch(() => start(0));
-  writeFileSync(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }), { mode: 0o600 });
+  writePrivateFile(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }));
   return Object.assign(simulator, { apiKey: saved.apiKey });
 }
 
@@ -390,20 +400,21 @@ function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: st
   };
 }
 
-/** One endpoint for the JSON-protocol services the functions call: Step Functions and Secrets Manager. */
-function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>): Server {
+/**
+ * One endpoint for the JSON-protocol services the functions call, Step Functions and Secrets Manager,
+ * answering only requests signed with the data dir's key: it hands out the upstream key.
+ */
+function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>, credentials: LocalCredentials): Server {
   const stepFunctions = stepFunctionsHttpHandler(sfn);
   const secrets = secretsHttpHandler(secretValues);
-  return createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
+  const policy = { credentials, region: LOCAL_REGION, services: ['states', 'secretsmanager'], uriEscapePath: true };
+  return createServer(
+    jsonServiceGuard(policy, (req, res, body) => {
       const target = String(req.headers['x-amz-target'] ?? '');
       if (target.startsWith('secretsmanager.')) secrets(req, res, body);
       else void stepFunctions(req, res, body);
-    });
-  });
+    }),
+  );
 }
 
 async function listen(server: Server): Promise<{ url: string; server: Server }> {
@@ -424,13 +435,13 @@ function closeServer(server: Server, graceMs = 0): Promise<void> {
 }
 
 /** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */
-async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): Promise<string[]> {
+async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, credentials: LocalCredentials): Promise<string[]> {
   const keyFile = join(dataDir, 'api-key');
   if (keys.length === 0) {
     if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
   try {
     const store = new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), TABLE_NAME);
     const createdAt = new Date().toISOString();

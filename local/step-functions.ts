@@ -6,12 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
 import type { StateMachine as LibStateMachine } from 'aws-local-stepfunctions';
 
 import { StateMachine, ExecutionError } from './aws-local-stepfunctions.ts';
+import { replacePrivateFile } from './private-files.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -813,7 +812,8 @@ function scaleRetrier(retrier: AslRetrier, timeScale: number): AslRetrier {
 }
 
 /**
- * Persists executions with write-to-temp + rename so a crash never leaves half a file.
+ * Persists executions with write-to-temp + rename so a crash never leaves half a file (0600: the inputs
+ * hold prompts and owners).
  * Writes are coalesced: hundreds of executions changing status at once cost one write
  * in flight plus at most one queued, each with the latest snapshot.
  */
@@ -876,10 +876,7 @@ class StateFile {
   }
 
   private async write(text: string): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temporary, text);
-    await rename(temporary, this.path);
+    await replacePrivateFile(this.path, text);
   }
 }
 

@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../local/gateway.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/local-aws.ts';
+import { LOCAL_REGION } from '../local/local-aws.ts';
 import type { FaultKind } from '../local/simulated-luma.ts';
 import { UpstreamCapacity } from '../functions/commons/adapters/upstream-capacity.ts';
 import { FAILURE_CODES } from '../functions/commons/domain/failure.ts';
@@ -718,7 +718,7 @@ async function checkSlots(gateway: LocalGateway, maxConcurrent: number, violatio
     const running = gateway.stepFunctions.listExecutions('RUNNING');
     violations.push(`${running.length} executions still RUNNING after every task was terminal: ${running.slice(0, 5).map((e) => e.name).join(', ')}`);
   }
-  const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   try {
     const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { countWaitingAhead: async () => 0 }, {
       maxConcurrent,

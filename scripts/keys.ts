@@ -19,7 +19,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
 import { generateApiKey, hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
 import { startDynamoDb } from '../local/emulators.ts';
-import { ENDPOINTS_FILE, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from '../local/local-aws.ts';
+import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
 
 const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
   create --name <label> [--owner <id>] [--rate <generations a minute>] [--max-concurrent <n>]
@@ -117,8 +117,10 @@ async function openTarget(values: Record<string, string | undefined>): Promise<T
   if (!running && !existsSync(join(dataDir, 'dynamodb'))) {
     throw new Error(`No local gateway data in ${dataDir}: run \`npm start\` once, or name --table/--stack.`);
   }
-  const emulator = running ? undefined : await startDynamoDb(dataDir);
-  const client = new DynamoDBClient({ endpoint: running?.dynamodb ?? emulator!.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  // Its endpoints accept only the data dir's own key pair, which this user can read and others cannot.
+  const credentials = localCredentials(dataDir);
+  const emulator = running ? undefined : await startDynamoDb(dataDir, credentials);
+  const client = new DynamoDBClient({ endpoint: running?.dynamodb ?? emulator!.endpoint, region: LOCAL_REGION, credentials });
   return {
     store: new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), LOCAL_TABLE_NAME),
     close: async () => {

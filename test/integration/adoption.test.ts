@@ -13,7 +13,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { upstreamClaimKey } from '../../functions/commons/adapters/upstream-claims.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
 
 let gateway: LocalGateway;
@@ -40,7 +40,7 @@ beforeAll(async () => {
     functionLogs: () => undefined,
   });
   client = new SeedClient(gateway.url, gateway.apiKeys[0]!);
-  documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+  documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }));
   tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
 });
 

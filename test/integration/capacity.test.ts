@@ -15,7 +15,7 @@ import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capa
 import { newTask } from '../../functions/commons/domain/task.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 
 const MAX_CONCURRENT = 2;
@@ -43,7 +43,7 @@ beforeAll(async () => {
   client = new SeedClient(gateway.url, gateway.apiKeys[0]!);
   other = new SeedClient(gateway.url, gateway.apiKeys[1]!);
   documents = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }),
   );
   tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
   capacity = new UpstreamCapacity(documents, 'luma-gateway', tasks, { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });

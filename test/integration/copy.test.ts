@@ -19,7 +19,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startDynamoDb, startS3, type Emulator } from '../../local/emulators.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { LOCAL_REGION, localCredentials, type LocalCredentials } from '../../local/local-aws.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { MediaStore, outputKeys } from '../../functions/commons/adapters/media-store.ts';
 import { applyChange, newTask, type Task } from '../../functions/commons/domain/task.ts';
@@ -40,6 +40,7 @@ const LARGE_MP4 = largeMp4(20 * MiB);
 const HTML_PAGE = Buffer.from('<!doctype html><html><body><h1>Access denied</h1></body></html>\n'.repeat(64));
 
 let dataDir: string;
+let credentials: LocalCredentials;
 let dynamoDb: Emulator;
 let s3Emulator: Emulator;
 let s3: S3Client;
@@ -64,24 +65,26 @@ beforeAll(async () => {
   // copyOutput logs one JSON line per copy and per skipped thumbnail: keep the test output readable.
   vi.spyOn(console, 'log').mockImplementation(() => undefined);
   dataDir = mkdtempSync(join(tmpdir(), 'copy-it-'));
+  // The emulators answer only requests signed with the data dir's key, as they do under `npm start`.
+  credentials = localCredentials(dataDir);
   [dynamoDb, s3Emulator, host, rawHost] = await Promise.all([
-    startDynamoDb(dataDir, {
+    startDynamoDb(dataDir, credentials, {
       TableName: TABLE,
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
     }),
-    startS3(dataDir, BUCKET, () => undefined),
+    startS3(dataDir, credentials, BUCKET, () => undefined),
     AssetHost.start(),
     RawAssetHost.start(),
   ]);
   canary = await Canary.start();
-  dynamo = new DynamoDBClient({ endpoint: dynamoDb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  dynamo = new DynamoDBClient({ endpoint: dynamoDb.endpoint, region: LOCAL_REGION, credentials });
   tasks = new DynamoDbTaskStore(DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
   s3 = new S3Client({
     endpoint: s3Emulator.endpoint,
     region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
+    credentials,
     forcePathStyle: true,
     // s3rver would store the aws-chunked framing of a checksummed upload as the object's bytes.
     requestChecksumCalculation: 'WHEN_REQUIRED',

@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
+import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
 
 const SEED_EXAMPLE = {
@@ -47,9 +47,9 @@ beforeAll(async () => {
   });
   alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
   bob = new SeedClient(gateway.url, gateway.apiKeys[1]!);
-  const dynamo = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const dynamo = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   tasks = new DynamoDbTaskStore(DynamoDBDocumentClient.from(dynamo), 'luma-gateway');
-  s3 = new S3Client({ endpoint: gateway.s3Endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, forcePathStyle: true });
+  s3 = new S3Client({ endpoint: gateway.s3Endpoint, region: LOCAL_REGION, credentials: gateway.credentials, forcePathStyle: true });
 });
 
 afterAll(async () => {
@@ -205,8 +205,8 @@ describe('client keys', () => {
           ...process.env,
           AWS_ENDPOINT_URL_DYNAMODB: gateway.dynamoDbEndpoint,
           AWS_REGION: LOCAL_REGION,
-          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+          AWS_ACCESS_KEY_ID: gateway.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: gateway.credentials.secretAccessKey,
         },
       },
     );

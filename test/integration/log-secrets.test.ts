@@ -1,7 +1,7 @@
 /**
  * "No secrets in logs", checked the blunt way: run whole generations through the gateway with every log
  * line captured (the runtime's and each function's own), then search the capture for every secret the run
- * used — client keys, the upstream key, presigned-URL signatures.
+ * used — client keys, the upstream key, presigned-URL signatures, the data dir's AWS secret key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 describe('logs of a whole run', () => {
-  it('contain no client key, no upstream key and no presigned signature', async () => {
+  it('contain no client key, no upstream key, no presigned signature and no AWS secret key', async () => {
     const client = new SeedClient(gateway.url, CLIENT_KEY);
     const signatures: string[] = [];
     for (const body of [
@@ -62,7 +62,7 @@ describe('logs of a whole run', () => {
 
     expect(signatures.length).toBeGreaterThan(0);
     expect(captured.length).toBeGreaterThan(1000); // the run did log
-    for (const secret of [CLIENT_KEY, UPSTREAM_KEY, ...signatures]) expect(captured).not.toContain(secret);
+    for (const secret of [CLIENT_KEY, UPSTREAM_KEY, gateway.credentials.secretAccessKey, ...signatures]) expect(captured).not.toContain(secret);
     expect(captured).not.toMatch(/X-Amz-Signature=[0-9a-f]{16,}/);
   });
 });
