@@ -45,6 +45,10 @@ const VALID_TEXT = JSON.stringify(VALID);
 const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.url));
 const TINY_WEBP = readFileSync(new URL('../fixtures/media/tiny.webp', import.meta.url));
 const NAUGHTY: string[] = JSON.parse(readFileSync(new URL('../fixtures/hostile/naughty-strings.json', import.meta.url), 'utf8')).strings;
+/** Data URI headers built to make a parser work hard: head + repeat × times + tail, then the Base64. */
+const DATA_URI_HEADERS: { name: string; head: string; repeat: string; times: number; tail: string }[] = JSON.parse(
+  readFileSync(new URL('../fixtures/hostile/data-uri-headers.json', import.meta.url), 'utf8'),
+).cases;
 const MiB = 1024 * 1024;
 
 let gateway: LocalGateway;
@@ -617,7 +621,6 @@ function buildCorpus(): HostileCase[] {
     frame('data URI without a media type', `data:;base64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI in capitals', `DATA:IMAGE/PNG;BASE64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI with parameters', `data:image/png;charset=utf-8;name=a.png;base64,${TINY_PNG.toString('base64')}`, 200),
-    frame('data URI with 10,000 parameters', `data:image/png${';a=b'.repeat(10_000)};base64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI without ;base64', `data:image/png,${encodeURIComponent(TINY_PNG.toString('latin1'))}`, 400),
     frame('data URI, empty payload', 'data:image/png;base64,', 400),
     frame('whitespace only', '   ', 400),
@@ -642,6 +645,20 @@ function buildCorpus(): HostileCase[] {
     frame('URL with an encoded NUL', 'https://example.com/a%00.png'),
     frame('URL with spaces around it (trimmed)', '  https://example.com/a.png  ', 200),
   );
+  // Built as plain cases rather than through the schema's verdict: the verdict is what they test.
+  for (const header of DATA_URI_HEADERS) {
+    const uri = `${header.head}${header.repeat.repeat(header.times)}${header.tail}${TINY_PNG.toString('base64')}`;
+    add({
+      group: 'keyframes',
+      name: `data URI header: ${header.name}`,
+      method: 'POST',
+      path: '/luma/generations',
+      body: JSON.stringify(withPrompt({ image_url: uri })),
+      expect: 400,
+      code: 'invalid_request',
+      check: (_answer, body) => expect(body.error.details).toEqual([{ field: 'image_url', message: expect.stringMatching(/^data URI must be/) }]),
+    });
+  }
 
   return cases;
 }
