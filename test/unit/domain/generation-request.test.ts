@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -402,8 +403,15 @@ describe('generationRequestSchema: Base64 keyframes', () => {
     rejectField({ user_prompt: PROMPT, image_url: `data:image/png,${PNG.toString('base64')}` }, 'image_url');
   });
 
-  /** A real PNG padded with zero bytes to `size`: still a valid header, so only the size decides. */
-  const paddedPng = (size: number) => Buffer.concat([PNG, Buffer.alloc(size - PNG.length)]);
+  /** A real PNG grown to `size` by an ancillary chunk of zeros before IEND: still valid, so only the size decides. */
+  const paddedPng = (size: number) => {
+    const iend = PNG.length - 12;
+    const filler = Buffer.alloc(size - PNG.length);
+    filler.writeUInt32BE(filler.length - 12, 0);
+    filler.write('zzZz', 4, 'latin1');
+    filler.writeUInt32BE(crc32(filler.subarray(4, filler.length - 4)), filler.length - 4);
+    return Buffer.concat([PNG.subarray(0, iend), filler, PNG.subarray(iend)]);
+  };
 
   it('accepts an image of exactly the size limit', () => {
     const frame = accept({ user_prompt: PROMPT, image_url: paddedPng(MAX_KEYFRAME_BYTES).toString('base64') }).image_url;
