@@ -67,7 +67,11 @@ export class GatewayApi extends Construct {
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
-    grantTable(this.handler, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'] });
+    grantTable(this.handler, props.table, {
+      capacity: true,
+      updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
+      deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
+    });
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);

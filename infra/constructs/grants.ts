@@ -17,6 +17,11 @@ export interface TableAccess {
    * condition on `dynamodb:LeadingKeys` keeps UpdateItem off every other item.
    */
   readonly updates?: readonly string[];
+  /**
+   * Item kinds the function may delete with DeleteItem: `IDEMPOTENCY` (the API releases the claim of a
+   * request it refused with a 429 or could not serve). Fenced by `dynamodb:LeadingKeys` like UpdateItem.
+   */
+  readonly deletes?: readonly string[];
   /** Reads the upstream slots in one batch and the waiting line on the phase index. */
   readonly capacity?: boolean;
   /** Scans the table: the reconciler's repair of per-key counters. */
@@ -34,16 +39,18 @@ export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess =
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));
   }
-  if (access.updates?.length) {
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:UpdateItem'],
-        resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.updates.map((prefix) => `${prefix}#*`) } },
-      }),
-    );
-  }
+  if (access.updates?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, access.updates));
+  if (access.deletes?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:DeleteItem', table, access.deletes));
   if (access.scan) fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+}
+
+/** One item action on the items whose key starts with one of `kinds` (`SLOT` → `SLOT#*`), in a statement of its own. */
+function fencedItemAction(action: string, table: ITableV2, kinds: readonly string[]): PolicyStatement {
+  return new PolicyStatement({
+    actions: [action],
+    resources: [table.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((kind) => `${kind}#*`) } },
+  });
 }
 
 /** Per-key limits every key gets unless it has its own. */

@@ -49,8 +49,17 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   RecordFailure: ['SLOT#*', 'OWNER#*'],
   Reconcile: ['SLOT#*', 'OWNER#*'],
 };
-/** The only condition in any project function's policy: UpdateItem on its own item kinds alone. */
-const leadingKeysOnly = (name: ProjectFunction) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': UPDATE_PREFIXES[name] } });
+/** The item kinds each function may delete with DeleteItem: the API releases idempotency claims. */
+const DELETE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
+  Api: ['IDEMPOTENCY#*'],
+  Poll: [],
+  Copy: [],
+  RecordFailure: [],
+  Reconcile: [],
+};
+const leadingKeys = (prefixes: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes } });
+/** The condition on a function's UpdateItem: its own item kinds alone. */
+const leadingKeysOnly = (name: ProjectFunction) => leadingKeys(UPDATE_PREFIXES[name]);
 
 /** Skips asset bundling for every stack: for builds that only look at the template. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
@@ -772,6 +781,7 @@ describe('least privilege', () => {
       ...(capacity ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
       ...(scan ? [`dynamodb:Scan on ${tableArn()}`] : []),
       `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`,
+      ...(DELETE_PREFIXES[name].length ? [`dynamodb:DeleteItem on ${tableArn()} if ${JSON.stringify(leadingKeys(DELETE_PREFIXES[name]))}`] : []),
     ].sort();
   };
 
@@ -798,20 +808,34 @@ describe('least privilege', () => {
     });
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement (the UpdateItem one is the only one)', (name) => {
+  it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement (the UpdateItem and DeleteItem ones are the only ones)', (name) => {
     for (const { action, condition } of permissionsOf(name)) {
       if (action === 'dynamodb:UpdateItem') expect(condition).toBe(JSON.stringify(leadingKeysOnly(name)));
+      else if (action === 'dynamodb:DeleteItem') expect(condition).toBe(JSON.stringify(leadingKeys(DELETE_PREFIXES[name])));
       else expect(condition, action).toBeUndefined();
     }
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/UpdateItem, BatchGetItem, Query and Scan', (name) => {
+  it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/Update/DeleteItem, BatchGetItem, Query and Scan', (name) => {
     const allowed = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    if (DELETE_PREFIXES[name].length) allowed.push('dynamodb:DeleteItem');
     for (const { action } of permissionsOf(name, 'dynamodb')) expect(allowed, action).toContain(action);
-    // In particular nothing that deletes items or writes several at once outside the conditions above.
+    // In particular nothing that writes several items at once outside the conditions above.
     const actions = permissionsOf(name).map((p) => p.action);
-    for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate']) {
+    for (const action of ['dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete']) {
       expect(actions).not.toContain(action);
+    }
+  });
+
+  it('only the API may delete items, and only idempotency records, in a statement of its own', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const deletes = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:DeleteItem'));
+      if (name !== 'Api') expect(deletes, name).toEqual([]);
+      else {
+        expect(deletes).toEqual([
+          { Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] }, Condition: leadingKeys(['IDEMPOTENCY#*']) },
+        ]);
+      }
     }
   });
 

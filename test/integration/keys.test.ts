@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
@@ -113,6 +113,31 @@ describe('per-key limits', () => {
     const third = await gina.create({ user_prompt: 'Gina three' });
     expect(third.status).toBe(429);
     expect(Number(third.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+  });
+
+  it('keeps no idempotency record of a request it refused with 429', async () => {
+    const idempotencyRecords = async () => {
+      const { Items = [] } = await documents.send(
+        new ScanCommand({ TableName: 'luma-gateway', FilterExpression: 'begins_with(pk, :prefix)', ExpressionAttributeValues: { ':prefix': 'IDEMPOTENCY#' } }),
+      );
+      return Items.map((item) => String(item.pk)).sort();
+    };
+    const ivy = await createKey('ivy', '--max-concurrent', '1');
+    const post = (prompt: string, key: string) => ivy.request('POST', '/luma/generations', { user_prompt: prompt }, { 'idempotency-key': key });
+    const first = await post('Ivy one', 'ivy-1');
+    expect(first.status).toBe(200);
+    const before = await idempotencyRecords();
+    expect(before).toHaveLength(1);
+
+    const refused = await Promise.all(['ivy-2', 'ivy-3', 'ivy-4'].map((key) => post(`Ivy ${key}`, key)));
+    expect(refused.map((answer) => answer.status)).toEqual([429, 429, 429]);
+    expect(await idempotencyRecords()).toEqual(before);
+
+    // The refused key was never used: once there is room, it serves another body as a first request.
+    await ivy.waitForTerminal(first.body.id);
+    const later = await post('Ivy, another body', 'ivy-2');
+    expect(later.status).toBe(200);
+    expect(later.headers.get('idempotent-replayed')).toBeNull();
   });
 
   it('a count left too high is repaired by the reconciler', async () => {
