@@ -381,10 +381,14 @@ function closeServer(server: Server, graceMs = 0): Promise<void> {
   );
 }
 
-/** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */
+/**
+ * Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. Only
+ * a generated key gets a prefix stored: the operator's own (LOCAL_API_KEY) may be short or guessable.
+ */
 async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): Promise<string[]> {
   const keyFile = join(dataDir, 'api-key');
-  if (keys.length === 0) {
+  const generated = keys.length === 0;
+  if (generated) {
     if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
@@ -395,7 +399,7 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string): P
     for (const key of keys) {
       const keyHash = hashApiKey(key);
       const owner = `local-${keyHash.slice(0, 12)}`;
-      await store.ensure({ keyHash, owner, name: owner, prefix: keyPrefix(key), createdAt });
+      await store.ensure({ keyHash, owner, name: owner, ...(generated && { prefix: keyPrefix(key) }), createdAt });
     }
   } finally {
     client.destroy();

@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
-import { generateApiKey, hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
+import { NO_PREFIX, generateApiKey, hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_CREDENTIALS, LOCAL_REGION, LOCAL_TABLE_NAME } from '../local/local-aws.ts';
 
@@ -82,7 +82,7 @@ async function create(store: DynamoDbApiKeyStore, values: Record<string, string 
 async function list(store: DynamoDbApiKeyStore): Promise<void> {
   const rows = (await store.list()).map((record) => ({
     name: record.name,
-    prefix: record.prefix ?? '',
+    prefix: record.prefix ?? NO_PREFIX, // operator-chosen keys (LOCAL_API_KEY) have none stored
     owner: record.owner,
     created: record.createdAt,
     'last used': record.lastUsedAt ?? 'never',
@@ -101,7 +101,7 @@ async function revoke(store: DynamoDbApiKeyStore, match: string | undefined): Pr
   if (candidates.length === 0) throw new Error(`No active key with the name or prefix "${match}".`);
   if (candidates.length > 1) throw new Error(`"${match}" matches ${candidates.length} keys; give a longer prefix.`);
   await store.revoke(candidates[0]!.keyHash, new Date());
-  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? 'no prefix'}).`);
+  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? NO_PREFIX}).`);
 }
 
 async function openTarget(values: Record<string, string | undefined>): Promise<Target> {

@@ -14,8 +14,13 @@ import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
+import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
+import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+/** Keys the operator chose (LOCAL_API_KEY), not generated ones: nothing of them may be stored in plain text. */
+const BOOTSTRAP_KEY = 'keys-test-bootstrap-0123456789';
+const OPERATOR_KEY = 'operator-chosen-secret-0123456789';
 let gateway: LocalGateway;
 let dataDir: string;
 let documents: DynamoDBDocumentClient;
@@ -35,7 +40,7 @@ beforeAll(async () => {
   gateway = await startLocalGateway({
     dataDir,
     port: 0,
-    apiKeys: ['keys-test-bootstrap-0123456789'],
+    apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
     timeScale: 0.01,
     log: () => undefined,
     functionLogs: () => undefined,
@@ -69,6 +74,34 @@ describe('npm run keys', () => {
     const unknown = await new SeedClient(gateway.url, 'lvg_not-a-key-at-all-0000000000').get(body.id);
     expect(refused.body).toEqual({ error: { ...unknown.body.error } }); // no hint which
     expect(await keys('list')).toMatch(/revoked/);
+  });
+
+  it('stores no prefix of an operator-chosen key, lists it with a placeholder, and revokes it by name', async () => {
+    const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(OPERATOR_KEY)}` } }));
+    expect(Item).toBeDefined();
+    expect(Item!.prefix).toBeUndefined();
+    expect(JSON.stringify(Item)).not.toContain(OPERATOR_KEY.slice(0, 6));
+
+    const listing = await keys('list');
+    for (const key of [OPERATOR_KEY, BOOTSTRAP_KEY]) expect(listing).not.toContain(key.slice(0, 6));
+    const row = listing.split('\n').find((line) => line.includes(Item!.name))!;
+    expect(row).toContain('—');
+
+    const operator = new SeedClient(gateway.url, OPERATOR_KEY);
+    expect((await operator.create({ user_prompt: 'Before the revocation' })).status).toBe(200);
+    expect(await keys('revoke', Item!.name)).toContain(`Revoked key "${Item!.name}" (—)`);
+    expect((await operator.create({ user_prompt: 'After the revocation' })).status).toBe(401);
+  });
+
+  it('drops the prefix an earlier version stored for an operator-chosen key when the key is seeded again', async () => {
+    const store = new DynamoDbApiKeyStore(documents, 'luma-gateway');
+    const keyHash = hashApiKey('an-older-operator-key-0123456789');
+    const record = { keyHash, owner: 'own_older', name: 'older', createdAt: new Date().toISOString() };
+    await store.put({ ...record, prefix: 'an-older-ope' });
+    await store.ensure(record);
+    const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${keyHash}` } }));
+    expect(Item).toMatchObject({ owner: 'own_older', name: 'older' });
+    expect(Item!.prefix).toBeUndefined();
   });
 
   it('refuses a second active key with the same name', async () => {

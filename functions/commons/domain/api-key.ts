@@ -14,10 +14,17 @@ export function generateApiKey(): string {
   return `lvg_${randomBytes(32).toString('base64url')}`;
 }
 
-/** What `keys list` shows and `keys revoke` matches: enough to recognise a key, useless to use it. */
+/**
+ * What `keys list` shows and `keys revoke` matches: enough to recognise a key, useless to use it. Only for
+ * keys the gateway generated (`lvg_` and 8 of at least 192 random bits): a key an operator chose may be
+ * short or guessable, and its first 12 characters could be half of it, so none is stored for those.
+ */
 export function keyPrefix(key: string): string {
   return key.slice(0, 12);
 }
+
+/** What `keys list` shows in place of a prefix for a key that has none stored (an operator-chosen one). */
+export const NO_PREFIX = '—';
 
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]{16,256})[ \t]*$/i;
 
