@@ -1,7 +1,9 @@
 /**
  * Client keys and their limits: the keys command against a running local gateway and against a stopped
- * one's data dir, revocation, per-key rate and concurrency limits (429 + Retry-After, nothing created
- * upstream), and the reconciler's repair of a per-key count left too high.
+ * one's data dir, revocation, owners (random, joined only by name), what is stored of operator-chosen keys,
+ * per-key rate and concurrency limits (429 + Retry-After, nothing created upstream, no idempotency record
+ * left), the reconciler's repair of a per-key count left too high, and the owners of the keys `npm start`
+ * seeds across a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -34,6 +36,14 @@ async function createKey(name: string, ...options: string[]): Promise<SeedClient
   const output = await keys('create', '--name', name, ...options);
   return new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
 }
+
+/** The owner stored for a key. */
+async function ownerOf(apiKey: string): Promise<string> {
+  const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(apiKey)}` } }));
+  return String(Item!.owner);
+}
+
+const OWNER_ID = /^own_[0-9a-f]{32}$/;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'keys-it-'));
@@ -102,6 +112,51 @@ describe('npm run keys', () => {
     const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${keyHash}` } }));
     expect(Item).toMatchObject({ owner: 'own_older', name: 'older' });
     expect(Item!.prefix).toBeUndefined();
+  });
+
+  it('gives each new key an owner of its own, a random id unrelated to its name', async () => {
+    const [quinn, rosa] = [await createKey('quinn'), await createKey('rosa')];
+    const owners = [await ownerOf(quinn.apiKey), await ownerOf(rosa.apiKey)];
+    for (const owner of owners) expect(owner).toMatch(OWNER_ID);
+    expect(owners[0]).not.toBe(owners[1]);
+    expect(await keys('list')).toContain(owners[0]);
+  });
+
+  it('never hands a revoked key’s tenant to a new key of the same name', async () => {
+    const racer = await createKey('racer');
+    const { body } = await racer.create({ user_prompt: 'The old racer’s video' });
+    expect(await keys('revoke', 'racer')).toContain('Revoked key "racer"');
+    const impostor = await createKey('racer');
+    expect(await ownerOf(impostor.apiKey)).not.toBe(await ownerOf(racer.apiKey));
+    expect((await impostor.get(body.id)).status).toBe(404);
+  });
+
+  it('joins an existing owner only when --owner names it, and says so', async () => {
+    const lead = await createKey('team-lead');
+    const owner = await ownerOf(lead.apiKey);
+    const { body } = await lead.create({ user_prompt: 'A team video' });
+    const output = await keys('create', '--name', 'team-second', '--owner', owner);
+    expect(output).toContain(`joins owner "${owner}" (1 existing key:`);
+    const second = new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
+    expect(await ownerOf(second.apiKey)).toBe(owner);
+    expect((await second.get(body.id)).status).toBe(200);
+  });
+
+  it('refuses --owner naming an owner no key has, unless --new-owner says to create it', async () => {
+    await expect(keys('create', '--name', 'stray', '--owner', 'team-nobody')).rejects.toThrow(/No key has the owner "team-nobody"/);
+    expect(await keys('list')).not.toContain('stray');
+    const output = await keys('create', '--name', 'founder', '--owner', 'team-nobody', '--new-owner');
+    expect(output).toContain('for a new owner "team-nobody"');
+    // Creating it again would join it by accident: --new-owner refuses an owner that exists.
+    await expect(keys('create', '--name', 'second-founder', '--owner', 'team-nobody', '--new-owner')).rejects.toThrow(/exists already/);
+    await expect(keys('create', '--name', 'lonely', '--new-owner')).rejects.toThrow(/--new-owner needs --owner/);
+  });
+
+  it('counts revoked keys when joining an owner: their tasks become readable', async () => {
+    const old = await createKey('old-timer');
+    const owner = await ownerOf(old.apiKey);
+    await keys('revoke', 'old-timer');
+    expect(await keys('create', '--name', 'successor', '--owner', owner)).toContain(`joins owner "${owner}" (1 existing key, 1 of them revoked:`);
   });
 
   it('refuses a second active key with the same name', async () => {
@@ -174,7 +229,7 @@ describe('per-key limits', () => {
   });
 
   it('a count left too high is repaired by the reconciler', async () => {
-    const hank = await createKey('hank', '--max-concurrent', '1');
+    const hank = await createKey('hank', '--max-concurrent', '1', '--owner', 'hank', '--new-owner');
     await documents.send(
       new UpdateCommand({
         TableName: 'luma-gateway',
@@ -201,5 +256,41 @@ describe('keys on a stopped gateway', () => {
   it('lists the keys of a data dir whose gateway is not running', async () => {
     await gateway.close();
     expect(await keys('list')).toContain('frank');
+  });
+});
+
+describe('the local gateway’s own keys (LOCAL_API_KEY)', () => {
+  it('gives each its own random owner, kept across a restart of the same data dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-seed-it-'));
+    const start = () =>
+      startLocalGateway({ dataDir: dir, port: 0, apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY], timeScale: 0.01, log: () => undefined, functionLogs: () => undefined });
+    const ownersIn = async (local: LocalGateway) => {
+      const client = DynamoDBDocumentClient.from(
+        new DynamoDBClient({ endpoint: local.dynamoDbEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+      );
+      const owners = [];
+      for (const key of [BOOTSTRAP_KEY, OPERATOR_KEY]) {
+        const { Item } = await client.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(key)}` } }));
+        owners.push(String(Item!.owner));
+      }
+      client.destroy();
+      return owners;
+    };
+    let local = await start();
+    try {
+      const owners = await ownersIn(local);
+      for (const owner of owners) expect(owner).toMatch(OWNER_ID);
+      expect(owners[0]).not.toBe(owners[1]);
+      const { body } = await new SeedClient(local.url, BOOTSTRAP_KEY).create({ user_prompt: 'Before the restart' });
+      await local.close();
+
+      local = await start();
+      expect(await ownersIn(local)).toEqual(owners);
+      expect((await new SeedClient(local.url, BOOTSTRAP_KEY).get(body.id)).status).toBe(200);
+      expect((await new SeedClient(local.url, OPERATOR_KEY).get(body.id)).status).toBe(404);
+    } finally {
+      await local.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -23,6 +23,18 @@ export function keyPrefix(key: string): string {
   return key.slice(0, 12);
 }
 
+/**
+ * A new owner (tenant): `own_` and 128 random bits. Owners are never derived from a key's name, so a key
+ * created with the name of a revoked one starts with nothing; a key joins an existing owner only when the
+ * operator names that owner.
+ */
+export function newOwnerId(): string {
+  return `own_${randomBytes(16).toString('hex')}`;
+}
+
+/** Owners an operator names (`keys create --owner`): ids, not prose, so they sit in item keys and logs as they are. */
+export const OWNER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** What `keys list` shows in place of a prefix for a key that has none stored (an operator-chosen one). */
 export const NO_PREFIX = '—';
 
