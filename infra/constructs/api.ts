@@ -69,6 +69,7 @@ export class GatewayApi extends Construct {
     });
     grantTable(this.handler, props.table, {
       capacity: true,
+      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM'],
       updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
       deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
     });

@@ -9,8 +9,16 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { acknowledge, resourceFinding } from '../nag.ts';
 
-/** What a function does with the table beyond reading items and writing whole ones. */
+/** What a function does with the table beyond reading single items. */
 export interface TableAccess {
+  /**
+   * Item kinds (key prefixes) the function writes whole with PutItem: `TASK` (every function moves tasks
+   * on, with a conditional put of the whole item), `IDEMPOTENCY` (the API's claims), `UPSTREAM` (the
+   * upstream's generations as the API's and the poll's submits record them). Fenced by
+   * `dynamodb:LeadingKeys`, so a function, the copy that parses the upstream's bytes included, cannot
+   * write an API key, a slot or a counter whole.
+   */
+  readonly puts: readonly string[];
   /**
    * Item kinds (key prefixes) the function may change in place with UpdateItem: `SLOT` and `RATE`
    * (upstream capacity), `OWNER` and `KEYRATE` (per-key limits), `APIKEY` (a key's last use). The
@@ -29,12 +37,13 @@ export interface TableAccess {
 }
 
 /**
- * Least privilege on the table, in one statement per kind of access. GetItem and PutItem reach the whole
- * table: PutItem writes tasks and idempotency records, and DynamoDB cannot restrict it by key prefix
- * without a policy per item kind that would also need to cover the tests' seeding paths.
+ * Least privilege on the table, in one statement per kind of access. GetItem reaches the whole table (reads
+ * are scoped by owner in the code); every item write (PutItem, UpdateItem, DeleteItem) is its own statement,
+ * conditioned on `dynamodb:LeadingKeys`: only the item kinds the function's code writes that way.
  */
-export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess = {}): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table.tableArn] }));
+export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
+  fn.addToRolePolicy(fencedItemAction('dynamodb:PutItem', table, access.puts));
   if (access.capacity) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));

@@ -112,7 +112,7 @@ export class GenerationWorkflow extends Construct {
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
       },
     });
-    grantTable(this.pollFunction, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER'] });
+    grantTable(this.pollFunction, props.table, { capacity: true, puts: ['TASK', 'UPSTREAM'], updates: ['SLOT', 'RATE', 'OWNER'] });
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -130,7 +130,7 @@ export class GenerationWorkflow extends Construct {
         ASSET_HOST_ALLOWLIST: AssetPolicy.parse(props.assetHostAllowlist ?? DEFAULT_ASSET_HOST_ALLOWLIST).toString(),
       },
     });
-    grantTable(this.copyFunction, props.table, { updates: ['OWNER'] });
+    grantTable(this.copyFunction, props.table, { puts: ['TASK'], updates: ['OWNER'] });
     grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
@@ -138,7 +138,7 @@ export class GenerationWorkflow extends Construct {
       description: 'Records why a task failed',
       environment: { ...tableEnv, ...capacityEnv },
     });
-    grantTable(this.recordFailureFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'] });
+    grantTable(this.recordFailureFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'] });
 
     const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
     const completed = new Succeed(this, 'Completed');
@@ -239,7 +239,7 @@ export class GenerationWorkflow extends Construct {
         RECONCILE_GRACE_SECONDS: '120',
       },
     });
-    grantTable(this.reconcileFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'], scan: true });
+    grantTable(this.reconcileFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'], scan: true });
     this.stateMachine.grantStartExecution(this.reconcileFunction);
     const describe = this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
     acknowledge(
