@@ -17,7 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { buildApp } from '../infra/app.ts';
 import type { GatewayStack } from '../infra/gateway-stack.ts';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
+import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
 import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
@@ -434,10 +434,14 @@ function closeServer(server: Server, graceMs = 0): Promise<void> {
   );
 }
 
-/** Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. */
+/**
+ * Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. Only
+ * a generated key gets a prefix stored: the operator's own (LOCAL_API_KEY) may be short or guessable.
+ */
 async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, credentials: LocalCredentials): Promise<string[]> {
   const keyFile = join(dataDir, 'api-key');
-  if (keys.length === 0) {
+  const generated = keys.length === 0;
+  if (generated) {
     if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
@@ -447,8 +451,10 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, cr
     const createdAt = new Date().toISOString();
     for (const key of keys) {
       const keyHash = hashApiKey(key);
-      const owner = `local-${keyHash.slice(0, 12)}`;
-      await store.ensure({ keyHash, owner, name: owner, prefix: keyPrefix(key), createdAt });
+      // A key stored already keeps the owner it got the first time (ensure does not overwrite), so its tasks
+      // stay readable across restarts; a new one gets a random owner of its own, never one derived from the key.
+      const name = `local-${keyHash.slice(0, 12)}`;
+      await store.ensure({ keyHash, owner: newOwnerId(), name, ...(generated && { prefix: keyPrefix(key) }), createdAt });
     }
   } finally {
     client.destroy();

@@ -1,7 +1,7 @@
 /**
  * Client API keys, for a local data dir or a deployed stack:
  *
- *   npm run keys -- create --name <label> [--owner <id>] [--rate <per minute>] [--max-concurrent <n>]
+ *   npm run keys -- create --name <label> [--owner <id> [--new-owner]] [--rate <per minute>] [--max-concurrent <n>]
  *   npm run keys -- list
  *   npm run keys -- revoke <prefix|name>
  *
@@ -9,6 +9,11 @@
  * be running), `--table <name>` or `--stack <name>` (a deployed gateway, through the standard AWS
  * credential chain and region). A new key is printed once; only its SHA-256 is stored. Revoking takes
  * effect at the key's next request.
+ *
+ * Each key is its own owner (tenant, a random `own_…` id) unless `--owner` names an owner that existing
+ * keys have (revoked ones included): the new key then joins it and reads all its tasks, and the command
+ * says how many keys it joins. `--owner` with an owner no key has is refused, unless `--new-owner` asks
+ * for that owner to be created (and then one that exists is refused): a tenant is never shared by accident.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,12 +22,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
-import { generateApiKey, hashApiKey, keyPrefix } from '../functions/commons/domain/api-key.ts';
+import { NO_PREFIX, OWNER_NAME, generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
 
 const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
-  create --name <label> [--owner <id>] [--rate <generations a minute>] [--max-concurrent <n>]
+  create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>] [--max-concurrent <n>]
   list
   revoke <prefix|name>
 target: --data-dir <dir> (default LOCAL_DATA_DIR or .local) | --table <name> | --stack <name>`;
@@ -38,6 +43,7 @@ async function main(): Promise<void> {
     options: {
       name: { type: 'string' },
       owner: { type: 'string' },
+      'new-owner': { type: 'boolean' },
       rate: { type: 'string' },
       'max-concurrent': { type: 'string' },
       'data-dir': { type: 'string' },
@@ -57,32 +63,71 @@ async function main(): Promise<void> {
   }
 }
 
-async function create(store: DynamoDbApiKeyStore, values: Record<string, string | undefined>): Promise<void> {
-  if (!values.name) throw new Error(USAGE);
+interface CreateOptions {
+  name?: string;
+  owner?: string;
+  'new-owner'?: boolean;
+  rate?: string;
+  'max-concurrent'?: string;
+}
+
+async function create(store: DynamoDbApiKeyStore, options: CreateOptions): Promise<void> {
+  const { name, rate, owner: named, 'max-concurrent': maxConcurrent } = options;
+  if (!name) throw new Error(USAGE);
   const limits = {
-    ...(values.rate && { ratePerMinute: positiveInteger('--rate', values.rate) }),
-    ...(values['max-concurrent'] && { maxConcurrent: positiveInteger('--max-concurrent', values['max-concurrent']) }),
+    ...(rate && { ratePerMinute: positiveInteger('--rate', rate) }),
+    ...(maxConcurrent && { maxConcurrent: positiveInteger('--max-concurrent', maxConcurrent) }),
   };
-  if ((await store.list()).some((record) => record.name === values.name && !record.revokedAt)) {
-    throw new Error(`A key named "${values.name}" exists already; revoke it first or choose another name.`);
+  const records = await store.list();
+  if (records.some((record) => record.name === name && !record.revokedAt)) {
+    throw new Error(`A key named "${name}" exists already; revoke it first or choose another name.`);
   }
+  const { owner, says } = chooseOwner(records, named, options['new-owner'] === true);
   const key = generateApiKey();
   const record: ApiKeyRecord = {
     keyHash: hashApiKey(key),
-    owner: values.owner ?? values.name,
-    name: values.name,
+    owner,
+    name,
     prefix: keyPrefix(key),
     createdAt: new Date().toISOString(),
     ...(Object.keys(limits).length > 0 && { limits }),
   };
   await store.put(record);
-  console.log(`Created key "${record.name}" for owner "${record.owner}". It is shown only this once:\n${key}`);
+  console.log(`Created key "${record.name}"${says}. It is shown only this once:\n${key}`);
+}
+
+/**
+ * The new key's owner: a new random one; or the owner `--owner` names, which keys must have already
+ * (revoked ones count: their tasks are the owner's), or must not have with `--new-owner`.
+ */
+function chooseOwner(records: ApiKeyRecord[], named: string | undefined, createNamed: boolean): { owner: string; says: string } {
+  if (named === undefined) {
+    if (createNamed) throw new Error('--new-owner needs --owner <id>: the name of the owner to create.');
+    const owner = newOwnerId();
+    return { owner, says: ` for a new owner "${owner}"` };
+  }
+  if (!OWNER_NAME.test(named)) {
+    throw new Error(`--owner must be 1 to 128 letters, digits and . _ : - (starting with a letter or digit), not "${named}".`);
+  }
+  const members = records.filter((record) => record.owner === named);
+  if (createNamed) {
+    if (members.length > 0) {
+      throw new Error(`The owner "${named}" exists already (${members.length} keys); drop --new-owner to join it, or choose another id.`);
+    }
+    return { owner: named, says: ` for a new owner "${named}"` };
+  }
+  if (members.length === 0) {
+    throw new Error(`No key has the owner "${named}". Add --new-owner to create an owner of that name, or leave out --owner for a new random one.`);
+  }
+  const revoked = members.filter((record) => record.revokedAt).length;
+  const count = `${members.length} existing key${members.length === 1 ? '' : 's'}${revoked ? `, ${revoked} of them revoked` : ''}`;
+  return { owner: named, says: `, which joins owner "${named}" (${count}: it reads every task of theirs)` };
 }
 
 async function list(store: DynamoDbApiKeyStore): Promise<void> {
   const rows = (await store.list()).map((record) => ({
     name: record.name,
-    prefix: record.prefix ?? '',
+    prefix: record.prefix ?? NO_PREFIX, // operator-chosen keys (LOCAL_API_KEY) have none stored
     owner: record.owner,
     created: record.createdAt,
     'last used': record.lastUsedAt ?? 'never',
@@ -101,10 +146,10 @@ async function revoke(store: DynamoDbApiKeyStore, match: string | undefined): Pr
   if (candidates.length === 0) throw new Error(`No active key with the name or prefix "${match}".`);
   if (candidates.length > 1) throw new Error(`"${match}" matches ${candidates.length} keys; give a longer prefix.`);
   await store.revoke(candidates[0]!.keyHash, new Date());
-  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? 'no prefix'}).`);
+  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? NO_PREFIX}).`);
 }
 
-async function openTarget(values: Record<string, string | undefined>): Promise<Target> {
+async function openTarget(values: { 'data-dir'?: string; table?: string; stack?: string }): Promise<Target> {
   if (values.table || values.stack) {
     const client = new DynamoDBClient({});
     const table = values.table ?? (await tableOfStack(values.stack!));

@@ -8,7 +8,7 @@ import { newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
 import { markerUrl } from '../commons/domain/upstream-marker.ts';
 import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
-import { objectTags, submitTask, type SubmitDeps } from '../commons/services/submit.ts';
+import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
 import type { ClientLimits } from '../commons/adapters/client-limits.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
@@ -53,9 +53,8 @@ export async function createGeneration(
 }
 
 async function recordTask(id: string, owner: string, body: GenerationRequest, deps: GenerationsDeps): Promise<Task> {
-  const tags = objectTags(id, owner, body.user_prompt);
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
-    !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, tags);
+    !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, id);
   const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
   const { model, resolution, duration } = effectiveChoices(body, deps.offer);
 

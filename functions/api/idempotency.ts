@@ -46,10 +46,14 @@ export async function serveOnce(
   } catch (error) {
     response = errorResponse(error, requestId, log);
     // A refusal is an answer worth repeating; a fault inside the gateway or a "too many, try later" is
-    // not: the key may be used again.
+    // not: the claim is deleted, so the key may be used again and a refused request leaves nothing behind.
     const status = response.statusCode ?? 500;
     const final = (status < 500 && status !== 429) || error instanceof UpstreamRejectedError;
-    Object.assign(settled, final ? { statusCode: response.statusCode, errorBody: response.body } : { state: 'abandoned' });
+    if (!final) {
+      await deps.store.release(owner, key, taskId);
+      return response;
+    }
+    Object.assign(settled, { statusCode: response.statusCode, errorBody: response.body });
   }
   await deps.store.settle(owner, key, settled);
   return response;

@@ -81,7 +81,12 @@ export class GatewayApi extends Construct {
         ...offeredChoicesEnvironment(props.upstream),
       },
     });
-    grantTable(this.handler, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'] });
+    grantTable(this.handler, props.table, {
+      capacity: true,
+      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM'],
+      updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
+      deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
+    });
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);

@@ -16,14 +16,27 @@ import {
 } from '../../functions/commons/domain/luma-options.ts';
 import { DEFAULT_UPSTREAM_RESUBMITS, MAX_UPSTREAM_RESUBMITS } from '../../functions/commons/config.ts';
 
-/** What a function does with the table beyond reading items and writing whole ones. */
+/** What a function does with the table beyond reading single items. */
 export interface TableAccess {
+  /**
+   * Item kinds (key prefixes) the function writes whole with PutItem: `TASK` (every function moves tasks
+   * on, with a conditional put of the whole item), `IDEMPOTENCY` (the API's claims), `UPSTREAM` (the
+   * upstream's generations as the API's and the poll's submits record them). Fenced by
+   * `dynamodb:LeadingKeys`, so a function, the copy that parses the upstream's bytes included, cannot
+   * write an API key, a slot or a counter whole.
+   */
+  readonly puts: readonly string[];
   /**
    * Item kinds (key prefixes) the function may change in place with UpdateItem: `SLOT` and `RATE`
    * (upstream capacity), `OWNER` and `KEYRATE` (per-key limits), `APIKEY` (a key's last use). The
    * condition on `dynamodb:LeadingKeys` keeps UpdateItem off every other item.
    */
   readonly updates?: readonly string[];
+  /**
+   * Item kinds the function may delete with DeleteItem: `IDEMPOTENCY` (the API releases the claim of a
+   * request it refused with a 429 or could not serve). Fenced by `dynamodb:LeadingKeys` like UpdateItem.
+   */
+  readonly deletes?: readonly string[];
   /** Reads the upstream slots in one batch and the waiting line on the phase index. */
   readonly capacity?: boolean;
   /** Scans the table: the reconciler's repair of per-key counters. */
@@ -31,26 +44,29 @@ export interface TableAccess {
 }
 
 /**
- * Least privilege on the table, in one statement per kind of access. GetItem and PutItem reach the whole
- * table: PutItem writes tasks and idempotency records, and DynamoDB cannot restrict it by key prefix
- * without a policy per item kind that would also need to cover the tests' seeding paths.
+ * Least privilege on the table, in one statement per kind of access. GetItem reaches the whole table (reads
+ * are scoped by owner in the code); every item write (PutItem, UpdateItem, DeleteItem) is its own statement,
+ * conditioned on `dynamodb:LeadingKeys`: only the item kinds the function's code writes that way.
  */
-export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess = {}): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [table.tableArn] }));
+export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
+  fn.addToRolePolicy(fencedItemAction('dynamodb:PutItem', table, access.puts));
   if (access.capacity) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));
   }
-  if (access.updates?.length) {
-    fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:UpdateItem'],
-        resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.updates.map((prefix) => `${prefix}#*`) } },
-      }),
-    );
-  }
+  if (access.updates?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, access.updates));
+  if (access.deletes?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:DeleteItem', table, access.deletes));
   if (access.scan) fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+}
+
+/** One item action on the items whose key starts with one of `kinds` (`SLOT` → `SLOT#*`), in a statement of its own. */
+function fencedItemAction(action: string, table: ITableV2, kinds: readonly string[]): PolicyStatement {
+  return new PolicyStatement({
+    actions: [action],
+    resources: [table.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((kind) => `${kind}#*`) } },
+  });
 }
 
 /** Per-key limits every key gets unless it has its own. */

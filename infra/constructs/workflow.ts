@@ -114,7 +114,7 @@ export class GenerationWorkflow extends Construct {
         ...resubmitEnvironment(props.upstream),
       },
     });
-    grantTable(this.pollFunction, props.table, { capacity: true, updates: ['SLOT', 'RATE', 'OWNER'] });
+    grantTable(this.pollFunction, props.table, { capacity: true, puts: ['TASK', 'UPSTREAM'], updates: ['SLOT', 'RATE', 'OWNER'] });
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -132,7 +132,7 @@ export class GenerationWorkflow extends Construct {
         ASSET_HOST_ALLOWLIST: AssetPolicy.parse(props.assetHostAllowlist ?? DEFAULT_ASSET_HOST_ALLOWLIST).toString(),
       },
     });
-    grantTable(this.copyFunction, props.table, { updates: ['OWNER'] });
+    grantTable(this.copyFunction, props.table, { puts: ['TASK'], updates: ['OWNER'] });
     grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
@@ -140,7 +140,7 @@ export class GenerationWorkflow extends Construct {
       description: 'Records why a task failed',
       environment: { ...tableEnv, ...capacityEnv },
     });
-    grantTable(this.recordFailureFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'] });
+    grantTable(this.recordFailureFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'] });
 
     const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
     const completed = new Succeed(this, 'Completed');
@@ -241,7 +241,7 @@ export class GenerationWorkflow extends Construct {
         RECONCILE_GRACE_SECONDS: '120',
       },
     });
-    grantTable(this.reconcileFunction, props.table, { capacity: true, updates: ['SLOT', 'OWNER'], scan: true });
+    grantTable(this.reconcileFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'], scan: true });
     this.stateMachine.grantStartExecution(this.reconcileFunction);
     const describe = this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
     acknowledge(

@@ -49,8 +49,36 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   RecordFailure: ['SLOT#*', 'OWNER#*'],
   Reconcile: ['SLOT#*', 'OWNER#*'],
 };
-/** The only condition in any project function's policy: UpdateItem on its own item kinds alone. */
-const leadingKeysOnly = (name: ProjectFunction) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': UPDATE_PREFIXES[name] } });
+/**
+ * The item kinds each function may write whole with PutItem (`grantTable`'s `puts`): tasks (`TASK`, every
+ * function moves them on), idempotency claims (`IDEMPOTENCY`, the API) and the upstream's generations as
+ * the gateway records them (`UPSTREAM`, the API's and the poll's submits). Nothing else: in particular not
+ * Copy, which parses bytes from the upstream, anywhere but its own tasks.
+ */
+const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
+  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*'],
+  Poll: ['TASK#*', 'UPSTREAM#*'],
+  Copy: ['TASK#*'],
+  RecordFailure: ['TASK#*'],
+  Reconcile: ['TASK#*'],
+};
+/** The item kinds each function may delete with DeleteItem: the API releases idempotency claims. */
+const DELETE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
+  Api: ['IDEMPOTENCY#*'],
+  Poll: [],
+  Copy: [],
+  RecordFailure: [],
+  Reconcile: [],
+};
+const leadingKeys = (prefixes: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes } });
+/** The condition on a function's UpdateItem: its own item kinds alone. */
+const leadingKeysOnly = (name: ProjectFunction) => leadingKeys(UPDATE_PREFIXES[name]);
+/** The item actions that are fenced by key prefix, and each function's prefixes for them. */
+const FENCED: Record<string, Record<ProjectFunction, readonly string[]>> = {
+  'dynamodb:PutItem': PUT_PREFIXES,
+  'dynamodb:UpdateItem': UPDATE_PREFIXES,
+  'dynamodb:DeleteItem': DELETE_PREFIXES,
+};
 
 /** Skips asset bundling for every stack: for builds that only look at the template. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
@@ -754,7 +782,7 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
 describe('least privilege', () => {
   const XRAY = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
 
-  /** What `grantTable` gives each function beyond GetItem/PutItem on the table. */
+  /** What `grantTable` gives each function beyond GetItem on the table and its fenced item actions. */
   const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; scan: boolean }> = {
     Api: { capacity: true, scan: false },
     Poll: { capacity: true, scan: false },
@@ -768,10 +796,11 @@ describe('least privilege', () => {
     return [
       ...(capacity ? [`dynamodb:BatchGetItem on ${tableArn()}`] : []),
       `dynamodb:GetItem on ${tableArn()}`,
-      `dynamodb:PutItem on ${tableArn()}`,
+      `dynamodb:PutItem on ${tableArn()} if ${JSON.stringify(leadingKeys(PUT_PREFIXES[name]))}`,
       ...(capacity ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
       ...(scan ? [`dynamodb:Scan on ${tableArn()}`] : []),
       `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`,
+      ...(DELETE_PREFIXES[name].length ? [`dynamodb:DeleteItem on ${tableArn()} if ${JSON.stringify(leadingKeys(DELETE_PREFIXES[name]))}`] : []),
     ].sort();
   };
 
@@ -798,20 +827,54 @@ describe('least privilege', () => {
     });
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement (the UpdateItem one is the only one)', (name) => {
+  it.each([
+    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*'],
+    ['Poll', 'TASK#*, UPSTREAM#*'],
+    ['Copy', 'TASK#*'],
+    ['RecordFailure', 'TASK#*'],
+    ['Reconcile', 'TASK#*'],
+  ] as const)('%s’s PutItem is one statement of its own, conditioned on LeadingKeys %s', (name, prefixes) => {
+    expect(PUT_PREFIXES[name].join(', ')).toBe(prefixes);
+    const puts = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:PutItem'));
+    expect(puts).toEqual([
+      { Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] }, Condition: leadingKeys(PUT_PREFIXES[name]) },
+    ]);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no condition on any other statement than its PutItem, UpdateItem and DeleteItem ones', (name) => {
     for (const { action, condition } of permissionsOf(name)) {
-      if (action === 'dynamodb:UpdateItem') expect(condition).toBe(JSON.stringify(leadingKeysOnly(name)));
+      if (action in FENCED) expect(condition, action).toBe(JSON.stringify(leadingKeys(FENCED[action]![name])));
       else expect(condition, action).toBeUndefined();
     }
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/UpdateItem, BatchGetItem, Query and Scan', (name) => {
+  it.each(PROJECT_FUNCTIONS)('%s may write whole items of no kind that only another function writes', (name) => {
+    // Keys, rates, slots and counters are only ever changed in place (UpdateItem) or by the operator's tools.
+    for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
+    if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
+    if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/Update/DeleteItem, BatchGetItem, Query and Scan', (name) => {
     const allowed = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    if (DELETE_PREFIXES[name].length) allowed.push('dynamodb:DeleteItem');
     for (const { action } of permissionsOf(name, 'dynamodb')) expect(allowed, action).toContain(action);
-    // In particular nothing that deletes items or writes several at once outside the conditions above.
+    // In particular nothing that writes several items at once outside the conditions above.
     const actions = permissionsOf(name).map((p) => p.action);
-    for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate']) {
+    for (const action of ['dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete']) {
       expect(actions).not.toContain(action);
+    }
+  });
+
+  it('only the API may delete items, and only idempotency records, in a statement of its own', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const deletes = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:DeleteItem'));
+      if (name !== 'Api') expect(deletes, name).toEqual([]);
+      else {
+        expect(deletes).toEqual([
+          { Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] }, Condition: leadingKeys(['IDEMPOTENCY#*']) },
+        ]);
+      }
     }
   });
 
@@ -824,7 +887,7 @@ describe('least privilege', () => {
     for (const action of ['dynamodb:BatchGetItem', 'dynamodb:Query']) expect(copy).not.toContain(action);
   });
 
-  describe('the LeadingKeys patterns let each function update its own item kinds and nothing else', () => {
+  describe('the LeadingKeys patterns let each function put, update and delete its own item kinds and nothing else', () => {
     // IAM StringLike: `*` is any run of characters, `?` one character, everything else literal.
     const toRegExp = (pattern: string) =>
       new RegExp(`^${pattern.replace(/[.+^$(){}|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
@@ -839,18 +902,21 @@ describe('least privilege', () => {
       APIKEY: [`APIKEY#${hash('a')}`],
       TASK: ['TASK#4f9c2e1a-0000-4000-8000-000000000000'],
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
-      lowercase: ['slot#0', 'owner#x'],
+      UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
+      lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
+      unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
     } as const;
 
-    it.each(PROJECT_FUNCTIONS)('%s', (name) => {
-      const patterns = UPDATE_PREFIXES[name].map(toRegExp);
+    it.each(PROJECT_FUNCTIONS.flatMap((name) => Object.keys(FENCED).map((action) => [name, action] as const)))('%s, %s', (name, action) => {
+      const prefixes = FENCED[action]![name];
+      const patterns = prefixes.map(toRegExp);
       const allowed = (key: string) => patterns.some((pattern) => pattern.test(key));
-      const mine = new Set(UPDATE_PREFIXES[name].map((prefix) => prefix.replace(/#\*$/, '')));
+      const mine = new Set(prefixes.map((prefix) => prefix.replace(/#\*$/, '')));
       for (const [kind, keys] of Object.entries(KEYS)) {
-        for (const key of keys) expect(allowed(key), `${name} updating ${key}`).toBe(mine.has(kind));
+        for (const key of keys) expect(allowed(key), `${name} ${action} on ${key}`).toBe(mine.has(kind));
       }
-      // Tasks, idempotency records and everything unknown are never updated in place by anyone.
-      expect(mine.has('TASK') || mine.has('IDEMPOTENCY')).toBe(false);
+      // Tasks, idempotency records and upstream records are never updated in place by anyone.
+      if (action === 'dynamodb:UpdateItem') for (const kind of ['TASK', 'IDEMPOTENCY', 'UPSTREAM']) expect(mine.has(kind)).toBe(false);
     });
   });
 
@@ -862,8 +928,13 @@ describe('least privilege', () => {
           Statement: Match.arrayWith([
             Match.objectLike({
               Effect: 'Allow',
-              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', ...(TABLE_ACCESS[name].scan ? ['dynamodb:Scan'] : [])],
+              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', ...(TABLE_ACCESS[name].scan ? ['dynamodb:Scan'] : [])],
               Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'dynamodb:PutItem',
+              Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...PUT_PREFIXES[name]] } },
             }),
             Match.objectLike({
               Effect: 'Allow',
@@ -885,8 +956,13 @@ describe('least privilege', () => {
         Statement: Match.arrayWith([
           Match.objectLike({
             Effect: 'Allow',
-            Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+            Action: 'dynamodb:GetItem',
             Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
+          }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Action: 'dynamodb:PutItem',
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*'] } },
           }),
           Match.objectLike({
             Effect: 'Allow',

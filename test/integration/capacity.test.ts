@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
@@ -67,6 +67,9 @@ async function createUpstream(body: Record<string, unknown>): Promise<{ id: stri
 }
 
 const allSlotsFree = async () => (await capacity.slots()).every((slot) => !slot.holder);
+/** The owner the gateway gave a key it seeded (a random id, kept in the key's item). */
+const ownerOfKey = async (apiKey: string): Promise<string> =>
+  String((await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(apiKey)}` } }))).Item!.owner);
 
 describe('upstream concurrency cap', () => {
   it('keeps at most two generations in flight upstream and submits in arrival order', async () => {
@@ -153,7 +156,7 @@ describe('Idempotency-Key', () => {
 
 describe('reconciler', () => {
   it('starts the workflow of a task that was recorded but never started', async () => {
-    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
     const orphan = newTask({
       id: '0b4f1c2e-1111-4000-8000-000000000001',
       owner,
@@ -177,7 +180,7 @@ describe('reconciler', () => {
   });
 
   it('adopts the generation a crashed submit created upstream, by its marker, not a same-prompt one made just before', async () => {
-    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
     const id = '0b4f1c2e-1111-4000-8000-000000000002';
     const marker = markerUrl(gateway.url, id, 'm'.repeat(43));
     const task = newTask({
@@ -205,7 +208,7 @@ describe('reconciler', () => {
   });
 
   it('never adopts for a task without a marker: it creates its own generation', async () => {
-    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
     const task = newTask({
       id: '0b4f1c2e-1111-4000-8000-000000000004',
       owner,
@@ -226,7 +229,7 @@ describe('reconciler', () => {
   });
 
   it('lets one submitter at a time hold a task’s submit lease', async () => {
-    const owner = `local-${hashApiKey(gateway.apiKeys[0]!).slice(0, 12)}`;
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
     const task = newTask({ id: '0b4f1c2e-1111-4000-8000-000000000003', owner, request: { prompt: 'Leased' }, provider: 'luma', model: 'ray-2', now: new Date(), timeoutSeconds: 3600 });
     await documents.send(new PutCommand({ TableName: 'luma-gateway', Item: { pk: `TASK#${task.id}`, kind: 'task', ...task } })); // not in the waiting line
     const now = new Date();

@@ -14,6 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
+import { MediaStore } from '../../functions/commons/adapters/media-store.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
 
@@ -106,6 +107,23 @@ describe('a generation from request to stored video', () => {
     const task = (await tasks.get(body.id))!;
     expect(task.request.frame0).toMatchObject({ kind: 'stored', contentType: 'image/png', width: 64, height: 48 });
     expect((await alice.waitForTerminal(body.id)).state).toBe('completed');
+  });
+
+  it('hands the upstream keyframe links that say nothing of the tenant or the prompt', async () => {
+    const prompt = 'A kite over the dunes, seen by nobody';
+    const { body } = await alice.create({ user_prompt: prompt, image_url: TINY_PNG.toString('base64') });
+    const task = (await tasks.get(body.id))!;
+    // The link exactly as the submit presigns it for the upstream, fetched as the upstream fetches it.
+    const link = await new MediaStore(s3, gateway.bucket).keyframeUrl(task.request.frame0!, 300);
+    const response = await fetch(link);
+    expect(response.status).toBe(200);
+    expect(Buffer.from(await response.arrayBuffer()).equals(TINY_PNG)).toBe(true);
+    const said = [...response.headers].map(([name, value]) => `${name}: ${value}`).join('\n');
+    expect(response.headers.get('x-amz-meta-owner')).toBeNull();
+    expect(response.headers.get('x-amz-meta-prompt-sha256')).toBeNull();
+    for (const secret of [task.owner, createHash('sha256').update(prompt).digest('hex')]) expect(said).not.toContain(secret);
+    const metadata = Object.keys((await s3.send(new HeadObjectCommand({ Bucket: gateway.bucket, Key: (task.request.frame0 as { key: string }).key }))).Metadata ?? {});
+    expect(metadata.every((name) => name === 'task-id'), metadata.join()).toBe(true);
   });
 });
 

@@ -45,6 +45,10 @@ const VALID_TEXT = JSON.stringify(VALID);
 const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.url));
 const TINY_WEBP = readFileSync(new URL('../fixtures/media/tiny.webp', import.meta.url));
 const NAUGHTY: string[] = JSON.parse(readFileSync(new URL('../fixtures/hostile/naughty-strings.json', import.meta.url), 'utf8')).strings;
+/** Data URI headers built to make a parser work hard: head + repeat × times + tail, then the Base64. */
+const DATA_URI_HEADERS: { name: string; head: string; repeat: string; times: number; tail: string }[] = JSON.parse(
+  readFileSync(new URL('../fixtures/hostile/data-uri-headers.json', import.meta.url), 'utf8'),
+).cases;
 const MiB = 1024 * 1024;
 
 let gateway: LocalGateway;
@@ -185,18 +189,25 @@ function png(width: number, height: number, options: { bitDepth?: number; crc?: 
   return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr, options.crc), options.tail ?? Buffer.alloc(0)]);
 }
 
-/** A PNG whose bytes run to `size`: a valid header, then zeros (the gateway reads headers only). */
-function pngOfSize(size: number): Buffer {
-  const header = png(64, 48);
-  return Buffer.concat([header, Buffer.alloc(size - header.length)]);
+/** A whole PNG file: the header, `chunks`, one IDAT (of nothing: pixels are never decoded) and IEND. */
+function completePng(width: number, height: number, chunks: Buffer[] = [], options: { bitDepth?: number; crc?: number } = {}): Buffer {
+  return png(width, height, { ...options, tail: Buffer.concat([...chunks, pngChunk('IDAT', deflateSync(Buffer.alloc(0))), pngChunk('IEND', Buffer.alloc(0))]) });
 }
 
-/** SOI, an APP1 segment carrying `payload`, and a baseline frame header: a JPEG by every header check. */
-function jpegWith(payload: Buffer): Buffer {
+/** A whole PNG of exactly `size` bytes, grown by an ancillary chunk of zeros. */
+function pngOfSize(size: number): Buffer {
+  const filler = (length: number) => pngChunk('zzZz', Buffer.alloc(length));
+  return completePng(64, 48, [filler(size - completePng(64, 48, [filler(0)]).length)]);
+}
+
+/** SOI, an APP1 segment carrying `payload`, a baseline frame header, a scan and EOI: a whole JPEG file. */
+function jpegWith(payload: Buffer, afterEnd = Buffer.alloc(0)): Buffer {
   const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, 0, 0]), payload]);
   app1.writeUInt16BE(payload.length + 2, 2);
   const sof0 = Buffer.from([0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x30, 0x00, 0x40, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
-  return Buffer.concat([Buffer.from([0xff, 0xd8]), app1, sof0, Buffer.from([0xff, 0xd9])]);
+  const sos = Buffer.from([0xff, 0xda, 0x00, 0x0c, 0x03, 1, 0x00, 2, 0x11, 3, 0x11, 0x00, 0x3f, 0x00]);
+  const entropyCoded = Buffer.from([0x12, 0x34, 0xff, 0x00, 0x56]);
+  return Buffer.concat([Buffer.from([0xff, 0xd8]), app1, sof0, sos, entropyCoded, Buffer.from([0xff, 0xd9]), afterEnd]);
 }
 
 const dataUri = (bytes: Buffer, type = 'image/png') => `data:${type};base64,${bytes.toString('base64')}`;
@@ -599,25 +610,34 @@ function buildCorpus(): HostileCase[] {
     frame('image/png data URI of text', dataUri(Buffer.from('hello world')), 400),
     frame('image/svg+xml data URI of an SVG', dataUri(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'image/svg+xml'), 400),
     frame('PNG signature then junk (no IHDR)', dataUri(Buffer.concat([PNG_SIGNATURE, htmlTail])), 400),
-    frame('PNG header then HTML (polyglot: headers only are read)', dataUri(png(64, 48, { tail: htmlTail })), 200),
-    frame('PNG header then a ZIP (polyglot)', png(64, 48, { tail: zipTail }).toString('base64'), 200),
-    frame('JPEG with HTML in APP1 (polyglot)', dataUri(jpegWith(htmlTail), 'image/jpeg'), 200),
-    frame('PNG declaring 65535 x 65535 (never decoded: accepted)', dataUri(png(65535, 65535)), 200),
-    frame('PNG declaring 65535 x 65535 with a deflate bomb IDAT', dataUri(png(65535, 65535, { tail: pngChunk('IDAT', deflateSync(Buffer.alloc(16 * MiB))) })), 200),
-    frame('PNG declaring 2^31 x 1 (over the PNG limit)', dataUri(png(0x80000000, 1)), 400),
-    frame('PNG declaring 0 x 0', dataUri(png(0, 0)), 400),
-    frame('PNG with a wrong IHDR CRC', dataUri(png(64, 48, { crc: 0xdeadbeef })), 400),
-    frame('PNG with bit depth 3', dataUri(png(64, 48, { bitDepth: 3 })), 400),
+    frame('a whole PNG, built here', dataUri(completePng(64, 48)), 200),
+    frame('PNG header then HTML (polyglot: the file must end at IEND)', dataUri(png(64, 48, { tail: htmlTail })), 400),
+    frame('whole PNG then HTML after IEND (polyglot)', dataUri(Buffer.concat([completePng(64, 48), htmlTail])), 400),
+    frame('PNG header then a ZIP (polyglot)', png(64, 48, { tail: zipTail }).toString('base64'), 400),
+    frame('whole PNG then a ZIP after IEND (polyglot)', Buffer.concat([completePng(64, 48), zipTail]).toString('base64'), 400),
+    frame('PNG with HTML in a text chunk (a well-formed PNG)', dataUri(completePng(64, 48, [pngChunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), htmlTail]))])), 200),
+    frame('PNG declaring 2147483647 x 2147483647, HTML behind the header, no IDAT or IEND', dataUri(png(0x7fffffff, 0x7fffffff, { tail: htmlTail })), 400),
+    frame('JPEG with HTML in APP1 (a well-formed JPEG)', dataUri(jpegWith(htmlTail), 'image/jpeg'), 200),
+    frame('JPEG then HTML after EOI (polyglot)', dataUri(jpegWith(Buffer.from('Exif\0\0'), htmlTail), 'image/jpeg'), 400),
+    frame('JPEG then zero padding after EOI', dataUri(jpegWith(Buffer.from('Exif\0\0'), Buffer.alloc(64)), 'image/jpeg'), 200),
+    frame('JPEG header without a scan or EOI', dataUri(jpegWith(htmlTail).subarray(0, 2 + 4 + htmlTail.length + 19), 'image/jpeg'), 400),
+    frame('whole PNG declaring 8192 x 8192 (never decoded: accepted)', dataUri(completePng(8192, 8192)), 200),
+    frame('whole PNG declaring 8193 x 1 (over 8192)', dataUri(completePng(8193, 1)), 400),
+    frame('whole PNG declaring 65535 x 65535', dataUri(completePng(65535, 65535)), 400),
+    frame('whole PNG declaring 8192 x 8192 with a deflate bomb IDAT (never decoded: accepted)', dataUri(png(8192, 8192, { tail: Buffer.concat([pngChunk('IDAT', deflateSync(Buffer.alloc(16 * MiB))), pngChunk('IEND', Buffer.alloc(0))]) })), 200),
+    frame('PNG declaring 2^31 x 1 (over the PNG limit)', dataUri(completePng(0x80000000, 1)), 400),
+    frame('PNG declaring 0 x 0', dataUri(completePng(0, 0)), 400),
+    frame('PNG with a wrong IHDR CRC', dataUri(completePng(64, 48, [], { crc: 0xdeadbeef })), 400),
+    frame('PNG with bit depth 3', dataUri(completePng(64, 48, [], { bitDepth: 3 })), 400),
     frame('WebP, bare Base64', TINY_WEBP.toString('base64'), 200),
-    frame('PNG, Base64url alphabet', png(64, 48, { tail: Buffer.from([0xfb, 0xff, 0xfe]) }).toString('base64url'), 200),
-    frame('PNG, Base64 without padding', png(64, 48, { tail: Buffer.from([1]) }).toString('base64').replace(/=+$/, ''), 200),
+    frame('PNG, Base64url alphabet', completePng(64, 48, [pngChunk('zzZz', Buffer.from([0xfb, 0xff, 0xfe]))]).toString('base64url'), 200),
+    frame('PNG, Base64 without padding', completePng(64, 48, [pngChunk('zzZz', Buffer.from([1]))]).toString('base64').replace(/=+$/, ''), 200),
     frame('mixed Base64 alphabets', `${TINY_PNG.toString('base64')}-_+/`, 400),
     frame('invalid Base64 characters', `${TINY_PNG.toString('base64').slice(0, 40)}!@#$%^&*`, 400),
     frame('only padding', '====', 400),
     frame('data URI without a media type', `data:;base64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI in capitals', `DATA:IMAGE/PNG;BASE64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI with parameters', `data:image/png;charset=utf-8;name=a.png;base64,${TINY_PNG.toString('base64')}`, 200),
-    frame('data URI with 10,000 parameters', `data:image/png${';a=b'.repeat(10_000)};base64,${TINY_PNG.toString('base64')}`, 200),
     frame('data URI without ;base64', `data:image/png,${encodeURIComponent(TINY_PNG.toString('latin1'))}`, 400),
     frame('data URI, empty payload', 'data:image/png;base64,', 400),
     frame('whitespace only', '   ', 400),
@@ -629,7 +649,8 @@ function buildCorpus(): HostileCase[] {
     frame('Base64 of Base64 of a PNG', Buffer.from(TINY_PNG.toString('base64')).toString('base64'), 400),
     postJson('keyframes', 'two keyframes of 3.5 MiB each (under the body limit)', withPrompt({ image_url: dataUri(pngOfSize(3.5 * MiB)), image_end_url: dataUri(pngOfSize(3.5 * MiB)) }), { expect: 200 }),
     postJson('keyframes', 'two keyframes of 5 MiB each (13.3 MiB of Base64: API Gateway refuses it)', withPrompt({ image_url: dataUri(pngOfSize(5 * MiB)), image_end_url: dataUri(pngOfSize(5 * MiB)) }), { expect: 413, edge: true }),
-    frame('an end frame, PNG polyglot', dataUri(png(64, 48, { tail: htmlTail })), 200, 'image_end_url'),
+    frame('an end frame, PNG polyglot', dataUri(Buffer.concat([completePng(64, 48), htmlTail])), 400, 'image_end_url'),
+    frame('an end frame, a whole PNG', dataUri(completePng(64, 48)), 200, 'image_end_url'),
     frame('an end frame of text', Buffer.from('not an image at all').toString('base64'), 400, 'image_end_url'),
     frame('file: URL', 'file:///etc/passwd', 400),
     frame('javascript: URL', 'javascript:alert(1)', 400),
@@ -642,6 +663,20 @@ function buildCorpus(): HostileCase[] {
     frame('URL with an encoded NUL', 'https://example.com/a%00.png'),
     frame('URL with spaces around it (trimmed)', '  https://example.com/a.png  ', 200),
   );
+  // Built as plain cases rather than through the schema's verdict: the verdict is what they test.
+  for (const header of DATA_URI_HEADERS) {
+    const uri = `${header.head}${header.repeat.repeat(header.times)}${header.tail}${TINY_PNG.toString('base64')}`;
+    add({
+      group: 'keyframes',
+      name: `data URI header: ${header.name}`,
+      method: 'POST',
+      path: '/luma/generations',
+      body: JSON.stringify(withPrompt({ image_url: uri })),
+      expect: 400,
+      code: 'invalid_request',
+      check: (_answer, body) => expect(body.error.details).toEqual([{ field: 'image_url', message: expect.stringMatching(/^data URI must be/) }]),
+    });
+  }
 
   return cases;
 }
@@ -873,6 +908,7 @@ const keyframeLike = fc.oneof(
   fc.base64String({ maxLength: 200 }),
   fc.base64String({ maxLength: 200 }).map((text) => `data:image/png;base64,${text}`),
   fc.uint8Array({ maxLength: 64 }).map((tail) => dataUri(png(64, 48, { tail: Buffer.from(tail) }))),
+  fc.uint8Array({ maxLength: 64 }).map((text) => dataUri(completePng(64, 48, [pngChunk('tEXt', Buffer.from(text))]))),
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => dataUri(Buffer.concat([PNG_SIGNATURE, bytes]))),
   fc.string({ maxLength: 30 }).map((path) => `https://example.com/${path}`),
   fc.constantFrom('javascript:alert(1)', 'file:///etc/passwd', 'data:,', 'http://', 'https://a@b@c/', false, true, null),

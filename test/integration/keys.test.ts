@@ -1,7 +1,9 @@
 /**
  * Client keys and their limits: the keys command against a running local gateway and against a stopped
- * one's data dir, revocation, per-key rate and concurrency limits (429 + Retry-After, nothing created
- * upstream), and the reconciler's repair of a per-key count left too high.
+ * one's data dir, revocation, owners (random, joined only by name), what is stored of operator-chosen keys,
+ * per-key rate and concurrency limits (429 + Retry-After, nothing created upstream, no idempotency record
+ * left), the reconciler's repair of a per-key count left too high, and the owners of the keys `npm start`
+ * seeds across a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -10,12 +12,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
+import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
+import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+/** Keys the operator chose (LOCAL_API_KEY), not generated ones: nothing of them may be stored in plain text. */
+const BOOTSTRAP_KEY = 'keys-test-bootstrap-0123456789';
+const OPERATOR_KEY = 'operator-chosen-secret-0123456789';
 let gateway: LocalGateway;
 let dataDir: string;
 let documents: DynamoDBDocumentClient;
@@ -30,12 +37,20 @@ async function createKey(name: string, ...options: string[]): Promise<SeedClient
   return new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
 }
 
+/** The owner stored for a key. */
+async function ownerOf(apiKey: string): Promise<string> {
+  const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(apiKey)}` } }));
+  return String(Item!.owner);
+}
+
+const OWNER_ID = /^own_[0-9a-f]{32}$/;
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'keys-it-'));
   gateway = await startLocalGateway({
     dataDir,
     port: 0,
-    apiKeys: ['keys-test-bootstrap-0123456789'],
+    apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
     timeScale: 0.01,
     log: () => undefined,
     functionLogs: () => undefined,
@@ -69,6 +84,79 @@ describe('npm run keys', () => {
     const unknown = await new SeedClient(gateway.url, 'lvg_not-a-key-at-all-0000000000').get(body.id);
     expect(refused.body).toEqual({ error: { ...unknown.body.error } }); // no hint which
     expect(await keys('list')).toMatch(/revoked/);
+  });
+
+  it('stores no prefix of an operator-chosen key, lists it with a placeholder, and revokes it by name', async () => {
+    const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(OPERATOR_KEY)}` } }));
+    expect(Item).toBeDefined();
+    expect(Item!.prefix).toBeUndefined();
+    expect(JSON.stringify(Item)).not.toContain(OPERATOR_KEY.slice(0, 6));
+
+    const listing = await keys('list');
+    for (const key of [OPERATOR_KEY, BOOTSTRAP_KEY]) expect(listing).not.toContain(key.slice(0, 6));
+    const row = listing.split('\n').find((line) => line.includes(Item!.name))!;
+    expect(row).toContain('—');
+
+    const operator = new SeedClient(gateway.url, OPERATOR_KEY);
+    expect((await operator.create({ user_prompt: 'Before the revocation' })).status).toBe(200);
+    expect(await keys('revoke', Item!.name)).toContain(`Revoked key "${Item!.name}" (—)`);
+    expect((await operator.create({ user_prompt: 'After the revocation' })).status).toBe(401);
+  });
+
+  it('drops the prefix an earlier version stored for an operator-chosen key when the key is seeded again', async () => {
+    const store = new DynamoDbApiKeyStore(documents, 'luma-gateway');
+    const keyHash = hashApiKey('an-older-operator-key-0123456789');
+    const record = { keyHash, owner: 'own_older', name: 'older', createdAt: new Date().toISOString() };
+    await store.put({ ...record, prefix: 'an-older-ope' });
+    await store.ensure(record);
+    const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${keyHash}` } }));
+    expect(Item).toMatchObject({ owner: 'own_older', name: 'older' });
+    expect(Item!.prefix).toBeUndefined();
+  });
+
+  it('gives each new key an owner of its own, a random id unrelated to its name', async () => {
+    const [quinn, rosa] = [await createKey('quinn'), await createKey('rosa')];
+    const owners = [await ownerOf(quinn.apiKey), await ownerOf(rosa.apiKey)];
+    for (const owner of owners) expect(owner).toMatch(OWNER_ID);
+    expect(owners[0]).not.toBe(owners[1]);
+    expect(await keys('list')).toContain(owners[0]);
+  });
+
+  it('never hands a revoked key’s tenant to a new key of the same name', async () => {
+    const racer = await createKey('racer');
+    const { body } = await racer.create({ user_prompt: 'The old racer’s video' });
+    expect(await keys('revoke', 'racer')).toContain('Revoked key "racer"');
+    const impostor = await createKey('racer');
+    expect(await ownerOf(impostor.apiKey)).not.toBe(await ownerOf(racer.apiKey));
+    expect((await impostor.get(body.id)).status).toBe(404);
+  });
+
+  it('joins an existing owner only when --owner names it, and says so', async () => {
+    const lead = await createKey('team-lead');
+    const owner = await ownerOf(lead.apiKey);
+    const { body } = await lead.create({ user_prompt: 'A team video' });
+    const output = await keys('create', '--name', 'team-second', '--owner', owner);
+    expect(output).toContain(`joins owner "${owner}" (1 existing key:`);
+    const second = new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
+    expect(await ownerOf(second.apiKey)).toBe(owner);
+    expect((await second.get(body.id)).status).toBe(200);
+  });
+
+  it('refuses --owner naming an owner no key has, unless --new-owner says to create it', async () => {
+    await expect(keys('create', '--name', 'stray', '--owner', 'team-nobody')).rejects.toThrow(/No key has the owner "team-nobody"/);
+    expect(await keys('list')).not.toContain('stray');
+    const output = await keys('create', '--name', 'founder', '--owner', 'team-nobody', '--new-owner');
+    expect(output).toContain('for a new owner "team-nobody"');
+    // Creating it again would join it by accident: --new-owner refuses an owner that exists.
+    await expect(keys('create', '--name', 'second-founder', '--owner', 'team-nobody', '--new-owner')).rejects.toThrow(/exists already/);
+    await expect(keys('create', '--name', 'lonely', '--new-owner')).rejects.toThrow(/--new-owner needs --owner/);
+  });
+
+  it('counts revoked keys when joining an owner: their tasks become readable', async () => {
+    const old = await createKey('old-timer');
+    const owner = await ownerOf(old.apiKey);
+    await keys('revoke', 'old-timer');
+    expect(await keys('create', '--name', 'successor', '--owner', owner)).toContain(`joins owner "${owner}" (1 existing key, 1 of them revoked:`);
   });
 
   it('refuses a second active key with the same name', async () => {
@@ -115,8 +203,33 @@ describe('per-key limits', () => {
     expect(Number(third.headers.get('retry-after'))).toBeLessThanOrEqual(60);
   });
 
+  it('keeps no idempotency record of a request it refused with 429', async () => {
+    const idempotencyRecords = async () => {
+      const { Items = [] } = await documents.send(
+        new ScanCommand({ TableName: 'luma-gateway', FilterExpression: 'begins_with(pk, :prefix)', ExpressionAttributeValues: { ':prefix': 'IDEMPOTENCY#' } }),
+      );
+      return Items.map((item) => String(item.pk)).sort();
+    };
+    const ivy = await createKey('ivy', '--max-concurrent', '1');
+    const post = (prompt: string, key: string) => ivy.request('POST', '/luma/generations', { user_prompt: prompt }, { 'idempotency-key': key });
+    const first = await post('Ivy one', 'ivy-1');
+    expect(first.status).toBe(200);
+    const before = await idempotencyRecords();
+    expect(before).toHaveLength(1);
+
+    const refused = await Promise.all(['ivy-2', 'ivy-3', 'ivy-4'].map((key) => post(`Ivy ${key}`, key)));
+    expect(refused.map((answer) => answer.status)).toEqual([429, 429, 429]);
+    expect(await idempotencyRecords()).toEqual(before);
+
+    // The refused key was never used: once there is room, it serves another body as a first request.
+    await ivy.waitForTerminal(first.body.id);
+    const later = await post('Ivy, another body', 'ivy-2');
+    expect(later.status).toBe(200);
+    expect(later.headers.get('idempotent-replayed')).toBeNull();
+  });
+
   it('a count left too high is repaired by the reconciler', async () => {
-    const hank = await createKey('hank', '--max-concurrent', '1');
+    const hank = await createKey('hank', '--max-concurrent', '1', '--owner', 'hank', '--new-owner');
     await documents.send(
       new UpdateCommand({
         TableName: 'luma-gateway',
@@ -143,5 +256,41 @@ describe('keys on a stopped gateway', () => {
   it('lists the keys of a data dir whose gateway is not running', async () => {
     await gateway.close();
     expect(await keys('list')).toContain('frank');
+  });
+});
+
+describe('the local gateway’s own keys (LOCAL_API_KEY)', () => {
+  it('gives each its own random owner, kept across a restart of the same data dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keys-seed-it-'));
+    const start = () =>
+      startLocalGateway({ dataDir: dir, port: 0, apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY], timeScale: 0.01, log: () => undefined, functionLogs: () => undefined });
+    const ownersIn = async (local: LocalGateway) => {
+      const client = DynamoDBDocumentClient.from(
+        new DynamoDBClient({ endpoint: local.dynamoDbEndpoint, region: LOCAL_REGION, credentials: local.credentials }),
+      );
+      const owners = [];
+      for (const key of [BOOTSTRAP_KEY, OPERATOR_KEY]) {
+        const { Item } = await client.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(key)}` } }));
+        owners.push(String(Item!.owner));
+      }
+      client.destroy();
+      return owners;
+    };
+    let local = await start();
+    try {
+      const owners = await ownersIn(local);
+      for (const owner of owners) expect(owner).toMatch(OWNER_ID);
+      expect(owners[0]).not.toBe(owners[1]);
+      const { body } = await new SeedClient(local.url, BOOTSTRAP_KEY).create({ user_prompt: 'Before the restart' });
+      await local.close();
+
+      local = await start();
+      expect(await ownersIn(local)).toEqual(owners);
+      expect((await new SeedClient(local.url, BOOTSTRAP_KEY).get(body.id)).status).toBe(200);
+      expect((await new SeedClient(local.url, OPERATOR_KEY).get(body.id)).status).toBe(404);
+    } finally {
+      await local.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,6 +3,7 @@
  * the connect-time lookup guard (with a stand-in resolver: no DNS), and how a refusal is recorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import type { LookupAddress } from 'node:dns';
 import { AssetPolicy, addressRefusal } from '../../functions/commons/adapters/asset-policy.ts';
 import { guardedLookup, type Resolver } from '../../functions/commons/adapters/download.ts';
@@ -52,6 +53,61 @@ describe('addressRefusal: only public unicast addresses may be connected to', ()
       expect(addressRefusal(address)).toBeUndefined();
     },
   );
+});
+
+/**
+ * IPv6 addresses that carry an IPv4 address inside them. None is public unicast: the connection would reach
+ * (or be translated or tunnelled towards) an IPv4 host that the IPv6 ranges say nothing about. Each is
+ * refused whatever it embeds, and where the prefix fixes where the IPv4 address sits, the reason names it.
+ */
+describe('addressRefusal: IPv6 addresses that embed IPv4', () => {
+  it.each([
+    // IPv4-compatible (::/96, deprecated by RFC 4291): ipaddr.js calls these unicast.
+    ['::7f00:1', /IPv4-compatible address \(of 127\.0\.0\.1, loopback\)/],
+    ['::a9fe:a9fe', /IPv4-compatible address \(of 169\.254\.169\.254, link-local\)/],
+    ['::a00:1', /IPv4-compatible address \(of 10\.0\.0\.1, private\)/],
+    ['::808:808', /IPv4-compatible address \(of 8\.8\.8\.8, public unicast\)/],
+    ['::2', /IPv4-compatible address \(of 0\.0\.0\.2, unspecified\)/],
+    // NAT64, well-known prefix (64:ff9b::/96, RFC 6052): the IPv4 address is the last 32 bits.
+    ['64:ff9b::7f00:1', /NAT64 \(RFC 6052\) address \(of 127\.0\.0\.1, loopback\)/],
+    ['64:ff9b::a9fe:a9fe', /NAT64 \(RFC 6052\) address \(of 169\.254\.169\.254, link-local\)/],
+    ['64:ff9b::808:808', /NAT64 \(RFC 6052\) address \(of 8\.8\.8\.8, public unicast\)/],
+    // NAT64, local-use prefix (64:ff9b:1::/48, RFC 8215): where the IPv4 address sits is the operator's choice.
+    ['64:ff9b:1::a9fe:a9fe', /NAT64/],
+    // 6to4 (2002::/16, deprecated by RFC 7526): the IPv4 address of the tunnel's end is bits 16 to 47.
+    ['2002:7f00:1::1', /6to4 address \(of 127\.0\.0\.1, loopback\)/],
+    ['2002:a9fe:a9fe::', /6to4 address \(of 169\.254\.169\.254, link-local\)/],
+    ['2002:808:808::1', /6to4 address \(of 8\.8\.8\.8, public unicast\)/],
+    // Teredo (2001::/32): the client's address is obfuscated; the whole range is refused.
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /Teredo/],
+    // IPv4-translated (::ffff:0:0:0/96, RFC 6145).
+    ['::ffff:0:7f00:1', /IPv4-translated/],
+  ])('refuses %s', (address, reason) => {
+    expect(addressRefusal(address)).toMatch(reason);
+  });
+
+  it('still names :: and ::1 for what they are', () => {
+    expect(addressRefusal('::')).toMatch(/unspecified/);
+    expect(addressRefusal('::1')).toMatch(/loopback/);
+  });
+
+  const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255));
+  const hex = ([a, b, c, d]: number[]) => [((a! << 8) | b!).toString(16), ((c! << 8) | d!).toString(16)];
+  it.each([
+    ['IPv4-compatible', ([a, b, c, d]: number[]) => `::${hex([a!, b!, c!, d!]).join(':')}`],
+    ['IPv4-mapped', ([a, b, c, d]: number[]) => `::ffff:${hex([a!, b!, c!, d!]).join(':')}`],
+    ['NAT64', ([a, b, c, d]: number[]) => `64:ff9b::${hex([a!, b!, c!, d!]).join(':')}`],
+    ['6to4', ([a, b, c, d]: number[]) => `2002:${hex([a!, b!, c!, d!]).join(':')}::1`],
+  ])('refuses every %s address, whatever IPv4 address it carries', (_, embed) => {
+    fc.assert(fc.property(ipv4, (parts) => addressRefusal(embed(parts)) !== undefined), { numRuns: 2000 });
+  });
+
+  it('refuses them at connect time too', async () => {
+    const resolver: Resolver = (_h, _o, callback) => callback(null, [{ address: '::a9fe:a9fe', family: 6 }]);
+    const error = await new Promise<Error | null>((resolve) => guardedLookup(resolver)('assets.example', { all: true }, (e) => resolve(e)));
+    expect(error).toBeInstanceOf(DownloadRefusedError);
+    expect(error!.message).toMatch(/169\.254\.169\.254/);
+  });
 });
 
 describe('AssetPolicy: ASSET_HOST_ALLOWLIST entries', () => {

@@ -1,6 +1,6 @@
 /**
- * Client keys in DynamoDB, one item per key under `APIKEY#<sha256>`. Only the hash, a short prefix and
- * the key's settings are stored. A revoked key keeps its item (for the audit trail) but no longer
+ * Client keys in DynamoDB, one item per key under `APIKEY#<sha256>`. Only the hash, the key's settings
+ * and, for a key the gateway generated, a short prefix are stored. A revoked key keeps its item (for the audit trail) but no longer
  * authenticates, from the next request on: nothing caches keys.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
@@ -12,7 +12,7 @@ export interface ApiKeyRecord {
   keyHash: string;
   owner: string;
   name: string;
-  /** The key's first characters, to recognise it in lists; never enough to use it. */
+  /** A generated key's first characters, to recognise it in lists; never enough to use it. None for an operator-chosen key. */
   prefix?: string;
   createdAt: string;
   lastUsedAt?: string;
@@ -54,12 +54,30 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
     );
   }
 
-  /** Stores a key that must exist with this owner, e.g. the local runtime's configured keys at every start. */
+  /**
+   * Stores a key that must exist, e.g. the local runtime's configured keys at every start. A key stored
+   * already keeps its owner, name and status; it loses a prefix that `record` does not have (earlier
+   * versions stored one for operator-chosen keys too).
+   */
   async ensure(record: ApiKeyRecord): Promise<void> {
     try {
       await this.put(record);
+      return;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    if (record.prefix !== undefined) return;
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keyOf(record.keyHash),
+          UpdateExpression: 'REMOVE prefix',
+          ConditionExpression: 'attribute_exists(prefix)',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error; // none stored: nothing to do
     }
   }
 

@@ -82,8 +82,14 @@ export function bareHostname(url: URL): string {
  * ipaddr.js does not classify as `unicast` is refused: loopback, private (10/8, 172.16/12, 192.168/16),
  * link-local (169.254/16, fe80::/10, so also the metadata address), CGNAT (100.64/10), unique-local
  * (fc00::/7), unspecified (0.0.0.0/8, ::), multicast, broadcast, reserved, and the IPv6 ranges that embed
- * or translate IPv4 (IPv4-mapped, NAT64, 6to4, Teredo). An IPv4-mapped address is refused whatever it
- * maps to; the reason names the range of the IPv4 address inside it.
+ * or translate IPv4 (IPv4-mapped, NAT64, 6to4, Teredo). IPv4-compatible addresses (::/96), which ipaddr.js
+ * counts as unicast, are refused as well.
+ *
+ * An IPv6 address that carries an IPv4 address is refused whatever it carries, also a public one: what it
+ * reaches is decided by a translator or tunnel we cannot see (a NAT64 gateway in the operator's network
+ * reaches that network's private space; a 6to4 address names a tunnel's end, not the host), and no CDN
+ * needs them: the functions run outside any VPC, with IPv4. Where the prefix fixes where the IPv4 address
+ * sits, the reason names it and its range.
  */
 export function addressRefusal(address: string): string | undefined {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
@@ -92,12 +98,32 @@ export function addressRefusal(address: string): string | undefined {
   } catch {
     return `${address} is not an IP address`;
   }
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    const inner = (parsed as ipaddr.IPv6).toIPv4Address();
-    return `${address} is an IPv4-mapped address (of ${inner.toString()}, ${rangeName(inner.range())})`;
-  }
   const range = parsed.range();
+  if (parsed.kind() === 'ipv6') {
+    const embedded = embeddedIPv4(parsed as ipaddr.IPv6, range);
+    if (embedded) {
+      return `${address} is ${embedded.article} ${embedded.name} address (of ${embedded.ipv4.toString()}, ${rangeName(embedded.ipv4.range())})`;
+    }
+  }
   return range === 'unicast' ? undefined : `${address} is a ${rangeName(range)} address`;
+}
+
+/** The IPv4 address inside an IPv6 address, for the prefixes that put it at a fixed place. */
+function embeddedIPv4(address: ipaddr.IPv6, range: string): { name: string; article: string; ipv4: ipaddr.IPv4 } | undefined {
+  const parts = address.parts;
+  const ipv4Of = (high: number, low: number) => ipaddr.IPv4.parse(`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`);
+  const zeros = (from: number, to: number) => parts.slice(from, to).every((part) => part === 0);
+  if (range === 'ipv4Mapped') return { name: 'IPv4-mapped', article: 'an', ipv4: address.toIPv4Address() };
+  // ::/96, less :: and ::1, which keep their own names.
+  if (zeros(0, 6) && range !== 'unspecified' && range !== 'loopback') {
+    return { name: 'IPv4-compatible', article: 'an', ipv4: ipv4Of(parts[6]!, parts[7]!) };
+  }
+  // 64:ff9b::/96 (RFC 6052's well-known prefix); the local-use 64:ff9b:1::/48 places it as the operator chose.
+  if (parts[0] === 0x64 && parts[1] === 0xff9b && zeros(2, 6)) {
+    return { name: 'NAT64 (RFC 6052)', article: 'a', ipv4: ipv4Of(parts[6]!, parts[7]!) };
+  }
+  if (range === '6to4') return { name: '6to4', article: 'a', ipv4: ipv4Of(parts[1]!, parts[2]!) };
+  return undefined;
 }
 
 function rangeName(range: string): string {
@@ -112,6 +138,8 @@ function rangeName(range: string): string {
     ipv4Mapped: 'IPv4-mapped',
     rfc6052: 'NAT64 (RFC 6052)',
     rfc6145: 'IPv4-translated (RFC 6145)',
+    teredo: 'Teredo (2001::/32)',
+    '6to4': '6to4 (2002::/16)',
   };
   return names[range] ?? `non-public (${range})`;
 }

@@ -1,17 +1,19 @@
 /**
  * Idempotency records, one item per owner and key (`IDEMPOTENCY#<sha256(owner, key)>`), claimed with a
  * conditional write so that of two identical requests arriving together exactly one creates the task.
- * Expired records (DynamoDB's TTL deletes them lazily) and abandoned ones can be claimed again.
+ * Expired records (DynamoDB's TTL deletes them lazily) can be claimed again; a claim whose request was not
+ * answered for good (a 429, a fault in the gateway) is deleted, so it neither blocks the key nor stays
+ * behind for a day.
  */
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency.ts';
 
 export interface IdempotencyRecord {
   fingerprint: string;
   taskId: string;
-  /** `abandoned`: the first request failed inside the gateway; the key may be used again. */
+  /** `abandoned`: no longer written (claims are now released instead); still claimable where one is left. */
   state: 'in_progress' | 'done' | 'abandoned';
   /** The status the first request was answered with, and its body when it was an error. */
   statusCode?: number;
@@ -69,6 +71,22 @@ export class IdempotencyStore {
           Item: { pk: recordKey(owner, key), kind: 'idempotency', ...claimed },
           ConditionExpression: 'taskId = :task',
           ExpressionAttributeValues: { ':task': claimed.taskId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  /** Deletes a claim whose request got no lasting answer; only the claim's own task may delete it. */
+  async release(owner: string, key: string, taskId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: recordKey(owner, key) },
+          ConditionExpression: 'taskId = :task',
+          ExpressionAttributeValues: { ':task': taskId },
         }),
       );
     } catch (error) {

@@ -13,7 +13,11 @@ import type { OutputLinks } from '../domain/seed-response.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
 
-/** Recorded on every object, so S3 and EventBridge consumers can tell whose task an object belongs to. */
+/**
+ * Recorded on the outputs (`generations/`), so S3 and EventBridge consumers can tell whose task an object
+ * belongs to. Not on keyframes: the upstream fetches those through a presigned link, which hands it every
+ * `x-amz-meta-*` header, and it has no business learning the tenant or a hash of the prompt.
+ */
 export interface ObjectTags {
   taskId: string;
   owner: string;
@@ -31,20 +35,19 @@ export class MediaStore {
     private readonly bucket: string,
   ) {}
 
-  async putKeyframe(
-    name: 'frame0' | 'frame1',
-    frame: Extract<KeyframeInput, { kind: 'inline' }>,
-    tags: ObjectTags,
-  ): Promise<Keyframe> {
-    const key = `inputs/${tags.taskId}/${name}.${EXTENSIONS[frame.type]}`;
-    await this.putObject(key, frame.bytes, frame.type, tags);
+  /** Stores a keyframe for the upstream to fetch, with the task id as its only metadata (see ObjectTags). */
+  async putKeyframe(name: 'frame0' | 'frame1', frame: Extract<KeyframeInput, { kind: 'inline' }>, taskId: string): Promise<Keyframe> {
+    const key = `inputs/${taskId}/${name}.${EXTENSIONS[frame.type]}`;
+    await this.send(key, frame.bytes, frame.type, { 'task-id': taskId });
     return { kind: 'stored', key, contentType: frame.type, bytes: frame.bytes.length, width: frame.width, height: frame.height };
   }
 
   async putObject(key: string, body: Buffer, contentType: string, tags: ObjectTags): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadataOf(tags) }),
-    );
+    await this.send(key, body, contentType, metadataOf(tags));
+  }
+
+  private async send(key: string, body: Buffer, contentType: string, metadata: Record<string, string>): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadata }));
   }
 
   /** A URL the upstream can fetch the keyframe from: presigned at submit time, so a queued task's link is fresh. */

@@ -28,11 +28,26 @@ function extractKey(secret: string | undefined): string {
   const text = secret?.trim();
   if (!text) throw new ConfigurationError('The upstream API key secret is empty.');
   if (text.startsWith('{')) {
-    const parsed = JSON.parse(text) as { apiKey?: unknown };
-    if (typeof parsed.apiKey !== 'string' || !parsed.apiKey) {
+    const apiKey = (parseJson(text) as { apiKey?: unknown } | null)?.apiKey;
+    if (typeof apiKey !== 'string' || !apiKey) {
       throw new ConfigurationError('The upstream API key secret is JSON without an "apiKey" string.');
     }
-    return parsed.apiKey;
+    return apiKey;
   }
   return text;
+}
+
+/**
+ * JSON.parse's message quotes the text around the fault (`Unexpected token 'l', "{"apiKey": luma-0123"...`),
+ * which would carry part of the key into the Lambda log and the execution history: the error says only
+ * what shape is expected, and keeps neither the parser's message nor its error as a cause.
+ */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigurationError(
+      'The upstream API key secret starts with "{" but is not valid JSON: store the bare key, or {"apiKey": "<key>"}.',
+    );
+  }
 }

@@ -14,10 +14,29 @@ export function generateApiKey(): string {
   return `lvg_${randomBytes(32).toString('base64url')}`;
 }
 
-/** What `keys list` shows and `keys revoke` matches: enough to recognise a key, useless to use it. */
+/**
+ * What `keys list` shows and `keys revoke` matches: enough to recognise a key, useless to use it. Only for
+ * keys the gateway generated (`lvg_` and 8 of at least 192 random bits): a key an operator chose may be
+ * short or guessable, and its first 12 characters could be half of it, so none is stored for those.
+ */
 export function keyPrefix(key: string): string {
   return key.slice(0, 12);
 }
+
+/**
+ * A new owner (tenant): `own_` and 128 random bits. Owners are never derived from a key's name, so a key
+ * created with the name of a revoked one starts with nothing; a key joins an existing owner only when the
+ * operator names that owner.
+ */
+export function newOwnerId(): string {
+  return `own_${randomBytes(16).toString('hex')}`;
+}
+
+/** Owners an operator names (`keys create --owner`): ids, not prose, so they sit in item keys and logs as they are. */
+export const OWNER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** What `keys list` shows in place of a prefix for a key that has none stored (an operator-chosen one). */
+export const NO_PREFIX = '—';
 
 const BEARER = /^Bearer[ \t]+([\x21-\x7e]{16,256})[ \t]*$/i;
 

@@ -27,7 +27,11 @@ export type KeyframeInput =
   | { kind: 'url'; url: string }
   | { kind: 'inline'; bytes: Buffer; type: ImageType; width: number; height: number };
 
-const DATA_URI = /^data:([a-z0-9.+/-]+)?(;[a-z0-9-]+=[^;,]*)*;base64,(.*)$/is;
+/** Characters between `data:` and the comma: a media type and a few parameters need far fewer. */
+export const DATA_URI_HEADER_MAX_LENGTH = 256;
+const DATA_URI_SHAPE = `data URI must be data:image/<type>[;<name>=<value>…];base64,<data>, with at most ${DATA_URI_HEADER_MAX_LENGTH} characters before the comma`;
+const MEDIA_TYPE = /^[a-z0-9.+/-]*$/i;
+const PARAMETER = /^[a-z0-9-]+=[^;,]*$/i;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$/;
 
 function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typeof z.NEVER {
@@ -35,12 +39,12 @@ function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typ
   if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
     return parseKeyframeUrl(text, ctx);
   }
-  const dataUri = DATA_URI.exec(text);
-  if (dataUri?.[1] && !/^image\//i.test(dataUri[1])) {
-    ctx.addIssue({ code: 'custom', message: `data URI must carry an image, not ${dataUri[1].slice(0, 50)}` });
+  const dataUri = /^data:/i.test(text) ? parseDataUri(text) : undefined;
+  if (typeof dataUri === 'string') {
+    ctx.addIssue({ code: 'custom', message: dataUri });
     return z.NEVER;
   }
-  const base64 = (dataUri ? dataUri[3] : text).replace(/\s+/g, '');
+  const base64 = (dataUri ? dataUri.payload : text).replace(/\s+/g, '');
   if (!base64 || !BASE64.test(base64)) {
     ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL or a Base64-encoded PNG, JPEG or WebP image' });
     return z.NEVER;
@@ -58,6 +62,22 @@ function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typ
     return z.NEVER;
   }
   return { kind: 'inline', bytes, ...info };
+}
+
+/**
+ * `data:[<media type>][;<name>=<value>]…;base64,<payload>`, or what is wrong with it. The header is found
+ * with indexOf and read only up to a fixed length, then split: no regular expression runs over a header a
+ * client made long (a backtracking one over a million `;a=` overflowed the stack).
+ */
+function parseDataUri(text: string): { payload: string } | string {
+  const comma = text.slice(0, 'data:'.length + DATA_URI_HEADER_MAX_LENGTH + 1).indexOf(',');
+  if (comma === -1) return DATA_URI_SHAPE;
+  const [mediaType = '', ...parameters] = text.slice('data:'.length, comma).split(';');
+  if (parameters.pop()?.toLowerCase() !== 'base64' || !MEDIA_TYPE.test(mediaType) || !parameters.every((p) => PARAMETER.test(p))) {
+    return DATA_URI_SHAPE;
+  }
+  if (mediaType && !/^image\//i.test(mediaType)) return `data URI must carry an image, not ${mediaType.slice(0, 50)}`;
+  return { payload: text.slice(comma + 1) };
 }
 
 function parseKeyframeUrl(text: string, ctx: z.RefinementCtx): KeyframeInput | typeof z.NEVER {

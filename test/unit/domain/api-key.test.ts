@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import { bearerToken, hashApiKey } from '../../../functions/commons/domain/api-key.ts';
+import { OWNER_NAME, bearerToken, hashApiKey, newOwnerId } from '../../../functions/commons/domain/api-key.ts';
 
 const KEY = 'lvg_0123456789abcdefABCDEF';
 
@@ -66,5 +66,16 @@ describe('hashApiKey', () => {
 
   it('hashes what bearerToken extracts, so header whitespace does not change the hash', () => {
     expect(hashApiKey(bearerToken(`Bearer   ${KEY}  `)!)).toBe(hashApiKey(KEY));
+  });
+});
+
+describe('newOwnerId', () => {
+  it('is own_ and 128 random bits, different every time, and a valid owner name', () => {
+    const ids = Array.from({ length: 1000 }, newOwnerId);
+    for (const id of ids) {
+      expect(id).toMatch(/^own_[0-9a-f]{32}$/);
+      expect(OWNER_NAME.test(id)).toBe(true);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -432,14 +433,72 @@ describe('generationRequestSchema: Base64 keyframes', () => {
     rejectField({ user_prompt: PROMPT, image_url: PNG.subarray(0, 20).toString('base64') }, 'image_url');
   });
 
+  describe('data URI headers', () => {
+    const HOSTILE: { cases: { name: string; head: string; repeat: string; times: number; tail: string }[] } = JSON.parse(
+      readFileSync(new URL('../../fixtures/hostile/data-uri-headers.json', import.meta.url), 'utf8'),
+    );
+    const payload = PNG.toString('base64');
+    /** A data URI whose header (between `data:` and the comma) is exactly `length` characters. */
+    const headerOf = (length: number) => `image/png;a=${'b'.repeat(length - 'image/png;a=;base64'.length)};base64`;
+
+    it.each(HOSTILE.cases.map((c) => [c.name, c] as const))('refuses %s with an issue on image_url, not an exception', (_, c) => {
+      const uri = `${c.head}${c.repeat.repeat(c.times)}${c.tail}${payload}`;
+      const issues = rejectField({ user_prompt: PROMPT, image_url: uri }, 'image_url');
+      expect(issues[0]!.message).toMatch(/^data URI must be data:image\/<type>\[;<name>=<value>…\];base64,<data>/);
+      rejectField({ user_prompt: PROMPT, image_end_url: uri }, 'image_end_url');
+    });
+
+    it('accepts a header of 256 characters, and refuses one of 257', () => {
+      expect(headerOf(256)).toHaveLength(256);
+      expect(accept({ user_prompt: PROMPT, image_url: `data:${headerOf(256)},${payload}` }).image_url).toMatchObject({ type: 'image/png' });
+      rejectField({ user_prompt: PROMPT, image_url: `data:${headerOf(257)},${payload}` }, 'image_url');
+    });
+
+    it.each([
+      ['no media type', `data:;base64,${payload}`],
+      ['capitals', `DATA:IMAGE/PNG;BASE64,${payload}`],
+      ['parameters with empty and odd values', `data:image/png;a=;b=x y;charset=utf-8;base64,${payload}`],
+      ['a payload that is Base64 wrapped over lines', `data:image/png;base64,${payload.replace(/.{76}/g, '$&\r\n')}`],
+    ])('accepts %s', (_, uri) => {
+      expect(accept({ user_prompt: PROMPT, image_url: uri }).image_url).toMatchObject({ kind: 'inline', type: 'image/png' });
+    });
+
+    it.each([
+      ['a parameter without a value', `data:image/png;a;base64,${payload}`],
+      ['a parameter with an empty name', `data:image/png;=b;base64,${payload}`],
+      [';base64 not last', `data:image/png;base64;a=b,${payload}`],
+      ['a space in the media type', `data:image/ png;base64,${payload}`],
+      ['a media type that is not an image', `data:text/html;base64,${payload}`],
+    ])('refuses %s', (_, uri) => {
+      rejectField({ user_prompt: PROMPT, image_url: uri }, 'image_url');
+    });
+
+    it('never throws on arbitrary headers', () => {
+      const header = fc.array(fc.constantFrom(';', '=', ',', ' ', 'a', 'image/png', 'base64', ';base64', '\n'), { maxLength: 400 });
+      fc.assert(
+        fc.property(header, (parts) => {
+          generationRequestSchema.safeParse({ user_prompt: PROMPT, image_url: `data:${parts.join('')},${payload}` });
+        }),
+        { numRuns: 500 },
+      );
+    });
+  });
+
   it('rejects a data URI whose payload is not Base64', () => {
     rejectField({ user_prompt: PROMPT, image_url: 'data:image/png;base64,@@@not*base64@@@' }, 'image_url');
     rejectField({ user_prompt: PROMPT, image_url: 'data:image/png;base64,' }, 'image_url');
     rejectField({ user_prompt: PROMPT, image_url: `data:image/png,${PNG.toString('base64')}` }, 'image_url');
   });
 
-  /** A real PNG padded with zero bytes to `size`: still a valid header, so only the size decides. */
-  const paddedPng = (size: number) => Buffer.concat([PNG, Buffer.alloc(size - PNG.length)]);
+  /** A real PNG grown to `size` by an ancillary chunk of zeros before IEND: still valid, so only the size decides. */
+  const paddedPng = (size: number) => {
+    const iend = PNG.length - 12;
+    const filler = Buffer.alloc(size - PNG.length);
+    filler.writeUInt32BE(filler.length - 12, 0);
+    filler.write('zzZz', 4, 'latin1');
+    filler.writeUInt32BE(crc32(filler.subarray(4, filler.length - 4)), filler.length - 4);
+    return Buffer.concat([PNG.subarray(0, iend), filler, PNG.subarray(iend)]);
+  };
 
   it('accepts an image of exactly the size limit', () => {
     const frame = accept({ user_prompt: PROMPT, image_url: paddedPng(MAX_KEYFRAME_BYTES).toString('base64') }).image_url;
