@@ -2,6 +2,7 @@
  * `npm start`: the gateway on this machine, no AWS or Luma account needed. See the README for settings.
  */
 import { startLocalGateway } from './gateway.ts';
+import { API_KEY_PATTERN, maskApiKey } from '../functions/commons/domain/api-key.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
 import { upstreamSettingsFromEnv } from './settings.ts';
 
@@ -11,6 +12,14 @@ function numberSetting(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not "${raw}".`);
   return value;
+}
+
+/** LOCAL_API_KEY: keys separated by commas, each visible ASCII, 1 to 256 characters. */
+function localApiKeys(raw: string | undefined): string[] {
+  const keys = (raw ?? '').split(',').map((key) => key.trim()).filter(Boolean);
+  const bad = keys.findIndex((key) => !API_KEY_PATTERN.test(key));
+  if (bad >= 0) throw new Error(`LOCAL_API_KEY: key ${bad + 1} must be 1 to 256 visible ASCII characters (no spaces).`);
+  return keys;
 }
 
 function optionalNumber(name: string): number | undefined {
@@ -27,10 +36,11 @@ async function main(): Promise<void> {
   const timeScale = numberSetting('LOCAL_TIME_SCALE', 1);
   if (timeScale === 0) throw new Error('LOCAL_TIME_SCALE must be greater than 0.');
   const timeout = process.env.GENERATION_TIMEOUT_SECONDS;
+  const operatorKeys = localApiKeys(process.env.LOCAL_API_KEY);
   const gateway = await startLocalGateway({
     dataDir: process.env.LOCAL_DATA_DIR || '.local',
     port: numberSetting('PORT', 3000),
-    apiKeys: (process.env.LOCAL_API_KEY ?? '').split(',').map((key) => key.trim()).filter(Boolean),
+    apiKeys: operatorKeys,
     timeScale,
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
     publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
@@ -50,7 +60,8 @@ async function main(): Promise<void> {
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);
   console.log(`Videos: s3://${gateway.bucket} (S3 emulator at ${gateway.s3Endpoint})`);
   if (gateway.simulatedLuma) console.log(`Simulator seed: ${gateway.simulatedLuma.seed}`);
-  for (const key of gateway.apiKeys) console.log(`API key: ${key}`);
+  // A key the gateway generated is printed so it can be used; one the operator chose is theirs already.
+  for (const key of gateway.apiKeys) console.log(`API key: ${operatorKeys.length > 0 ? maskApiKey(key) : key}`);
   console.log(`Ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`Listening on ${gateway.url}`);
 

@@ -752,7 +752,7 @@ interface NpmStart {
 
 const children = new Set<ChildProcess>();
 
-async function npmStart(env: Record<string, string>, logFile: string): Promise<NpmStart> {
+export async function npmStart(env: Record<string, string>, logFile: string): Promise<NpmStart> {
   const log = createWriteStream(logFile);
   const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
@@ -802,7 +802,8 @@ async function npmStart(env: Record<string, string>, logFile: string): Promise<N
     await stop('SIGKILL');
     throw new Error(`npm start did not listen within 120 s (see ${logFile})`);
   }
-  const apiKey = lines.map((line) => /^API key: (\S+)/.exec(line)?.[1]).find(Boolean)!;
+  // A key passed in is printed masked: only a generated one can be read from the output.
+  const apiKey = env.LOCAL_API_KEY?.split(',')[0] || lines.map((line) => /^API key: (\S+)/.exec(line)?.[1]).find(Boolean)!;
   return { child, url, apiKey, lines, gone, stop };
 }
 

@@ -35,7 +35,8 @@ async function npmStart(env: Record<string, string>): Promise<Running> {
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const url = await waitUntil(async () => /Listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1], 90_000, `npm start to listen:\n${output}`);
-  const apiKey = /API key: (\S+)/.exec(output)![1]!;
+  // A key passed in is printed masked: only a generated one can be read from the output.
+  const apiKey = env.LOCAL_API_KEY?.split(',')[0] || /API key: (\S+)/.exec(output)![1]!;
   return { child, url, apiKey, output: () => output };
 }
 

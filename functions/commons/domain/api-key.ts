@@ -38,7 +38,22 @@ export const OWNER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 /** What `keys list` shows in place of a prefix for a key that has none stored (an operator-chosen one). */
 export const NO_PREFIX = '—';
 
-const BEARER = /^Bearer[ \t]+([\x21-\x7e]{16,256})[ \t]*$/i;
+/**
+ * Keys are visible ASCII, 1 to 256 characters. Generated keys are long; a key an operator chose for a local
+ * run may be as short as `dev`: it is still only ever looked up by its hash, and a deployed gateway holds
+ * generated keys alone, so accepting short tokens makes no key there easier to guess.
+ */
+export const API_KEY_PATTERN = /^[\x21-\x7e]{1,256}$/;
+const BEARER = /^Bearer[ \t]+([\x21-\x7e]{1,256})[ \t]*$/i;
+
+/**
+ * How a key the operator supplied is shown back (at `npm start`): enough to tell keys apart, never the key,
+ * so it does not end up in terminal scrollback and CI logs.
+ */
+export function maskApiKey(key: string): string {
+  const shown = key.slice(0, Math.min(4, Math.floor(key.length / 2)));
+  return `${shown}… (${key.length} character${key.length === 1 ? '' : 's'})`;
+}
 
 /** The key from an `Authorization: Bearer <key>` header, or undefined when the header is absent or malformed. */
 export function bearerToken(header: string | undefined): string | undefined {

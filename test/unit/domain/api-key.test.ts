@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import { OWNER_NAME, bearerToken, hashApiKey, newOwnerId } from '../../../functions/commons/domain/api-key.ts';
+import fc from 'fast-check';
+import { OWNER_NAME, bearerToken, hashApiKey, maskApiKey, newOwnerId } from '../../../functions/commons/domain/api-key.ts';
 
 const KEY = 'lvg_0123456789abcdefABCDEF';
 
@@ -21,11 +22,22 @@ describe('bearerToken', () => {
     expect(bearerToken(`Bearer ${key}`)).toBe(key);
   });
 
-  it('accepts keys of 16 to 256 characters only', () => {
-    expect(bearerToken(`Bearer ${'k'.repeat(16)}`)).toBe('k'.repeat(16));
-    expect(bearerToken(`Bearer ${'k'.repeat(256)}`)).toBe('k'.repeat(256));
-    expect(bearerToken(`Bearer ${'k'.repeat(15)}`)).toBeUndefined();
+  it('accepts keys of 1 to 256 characters, so an operator’s own short local key works', () => {
+    for (const key of ['d', 'dev', 'test', 'acc-key-alpha', 'k'.repeat(256)]) expect(bearerToken(`Bearer ${key}`)).toBe(key);
     expect(bearerToken(`Bearer ${'k'.repeat(257)}`)).toBeUndefined();
+  });
+
+  it('masks an operator’s key when it is shown back: never more than 4 characters, and never half of it', () => {
+    expect(maskApiKey('acc-key-alpha')).toBe('acc-… (13 characters)');
+    expect(maskApiKey('dev')).toBe('d… (3 characters)');
+    expect(maskApiKey('k')).toBe('… (1 character)');
+    fc.assert(
+      fc.property(fc.stringMatching(/^[\x21-\x7e]{1,256}$/), (key) => {
+        const shown = maskApiKey(key).split('…')[0]!;
+        expect(shown.length).toBeLessThanOrEqual(Math.min(4, key.length / 2));
+        expect(key.startsWith(shown)).toBe(true);
+      }),
+    );
   });
 
   it.each([
