@@ -38,6 +38,7 @@ import {
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
+import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from '../../functions/commons/domain/workflow-wait.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -46,7 +47,7 @@ export interface WorkflowProps {
   readonly upstreamKey: ISecret;
   /** How long a task may take end to end before it fails with `deadline_exceeded`. @default 30 minutes */
   readonly generationTimeout?: Duration;
-  /** Wait between two polls of the upstream. @default 10 seconds */
+  /** Wait between two polls of the upstream: whole seconds, 1 to 3600 (a Wait state's limits). @default 10 seconds */
   readonly pollInterval?: Duration;
   /** The upstream account's limits, which the gateway keeps below. @default 10 in flight, 20 creates a minute */
   readonly capacity?: CapacitySettings;
@@ -98,7 +99,13 @@ export class GenerationWorkflow extends Construct {
     this.generationTimeout = props.generationTimeout ?? Duration.minutes(30);
     const pollInterval = props.pollInterval ?? Duration.seconds(10);
     if (this.generationTimeout.toSeconds() < 60) throw new Error('generationTimeout must be at least 1 minute.');
-    if (pollInterval.toSeconds() < 1) throw new Error('pollInterval must be at least 1 second.');
+    const pollSeconds = pollInterval.toSeconds({ integral: false });
+    if (!Number.isInteger(pollSeconds) || pollSeconds < MIN_WORKFLOW_WAIT_SECONDS || pollSeconds > MAX_WORKFLOW_WAIT_SECONDS) {
+      // A Wait state waits whole seconds only: a fraction fails the execution (States.Runtime), uncatchably.
+      throw new Error(
+        `pollInterval (pollIntervalSeconds) must be a whole number of seconds from ${MIN_WORKFLOW_WAIT_SECONDS} to ${MAX_WORKFLOW_WAIT_SECONDS}, not ${pollSeconds}.`,
+      );
+    }
 
     const tableEnv = { TABLE_NAME: props.table.tableName };
     const capacityEnv = capacityEnvironment(props.capacity ?? {});
@@ -109,7 +116,7 @@ export class GenerationWorkflow extends Construct {
         ...tableEnv,
         ...capacityEnv,
         BUCKET_NAME: props.bucket.bucketName,
-        POLL_INTERVAL_SECONDS: String(pollInterval.toSeconds()),
+        POLL_INTERVAL_SECONDS: String(pollSeconds),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...resubmitEnvironment(props.upstream),
       },
