@@ -551,6 +551,13 @@ describe('failureFromError', () => {
     });
   });
 
+  it('TransientAwsError → internal, quoting our own message (service and error name only)', () => {
+    const message = 'DynamoDB answered ProvisionedThroughputExceededException through every retry; the step will be tried again.';
+    const failure = failureFromError({ Error: 'TransientAwsError', Cause: cause('TransientAwsError', message) });
+    expect(failure.code).toBe('internal');
+    expect(failure.reason).toContain(`(last: ${message})`);
+  });
+
   it('States.Timeout → deadline_exceeded', () => {
     expect(failureFromError({ Error: 'States.Timeout', Cause: '' }).code).toBe('deadline_exceeded');
   });
