@@ -162,7 +162,8 @@ export class GenerationWorkflow extends Construct {
       description: 'Streams a finished video and its thumbnail into the bucket',
       memorySize: 1024,
       timeout: COPY_TIMEOUT,
-      // The download gives up a minute before Lambda would, so the failure is ours to name and retry.
+      // The download gives up a minute before Lambda would, so the failure is ours to name and retry; the
+      // handler also budgets each download from the time the invocation has left (copy-output.ts).
       environment: {
         ...tableEnv,
         BUCKET_NAME: props.bucket.bucketName,
