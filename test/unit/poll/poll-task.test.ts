@@ -10,6 +10,10 @@ import { parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
 import type { TaskStore } from '../../../functions/commons/adapters/task-store.ts';
 import type { VideoProvider } from '../../../functions/commons/providers/provider.ts';
 import type { Admission } from '../../../functions/commons/domain/capacity.ts';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { LumaProvider } from '../../../functions/commons/providers/luma.ts';
+import { cachedSecret } from '../../../functions/commons/adapters/secret.ts';
+import { UPSTREAM_KEY_PLACEHOLDER_SECRET } from '../../../functions/commons/domain/upstream-key.ts';
 
 const NOW = new Date('2026-11-29T10:00:00Z');
 const ID = '0b4f1c2e-1111-4000-8000-000000000001';
@@ -60,5 +64,36 @@ describe('pollTask: every waitSeconds is a whole number of seconds', () => {
   it('a generation still dreaming waits the poll interval', async () => {
     const result = await pollTask({ taskId: ID }, deps(task('dreaming'), { get: async () => ({ id: 'gen-1', state: 'queued' }) }));
     expect(result).toMatchObject({ next: 'wait', waitSeconds: 10 });
+  });
+});
+
+describe('pollTask: the placeholder still in the upstream key secret', () => {
+  it('fails a waiting task with upstream_rejected, naming the secret to set, without calling the upstream', async () => {
+    const secret = { send: async () => ({ SecretString: UPSTREAM_KEY_PLACEHOLDER_SECRET }) } as unknown as SecretsManagerClient;
+    const apiKey = cachedSecret(secret, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:UpstreamKey3C2B1A9F-Qx7Zk2Wm9Vb4-AbCdEf');
+    // Nothing listens on port 9 here: a request would end as a transient connection error, not as the refusal below.
+    const upstream = new LumaProvider({ baseUrl: 'http://127.0.0.1:9/never-called', model: 'ray-2', apiKey, forgetApiKey: apiKey.forget });
+    const changes: unknown[] = [];
+    const accepted = task('accepted');
+    const base = deps(accepted, {});
+    const result = await pollTask(
+      { taskId: ID },
+      {
+        ...base,
+        provider: upstream,
+        tasks: {
+          get: async () => accepted,
+          claimSubmit: async () => ({ claimed: true, task: { ...accepted, submitAttemptedAt: NOW.toISOString() } }),
+          transition: async (_id: string, change: unknown) => (changes.push(change), { task: accepted }),
+        } as unknown as TaskStore,
+      },
+    );
+    expect(result.next).toBe('failed');
+    expect(changes).toEqual([
+      {
+        to: 'failed',
+        failure: { code: 'upstream_rejected', reason: expect.stringContaining('set the Luma API key in secret UpstreamKey3C2B1A9F-Qx7Zk2Wm9Vb4-AbCdEf') },
+      },
+    ]);
   });
 });
