@@ -1,8 +1,9 @@
 /**
  * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
  * `upstreamBaseUrl`, `upstreamModel`, `upstreamResolution`, `upstreamDuration`, `allowedModels`,
- * `allowedResolutions`, `allowedDurations`, `upstreamResubmits`, `upstreamKeySecretArn`,
- * `generationTimeoutMinutes`, `pollIntervalSeconds`, `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`,
+ * `allowedResolutions`, `allowedDurations`, `upstreamResubmits`, `upstreamKeySecretArn` (complete or partial),
+ * `upstreamKeySecretKmsKeyArn`, `generationTimeoutMinutes`, `pollIntervalSeconds` (whole seconds),
+ * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`,
  * `keyRatePerMinute`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
  * (https; the API's custom domain, if the upstream should call that). Lists: entries separated by commas,
  * or a list in cdk.json.
@@ -75,6 +76,7 @@ export function buildApp(options: BuildAppOptions = {}): {
       resubmits: numberContext('upstreamResubmits'),
     },
     upstreamKeySecretArn: context('upstreamKeySecretArn'),
+    upstreamKeySecretKmsKeyArn: context('upstreamKeySecretKmsKeyArn'),
     generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
     pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),
     assetHostAllowlist:

@@ -1,4 +1,5 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { Storage } from './constructs/storage.ts';
@@ -6,15 +7,23 @@ import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
 import { acknowledge } from './nag.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
+import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../functions/commons/domain/upstream-key.ts';
 
 export interface GatewayStackProps extends StackProps {
   /** Upstream address and model. @default the official Luma API, model ray-2 */
   readonly upstream?: UpstreamSettings;
   /**
-   * ARN of an existing Secrets Manager secret holding the Luma API key (plain, or JSON `{"apiKey": "…"}`).
-   * @default a new secret with a placeholder value, whose name is a stack output: put your key in it
+   * ARN of an existing Secrets Manager secret holding the Luma API key (plain, or JSON `{"apiKey": "…"}`):
+   * complete (ending in the 6 characters Secrets Manager adds) or partial (without them), told apart by shape.
+   * @default a new secret holding the placeholder `{"apiKey": "REPLACE_ME"}`, whose ARN is a stack output: put your key in it
    */
   readonly upstreamKeySecretArn?: string;
+  /**
+   * ARN of the customer-managed KMS key that encrypts the secret named by `upstreamKeySecretArn`: the
+   * functions that read the secret may then use it to decrypt, through Secrets Manager only.
+   * @default none: the secret uses Secrets Manager's AWS-managed key
+   */
+  readonly upstreamKeySecretKmsKeyArn?: string;
   /** @default 30 minutes */
   readonly generationTimeout?: Duration;
   /** @default 10 seconds */
@@ -41,19 +50,7 @@ export class GatewayStack extends Stack {
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
     const upstream = props.upstream ?? {};
-    if (props.upstreamKeySecretArn) {
-      this.upstreamKey = Secret.fromSecretCompleteArn(this, 'UpstreamKey', props.upstreamKeySecretArn);
-    } else {
-      this.upstreamKey = new Secret(this, 'UpstreamKey', {
-        description: 'Luma API key used by the video gateway. Replace the generated placeholder with your key.',
-      });
-      acknowledge(
-        this.upstreamKey,
-        'SMG4',
-        "The secret is a Luma API key: only Luma's dashboard can issue a new one, so Secrets Manager cannot rotate it. " +
-          'Rotation is an operator step (new key in Luma, put-secret-value, delete the old key), described in SECURITY.md.',
-      );
-    }
+    this.upstreamKey = this.upstreamKeySecret(props);
 
     this.storage = new Storage(this, 'Storage');
     this.workflow = new GenerationWorkflow(this, 'Workflow', {
@@ -84,5 +81,38 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName, description: 'Tasks and API key hashes' });
     new CfnOutput(this, 'UpstreamKeySecret', { value: this.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+  }
+
+  private upstreamKeySecret(props: GatewayStackProps): ISecret {
+    const { upstreamKeySecretArn: arn, upstreamKeySecretKmsKeyArn: kmsKeyArn } = props;
+    if (kmsKeyArn !== undefined && !arn) {
+      throw new Error(
+        'upstreamKeySecretKmsKeyArn is the KMS key of the secret named by upstreamKeySecretArn; set both, or neither ' +
+          '(the secret the stack creates uses the AWS-managed key).',
+      );
+    }
+    if (arn) {
+      const form = secretArnForm(arn);
+      if (!form) throw new Error(`upstreamKeySecretArn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>), not "${arn}".`);
+      if (kmsKeyArn !== undefined && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(kmsKeyArn)) {
+        throw new Error(`upstreamKeySecretKmsKeyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias), not "${kmsKeyArn}".`);
+      }
+      const encryptionKey = kmsKeyArn ? Key.fromKeyArn(this, 'UpstreamKeyEncryptionKey', kmsKeyArn) : undefined;
+      // A partial ARN is granted with Secrets Manager's suffix as a wildcard (`-??????`), by CDK.
+      return Secret.fromSecretAttributes(this, 'UpstreamKey', form === 'complete' ? { secretCompleteArn: arn, encryptionKey } : { secretPartialArn: arn, encryptionKey });
+    }
+    const secret = new Secret(this, 'UpstreamKey', {
+      description: 'Luma API key used by the video gateway: replace the placeholder\'s REPLACE_ME with your key.',
+      // A fixed placeholder, not a generated value: random text may start with "{" and read as broken JSON,
+      // and the functions recognise this one, failing tasks with a message that names the secret to set.
+      secretStringValue: SecretValue.unsafePlainText(UPSTREAM_KEY_PLACEHOLDER_SECRET),
+    });
+    acknowledge(
+      secret,
+      'SMG4',
+      "The secret is a Luma API key: only Luma's dashboard can issue a new one, so Secrets Manager cannot rotate it. " +
+        'Rotation is an operator step (new key in Luma, put-secret-value, delete the old key), described in SECURITY.md.',
+    );
+    return secret;
   }
 }

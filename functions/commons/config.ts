@@ -4,6 +4,7 @@
  */
 import { ConfigurationError } from './errors.ts';
 import { publicBaseUrlProblem } from './domain/upstream-marker.ts';
+import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from './domain/workflow-wait.ts';
 
 const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
 import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
@@ -100,7 +101,9 @@ export const settings = {
     maxConcurrent: numberEnv('KEY_MAX_CONCURRENT', 5, { min: 1 }),
   }),
   generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
-  pollIntervalSeconds: () => numberEnv('POLL_INTERVAL_SECONDS', 10, { min: 0.001 }),
+  /** The Wait state's length between polls: whole seconds, as Step Functions requires (domain/workflow-wait.ts). */
+  pollIntervalSeconds: () =>
+    wholeNumberEnv('POLL_INTERVAL_SECONDS', 10, { min: MIN_WORKFLOW_WAIT_SECONDS, max: MAX_WORKFLOW_WAIT_SECONDS }),
   presignExpirySeconds: () => numberEnv('PRESIGN_EXPIRY_SECONDS', 3600, { min: 1 }),
   keyframeUrlExpirySeconds: () => numberEnv('KEYFRAME_URL_EXPIRY_SECONDS', 3600, { min: 60 }),
   maxVideoBytes: () => numberEnv('MAX_VIDEO_BYTES', 1024 * 1024 * 1024, { min: 1 }),

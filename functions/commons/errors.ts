@@ -114,6 +114,18 @@ export class TransientUpstreamError extends GatewayError {
   }
 }
 
+/**
+ * An AWS service the gateway itself uses (DynamoDB, Secrets Manager) throttled it or failed on its side,
+ * and the SDK's own retries are spent: the step is safe to repeat, so the workflow retries it later, and
+ * the API answers 503. Raised at the clients' edge (clients/transient-errors.ts), never for a refusal such
+ * as a failed condition.
+ */
+export class TransientAwsError extends GatewayError {
+  readonly status = 503;
+  readonly code = 'service_unavailable';
+  override readonly retryable = true;
+}
+
 /** The finished video could not be fetched this time; the workflow retries the copy from scratch. */
 export class TransientDownloadError extends GatewayError {
   readonly status = 502;

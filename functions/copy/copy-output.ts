@@ -16,6 +16,14 @@ import { log } from '../commons/log.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 
 export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
+/**
+ * Kept back from every download for what follows it: the upload's last part and its completion, the
+ * thumbnail's put, the task's write. A download that would need this time gives up first, as a
+ * TransientDownloadError the workflow retries, rather than being cut off by Lambda as Sandbox.Timedout.
+ */
+export const COPY_FINISH_MARGIN_MS = 60_000;
+/** Less than this left for a download: not worth starting one. */
+const MIN_DOWNLOAD_MS = 1_000;
 const VIDEO_TYPES = new Set(['video/mp4', 'application/octet-stream', 'binary/octet-stream', '']);
 const GENERIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream', '']);
 
@@ -26,6 +34,18 @@ export interface CopyDeps {
   downloadTimeoutMs: number;
   /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see asset-policy.ts). */
   downloads: AssetDownloader;
+  /** Milliseconds the invocation has left (Lambda's `context.getRemainingTimeInMillis`); unset: no limit but the configured one. */
+  remainingTimeMs?: () => number;
+}
+
+/** A download's timeout: the configured one, or what the invocation has left less COPY_FINISH_MARGIN_MS. */
+function downloadTimeoutMs(deps: CopyDeps, what: string): number {
+  if (!deps.remainingTimeMs) return deps.downloadTimeoutMs;
+  const budget = deps.remainingTimeMs() - COPY_FINISH_MARGIN_MS;
+  if (budget < MIN_DOWNLOAD_MS) {
+    throw new TransientDownloadError(`The copy ran out of time before the ${what} download (its Lambda timeout is near); it will be tried again.`);
+  }
+  return Math.min(deps.downloadTimeoutMs, budget);
 }
 
 export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<{ taskId: string; next: 'completed' }> {
@@ -60,7 +80,7 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
 }
 
 async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<VerifiedVideo> {
-  const options: DownloadOptions = { timeoutMs: deps.downloadTimeoutMs, maxBytes: deps.maxVideoBytes };
+  const options: DownloadOptions = { timeoutMs: downloadTimeoutMs(deps, 'video'), maxBytes: deps.maxVideoBytes };
   const download = await deps.downloads.open(url, options);
   if (!VIDEO_TYPES.has(download.contentType)) {
     download.body.destroy();
@@ -89,7 +109,8 @@ async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyD
  */
 async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<ImageOutput | undefined> {
   try {
-    const download = await deps.downloads.open(url, { timeoutMs: deps.downloadTimeoutMs, maxBytes: MAX_THUMBNAIL_BYTES });
+    // Out of time here is a thumbnail skipped like any other: the video is stored, and worth completing.
+    const download = await deps.downloads.open(url, { timeoutMs: downloadTimeoutMs(deps, 'thumbnail'), maxBytes: MAX_THUMBNAIL_BYTES });
     if (!download.contentType.startsWith('image/') && !GENERIC_TYPES.has(download.contentType)) {
       download.body.destroy();
       throw new Error(`thumbnail URL served ${download.contentType}, not an image`);

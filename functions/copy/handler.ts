@@ -1,4 +1,5 @@
 /** Copy Lambda: stores a finished generation in the owner's bucket (see copy-output.ts). */
+import type { Context } from 'aws-lambda';
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { s3 } from '../commons/clients/s3.ts';
 import { settings } from '../commons/config.ts';
@@ -17,4 +18,6 @@ const deps: CopyDeps = {
   downloads: new AssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
 };
 
-export const handler = (input: WorkflowInput) => copyOutput(input, deps);
+// Downloads are budgeted from this invocation's remaining time, so the copy never runs past its timeout.
+export const handler = (input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
+  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() });

@@ -5,6 +5,7 @@
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
 import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
+import { workflowWaitSeconds } from '../commons/domain/workflow-wait.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
@@ -16,6 +17,7 @@ export type NextStep = 'wait' | 'copy' | 'completed' | 'failed';
 
 export interface PollResult extends WorkflowInput {
   next: NextStep;
+  /** The Wait state's SecondsPath: always a whole number of seconds (workflowWaitSeconds). */
   waitSeconds: number;
 }
 
@@ -33,7 +35,7 @@ export async function pollTask(input: WorkflowInput, deps: PollDeps): Promise<Po
   const task = await deps.tasks.get(input.taskId);
   if (!task) throw new Error(`Task ${input.taskId} does not exist.`);
   const step = await advance(task, deps);
-  return { taskId: task.id, next: step.next, waitSeconds: step.waitSeconds ?? deps.pollIntervalSeconds };
+  return { taskId: task.id, next: step.next, waitSeconds: workflowWaitSeconds(step.waitSeconds ?? deps.pollIntervalSeconds) };
 }
 
 async function advance(task: Task, deps: PollDeps): Promise<Step> {

@@ -40,6 +40,13 @@ export function failureFromError(caught: CaughtError | undefined): Failure {
         code: 'download_refused',
         reason: `The finished video was not downloaded: ${message ?? 'the gateway refused its URL.'}`,
       };
+    case 'TransientAwsError':
+      return {
+        code: 'internal',
+        reason:
+          `The gateway's own AWS services kept throttling or failing through every retry${message ? ` (last: ${message})` : ''}. ` +
+          'Try again later; the operator can raise the table\'s or account\'s limits.',
+      };
     case 'States.Timeout':
       return { code: 'deadline_exceeded', reason: 'The workflow ran past its time limit before the generation finished.' };
     default:

@@ -2,6 +2,7 @@
  * Least-privilege grants, narrower than CDK's `grantReadWriteData`/`grantReadWrite`: each function gets
  * exactly the item and object actions its code performs, on the prefixes it uses.
  */
+import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -117,9 +118,24 @@ export function grantObjects(fn: IFunction, bucket: IBucket, actions: string[], 
   }
 }
 
-/** Only the secret's value: `ISecret.grantRead` would add DescribeSecret, which the code never calls. */
+/**
+ * Only the secret's value: `ISecret.grantRead` would add DescribeSecret, which the code never calls. A
+ * secret known by its partial ARN is granted with the 6 characters Secrets Manager appends as a wildcard,
+ * as CDK itself does. A customer KMS key of the secret is granted for decryption by Secrets Manager on the
+ * function's behalf only (`kms:ViaService`), never for direct use.
+ */
 export function grantSecretValue(fn: IFunction, secret: ISecret): void {
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }));
+  const resource = secret.secretFullArn ? secret.secretArn : `${secret.secretArn}-??????`;
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [resource] }));
+  if (secret.encryptionKey) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [secret.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(fn).region}.amazonaws.com` } },
+      }),
+    );
+  }
 }
 
 /** A list setting: entries in a list, or separated by commas. */

@@ -16,6 +16,7 @@ import {
   Succeed,
   TaskInput,
   JsonPath,
+  type RetryProps,
   Wait,
   WaitTime,
   type IChainable,
@@ -38,6 +39,8 @@ import {
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
+import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from '../../functions/commons/domain/workflow-wait.ts';
+import { TransientAwsError, TransientDownloadError, TransientUpstreamError } from '../../functions/commons/errors.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -46,7 +49,7 @@ export interface WorkflowProps {
   readonly upstreamKey: ISecret;
   /** How long a task may take end to end before it fails with `deadline_exceeded`. @default 30 minutes */
   readonly generationTimeout?: Duration;
-  /** Wait between two polls of the upstream. @default 10 seconds */
+  /** Wait between two polls of the upstream: whole seconds, 1 to 3600 (a Wait state's limits). @default 10 seconds */
   readonly pollInterval?: Duration;
   /** The upstream account's limits, which the gateway keeps below. @default 10 in flight, 20 creates a minute */
   readonly capacity?: CapacitySettings;
@@ -63,13 +66,43 @@ export interface WorkflowProps {
 const COPY_TIMEOUT = Duration.minutes(15);
 const COPY_RETRIES = 3;
 
-/** Lambda errors that mean "the invoke itself failed", which AWS recommends retrying. */
-const LAMBDA_SERVICE_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
+/** What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as `errorType`. */
+const RETRY = {
+  /** Poll: the upstream or one of the gateway's AWS services did not answer well this time. */
+  pollTransient: [TransientUpstreamError.name, TransientAwsError.name],
+  /** Copy: a cut or refused-for-now download, or a throttled AWS service; the copy starts again from scratch. */
+  copyTransient: [TransientDownloadError.name, TransientAwsError.name],
+  /** The invoke itself failed (AWS recommends retrying these for every Lambda task). */
+  invokeFailed: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException'],
+  /**
+   * The invocation's fate is unknown: it ran past its timeout, the client gave up waiting, or the runtime
+   * crashed. Retried only where repeating a step is safe and cheap (Poll); Copy budgets its downloads from
+   * the time it has left, so it does not time out, and repeating a crashed 15-minute copy is not cheap.
+   */
+  outcomeUnknown: ['Sandbox.Timedout', 'Lambda.ClientExecutionTimeoutException', 'Lambda.Unknown'],
+  /** The account's Lambda concurrency is used up (new accounts often have 10; a copy holds one up to 15 minutes). */
+  throttled: ['Lambda.TooManyRequestsException'],
+};
+
+/** Lambda throttling: minutes, not seconds, since what holds the concurrency may be a 15-minute copy. */
+const THROTTLED_RETRY = {
+  errors: RETRY.throttled,
+  interval: Duration.seconds(60),
+  backoffRate: 2,
+  maxDelay: Duration.seconds(600),
+  maxAttempts: 6,
+  jitterStrategy: JitterType.FULL,
+} satisfies RetryProps;
+
+/** The longest a retrier can wait in all: the sum of its capped delays, before jitter shortens them. */
+function worstRetryDelay(retry: RetryProps): Duration {
+  let seconds = 0;
+  for (let attempt = 0; attempt < (retry.maxAttempts ?? 3); attempt++) {
+    const delay = (retry.interval?.toSeconds() ?? 1) * (retry.backoffRate ?? 2) ** attempt;
+    seconds += Math.min(delay, retry.maxDelay?.toSeconds() ?? Infinity);
+  }
+  return Duration.seconds(Math.ceil(seconds));
+}
 
 /**
  * The generation workflow, a Standard state machine (the wait is minutes long, beyond Express's limit):
@@ -98,7 +131,13 @@ export class GenerationWorkflow extends Construct {
     this.generationTimeout = props.generationTimeout ?? Duration.minutes(30);
     const pollInterval = props.pollInterval ?? Duration.seconds(10);
     if (this.generationTimeout.toSeconds() < 60) throw new Error('generationTimeout must be at least 1 minute.');
-    if (pollInterval.toSeconds() < 1) throw new Error('pollInterval must be at least 1 second.');
+    const pollSeconds = pollInterval.toSeconds({ integral: false });
+    if (!Number.isInteger(pollSeconds) || pollSeconds < MIN_WORKFLOW_WAIT_SECONDS || pollSeconds > MAX_WORKFLOW_WAIT_SECONDS) {
+      // A Wait state waits whole seconds only: a fraction fails the execution (States.Runtime), uncatchably.
+      throw new Error(
+        `pollInterval (pollIntervalSeconds) must be a whole number of seconds from ${MIN_WORKFLOW_WAIT_SECONDS} to ${MAX_WORKFLOW_WAIT_SECONDS}, not ${pollSeconds}.`,
+      );
+    }
 
     const tableEnv = { TABLE_NAME: props.table.tableName };
     const capacityEnv = capacityEnvironment(props.capacity ?? {});
@@ -109,7 +148,7 @@ export class GenerationWorkflow extends Construct {
         ...tableEnv,
         ...capacityEnv,
         BUCKET_NAME: props.bucket.bucketName,
-        POLL_INTERVAL_SECONDS: String(pollInterval.toSeconds()),
+        POLL_INTERVAL_SECONDS: String(pollSeconds),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...resubmitEnvironment(props.upstream),
       },
@@ -123,7 +162,8 @@ export class GenerationWorkflow extends Construct {
       description: 'Streams a finished video and its thumbnail into the bucket',
       memorySize: 1024,
       timeout: COPY_TIMEOUT,
-      // The download gives up a minute before Lambda would, so the failure is ours to name and retry.
+      // The download gives up a minute before Lambda would, so the failure is ours to name and retry; the
+      // handler also budgets each download from the time the invocation has left (copy-output.ts).
       environment: {
         ...tableEnv,
         BUCKET_NAME: props.bucket.bucketName,
@@ -151,6 +191,8 @@ export class GenerationWorkflow extends Construct {
       outputPath: '$.Payload',
       retryOnServiceExceptions: false,
     });
+    // Throttling first: retriers are tried in order, and States.ALL must come last.
+    recordFailure.addRetry(THROTTLED_RETRY);
     recordFailure.addRetry({
       errors: ['States.ALL'],
       interval: Duration.seconds(2),
@@ -162,17 +204,12 @@ export class GenerationWorkflow extends Construct {
     recordFailure.next(failed);
 
     const poll = this.invoke('Poll', this.pollFunction, recordFailure, {
-      errors: ['TransientUpstreamError'],
-      interval: Duration.seconds(5),
-      maxAttempts: 6,
-      maxDelay: Duration.seconds(60),
+      transient: { errors: RETRY.pollTransient, interval: Duration.seconds(5), maxAttempts: 6, maxDelay: Duration.seconds(60) },
+      // Poll is safe to repeat: every write is a monotonic transition, and a submit is fenced by its lease.
+      invokeErrors: [...RETRY.invokeFailed, ...RETRY.outcomeUnknown],
     });
-    const copy = this.invoke('Copy', this.copyFunction, recordFailure, {
-      errors: ['TransientDownloadError'],
-      interval: Duration.seconds(5),
-      maxAttempts: COPY_RETRIES,
-      maxDelay: Duration.seconds(30),
-    });
+    const copyTransient = { errors: RETRY.copyTransient, interval: Duration.seconds(5), maxAttempts: COPY_RETRIES, maxDelay: Duration.seconds(30) };
+    const copy = this.invoke('Copy', this.copyFunction, recordFailure, { transient: copyTransient, invokeErrors: RETRY.invokeFailed });
     copy.next(completed);
 
     const wait = new Wait(this, 'Wait', { time: WaitTime.secondsPath('$.waitSeconds') });
@@ -199,9 +236,12 @@ export class GenerationWorkflow extends Construct {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(poll),
       // Poll enforces the deadline and records it; this uncatchable backstop must never cut short a copy
-      // that starts at the deadline, so it leaves room for every copy attempt and its backoff.
+      // that starts at the deadline, so it leaves room for every copy attempt and its backoff, and for one
+      // stretch of Lambda throttling.
       timeout: this.generationTimeout
         .plus(Duration.minutes(COPY_TIMEOUT.toMinutes() * (COPY_RETRIES + 1)))
+        .plus(worstRetryDelay({ ...copyTransient, backoffRate: 2 }))
+        .plus(worstRetryDelay(THROTTLED_RETRY))
         .plus(Duration.minutes(10)),
       tracingEnabled: true,
       // Every state transition (cdk-nag AwsSolutions-SF1), but not its input and output: those hold
@@ -257,12 +297,15 @@ export class GenerationWorkflow extends Construct {
     });
   }
 
-  /** A Lambda step: result in `$`, transient errors retried with full jitter, everything else to `onError`. */
+  /**
+   * A Lambda step: result in `$`; the step's transient errors retried with full jitter, then the invoke's
+   * own failures, then Lambda throttling on its schedule of minutes; everything else to `onError`.
+   */
   private invoke(
     id: string,
     fn: GatewayFunction,
     onError: IChainable,
-    transient: { errors: string[]; interval: Duration; maxAttempts: number; maxDelay: Duration },
+    retry: { transient: { errors: string[]; interval: Duration; maxAttempts: number; maxDelay: Duration }; invokeErrors: string[] },
   ): LambdaInvoke {
     const step = new LambdaInvoke(this, id, {
       lambdaFunction: fn,
@@ -270,14 +313,16 @@ export class GenerationWorkflow extends Construct {
       outputPath: '$.Payload',
       retryOnServiceExceptions: false,
     });
-    step.addRetry({ ...transient, backoffRate: 2, jitterStrategy: JitterType.FULL });
+    step.addRetry({ ...retry.transient, backoffRate: 2, jitterStrategy: JitterType.FULL });
     step.addRetry({
-      errors: LAMBDA_SERVICE_ERRORS,
+      errors: retry.invokeErrors,
       interval: Duration.seconds(2),
       maxAttempts: 4,
       backoffRate: 2,
+      maxDelay: Duration.seconds(30),
       jitterStrategy: JitterType.FULL,
     });
+    step.addRetry(THROTTLED_RETRY);
     step.addCatch(onError, { errors: ['States.ALL'], resultPath: '$.error' });
     return step;
   }

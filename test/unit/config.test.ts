@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { settings } from '../../functions/commons/config.ts';
 import { ConfigurationError } from '../../functions/commons/errors.ts';
 
-const NAMES = ['LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN'];
+const NAMES = ['LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN', 'POLL_INTERVAL_SECONDS'];
 const saved = Object.fromEntries(NAMES.map((name) => [name, process.env[name]]));
 
 function withEnv(env: Record<string, string>): void {
@@ -56,5 +56,22 @@ describe('settings.upstreamResubmits', () => {
     withEnv({ UPSTREAM_RESUBMITS: value });
     expect(() => settings.upstreamResubmits()).toThrow(ConfigurationError);
     expect(() => settings.upstreamResubmits()).toThrow(/UPSTREAM_RESUBMITS/);
+  });
+});
+
+describe('settings.pollIntervalSeconds (a Wait state waits whole seconds only)', () => {
+  it('10 by default; whole seconds as set', () => {
+    withEnv({});
+    expect(settings.pollIntervalSeconds()).toBe(10);
+    withEnv({ POLL_INTERVAL_SECONDS: '1' });
+    expect(settings.pollIntervalSeconds()).toBe(1);
+    withEnv({ POLL_INTERVAL_SECONDS: '3600' });
+    expect(settings.pollIntervalSeconds()).toBe(3600);
+  });
+
+  it.each(['0.5', '1.5', '0', '-1', '3601', 'often'])('%s is a ConfigurationError naming the variable', (value) => {
+    withEnv({ POLL_INTERVAL_SECONDS: value });
+    expect(() => settings.pollIntervalSeconds()).toThrow(ConfigurationError);
+    expect(() => settings.pollIntervalSeconds()).toThrow(/POLL_INTERVAL_SECONDS/);
   });
 });

@@ -1,40 +1,72 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigurationError } from '../errors.ts';
+import { ConfigurationError, UpstreamRejectedError } from '../errors.ts';
 import { registerSecret } from '../log.ts';
+import { UPSTREAM_KEY_PLACEHOLDER, upstreamKeyNotSetMessage } from '../domain/upstream-key.ts';
 
 /**
- * Reads a secret once per container and keeps it in memory only: never in an environment variable,
- * never logged. The secret may hold the bare key or JSON `{"apiKey": "…"}`.
+ * How long a container keeps the key it read: short enough that `put-secret-value` takes effect within
+ * minutes without a deploy, long enough that a busy poll loop reads the secret a few times an hour.
  */
-export function cachedSecret(client: SecretsManagerClient, secretId: string): () => Promise<string> {
-  let value: Promise<string> | undefined;
-  return () => {
-    value ??= client.send(new GetSecretValueCommand({ SecretId: secretId })).then(
-      (result) => {
-        const key = extractKey(result.SecretString);
-        registerSecret(key);
-        return key;
-      },
-      (error) => {
-        value = undefined; // a throttled or failed read must not poison the container
-        throw error;
-      },
-    );
-    return value;
-  };
+export const SECRET_CACHE_MS = 5 * 60_000;
+
+export interface CachedSecret {
+  /** The key: from memory while the last read is younger than the cache time, else read again. */
+  (): Promise<string>;
+  /** Drops the key held: the next call reads the secret again (the upstream refused the key). */
+  forget(): void;
 }
 
-function extractKey(secret: string | undefined): string {
+/**
+ * Reads the upstream key secret and keeps it in memory only, for SECRET_CACHE_MS: never in an environment
+ * variable, never logged. The secret may hold the bare key or JSON `{"apiKey": "…"}`. A read that fails,
+ * a malformed secret and the placeholder are not kept, so the operator's fix is seen by the next call.
+ */
+export function cachedSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+  { cacheMs = SECRET_CACHE_MS, clock = Date.now }: { cacheMs?: number; clock?: () => number } = {},
+): CachedSecret {
+  let held: { key: Promise<string>; readAt: number } | undefined;
+  const read = () => {
+    if (held && clock() - held.readAt < cacheMs) return held.key;
+    const entry = {
+      readAt: clock(),
+      key: client.send(new GetSecretValueCommand({ SecretId: secretId })).then((result) => {
+        const key = extractKey(result.SecretString, secretId);
+        registerSecret(key);
+        return key;
+      }),
+    };
+    // A throttled read, a malformed secret or the placeholder must not poison the container.
+    entry.key.catch(() => {
+      if (held === entry) held = undefined;
+    });
+    held = entry;
+    return entry.key;
+  };
+  return Object.assign(read, {
+    forget: () => {
+      held = undefined;
+    },
+  });
+}
+
+function extractKey(secret: string | undefined, secretId: string): string {
   const text = secret?.trim();
   if (!text) throw new ConfigurationError('The upstream API key secret is empty.');
+  let key = text;
   if (text.startsWith('{')) {
     const apiKey = (parseJson(text) as { apiKey?: unknown } | null)?.apiKey;
     if (typeof apiKey !== 'string' || !apiKey) {
       throw new ConfigurationError('The upstream API key secret is JSON without an "apiKey" string.');
     }
-    return apiKey;
+    key = apiKey;
   }
-  return text;
+  if (key.trim() === UPSTREAM_KEY_PLACEHOLDER) {
+    // Not the client's to fix, and never worth sending: answered like a refused key (502), naming the secret.
+    throw new UpstreamRejectedError(upstreamKeyNotSetMessage(secretId), { status: 502, failureCode: 'upstream_rejected' });
+  }
+  return key;
 }
 
 /**

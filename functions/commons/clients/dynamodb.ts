@@ -6,7 +6,9 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { surfaceTransientErrors } from './transient-errors.ts';
 
-export const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+// The document client shares the base client's middleware stack: throttling surfaces from both as TransientAwsError.
+export const dynamo = DynamoDBDocumentClient.from(surfaceTransientErrors(new DynamoDBClient({}), 'DynamoDB'), {
   marshallOptions: { removeUndefinedValues: true },
 });

@@ -1,3 +1,4 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { surfaceTransientErrors } from './transient-errors.ts';
 
-export const secrets = new SecretsManagerClient({});
+export const secrets = surfaceTransientErrors(new SecretsManagerClient({}), 'Secrets Manager');

@@ -17,7 +17,15 @@ export interface LumaOptions {
   /** @default GENERATION_OPTIONS.duration.fallback (5s) */
   duration?: string;
   apiKey: () => Promise<string>;
+  /**
+   * Drops the key `apiKey` holds (adapters/secret.ts `forget`): called as soon as the upstream refuses it,
+   * so the first call after the refusal's hold reads the secret again, and a key the operator put meanwhile
+   * is used at once rather than when the cache would have expired.
+   */
+  forgetApiKey?: () => void;
   timeoutMs?: number;
+  /** Milliseconds since the epoch, for the refusal's hold. @default Date.now */
+  clock?: () => number;
 }
 
 /** The part of Luma's Generation object we read. */
@@ -49,7 +57,8 @@ const FIND_MAX_PAGES = 10;
 const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'failed'];
 /**
  * Once the upstream refuses the gateway's key, every task would get the same answer: for this long the
- * container answers every call with that refusal at once, instead of sending a known-bad key again.
+ * container answers every call with that refusal at once, instead of sending a known-bad key again. The
+ * first call after it reads the secret afresh.
  */
 export const KEY_REFUSAL_HOLD_MS = 60_000;
 const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
@@ -61,7 +70,9 @@ export class LumaProvider implements VideoProvider {
   readonly #duration: string;
   readonly #baseUrl: string;
   readonly #apiKey: () => Promise<string>;
+  readonly #forgetApiKey: () => void;
   readonly #timeoutMs: number;
+  readonly #clock: () => number;
   #keyRefused?: { error: UpstreamRejectedError; until: number };
 
   constructor(options: LumaOptions) {
@@ -70,7 +81,9 @@ export class LumaProvider implements VideoProvider {
     this.#duration = options.duration ?? GENERATION_OPTIONS.duration.fallback;
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
+    this.#forgetApiKey = options.forgetApiKey ?? (() => undefined);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#clock = options.clock ?? Date.now;
   }
 
   async submit(request: ProviderRequest): Promise<UpstreamGeneration> {
@@ -117,7 +130,7 @@ export class LumaProvider implements VideoProvider {
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
-    if (this.#keyRefused && Date.now() < this.#keyRefused.until) throw this.#keyRefused.error;
+    if (this.#keyRefused && this.#clock() < this.#keyRefused.until) throw this.#keyRefused.error;
     // Outside the try below: a key that cannot be read is the gateway's fault, not an unreachable upstream.
     const apiKey = await this.#apiKey();
     let response: Response;
@@ -159,7 +172,8 @@ export class LumaProvider implements VideoProvider {
     }
     const error = classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
     if (response.status === 401 || response.status === 403) {
-      this.#keyRefused = { error: error as UpstreamRejectedError, until: Date.now() + KEY_REFUSAL_HOLD_MS };
+      this.#keyRefused = { error: error as UpstreamRejectedError, until: this.#clock() + KEY_REFUSAL_HOLD_MS };
+      this.#forgetApiKey(); // after the hold, the secret is read again: the operator may have fixed it
     }
     throw error;
   }

@@ -34,5 +34,6 @@ export function copyTaskServices(dynamo: DynamoDBDocumentClient, tableName: stri
 
 export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {
   const upstream = settings.upstream();
-  return new LumaProvider({ ...upstream, apiKey: cachedSecret(secrets, upstream.apiKeySecretId) });
+  const apiKey = cachedSecret(secrets, upstream.apiKeySecretId);
+  return new LumaProvider({ ...upstream, apiKey, forgetApiKey: apiKey.forget });
 }

@@ -1,7 +1,9 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, it, expect } from 'vitest';
-import { LumaProvider, classifyErrorResponse, parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
+import { KEY_REFUSAL_HOLD_MS, LumaProvider, classifyErrorResponse, parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { cachedSecret } from '../../../functions/commons/adapters/secret.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../../../functions/commons/errors.ts';
 import { classifyUpstreamFailure } from '../../../functions/commons/domain/failure.ts';
 import { failureFromError } from '../../../functions/record-failure/failure-from-error.ts';
@@ -208,6 +210,26 @@ describe('LumaProvider.submit', () => {
     const second = await caught(luma.get('g-1'));
     expect(second).toBe(first);
     expect(requests.length).toBe(sent);
+  });
+
+  it('a refused key is forgotten at once: the first call after the hold reads the secret again and sends the new key', async () => {
+    const stored = { value: 'luma-old-key-0123456789', reads: 0 };
+    const client = { send: async () => (stored.reads++, { SecretString: stored.value }) } as unknown as SecretsManagerClient;
+    let now = 1_000_000;
+    const key = cachedSecret(client, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:luma-key', { clock: () => now });
+    const luma = new LumaProvider({ baseUrl, model: 'ray-2', apiKey: key, forgetApiKey: key.forget, clock: () => now, timeoutMs: 2000 });
+
+    answer = json(401, { detail: 'Invalid API key' });
+    await caught(luma.get('g-1'));
+    stored.value = 'luma-new-key-0123456789'; // the operator's put-secret-value
+    answer = json(200, { ...GENERATION, id: 'g-1' });
+    now += KEY_REFUSAL_HOLD_MS - 1;
+    await caught(luma.get('g-1')); // still held: nothing sent, nothing read
+    expect(requests).toHaveLength(1);
+    expect(stored.reads).toBe(1);
+    now += 1;
+    await expect(luma.get('g-1')).resolves.toMatchObject({ id: 'g-1' });
+    expect(requests.map((r) => r.headers.authorization)).toEqual(['Bearer luma-old-key-0123456789', 'Bearer luma-new-key-0123456789']);
   });
 
   it('a 200 with a body that is not JSON is transient', async () => {
@@ -549,6 +571,13 @@ describe('failureFromError', () => {
       code: 'download_failed',
       reason: 'The finished video could not be stored: The file is not an MP4.',
     });
+  });
+
+  it('TransientAwsError → internal, quoting our own message (service and error name only)', () => {
+    const message = 'DynamoDB answered ProvisionedThroughputExceededException through every retry; the step will be tried again.';
+    const failure = failureFromError({ Error: 'TransientAwsError', Cause: cause('TransientAwsError', message) });
+    expect(failure.code).toBe('internal');
+    expect(failure.reason).toContain(`(last: ${message})`);
   });
 
   it('States.Timeout → deadline_exceeded', () => {

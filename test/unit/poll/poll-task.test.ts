@@ -1,0 +1,99 @@
+/**
+ * The waits the poll hands the state machine. A Wait state's SecondsPath must be a non-negative integer:
+ * anything else fails the execution with States.Runtime, which no Catch sees (REFERENCE.md §3).
+ */
+import { describe, expect, it } from 'vitest';
+import { pollTask, type PollDeps } from '../../../functions/poll/poll-task.ts';
+import { newTask, type Task } from '../../../functions/commons/domain/task.ts';
+import { TransientUpstreamError } from '../../../functions/commons/errors.ts';
+import { parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
+import type { TaskStore } from '../../../functions/commons/adapters/task-store.ts';
+import type { VideoProvider } from '../../../functions/commons/providers/provider.ts';
+import type { Admission } from '../../../functions/commons/domain/capacity.ts';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { LumaProvider } from '../../../functions/commons/providers/luma.ts';
+import { cachedSecret } from '../../../functions/commons/adapters/secret.ts';
+import { UPSTREAM_KEY_PLACEHOLDER_SECRET } from '../../../functions/commons/domain/upstream-key.ts';
+
+const NOW = new Date('2026-11-29T10:00:00Z');
+const ID = '0b4f1c2e-1111-4000-8000-000000000001';
+
+function task(status: Task['status']): Task {
+  const base = newTask({ id: ID, owner: 'o', request: { prompt: 'a prompt' }, provider: 'luma', model: 'ray-2', now: NOW, timeoutSeconds: 1800 });
+  return status === 'accepted' ? base : { ...base, status, upstreamId: 'gen-1' };
+}
+
+/** Only what these paths touch; anything else is a test bug and throws. */
+function deps(current: Task, overrides: { get?: VideoProvider['get']; admission?: Admission; pollIntervalSeconds?: number }): PollDeps {
+  const unexpected = (what: string) => () => {
+    throw new Error(`unexpected call: ${what}`);
+  };
+  return {
+    tasks: { get: async () => current, transition: unexpected('transition') } as unknown as TaskStore,
+    provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker') },
+    capacity: { tryAdmit: async () => overrides.admission ?? { admitted: true }, release: unexpected('release') } as unknown as PollDeps['capacity'],
+    media: {} as PollDeps['media'],
+    upstreamClaims: {} as PollDeps['upstreamClaims'],
+    keyframeUrlExpirySeconds: 3600,
+    pollIntervalSeconds: overrides.pollIntervalSeconds ?? 10,
+    upstreamResubmits: 1,
+    clock: () => NOW,
+  };
+}
+
+const rateLimited = (retryAfterSeconds: number | undefined) => async () => {
+  throw new TransientUpstreamError('The upstream answered 429.', { rateLimited: true, retryAfterSeconds });
+};
+
+describe('pollTask: every waitSeconds is a whole number of seconds', () => {
+  it.each([
+    ['a Retry-After of 12.5 seconds', 12.5, 13],
+    ['a Retry-After given as an HTTP date 61.2 s ahead', parseRetryAfter(new Date(NOW.getTime() + 61_200).toUTCString(), NOW.getTime() - 200), 62],
+    ['a Retry-After of a day', 86_400, 3600],
+  ])('a 429 while following the upstream with %s waits a whole number of seconds, capped', async (_, retryAfter, wait) => {
+    const result = await pollTask({ taskId: ID }, deps(task('submitted'), { get: rateLimited(retryAfter) }));
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: wait });
+  });
+
+  it('a 429 at submit with a fractional Retry-After waits it, rounded up', async () => {
+    const admission: Admission = { admitted: false, reason: 'rate', position: 1, retryAfterSeconds: 17.25 };
+    const result = await pollTask({ taskId: ID }, deps(task('accepted'), { admission }));
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: 18 });
+  });
+
+  it('a generation still dreaming waits the poll interval', async () => {
+    const result = await pollTask({ taskId: ID }, deps(task('dreaming'), { get: async () => ({ id: 'gen-1', state: 'queued' }) }));
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: 10 });
+  });
+});
+
+describe('pollTask: the placeholder still in the upstream key secret', () => {
+  it('fails a waiting task with upstream_rejected, naming the secret to set, without calling the upstream', async () => {
+    const secret = { send: async () => ({ SecretString: UPSTREAM_KEY_PLACEHOLDER_SECRET }) } as unknown as SecretsManagerClient;
+    const apiKey = cachedSecret(secret, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:UpstreamKey3C2B1A9F-Qx7Zk2Wm9Vb4-AbCdEf');
+    // Nothing listens on port 9 here: a request would end as a transient connection error, not as the refusal below.
+    const upstream = new LumaProvider({ baseUrl: 'http://127.0.0.1:9/never-called', model: 'ray-2', apiKey, forgetApiKey: apiKey.forget });
+    const changes: unknown[] = [];
+    const accepted = task('accepted');
+    const base = deps(accepted, {});
+    const result = await pollTask(
+      { taskId: ID },
+      {
+        ...base,
+        provider: upstream,
+        tasks: {
+          get: async () => accepted,
+          claimSubmit: async () => ({ claimed: true, task: { ...accepted, submitAttemptedAt: NOW.toISOString() } }),
+          transition: async (_id: string, change: unknown) => (changes.push(change), { task: accepted }),
+        } as unknown as TaskStore,
+      },
+    );
+    expect(result.next).toBe('failed');
+    expect(changes).toEqual([
+      {
+        to: 'failed',
+        failure: { code: 'upstream_rejected', reason: expect.stringContaining('set the Luma API key in secret UpstreamKey3C2B1A9F-Qx7Zk2Wm9Vb4-AbCdEf') },
+      },
+    ]);
+  });
+});
