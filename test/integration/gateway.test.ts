@@ -232,7 +232,10 @@ describe('client keys', () => {
     const carol = new SeedClient(gateway.url, key);
     const { status, body } = await carol.create({ user_prompt: 'Carol\'s first video' });
     expect(status).toBe(200);
-    expect((await tasks.get(body.id))!.owner).toBe('carol');
+    // A new owner of its own, never derived from the name (a revoked "carol" would otherwise be inherited).
+    const owner = (await tasks.get(body.id))!.owner;
+    expect(owner).toMatch(/^own_[0-9a-f]{32}$/);
+    expect(stdout).toContain(owner);
     expect((await alice.get(body.id)).status).toBe(404);
   });
 });
