@@ -152,13 +152,14 @@ async function expectDetail(res: Response, status: number, detail: string | RegE
 
 describe('parseSimDirectives', () => {
   it('finds every directive anywhere in the prompt', () => {
-    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4]`)).toEqual({
+    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4] [sim:fail-first:5]`)).toEqual({
       failureReason: 'Contains blacklisted words',
       reject: false,
       slow: true,
       busyFailures: 3,
       lostAnswers: 2,
       heldAnswers: 4,
+      failFirst: 5,
     });
     expect(parseSimDirectives(`${SIM_DIRECTIVE_REJECT} a cat`).reject).toBe(true);
   });
@@ -172,13 +173,14 @@ describe('parseSimDirectives', () => {
   });
 
   it('treats ordinary prompts as no directive', () => {
-    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:]')).toEqual({
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:] [sim:fail-first:]')).toEqual({
       failureReason: undefined,
       reject: false,
       slow: false,
       busyFailures: 0,
       lostAnswers: 0,
       heldAnswers: 0,
+      failFirst: 0,
     });
   });
 });
