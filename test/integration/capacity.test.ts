@@ -175,8 +175,12 @@ describe('reconciler', () => {
     const arn = `arn:aws:states:us-east-1:000000000000:execution:luma-gateway-workflow:${body.id}`;
     gateway.stepFunctions.stopExecution(arn, 'Chaos', 'stopped by the test');
     expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
-    const rerun = gateway.stepFunctions.describeExecution(`${arn}-r2`);
-    expect(rerun.status).toBe('SUCCEEDED');
+    // The task is recorded complete a moment before its execution leaves its last state.
+    const status = await waitUntil(async () => {
+      const rerun = gateway.stepFunctions.describeExecution(`${arn}-r2`).status;
+      return rerun === 'RUNNING' ? undefined : rerun;
+    }, 30_000, 'the second run to end');
+    expect(status).toBe('SUCCEEDED');
   });
 
   it('adopts the generation a crashed submit created upstream, by its marker, not a same-prompt one made just before', async () => {
