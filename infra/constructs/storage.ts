@@ -44,6 +44,8 @@ export class Storage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: 'expiresAt',
       removalPolicy,
+      // Tasks, keys and history: a delete of the table by hand must be a deliberate, two-step act.
+      deletionProtection: true,
       // Sparse: only unfinished tasks carry `phase`. The waiting line for upstream slots (oldest first)
       // and the reconciler's work list; keys only, since both need just the task ids.
       globalSecondaryIndexes: [

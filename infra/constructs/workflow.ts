@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -62,6 +62,16 @@ export interface WorkflowProps {
    */
   readonly assetHostAllowlist?: readonly string[];
 }
+
+/** Step Functions keeps at most this many events in one execution's history; past it the execution fails. */
+export const EXECUTION_HISTORY_LIMIT = 25_000;
+/**
+ * Events one round of the wait → poll loop writes: the Poll task (state entered, scheduled, started,
+ * succeeded, state exited), the Choice (entered, exited) and the Wait (entered, exited).
+ */
+export const EVENTS_PER_POLL_ROUND = 9;
+/** Room for the rest of an execution: submit and copy steps, retries, the final states. */
+const HISTORY_RESERVE = 1_000;
 
 const COPY_TIMEOUT = Duration.minutes(15);
 const COPY_RETRIES = 3;
@@ -136,6 +146,17 @@ export class GenerationWorkflow extends Construct {
       // A Wait state waits whole seconds only: a fraction fails the execution (States.Runtime), uncatchably.
       throw new Error(
         `pollInterval (pollIntervalSeconds) must be a whole number of seconds from ${MIN_WORKFLOW_WAIT_SECONDS} to ${MAX_WORKFLOW_WAIT_SECONDS}, not ${pollSeconds}.`,
+      );
+    }
+
+    // At one poll a round, a generation that runs to its deadline must fit in one execution's history.
+    const rounds = Math.ceil(this.generationTimeout.toSeconds() / pollSeconds);
+    if (rounds * EVENTS_PER_POLL_ROUND + HISTORY_RESERVE > EXECUTION_HISTORY_LIMIT) {
+      const longest = Math.floor((EXECUTION_HISTORY_LIMIT - HISTORY_RESERVE) / EVENTS_PER_POLL_ROUND) * pollSeconds;
+      throw new Error(
+        `generationTimeoutMinutes ${this.generationTimeout.toMinutes({ integral: false })} at pollIntervalSeconds ${pollSeconds} could take ` +
+          `${rounds} poll rounds, more than one execution's ${EXECUTION_HISTORY_LIMIT} history events hold: ` +
+          `raise pollIntervalSeconds or keep the deadline under ${Math.floor(longest / 60)} minutes.`,
       );
     }
 
@@ -248,6 +269,9 @@ export class GenerationWorkflow extends Construct {
       // prompts, error causes and upstream URLs, which belong in the task record, not in logs.
       logs: {
         destination: new LogGroup(this, 'StateMachineLogs', {
+          // Under /aws/vendedlogs/: CloudWatch Logs' account-wide resource policy (5,120 characters) would
+          // otherwise grow by one entry per state machine log group, and run out.
+          logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-generations`,
           retention: RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),

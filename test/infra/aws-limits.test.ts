@@ -216,3 +216,34 @@ describe('the upstream key secret', () => {
     expect(() => build(context)).toThrow(message);
   });
 });
+
+describe('the execution history: 25,000 events', () => {
+  it('a deadline whose poll rounds could overflow one execution’s history fails the synth, saying what to change', () => {
+    // 24 hours at 10 s: 8,640 rounds of 9 events.
+    expect(() => build({ generationTimeoutMinutes: '1440' })).toThrow(/25000 history events.*raise pollIntervalSeconds/);
+    // The same deadline polled every 60 s fits (1,440 rounds).
+    expect(() => build({ generationTimeoutMinutes: '1440', pollIntervalSeconds: '60' })).not.toThrow();
+  });
+
+  it('the defaults fit with room to spare', () => {
+    expect(() => build()).not.toThrow();
+  });
+});
+
+describe('logs and operator safety', () => {
+  let template: Template;
+  beforeAll(() => {
+    ({ template } = build());
+  });
+
+  it('the state machine logs to a group under /aws/vendedlogs/states/ (the account’s log resource policy stays small)', () => {
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as Json;
+    const groupId = machine.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+    const group = template.toJSON().Resources[groupId];
+    expect(render(group.Properties.LogGroupName)).toMatch(/^\/aws\/vendedlogs\/states\/\$\{AWS::StackName\}-generations$/);
+  });
+
+  it('the table cannot be deleted without first turning deletion protection off', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { Replicas: Match.arrayWith([Match.objectLike({ DeletionProtectionEnabled: true })]) });
+  });
+});
