@@ -22,6 +22,7 @@ import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type Res
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
+import { restApiSettingsFromTemplate } from './rest-api-settings.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { jsonServiceGuard } from './endpoint-guard.ts';
@@ -136,7 +137,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // names the gateway's own URL, the base of the markers the upstream echoes and calls back.
     let apiHostReady!: (host: LambdaHost) => void;
     const apiHostPromise = new Promise<LambdaHost>((ready) => (apiHostReady = ready));
-    const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log);
+    const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log, restApiSettingsFromTemplate(template));
     await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
     const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
     closers.push(closeFront);
@@ -153,7 +154,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
       [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
       [ids.secret]: { ref: secretArn },
-      [ids.httpApi]: { ref: 'local-http-api', attributes: { ApiEndpoint: publicBaseUrl ?? '' } },
+      [ids.restApi]: { ref: 'local-rest-api' },
       ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
@@ -304,7 +305,7 @@ function logicalIds(stack: GatewayStack) {
     bucket: id(stack.storage.bucket),
     stateMachine: id(stack.workflow.stateMachine),
     secret: id(stack.upstreamKey),
-    httpApi: id(stack.api.httpApi),
+    restApi: id(stack.api.restApi),
     api: id(stack.api.handler),
     reconcile: id(stack.workflow.reconcileFunction),
     reconcileSchedule: id(stack.workflow.reconcileSchedule),

@@ -24,7 +24,9 @@ export class SeedClient {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+    // Some of API Gateway's own answers are text (413 for a body over 10 MiB): those stay text.
+    const json = /^application\/json\b/.test(response.headers.get('content-type') ?? '');
+    return { status: response.status, body: text ? (json ? JSON.parse(text) : text) : undefined, headers: response.headers };
   }
 
   /** Bodies are untyped on purpose: tests assert on error shapes as well as on generations. */
