@@ -1,10 +1,10 @@
 /**
- * Stands in for API Gateway's REST API with its Lambda proxy integration on `/` and `/{proxy+}`. Each HTTP
- * request becomes the event (payload format 1.0) the API Lambda receives in AWS, and the Lambda's result the
- * HTTP response.
+ * Stands in for what sits in front of the API function in AWS: the AWS WAF web ACL (local/web-acl.ts), then
+ * API Gateway's REST API with its Lambda proxy integration on `/` and `/{proxy+}`. Each HTTP request becomes
+ * the event (payload format 1.0) the API Lambda receives in AWS, and the Lambda's result the HTTP response.
  *
- * What API Gateway answers itself, it answers here the same way (not the API's error shape): 413 for a body
- * over 10 MiB, 504 when the integration takes longer
+ * What API Gateway answers itself, it answers here the same way (`{"message": …}`, not the API's error shape):
+ * 429 when the stage's throttle is exhausted, 413 for a body over 10 MiB, 504 when the integration takes longer
  * than its timeout, 502 when the function fails or returns something that is not a proxy result, and 413
  * "Request Too Long" when Lambda refuses the invocation as too large (Lambda's own 6 MB limit, which this
  * front leaves to the function host).
@@ -12,25 +12,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { RestApiSettings } from './rest-api-settings.ts';
+import type { BlockResponse, LocalWebAcl } from './web-acl.ts';
+import { TokenBucket, type RestApiSettings } from './rest-api-settings.ts';
 
 /** API Gateway's payload limit. */
 export const API_GATEWAY_MAX_BODY = 10 * 1024 * 1024;
 
 export type Invoke = (event: APIGatewayProxyEvent) => Promise<unknown>;
 
-export type ApiFrontOptions = RestApiSettings;
-
-/** An answer the front gives itself. */
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
+export interface ApiFrontOptions extends RestApiSettings {
+  webAcl: LocalWebAcl;
+  /** The throttle's clock, in milliseconds. @default performance.now */
+  now?: () => number;
 }
 
 export function createApiFront(invoke: Invoke, log: (line: string) => void, options: ApiFrontOptions): Server {
+  const throttle = new TokenBucket(options.throttle, options.now ?? (() => performance.now()));
   return createServer((req, res) => {
-    handle(req, res, invoke, options, log).catch((error: Error) => {
+    handle(req, res, invoke, options, throttle, log).catch((error: Error) => {
       log(`api: integration failed: ${error.name}: ${error.message}`);
       if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
       else res.destroy();
@@ -43,10 +42,16 @@ async function handle(
   res: ServerResponse,
   invoke: Invoke,
   options: ApiFrontOptions,
+  throttle: TokenBucket,
   log: (line: string) => void,
 ): Promise<void> {
   const headers = receivedHeaders(req);
   const sourceIp = req.socket.remoteAddress ?? '127.0.0.1';
+  // The web ACL sees the request first: a client over its limit costs neither the stage's throttle nor an invocation.
+  const blocked = options.webAcl.check({ sourceIp, headers: joinedValues(headers) });
+  if (blocked) return refuseUnread(req, res, blocked);
+  if (!throttle.take()) return refuseUnread(req, res, jsonMessage(429, 'Too Many Requests'));
+
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -113,6 +118,12 @@ function receivedHeaders(req: IncomingMessage): Map<string, { name: string; valu
     else headers.set(name.toLowerCase(), { name, values: [req.rawHeaders[i + 1]!] });
   }
   return headers;
+}
+
+function joinedValues(headers: Map<string, { values: string[] }>): Record<string, string> {
+  const joined: Record<string, string> = Object.create(null);
+  for (const [name, { values }] of headers) joined[name] = values.join(', ');
+  return joined;
 }
 
 /** The event API Gateway's REST API sends a Lambda proxy integration (payload format 1.0). */
@@ -225,7 +236,7 @@ function decoded(text: string): string {
   }
 }
 
-function jsonMessage(status: number, message: string): Answer {
+function jsonMessage(status: number, message: string): BlockResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message }) };
 }
 
@@ -233,13 +244,13 @@ function jsonMessage(status: number, message: string): Answer {
  * Answers before the body is read. The rest of the body is then never read, so the connection cannot carry
  * another request: say so, or the client sends its next one on it and waits for an answer that never comes.
  */
-function refuseUnread(req: IncomingMessage, res: ServerResponse, response: Answer): void {
+function refuseUnread(req: IncomingMessage, res: ServerResponse, response: BlockResponse): void {
   if (!req.complete) res.setHeader('connection', 'close');
   sendResponse(res, response);
   req.resume();
 }
 
-function sendResponse(res: ServerResponse, response: Answer): void {
+function sendResponse(res: ServerResponse, response: BlockResponse): void {
   res.writeHead(response.status, response.headers);
   res.end(response.body);
 }

@@ -1,7 +1,7 @@
 /**
  * The local API Gateway stand-in over real HTTP, with a stub in place of the API function: the REST API
- * proxy events it sends, how it maps results, and what it answers itself (the payload limit, the
- * integration timeout, a failed function).
+ * proxy events it sends, how it maps results, and what it answers itself (web ACL blocks, throttling, the
+ * payload limit, the integration timeout, a failed function).
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { API_GATEWAY_MAX_BODY, createApiFront, type ApiFrontOptions, type Invoke } from '../../local/api-front.ts';
+import { LocalWebAcl, type RateRule } from '../../local/web-acl.ts';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -18,13 +19,24 @@ afterEach(async () => {
   }
 });
 
+const KEY_RULE: RateRule = {
+  name: 'PerKeyRate',
+  priority: 0,
+  limit: 2,
+  windowMs: 60_000,
+  key: { kind: 'header', name: 'authorization' },
+  response: { status: 429, headers: { 'content-type': 'application/json', 'retry-after': '60' }, body: '{"error":{"code":"rate_limited","message":"slow down"}}' },
+};
+
 interface Front {
   url: string;
   events: APIGatewayProxyEvent[];
+  clock: { now: number };
 }
 
 async function start(invoke: Invoke = async () => ({ statusCode: 200, headers: {}, body: 'ok' }), options: Partial<ApiFrontOptions> = {}): Promise<Front> {
   const events: APIGatewayProxyEvent[] = [];
+  const clock = { now: 0 };
   const server = createApiFront(
     (event) => {
       events.push(event);
@@ -33,13 +45,16 @@ async function start(invoke: Invoke = async () => ({ statusCode: 200, headers: {
     () => undefined,
     {
       stageName: 'prod',
+      throttle: { rateLimit: 1000, burstLimit: 1000 },
       integrationTimeoutMs: 29_000,
+      webAcl: new LocalWebAcl([], () => clock.now),
+      now: () => clock.now,
       ...options,
     },
   );
   servers.push(server);
   await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, events };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, events, clock };
 }
 
 /** A request through node:http, which sends the target and headers exactly as given. */
@@ -143,5 +158,29 @@ describe('what the front answers before the function', () => {
     expect(answer.body.toString()).toBe('HTTP content length exceeded 10485760 bytes.');
     expect(answer.headers.connection).toBe('close');
     expect(front.events).toHaveLength(0);
+  });
+
+  it('429 from the stage’s throttle once the burst is spent, until the rate refills it', async () => {
+    const front = await start(undefined, { throttle: { rateLimit: 1, burstLimit: 2 } });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await send(front.url, 'GET', '/a')).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    front.clock.now = 1000;
+    expect((await send(front.url, 'GET', '/a')).status).toBe(200);
+    expect(front.events).toHaveLength(3);
+  });
+
+  it('the web ACL’s custom response for a blocked client, counted before the throttle and without invoking', async () => {
+    const clock = { now: 0 };
+    const front = await start(undefined, { webAcl: new LocalWebAcl([KEY_RULE], () => clock.now), throttle: { rateLimit: 1, burstLimit: 3 } });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await send(front.url, 'GET', '/a', [['Authorization', 'Bearer same']]));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 429, 429]);
+    expect(JSON.parse(answers[2]!.body.toString())).toEqual({ error: { code: 'rate_limited', message: 'slow down' } });
+    expect(answers[2]!.headers['retry-after']).toBe('60');
+    expect(answers[2]!.headers['content-type']).toBe('application/json');
+    // The blocked requests took nothing from the throttle: another key still has the burst's last request.
+    expect((await send(front.url, 'GET', '/a', [['Authorization', 'Bearer other']])).status).toBe(200);
+    expect(front.events).toHaveLength(3);
   });
 });

@@ -76,9 +76,11 @@ beforeAll(async () => {
     apiKeys: [API_KEY],
     timeScale: 0.01,
     upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
-    // Many cases are valid and create tasks: limits would turn later ones into 429s and long queues.
+    // Many cases are valid and create tasks: limits would turn later ones into 429s and long queues. The
+    // corpus sends all of it with one key from one address, far more than a client may a minute.
     capacity: { maxConcurrent: 1000, maxCreatesPerMinute: 100_000 },
     keyLimits: { maxConcurrent: 100_000, ratePerMinute: 100_000 },
+    edgeLimits: { requestsPerKey: 1_000_000, requestsPerAddress: 1_000_000, rateLimit: 10_000, burstLimit: 10_000 },
     log: () => undefined,
     functionLogs: (chunk) => void functionLogs.push(chunk),
   });
