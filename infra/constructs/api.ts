@@ -72,7 +72,7 @@ export interface GatewayApiProps {
 
 /** The one stage: its name is the first segment of the API's URL path (`…/prod/luma/generations`). */
 export const API_STAGE_NAME = 'prod';
-/** API Gateway's own limit on a REST API's integration timeout; the function's timeout matches it. */
+/** A REST API's default integration timeout (more needs a quota increase); the function's timeout matches it. */
 const INTEGRATION_TIMEOUT = Duration.seconds(29);
 
 /**
