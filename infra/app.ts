@@ -5,8 +5,10 @@
  * `upstreamKeySecretKmsKeyArn`, `generationTimeoutMinutes`, `pollIntervalSeconds` (whole seconds),
  * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`,
  * `keyRatePerMinute`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
- * (https; the API's custom domain, if the upstream should call that). Lists: entries separated by commas,
- * or a list in cdk.json.
+ * (https; the API's custom domain, if the upstream should call that), `clientRequestsPerMinute`,
+ * `ipRequestsPerMinute` (the web ACL's per-key and per-address limits), `apiRateLimit`, `apiBurstLimit` (the
+ * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone).
+ * Lists: entries separated by commas, or a list in cdk.json.
  */
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
@@ -91,8 +93,22 @@ export function buildApp(options: BuildAppOptions = {}): {
     },
     reconcileInterval: reconcileMinutes === undefined ? undefined : Duration.minutes(reconcileMinutes),
     publicBaseUrl: httpsUrlContext(context('publicBaseUrl')),
+    clientLimits: {
+      requestsPerKey: numberContext('clientRequestsPerMinute'),
+      requestsPerAddress: numberContext('ipRequestsPerMinute'),
+    },
+    apiThrottle: { rateLimit: numberContext('apiRateLimit'), burstLimit: numberContext('apiBurstLimit') },
+    setAccountCloudWatchRole: booleanContext(app.node.tryGetContext('apiGatewayCloudWatchRole')),
   });
   return { app, stack };
+}
+
+/** `true`/`false`, from cdk.json or as `-c key=true|false`. */
+function booleanContext(value: unknown): boolean | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`Context apiGatewayCloudWatchRole must be true or false, not "${String(value)}".`);
 }
 
 /** A custom public base URL must be https with nothing but a path: the upstream calls it. */

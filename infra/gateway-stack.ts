@@ -8,6 +8,7 @@ import { GatewayApi } from './constructs/api.ts';
 import { acknowledge } from './nag.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../functions/commons/domain/upstream-key.ts';
+import type { ClientRateLimits } from './constructs/api-protection.ts';
 
 export interface GatewayStackProps extends StackProps {
   /** Upstream address and model. @default the official Luma API, model ray-2 */
@@ -36,8 +37,14 @@ export interface GatewayStackProps extends StackProps {
   readonly keyLimits?: KeyLimitSettings;
   /** How often the reconciler runs. @default 5 minutes */
   readonly reconcileInterval?: Duration;
-  /** Where the upstream reaches the API (a custom domain). @default the HTTP API's own endpoint */
+  /** Where the upstream reaches the API (a custom domain). @default the REST API's own endpoint */
   readonly publicBaseUrl?: string;
+  /** Per-client limits at the edge, in AWS WAF. @default 600 requests a minute per key, 1200 per address */
+  readonly clientLimits?: ClientRateLimits;
+  /** The API stage's throttle, a ceiling for all clients together. @default 500 requests a second, bursts of 1000 */
+  readonly apiThrottle?: { readonly rateLimit?: number; readonly burstLimit?: number };
+  /** Whether the stack sets API Gateway's account-wide CloudWatch role (see GatewayApiProps). @default true */
+  readonly setAccountCloudWatchRole?: boolean;
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -74,6 +81,10 @@ export class GatewayStack extends Stack {
       capacity: props.capacity,
       keyLimits: props.keyLimits,
       publicBaseUrl: props.publicBaseUrl,
+      clientLimits: props.clientLimits,
+      rateLimit: props.apiThrottle?.rateLimit,
+      burstLimit: props.apiThrottle?.burstLimit,
+      setAccountCloudWatchRole: props.setAccountCloudWatchRole,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });

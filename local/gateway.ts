@@ -22,6 +22,8 @@ import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type Res
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { createApiFront } from './api-front.ts';
+import { LocalWebAcl, rateRulesFromTemplate } from './web-acl.ts';
+import { restApiSettingsFromTemplate } from './rest-api-settings.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
 import { jsonServiceGuard } from './endpoint-guard.ts';
@@ -61,11 +63,25 @@ export interface LocalGatewayOptions {
    */
   upstreamChoices?: RawOfferSettings;
   upstreamResubmits?: number;
+  /**
+   * Overrides the deployed per-client limits of the web ACL (requests a minute per key, per address) and the
+   * stage's throttle (requests a second, burst). Synthesized as CDK context, then read back from the template.
+   */
+  edgeLimits?: EdgeLimits;
+  /** The clock the web ACL and the throttle count with, in milliseconds. @default performance.now */
+  edgeClock?: () => number;
   /** Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream). */
   simulator?: import('./simulated-luma.ts').SimulatedLumaFaults;
   log?: (line: string) => void;
   /** Where the functions' own logs go. @default this process's stdout */
   functionLogs?: (chunk: string) => void;
+}
+
+export interface EdgeLimits {
+  requestsPerKey?: number;
+  requestsPerAddress?: number;
+  rateLimit?: number;
+  burstLimit?: number;
 }
 
 export interface LocalGateway {
@@ -136,7 +152,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // names the gateway's own URL, the base of the markers the upstream echoes and calls back.
     let apiHostReady!: (host: LambdaHost) => void;
     const apiHostPromise = new Promise<LambdaHost>((ready) => (apiHostReady = ready));
-    const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log);
+    const edgeClock = options.edgeClock ?? (() => performance.now());
+    const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log, {
+      ...restApiSettingsFromTemplate(template),
+      webAcl: new LocalWebAcl(rateRulesFromTemplate(template), edgeClock),
+      now: edgeClock,
+    });
     await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
     const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
     closers.push(closeFront);
@@ -153,7 +174,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
       [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
       [ids.secret]: { ref: secretArn },
-      [ids.httpApi]: { ref: 'local-http-api', attributes: { ApiEndpoint: publicBaseUrl ?? '' } },
+      [ids.restApi]: { ref: 'local-rest-api' },
       ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
@@ -286,6 +307,9 @@ function synthContext(options: LocalGatewayOptions): Record<string, unknown> {
     if (allowed !== undefined && allowed !== '') context[GENERATION_OPTIONS[name].allowedContext] = allowed;
   }
   if (options.upstreamResubmits !== undefined) context.upstreamResubmits = options.upstreamResubmits;
+  const edge = options.edgeLimits ?? {};
+  const edgeContext = { clientRequestsPerMinute: edge.requestsPerKey, ipRequestsPerMinute: edge.requestsPerAddress, apiRateLimit: edge.rateLimit, apiBurstLimit: edge.burstLimit };
+  for (const [key, value] of Object.entries(edgeContext)) if (value !== undefined) context[key] = value;
   return context;
 }
 
@@ -304,7 +328,7 @@ function logicalIds(stack: GatewayStack) {
     bucket: id(stack.storage.bucket),
     stateMachine: id(stack.workflow.stateMachine),
     secret: id(stack.upstreamKey),
-    httpApi: id(stack.api.httpApi),
+    restApi: id(stack.api.restApi),
     api: id(stack.api.handler),
     reconcile: id(stack.workflow.reconcileFunction),
     reconcileSchedule: id(stack.workflow.reconcileSchedule),

@@ -1,5 +1,5 @@
 /**
- * `npm start`'s upstream settings from the environment: LUMA_MODEL, LUMA_RESOLUTION, LUMA_DURATION,
+ * `npm start`'s settings from the environment. Upstream ones: LUMA_MODEL, LUMA_RESOLUTION, LUMA_DURATION,
  * ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS and UPSTREAM_RESUBMITS. Checked here, before
  * anything starts, so that a mistake names the variable; the synth checks them again, together with
  * cdk.json's context, as it would for a deploy.
@@ -20,4 +20,27 @@ export function upstreamSettingsFromEnv(
     throw new Error(`UPSTREAM_RESUBMITS must be a whole number from 0 to ${MAX_UPSTREAM_RESUBMITS}, not "${raw}".`);
   }
   return { upstreamChoices, upstreamResubmits };
+}
+
+/**
+ * `npm start`'s limits at the edge: CLIENT_REQUESTS_PER_MINUTE and IP_REQUESTS_PER_MINUTE (the web ACL's rules),
+ * API_RATE_LIMIT and API_BURST_LIMIT (the stage's throttle). Unset: the deployment's. They are synthesized as the
+ * CDK context a deploy would take, which checks them (WAF's bounds) and names the setting.
+ */
+export function edgeLimitsFromEnv(env: Record<string, string | undefined>): Pick<LocalGatewayOptions, 'edgeLimits'> {
+  const number = (name: string): number | undefined => {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value)) throw new Error(`${name} must be a number, not "${raw}".`);
+    return value;
+  };
+  return {
+    edgeLimits: {
+      requestsPerKey: number('CLIENT_REQUESTS_PER_MINUTE'),
+      requestsPerAddress: number('IP_REQUESTS_PER_MINUTE'),
+      rateLimit: number('API_RATE_LIMIT'),
+      burstLimit: number('API_BURST_LIMIT'),
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import { startLocalGateway } from './gateway.ts';
 import { API_KEY_PATTERN, maskApiKey } from '../functions/commons/domain/api-key.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
-import { upstreamSettingsFromEnv } from './settings.ts';
+import { edgeLimitsFromEnv, upstreamSettingsFromEnv } from './settings.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       ratePerMinute: optionalNumber('KEY_RATE_PER_MINUTE'),
     },
     ...upstreamSettingsFromEnv(process.env),
+    ...edgeLimitsFromEnv(process.env),
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);

@@ -347,6 +347,10 @@ export async function restart(
     GENERATION_TIMEOUT_SECONDS: String(deadlineSeconds),
     KEY_MAX_CONCURRENT: String(liftedKeyLimits(tasks).maxConcurrent),
     KEY_RATE_PER_MINUTE: String(liftedKeyLimits(tasks).ratePerMinute),
+    CLIENT_REQUESTS_PER_MINUTE: String(LIFTED_EDGE_LIMITS.requestsPerKey),
+    IP_REQUESTS_PER_MINUTE: String(LIFTED_EDGE_LIMITS.requestsPerAddress),
+    API_RATE_LIMIT: String(LIFTED_EDGE_LIMITS.rateLimit),
+    API_BURST_LIMIT: String(LIFTED_EDGE_LIMITS.burstLimit),
     // Whatever the caller's shell says: the simulated upstream, without faults.
     LUMA_BASE_URL: '',
     LUMA_API_KEY: '',
@@ -548,6 +552,12 @@ type InProcessSettings = Pick<LocalGatewayOptions, 'timeScale' | 'capacity' | 'g
  * the per-key limits (5 unfinished by default) would refuse most of a burst with 429, by design, so they
  * are raised above the scenario's own count.
  */
+/**
+ * The load comes from one key on one address, far over what one client may send at the edge (the web ACL) and
+ * over the stage's throttle: the scenarios prove the gateway behind them, so those limits are lifted.
+ */
+const LIFTED_EDGE_LIMITS = { requestsPerKey: 2_000_000_000, requestsPerAddress: 2_000_000_000, rateLimit: 1_000_000, burstLimit: 1_000_000 };
+
 function liftedKeyLimits(tasks: number): { maxConcurrent: number; ratePerMinute: number } {
   return { maxConcurrent: tasks + 10, ratePerMinute: 2 * tasks + 30 };
 }
@@ -569,6 +579,7 @@ async function withInProcessGateway<T extends Omit<ScenarioReport, 'violations' 
       dataDir: run.dataDir,
       port: 0,
       apiKeys: [`chaos-${randomBytes(12).toString('hex')}`],
+      edgeLimits: LIFTED_EDGE_LIMITS,
       ...settings,
       log: (line) => gatewayLog.write(`${new Date().toISOString()} ${line}\n`),
       functionLogs: (chunk) => functionLog.write(chunk),

@@ -1,9 +1,9 @@
 /**
  * API Lambda: routes the seed API, authenticates the caller's key to an owner, and maps results and
- * errors to HTTP. It is the `$default` route of the HTTP API, so unknown routes and methods get the same
- * JSON errors as everything else.
+ * errors to HTTP. It is the proxy integration of every path and method of the REST API (`/` and
+ * `/{proxy+}`, ANY), so unknown routes and methods get the same JSON errors as everything else.
  */
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { s3 } from '../commons/clients/s3.ts';
 import { secrets } from '../commons/clients/secrets.ts';
@@ -17,7 +17,7 @@ import { bearerToken, hashApiKey } from '../commons/domain/api-key.ts';
 import { describeIssues, generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
-import { errorResponse, json, parseJsonBody, type HttpResponse } from './http.ts';
+import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce } from './idempotency.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
@@ -45,12 +45,11 @@ const COLLECTION = /^\/luma\/generations\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export async function handler(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
-  const requestId = event.requestContext.requestId;
-  const method = event.requestContext.http.method;
-  const path = event.rawPath;
+export async function handler(event: APIGatewayProxyEvent): Promise<HttpResponse> {
+  const request = requestFromEvent(event);
+  const { requestId, method, path } = request;
   try {
-    const response = await route(event, method, path, requestId);
+    const response = await route(request);
     log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
     return response;
   } catch (error) {
@@ -60,18 +59,19 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<HttpRespon
   }
 }
 
-async function route(event: APIGatewayProxyEventV2, method: string, path: string, requestId: string): Promise<HttpResponse> {
+async function route(request: HttpRequest): Promise<HttpResponse> {
+  const { method, path, requestId } = request;
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
-    const key = await authenticate(event);
+    const key = await authenticate(request);
     const { owner } = key;
-    const body = parseJsonBody(event);
+    const body = parseJsonBody(request);
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) {
       throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
     }
     return serveOnce(
-      { owner, key: event.headers?.['idempotency-key'], body, requestId },
+      { owner, key: request.headers['idempotency-key'], body, requestId },
       async (taskId) => json(200, await createGeneration(key, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
       async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
       idempotency,
@@ -82,12 +82,12 @@ async function route(event: APIGatewayProxyEventV2, method: string, path: string
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
     await acceptUpstreamCallback(callback.taskId, callback.token, deps);
-    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' } };
+    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   const item = ITEM.exec(path);
   if (item) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
-    const { owner } = await authenticate(event);
+    const { owner } = await authenticate(request);
     const taskId = item[1]!.toLowerCase();
     // Ids are plain UUIDs: anything else (encoded slashes, traversal, junk) is simply not a task.
     if (!TASK_ID.test(taskId)) throw new NotFoundError('No generation with that id.');
@@ -103,8 +103,8 @@ function routeTemplate(path: string): string {
 }
 
 /** The caller's key record. Unknown, malformed and revoked keys get the same answer, giving nothing away. */
-async function authenticate(event: APIGatewayProxyEventV2): Promise<ApiKeyRecord> {
-  const token = bearerToken(event.headers?.authorization);
+async function authenticate(request: HttpRequest): Promise<ApiKeyRecord> {
+  const token = bearerToken(request.headers.authorization);
   const key = token && (await keys.find(hashApiKey(token)));
   if (!key) throw new UnauthorizedError('Missing or invalid API key. Send "Authorization: Bearer <key>".');
   await keys.touch(key, new Date());

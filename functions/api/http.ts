@@ -1,14 +1,55 @@
 /**
- * The HTTP edge: API Gateway (HTTP API, payload 2.0) events in, JSON out. Every error leaves through
- * `errorResponse`, so every error body has the same shape: `{"error": {"code", "message", …}}`.
+ * The HTTP edge: API Gateway REST API proxy events (payload format 1.0) in, JSON out. `requestFromEvent`
+ * turns the event into the few fields the routes read, so nothing past this file knows API Gateway's
+ * shapes. Every error leaves through `errorResponse`, so every error body has the same shape:
+ * `{"error": {"code", "message", …}}`.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
 
 /** Just under API Gateway's own 10 MB limit, so the client gets our JSON error rather than the gateway's. */
 export const MAX_BODY_BYTES = 9.5 * 1024 * 1024;
 
-export type HttpResponse = APIGatewayProxyStructuredResultV2;
+/** A request as the routes see it. */
+export interface HttpRequest {
+  readonly method: string;
+  /** The path as API Gateway passes it (`event.path`): what the client sent, without the stage. */
+  readonly path: string;
+  /**
+   * Header names lower-cased. A header sent more than once (in any mix of cases) has its values joined
+   * with ", ", as HTTP combines repeated fields: two `Authorization` headers make no valid key.
+   */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  readonly requestId: string;
+}
+
+export interface HttpResponse extends APIGatewayProxyResult {
+  headers: Record<string, string>;
+}
+
+/** The fields the routes need from a REST API proxy event. Pure: the event is all it reads. */
+export function requestFromEvent(event: APIGatewayProxyEvent): HttpRequest {
+  // No prototype: a header named `__proto__` is a header like any other.
+  const headers: Record<string, string> = Object.create(null);
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
+  };
+  if (event.multiValueHeaders && Object.keys(event.multiValueHeaders).length > 0) {
+    for (const [name, values] of Object.entries(event.multiValueHeaders)) for (const value of values ?? []) add(name, value);
+  } else {
+    for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) add(name, value);
+  }
+  const raw = event.body ?? '';
+  return {
+    method: event.httpMethod,
+    path: event.path,
+    headers,
+    body: event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
+    requestId: event.requestContext.requestId,
+  };
+}
 
 export function json(status: number, body: unknown, requestId: string): HttpResponse {
   return {
@@ -22,7 +63,7 @@ export function errorResponse(error: unknown, requestId: string, log: (fields: R
   if (error instanceof GatewayError) {
     const extra = error.details === undefined ? {} : { details: error.details };
     const response = json(error.status, { error: { code: error.code, message: error.message, ...extra } }, requestId);
-    if (error instanceof TooManyRequestsError) response.headers!['retry-after'] = String(error.retryAfterSeconds);
+    if (error instanceof TooManyRequestsError) response.headers['retry-after'] = String(error.retryAfterSeconds);
     return response;
   }
   // Not one of ours: the message may carry internals, so it goes to the log, not to the client.
@@ -31,13 +72,12 @@ export function errorResponse(error: unknown, requestId: string, log: (fields: R
 }
 
 /** The request body as JSON, with the size and media-type checks a client deserves clear answers to. */
-export function parseJsonBody(event: APIGatewayProxyEventV2): unknown {
-  const contentType = event.headers?.['content-type'];
+export function parseJsonBody(request: HttpRequest): unknown {
+  const contentType = request.headers['content-type'];
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType.trim())) {
     throw new UnsupportedMediaTypeError('Send the body as JSON with the header "Content-Type: application/json".');
   }
-  const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  const bytes = request.body;
   if (bytes.length > MAX_BODY_BYTES) {
     throw new PayloadTooLargeError(`The body is larger than ${MAX_BODY_BYTES} bytes.`);
   }

@@ -80,6 +80,6 @@ async function answerRepeat(
   const response =
     record.statusCode === 200
       ? await replay(record.taskId)
-      : { statusCode: record.statusCode, headers: { 'content-type': 'application/json; charset=utf-8' }, body: record.errorBody };
+      : { statusCode: record.statusCode ?? 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: record.errorBody ?? '' };
   return { ...response, headers: { ...response.headers, 'idempotent-replayed': 'true' } };
 }

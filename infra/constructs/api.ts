@@ -1,14 +1,25 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { HttpApi, HttpRoute, HttpRouteKey, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  CfnAccount,
+  EndpointType,
+  Integration,
+  IntegrationType,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
-import { acknowledge } from '../nag.ts';
+import { acknowledge, resourceFinding } from '../nag.ts';
+import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
 import {
   capacityEnvironment,
   grantObjects,
@@ -35,46 +46,92 @@ export interface GatewayApiProps {
   readonly keyLimits?: KeyLimitSettings;
   /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
   readonly presignExpiry?: Duration;
-  /** Steady-state requests per second across all clients. @default 50 */
+  /**
+   * The stage's throttle, in requests per second across all clients: a ceiling that protects the account
+   * (its Lambda concurrency, its costs), not a fair share. Each client's own limits are the web ACL's,
+   * evaluated before it (`clientLimits`). @default 500
+   */
   readonly rateLimit?: number;
-  /** Burst of requests above the rate. @default 100 */
+  /** Burst of requests above the rate. @default 1000 */
   readonly burstLimit?: number;
+  /** Per-client limits at the edge (AWS WAF). @default 600 requests a minute per key, 1200 per address */
+  readonly clientLimits?: ClientRateLimits;
+  /**
+   * Whether the stack sets API Gateway's CloudWatch role for the account and region (`AWS::ApiGateway::Account`),
+   * without which a REST API stage can write no logs. It is one setting shared by every REST API of the account
+   * in the region: set false when it is managed elsewhere. The role is retained when the stack is deleted, so
+   * other APIs that log through it keep logging. @default true
+   */
+  readonly setAccountCloudWatchRole?: boolean;
   /**
    * Where the upstream reaches the API: the base of each task's marker and callback URL. Set it when
-   * clients use a custom domain. @default the HTTP API's own https endpoint
+   * clients use a custom domain. @default the REST API's own https endpoint, with the stage
    */
   readonly publicBaseUrl?: string;
 }
 
+/** The one stage: its name is the first segment of the API's URL path (`…/prod/luma/generations`). */
+export const API_STAGE_NAME = 'prod';
+/** A REST API's default integration timeout (more needs a quota increase); the function's timeout matches it. */
+const INTEGRATION_TIMEOUT = Duration.seconds(29);
+
 /**
- * The public HTTPS API: an HTTP API whose `$default` route sends every request to one Lambda, which owns
- * routing, so unknown paths and methods get the same JSON errors as the rest of the API.
+ * The public HTTPS API: a regional REST API whose `/` and `/{proxy+}` (any method) send every request to one
+ * Lambda, which owns routing, so unknown paths and methods get the same JSON errors as the rest of the API.
+ * An AWS WAF web ACL on its stage limits each client (ApiProtection); a REST API rather than an HTTP API
+ * because WAF cannot be attached to an HTTP API (the README's "Throttling" says why not CloudFront).
  */
 export class GatewayApi extends Construct {
-  public readonly httpApi: HttpApi;
+  public readonly restApi: RestApi;
   public readonly handler: GatewayFunction;
+  public readonly protection: ApiProtection;
+  /** The API's base URL, with the stage (and a trailing slash). */
   public readonly url: string;
 
   constructor(scope: Construct, id: string, props: GatewayApiProps) {
     super(scope, id);
-    // The API exists before its function, whose environment names the API's own URL (the base of every
-    // task's marker); the route that sends requests to the function comes after both.
-    this.httpApi = new HttpApi(this, 'HttpApi', {
-      description: 'Luma video generation gateway',
-      createDefaultStage: false,
+    const stack = Stack.of(this);
+    const rateLimit = props.rateLimit ?? 500;
+    const burstLimit = props.burstLimit ?? 1000;
+    if (!(Number.isFinite(rateLimit) && rateLimit > 0)) throw new Error(`apiRateLimit must be a number of requests a second above 0, not ${rateLimit}.`);
+    if (!(Number.isInteger(burstLimit) && burstLimit > 0)) throw new Error(`apiBurstLimit must be a whole number of requests above 0, not ${burstLimit}.`);
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.restApi = new RestApi(this, 'RestApi', {
+      restApiName: stack.stackName,
+      description: 'Luma video generation gateway',
+      endpointConfiguration: { types: [EndpointType.REGIONAL] },
+      // The account's CloudWatch role is set below, deliberately, not by RestApi's built-in (a role with an AWS managed policy).
+      cloudWatchRole: false,
+      defaultMethodOptions: { authorizationType: AuthorizationType.NONE },
+      deployOptions: {
+        stageName: API_STAGE_NAME,
+        throttlingRateLimit: rateLimit,
+        throttlingBurstLimit: burstLimit,
+        // Errors only, and never request or response data (headers and bodies carry keys and prompts).
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+    // The function is told the API's own URL, built from the REST API's id and the stage's name, not from the
+    // stage resource: the stage depends on the deployment, which depends on the methods, which name the function.
+    const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;
     this.handler = new GatewayFunction(this, 'ApiFunction', {
       handlerDir: 'api',
       description: 'Seed-compatible Luma generations API',
       memorySize: 512,
-      timeout: Duration.seconds(29), // API Gateway gives up at 30 s
+      timeout: INTEGRATION_TIMEOUT, // API Gateway gives up at 29 s
       environment: {
         TABLE_NAME: props.table.tableName,
         BUCKET_NAME: props.bucket.bucketName,
         STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
         GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
         PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
-        PUBLIC_BASE_URL: props.publicBaseUrl ?? this.httpApi.apiEndpoint,
+        PUBLIC_BASE_URL: props.publicBaseUrl ?? ownUrl,
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
@@ -91,29 +148,106 @@ export class GatewayApi extends Construct {
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);
     props.stateMachine.grantStartExecution(this.handler);
-    // Same id as HttpApi's own `defaultIntegration` gives it, so existing deployments keep their route.
-    new HttpRoute(this.httpApi, 'DefaultRoute', {
-      httpApi: this.httpApi,
-      routeKey: HttpRouteKey.DEFAULT,
-      integration: new HttpLambdaIntegration('ApiIntegration', this.handler),
+
+    // A plain AWS_PROXY integration, not LambdaIntegration, which would add two invoke permissions per method
+    // (one of them for the console's test invocations): one permission below covers this API's stage.
+    const integration = new Integration({
+      type: IntegrationType.AWS_PROXY,
+      integrationHttpMethod: 'POST',
+      uri: `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}:lambda:path/2015-03-31/functions/${this.handler.functionArn}/invocations`,
+      options: { timeout: INTEGRATION_TIMEOUT },
     });
-    acknowledge(
-      this.httpApi,
-      'APIG4',
-      'Clients authenticate with per-tenant API keys (Authorization: Bearer), checked by the API function against their SHA-256 in the table on every request; ' +
-        'there is no IAM or Cognito caller, and an authorizer would only add a second lookup of the same key.',
-    );
-    const accessLogs = new LogGroup(this, 'AccessLogs', {
+    this.restApi.root.addMethod('ANY', integration);
+    this.restApi.root.addResource('{proxy+}').addMethod('ANY', integration);
+    this.handler.addPermission('RestApiInvoke', {
+      principal: new ServicePrincipal('apigateway.amazonaws.com'),
+      action: 'lambda:InvokeFunction',
+      sourceArn: this.restApi.arnForExecuteApi('*', '/*', API_STAGE_NAME),
+    });
+
+    const stage = this.restApi.deploymentStage;
+    // API Gateway creates the execution log group on the first error, without a retention, unless it exists.
+    const executionLogs = new LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `API-Gateway-Execution-Logs_${this.restApi.restApiId}/${API_STAGE_NAME}`,
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const stage = new HttpStage(this, 'DefaultStage', {
-      httpApi: this.httpApi,
-      stageName: '$default',
-      autoDeploy: true,
-      throttle: { rateLimit: props.rateLimit ?? 50, burstLimit: props.burstLimit ?? 100 },
-      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs) },
+    stage.node.addDependency(executionLogs);
+    if (props.setAccountCloudWatchRole ?? true) stage.node.addDependency(this.accountCloudWatchRole());
+
+    this.protection = new ApiProtection(this, 'Protection', { stage, ...props.clientLimits });
+    this.url = this.restApi.url;
+
+    const noAuthorizer =
+      'Clients authenticate with per-tenant API keys (Authorization: Bearer), checked by the API function against their SHA-256 in the table on every request; ' +
+      'there is no IAM or Cognito caller, and an authorizer would only add a second lookup of the same key.';
+    acknowledge(this.restApi, 'APIG4', noAuthorizer);
+    acknowledge(this.restApi, 'COG4', `${noAuthorizer} Clients are programs holding keys, not users of a Cognito user pool.`);
+    acknowledge(
+      this.restApi,
+      'APIG2',
+      'Every request goes to the API function through a proxy integration, and the function validates each body with the one zod schema the API is defined by, ' +
+        'answering the API\'s own JSON errors (400 with a detail per field). An API Gateway model would be a second copy of that schema to drift, answering another error shape.',
+    );
+  }
+
+  /**
+   * API Gateway's CloudWatch role for the account and region, with what API Gateway needs to write logs into
+   * this account's log groups (the inline equivalent of the AWS managed AmazonAPIGatewayPushToCloudWatchLogs).
+   * Scoped to the account and region, not to this API's log groups: the setting serves every REST API there.
+   */
+  private accountCloudWatchRole(): CfnAccount {
+    const logGroups = `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*`;
+    const role = new Role(this, 'ApiGatewayCloudWatchRole', {
+      description: 'API Gateway writes REST API logs of this account and region with this role (the account setting cloudWatchRoleArn)',
+      assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+      inlinePolicies: {
+        PushLogs: new PolicyDocument({
+          statements: [
+            new PolicyStatement({
+              actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogGroups', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+              resources: [logGroups],
+            }),
+          ],
+        }),
+      },
     });
-    this.url = stage.url;
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    acknowledge(
+      role,
+      'IAM5',
+      "API Gateway's CloudWatch role is one setting for every REST API of the account in this region: it must be able to write to any of their log groups " +
+        '(execution logs go to groups API Gateway names after each API). It is limited to this account and region, and to writing.',
+      [resourceFinding(role, logGroups)],
+    );
+    return account;
   }
 }
+
+/**
+ * One JSON line per request. No header, query string or path is logged: `resourcePath` is the route template
+ * (`/{proxy+}`), so neither the Authorization header nor a callback URL's token can reach the log.
+ */
+export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+  requestId: '"$context.requestId"',
+  ip: '"$context.identity.sourceIp"',
+  requestTime: '"$context.requestTime"',
+  httpMethod: '"$context.httpMethod"',
+  resourcePath: '"$context.resourcePath"',
+  status: '"$context.status"',
+  protocol: '"$context.protocol"',
+  responseLength: '"$context.responseLength"',
+  responseLatency: '"$context.responseLatency"',
+  integrationStatus: '"$context.integration.status"',
+  integrationLatency: '"$context.integration.latency"',
+  integrationError: '"$context.integrationErrorMessage"',
+  wafResponseCode: '"$context.wafResponseCode"',
+  // Already quoted and escaped by API Gateway: a message with a quote in it still makes valid JSON.
+  error: '$context.error.messageString',
+  errorType: '"$context.error.responseType"',
+};
+const ACCESS_LOG_FORMAT = `{${Object.entries(ACCESS_LOG_FIELDS)
+  .map(([name, value]) => `"${name}":${value}`)
+  .join(',')}}`;

@@ -1,6 +1,6 @@
 /**
  * The marker's base URL in the template: the API function is told where the upstream can reach it, the
- * HTTP API's own https endpoint unless a custom one is configured, and a bad one fails synth.
+ * REST API's own https endpoint (with its stage) unless a custom one is configured, and a bad one fails synth.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,9 +30,14 @@ beforeAll(() => {
 });
 
 describe('PUBLIC_BASE_URL of the API function', () => {
-  it('is the HTTP API’s own endpoint by default', () => {
+  it('is the REST API’s own endpoint and stage by default, built from the API’s id, not from its stage resource', () => {
     const { PUBLIC_BASE_URL } = apiEnvironment(defaults);
-    expect(PUBLIC_BASE_URL).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ApiHttpApi/), 'ApiEndpoint'] });
+    expect(PUBLIC_BASE_URL).toEqual({
+      'Fn::Join': [
+        '',
+        ['https://', { Ref: expect.stringMatching(/^ApiRestApi[0-9A-F]{8}$/) }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/prod'],
+      ],
+    });
   });
 
   it('is the configured custom domain, without a trailing slash', () => {

@@ -118,7 +118,14 @@ describe('cdk-nag AwsSolutionsChecks on the default app', () => {
     expect(table).toEqual(
       [
         'AwsSolutions-SMG4 on UpstreamKey/Resource',
-        'AwsSolutions-APIG4 on Api/HttpApi/DefaultRoute/Resource',
+        // No API Gateway authorizer (the function checks the key), no request model (the function's schema).
+        'AwsSolutions-APIG2 on Api/RestApi/Resource',
+        ...['Api/RestApi/Default/ANY/Resource', 'Api/RestApi/Default/{proxy+}/ANY/Resource'].flatMap((method) => [
+          `AwsSolutions-APIG4 on ${method}`,
+          `AwsSolutions-COG4 on ${method}`,
+        ]),
+        // API Gateway's logging role for the account and region: any log group of theirs.
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:*] on Api/ApiGatewayCloudWatchRole/Resource',
         // X-Ray tracing (and, for the state machine, log delivery): actions without resource types.
         ...['Api/ApiFunctionRole', 'Workflow/PollFunctionRole', 'Workflow/CopyFunctionRole', 'Workflow/RecordFailureFunctionRole', 'Workflow/ReconcileFunctionRole', 'Workflow/StateMachine/Role'].map(
           (role) => `${X_RAY} on ${role}/DefaultPolicy/Resource`,
@@ -176,11 +183,13 @@ describe('cdk-nag AwsSolutionsChecks on the default app', () => {
     ['AwsSolutions-S1', 'server access logs of the video bucket (to a dedicated access-log bucket)'],
     ['AwsSolutions-L1', 'the latest Node.js runtime'],
     ['AwsSolutions-SF1', 'state machine logging of ALL events'],
-    ['AwsSolutions-IAM4', 'no AWS managed policy (no S3 notifications custom resource)'],
+    ['AwsSolutions-IAM4', 'no AWS managed policy (no S3 notifications custom resource; API Gateway’s logging role has an inline policy)'],
     ['AwsSolutions-SF2', 'X-Ray tracing of the state machine'],
     ['AwsSolutions-DDB3', 'point-in-time recovery'],
     ['AwsSolutions-S10', 'TLS-only bucket policies'],
     ['AwsSolutions-APIG1', 'API access logging'],
+    ['AwsSolutions-APIG3', 'an AWS WAF web ACL on the stage'],
+    ['AwsSolutions-APIG6', 'execution logging (errors only) on every method of the stage'],
   ])('%s is satisfied, not acknowledged: %s', (rule) => {
     expect(acknowledged.filter((a) => a.rule === rule || a.rule.startsWith(`${rule}[`))).toEqual([]);
   });

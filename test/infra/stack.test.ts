@@ -160,7 +160,7 @@ const ids = {} as {
   accessLogBucket: string;
   secret: string;
   stateMachine: string;
-  httpApi: string;
+  restApi: string;
   reconcileSchedule: string;
 };
 
@@ -189,7 +189,7 @@ beforeAll(() => {
   ids.accessLogBucket = logicalIdOf(stack.storage.accessLogBucket);
   ids.secret = logicalIdOf(stack.upstreamKey);
   ids.stateMachine = logicalIdOf(stack.workflow.stateMachine);
-  ids.httpApi = logicalIdOf(stack.api.httpApi);
+  ids.restApi = logicalIdOf(stack.api.restApi);
   ids.reconcileSchedule = logicalIdOf(stack.workflow.reconcileSchedule);
   definition = definitionOf(template);
 }, 120_000);
@@ -1109,10 +1109,11 @@ describe('least privilege', () => {
     for (const action of actions) expect(action).toMatch(/^(xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))$/);
   });
 
-  it('the only IAM roles are the five function roles and the state machine’s, with no managed policies', () => {
+  it('the only IAM roles are the five function roles, the state machine’s and API Gateway’s logging role, with no managed policies', () => {
     const roles = template.findResources('AWS::IAM::Role');
     const stateMachineRole = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
-    expect(Object.keys(roles).sort()).toEqual([...Object.values(ids.role), stateMachineRole].sort());
+    const apiGatewayRole = Object.values(template.findResources('AWS::ApiGateway::Account'))[0]!.Properties.CloudWatchRoleArn['Fn::GetAtt'][0];
+    expect(Object.keys(roles).sort()).toEqual([...Object.values(ids.role), stateMachineRole, apiGatewayRole].sort());
     for (const [id, role] of Object.entries(roles)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
   });
 
@@ -1126,7 +1127,7 @@ describe('least privilege', () => {
       Principal: 'apigateway.amazonaws.com',
       FunctionName: { 'Fn::GetAtt': [ids.fn.Api, 'Arn'] },
     });
-    expect(render(permission!.Properties.SourceArn)).toContain(`:\${${ids.httpApi}}/`);
+    expect(render(permission!.Properties.SourceArn)).toContain(`:\${${ids.restApi}}/prod/`);
   });
 });
 
@@ -1260,50 +1261,40 @@ describe('environment', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// HTTP API
+// REST API
 // ---------------------------------------------------------------------------------------------------
 
-describe('HTTP API', () => {
-  it('has exactly one route, $default, targeting the Lambda integration', () => {
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
-    const integrationId = Object.keys(template.findResources('AWS::ApiGatewayV2::Integration'))[0]!;
-    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
-      ApiId: { Ref: ids.httpApi },
-      RouteKey: '$default',
-      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
-    });
+describe('REST API', () => {
+  it('is regional, with one resource besides the root: {proxy+}', () => {
+    template.resourceCountIs('AWS::ApiGateway::RestApi', 1);
+    expect(resources[ids.restApi]!.Properties.EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
+    template.resourceCountIs('AWS::ApiGateway::Resource', 1);
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { RestApiId: { Ref: ids.restApi }, PathPart: '{proxy+}' });
   });
 
-  it('proxies to the API function with payload format 2.0', () => {
-    template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
-    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
-      ApiId: { Ref: ids.httpApi },
-      IntegrationType: 'AWS_PROXY',
-      PayloadFormatVersion: '2.0',
-      IntegrationUri: { 'Fn::GetAtt': [ids.fn.Api, 'Arn'] },
-    });
+  it('has ANY on / and on /{proxy+}, each a proxy integration of the API function with a 29 s timeout', () => {
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+    expect(methods).toHaveLength(2);
+    for (const method of methods) {
+      expect(method.Properties).toMatchObject({ RestApiId: { Ref: ids.restApi }, HttpMethod: 'ANY', AuthorizationType: 'NONE' });
+      expect(method.Properties.Integration).toMatchObject({ Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST', TimeoutInMillis: 29_000 });
+      expect(render(method.Properties.Integration.Uri)).toContain(`:lambda:path/2015-03-31/functions/\${${ids.fn.Api}.Arn}/invocations`);
+    }
+    expect(fnProps('Api').Timeout).toBeLessThanOrEqual(29);
   });
 
-  it('has one stage, $default, auto-deployed and throttled', () => {
-    template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      ApiId: { Ref: ids.httpApi },
-      StageName: '$default',
-      AutoDeploy: true,
-      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() }),
-    });
-    const settings = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties.DefaultRouteSettings;
-    expect(settings.ThrottlingRateLimit).toBeGreaterThan(0);
-    expect(settings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(settings.ThrottlingRateLimit);
+  it('has one stage, whose name the function’s own URL uses', () => {
+    template.resourceCountIs('AWS::ApiGateway::Stage', 1);
+    template.hasResourceProperties('AWS::ApiGateway::Stage', { RestApiId: { Ref: ids.restApi }, StageName: 'prod' });
   });
 
-  it('writes access logs to a log group with a retention', () => {
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] }, Format: Match.stringLikeRegexp('requestId') },
-    });
-    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
-    const logGroupId = stage.Properties.AccessLogSettings.DestinationArn['Fn::GetAtt'][0];
+  it('writes access logs and error-level execution logs to log groups with a retention', () => {
+    const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0]!;
+    const logGroupId = stage.Properties.AccessLogSetting.DestinationArn['Fn::GetAtt'][0];
     expect(resources[logGroupId]).toMatchObject({ Type: 'AWS::Logs::LogGroup', Properties: { RetentionInDays: expect.any(Number) } });
+    const executionLogs = Object.values(resources).find((r) => r.Type === 'AWS::Logs::LogGroup' && render(r.Properties?.LogGroupName ?? '').startsWith('API-Gateway-Execution-Logs_'));
+    expect(render(executionLogs!.Properties.LogGroupName)).toBe(`API-Gateway-Execution-Logs_\${${ids.restApi}}/prod`);
+    expect(executionLogs!.Properties.RetentionInDays).toEqual(expect.any(Number));
   });
 });
 
@@ -1322,7 +1313,7 @@ describe('outputs', () => {
     template.hasOutput('UpstreamKeySecret', { Value: { Ref: ids.secret } });
     template.hasOutput('StateMachineArn', { Value: { Ref: ids.stateMachine } });
     const url = render(template.toJSON().Outputs.ApiUrl.Value);
-    expect(url).toMatch(new RegExp(`^https://\\$\\{${ids.httpApi}\\}\\.execute-api\\.`));
+    expect(url).toMatch(new RegExp(`^https://\\$\\{${ids.restApi}\\}\\.execute-api\\.\\$\\{AWS::Region\\}\\.\\$\\{AWS::URLSuffix\\}/\\$\\{\\w+\\}/$`));
   });
 
   it('creates a placeholder secret for the upstream key when none is given', () => {

@@ -3,7 +3,7 @@
  * environment variable and the values it may take, rather than failing each task with a 400 upstream.
  */
 import { describe, expect, it } from 'vitest';
-import { upstreamSettingsFromEnv } from '../../local/settings.ts';
+import { edgeLimitsFromEnv, upstreamSettingsFromEnv } from '../../local/settings.ts';
 
 describe('upstreamSettingsFromEnv', () => {
   it('nothing set: nothing overridden, cdk.json’s context or the defaults apply', () => {
@@ -46,5 +46,17 @@ describe('upstreamSettingsFromEnv', () => {
     [{ UPSTREAM_RESUBMITS: 'twice' }, 'UPSTREAM_RESUBMITS must be a whole number from 0 to 5, not "twice".'],
   ])('%j fails before anything starts: %s', (env, message) => {
     expect(() => upstreamSettingsFromEnv(env)).toThrow(message);
+  });
+});
+
+describe('edgeLimitsFromEnv', () => {
+  it('passes the edge limits on as numbers, and leaves unset ones to the deployment', () => {
+    expect(edgeLimitsFromEnv({ CLIENT_REQUESTS_PER_MINUTE: '100', IP_REQUESTS_PER_MINUTE: ' ', API_RATE_LIMIT: '2.5' })).toEqual({
+      edgeLimits: { requestsPerKey: 100, requestsPerAddress: undefined, rateLimit: 2.5, burstLimit: undefined },
+    });
+  });
+
+  it('names a variable that is not a number', () => {
+    expect(() => edgeLimitsFromEnv({ API_BURST_LIMIT: 'lots' })).toThrow('API_BURST_LIMIT must be a number, not "lots".');
   });
 });
