@@ -12,18 +12,18 @@ export interface ClientRateLimits {
   /**
    * Requests a minute one `Authorization` header value may send, valid key or not (requests without the
    * header are left to the address rule). Above the per-key generation limits, which the API function
-   * enforces: this one only sheds floods before they cost a Lambda invocation. @default 600
+   * enforces: this one only sheds floods before they cost a Lambda invocation. @default 3000
    */
   readonly requestsPerKey?: number;
   /**
    * Requests a minute from one client IP address, whatever the keys: what stops a flood of random bad
    * keys, each of which the key rule sees once. A NAT in front of several clients counts as one
-   * address. @default 1200
+   * address. @default 6000
    */
   readonly requestsPerAddress?: number;
 }
 
-export const DEFAULT_CLIENT_RATE_LIMITS: Required<ClientRateLimits> = { requestsPerKey: 600, requestsPerAddress: 1200 };
+export const DEFAULT_CLIENT_RATE_LIMITS: Required<ClientRateLimits> = { requestsPerKey: 3000, requestsPerAddress: 6000 };
 
 export interface ApiProtectionProps extends ClientRateLimits {
   /** The REST API stage the web ACL guards. */

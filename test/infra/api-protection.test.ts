@@ -63,10 +63,10 @@ describe('the web ACL', () => {
     ]);
   });
 
-  it('limits each Authorization header value, exactly as sent, to 600 requests a minute', () => {
+  it('limits each Authorization header value, exactly as sent, to 3000 requests a minute', () => {
     expect(rule(template, 'PerKeyRate').Statement).toEqual({
       RateBasedStatement: {
-        Limit: 600,
+        Limit: 3000,
         EvaluationWindowSec: 60,
         AggregateKeyType: 'CUSTOM_KEYS',
         CustomKeys: [{ Header: { Name: 'authorization', TextTransformations: [{ Priority: 0, Type: 'NONE' }] } }],
@@ -74,13 +74,13 @@ describe('the web ACL', () => {
     });
   });
 
-  it('limits each client address to 1200 requests a minute, whatever the keys', () => {
-    expect(rule(template, 'PerAddressRate').Statement).toEqual({ RateBasedStatement: { Limit: 1200, EvaluationWindowSec: 60, AggregateKeyType: 'IP' } });
+  it('limits each client address to 6000 requests a minute, whatever the keys', () => {
+    expect(rule(template, 'PerAddressRate').Statement).toEqual({ RateBasedStatement: { Limit: 6000, EvaluationWindowSec: 60, AggregateKeyType: 'IP' } });
   });
 
   it.each([
-    ['PerKeyRate', 'rate_limited_key', /with this API key: at most 600 a minute/],
-    ['PerAddressRate', 'rate_limited_address', /from this address: at most 1200 a minute/],
+    ['PerKeyRate', 'rate_limited_key', /with this API key: at most 3000 a minute/],
+    ['PerAddressRate', 'rate_limited_address', /from this address: at most 6000 a minute/],
   ])('%s blocks with 429, Retry-After and a JSON body in the API’s error shape', (name, bodyKey, message) => {
     expect(rule(template, name).Action).toEqual({
       Block: {
