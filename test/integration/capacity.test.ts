@@ -18,6 +18,7 @@ import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const MAX_CONCURRENT = 2;
 let gateway: LocalGateway;
@@ -37,7 +38,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: ['capacity-key-0123456789', 'capacity-other-0123456789'],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     capacity: { maxConcurrent: MAX_CONCURRENT },
     keyLimits: { maxConcurrent: 1000, ratePerMinute: 1000 }, // this file is about the upstream's limits
     simulator: { clock: upstreamClock },

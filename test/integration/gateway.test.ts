@@ -17,6 +17,7 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import { MediaStore } from '../../functions/commons/adapters/media-store.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const SEED_EXAMPLE = {
   user_prompt:
@@ -40,7 +41,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: ['alice-key-0123456789abcdef', 'bob-key-0123456789abcdefgh'],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     // An operator who does not offer 4k (as `ALLOWED_RESOLUTIONS` or the context `allowedResolutions` would say).
     upstreamChoices: { resolution: { allowed: '540p,720p,1080p' } },
     log: () => undefined,

@@ -29,6 +29,7 @@ import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-lu
 import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
 import { ASPECT_RATIOS, generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { SeedClient } from '../support/client.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 // ------------------------------------------------------------------------------------------ the gateway
 
@@ -75,7 +76,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: [API_KEY],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
     // Many cases are valid and create tasks: limits would turn later ones into 429s and long queues.
     capacity: { maxConcurrent: 1000, maxCreatesPerMinute: 100_000 },

@@ -21,6 +21,7 @@ import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
 import { ClientLimits } from '../../functions/commons/adapters/client-limits.ts';
 import { TooManyRequestsError } from '../../functions/commons/errors.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 /** Keys the operator chose (LOCAL_API_KEY), not generated ones: nothing of them may be stored in plain text. */
@@ -59,7 +60,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     simulator: { clock: upstreamClock },
     log: () => undefined,
     functionLogs: () => undefined,
@@ -302,7 +304,15 @@ describe('the local gateway’s own keys (LOCAL_API_KEY)', () => {
   it('gives each its own random owner, kept across a restart of the same data dir', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-seed-it-'));
     const start = () =>
-      startLocalGateway({ dataDir: dir, port: 0, apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY], timeScale: 0.01, log: () => undefined, functionLogs: () => undefined });
+      startLocalGateway({
+        dataDir: dir,
+        port: 0,
+        apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
+        timeScale: TEST_TIME_SCALE,
+        generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
+        log: () => undefined,
+        functionLogs: () => undefined,
+      });
     const ownersIn = async (local: LocalGateway) => {
       const client = DynamoDBDocumentClient.from(
         new DynamoDBClient({ endpoint: local.dynamoDbEndpoint, region: LOCAL_REGION, credentials: local.credentials }),
