@@ -11,6 +11,12 @@
  * Node's HTTP parser (`parser`: a bare 400 or 431, no body, connection closed) and API Gateway, played
  * by local/api-front.ts (`edge`: 413 `{"message": …}` for a body over 10 MiB, as in AWS).
  *
+ * A third refusal is Lambda's: a request whose event would exceed the 6 MB synchronous payload never
+ * reaches the function (local/lambda-host.ts refuses it as Lambda does), and the front answers for it
+ * with its own `{"message": …}`: a 413 if it refuses such bodies itself, else its integration error (a
+ * 5xx, as API Gateway's would be). Such cases are found by size, not named, and listed apart from the
+ * 5xx of the API: the API's own 9.5 MiB body limit and 5 MiB keyframes cannot be reached behind Lambda.
+ *
  * Unless a case states its answer, a POST's expected status comes from the request schema itself
  * (200 when `generationRequestSchema` accepts the body, else 400), so the corpus checks that what the
  * schema decides is what a client gets over the wire.
@@ -29,6 +35,7 @@ import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-lu
 import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
 import { ASPECT_RATIOS, generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { SeedClient } from '../support/client.ts';
+import { LAMBDA_SYNC_PAYLOAD_BYTES, jsonBytes } from '../../local/aws-limits.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 // ------------------------------------------------------------------------------------------ the gateway
@@ -58,7 +65,7 @@ let upstream: SimulatedLuma;
 let dataDir: string;
 let client: SeedClient;
 const functionLogs: string[] = [];
-const tally = { requests: 0, serverErrors: [] as string[] };
+const tally = { requests: 0, serverErrors: [] as string[], overLambdaEvent: [] as string[] };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hostile-it-'));
@@ -774,8 +781,26 @@ function dechunk(bytes: Buffer): Buffer {
 async function send(c: HostileCase): Promise<Answer> {
   const answer = await (c.via === 'raw' ? viaRaw(c.raw!) : c.via === 'http' ? viaHttp(c) : viaFetch(c));
   tally.requests++;
-  if (answer.status >= 500) tally.serverErrors.push(`${c.group}: ${c.name} → ${answer.status} ${answer.body.toString('utf8', 0, 300)}`);
+  const line = `${c.group}: ${c.name} → ${answer.status} ${answer.body.toString('utf8', 0, 300)}`;
+  if (overLambdaEvent(c)) tally.overLambdaEvent.push(line);
+  else if (answer.status >= 500) tally.serverErrors.push(line);
   return answer;
+}
+
+/** The event's headers, request context and other fields around the body: a generous allowance. */
+const EVENT_ENVELOPE_BYTES = 4096;
+
+/** About the size of the API Gateway event this case makes: the body as text, or Base64 when it is not UTF-8. */
+function lambdaEventBytes(c: HostileCase): number {
+  const bytes = c.via === 'raw' ? c.raw! : Buffer.from(c.body ?? '');
+  const text = bytes.toString('utf8');
+  const body = Buffer.from(text, 'utf8').equals(bytes) ? text : bytes.toString('base64');
+  return jsonBytes({ body, headers: headersOf(c) }) + EVENT_ENVELOPE_BYTES;
+}
+
+/** Lambda refuses this request before the function runs (API Gateway's own 10 MiB refusal, `edge`, comes first). */
+function overLambdaEvent(c: HostileCase): boolean {
+  return !c.edge && lambdaEventBytes(c) > LAMBDA_SYNC_PAYLOAD_BYTES;
 }
 
 // ------------------------------------------------------------------------------------------- checking
@@ -806,6 +831,12 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
   const what = describeAnswer(c, answer);
   if (c.closes) {
     expect(answer.closed, what).toBe(true);
+    return;
+  }
+  if (overLambdaEvent(c)) {
+    // Never the function's answer: the front's refusal (413) or its integration error.
+    expect(answer.status === 413 || answer.status >= 500, what).toBe(true);
+    expect(JSON.parse(answer.body.toString('utf8')), what).toEqual({ message: expect.any(String) });
     return;
   }
   expect(answer.status, what).toBeGreaterThanOrEqual(200);
@@ -847,6 +878,11 @@ describe(`hostile corpus (${corpus.length} cases)`, () => {
     expect(corpus.length).toBeGreaterThanOrEqual(200);
     const names = corpus.map((c) => `${c.group}: ${c.name}`);
     expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+  });
+
+  it('has no case so near Lambda’s 6 MB event limit that the estimate of its event could misjudge it', () => {
+    const near = corpus.filter((c) => Math.abs(lambdaEventBytes(c) - LAMBDA_SYNC_PAYLOAD_BYTES) < 64 * 1024);
+    expect(near.map((c) => `${c.group}: ${c.name}`)).toEqual([]);
   });
 
   // A few at a time (vitest's maxConcurrency), except the idempotency cases, which build on each other.
@@ -976,6 +1012,7 @@ describe('after all of it', () => {
 
   it('never answered a 5xx, and the functions logged no unhandled error and no key', () => {
     console.log(`hostile corpus: ${corpus.length} cases, ${PROPERTIES} properties × ${RUNS} runs, ${tally.serverErrors.length} 5xx (${tally.requests} requests)`);
+    console.log(`refused by Lambda before the function (event over 6 MB): ${tally.overLambdaEvent.length}\n  ${tally.overLambdaEvent.join('\n  ')}`);
     expect(tally.serverErrors).toEqual([]);
     const logs = functionLogs.join('');
     expect(logs).not.toContain('"unhandled error"');
