@@ -942,7 +942,7 @@ const PROPERTIES = 5;
 describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
   it('any JSON value as the body: a JSON 4xx or a generation, never a 5xx', async () => {
     await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), (value) => postAndCheck(JSON.stringify(value) ?? 'null')), { numRuns: RUNS });
-  }, 60_000);
+  });
 
   it('objects of the schema\'s fields with arbitrary values, plus unknown keys', async () => {
     const body = fc.record(
@@ -961,14 +961,14 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       fc.asyncProperty(body, ({ extra = {}, ...fields }) => postAndCheck(JSON.stringify({ ...extra, ...fields }))),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 
   it('arbitrary strings and values as keyframes', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('image_url', 'image_end_url'), keyframeLike, (field, value) => postAndCheck(JSON.stringify(withPrompt({ [field]: value })))),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 
   it('arbitrary Idempotency-Key, Authorization and Content-Type values', async () => {
     const headers = fc.record(
@@ -980,7 +980,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       { requiredKeys: [] },
     );
     await fc.assert(fc.asyncProperty(headers, (chosen) => postAndCheck(VALID_TEXT, chosen)), { numRuns: RUNS });
-  }, 60_000);
+  });
 
   it('arbitrary task ids and paths: a JSON 404 or 405, never a 5xx', async () => {
     const target = fc.oneof(
@@ -997,7 +997,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       }),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 });
 
 // ------------------------------------------------------------------------------------------- afterwards
@@ -1006,9 +1006,9 @@ describe('after all of it', () => {
   it('still serves a valid request, and its task completes', async () => {
     const created = await client.create({ user_prompt: 'A lighthouse after the storm' });
     expect(created.status).toBe(200);
-    const done = await client.waitForTerminal(created.body.id, 45_000);
+    const done = await client.waitForTerminal(created.body.id, 150_000);
     expect(done.state).toBe('completed');
-  }, 60_000);
+  });
 
   it('never answered a 5xx, and the functions logged no unhandled error and no key', () => {
     console.log(`hostile corpus: ${corpus.length} cases, ${PROPERTIES} properties × ${RUNS} runs, ${tally.serverErrors.length} 5xx (${tally.requests} requests)`);
