@@ -36,8 +36,12 @@ export class SeedClient {
     return this.request('GET', `/luma/generations/${id}`);
   }
 
-  /** Polls until the task is completed or failed; every answer must match the published schema. */
-  async waitForTerminal(id: string, timeoutMs = 30_000): Promise<SeedGeneration & { seen: string[] }> {
+  /**
+   * Polls until the task is completed or failed; every answer must match the published schema. The budget
+   * only names the task that never ended, before the test's own timeout (180 s) would: it is not a speed
+   * requirement, and a loaded machine may take a minute for a task that takes a second on an idle one.
+   */
+  async waitForTerminal(id: string, timeoutMs = 120_000): Promise<SeedGeneration & { seen: string[] }> {
     const seen: string[] = [];
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
