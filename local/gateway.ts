@@ -70,8 +70,11 @@ export interface LocalGatewayOptions {
   edgeLimits?: EdgeLimits;
   /** The clock the web ACL and the throttle count with, in milliseconds. @default performance.now */
   edgeClock?: () => number;
-  /** Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream). */
-  simulator?: import('./simulated-luma.ts').SimulatedLumaFaults;
+  /**
+   * Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream), and the
+   * clock its timelines run on (tests hold generations where they are by freezing it).
+   */
+  simulator?: import('./simulated-luma.ts').SimulatedLumaFaults & Pick<import('./simulated-luma.ts').SimulatedLumaOptions, 'clock'>;
   log?: (line: string) => void;
   /** Where the functions' own logs go. @default this process's stdout */
   functionLogs?: (chunk: string) => void;

@@ -10,7 +10,9 @@
  *   dreaming  for dreamingSeconds * timeScale
  *   completed (or failed, see [sim:fail]) afterwards.
  * Deriving state from created_at, rather than running timers, is what lets
- * in-flight generations keep progressing across a restart when `stateFile` is set.
+ * in-flight generations keep progressing across a restart when `stateFile` is set. Time is read from
+ * `clock` (the system clock unless a test passes its own), so a test can walk a timeline step by step
+ * or hold every generation where it is.
  *
  * What a Generation looks like: `created_at` has microseconds (`2025-05-16T18:53:39.062856Z`), and
  * `request` echoes the create body with Luma's defaults filled in (generation_type "video", aspect_ratio
@@ -185,6 +187,17 @@ export interface SimulatedLumaOptions extends SimulatedLumaFaults {
   stateFile?: string;
   /** The pause between two tries of a callback, in real milliseconds (not scaled, like Luma's). @default 100 */
   callbackRetryDelayMs?: number;
+  /**
+   * Where "now" comes from: every timeline, created_at and peak count reads it. Tests pass one they
+   * control, to walk a timeline step by step or to hold every generation where it is. Callbacks fire once
+   * this clock has reached their instant, checked on real timers. @default the system clock
+   */
+  clock?: SimClock;
+}
+
+/** The simulator's source of the current time, in epoch milliseconds. */
+export interface SimClock {
+  now(): number;
 }
 
 export interface SimulatedLumaStats {
@@ -303,6 +316,7 @@ function emptyFaultCounts(): Record<FaultKind, number> {
 
 interface SimContext {
   apiKey: string;
+  clock: SimClock;
   timing: SimTiming;
   assetsDir: string;
   stateFile: string | undefined;
@@ -331,6 +345,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
   if (!options.apiKey) throw new Error('SimulatedLuma: apiKey is required');
   const ctx: SimContext = {
     apiKey: options.apiKey,
+    clock: options.clock ?? Date,
     timing: validatedTiming(options),
     assetsDir: options.assetsDir ?? DEFAULT_ASSETS_DIR,
     stateFile: options.stateFile,
@@ -359,14 +374,17 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     otherClients: options.otherClients ?? true,
     callbacks: undefined as unknown as CallbackScheduler,
   };
-  ctx.callbacks = new CallbackScheduler({ retryDelayMs: validatedRetryDelay(options), timeoutMs: CALLBACK_TIMEOUT_MS }, ctx.counters.callbacks);
+  ctx.callbacks = new CallbackScheduler(
+    { retryDelayMs: validatedRetryDelay(options), timeoutMs: CALLBACK_TIMEOUT_MS, now: () => ctx.clock.now() },
+    ctx.counters.callbacks,
+  );
   ctx.random = mulberry32(ctx.faults.seed);
   if (ctx.stateFile) {
     for (const record of await loadRecords(ctx.stateFile)) ctx.records.set(record.id, record);
   }
-  ctx.counters.maxConcurrent = countActive(ctx, Date.now());
+  ctx.counters.maxConcurrent = countActive(ctx, ctx.clock.now());
   if (ctx.otherClients && ![...ctx.records.values()].some((record) => record.foreign)) {
-    addOtherClientsHistory(ctx, Date.now());
+    addOtherClientsHistory(ctx, ctx.clock.now());
     await persist(ctx);
   }
 
@@ -375,7 +393,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
   ctx.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // After a restart, only the changes still to come are called back; those that happened while the
   // simulator was down are not sent late.
-  const startedMs = Date.now();
+  const startedMs = ctx.clock.now();
   for (const record of ctx.records.values()) scheduleCallbacks(ctx, record, startedMs);
 
   return {
@@ -461,7 +479,7 @@ async function handleCreate(ctx: SimContext, req: IncomingMessage, res: ServerRe
     throw error;
   }
   // From here to records.set nothing awaits, so concurrent creates cannot both take the last slot.
-  const nowMs = Date.now();
+  const nowMs = ctx.clock.now();
   if (countActive(ctx, nowMs) >= ctx.faults.concurrencyLimit) {
     ctx.counters.rejectedConcurrency += 1;
     return sendJson(res, 429, { detail: DETAIL_TOO_MANY_CONCURRENT }, { 'Retry-After': '1' });
@@ -580,7 +598,7 @@ function admitSubmit(ctx: SimContext, body: unknown): LumaVideoRequest {
 function handleList(ctx: SimContext, url: URL, res: ServerResponse): void {
   const page = parsePagination(url.searchParams);
   if (!page.ok) throw new HttpError(400, page.detail);
-  const now = Date.now();
+  const now = ctx.clock.now();
   // The whole account, newest first (Luma does not document the order; newest first is what it shows).
   // A stable sort of the reversed insertion order keeps equal instants latest-stored first.
   const newestFirst = [...ctx.records.values()]
@@ -602,7 +620,7 @@ function handleGet(ctx: SimContext, res: ServerResponse, id: string): void {
   if (fault) return sendInjectedError(ctx, res, fault);
   const record = ctx.records.get(id);
   if (!record) throw new HttpError(404, DETAIL_NOT_FOUND);
-  sendJson(res, 200, renderGeneration(record, Date.now(), ctx.timing, ctx.baseUrl));
+  sendJson(res, 200, renderGeneration(record, ctx.clock.now(), ctx.timing, ctx.baseUrl));
 }
 
 async function handleDelete(ctx: SimContext, res: ServerResponse, id: string): Promise<void> {
@@ -620,7 +638,7 @@ const ASSET_FILES: Record<string, { file: string; contentType: string }> = {
 async function serveAsset(ctx: SimContext, req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
   const record = ctx.records.get(id);
   // Like a CDN link that does not exist yet: nothing to serve until completed.
-  if (!record || generationStateAt(record, Date.now(), ctx.timing) !== 'completed') {
+  if (!record || generationStateAt(record, ctx.clock.now(), ctx.timing) !== 'completed') {
     throw new HttpError(404, 'Asset not found');
   }
   const asset = ASSET_FILES[name]!;
@@ -725,12 +743,12 @@ function addOtherClientsHistory(ctx: SimContext, nowMs: number): void {
 function addForeignGeneration(ctx: SimContext, request: ForeignGenerationRequest, options: ForeignGenerationOptions = {}): string {
   const validation = validateGenerationRequest({ model: 'ray-2', ...request });
   if (!validation.ok) throw new Error(`addForeignGeneration: ${validation.detail}`);
-  const createdMicros = options.createdAt ? options.createdAt.getTime() * 1000 : nextCreatedMicros(ctx, Date.now());
+  const createdMicros = options.createdAt ? options.createdAt.getTime() * 1000 : nextCreatedMicros(ctx, ctx.clock.now());
   if (!Number.isFinite(createdMicros)) throw new Error('addForeignGeneration: createdAt is not a valid date');
   const record = newForeignRecord(withLumaDefaults(validation.request), createdMicros, options.outcome ?? 'complete', options.failureReason);
   ctx.records.set(record.id, record);
   ctx.counters.foreignCreates += 1;
-  scheduleCallbacks(ctx, record, Date.now());
+  scheduleCallbacks(ctx, record, ctx.clock.now());
   persist(ctx).catch((error: unknown) => console.error('[simulated-luma] could not persist a foreign generation', error));
   return record.id;
 }

@@ -1,7 +1,10 @@
 /**
  * Local Step Functions: runs the synthesized state machine in-process with
  * aws-local-stepfunctions, and speaks enough of the AWS JSON 1.0 protocol that the
- * Lambda handlers' unchanged `SFNClient` calls work against it.
+ * Lambda handlers' unchanged `SFNClient` calls work against it. Executions are held to AWS's limits
+ * (local/aws-limits.ts), so a definition or a function that would break one in AWS breaks it here:
+ * a Wait's seconds must be a whole number, state input and output at most 256 KiB, and the history at
+ * most 25,000 events.
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -10,6 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StateMachine as LibStateMachine } from 'aws-local-stepfunctions';
 
 import { StateMachine, ExecutionError } from './aws-local-stepfunctions.ts';
+import { STATES_PAYLOAD_BYTES, awsLimitErrors, jsonBytes, type AwsLimitError } from './aws-limits.ts';
+import { ExecutionLimits, type CountedKind, type LibEvent } from './execution-limits.ts';
 import { replacePrivateFile } from './private-files.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -19,7 +24,10 @@ export interface LocalStepFunctionsOptions {
   definition: object; // ASL, already resolved
   /** Invoke a Lambda by the ARN/name found in a Task state; resolves with the handler's return value, rejects with an Error whose `name` is the Lambda errorType (e.g. 'TransientUpstreamError') and `message` the errorMessage. */
   invokeLambda(functionArn: string, payload: unknown): Promise<unknown>;
-  /** Multiplies every Wait and every Retry interval; e.g. 0.01. Default 1. */
+  /**
+   * Multiplies every Wait and every Retry interval; e.g. 0.01. Default 1. A Wait's seconds must still be a
+   * whole number, as in AWS: the scale applies after that check, so `1` at 0.01 waits 10 ms.
+   */
   timeScale?: number;
   /** JSON file where executions are persisted (write temp + rename). On start, executions that were RUNNING are re-run from the beginning with their original input (the workflow is designed to be idempotent). */
   stateFile?: string;
@@ -71,9 +79,7 @@ const LAMBDA_INVOKE_RESOURCE = /^arn:[^:]+:states:::lambda:invoke$/;
 const LAMBDA_FUNCTION_ARN = /^arn:[^:]+:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/;
 const STATUSES: readonly ExecutionStatus[] = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
 
-type LibRun = ReturnType<LibStateMachine['run']>;
 type LibJson = Parameters<LibStateMachine['run']>[0];
-type LibEvent = LibRun['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 type LocalHandler = (input: LibJson) => Promise<LibJson>;
 
 interface AslRetrier {
@@ -201,6 +207,11 @@ export class LocalStepFunctions {
     if (!EXECUTION_NAME.test(name)) throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
     const inputText = input.input ?? '{}';
     assertJson(inputText);
+    const inputBytes = Buffer.byteLength(inputText, 'utf8');
+    if (inputBytes > STATES_PAYLOAD_BYTES) {
+      const { error, cause } = awsLimitErrors.executionInputTooLarge(inputBytes);
+      throw new StepFunctionsError(error, cause);
+    }
 
     const executionArn = this.executionArnPrefix + name;
     const existing = this.executions.get(executionArn);
@@ -240,12 +251,19 @@ export class LocalStepFunctions {
       .map(listItem);
   }
 
-  /** Resolves when no execution is running (for tests and shutdown). */
   /** Resolves once every change so far is on disk: AWS acknowledges a start only when it is durable. */
   async persisted(): Promise<void> {
     await this.stateFile?.flush();
   }
 
+  /** Resolves with the execution as it is once it stops running: finished, or left RUNNING by close(). */
+  async settled(executionArn: string): Promise<ExecutionDescription> {
+    const record = this.requireExecution(executionArn);
+    await this.live.get(executionArn)?.done;
+    return describeRecord(record);
+  }
+
+  /** Resolves when no execution is running (for tests and shutdown). */
   async idle(): Promise<void> {
     // Executions may start others while we wait, hence the loop.
     while (this.live.size > 0) await Promise.all([...this.live.values()].map((live) => live.done));
@@ -283,9 +301,11 @@ export class LocalStepFunctions {
         context: executionContext(record, this.stateMachineName),
       });
       live.abortRun = run.abort;
-      void this.logEvents(record.name, run.eventLogs);
+      const watched = this.watchEvents(record, run.eventLogs);
       this.enforceTimeout(record, signal);
       const output = await run.result;
+      // The last events (the final state's output, the history count) are judged before success is.
+      await watched;
       this.complete(record, { status: 'SUCCEEDED', output: JSON.stringify(output) });
     } catch (error) {
       // After a stop, timeout or close the record already says what happened; complete() ignores it.
@@ -335,17 +355,21 @@ export class LocalStepFunctions {
   }
 
   private async runTask(task: TaskKind, input: LibJson, signal: AbortSignal): Promise<LibJson> {
+    // Events are judged on microtasks: one turn of the event loop lets every event so far be judged, so
+    // an execution past a limit never invokes another function.
+    await new Promise((resolve) => setImmediate(resolve));
     // The library re-enters a Retry after an abort (its sleep resolves early), so refuse here.
     if (signal.aborted) throw statesRuntimeError('The execution was stopped');
-    switch (task.kind) {
-      case 'wait':
-        return this.runWait(task, input, signal);
-      case 'lambda-invoke':
-        return this.runLambdaInvoke(task, input);
-      case 'lambda-arn':
-        // A plain function ARN is Step Functions' "payload response only" form: the result is the output.
-        return toJson(await this.callLambda(task.functionArn, input));
-    }
+    if (task.kind === 'wait') return this.runWait(task, input, signal);
+    // What Parameters made is the task's input; what the integration answers is its result: both capped.
+    assertPayloadSize(input, (bytes) => awsLimitErrors.statesInputTooLarge(task.stateName, bytes));
+    const result =
+      task.kind === 'lambda-invoke'
+        ? await this.runLambdaInvoke(task, input)
+        : // A plain function ARN is Step Functions' "payload response only" form: the result is the output.
+          toJson(await this.callLambda(task.functionArn, input));
+    assertPayloadSize(result, (bytes) => awsLimitErrors.statesOutputTooLarge(task.stateName, bytes));
+    return result;
   }
 
   private async runWait(task: WaitTask, parameters: LibJson, signal: AbortSignal): Promise<LibJson> {
@@ -378,17 +402,29 @@ export class LocalStepFunctions {
     }
   }
 
-  private async logEvents(name: string, events: AsyncGenerator<LibEvent>): Promise<void> {
-    // Draining the generator also keeps the library's event queue from growing for the
-    // lifetime of a long polling loop.
+  /**
+   * Logs the execution's events and holds it to the limits only its events show (history length, state
+   * input and output sizes): the first one broken fails the execution. Draining the generator also keeps
+   * the library's event queue from growing for the lifetime of a long polling loop.
+   */
+  private async watchEvents(record: ExecutionRecord, events: AsyncGenerator<LibEvent>): Promise<void> {
+    const limits = new ExecutionLimits((stateName, stateType) => this.countedKind(stateName, stateType));
     try {
       for await (const event of events) {
         const line = describeEvent(event);
-        if (line) this.logLine(`${name}: ${line}`);
+        if (line) this.logLine(`${record.name}: ${line}`);
+        const broken = limits.observe(event);
+        if (broken) this.terminate(record, { status: 'FAILED', error: broken.error, cause: broken.cause });
       }
     } catch (error) {
-      this.logLine(`${name}: event log failed: ${(error as Error).message}`);
+      this.logLine(`${record.name}: event log failed: ${(error as Error).message}`);
     }
+  }
+
+  private countedKind(stateName: string, stateType: string): CountedKind {
+    const task = this.tasks.get(stateName);
+    if (task && task.kind !== 'wait') return 'lambda';
+    return stateType === 'Map' || stateType === 'Parallel' ? 'container' : 'plain';
   }
 
   private requireExecution(executionArn: string): ExecutionRecord {
@@ -633,7 +669,17 @@ function lambdaTaskError(error: unknown): Error {
  * `isRetryable`/`isCatchable` flags (`error.isRetryable ?? true`), so we set them.
  */
 function statesRuntimeError(message: string): Error {
-  return Object.assign(new Error(message), { name: 'States.Runtime', isRetryable: false, isCatchable: false });
+  return terminalError({ error: 'States.Runtime', cause: message });
+}
+
+/** An error no Retry or Catch handles: States.Runtime, States.DataLimitExceeded. */
+function terminalError({ error, cause }: AwsLimitError): Error {
+  return Object.assign(new Error(cause), { name: error, isRetryable: false, isCatchable: false });
+}
+
+function assertPayloadSize(value: unknown, tooLarge: (bytes: number) => AwsLimitError): void {
+  const bytes = jsonBytes(value);
+  if (bytes > STATES_PAYLOAD_BYTES) throw terminalError(tooLarge(bytes));
 }
 
 function toJson(value: unknown): LibJson {
@@ -642,11 +688,10 @@ function toJson(value: unknown): LibJson {
   return text === undefined ? null : (JSON.parse(text) as LibJson);
 }
 
+/** Like AWS, a whole number of seconds or the execution fails; the local time scale applies afterwards. */
 function waitSeconds(seconds: unknown, stateName: string): number {
-  // AWS wants integers here; fractions are accepted on purpose so tests and scaled local
-  // runs can use sub-second waits.
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-    throw statesRuntimeError(`Wait state '${stateName}': seconds must be a non-negative number, got ${JSON.stringify(seconds)}`);
+  if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 0) {
+    throw terminalError(awsLimitErrors.statesWaitSeconds(stateName, seconds));
   }
   return seconds;
 }

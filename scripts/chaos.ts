@@ -41,6 +41,17 @@ const SAMPLE_MP4 = join(ROOT, 'local/assets/sample.mp4');
 const TABLE_NAME = 'luma-gateway';
 /** The deployed default deadline of a generation, in unscaled seconds. */
 const DEFAULT_DEADLINE_SECONDS = 1800;
+/**
+ * However far time is scaled down, a scenario's deadline is at least this much real time: the functions and
+ * emulators do their work at real speed, and a busy machine must not turn a scaled deadline into a
+ * deadline_exceeded that no scenario expects.
+ */
+const MIN_REAL_DEADLINE_SECONDS = 300;
+
+/** A scenario's generation deadline (scaled seconds): the deployed one, what the queue needs, and the real-time floor. */
+function scenarioDeadline(timeScale: number, queueSeconds: number): number {
+  return Math.max(DEFAULT_DEADLINE_SECONDS, queueSeconds, Math.ceil(MIN_REAL_DEADLINE_SECONDS / timeScale));
+}
 /** Failure codes a chaos run may legitimately produce, and what causes each. */
 const CHAOS_FAILURE_CODES = ['upstream_failed', 'upstream_unavailable', 'download_failed'] as const;
 /** The gateway's default: a generation the upstream failed on its side is replaced once. */
@@ -130,7 +141,7 @@ export async function burst(options: CommonOptions & { tasks?: number; maxConcur
   const timeScale = options.timeScale ?? 0.01;
   // The whole queue must fit in the deadline, or late tasks would (rightly) fail with deadline_exceeded:
   // a generation holds its slot for about 70 s of scaled time, plus polling; count 300 s per round.
-  const deadlineSeconds = Math.max(DEFAULT_DEADLINE_SECONDS, Math.ceil(tasks / cap) * 300);
+  const deadlineSeconds = scenarioDeadline(timeScale, Math.ceil(tasks / cap) * 300);
   return withInProcessGateway(
     'burst',
     options,
@@ -203,7 +214,7 @@ export async function chaos(
   const cap = options.maxConcurrent ?? 10;
   const upstreamLimit = options.upstreamLimit ?? 8;
   const timeScale = options.timeScale ?? 0.01;
-  const deadlineSeconds = Math.max(DEFAULT_DEADLINE_SECONDS, Math.ceil(tasks / Math.min(cap, upstreamLimit)) * 400);
+  const deadlineSeconds = scenarioDeadline(timeScale, Math.ceil(tasks / Math.min(cap, upstreamLimit)) * 400);
   const expectedSha256 = createHash('sha256').update(readFileSync(SAMPLE_MP4)).digest('hex');
   return withInProcessGateway(
     'chaos',
@@ -337,8 +348,8 @@ export async function restart(
   const tasks = options.tasks ?? 20;
   const timeScale = options.timeScale ?? 0.01;
   const run = newRun('restart');
-  // Room for two starts of `npm start` and the queue, on a slow machine: at least two minutes real time.
-  const deadlineSeconds = Math.max(DEFAULT_DEADLINE_SECONDS, Math.ceil(120 / timeScale));
+  // Room for two starts of `npm start`, a submit lease to run out, and the queue, on a slow machine.
+  const deadlineSeconds = scenarioDeadline(timeScale, 0);
   const env = {
     PORT: '0',
     LOCAL_TIME_SCALE: String(timeScale),
@@ -467,7 +478,7 @@ export async function restart(
 export async function idempotency(options: CommonOptions & { pairs?: number } = {}): Promise<IdempotencyReport> {
   const pairs = options.pairs ?? 50;
   const timeScale = options.timeScale ?? 0.01;
-  const deadlineSeconds = Math.max(DEFAULT_DEADLINE_SECONDS, Math.ceil(pairs / 10) * 300);
+  const deadlineSeconds = scenarioDeadline(timeScale, Math.ceil(pairs / 10) * 300);
   const settings = { timeScale, generationTimeoutSeconds: deadlineSeconds, keyLimits: liftedKeyLimits(2 * pairs) };
   return withInProcessGateway('idempotency', options, settings, async (gateway, run) => {
     const api = new Api(gateway.url, gateway.apiKeys[0]!);

@@ -42,6 +42,8 @@ export function isLoopbackUrl(url: string): boolean {
 export interface CallbackSettings {
   retryDelayMs: number;
   timeoutMs: number;
+  /** The simulator's clock: a change is called back once it reads at least the change's instant. */
+  now: () => number;
 }
 
 /** Timers for the changes still to come, and the deliveries in flight. */
@@ -68,10 +70,10 @@ export class CallbackScheduler {
     this.#timers.set(generationId, handles);
     const handle = { timer: undefined as unknown as NodeJS.Timeout };
     const arm = () => {
-      const waitMs = atMs - Date.now();
+      const waitMs = atMs - this.#settings.now();
       handle.timer = setTimeout(
         () => {
-          if (atMs - Date.now() > 0) return arm();
+          if (atMs - this.#settings.now() > 0) return arm();
           handles.delete(handle);
           if (handles.size === 0) this.#timers.delete(generationId);
           this.#fire(url, body);

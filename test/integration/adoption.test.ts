@@ -15,6 +15,7 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import { upstreamClaimKey } from '../../functions/commons/adapters/upstream-claims.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 let gateway: LocalGateway;
 let dataDir: string;
@@ -34,7 +35,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: ['adoption-key-0123456789'],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     keyLimits: { maxConcurrent: 1000, ratePerMinute: 1000 },
     log: () => undefined,
     functionLogs: () => undefined,

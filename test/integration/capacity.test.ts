@@ -17,6 +17,8 @@ import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
+import { TestClock } from '../support/clock.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const MAX_CONCURRENT = 2;
 let gateway: LocalGateway;
@@ -27,6 +29,8 @@ let documents: DynamoDBDocumentClient;
 let tasks: DynamoDbTaskStore;
 let capacity: UpstreamCapacity;
 const creates = () => gateway.simulatedLuma!.stats().creates;
+/** The simulated upstream's clock: frozen, no generation moves on, so a slot stays taken while the test needs it. */
+const upstreamClock = new TestClock();
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'capacity-it-'));
@@ -34,9 +38,11 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: ['capacity-key-0123456789', 'capacity-other-0123456789'],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     capacity: { maxConcurrent: MAX_CONCURRENT },
     keyLimits: { maxConcurrent: 1000, ratePerMinute: 1000 }, // this file is about the upstream's limits
+    simulator: { clock: upstreamClock },
     log: () => undefined,
     functionLogs: () => undefined,
   });
@@ -76,12 +82,16 @@ describe('upstream concurrency cap', () => {
     const before = creates();
     const ids: string[] = [];
     const answers = [];
+    // While the upstream stands still, the first two hold both slots: the others must queue, however
+    // long eight POSTs take.
+    upstreamClock.freeze();
     for (let i = 0; i < 8; i++) {
       const answer = await client.create({ user_prompt: `Queue member ${i}` });
       expect(answer.status).toBe(200);
       answers.push(answer.body);
       ids.push(answer.body.id);
     }
+    upstreamClock.thaw();
     expect(answers.filter((body) => body.queue_state === 'queued').length).toBeGreaterThan(0);
     for (const body of answers.filter((b) => b.queue_state === 'queued')) expect(body.queue_position).toBeGreaterThanOrEqual(1);
 

@@ -11,6 +11,12 @@
  * Node's HTTP parser (`parser`: a bare 400 or 431, no body, connection closed) and API Gateway, played
  * by local/api-front.ts (`edge`: 413 with API Gateway's own text for a body over 10 MiB, as in AWS).
  *
+ * A third refusal is Lambda's: a request whose event would exceed the 6 MB synchronous payload never
+ * reaches the function (local/lambda-host.ts refuses it as Lambda does), and the front answers for it
+ * with its own `{"message": …}`: a 413 if it refuses such bodies itself, else its integration error (a
+ * 5xx, as API Gateway's would be). Such cases are found by size, not named, and listed apart from the
+ * 5xx of the API: the API's own 9.5 MiB body limit and 5 MiB keyframes cannot be reached behind Lambda.
+ *
  * Unless a case states its answer, a POST's expected status comes from the request schema itself
  * (200 when `generationRequestSchema` accepts the body, else 400), so the corpus checks that what the
  * schema decides is what a client gets over the wire.
@@ -29,13 +35,16 @@ import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-lu
 import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
 import { ASPECT_RATIOS, generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { SeedClient } from '../support/client.ts';
+import { LAMBDA_SYNC_PAYLOAD_BYTES, jsonBytes } from '../../local/aws-limits.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 // ------------------------------------------------------------------------------------------ the gateway
 
 const API_KEY = `hostile-${randomBytes(16).toString('hex')}`;
 const UPSTREAM_KEY = randomBytes(24).toString('hex');
-/** Every request must be answered within this; the integration timeout (29 s) would show up as a 504. */
-const ANSWER_WITHIN_MS = 15_000;
+// No answer time is asserted (the machine is shared and noisy): a request that hangs in a function meets
+// the function's own timeout and shows up as a 5xx, and one that hangs anywhere else ends the test at its
+// timeout.
 /** fast-check runs per property: enough to find shape bugs, few enough to keep the file near a minute. */
 const RUNS = 40;
 
@@ -56,7 +65,7 @@ let upstream: SimulatedLuma;
 let dataDir: string;
 let client: SeedClient;
 const functionLogs: string[] = [];
-const tally = { requests: 0, serverErrors: [] as string[] };
+const tally = { requests: 0, serverErrors: [] as string[], overLambdaEvent: [] as string[] };
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'hostile-it-'));
@@ -74,7 +83,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: [API_KEY],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
     // Many cases are valid and create tasks: limits would turn later ones into 429s and long queues. The
     // corpus sends all of it with one key from one address, far more than a client may a minute.
@@ -126,7 +136,6 @@ interface Answer {
   status: number;
   headers: Record<string, string>;
   body: Buffer;
-  ms: number;
   closed?: boolean;
 }
 
@@ -697,20 +706,17 @@ function headersOf(c: Pick<HostileCase, 'headers' | 'body'>): Record<string, str
 }
 
 async function viaFetch(c: HostileCase): Promise<Answer> {
-  const started = performance.now();
   const response = await fetch(gateway.url + c.path, {
     method: c.method,
     headers: headersOf(c),
     body: c.body,
     redirect: 'manual',
-    signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
   });
   const body = Buffer.from(await response.arrayBuffer());
-  return { status: response.status, headers: Object.fromEntries(response.headers), body, ms: performance.now() - started };
+  return { status: response.status, headers: Object.fromEntries(response.headers), body };
 }
 
 function viaHttp(c: HostileCase): Promise<Answer> {
-  const started = performance.now();
   return new Promise((resolve, reject) => {
     const request = httpRequest(gateway.url + c.path, { method: c.method, headers: headersOf(c) }, (response) => {
       const chunks: Buffer[] = [];
@@ -721,11 +727,9 @@ function viaHttp(c: HostileCase): Promise<Answer> {
           status: response.statusCode ?? 0,
           headers: Object.fromEntries(Object.entries(response.headers).map(([name, value]) => [name, String(value)])),
           body: Buffer.concat(chunks),
-          ms: performance.now() - started,
         }),
       );
     });
-    request.setTimeout(ANSWER_WITHIN_MS, () => request.destroy(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)));
     request.on('error', reject);
     request.end(c.body);
   });
@@ -733,31 +737,23 @@ function viaHttp(c: HostileCase): Promise<Answer> {
 
 /** Writes the bytes, reads until the server closes (every raw request says `Connection: close`). */
 function viaRaw(bytes: Buffer): Promise<Answer> {
-  const started = performance.now();
   const { hostname, port } = new URL(gateway.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       // A server that answers and closes while we still write makes a reset; what it sent still counts.
-      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') {
-        clearTimeout(timer);
-        reject(error);
-      }
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
     });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ ...parseResponse(Buffer.concat(chunks)), ms: performance.now() - started });
-    });
+    socket.on('close', () => resolve(parseResponse(Buffer.concat(chunks))));
     // Written, not ended: a client that half-closes first gets no answer from Node (it aborts the request).
     socket.write(bytes);
   });
 }
 
 /** The final response in the bytes (interim 1xx skipped); `closed` when there is none. */
-function parseResponse(bytes: Buffer): Omit<Answer, 'ms'> {
+function parseResponse(bytes: Buffer): Answer {
   let rest = bytes;
   for (let interim = 0; interim < 5; interim++) {
     const headEnd = rest.indexOf('\r\n\r\n');
@@ -788,8 +784,26 @@ function dechunk(bytes: Buffer): Buffer {
 async function send(c: HostileCase): Promise<Answer> {
   const answer = await (c.via === 'raw' ? viaRaw(c.raw!) : c.via === 'http' ? viaHttp(c) : viaFetch(c));
   tally.requests++;
-  if (answer.status >= 500) tally.serverErrors.push(`${c.group}: ${c.name} → ${answer.status} ${answer.body.toString('utf8', 0, 300)}`);
+  const line = `${c.group}: ${c.name} → ${answer.status} ${answer.body.toString('utf8', 0, 300)}`;
+  if (overLambdaEvent(c)) tally.overLambdaEvent.push(line);
+  else if (answer.status >= 500) tally.serverErrors.push(line);
   return answer;
+}
+
+/** The event's headers, request context and other fields around the body: a generous allowance. */
+const EVENT_ENVELOPE_BYTES = 4096;
+
+/** About the size of the API Gateway event this case makes: the body as text, or Base64 when it is not UTF-8. */
+function lambdaEventBytes(c: HostileCase): number {
+  const bytes = c.via === 'raw' ? c.raw! : Buffer.from(c.body ?? '');
+  const text = bytes.toString('utf8');
+  const body = Buffer.from(text, 'utf8').equals(bytes) ? text : bytes.toString('base64');
+  return jsonBytes({ body, headers: headersOf(c) }) + EVENT_ENVELOPE_BYTES;
+}
+
+/** Lambda refuses this request before the function runs (API Gateway's own 10 MiB refusal, `edge`, comes first). */
+function overLambdaEvent(c: HostileCase): boolean {
+  return !c.edge && lambdaEventBytes(c) > LAMBDA_SYNC_PAYLOAD_BYTES;
 }
 
 // ------------------------------------------------------------------------------------------- checking
@@ -818,9 +832,14 @@ function describeAnswer(c: HostileCase, answer: Answer): string {
 
 function checkAnswer(c: HostileCase, answer: Answer): void {
   const what = describeAnswer(c, answer);
-  expect(answer.ms, what).toBeLessThan(ANSWER_WITHIN_MS);
   if (c.closes) {
     expect(answer.closed, what).toBe(true);
+    return;
+  }
+  if (overLambdaEvent(c)) {
+    // Never the function's answer: the front's refusal (413) or its integration error.
+    expect(answer.status === 413 || answer.status >= 500, what).toBe(true);
+    expect(JSON.parse(answer.body.toString('utf8')), what).toEqual({ message: expect.any(String) });
     return;
   }
   expect(answer.status, what).toBeGreaterThanOrEqual(200);
@@ -866,6 +885,11 @@ describe(`hostile corpus (${corpus.length} cases)`, () => {
     expect(corpus.length).toBeGreaterThanOrEqual(200);
     const names = corpus.map((c) => `${c.group}: ${c.name}`);
     expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+  });
+
+  it('has no case so near Lambda’s 6 MB event limit that the estimate of its event could misjudge it', () => {
+    const near = corpus.filter((c) => Math.abs(lambdaEventBytes(c) - LAMBDA_SYNC_PAYLOAD_BYTES) < 64 * 1024);
+    expect(near.map((c) => `${c.group}: ${c.name}`)).toEqual([]);
   });
 
   // A few at a time (vitest's maxConcurrency), except the idempotency cases, which build on each other.
@@ -925,7 +949,7 @@ const PROPERTIES = 5;
 describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
   it('any JSON value as the body: a JSON 4xx or a generation, never a 5xx', async () => {
     await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), (value) => postAndCheck(JSON.stringify(value) ?? 'null')), { numRuns: RUNS });
-  }, 60_000);
+  });
 
   it('objects of the schema\'s fields with arbitrary values, plus unknown keys', async () => {
     const body = fc.record(
@@ -944,14 +968,14 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       fc.asyncProperty(body, ({ extra = {}, ...fields }) => postAndCheck(JSON.stringify({ ...extra, ...fields }))),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 
   it('arbitrary strings and values as keyframes', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('image_url', 'image_end_url'), keyframeLike, (field, value) => postAndCheck(JSON.stringify(withPrompt({ [field]: value })))),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 
   it('arbitrary Idempotency-Key, Authorization and Content-Type values', async () => {
     const headers = fc.record(
@@ -963,7 +987,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       { requiredKeys: [] },
     );
     await fc.assert(fc.asyncProperty(headers, (chosen) => postAndCheck(VALID_TEXT, chosen)), { numRuns: RUNS });
-  }, 60_000);
+  });
 
   it('arbitrary task ids and paths: a JSON 404 or 405, never a 5xx', async () => {
     const target = fc.oneof(
@@ -980,7 +1004,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
       }),
       { numRuns: RUNS },
     );
-  }, 60_000);
+  });
 });
 
 // ------------------------------------------------------------------------------------------- afterwards
@@ -989,12 +1013,13 @@ describe('after all of it', () => {
   it('still serves a valid request, and its task completes', async () => {
     const created = await client.create({ user_prompt: 'A lighthouse after the storm' });
     expect(created.status).toBe(200);
-    const done = await client.waitForTerminal(created.body.id, 45_000);
+    const done = await client.waitForTerminal(created.body.id, 150_000);
     expect(done.state).toBe('completed');
-  }, 60_000);
+  });
 
   it('never answered a 5xx, and the functions logged no unhandled error and no key', () => {
     console.log(`hostile corpus: ${corpus.length} cases, ${PROPERTIES} properties × ${RUNS} runs, ${tally.serverErrors.length} 5xx (${tally.requests} requests)`);
+    console.log(`refused by Lambda before the function (event over 6 MB): ${tally.overLambdaEvent.length}\n  ${tally.overLambdaEvent.join('\n  ')}`);
     expect(tally.serverErrors).toEqual([]);
     const logs = functionLogs.join('');
     expect(logs).not.toContain('"unhandled error"');

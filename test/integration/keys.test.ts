@@ -16,8 +16,12 @@ import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
+import { TestClock } from '../support/clock.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
+import { ClientLimits } from '../../functions/commons/adapters/client-limits.ts';
+import { TooManyRequestsError } from '../../functions/commons/errors.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 /** Keys the operator chose (LOCAL_API_KEY), not generated ones: nothing of them may be stored in plain text. */
@@ -26,9 +30,15 @@ const OPERATOR_KEY = 'operator-chosen-secret-0123456789';
 let gateway: LocalGateway;
 let dataDir: string;
 let documents: DynamoDBDocumentClient;
+/**
+ * The simulated upstream's clock. Frozen, every generation stays where it is: tasks that must still be
+ * unfinished while the test sends its next requests are, however slow the machine.
+ */
+const upstreamClock = new TestClock();
 
 async function keys(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/keys.ts', ...args, '--data-dir', dataDir], { cwd: ROOT });
+  // tsx itself rather than through npx: the same command, without npm's start-up on a busy machine.
+  const { stdout } = await promisify(execFile)(join(ROOT, 'node_modules/.bin/tsx'), ['scripts/keys.ts', ...args, '--data-dir', dataDir], { cwd: ROOT });
   return stdout;
 }
 
@@ -51,7 +61,9 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
+    simulator: { clock: upstreamClock },
     log: () => undefined,
     functionLogs: () => undefined,
   });
@@ -168,10 +180,12 @@ describe('npm run keys', () => {
 describe('per-key limits', () => {
   it('answers 429 with Retry-After past the key’s unfinished-generation cap, creating nothing upstream', async () => {
     const frank = await createKey('frank', '--max-concurrent', '2');
+    upstreamClock.freeze();
     const first = await frank.create({ user_prompt: 'Frank one' });
     const second = await frank.create({ user_prompt: 'Frank two' });
     const before = gateway.simulatedLuma!.stats().creates;
     const third = await frank.create({ user_prompt: 'Frank three' });
+    upstreamClock.thaw();
     expect([first.status, second.status]).toEqual([200, 200]);
     expect(third.status).toBe(429);
     expect(third.body.error.code).toBe('rate_limited');
@@ -185,7 +199,9 @@ describe('per-key limits', () => {
 
   it('one tenant at its cap leaves the upstream to the others', async () => {
     const greedy = await createKey('greedy'); // default limits: 5 unfinished, below the upstream's 10 slots
+    upstreamClock.freeze();
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => greedy.create({ user_prompt: `Greedy ${i}` })));
+    upstreamClock.thaw();
     expect(answers.filter((answer) => answer.status === 200)).toHaveLength(5);
     expect(answers.filter((answer) => answer.status === 429)).toHaveLength(3);
     const modest = await createKey('modest');
@@ -195,12 +211,36 @@ describe('per-key limits', () => {
   });
 
   it('answers 429 past the key’s generations a minute', async () => {
-    const gina = await createKey('gina', '--rate', '2');
-    expect((await gina.create({ user_prompt: 'Gina one' })).status).toBe(200);
-    expect((await gina.create({ user_prompt: 'Gina two' })).status).toBe(200);
-    const third = await gina.create({ user_prompt: 'Gina three' });
-    expect(third.status).toBe(429);
-    expect(Number(third.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    // The rate is counted in clock-aligned minutes of the API function's own clock, which runs in the
+    // local Lambda and cannot be set from here. Three POSTs that straddle a minute boundary rightly meet
+    // a fresh window: the client's clock, read before the first and after the last, brackets the API's,
+    // so such a run is recognised for certain and made again with a new key (two in a row would take a
+    // minute). The next test drives ClientLimits' injected clock across the boundary.
+    for (let attempt = 1; ; attempt++) {
+      const gina = await createKey(`gina-${attempt}`, '--rate', '2');
+      const minuteBefore = Math.floor(Date.now() / 60_000);
+      const answers = [];
+      for (const n of ['one', 'two', 'three']) answers.push(await gina.create({ user_prompt: `Gina ${n}` }));
+      if (Math.floor(Date.now() / 60_000) !== minuteBefore && attempt === 1) continue;
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429]);
+      expect(Number(answers[2]!.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+      return;
+    }
+  });
+
+  it('counts each clock-aligned minute on its own (ClientLimits on the gateway’s table, on a clock the test sets)', async () => {
+    let now = Date.UTC(2026, 0, 1, 12, 0, 59, 500); // half a second before a minute ends
+    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxConcurrent: 100 }, () => now);
+    const key = { keyHash: 'clock-driven-key', owner: 'own_clock_driven', name: 'clocked', createdAt: new Date(now).toISOString(), limits: { ratePerMinute: 2 } };
+    await limits.admit(key);
+    await limits.admit(key);
+    const refused = await limits.admit(key).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(TooManyRequestsError);
+    expect((refused as TooManyRequestsError).retryAfterSeconds).toBe(1);
+    now += 1_000; // the next minute: a fresh window
+    await limits.admit(key);
+    await limits.admit(key);
+    await expect(limits.admit(key)).rejects.toBeInstanceOf(TooManyRequestsError);
   });
 
   it('keeps no idempotency record of a request it refused with 429', async () => {
@@ -212,12 +252,14 @@ describe('per-key limits', () => {
     };
     const ivy = await createKey('ivy', '--max-concurrent', '1');
     const post = (prompt: string, key: string) => ivy.request('POST', '/luma/generations', { user_prompt: prompt }, { 'idempotency-key': key });
+    upstreamClock.freeze();
     const first = await post('Ivy one', 'ivy-1');
     expect(first.status).toBe(200);
     const before = await idempotencyRecords();
     expect(before).toHaveLength(1);
 
     const refused = await Promise.all(['ivy-2', 'ivy-3', 'ivy-4'].map((key) => post(`Ivy ${key}`, key)));
+    upstreamClock.thaw();
     expect(refused.map((answer) => answer.status)).toEqual([429, 429, 429]);
     expect(await idempotencyRecords()).toEqual(before);
 
@@ -263,7 +305,15 @@ describe('the local gateway’s own keys (LOCAL_API_KEY)', () => {
   it('gives each its own random owner, kept across a restart of the same data dir', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keys-seed-it-'));
     const start = () =>
-      startLocalGateway({ dataDir: dir, port: 0, apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY], timeScale: 0.01, log: () => undefined, functionLogs: () => undefined });
+      startLocalGateway({
+        dataDir: dir,
+        port: 0,
+        apiKeys: [BOOTSTRAP_KEY, OPERATOR_KEY],
+        timeScale: TEST_TIME_SCALE,
+        generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
+        log: () => undefined,
+        functionLogs: () => undefined,
+      });
     const ownersIn = async (local: LocalGateway) => {
       const client = DynamoDBDocumentClient.from(
         new DynamoDBClient({ endpoint: local.dynamoDbEndpoint, region: LOCAL_REGION, credentials: local.credentials }),

@@ -21,6 +21,7 @@ import { CREDENTIALS_FILE, ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_REGION, localCre
 import { ensurePrivateDir, replacePrivateFile, writePrivateFile } from '../../local/private-files.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { SeedClient } from '../support/client.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const UPSTREAM_KEY = 'the-owners-real-luma-key-0123456789';
 const SECRET_ID = `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT}:secret:luma-api-key`;
@@ -134,7 +135,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: ['local-auth-key-0123456789abcdef'],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
     log: () => undefined,
     functionLogs: () => undefined,

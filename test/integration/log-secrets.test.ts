@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
 import { SeedClient } from '../support/client.ts';
+import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const CLIENT_KEY = 'lvg_client-secret-for-log-test-0123456789';
 const UPSTREAM_KEY = 'upstream-secret-for-log-test-9876543210';
@@ -27,7 +28,8 @@ beforeAll(async () => {
     dataDir,
     port: 0,
     apiKeys: [CLIENT_KEY],
-    timeScale: 0.01,
+    timeScale: TEST_TIME_SCALE,
+    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     upstream: { baseUrl: upstream.baseUrl, apiKey: UPSTREAM_KEY },
     log: (line) => (captured += `${line}\n`),
     functionLogs: (chunk) => (captured += chunk),

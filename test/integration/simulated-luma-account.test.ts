@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestClock } from '../support/clock.ts';
+import { eventually } from '../support/eventually.ts';
 import {
   CALLBACK_RETRY_DELAY_MS,
   CALLBACK_TIMEOUT_MS,
@@ -26,7 +28,6 @@ const PROMPT = 'A lantern floating over a dark lake';
 const DREAMING_FOREVER: Partial<SimulatedLumaOptions> = { queuedSeconds: 0.05, dreamingSeconds: 1000, timeScale: 1 };
 // Dreaming at 50 ms, done at 100 ms.
 const QUICK: Partial<SimulatedLumaOptions> = { queuedSeconds: 0.05, dreamingSeconds: 0.05, timeScale: 1 };
-const WAIT_BUDGET_MS = 10_000;
 
 const running: Array<{ close(): Promise<void> }> = [];
 let workDir: string;
@@ -76,14 +77,8 @@ async function listAll(sim: SimulatedLuma): Promise<LumaGeneration[]> {
   return ((await res.json()) as { generations: LumaGeneration[] }).generations;
 }
 
-/** Resolves once `condition` holds; checks on every turn of the event loop's timers, up to a generous budget. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const giveUpAt = Date.now() + WAIT_BUDGET_MS;
-  while (!condition()) {
-    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** The simulator's counters change inside it, with no event to wait on: checked on every turn of the timers. */
+const until = eventually;
 
 // ---------------------------------------------------------------------------
 // A callback receiver on 127.0.0.1
@@ -280,11 +275,13 @@ describe('callbacks', () => {
     await until(() => first.stats().callbacks.sent === 1, 'the dreaming callback counted');
     await first.close();
 
-    // The restarted simulator has a shorter dreaming phase, ending 5 s from now: the change to dreaming
-    // lies in the past (not sent again), the change to completed in the future (sent). The margin only
-    // has to cover the restart itself, generously for a busy machine.
-    const dreamingSeconds = (Date.now() + 5000 - Date.parse(created.created_at)) / 1000 - DREAMING_FOREVER.queuedSeconds!;
-    const second = await startSim({ ...DREAMING_FOREVER, dreamingSeconds, otherClients: false, stateFile });
+    // The restarted simulator's clock stands still while it starts, with a dreaming phase that ends 50 ms
+    // after that instant: the change to dreaming lies in its past (not sent again), the change to
+    // completed in its future (sent once the clock moves on), however long the restart takes.
+    const clock = new TestClock({ frozen: true });
+    const dreamingSeconds = (clock.now() + 50 - Date.parse(created.created_at)) / 1000 - DREAMING_FOREVER.queuedSeconds!;
+    const second = await startSim({ ...DREAMING_FOREVER, dreamingSeconds, otherClients: false, stateFile, clock });
+    clock.thaw();
     await receiver.next(isState(created.id, 'completed'));
     await until(() => second.stats().callbacks.sent === 1, 'the completed callback counted');
     expect(receiver.statesOf(created.id)).toEqual(['dreaming', 'completed']);
@@ -328,9 +325,14 @@ describe('submits whose answer is lost', () => {
     expect(held?.prompt).toBe(prompt);
     expect((await getGeneration(sim, held!.id)).state).toBe('dreaming');
 
-    // A client that gives up first sees a timeout, and the generation exists all the same.
+    // A client that gives up first (here: once the generation exists) gets no answer, and the generation
+    // exists all the same.
     const slowSim = await startSim({ ...DREAMING_FOREVER, hangMs: 60_000 });
-    await expect(submit(slowSim, { model: 'ray-2', prompt }, { signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    const giveUp = new AbortController();
+    const attempt = submit(slowSim, { model: 'ray-2', prompt }, { signal: giveUp.signal });
+    await until(() => slowSim.generations().length === 1, 'the held create to be made');
+    giveUp.abort();
+    await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
     expect(slowSim.generations()).toHaveLength(1);
 
     expect((await submit(sim, { model: 'ray-2', prompt })).status).toBe(201);

@@ -30,7 +30,7 @@ const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
 const STATE_MACHINE_ARN = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:poller`;
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:check-job`;
-/** 100 s of Wait becomes 0.1 s; a 1 s retry interval becomes at most 1 ms. */
+/** 100 s of Wait becomes 0.1 s; a 1 s retry interval becomes at most 1 ms. Waits are whole seconds, as in AWS. */
 const TIME_SCALE = 0.001;
 
 interface Job {
@@ -128,7 +128,8 @@ function synthesizePollerDefinition(): AslDefinition {
     .otherwise(wait);
   new sfn.StateMachine(stack, 'Machine', {
     definitionBody: sfn.DefinitionBody.fromChainable(wait.next(check).next(finished)),
-    timeout: Duration.hours(1),
+    // Scaled, a year is still hours of real time: an execution held by a test never times out on a busy machine.
+    timeout: Duration.days(365),
   });
 
   const template = CdkTemplate.fromStack(stack).toJSON() as Template;
@@ -177,7 +178,7 @@ describe('running the CDK-synthesized poller', () => {
   it('loops until the job is done and retries transient Lambda errors', async () => {
     const fake = new FakeJobLambda();
     const local = open({ invokeLambda: fake.invoke });
-    const { executionArn } = start(local, { jobId: 'loop', waitSeconds: 0.5, polls: 3, transientFailures: 2 });
+    const { executionArn } = start(local, { jobId: 'loop', waitSeconds: 1, polls: 3, transientFailures: 2 });
     await local.idle();
 
     const execution = local.describeExecution(executionArn);
@@ -262,7 +263,8 @@ describe('hand-written definitions', () => {
   });
 
   it('scales and enforces the definition TimeoutSeconds', async () => {
-    const definition = { StartAt: 'Sleep', TimeoutSeconds: 10, States: { Sleep: { Type: 'Wait', Seconds: 100, End: true } } };
+    // 10 ms of machine timeout against 100 s of Wait: the timeout wins however busy the machine is.
+    const definition = { StartAt: 'Sleep', TimeoutSeconds: 10, States: { Sleep: { Type: 'Wait', Seconds: 100_000, End: true } } };
     const local = open({ definition, invokeLambda: async () => null });
     const { executionArn } = local.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: 'sleepy' });
     await local.idle();
@@ -427,9 +429,7 @@ describe('persistence', () => {
     start(first, { jobId: 'finished', waitSeconds: 0, polls: 1 });
     const { executionArn } = start(first, { jobId: 'resume-me', waitSeconds: 1, polls: 2 });
     await held.reached;
-    while (first.describeExecution(`${executionArn.replace(/resume-me$/, 'finished')}`).status === 'RUNNING') {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    expect((await first.settled(executionArn.replace(/resume-me$/, 'finished'))).status).toBe('SUCCEEDED');
     await first.close();
     held.release();
     expect(await readState(stateFile)).toEqual({ finished: 'SUCCEEDED', 'resume-me': 'RUNNING' });

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestClock } from '../support/clock.ts';
+import { eventually } from '../support/eventually.ts';
 import {
   DEFAULT_HANG_MS,
   DETAIL_BUSY,
@@ -56,18 +58,23 @@ import type {
 
 const API_KEY = 'test-key';
 const PROMPT = 'a paper boat drifting down a rainy street';
-// 200 ms per phase: long enough to observe each state, short enough for a fast suite.
-const FAST: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.2 };
+/**
+ * Timelines are walked on a clock the test holds (frozen, moved by pollToTerminal), never raced against
+ * the wall clock: every state is seen however busy the machine is. 200 ms (of that clock) per phase.
+ */
+const FAST = (): Partial<SimulatedLumaOptions> => ({ queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.2, clock: new TestClock({ frozen: true }) });
 // Long phases for tests that must not see a generation finish.
 const FROZEN: Partial<SimulatedLumaOptions> = { queuedSeconds: 1000, dreamingSeconds: 1000 };
-const POLL_INTERVAL_MS = 15;
-const POLL_BUDGET_MS = 3000;
+/** How far pollToTerminal moves the clock between two GETs: shorter than any phase here. */
+const POLL_STEP_MS = 10;
+const POLL_MAX_STEPS = 10_000;
 
 let workDir: string;
 let assetsDir: string;
 let videoBytes: Buffer;
 let imageBytes: Buffer;
 const running: SimulatedLuma[] = [];
+const clocks = new WeakMap<SimulatedLuma, TestClock>();
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'simulated-luma-'));
@@ -90,6 +97,7 @@ afterAll(async () => {
 async function startSim(overrides: Partial<SimulatedLumaOptions> = {}): Promise<SimulatedLuma> {
   const sim = await startSimulatedLuma({ apiKey: API_KEY, assetsDir, ...FROZEN, ...overrides });
   running.push(sim);
+  if (overrides.clock instanceof TestClock) clocks.set(sim, overrides.clock);
   return sim;
 }
 
@@ -117,25 +125,25 @@ async function getGeneration(sim: SimulatedLuma, id: string): Promise<LumaGenera
   return (await res.json()) as LumaGeneration;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until a terminal state and returns the distinct states seen, in order (starting from `initial`). */
+/**
+ * GETs the generation, moving the sim's frozen clock a step between GETs, until a terminal state; returns
+ * the distinct states seen, in order (starting from `initial`).
+ */
 async function pollToTerminal(
   sim: SimulatedLuma,
   id: string,
   initial: GenerationState[] = [],
 ): Promise<{ states: GenerationState[]; last: LumaGeneration }> {
+  const clock = clocks.get(sim);
+  if (!clock) throw new Error('pollToTerminal walks the clock of a sim started with a frozen TestClock');
   const states = [...initial];
-  const deadline = Date.now() + POLL_BUDGET_MS;
-  for (;;) {
+  for (let step = 0; step < POLL_MAX_STEPS; step++) {
     const generation = await getGeneration(sim, id);
     if (states.at(-1) !== generation.state) states.push(generation.state);
     if (generation.state === 'completed' || generation.state === 'failed') return { states, last: generation };
-    if (Date.now() > deadline) throw new Error(`generation ${id} stuck in ${generation.state}`);
-    await sleep(POLL_INTERVAL_MS);
+    clock.advance(POLL_STEP_MS);
   }
+  throw new Error(`generation ${id} stuck in ${states.at(-1)} after ${POLL_MAX_STEPS} steps of its clock`);
 }
 
 async function expectDetail(res: Response, status: number, detail: string | RegExp): Promise<void> {
@@ -152,7 +160,9 @@ async function expectDetail(res: Response, status: number, detail: string | RegE
 
 describe('parseSimDirectives', () => {
   it('finds every directive anywhere in the prompt', () => {
-    expect(parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4] [sim:fail-first:5]`)).toEqual({
+    expect(
+      parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4] [sim:fail-first:5]`),
+    ).toEqual({
       failureReason: 'Contains blacklisted words',
       reject: false,
       slow: true,
@@ -173,7 +183,7 @@ describe('parseSimDirectives', () => {
   });
 
   it('treats ordinary prompts as no directive', () => {
-    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:] [sim:fail-first:]')).toEqual({
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:] [sim:fail-first]')).toEqual({
       failureReason: undefined,
       reject: false,
       slow: false,
@@ -392,7 +402,7 @@ describe('simulated Luma over HTTP', () => {
   });
 
   it('progresses queued -> dreaming -> completed and serves the assets', async () => {
-    const sim = await startSim(FAST);
+    const sim = await startSim(FAST());
     const created = await create(sim);
     const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
     expect(states).toEqual(['queued', 'dreaming', 'completed']);
@@ -433,7 +443,7 @@ describe('simulated Luma over HTTP', () => {
   });
 
   it('answers 500 when the sample asset file is missing', async () => {
-    const sim = await startSim({ ...FAST, timeScale: 0.01, assetsDir: join(workDir, 'no-such-dir') });
+    const sim = await startSim({ ...FAST(), timeScale: 0.01, assetsDir: join(workDir, 'no-such-dir') });
     const created = await create(sim);
     const { last } = await pollToTerminal(sim, created.id);
     await expectDetail(await fetch(last.assets!.video), 500, /sample\.mp4/);
@@ -478,7 +488,7 @@ describe('simulated Luma over HTTP', () => {
 
   describe('directives', () => {
     it('[sim:fail] goes queued -> dreaming -> failed', async () => {
-      const sim = await startSim(FAST);
+      const sim = await startSim(FAST());
       const created = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
       const { states, last } = await pollToTerminal(sim, created.id, [created.state]);
       expect(states).toEqual(['queued', 'dreaming', 'failed']);
@@ -489,7 +499,7 @@ describe('simulated Luma over HTTP', () => {
     });
 
     it('[sim:fail:<key>] is created (201), then fails with Luma\'s reason, verbatim', async () => {
-      const sim = await startSim(QUICK);
+      const sim = await startSim(QUICK());
       const expected: Record<LumaFailureReasonKey, string> = {
         blacklisted: 'Contains blacklisted words',
         frame_moderation: 'Frame moderation failed',
@@ -526,7 +536,7 @@ describe('simulated Luma over HTTP', () => {
     });
 
     it('[sim:slow] keeps dreaming after a normal generation completed', async () => {
-      const sim = await startSim(FAST);
+      const sim = await startSim(FAST());
       const normal = await create(sim);
       const slow = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_SLOW}`);
       const { last } = await pollToTerminal(sim, normal.id);
@@ -599,7 +609,8 @@ describe('simulated Luma over HTTP', () => {
   describe('persistence', () => {
     it('keeps in-flight generations progressing across a restart', async () => {
       const stateFile = join(workDir, 'persist', 'luma-state.json');
-      const timing = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.3 };
+      // One frozen clock for both runs: nothing progresses while the simulator restarts.
+      const timing = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.3, clock: new TestClock({ frozen: true }) };
       const first = await startSim({ ...timing, stateFile });
       const ok = await create(first);
       const failing = await create(first, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
@@ -643,7 +654,7 @@ describe('simulated Luma over HTTP', () => {
         { id: 'v1-injected', created_at: createdAt, request: { model: 'ray-2', prompt: PROMPT }, outcome: 'fail', failure_reason: 'Internal error during generation' },
       ];
       await writeFile(stateFile, JSON.stringify({ version: 1, generations: v1 }));
-      const sim = await startSim({ ...QUICK, stateFile });
+      const sim = await startSim({ ...QUICK(), stateFile });
       expect(await getGeneration(sim, 'v1-ok')).toMatchObject({
         state: 'completed',
         created_at: createdAt.replace('Z', '000Z'),
@@ -720,7 +731,7 @@ describe('the shared account', () => {
   });
 
   it('shadows each create with another client\'s identical request, a millisecond earlier, without our callback_url', async () => {
-    const sim = await startSim(QUICK);
+    const sim = await startSim(QUICK());
     const prompt = `${README_PROMPT} ${SIM_DIRECTIVE_FAIL}`;
     const body = {
       model: 'ray-flash-2',
@@ -773,7 +784,8 @@ describe('the shared account', () => {
 
   it('addForeignGeneration: listed by created_at, failing if asked, persisted, and not added again on restart', async () => {
     const stateFile = join(workDir, 'foreign', 'state.json');
-    const sim = await startSim({ ...QUICK, stateFile });
+    const quick = QUICK(); // one clock across the restart: it never runs backwards
+    const sim = await startSim({ ...quick, stateFile });
     const tenMinutesAgo = new Date(Date.now() - 600_000);
     const id = sim.addForeignGeneration(
       { prompt: 'A flamingo', aspect_ratio: '9:16', callback_url: OTHER_CLIENT_CALLBACK_URL },
@@ -801,7 +813,7 @@ describe('the shared account', () => {
     expect(saved.generations.find((g) => g.id === id)).toMatchObject({ foreign: true, outcome: 'fail', failure_reason: 'Frame moderation failed' });
     expect(saved.generations.every((g) => g.foreign === true)).toBe(true);
 
-    const restarted = await startSim({ ...QUICK, stateFile });
+    const restarted = await startSim({ ...quick, stateFile });
     expect((await listPage(restarted)).generations.map((g) => g.id).sort()).toEqual(listed.map((g) => g.id).sort());
     expect(restarted.stats().foreignCreates).toBe(0);
   });
@@ -836,10 +848,10 @@ const only = (kind: FaultKind, extra: Partial<SimulatedLumaOptions> = {}): Parti
   faults: [kind],
   ...extra,
 });
-// A generation done in about 40 ms, for fault tests that only need it finished.
-const QUICK: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.02 };
-// Generations that live about 500 ms: long enough that an immediate next request sees them active.
-const SHORT_LIVED: Partial<SimulatedLumaOptions> = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.25 };
+// A generation done in 40 ms of its frozen clock, for fault tests that only need it finished.
+const QUICK = (): Partial<SimulatedLumaOptions> => ({ queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.02, clock: new TestClock({ frozen: true }) });
+// Generations that live 500 ms of their frozen clock: active until pollToTerminal moves it on.
+const SHORT_LIVED = (): Partial<SimulatedLumaOptions> => ({ queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.25, clock: new TestClock({ frozen: true }) });
 
 /** Reads a body until it ends or fails; returns what arrived and the error, if any. */
 async function readUntilError(res: Response): Promise<{ bytes: Buffer; error: unknown }> {
@@ -981,16 +993,20 @@ describe('fault injection over HTTP', () => {
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_429: 3 }) });
   });
 
-  it('submit_timeout never answers: the client times out, and nothing is created', async () => {
+  it('submit_timeout never answers: the client gives up, and nothing is created', async () => {
     const sim = await startSim(only('submit_timeout', { hangMs: 20_000 }));
     const account = await listAll(sim);
+    const giveUp = new AbortController();
     const attempt = fetch(`${sim.baseUrl}/generations/video`, {
       method: 'POST',
       headers: authHeaders({ 'Content-Type': 'application/json' }),
       body: JSON.stringify({ model: 'ray-2', prompt: PROMPT }),
-      signal: AbortSignal.timeout(200),
+      signal: giveUp.signal,
     });
-    await expect(attempt).rejects.toMatchObject({ name: 'TimeoutError' });
+    // The client gives up once the simulator holds its request, not after a guess at how long that takes.
+    await eventually(() => sim.stats().injected.submit_timeout === 1, 'the simulator to hold the submit');
+    giveUp.abort();
+    await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
     expect(await listAll(sim)).toEqual(account);
     expect(sim.stats()).toMatchObject({ creates: 0, rejected: 0, injected: injectedCounts({ submit_timeout: 1 }) });
   });
@@ -1009,7 +1025,7 @@ describe('fault injection over HTTP', () => {
       () => 'answered',
       () => 'dropped',
     );
-    while (sim.stats().injected.submit_timeout === 0) await sleep(5);
+    await eventually(() => sim.stats().injected.submit_timeout === 1, 'the simulator to hold the submit');
     await sim.close();
     expect(await outcome).toBe('dropped');
   });
@@ -1031,7 +1047,7 @@ describe('fault injection over HTTP', () => {
   });
 
   it('download_cut sends the full Content-Length, then part of the body, then breaks', async () => {
-    const sim = await startSim(only('download_cut', QUICK));
+    const sim = await startSim(only('download_cut', QUICK()));
     const { last } = await pollToTerminal(sim, (await create(sim)).id);
     for (const [url, expected] of [
       [last.assets!.video, videoBytes],
@@ -1052,7 +1068,7 @@ describe('fault injection over HTTP', () => {
   });
 
   it('download_garbage answers 200 with an HTML page', async () => {
-    const sim = await startSim(only('download_garbage', QUICK));
+    const sim = await startSim(only('download_garbage', QUICK()));
     const { last } = await pollToTerminal(sim, (await create(sim)).id);
     const res = await fetch(last.assets!.video);
     expect(res.status).toBe(200);
@@ -1065,7 +1081,8 @@ describe('fault injection over HTTP', () => {
 
   it('generation_fail creates the generation, which then fails with a Luma-side reason, across a restart too', async () => {
     const stateFile = join(workDir, 'generation-fail', 'state.json');
-    const sim = await startSim(only('generation_fail', { ...QUICK, stateFile }));
+    const quick = QUICK(); // one clock across the restart: it never runs backwards
+    const sim = await startSim(only('generation_fail', { ...quick, stateFile }));
     const created = await create(sim);
     expect(created).toMatchObject({ state: 'queued', failure_reason: null });
     const { last } = await pollToTerminal(sim, created.id);
@@ -1077,13 +1094,13 @@ describe('fault injection over HTTP', () => {
     expect(sim.stats()).toMatchObject({ creates: 1, injected: injectedCounts({ generation_fail: 1 }) });
     await sim.close();
 
-    const restarted = await startSim({ ...QUICK, stateFile });
+    const restarted = await startSim({ ...quick, stateFile });
     expect(await getGeneration(restarted, created.id)).toMatchObject({ state: 'failed', failure_reason: last.failure_reason });
   });
 
   it('injects nothing at rate 0 (the default), whatever the kinds', async () => {
     for (const options of [{ faults: [...FAULT_KINDS] }, { faultRate: 0, faults: [...FAULT_KINDS] }]) {
-      const sim = await startSim({ ...QUICK, ...options });
+      const sim = await startSim({ ...QUICK(), ...options });
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await create(sim, `${PROMPT} ${i}`)).id);
       for (const id of ids) {
@@ -1161,7 +1178,7 @@ describe('fault injection over HTTP', () => {
 
 describe('concurrency limit', () => {
   it('answers 429 at the limit, and accepts again once a generation completes', async () => {
-    const sim = await startSim({ ...SHORT_LIVED, concurrencyLimit: 2 });
+    const sim = await startSim({ ...SHORT_LIVED(), concurrencyLimit: 2 });
     const normal = await create(sim, `${PROMPT} normal`);
     const slow = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_SLOW}`);
     const refused = await submit(sim, { model: 'ray-2', prompt: `${PROMPT} third` });
@@ -1191,7 +1208,7 @@ describe('concurrency limit', () => {
   });
 
   it('does not count generations that ended by time in the peak', async () => {
-    const sim = await startSim(SHORT_LIVED);
+    const sim = await startSim(SHORT_LIVED());
     const early = await Promise.all([create(sim, `${PROMPT} a`), create(sim, `${PROMPT} b`)]);
     for (const generation of early) await pollToTerminal(sim, generation.id);
     await create(sim, `${PROMPT} c`);
