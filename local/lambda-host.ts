@@ -10,7 +10,10 @@
  * - the function's configured timeout, in real time: the environment is shut down and the invocation
  *   fails with Sandbox.Timedout; the next invocation gets a fresh environment (a cold start). The timeout
  *   is not scaled by LOCAL_TIME_SCALE: it bounds real code running at real speed, as in AWS, and a scaled
- *   one would fail honest work on a busy machine.
+ *   one would fail honest work on a busy machine. It starts once the bundle is imported, like Lambda's
+ *   invoke phase after its init phase; Lambda's 10 s cap on the init phase is not copied: locally, how
+ *   long an import takes says more about the machine's load than about the code, and counting it would
+ *   turn one slow import into a timeout, a new environment and another slow import.
  *
  * Errors come back the way Step Functions sees them: `errorType` (the thrown error's name, which Retry and
  * Catch match on) as the error's name.
@@ -29,7 +32,8 @@ export interface LambdaDefinition {
   timeoutMs: number;
   /**
    * Execution environments that may run at once; further invocations wait for one to be free. Lambda would
-   * start more, up to the account's concurrency quota: this bounds the threads of one machine. @default 10
+   * start more, up to the account's concurrency quota, each with CPU of its own: here they share the
+   * machine's cores, and a busy function must not starve the others of them. @default 4
    */
   maxEnvironments?: number;
   /** Where the function's stdout and stderr go (CloudWatch Logs in AWS). @default this process's stdout */
@@ -56,12 +60,7 @@ export class LambdaInvocationError extends Error {
 }
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./lambda-worker.mjs', import.meta.url));
-const DEFAULT_MAX_ENVIRONMENTS = 10;
-/**
- * Lambda's init phase (importing the bundle) is limited to 10 s and not counted in the invoke timeout; an
- * init that takes longer is finished inside the first invocation, under its timeout.
- */
-const INIT_PHASE_MS = 10_000;
+const DEFAULT_MAX_ENVIRONMENTS = 4;
 
 const shuttingDown = () => new LambdaInvocationError('Lambda.ServiceException', 'The local runtime is shutting down.', 500);
 
@@ -200,7 +199,7 @@ class Environment {
   }
 
   async invoke(id: number, event: string, timeoutMs: number): Promise<unknown> {
-    await this.#initPhase();
+    await this.#ready;
     if (!this.#alive) throw new LambdaInvocationError('Runtime.ExitError', `${this.#name} exited`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -210,14 +209,6 @@ class Environment {
       this.#pending = { id, resolve, reject, timer };
       this.#worker.postMessage({ id, event, deadline: Date.now() + timeoutMs });
     });
-  }
-
-  /** Resolves when the bundle is imported, or when the init phase's 10 s are up (or the environment ended). */
-  async #initPhase(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((done) => (timer = setTimeout(done, INIT_PHASE_MS)));
-    await Promise.race([this.#ready, limit]);
-    clearTimeout(timer);
   }
 
   /** Ends the environment; an invocation in it fails with `reason`. */

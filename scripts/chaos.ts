@@ -488,7 +488,7 @@ export async function idempotency(options: CommonOptions & { pairs?: number } = 
       prompts.map((prompt, i) => {
         const headers = { 'idempotency-key': `chaos-${run.id}-${i}` };
         const body = { user_prompt: prompt, aspect_ratio: '16:9' };
-        return Promise.all([api.create(body, headers), api.create(body, headers)]);
+        return Promise.all([createAsAClientWould(api, body, headers), createAsAClientWould(api, body, headers)]);
       }),
     );
     let pairsAgreeing = 0;
@@ -894,6 +894,19 @@ class Api {
 
   get(id: string): Promise<Answer> {
     return this.request('GET', `/luma/generations/${id}`);
+  }
+}
+
+/**
+ * A create as a well-behaved client makes it: a 409 idempotency_in_progress ("retry shortly": the first
+ * request with that key was still running when this one had waited its turn) is asked again after a
+ * moment, until the first has an answer to replay. On a busy machine the first can outlast the API's wait.
+ */
+async function createAsAClientWould(api: Api, body: unknown, headers: Record<string, string>): Promise<Answer> {
+  for (;;) {
+    const answer = await api.create(body, headers);
+    if (answer.status !== 409 || (answer.body as { error?: { code?: string } })?.error?.code !== 'idempotency_in_progress') return answer;
+    await sleep(250);
   }
 }
 

@@ -17,6 +17,8 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import { MediaStore } from '../../functions/commons/adapters/media-store.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
+import { TestClock } from '../support/clock.ts';
+import { eventually } from '../support/eventually.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const SEED_EXAMPLE = {
@@ -34,6 +36,8 @@ let alice: SeedClient;
 let bob: SeedClient;
 let tasks: DynamoDbTaskStore;
 let s3: S3Client;
+/** The simulated upstream's clock, held where a test needs the poller to see a state. */
+const upstreamClock = new TestClock();
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gateway-it-'));
@@ -45,6 +49,7 @@ beforeAll(async () => {
     generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
     // An operator who does not offer 4k (as `ALLOWED_RESOLUTIONS` or the context `allowedResolutions` would say).
     upstreamChoices: { resolution: { allowed: '540p,720p,1080p' } },
+    simulator: { clock: upstreamClock },
     log: () => undefined,
     functionLogs: () => undefined,
   });
@@ -83,7 +88,13 @@ describe('a generation from request to stored video', () => {
   });
 
   it('records every state change in order, and tags the stored objects with task and owner', async () => {
+    // The upstream's dreaming phase lasts 0.6 s at 1/100: a poller slowed down by a busy machine could miss
+    // it. Its clock is held in the middle of that phase until the task has recorded it.
+    upstreamClock.freeze();
     const { body } = await alice.create({ user_prompt: 'A lighthouse in a storm' });
+    upstreamClock.advance(400); // queued for 0.1 s, dreaming until 0.7 s
+    await eventually(async () => (await tasks.get(body.id))?.status === 'dreaming', 'the task to record dreaming');
+    upstreamClock.thaw();
     await alice.waitForTerminal(body.id);
     const task = (await tasks.get(body.id))!;
     expect(task.history.map((entry) => entry.status)).toEqual(['accepted', 'submitted', 'dreaming', 'copying', 'completed']);

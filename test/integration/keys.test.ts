@@ -17,6 +17,7 @@ import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
+import { eventually } from '../support/eventually.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
 import { ClientLimits } from '../../functions/commons/adapters/client-limits.ts';
@@ -45,6 +46,17 @@ async function keys(...args: string[]): Promise<string> {
 async function createKey(name: string, ...options: string[]): Promise<SeedClient> {
   const output = await keys('create', '--name', name, ...options);
   return new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
+}
+
+/**
+ * Waits until none of the owner's generations counts as unfinished. A task shows its end to a GET one write
+ * before its owner's count is given back: a client that sees "completed" and posts at once may still meet
+ * the old count, so the tests wait for the count itself.
+ */
+async function countGivenBack(owner: string): Promise<void> {
+  const active = async () =>
+    Number((await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `OWNER#${owner}` } }))).Item?.active ?? 0);
+  await eventually(async () => (await active()) === 0, `the unfinished count of ${owner} to be given back`);
 }
 
 /** The owner stored for a key. */
@@ -194,6 +206,7 @@ describe('per-key limits', () => {
 
     await frank.waitForTerminal(first.body.id);
     await frank.waitForTerminal(second.body.id);
+    await countGivenBack(await ownerOf(frank.apiKey));
     expect((await frank.create({ user_prompt: 'Frank four' })).status).toBe(200); // room again
   });
 
@@ -265,6 +278,7 @@ describe('per-key limits', () => {
 
     // The refused key was never used: once there is room, it serves another body as a first request.
     await ivy.waitForTerminal(first.body.id);
+    await countGivenBack(await ownerOf(ivy.apiKey));
     const later = await post('Ivy, another body', 'ivy-2');
     expect(later.status).toBe(200);
     expect(later.headers.get('idempotent-replayed')).toBeNull();

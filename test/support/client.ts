@@ -29,6 +29,19 @@ export class SeedClient {
     return { status: response.status, body: text ? (json ? JSON.parse(text) : text) : undefined, headers: response.headers };
   }
 
+  /**
+   * A request as a client honouring the API's 409 idempotency_in_progress ("retry shortly") makes it: asked
+   * again after a moment. A repeat waits a while for the first request with its key; on a busy machine the
+   * first can take longer than that.
+   */
+  async requestRetryingInProgress<T = any>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiAnswer<T>> {
+    for (;;) {
+      const answer = await this.request<T>(method, path, body, headers);
+      if (answer.status !== 409 || (answer.body as { error?: { code?: string } })?.error?.code !== 'idempotency_in_progress') return answer;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
   /** Bodies are untyped on purpose: tests assert on error shapes as well as on generations. */
   create(body: unknown): Promise<ApiAnswer<any>> {
     return this.request('POST', '/luma/generations', body);
