@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
+import { addGatewayResponses } from './gateway-responses.ts';
 import {
   capacityEnvironment,
   grantObjects,
@@ -106,6 +107,11 @@ export class GatewayApi extends Construct {
       // The account's CloudWatch role is set below, deliberately, not by RestApi's built-in (a role with an AWS managed policy).
       cloudWatchRole: false,
       defaultMethodOptions: { authorizationType: AuthorizationType.NONE },
+      // Every body reaches the function Base64-encoded, whatever its Content-Type: 4/3 of its size, always, so
+      // the body limit can be set to what Lambda's 6 MB event carries (domain/payload-limits.ts). As text it
+      // would be JSON-escaped into the event, up to 6 bytes a byte for control characters. The function's
+      // answers are text (isBase64Encoded false) and pass as they are.
+      binaryMediaTypes: ['*/*'],
       deployOptions: {
         stageName: API_STAGE_NAME,
         throttlingRateLimit: rateLimit,
@@ -117,6 +123,8 @@ export class GatewayApi extends Construct {
         accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
       },
     });
+    // What API Gateway answers itself (throttled, timed out, refused by Lambda) in the API's error shape.
+    addGatewayResponses(this.restApi);
     // The function is told the API's own URL, built from the REST API's id and the stage's name, not from the
     // stage resource: the stage depends on the deployment, which depends on the methods, which name the function.
     const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;

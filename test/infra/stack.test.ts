@@ -1283,6 +1283,36 @@ describe('REST API', () => {
     expect(fnProps('Api').Timeout).toBeLessThanOrEqual(29);
   });
 
+  it('takes every media type as binary, so each body reaches the function Base64-encoded (4/3 of its size, never escaped)', () => {
+    expect(resources[ids.restApi]!.Properties.BinaryMediaTypes).toEqual(['*/*']);
+  });
+
+  it('answers what API Gateway refuses itself in the API’s error shape: one gateway response per type, no more', () => {
+    const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse'));
+    const byType = Object.fromEntries(responses.map((r) => [r.Properties.ResponseType, r.Properties]));
+    expect(Object.keys(byType).sort()).toEqual(['DEFAULT_4XX', 'DEFAULT_5XX', 'INTEGRATION_FAILURE', 'INTEGRATION_TIMEOUT', 'REQUEST_TOO_LARGE', 'THROTTLED']);
+    const expected: Record<string, [string | undefined, string]> = {
+      REQUEST_TOO_LARGE: ['413', 'payload_too_large'],
+      THROTTLED: ['429', 'rate_limited'],
+      INTEGRATION_TIMEOUT: ['504', 'gateway_timeout'],
+      INTEGRATION_FAILURE: ['502', 'internal'],
+      DEFAULT_4XX: [undefined, 'request_refused'],
+      DEFAULT_5XX: [undefined, 'internal'],
+    };
+    for (const [type, [status, code]] of Object.entries(expected)) {
+      const response = byType[type];
+      expect(response.RestApiId, type).toEqual({ Ref: ids.restApi });
+      expect(response.StatusCode, type).toBe(status);
+      expect(response.ResponseParameters['gatewayresponse.header.cache-control'], type).toBe("'no-store'");
+      const template: string = response.ResponseTemplates['application/json'];
+      // API Gateway fills in the request id and its own message (already a quoted JSON string): then it is JSON.
+      const rendered = JSON.parse(template.replace('$context.requestId', 'req-1').replace('$context.error.messageString', '"Forbidden"'));
+      expect(rendered, type).toEqual({ error: { code, message: expect.any(String), details: { request_id: 'req-1' } } });
+    }
+    expect(byType.THROTTLED.ResponseParameters['gatewayresponse.header.retry-after']).toBe("'1'");
+    expect(byType.REQUEST_TOO_LARGE.ResponseTemplates['application/json']).toContain('at most 4325376 bytes (4.125 MiB)');
+  });
+
   it('has one stage, whose name the function’s own URL uses', () => {
     template.resourceCountIs('AWS::ApiGateway::Stage', 1);
     template.hasResourceProperties('AWS::ApiGateway::Stage', { RestApiId: { Ref: ids.restApi }, StageName: 'prod' });

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { readImageInfo, type ImageType } from '../media/image.ts';
+import { describeBytes, MAX_INLINE_KEYFRAME_BYTES } from './payload-limits.ts';
 import {
   FULL_OFFER,
   LUMA_ASPECT_RATIOS,
@@ -20,8 +21,12 @@ export const ASPECT_RATIOS = LUMA_ASPECT_RATIOS;
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const KEYFRAME_URL_MAX_LENGTH = 2048;
-/** Decoded size of an inline keyframe. API Gateway caps a whole request at 10 MB, Base64 adds a third. */
-export const MAX_KEYFRAME_BYTES = 5 * 1024 * 1024;
+/**
+ * Decoded size of an inline keyframe: two of them and the rest of a body fit the body limit, which every
+ * event fits (payload-limits.ts). A larger image is uploaded and referenced instead.
+ */
+export const MAX_KEYFRAME_BYTES = MAX_INLINE_KEYFRAME_BYTES;
+const KEYFRAME_TOO_LARGE = `image is larger than ${describeBytes(MAX_KEYFRAME_BYTES)}, the most a Base64 keyframe may weigh: upload it (POST /luma/uploads) and send the image_url it returns`;
 
 export type KeyframeInput =
   | { kind: 'url'; url: string }
@@ -52,7 +57,7 @@ function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typ
   // Checked before decoding, so an oversized body costs no memory: 4 Base64 characters carry 3 bytes.
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
   if (Math.floor((base64.length * 3) / 4) - padding > MAX_KEYFRAME_BYTES) {
-    ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` });
+    ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: KEYFRAME_TOO_LARGE });
     return z.NEVER;
   }
   const bytes = Buffer.from(base64, base64.includes('-') || base64.includes('_') ? 'base64url' : 'base64');
