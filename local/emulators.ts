@@ -5,9 +5,8 @@
  * with the data dir's key, installed before the port opens.
  */
 import { createRequire } from 'node:module';
-import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -17,7 +16,7 @@ import {
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LOCAL_REGION, type LocalCredentials } from './local-aws.ts';
-import { jsonServiceGuard, s3Guard } from './endpoint-guard.ts';
+import { jsonServiceGuard, replayed, s3Guard } from './endpoint-guard.ts';
 import { ensurePrivateDir } from './private-files.ts';
 
 const require = createRequire(import.meta.url);
@@ -53,6 +52,7 @@ export async function startDynamoDb(dataDir: string, credentials: LocalCredentia
   const handle = server.listeners('request')[0] as RequestListener;
   server.removeAllListeners('request');
   const policy = { credentials, region: LOCAL_REGION, services: ['dynamodb'], uriEscapePath: true };
+  // The guard has read the body to check its hash; dynalite reads it again, from a replay of the same bytes.
   server.on('request', jsonServiceGuard(policy, (req, res, body) => handle(replayed(req, body), res)));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -63,15 +63,6 @@ export async function startDynamoDb(dataDir: string, credentials: LocalCredentia
     client.destroy();
   }
   return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-/**
- * The guard has read the body to check its hash; dynalite reads it again from the request's 'data' and
- * 'end' events (and its method, url and headers), so it gets a stream of the same bytes with those.
- */
-function replayed(req: IncomingMessage, body: Buffer): IncomingMessage {
-  const replay = Readable.from(body.length > 0 ? [body] : []);
-  return Object.assign(replay, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket }) as unknown as IncomingMessage;
 }
 
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
