@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { dynamo } from '../commons/clients/dynamodb.ts';
-import { s3 } from '../commons/clients/s3.ts';
+import { s3, s3Presigner } from '../commons/clients/s3.ts';
 import { secrets } from '../commons/clients/secrets.ts';
 import { sfn } from '../commons/clients/sfn.ts';
 import { settings } from '../commons/config.ts';
@@ -23,15 +23,20 @@ import { serveOnce } from './idempotency.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
+import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
+import { uploadRequestSchema } from '../commons/domain/upload.ts';
+import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 
 const tableName = settings.tableName();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
 const idempotency = { store: new IdempotencyStore(dynamo, tableName) };
 const offer = settings.generationOffer();
 const requestSchema = generationRequestSchemaFor(offer);
+const media = new MediaStore(s3, settings.bucketName(), s3Presigner);
+const uploads: UploadDeps = { uploads: new DynamoDbUploadStore(dynamo, tableName), media };
 const deps: GenerationsDeps = {
   ...taskServices(dynamo, tableName),
-  media: new MediaStore(s3, settings.bucketName()),
+  media,
   workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
   provider: configuredProvider(secrets),
   keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
@@ -42,6 +47,7 @@ const deps: GenerationsDeps = {
 };
 
 const COLLECTION = /^\/luma\/generations\/?$/;
+const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -72,10 +78,23 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
     }
     return serveOnce(
       { owner, key: request.headers['idempotency-key'], body, requestId },
-      async (taskId) => json(200, await createGeneration(key, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
+      // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
+      async (taskId) => {
+        const resolved = await resolveUploads(owner, parsed.data, uploads);
+        return json(200, await createGeneration(key, resolved, requestId, { ...deps, newId: () => taskId }), requestId);
+      },
       async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
       idempotency,
     );
+  }
+  if (UPLOADS.test(path)) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request);
+    const parsed = uploadRequestSchema.safeParse(parseJsonBody(request));
+    if (!parsed.success) {
+      throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
+    }
+    return json(200, await createUpload(owner, parsed.data, uploads), requestId);
   }
   if (isCallbackPath(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
@@ -98,7 +117,7 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -148,10 +148,12 @@ export class GatewayApi extends Construct {
     });
     grantTable(this.handler, props.table, {
       capacity: true,
-      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM'],
+      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD'],
       updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
       deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
     });
+    // inputs/ holds the keyframes it stores for tasks and the uploads it presigns PUTs for (inputs/uploads/,
+    // signed with this role's credentials) and reads back to check.
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);

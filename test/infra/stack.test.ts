@@ -56,7 +56,7 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
  * Copy, which parses bytes from the upstream, anywhere but its own tasks.
  */
 const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*'],
+  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*'],
   Poll: ['TASK#*', 'UPSTREAM#*'],
   Copy: ['TASK#*'],
   RecordFailure: ['TASK#*'],
@@ -416,11 +416,12 @@ describe('bucket', () => {
     );
   });
 
-  it('expires uploaded keyframes under inputs/ (and only there)', () => {
+  it('expires uploaded keyframes under inputs/, client uploads under inputs/uploads/ after a day (and nothing else)', () => {
     const rules: Json[] = bucketProps(ids.bucket).LifecycleConfiguration.Rules;
-    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: expect.any(Number) })]));
+    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: 7 })]));
+    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/uploads/', ExpirationInDays: 1 })]));
     const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined);
-    expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/']); // videos under generations/ are never expired
+    expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/', 'inputs/uploads/']); // videos under generations/ are never expired
   });
 
   it('sends its events to EventBridge, set on the bucket itself (no notifications custom resource)', () => {
@@ -828,7 +829,7 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*'],
+    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*'],
     ['Poll', 'TASK#*, UPSTREAM#*'],
     ['Copy', 'TASK#*'],
     ['RecordFailure', 'TASK#*'],
@@ -852,6 +853,7 @@ describe('least privilege', () => {
     // Keys, rates, slots and counters are only ever changed in place (UpdateItem) or by the operator's tools.
     for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
+    if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('UPLOAD#*'); // only the API hands out uploads
     if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
   });
 
@@ -903,6 +905,7 @@ describe('least privilege', () => {
       TASK: ['TASK#4f9c2e1a-0000-4000-8000-000000000000'],
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
       UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
+      UPLOAD: ['UPLOAD#7d3e5b2f-0000-4000-8000-000000000000'],
       lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
       unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
     } as const;
@@ -915,8 +918,10 @@ describe('least privilege', () => {
       for (const [kind, keys] of Object.entries(KEYS)) {
         for (const key of keys) expect(allowed(key), `${name} ${action} on ${key}`).toBe(mine.has(kind));
       }
-      // Tasks, idempotency records and upstream records are never updated in place by anyone.
-      if (action === 'dynamodb:UpdateItem') for (const kind of ['TASK', 'IDEMPOTENCY', 'UPSTREAM']) expect(mine.has(kind)).toBe(false);
+      // Tasks, idempotency records, upstream records and uploads are never updated in place by anyone.
+      if (action === 'dynamodb:UpdateItem') for (const kind of ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD']) expect(mine.has(kind)).toBe(false);
+      // Nobody deletes an upload: it expires (TTL), and its object with inputs/uploads/.
+      if (action === 'dynamodb:DeleteItem') expect(mine.has('UPLOAD')).toBe(false);
     });
   });
 

@@ -11,7 +11,7 @@ import {
   describeIssues,
   generationRequestSchema,
   generationRequestSchemaFor,
-  type GenerationRequest,
+  type GenerationRequestBody,
   type ValidationIssue,
 } from '../../../functions/commons/domain/generation-request.ts';
 import {
@@ -37,7 +37,7 @@ const SEED_EXAMPLE = {
 
 const PROMPT = 'a paper boat drifting down a rainy street';
 
-function accept(body: unknown): GenerationRequest {
+function accept(body: unknown): GenerationRequestBody {
   const result = generationRequestSchema.safeParse(body);
   if (!result.success) throw new Error(`expected the body to be valid, got ${JSON.stringify(describeIssues(result.error))}`);
   return result.data;
