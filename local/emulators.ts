@@ -16,7 +16,7 @@ import {
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LOCAL_REGION, type LocalCredentials } from './local-aws.ts';
-import { jsonServiceGuard, replayed, s3Guard } from './endpoint-guard.ts';
+import { jsonServiceGuard, replayed, s3Guard, type BucketCorsRule } from './endpoint-guard.ts';
 import { ensurePrivateDir } from './private-files.ts';
 
 const require = createRequire(import.meta.url);
@@ -99,18 +99,28 @@ async function waitForActive(client: DynamoDBClient, tableName: string): Promise
   throw new Error(`Table ${tableName} did not become ACTIVE.`);
 }
 
-/** Starts s3rver on the data dir with the bucket, answering only requests signed with `credentials` or presigned with them. */
-export async function startS3(dataDir: string, credentials: LocalCredentials, bucket: string, onEvent: (event: S3Event) => void): Promise<Emulator> {
+/**
+ * Starts s3rver on the data dir with the bucket, answering only requests signed with `credentials` or
+ * presigned with them; with CORS rules (the bucket's, from the template), also pages of those origins.
+ */
+export async function startS3(
+  dataDir: string,
+  credentials: LocalCredentials,
+  bucket: string,
+  onEvent: (event: S3Event) => void,
+  corsRules: readonly BucketCorsRule[] = [],
+): Promise<Emulator> {
   const directory = `${dataDir}/s3`;
   ensurePrivateDir(directory);
-  const app = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket }] });
+  const configs = corsRules.length > 0 ? [corsConfigurationXml(corsRules)] : [];
+  const app = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket, configs }] });
   app.on('event', onEvent);
   await app.configureBuckets();
   // The guard has verified the signature; s3rver's own check (which never verifies a V4 one) must still
   // find the key id, or it answers InvalidAccessKeyId.
   s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const policy = { credentials, region: LOCAL_REGION, services: ['s3'], uriEscapePath: false };
-  const server = createServer(s3Guard(policy, app.callback()));
+  const server = createServer(s3Guard(policy, app.callback(), corsRules));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -119,4 +129,18 @@ export async function startS3(dataDir: string, credentials: LocalCredentials, bu
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The bucket's CORS rules as S3's CORSConfiguration document, which s3rver answers preflights from. */
+function corsConfigurationXml(rules: readonly BucketCorsRule[]): string {
+  const escape = (text: string) => text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  const element = (name: string, values: readonly (string | number)[]) => values.map((value) => `<${name}>${escape(String(value))}</${name}>`).join('');
+  const body = rules
+    .map(
+      (rule) =>
+        `<CORSRule>${element('AllowedOrigin', rule.allowedOrigins)}${element('AllowedMethod', rule.allowedMethods)}` +
+        `${element('AllowedHeader', rule.allowedHeaders)}${element('MaxAgeSeconds', rule.maxAgeSeconds === undefined ? [] : [rule.maxAgeSeconds])}</CORSRule>`,
+    )
+    .join('');
+  return `<CORSConfiguration>${body}</CORSConfiguration>`;
 }

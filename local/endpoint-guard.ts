@@ -2,7 +2,10 @@
  * What stands between a local AWS endpoint and its emulator: a request listener that lets through only
  * requests signed with the data dir's key (see request-signature.ts) and refuses the others in the
  * service's own error shape, as AWS answers them. Requests from web pages (any with an `Origin` header)
- * are refused before anything else, so no page can reach an emulator and no CORS preflight is answered.
+ * are refused before anything else, so no page can reach an emulator and no CORS preflight is answered;
+ * the one exception is S3, for an origin and method the bucket's CORS rules allow (the deployment's
+ * `corsAllowedOrigins` may PUT uploads): the emulator answers its preflight, and the request itself must
+ * be signed like any other.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
@@ -30,6 +33,14 @@ const S3_PAYLOAD_HASH =
 
 export type BodyListener = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 
+/** A rule of the bucket's CORS configuration (the template's `CorsConfiguration.CorsRules`, as S3 reads it). */
+export interface BucketCorsRule {
+  allowedOrigins: string[];
+  allowedMethods: string[];
+  allowedHeaders: string[];
+  maxAgeSeconds?: number;
+}
+
 /** The most a presigned PUT carrying a checksum may send: its body is read whole to check it. */
 export const MAX_CHECKSUMMED_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -56,9 +67,17 @@ function crc32Base64(body: Buffer): string {
  * is the exception: S3 refuses a body that does not match it (400 BadDigest), so the body is read and
  * checked here too, as S3 would, before the emulator gets it.
  */
-export function s3Guard(policy: SignaturePolicy, next: RequestListener): RequestListener {
+export function s3Guard(policy: SignaturePolicy, next: RequestListener, corsRules: readonly BucketCorsRule[] = []): RequestListener {
   return (req, res) => {
-    if (req.headers.origin !== undefined) return s3Error(req, res, 403, 'AccessDenied', ORIGIN_REFUSED);
+    if (req.headers.origin !== undefined) {
+      const preflight = req.method === 'OPTIONS';
+      const method = preflight ? req.headers['access-control-request-method'] : req.method;
+      if (!corsRules.some((rule) => rule.allowedOrigins.includes(String(req.headers.origin)) && rule.allowedMethods.includes(String(method)))) {
+        return s3Error(req, res, 403, 'AccessDenied', ORIGIN_REFUSED);
+      }
+      // A preflight carries no signature: the emulator answers it from the bucket's CORS rules.
+      if (preflight) return next(req, res);
+    }
     const signed = readSignature(received(req), policy);
     if (!signed.ok) return s3Refusal(req, res, signed);
     let payloadHash = UNSIGNED_PAYLOAD;

@@ -26,11 +26,13 @@ import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
+import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
 
 const tableName = settings.tableName();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
 const idempotency = { store: new IdempotencyStore(dynamo, tableName) };
 const offer = settings.generationOffer();
+const corsOrigins = settings.corsAllowedOrigins();
 const requestSchema = generationRequestSchemaFor(offer);
 const media = new MediaStore(s3, settings.bucketName(), s3Presigner);
 const uploads: UploadDeps = { uploads: new DynamoDbUploadStore(dynamo, tableName), media };
@@ -53,16 +55,22 @@ const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export async function handler(event: APIGatewayProxyEvent): Promise<HttpResponse> {
   const request = requestFromEvent(event);
-  const { requestId, method, path } = request;
-  try {
-    const response = await route(request);
-    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
-    return response;
-  } catch (error) {
-    const response = errorResponse(error, requestId, log);
-    log({ msg: 'request', requestId, method, status: response.statusCode, error: (error as Error)?.name });
-    return response;
+  const { requestId, method, path, headers } = request;
+  // A preflight from an allowed origin, on any path; any other OPTIONS is routed (and refused) like any method.
+  if (isPreflight(method, headers) && originAllowed(headers.origin, corsOrigins)) {
+    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: 204, preflight: true });
+    return { statusCode: 204, headers: { ...preflightHeaders(headers.origin), 'x-request-id': requestId }, body: '' };
   }
+  let response: HttpResponse;
+  try {
+    response = await route(request);
+    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
+  } catch (error) {
+    response = errorResponse(error, requestId, log);
+    log({ msg: 'request', requestId, method, status: response.statusCode, error: (error as Error)?.name });
+  }
+  Object.assign(response.headers, responseCorsHeaders(headers.origin, corsOrigins));
+  return response;
 }
 
 async function route(request: HttpRequest): Promise<HttpResponse> {

@@ -69,6 +69,12 @@ export interface GatewayApiProps {
    * clients use a custom domain. @default the REST API's own https endpoint, with the stage
    */
   readonly publicBaseUrl?: string;
+  /**
+   * Browser origins the API answers CORS for (the function does, preflights included; see
+   * functions/commons/domain/cors.ts). API Gateway's and WAF's own answers name the origin only when there is
+   * exactly one: theirs are static and cannot choose among several. @default none
+   */
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 /** The one stage: its name is the first segment of the API's URL path (`…/prod/luma/generations`). */
@@ -123,8 +129,10 @@ export class GatewayApi extends Construct {
         accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
       },
     });
+    const corsOrigins = props.corsAllowedOrigins ?? [];
+    const soleCorsOrigin = corsOrigins.length === 1 ? corsOrigins[0] : undefined;
     // What API Gateway answers itself (throttled, timed out, refused by Lambda) in the API's error shape.
-    addGatewayResponses(this.restApi);
+    addGatewayResponses(this.restApi, { corsOrigin: soleCorsOrigin });
     // The function is told the API's own URL, built from the REST API's id and the stage's name, not from the
     // stage resource: the stage depends on the deployment, which depends on the methods, which name the function.
     const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;
@@ -144,6 +152,7 @@ export class GatewayApi extends Construct {
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...offeredChoicesEnvironment(props.upstream),
+        ...(corsOrigins.length > 0 && { CORS_ALLOWED_ORIGINS: corsOrigins.join(',') }),
       },
     });
     grantTable(this.handler, props.table, {
@@ -185,7 +194,7 @@ export class GatewayApi extends Construct {
     stage.node.addDependency(executionLogs);
     if (props.setAccountCloudWatchRole ?? true) stage.node.addDependency(this.accountCloudWatchRole());
 
-    this.protection = new ApiProtection(this, 'Protection', { stage, ...props.clientLimits });
+    this.protection = new ApiProtection(this, 'Protection', { stage, ...props.clientLimits, corsOrigin: soleCorsOrigin });
     this.url = this.restApi.url;
 
     const noAuthorizer =
