@@ -79,20 +79,22 @@ export class MediaStore {
    * expire within a minute, too soon to hand out.
    */
   async uploadUrl(key: string, contentType: string, bytes: number, maxSeconds: number, now: Date): Promise<UploadUrl | undefined> {
+    // X-Amz-Date has whole seconds: the URL's life is counted from the second it is signed in.
+    const signedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const { expiration } = await this.presigner.config.credentials();
-    const credentialSeconds = expiration ? Math.floor((expiration.getTime() - now.getTime()) / 1000) : Infinity;
+    const credentialSeconds = expiration ? Math.floor((expiration.getTime() - signedAt.getTime()) / 1000) : Infinity;
     const expiresIn = Math.min(maxSeconds, credentialSeconds);
     if (expiresIn < 60) return undefined;
     const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: bytes });
     const url = await getSignedUrl(this.presigner, command, {
       expiresIn,
-      signingDate: now,
+      signingDate: signedAt,
       signableHeaders: new Set(['content-type', 'content-length']),
     });
     return {
       url,
       headers: { 'content-type': contentType, 'content-length': String(bytes) },
-      expiresAt: new Date(now.getTime() + expiresIn * 1000),
+      expiresAt: new Date(signedAt.getTime() + expiresIn * 1000),
     };
   }
 

@@ -9,7 +9,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { MediaStore } from '../../../functions/commons/adapters/media-store.ts';
 
-const NOW = new Date('2026-11-30T12:00:00Z');
+const NOW = new Date('2026-11-30T12:00:00.750Z');
 
 async function productionPresigner(expiration?: Date): Promise<S3Client> {
   // The API function's own client, built from its module as the bundle builds it; only the region and the
@@ -32,8 +32,10 @@ describe('an upload URL', () => {
     const query = params(upload.url);
     expect(query.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
     expect(query.get('X-Amz-Expires')).toBe('900');
+    expect(query.get('X-Amz-Date')).toBe('20261130T120000Z');
     expect([...query.keys()].filter((name) => /checksum/i.test(name))).toEqual([]);
     expect(upload.headers).toEqual({ 'content-type': 'image/png', 'content-length': '8388608' });
+    // Counted from the whole second X-Amz-Date names, as S3 counts it.
     expect(upload.expiresAt.toISOString()).toBe('2026-11-30T12:15:00.000Z');
   });
 
