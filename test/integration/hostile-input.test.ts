@@ -1,6 +1,6 @@
 /**
  * Hostile input against the whole gateway, in-process over real HTTP on 127.0.0.1: a corpus of named
- * cases (every method on every route, traversal ids, wrong types, huge and deep bodies, Unicode edge
+ * cases (every method on every route, upload requests and references, traversal ids, wrong types, huge and deep bodies, Unicode edge
  * cases, prototype-pollution keys, header injection, oversized headers, wrong content types, Base64 bombs
  * and polyglots, malformed HTTP), then fast-check properties over the request schema. Every answer must
  * be a correct success (the seed generation shape) or a JSON 4xx `{error: {code, message}}` — never a
@@ -247,6 +247,9 @@ function buildCorpus(): HostileCase[] {
     ['/luma/generations/', 'POST', 200],
     [`/luma/generations/${UUID}`, 'GET', 404], // no such task
     ['/luma/generations/not-a-task', 'GET', 404],
+    ['/luma/uploads', 'POST', 400], // the body is a generation's, not an upload request
+    ['/luma/uploads/', 'POST', 400],
+    [`/luma/uploads/${UUID}`, '', 404],
     ['/', '', 404],
     ['/luma', '', 404],
     ['/nope', '', 404],
@@ -615,6 +618,35 @@ function buildCorpus(): HostileCase[] {
     raw('transport', 'an HTTP/1.1 request line only', Buffer.from('GET / HTTP/1.1\r\n\r\n'), { parser: true, expect: 400 }),
   );
 
+  // Upload requests, and upload references in generations.
+  const upload = (name: string, value: unknown, expected: number) => ({
+    group: 'uploads',
+    name,
+    method: 'POST',
+    path: '/luma/uploads',
+    body: typeof value === 'string' ? value : JSON.stringify(value),
+    expect: expected,
+    ...(expected === 400 && { code: 'invalid_request' }),
+  });
+  add(
+    upload('a valid request', { content_type: 'image/png', size_bytes: 1234 }, 200),
+    upload('size 1e309 (Infinity once parsed)', '{"content_type":"image/png","size_bytes":1e309}', 400),
+    upload('size -1', { content_type: 'image/png', size_bytes: -1 }, 400),
+    upload('size 2^53', { content_type: 'image/png', size_bytes: 2 ** 53 }, 400),
+    upload('size as a string', { content_type: 'image/png', size_bytes: '1234' }, 400),
+    upload('size true', { content_type: 'image/png', size_bytes: true }, 400),
+    upload('size null', { content_type: 'image/png', size_bytes: null }, 400),
+    upload('content type with parameters', { content_type: 'image/png; charset=utf-8', size_bytes: 10 }, 400),
+    upload('SVG (scriptable, not taken)', { content_type: 'image/svg+xml', size_bytes: 10 }, 400),
+    upload('HTML', { content_type: 'text/html', size_bytes: 10 }, 400),
+    upload('fields under __proto__', '{"__proto__":{"content_type":"image/png","size_bytes":10}}', 400),
+    upload('constructor.prototype pollution', '{"content_type":"image/png","size_bytes":10,"constructor":{"prototype":{"polluted":true}}}', 200),
+    upload('an array', [{ content_type: 'image/png', size_bytes: 10 }], 400),
+    postJson('uploads', 'a generation naming an upload that does not exist', withPrompt({ image_url: `upload:${UUID}` }), { expect: 400, code: 'invalid_request' }),
+    postJson('uploads', 'a generation naming an upload by a path', withPrompt({ image_url: 'upload:../../inputs/x' }), { expect: 400 }),
+    postJson('uploads', 'a generation naming an upload as the end frame, with loop', withPrompt({ image_end_url: `upload:${UUID}`, loop: true }), { expect: 400 }),
+  );
+
   // Keyframes: Base64 bare and as data URIs, polyglots, bombs, and URLs.
   const frame = (name: string, value: unknown, expected?: number, field = 'image_url') =>
     postJson('keyframes', name, withPrompt({ [field]: value }), expected === undefined ? {} : { expect: expected });
@@ -877,7 +909,11 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
   const body = JSON.parse(answer.body.toString('utf8'));
   if (answer.status < 300) {
     expect(answer.status, what).toBe(200);
-    seedGenerationSchema.parse(body);
+    if (c.path.startsWith('/luma/uploads')) {
+      expect(body, what).toMatchObject({ method: 'PUT', image_url: expect.stringMatching(/^upload:[0-9a-f-]{36}$/), upload_url: expect.any(String) });
+    } else {
+      seedGenerationSchema.parse(body);
+    }
   } else {
     expect(body, what).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
     expect(body.error.message.length, what).toBeGreaterThan(0);
