@@ -7,7 +7,8 @@
  * `keyRatePerMinute`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
  * (https; the API's custom domain, if the upstream should call that), `clientRequestsPerMinute`,
  * `ipRequestsPerMinute` (the web ACL's per-key and per-address limits), `apiRateLimit`, `apiBurstLimit` (the
- * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone).
+ * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone),
+ * `corsAllowedOrigins` (browser origins allowed to call the API and PUT uploads; none by default).
  * Lists: entries separated by commas, or a list in cdk.json.
  */
 import { App, Duration, Validations } from 'aws-cdk-lib';
@@ -16,6 +17,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { GatewayStack } from './gateway-stack.ts';
 import { GENERATION_OPTIONS } from '../functions/commons/domain/luma-options.ts';
+import { parseAllowedOrigins } from '../functions/commons/domain/cors.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
@@ -99,6 +101,7 @@ export function buildApp(options: BuildAppOptions = {}): {
     },
     apiThrottle: { rateLimit: numberContext('apiRateLimit'), burstLimit: numberContext('apiBurstLimit') },
     setAccountCloudWatchRole: booleanContext(app.node.tryGetContext('apiGatewayCloudWatchRole')),
+    corsAllowedOrigins: parseAllowedOrigins(listContext('corsAllowedOrigins'), 'Context corsAllowedOrigins'),
   });
   return { app, stack };
 }

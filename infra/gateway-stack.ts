@@ -9,6 +9,8 @@ import { acknowledge } from './nag.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../functions/commons/domain/upstream-key.ts';
 import type { ClientRateLimits } from './constructs/api-protection.ts';
+import { HttpMethods } from 'aws-cdk-lib/aws-s3';
+import { CORS_MAX_AGE_SECONDS, parseAllowedOrigins } from '../functions/commons/domain/cors.ts';
 
 export interface GatewayStackProps extends StackProps {
   /** Upstream address and model. @default the official Luma API, model ray-2 */
@@ -45,6 +47,12 @@ export interface GatewayStackProps extends StackProps {
   readonly apiThrottle?: { readonly rateLimit?: number; readonly burstLimit?: number };
   /** Whether the stack sets API Gateway's account-wide CloudWatch role (see GatewayApiProps). @default true */
   readonly setAccountCloudWatchRole?: boolean;
+  /**
+   * Browser origins (`https://app.example.com`) that may call the API and PUT uploads from a page: the API
+   * answers their preflights and names them in `Access-Control-Allow-Origin`, and the bucket lets them PUT
+   * to presigned upload URLs. @default none: no CORS
+   */
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -59,7 +67,19 @@ export class GatewayStack extends Stack {
     const upstream = props.upstream ?? {};
     this.upstreamKey = this.upstreamKeySecret(props);
 
+    const corsAllowedOrigins = parseAllowedOrigins(props.corsAllowedOrigins, 'corsAllowedOrigins');
     this.storage = new Storage(this, 'Storage');
+    if (corsAllowedOrigins.length > 0) {
+      // A page PUTs its upload straight to the bucket, with the presigned URL's signed Content-Type: S3
+      // answers the preflight and the PUT for these origins only, and only for uploads.
+      this.storage.bucket.addCorsRule({
+        id: 'browser-uploads',
+        allowedOrigins: corsAllowedOrigins,
+        allowedMethods: [HttpMethods.PUT],
+        allowedHeaders: ['content-type'],
+        maxAge: CORS_MAX_AGE_SECONDS,
+      });
+    }
     this.workflow = new GenerationWorkflow(this, 'Workflow', {
       table: this.storage.table,
       bucket: this.storage.bucket,
@@ -85,6 +105,7 @@ export class GatewayStack extends Stack {
       rateLimit: props.apiThrottle?.rateLimit,
       burstLimit: props.apiThrottle?.burstLimit,
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
+      corsAllowedOrigins,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });

@@ -3,17 +3,19 @@
  * API Gateway's REST API with its Lambda proxy integration on `/` and `/{proxy+}`. Each HTTP request becomes
  * the event (payload format 1.0) the API Lambda receives in AWS, and the Lambda's result the HTTP response.
  *
- * What API Gateway answers itself, it answers here the same way (`{"message": …}`, not the API's error shape):
- * 429 when the stage's throttle is exhausted, 413 for a body over 10 MiB, 504 when the integration takes longer
- * than its timeout, 502 when the function fails or returns something that is not a proxy result, and 413
- * "Request Too Long" when Lambda refuses the invocation as too large (Lambda's own 6 MB limit, which this
- * front leaves to the function host).
+ * What API Gateway answers itself, it answers here the same way, as the REST API's gateway responses in the
+ * template say (infra/constructs/gateway-responses.ts; API Gateway's default `{"message": …}` for a type
+ * that is not customised): THROTTLED (429) when the stage's throttle is exhausted, INTEGRATION_TIMEOUT (504)
+ * when the integration takes longer than its timeout, INTEGRATION_FAILURE (502) when the function fails or
+ * returns something that is not a proxy result, and REQUEST_TOO_LARGE (413) when Lambda refuses the
+ * invocation as too large (Lambda's own 6 MB limit, which this front leaves to the function host). A body
+ * over 10 MiB is refused before any of that, with API Gateway's text, which no gateway response changes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { BlockResponse, LocalWebAcl } from './web-acl.ts';
-import { TokenBucket, type RestApiSettings } from './rest-api-settings.ts';
+import { isBinaryMediaType, renderGatewayResponse, TokenBucket, type GatewayAnswer, type RestApiSettings } from './rest-api-settings.ts';
 
 /** API Gateway's payload limit. */
 export const API_GATEWAY_MAX_BODY = 10 * 1024 * 1024;
@@ -26,12 +28,21 @@ export interface ApiFrontOptions extends RestApiSettings {
   now?: () => number;
 }
 
+/** API Gateway's own answers, as its default gateway responses word them. */
+export const GATEWAY_ANSWERS = {
+  throttled: { type: 'THROTTLED', status: 429, message: 'Too Many Requests' },
+  lambdaRequestTooLarge: { type: 'REQUEST_TOO_LARGE', status: 413, message: 'Request Too Long' },
+  integrationTimeout: { type: 'INTEGRATION_TIMEOUT', status: 504, message: 'Endpoint request timed out' },
+  integrationFailure: { type: 'INTEGRATION_FAILURE', status: 502, message: 'Internal server error' },
+} as const satisfies Record<string, GatewayAnswer>;
+
 export function createApiFront(invoke: Invoke, log: (line: string) => void, options: ApiFrontOptions): Server {
   const throttle = new TokenBucket(options.throttle, options.now ?? (() => performance.now()));
   return createServer((req, res) => {
-    handle(req, res, invoke, options, throttle, log).catch((error: Error) => {
+    const requestId = randomUUID();
+    handle(req, res, requestId, invoke, options, throttle, log).catch((error: Error) => {
       log(`api: integration failed: ${error.name}: ${error.message}`);
-      if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
+      if (!res.headersSent) sendResponse(res, renderGatewayResponse(GATEWAY_ANSWERS.integrationFailure, requestId, options.gatewayResponses));
       else res.destroy();
     });
   });
@@ -40,6 +51,7 @@ export function createApiFront(invoke: Invoke, log: (line: string) => void, opti
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
+  requestId: string,
   invoke: Invoke,
   options: ApiFrontOptions,
   throttle: TokenBucket,
@@ -50,14 +62,16 @@ async function handle(
   // The web ACL sees the request first: a client over its limit costs neither the stage's throttle nor an invocation.
   const blocked = options.webAcl.check({ sourceIp, headers: joinedValues(headers) });
   if (blocked) return refuseUnread(req, res, blocked);
-  if (!throttle.take()) return refuseUnread(req, res, jsonMessage(429, 'Too Many Requests'));
+  const gatewayAnswer = (answer: GatewayAnswer) => renderGatewayResponse(answer, requestId, options.gatewayResponses);
+  if (!throttle.take()) return refuseUnread(req, res, gatewayAnswer(GATEWAY_ANSWERS.throttled));
 
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > API_GATEWAY_MAX_BODY) {
-      // What API Gateway was seen to answer (a capture published in koki-develop/lgtm-generator#10): not JSON.
+      // What API Gateway was seen to answer (a capture published in koki-develop/lgtm-generator#10): not JSON,
+      // and not a gateway response: its REQUEST_TOO_LARGE customisation does not apply here.
       return refuseUnread(req, res, {
         status: 413,
         headers: { 'content-type': 'text; charset=utf-8' },
@@ -66,20 +80,23 @@ async function handle(
     }
     chunks.push(chunk as Buffer);
   }
-  const event = toEvent(req, headers, sourceIp, Buffer.concat(chunks), options.stageName);
+  const binary = isBinaryMediaType(headers.get('content-type')?.values.at(-1), options.binaryMediaTypes ?? []);
+  const event = toEvent(req, headers, sourceIp, Buffer.concat(chunks), options.stageName, binary, requestId);
   let result: unknown;
   try {
     result = await withTimeout(invoke(event), options.integrationTimeoutMs);
   } catch (error) {
     const { name, message } = error as Error;
-    if (name === TIMED_OUT) return sendResponse(res, jsonMessage(504, 'Endpoint request timed out'));
+    if (name === TIMED_OUT) return sendResponse(res, gatewayAnswer(GATEWAY_ANSWERS.integrationTimeout));
     log(`api: integration failed: ${name}: ${message}`);
-    if (/RequestEntityTooLarge|RequestTooLarge/i.test(name)) return sendResponse(res, jsonMessage(413, 'Request Too Long'));
-    return sendResponse(res, jsonMessage(502, 'Internal server error'));
+    // Lambda refused the event itself (Invoke's 413): the function never ran.
+    const refusedAsTooLarge = (error as { statusCode?: number }).statusCode === 413 || /RequestEntityTooLarge|RequestTooLarge/i.test(name);
+    if (refusedAsTooLarge) return sendResponse(res, gatewayAnswer(GATEWAY_ANSWERS.lambdaRequestTooLarge));
+    return sendResponse(res, gatewayAnswer(GATEWAY_ANSWERS.integrationFailure));
   }
   if (!isProxyResult(result)) {
     log('api: the function returned something that is not a proxy result');
-    return sendResponse(res, jsonMessage(502, 'Internal server error'));
+    return sendResponse(res, gatewayAnswer(GATEWAY_ANSWERS.integrationFailure));
   }
   const responseHeaders: Record<string, string | string[]> = {};
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) responseHeaders[name] = values.map(String);
@@ -133,6 +150,8 @@ function toEvent(
   sourceIp: string,
   body: Buffer,
   stage: string,
+  binary: boolean,
+  requestId: string,
 ): APIGatewayProxyEvent {
   const { path, query } = requestTarget(req.url ?? '/');
   // No prototypes: a header or parameter named `__proto__` is one like any other.
@@ -146,7 +165,6 @@ function toEvent(
   const resource = path === '/' ? '/' : '/{proxy+}';
   const method = req.method ?? 'GET';
   const now = new Date();
-  const requestId = randomUUID();
   return {
     resource,
     path,
@@ -157,9 +175,10 @@ function toEvent(
     multiValueQueryStringParameters: parameters,
     pathParameters: resource === '/' ? null : { proxy: decoded(path.slice(1)) },
     stageVariables: null,
-    // Without binary media types, a REST API passes every body as text: bytes that are not UTF-8 become U+FFFD.
-    body: body.length === 0 ? null : body.toString('utf8'),
-    isBase64Encoded: false,
+    // A body of a binary media type comes Base64-encoded, byte for byte; any other as text, where bytes that
+    // are not UTF-8 become U+FFFD.
+    body: body.length === 0 ? null : binary ? body.toString('base64') : body.toString('utf8'),
+    isBase64Encoded: binary && body.length > 0,
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -236,10 +255,6 @@ function decoded(text: string): string {
   }
 }
 
-function jsonMessage(status: number, message: string): BlockResponse {
-  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message }) };
-}
-
 /**
  * Answers before the body is read. The rest of the body is then never read, so the connection cannot carry
  * another request: say so, or the client sends its next one on it and waits for an answer that never comes.
@@ -253,8 +268,4 @@ function refuseUnread(req: IncomingMessage, res: ServerResponse, response: Block
 function sendResponse(res: ServerResponse, response: BlockResponse): void {
   res.writeHead(response.status, response.headers);
   res.end(response.body);
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  sendResponse(res, { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }

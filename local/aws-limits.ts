@@ -4,15 +4,17 @@
  * section lists them; test/integration/aws-limits.test.ts proves each one. Where AWS's exact wording or
  * threshold is undocumented, the stricter plausible reading is taken and the comment says so.
  */
+import { LAMBDA_SYNC_PAYLOAD_BYTES } from '../functions/commons/domain/payload-limits.ts';
 
 /**
  * Lambda, synchronous invocation (RequestResponse): "For synchronous invocations, the maximum payload size is
  * 6 MB" (Invoke API reference), for the request and for the response. Measured as the UTF-8 bytes of the
  * JSON. AWS's request check is 6,291,456 bytes ("Request must be smaller than 6291456 bytes for the
  * InvokeFunction operation"); its response check allows 100 bytes more (6,291,556, "Response payload size
- * exceeded maximum allowed payload size (6291556 bytes)"): the stricter number serves both here.
+ * exceeded maximum allowed payload size (6291556 bytes)"): the stricter number serves both here. The number
+ * itself lives with the API's body limits, which are derived from it (functions/commons/domain/payload-limits.ts).
  */
-export const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+export { LAMBDA_SYNC_PAYLOAD_BYTES };
 
 /**
  * Step Functions: "The maximum input or output size for a task, state, or execution is 256 KiB of data as a

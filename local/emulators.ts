@@ -5,9 +5,8 @@
  * with the data dir's key, installed before the port opens.
  */
 import { createRequire } from 'node:module';
-import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -17,7 +16,7 @@ import {
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { LOCAL_REGION, type LocalCredentials } from './local-aws.ts';
-import { jsonServiceGuard, s3Guard } from './endpoint-guard.ts';
+import { jsonServiceGuard, replayed, s3Guard, type BucketCorsRule } from './endpoint-guard.ts';
 import { ensurePrivateDir } from './private-files.ts';
 
 const require = createRequire(import.meta.url);
@@ -53,6 +52,7 @@ export async function startDynamoDb(dataDir: string, credentials: LocalCredentia
   const handle = server.listeners('request')[0] as RequestListener;
   server.removeAllListeners('request');
   const policy = { credentials, region: LOCAL_REGION, services: ['dynamodb'], uriEscapePath: true };
+  // The guard has read the body to check its hash; dynalite reads it again, from a replay of the same bytes.
   server.on('request', jsonServiceGuard(policy, (req, res, body) => handle(replayed(req, body), res)));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -63,15 +63,6 @@ export async function startDynamoDb(dataDir: string, credentials: LocalCredentia
     client.destroy();
   }
   return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-/**
- * The guard has read the body to check its hash; dynalite reads it again from the request's 'data' and
- * 'end' events (and its method, url and headers), so it gets a stream of the same bytes with those.
- */
-function replayed(req: IncomingMessage, body: Buffer): IncomingMessage {
-  const replay = Readable.from(body.length > 0 ? [body] : []);
-  return Object.assign(replay, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket }) as unknown as IncomingMessage;
 }
 
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
@@ -108,18 +99,28 @@ async function waitForActive(client: DynamoDBClient, tableName: string): Promise
   throw new Error(`Table ${tableName} did not become ACTIVE.`);
 }
 
-/** Starts s3rver on the data dir with the bucket, answering only requests signed with `credentials` or presigned with them. */
-export async function startS3(dataDir: string, credentials: LocalCredentials, bucket: string, onEvent: (event: S3Event) => void): Promise<Emulator> {
+/**
+ * Starts s3rver on the data dir with the bucket, answering only requests signed with `credentials` or
+ * presigned with them; with CORS rules (the bucket's, from the template), also pages of those origins.
+ */
+export async function startS3(
+  dataDir: string,
+  credentials: LocalCredentials,
+  bucket: string,
+  onEvent: (event: S3Event) => void,
+  corsRules: readonly BucketCorsRule[] = [],
+): Promise<Emulator> {
   const directory = `${dataDir}/s3`;
   ensurePrivateDir(directory);
-  const app = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket }] });
+  const configs = corsRules.length > 0 ? [corsConfigurationXml(corsRules)] : [];
+  const app = new S3rver({ directory, silent: true, configureBuckets: [{ name: bucket, configs }] });
   app.on('event', onEvent);
   await app.configureBuckets();
   // The guard has verified the signature; s3rver's own check (which never verifies a V4 one) must still
   // find the key id, or it answers InvalidAccessKeyId.
   s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const policy = { credentials, region: LOCAL_REGION, services: ['s3'], uriEscapePath: false };
-  const server = createServer(s3Guard(policy, app.callback()));
+  const server = createServer(s3Guard(policy, app.callback(), corsRules));
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -128,4 +129,18 @@ export async function startS3(dataDir: string, credentials: LocalCredentials, bu
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The bucket's CORS rules as S3's CORSConfiguration document, which s3rver answers preflights from. */
+function corsConfigurationXml(rules: readonly BucketCorsRule[]): string {
+  const escape = (text: string) => text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  const element = (name: string, values: readonly (string | number)[]) => values.map((value) => `<${name}>${escape(String(value))}</${name}>`).join('');
+  const body = rules
+    .map(
+      (rule) =>
+        `<CORSRule>${element('AllowedOrigin', rule.allowedOrigins)}${element('AllowedMethod', rule.allowedMethods)}` +
+        `${element('AllowedHeader', rule.allowedHeaders)}${element('MaxAgeSeconds', rule.maxAgeSeconds === undefined ? [] : [rule.maxAgeSeconds])}</CORSRule>`,
+    )
+    .join('');
+  return `<CORSConfiguration>${body}</CORSConfiguration>`;
 }

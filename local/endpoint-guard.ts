@@ -2,10 +2,15 @@
  * What stands between a local AWS endpoint and its emulator: a request listener that lets through only
  * requests signed with the data dir's key (see request-signature.ts) and refuses the others in the
  * service's own error shape, as AWS answers them. Requests from web pages (any with an `Origin` header)
- * are refused before anything else, so no page can reach an emulator and no CORS preflight is answered.
+ * are refused before anything else, so no page can reach an emulator and no CORS preflight is answered;
+ * the one exception is S3, for an origin and method the bucket's CORS rules allow (the deployment's
+ * `corsAllowedOrigins` may PUT uploads): the emulator answers its preflight, and the request itself must
+ * be signed like any other.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import {
   checkSignature,
   readSignature,
@@ -28,14 +33,51 @@ const S3_PAYLOAD_HASH =
 
 export type BodyListener = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 
+/** A rule of the bucket's CORS configuration (the template's `CorsConfiguration.CorsRules`, as S3 reads it). */
+export interface BucketCorsRule {
+  allowedOrigins: string[];
+  allowedMethods: string[];
+  allowedHeaders: string[];
+  maxAgeSeconds?: number;
+}
+
+/** The most a presigned PUT carrying a checksum may send: its body is read whole to check it. */
+export const MAX_CHECKSUMMED_BODY_BYTES = 64 * 1024 * 1024;
+
+/** The checksums S3 checks a body against when a presigned URL names one, and how to compute those it can here. */
+const CHECKSUMS: Record<string, { name: string; digest?: (body: Buffer) => string }> = {
+  'x-amz-checksum-crc32': { name: 'CRC32', digest: (body) => crc32Base64(body) },
+  'x-amz-checksum-sha1': { name: 'SHA1', digest: (body) => createHash('sha1').update(body).digest('base64') },
+  'x-amz-checksum-sha256': { name: 'SHA256', digest: (body) => createHash('sha256').update(body).digest('base64') },
+  'x-amz-checksum-crc32c': { name: 'CRC32C' },
+  'x-amz-checksum-crc64nvme': { name: 'CRC64NVME' },
+};
+
+function crc32Base64(body: Buffer): string {
+  const digest = Buffer.alloc(4);
+  digest.writeUInt32BE(crc32(body));
+  return digest.toString('base64');
+}
+
 /**
  * S3: the signature covers the headers and the payload hash the request declares (or, presigned,
  * UNSIGNED-PAYLOAD), so it is checked before the body is read and the body then streams to the emulator
- * untouched: a multipart upload of a large video is never held in memory here.
+ * untouched: a multipart upload of a large video is never held in memory here. A presigned URL that names a
+ * checksum (`x-amz-checksum-crc32=…`, which the SDK's default flexible checksums put into a presigned PUT)
+ * is the exception: S3 refuses a body that does not match it (400 BadDigest), so the body is read and
+ * checked here too, as S3 would, before the emulator gets it.
  */
-export function s3Guard(policy: SignaturePolicy, next: RequestListener): RequestListener {
+export function s3Guard(policy: SignaturePolicy, next: RequestListener, corsRules: readonly BucketCorsRule[] = []): RequestListener {
   return (req, res) => {
-    if (req.headers.origin !== undefined) return s3Error(req, res, 403, 'AccessDenied', ORIGIN_REFUSED);
+    if (req.headers.origin !== undefined) {
+      const preflight = req.method === 'OPTIONS';
+      const method = preflight ? req.headers['access-control-request-method'] : req.method;
+      if (!corsRules.some((rule) => rule.allowedOrigins.includes(String(req.headers.origin)) && rule.allowedMethods.includes(String(method)))) {
+        return s3Error(req, res, 403, 'AccessDenied', ORIGIN_REFUSED);
+      }
+      // A preflight carries no signature: the emulator answers it from the bucket's CORS rules.
+      if (preflight) return next(req, res);
+    }
     const signed = readSignature(received(req), policy);
     if (!signed.ok) return s3Refusal(req, res, signed);
     let payloadHash = UNSIGNED_PAYLOAD;
@@ -49,10 +91,31 @@ export function s3Guard(policy: SignaturePolicy, next: RequestListener): Request
       }
       payloadHash = declared;
     }
+    const checksum = signed.presigned ? Object.keys(CHECKSUMS).find((name) => Object.hasOwn(signed.query, name)) : undefined;
     checkSignature(signed, payloadHash, policy)
-      .then((refusal) => (refusal ? s3Refusal(req, res, refusal) : next(req, res)))
+      .then(async (refusal) => {
+        if (refusal) return s3Refusal(req, res, refusal);
+        if (checksum === undefined) return next(req, res);
+        const { name, digest } = CHECKSUMS[checksum]!;
+        if (!digest) return s3Error(req, res, 501, 'NotImplemented', `The local S3 cannot check a ${name} checksum.`);
+        const body = await readBody(req, MAX_CHECKSUMMED_BODY_BYTES);
+        if (body === undefined) return s3Error(req, res, 400, 'EntityTooLarge', `The local S3 checks bodies of at most ${MAX_CHECKSUMMED_BODY_BYTES} bytes against a checksum.`);
+        if (digest(body) !== signed.query[checksum]) {
+          return s3Error(req, res, 400, 'BadDigest', `The ${name} you specified did not match the calculated checksum.`);
+        }
+        next(replayed(req, body), res);
+      })
       .catch(() => (res.headersSent ? res.destroy() : s3Error(req, res, 500, 'InternalError', 'We encountered an internal error. Please try again.')));
   };
+}
+
+/**
+ * A request whose body was read here, for the emulator behind: a stream of the same bytes, with the
+ * request's method, url, headers and socket (what dynalite and s3rver read of it).
+ */
+export function replayed(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = Readable.from(body.length > 0 ? [body] : []);
+  return Object.assign(replay, { method: req.method, url: req.url, headers: req.headers, httpVersion: req.httpVersion, socket: req.socket }) as unknown as IncomingMessage;
 }
 
 /**

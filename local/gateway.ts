@@ -26,7 +26,7 @@ import { LocalWebAcl, rateRulesFromTemplate } from './web-acl.ts';
 import { restApiSettingsFromTemplate } from './rest-api-settings.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
-import { jsonServiceGuard } from './endpoint-guard.ts';
+import { jsonServiceGuard, type BucketCorsRule } from './endpoint-guard.ts';
 import { ensurePrivateDir, writePrivateFile } from './private-files.ts';
 import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
 import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
@@ -68,6 +68,11 @@ export interface LocalGatewayOptions {
    * stage's throttle (requests a second, burst). Synthesized as CDK context, then read back from the template.
    */
   edgeLimits?: EdgeLimits;
+  /**
+   * Browser origins allowed to call the API and PUT uploads (the CDK context `corsAllowedOrigins`, as
+   * CORS_ALLOWED_ORIGINS sets it). @default none
+   */
+  corsAllowedOrigins?: readonly string[];
   /** The clock the web ACL and the throttle count with, in milliseconds. @default performance.now */
   edgeClock?: () => number;
   /**
@@ -134,12 +139,18 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       BillingMode: 'PAY_PER_REQUEST',
     });
     closers.push(dynamo.close);
-    const s3 = await startS3(dataDir, credentials, BUCKET_NAME, (event) => {
-      for (const record of event.Records) {
-        s3Events.push(record);
-        log(`event: s3:${record.eventName} s3://${record.s3.bucket.name}/${record.s3.object.key}`);
-      }
-    });
+    const s3 = await startS3(
+      dataDir,
+      credentials,
+      BUCKET_NAME,
+      (event) => {
+        for (const record of event.Records) {
+          s3Events.push(record);
+          log(`event: s3:${record.eventName} s3://${record.s3.bucket.name}/${record.s3.object.key}`);
+        }
+      },
+      bucketCorsRules(template.Resources[ids.bucket]!.Properties),
+    );
     closers.push(s3.close);
 
     let simulatedLuma: SimulatedLuma | undefined;
@@ -313,6 +324,7 @@ function synthContext(options: LocalGatewayOptions): Record<string, unknown> {
   const edge = options.edgeLimits ?? {};
   const edgeContext = { clientRequestsPerMinute: edge.requestsPerKey, ipRequestsPerMinute: edge.requestsPerAddress, apiRateLimit: edge.rateLimit, apiBurstLimit: edge.burstLimit };
   for (const [key, value] of Object.entries(edgeContext)) if (value !== undefined) context[key] = value;
+  if (options.corsAllowedOrigins !== undefined) context.corsAllowedOrigins = [...options.corsAllowedOrigins];
   return context;
 }
 
@@ -343,6 +355,16 @@ function logicalIds(stack: GatewayStack) {
       stack.workflow.reconcileFunction,
     ].map(id),
   };
+}
+
+/** The bucket's CORS rules from its template properties (none unless the deployment allows browser origins). */
+function bucketCorsRules(bucket: { CorsConfiguration?: { CorsRules?: any[] } }): BucketCorsRule[] {
+  return (bucket.CorsConfiguration?.CorsRules ?? []).map((rule) => ({
+    allowedOrigins: rule.AllowedOrigins ?? [],
+    allowedMethods: rule.AllowedMethods ?? [],
+    allowedHeaders: rule.AllowedHeaders ?? [],
+    maxAgeSeconds: rule.MaxAge,
+  }));
 }
 
 /** A function's code is the asset `<hash>.zip`; its unzipped form is `cdk.out/asset.<hash>/index.mjs`. */

@@ -7,6 +7,7 @@
 import type { LocalGatewayOptions } from './gateway.ts';
 import { offerSettingsFromEnv, parseGenerationOffer } from '../functions/commons/domain/luma-options.ts';
 import { MAX_UPSTREAM_RESUBMITS } from '../functions/commons/config.ts';
+import { parseAllowedOrigins } from '../functions/commons/domain/cors.ts';
 
 export function upstreamSettingsFromEnv(
   env: Record<string, string | undefined>,
@@ -43,4 +44,14 @@ export function edgeLimitsFromEnv(env: Record<string, string | undefined>): Pick
       burstLimit: number('API_BURST_LIMIT'),
     },
   };
+}
+
+/**
+ * CORS_ALLOWED_ORIGINS: browser origins, separated by commas, allowed to call the API and PUT uploads (as the
+ * CDK context `corsAllowedOrigins`). Unset: the deployment's (none).
+ */
+export function corsFromEnv(env: Record<string, string | undefined>): Pick<LocalGatewayOptions, 'corsAllowedOrigins'> {
+  const raw = env.CORS_ALLOWED_ORIGINS;
+  if (raw === undefined || raw.trim() === '') return {};
+  return { corsAllowedOrigins: parseAllowedOrigins(raw, 'CORS_ALLOWED_ORIGINS') };
 }

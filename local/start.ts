@@ -4,7 +4,7 @@
 import { startLocalGateway } from './gateway.ts';
 import { API_KEY_PATTERN, maskApiKey } from '../functions/commons/domain/api-key.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
-import { edgeLimitsFromEnv, upstreamSettingsFromEnv } from './settings.ts';
+import { corsFromEnv, edgeLimitsFromEnv, upstreamSettingsFromEnv } from './settings.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     },
     ...upstreamSettingsFromEnv(process.env),
     ...edgeLimitsFromEnv(process.env),
+    ...corsFromEnv(process.env),
   });
 
   console.log(`Upstream: ${gateway.simulatedLuma ? `simulated Luma API at ${gateway.simulatedLuma.baseUrl}` : baseUrl}`);

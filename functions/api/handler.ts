@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { dynamo } from '../commons/clients/dynamodb.ts';
-import { s3 } from '../commons/clients/s3.ts';
+import { s3, s3Presigner } from '../commons/clients/s3.ts';
 import { secrets } from '../commons/clients/secrets.ts';
 import { sfn } from '../commons/clients/sfn.ts';
 import { settings } from '../commons/config.ts';
@@ -23,15 +23,22 @@ import { serveOnce } from './idempotency.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
+import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
+import { uploadRequestSchema } from '../commons/domain/upload.ts';
+import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
+import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
 
 const tableName = settings.tableName();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
 const idempotency = { store: new IdempotencyStore(dynamo, tableName) };
 const offer = settings.generationOffer();
+const corsOrigins = settings.corsAllowedOrigins();
 const requestSchema = generationRequestSchemaFor(offer);
+const media = new MediaStore(s3, settings.bucketName(), s3Presigner);
+const uploads: UploadDeps = { uploads: new DynamoDbUploadStore(dynamo, tableName), media };
 const deps: GenerationsDeps = {
   ...taskServices(dynamo, tableName),
-  media: new MediaStore(s3, settings.bucketName()),
+  media,
   workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
   provider: configuredProvider(secrets),
   keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
@@ -42,21 +49,28 @@ const deps: GenerationsDeps = {
 };
 
 const COLLECTION = /^\/luma\/generations\/?$/;
+const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export async function handler(event: APIGatewayProxyEvent): Promise<HttpResponse> {
   const request = requestFromEvent(event);
-  const { requestId, method, path } = request;
-  try {
-    const response = await route(request);
-    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
-    return response;
-  } catch (error) {
-    const response = errorResponse(error, requestId, log);
-    log({ msg: 'request', requestId, method, status: response.statusCode, error: (error as Error)?.name });
-    return response;
+  const { requestId, method, path, headers } = request;
+  // A preflight from an allowed origin, on any path; any other OPTIONS is routed (and refused) like any method.
+  if (isPreflight(method, headers) && originAllowed(headers.origin, corsOrigins)) {
+    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: 204, preflight: true });
+    return { statusCode: 204, headers: { ...preflightHeaders(headers.origin), 'x-request-id': requestId }, body: '' };
   }
+  let response: HttpResponse;
+  try {
+    response = await route(request);
+    log({ msg: 'request', requestId, method, path: routeTemplate(path), status: response.statusCode });
+  } catch (error) {
+    response = errorResponse(error, requestId, log);
+    log({ msg: 'request', requestId, method, status: response.statusCode, error: (error as Error)?.name });
+  }
+  Object.assign(response.headers, responseCorsHeaders(headers.origin, corsOrigins));
+  return response;
 }
 
 async function route(request: HttpRequest): Promise<HttpResponse> {
@@ -72,10 +86,23 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
     }
     return serveOnce(
       { owner, key: request.headers['idempotency-key'], body, requestId },
-      async (taskId) => json(200, await createGeneration(key, parsed.data, requestId, { ...deps, newId: () => taskId }), requestId),
+      // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
+      async (taskId) => {
+        const resolved = await resolveUploads(owner, parsed.data, uploads);
+        return json(200, await createGeneration(key, resolved, requestId, { ...deps, newId: () => taskId }), requestId);
+      },
       async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
       idempotency,
     );
+  }
+  if (UPLOADS.test(path)) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request);
+    const parsed = uploadRequestSchema.safeParse(parseJsonBody(request));
+    if (!parsed.success) {
+      throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
+    }
+    return json(200, await createUpload(owner, parsed.data, uploads), requestId);
   }
   if (isCallbackPath(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
@@ -98,7 +125,7 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -6,9 +6,10 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
+import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../commons/domain/payload-limits.ts';
 
-/** Just under API Gateway's own 10 MB limit, so the client gets our JSON error rather than the gateway's. */
-export const MAX_BODY_BYTES = 9.5 * 1024 * 1024;
+/** The body limit, set so that every body under it reaches the function (domain/payload-limits.ts). */
+export { MAX_BODY_BYTES };
 
 /** A request as the routes see it. */
 export interface HttpRequest {
@@ -79,7 +80,11 @@ export function parseJsonBody(request: HttpRequest): unknown {
   }
   const bytes = request.body;
   if (bytes.length > MAX_BODY_BYTES) {
-    throw new PayloadTooLargeError(`The body is larger than ${MAX_BODY_BYTES} bytes.`);
+    throw new PayloadTooLargeError(
+      `The body has ${bytes.length} bytes; this API takes at most ${describeBytes(MAX_BODY_BYTES)}. ` +
+        `A keyframe over ${describeBytes(MAX_INLINE_KEYFRAME_BYTES)} is uploaded first: POST /luma/uploads.`,
+      { details: { limit_bytes: MAX_BODY_BYTES } },
+    );
   }
   if (bytes.length === 0) throw new BadRequestError('The body is empty; send a JSON object.');
   let body: unknown;

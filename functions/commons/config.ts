@@ -8,6 +8,7 @@ import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from './domain/w
 
 const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
 import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
+import { parseAllowedOrigins } from './domain/cors.ts';
 
 /**
  * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
@@ -108,6 +109,14 @@ export const settings = {
   keyframeUrlExpirySeconds: () => numberEnv('KEYFRAME_URL_EXPIRY_SECONDS', 3600, { min: 60 }),
   maxVideoBytes: () => numberEnv('MAX_VIDEO_BYTES', 1024 * 1024 * 1024, { min: 1 }),
   downloadTimeoutMs: () => numberEnv('DOWNLOAD_TIMEOUT_MS', 600_000, { min: 100 }),
+  /** The browser origins the API answers CORS for (domain/cors.ts); none: CORS off. */
+  corsAllowedOrigins: (): string[] => {
+    try {
+      return parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS, 'CORS_ALLOWED_ORIGINS');
+    } catch (error) {
+      throw new ConfigurationError((error as Error).message);
+    }
+  },
   /** Where asset downloads may go: comma-separated host patterns and explicit origins (asset-policy.ts). */
   assetHostAllowlist: () => optionalEnv('ASSET_HOST_ALLOWLIST', DEFAULT_ASSET_HOST_ALLOWLIST.join(',')),
 };

@@ -28,6 +28,8 @@ export const DEFAULT_CLIENT_RATE_LIMITS: Required<ClientRateLimits> = { requests
 export interface ApiProtectionProps extends ClientRateLimits {
   /** The REST API stage the web ACL guards. */
   readonly stage: Stage;
+  /** A browser origin the 429s name in `Access-Control-Allow-Origin` (static, so only a sole one). @default none */
+  readonly corsOrigin?: string;
 }
 
 /**
@@ -66,6 +68,12 @@ export class ApiProtection extends Construct {
           responseHeaders: [
             { name: 'retry-after', value: String(RATE_WINDOW_SECONDS) },
             { name: 'cache-control', value: 'no-store' },
+            ...(props.corsOrigin
+              ? [
+                  { name: 'access-control-allow-origin', value: props.corsOrigin },
+                  { name: 'vary', value: 'Origin' },
+                ]
+              : []),
           ],
         },
       },

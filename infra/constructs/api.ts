@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
+import { addGatewayResponses } from './gateway-responses.ts';
 import {
   capacityEnvironment,
   grantObjects,
@@ -68,6 +69,12 @@ export interface GatewayApiProps {
    * clients use a custom domain. @default the REST API's own https endpoint, with the stage
    */
   readonly publicBaseUrl?: string;
+  /**
+   * Browser origins the API answers CORS for (the function does, preflights included; see
+   * functions/commons/domain/cors.ts). API Gateway's and WAF's own answers name the origin only when there is
+   * exactly one: theirs are static and cannot choose among several. @default none
+   */
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 /** The one stage: its name is the first segment of the API's URL path (`…/prod/luma/generations`). */
@@ -106,6 +113,11 @@ export class GatewayApi extends Construct {
       // The account's CloudWatch role is set below, deliberately, not by RestApi's built-in (a role with an AWS managed policy).
       cloudWatchRole: false,
       defaultMethodOptions: { authorizationType: AuthorizationType.NONE },
+      // Every body reaches the function Base64-encoded, whatever its Content-Type: 4/3 of its size, always, so
+      // the body limit can be set to what Lambda's 6 MB event carries (domain/payload-limits.ts). As text it
+      // would be JSON-escaped into the event, up to 6 bytes a byte for control characters. The function's
+      // answers are text (isBase64Encoded false) and pass as they are.
+      binaryMediaTypes: ['*/*'],
       deployOptions: {
         stageName: API_STAGE_NAME,
         throttlingRateLimit: rateLimit,
@@ -117,6 +129,10 @@ export class GatewayApi extends Construct {
         accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
       },
     });
+    const corsOrigins = props.corsAllowedOrigins ?? [];
+    const soleCorsOrigin = corsOrigins.length === 1 ? corsOrigins[0] : undefined;
+    // What API Gateway answers itself (throttled, timed out, refused by Lambda) in the API's error shape.
+    addGatewayResponses(this.restApi, { corsOrigin: soleCorsOrigin });
     // The function is told the API's own URL, built from the REST API's id and the stage's name, not from the
     // stage resource: the stage depends on the deployment, which depends on the methods, which name the function.
     const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;
@@ -136,14 +152,17 @@ export class GatewayApi extends Construct {
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...offeredChoicesEnvironment(props.upstream),
+        ...(corsOrigins.length > 0 && { CORS_ALLOWED_ORIGINS: corsOrigins.join(',') }),
       },
     });
     grantTable(this.handler, props.table, {
       capacity: true,
-      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM'],
+      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD'],
       updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
       deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
     });
+    // inputs/ holds the keyframes it stores for tasks and the uploads it presigns PUTs for (inputs/uploads/,
+    // signed with this role's credentials) and reads back to check.
     grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
     grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
     grantSecretValue(this.handler, props.upstreamKey);
@@ -175,7 +194,7 @@ export class GatewayApi extends Construct {
     stage.node.addDependency(executionLogs);
     if (props.setAccountCloudWatchRole ?? true) stage.node.addDependency(this.accountCloudWatchRole());
 
-    this.protection = new ApiProtection(this, 'Protection', { stage, ...props.clientLimits });
+    this.protection = new ApiProtection(this, 'Protection', { stage, ...props.clientLimits, corsOrigin: soleCorsOrigin });
     this.url = this.restApi.url;
 
     const noAuthorizer =

@@ -22,7 +22,8 @@ export interface TableAccess {
   /**
    * Item kinds (key prefixes) the function writes whole with PutItem: `TASK` (every function moves tasks
    * on, with a conditional put of the whole item), `IDEMPOTENCY` (the API's claims), `UPSTREAM` (the
-   * upstream's generations as the API's and the poll's submits record them). Fenced by
+   * upstream's generations as the API's and the poll's submits record them), `UPLOAD` (the API's record of
+   * each upload it hands out). Fenced by
    * `dynamodb:LeadingKeys`, so a function, the copy that parses the upstream's bytes included, cannot
    * write an API key, a slot or a counter whole.
    */

@@ -83,6 +83,9 @@ export class Storage extends Construct {
       lifecycleRules: [
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         { id: 'expire-inputs', prefix: 'inputs/', expiration: Duration.days(inputRetentionDays) },
+        // What clients upload is read once, when a generation names it (within the hour it may be named),
+        // and copied into the task's own keyframe: a day is the shortest expiry S3 has.
+        { id: 'expire-uploads', prefix: 'inputs/uploads/', expiration: Duration.days(1) },
       ],
     });
     // S3 → EventBridge: rules and other systems react to every stored video without touching this stack.

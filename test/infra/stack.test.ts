@@ -56,7 +56,7 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
  * Copy, which parses bytes from the upstream, anywhere but its own tasks.
  */
 const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*'],
+  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*'],
   Poll: ['TASK#*', 'UPSTREAM#*'],
   Copy: ['TASK#*'],
   RecordFailure: ['TASK#*'],
@@ -416,11 +416,12 @@ describe('bucket', () => {
     );
   });
 
-  it('expires uploaded keyframes under inputs/ (and only there)', () => {
+  it('expires uploaded keyframes under inputs/, client uploads under inputs/uploads/ after a day (and nothing else)', () => {
     const rules: Json[] = bucketProps(ids.bucket).LifecycleConfiguration.Rules;
-    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: expect.any(Number) })]));
+    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/', ExpirationInDays: 7 })]));
+    expect(rules).toEqual(expect.arrayContaining([expect.objectContaining({ Status: 'Enabled', Prefix: 'inputs/uploads/', ExpirationInDays: 1 })]));
     const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined);
-    expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/']); // videos under generations/ are never expired
+    expect(expiring.map((rule) => rule.Prefix)).toEqual(['inputs/', 'inputs/uploads/']); // videos under generations/ are never expired
   });
 
   it('sends its events to EventBridge, set on the bucket itself (no notifications custom resource)', () => {
@@ -828,7 +829,7 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*'],
+    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*'],
     ['Poll', 'TASK#*, UPSTREAM#*'],
     ['Copy', 'TASK#*'],
     ['RecordFailure', 'TASK#*'],
@@ -852,6 +853,7 @@ describe('least privilege', () => {
     // Keys, rates, slots and counters are only ever changed in place (UpdateItem) or by the operator's tools.
     for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
+    if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('UPLOAD#*'); // only the API hands out uploads
     if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
   });
 
@@ -903,6 +905,7 @@ describe('least privilege', () => {
       TASK: ['TASK#4f9c2e1a-0000-4000-8000-000000000000'],
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
       UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
+      UPLOAD: ['UPLOAD#7d3e5b2f-0000-4000-8000-000000000000'],
       lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
       unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
     } as const;
@@ -915,8 +918,10 @@ describe('least privilege', () => {
       for (const [kind, keys] of Object.entries(KEYS)) {
         for (const key of keys) expect(allowed(key), `${name} ${action} on ${key}`).toBe(mine.has(kind));
       }
-      // Tasks, idempotency records and upstream records are never updated in place by anyone.
-      if (action === 'dynamodb:UpdateItem') for (const kind of ['TASK', 'IDEMPOTENCY', 'UPSTREAM']) expect(mine.has(kind)).toBe(false);
+      // Tasks, idempotency records, upstream records and uploads are never updated in place by anyone.
+      if (action === 'dynamodb:UpdateItem') for (const kind of ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD']) expect(mine.has(kind)).toBe(false);
+      // Nobody deletes an upload: it expires (TTL), and its object with inputs/uploads/.
+      if (action === 'dynamodb:DeleteItem') expect(mine.has('UPLOAD')).toBe(false);
     });
   });
 
@@ -1283,6 +1288,36 @@ describe('REST API', () => {
     expect(fnProps('Api').Timeout).toBeLessThanOrEqual(29);
   });
 
+  it('takes every media type as binary, so each body reaches the function Base64-encoded (4/3 of its size, never escaped)', () => {
+    expect(resources[ids.restApi]!.Properties.BinaryMediaTypes).toEqual(['*/*']);
+  });
+
+  it('answers what API Gateway refuses itself in the API’s error shape: one gateway response per type, no more', () => {
+    const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse'));
+    const byType = Object.fromEntries(responses.map((r) => [r.Properties.ResponseType, r.Properties]));
+    expect(Object.keys(byType).sort()).toEqual(['DEFAULT_4XX', 'DEFAULT_5XX', 'INTEGRATION_FAILURE', 'INTEGRATION_TIMEOUT', 'REQUEST_TOO_LARGE', 'THROTTLED']);
+    const expected: Record<string, [string | undefined, string]> = {
+      REQUEST_TOO_LARGE: ['413', 'payload_too_large'],
+      THROTTLED: ['429', 'rate_limited'],
+      INTEGRATION_TIMEOUT: ['504', 'gateway_timeout'],
+      INTEGRATION_FAILURE: ['502', 'internal'],
+      DEFAULT_4XX: [undefined, 'request_refused'],
+      DEFAULT_5XX: [undefined, 'internal'],
+    };
+    for (const [type, [status, code]] of Object.entries(expected)) {
+      const response = byType[type];
+      expect(response.RestApiId, type).toEqual({ Ref: ids.restApi });
+      expect(response.StatusCode, type).toBe(status);
+      expect(response.ResponseParameters['gatewayresponse.header.cache-control'], type).toBe("'no-store'");
+      const template: string = response.ResponseTemplates['application/json'];
+      // API Gateway fills in the request id and its own message (already a quoted JSON string): then it is JSON.
+      const rendered = JSON.parse(template.replace('$context.requestId', 'req-1').replace('$context.error.messageString', '"Forbidden"'));
+      expect(rendered, type).toEqual({ error: { code, message: expect.any(String), details: { request_id: 'req-1' } } });
+    }
+    expect(byType.THROTTLED.ResponseParameters['gatewayresponse.header.retry-after']).toBe("'1'");
+    expect(byType.REQUEST_TOO_LARGE.ResponseTemplates['application/json']).toContain('at most 4325376 bytes (4.125 MiB)');
+  });
+
   it('has one stage, whose name the function’s own URL uses', () => {
     template.resourceCountIs('AWS::ApiGateway::Stage', 1);
     template.hasResourceProperties('AWS::ApiGateway::Stage', { RestApiId: { Ref: ids.restApi }, StageName: 'prod' });
@@ -1552,6 +1587,66 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
       expect(() =>
         buildWithContext({ ...NO_BUNDLING, generationTimeoutMinutes: '0' }, tempDir('gateway-stack-zero-')),
       ).toThrow(/timeout/i);
+    },
+    60_000,
+  );
+});
+
+// ---------------------------------------------------------------------------------------------------
+// CORS
+// ---------------------------------------------------------------------------------------------------
+
+describe('CORS (`corsAllowedOrigins`)', () => {
+  const APP = 'https://app.example.test';
+  const typed = (t: Template, type: string) => Object.values(t.findResources(type));
+  const apiEnv = (t: Template): Record<string, Json> =>
+    typed(t, 'AWS::Lambda::Function').find((f) => f.Properties.Environment?.Variables?.STATE_MACHINE_ARN && f.Properties.Environment.Variables.PUBLIC_BASE_URL)!.Properties.Environment.Variables;
+  const bucketCors = (t: Template) => typed(t, 'AWS::S3::Bucket').map((b) => b.Properties.CorsConfiguration).filter(Boolean);
+  const gatewayResponseHeaders = (t: Template) => typed(t, 'AWS::ApiGateway::GatewayResponse').map((r) => r.Properties.ResponseParameters ?? {});
+  const wafHeaders = (t: Template) =>
+    typed(t, 'AWS::WAFv2::WebACL')[0]!.Properties.Rules.map((rule: Json) => rule.Action.Block.CustomResponse.ResponseHeaders as { Name: string; Value: string }[]);
+
+  it('is off by default: the function is told no origins, the bucket has no CORS rules, no answer names an origin', () => {
+    expect(apiEnv(template).CORS_ALLOWED_ORIGINS).toBeUndefined();
+    expect(bucketCors(template)).toEqual([]);
+    for (const headers of gatewayResponseHeaders(template)) expect(headers['gatewayresponse.header.access-control-allow-origin']).toBeUndefined();
+    for (const headers of wafHeaders(template)) expect(headers.map((h: { Name: string }) => h.Name)).not.toContain('access-control-allow-origin');
+  });
+
+  it(
+    'one origin (a list in cdk.json): the function is told it, the bucket lets it PUT uploads, and API Gateway’s and WAF’s own answers name it',
+    () => {
+      const { template: one } = buildWithContext({ ...NO_BUNDLING, corsAllowedOrigins: [APP] }, tempDir('gateway-stack-cors-one-'));
+      expect(apiEnv(one).CORS_ALLOWED_ORIGINS).toBe(APP);
+      expect(bucketCors(one)).toEqual([
+        { CorsRules: [{ Id: 'browser-uploads', AllowedOrigins: [APP], AllowedMethods: ['PUT'], AllowedHeaders: ['content-type'], MaxAge: 600 }] },
+      ]);
+      for (const headers of gatewayResponseHeaders(one)) {
+        expect(headers['gatewayresponse.header.access-control-allow-origin']).toBe(`'${APP}'`);
+        expect(headers['gatewayresponse.header.vary']).toBe("'Origin'");
+      }
+      for (const headers of wafHeaders(one)) expect(headers).toEqual(expect.arrayContaining([{ Name: 'access-control-allow-origin', Value: APP }]));
+      // The function answers preflights: API Gateway has no OPTIONS method of its own (no MOCK integration).
+      expect(typed(one, 'AWS::ApiGateway::Method').map((m) => m.Properties.HttpMethod)).toEqual(['ANY', 'ANY']);
+    },
+    60_000,
+  );
+
+  it(
+    'several origins (separated by commas, as `-c` gives them): all told and allowed, none named by the static answers',
+    () => {
+      const { template: two } = buildWithContext({ ...NO_BUNDLING, corsAllowedOrigins: `${APP},http://localhost:5173` }, tempDir('gateway-stack-cors-two-'));
+      expect(apiEnv(two).CORS_ALLOWED_ORIGINS).toBe(`${APP},http://localhost:5173`);
+      expect(bucketCors(two)[0].CorsRules[0].AllowedOrigins).toEqual([APP, 'http://localhost:5173']);
+      for (const headers of gatewayResponseHeaders(two)) expect(headers['gatewayresponse.header.access-control-allow-origin']).toBeUndefined();
+    },
+    60_000,
+  );
+
+  it.each(['*', `${APP}/`, 'app.example.test'])(
+    'rejects "%s" at synth time, naming the setting',
+    (origin) => {
+      expect(() => buildWithContext({ ...NO_BUNDLING, corsAllowedOrigins: origin }, tempDir('gateway-stack-cors-bad-'))).toThrow(/^Context corsAllowedOrigins: ".*" is not an origin/);
     },
     60_000,
   );

@@ -8,8 +8,26 @@ import type { Server } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Template as CdkTemplate } from 'aws-cdk-lib/assertions';
 import { API_GATEWAY_MAX_BODY, createApiFront, type ApiFrontOptions, type Invoke } from '../../local/api-front.ts';
 import { LocalWebAcl, type RateRule } from '../../local/web-acl.ts';
+import { restApiSettingsFromTemplate, type RestApiSettings } from '../../local/rest-api-settings.ts';
+import { buildApp } from '../../infra/app.ts';
+import type { Template } from '../../local/template.ts';
+import { LAMBDA_SYNC_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../../functions/commons/domain/payload-limits.ts';
+import { jsonBytes } from '../../local/aws-limits.ts';
+import { LambdaInvocationError } from '../../local/lambda-host.ts';
+import { awsLimitErrors } from '../../local/aws-limits.ts';
+
+/** The REST API's settings as the stack synthesizes them (binary media types, gateway responses). */
+let synthesized: RestApiSettings | undefined;
+function deployedSettings(): RestApiSettings {
+  if (!synthesized) {
+    const { stack } = buildApp({ context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
+    synthesized = restApiSettingsFromTemplate(CdkTemplate.fromStack(stack).toJSON() as Template);
+  }
+  return synthesized;
+}
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -112,6 +130,37 @@ describe('the event', () => {
     expect(front.events[0]).toMatchObject({ resource: '/', path: '/', pathParameters: null, queryStringParameters: null, body: null });
   });
 
+  it('with the stack’s binary media types (*/*), carries every body Base64-encoded, byte for byte', async () => {
+    const { binaryMediaTypes } = deployedSettings();
+    const front = await start(undefined, { binaryMediaTypes });
+    const bytes = Buffer.from([0x7b, 0xc0, 0xaf, 0x00, 0x22, 0x7d]);
+    await send(front.url, 'POST', '/x', [['Content-Type', 'application/json']], bytes);
+    await send(front.url, 'POST', '/x', [], bytes);
+    await send(front.url, 'GET', '/x');
+    expect(front.events.map((e) => [e.isBase64Encoded, e.body])).toEqual([
+      [true, bytes.toString('base64')],
+      [true, bytes.toString('base64')],
+      [false, null],
+    ]);
+  });
+
+  it('around the largest body the API takes, stays within Lambda’s 6 MB however large the headers and URL', async () => {
+    const { binaryMediaTypes } = deployedSettings();
+    let largest = 0;
+    const front = await start(async (event) => {
+      largest = Math.max(largest, jsonBytes(event));
+      return { statusCode: 200, body: '' };
+    }, { binaryMediaTypes });
+    // What escapes worst in JSON (a quote: 2 bytes; a control character percent-encoded in the URL: 6),
+    // filling the head up to what Node's parser takes (16 KiB; API Gateway takes 10,240 bytes of header values).
+    const headers: [string, string][] = Array.from({ length: 12 }, (_, i) => [`x-quoted-${i}`, '"'.repeat(500)]);
+    const target = `/luma/generations/${'%01'.repeat(300)}?${Array.from({ length: 100 }, (_, i) => `q${i}=%01%01`).join('&')}`;
+    const answer = await send(front.url, 'POST', target, [['Content-Type', 'application/json'], ...headers], Buffer.alloc(MAX_BODY_BYTES, 0x01));
+    expect(answer.status).toBe(200);
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThanOrEqual(LAMBDA_SYNC_PAYLOAD_BYTES);
+  });
+
   it('keeps odd targets as they came, and passes a body that is not UTF-8 as text (no binary media types)', async () => {
     const front = await start();
     await send(front.url, 'GET', '//[');
@@ -131,11 +180,12 @@ describe('the answer', () => {
     expect(answer.body.toString()).toBe('hi');
   });
 
+  const tooLarge = async () => Promise.reject(LambdaInvocationError.of(awsLimitErrors.lambdaRequestTooLarge(7_000_000), 413));
   it.each([
     ['a function that fails', async () => Promise.reject(Object.assign(new Error('boom'), { name: 'Runtime.ExitError' })), 502, 'Internal server error'],
     ['a result that is not a proxy result', async () => ({ status: 200 }), 502, 'Internal server error'],
-    ['Lambda refusing the event as too large', async () => Promise.reject(Object.assign(new Error('6 MB'), { name: 'RequestEntityTooLargeException' })), 413, 'Request Too Long'],
-  ])('is API Gateway’s own for %s', async (_what, invoke, status, message) => {
+    ['Lambda refusing the event as too large', tooLarge, 413, 'Request Too Long'],
+  ])('without gateway responses, is API Gateway’s default for %s', async (_what, invoke, status, message) => {
     const front = await start(invoke as Invoke);
     const answer = await send(front.url, 'GET', '/a');
     expect(answer.status).toBe(status);
@@ -148,6 +198,21 @@ describe('the answer', () => {
     expect(answer.status).toBe(504);
     expect(JSON.parse(answer.body.toString())).toEqual({ message: 'Endpoint request timed out' });
   });
+
+  it.each([
+    ['a function that fails', async () => Promise.reject(Object.assign(new Error('boom'), { name: 'Runtime.ExitError' })), {}, 502, 'internal'],
+    ['a result that is not a proxy result', async () => ({ status: 200 }), {}, 502, 'internal'],
+    ['Lambda refusing the event as too large', tooLarge, {}, 413, 'payload_too_large'],
+    ['a function slower than the integration timeout', () => new Promise(() => undefined), { integrationTimeoutMs: 20 }, 504, 'gateway_timeout'],
+  ])('with the stack’s gateway responses, is in the API’s error shape for %s', async (_what, invoke, options, status, code) => {
+    const front = await start(invoke as Invoke, { gatewayResponses: deployedSettings().gatewayResponses, ...options });
+    const answer = await send(front.url, 'GET', '/a');
+    expect(answer.status).toBe(status);
+    expect(answer.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(answer.body.toString());
+    expect(body).toEqual({ error: { code, message: expect.any(String), details: { request_id: expect.stringMatching(/^[0-9a-f-]{36}$/) } } });
+    if (code === 'payload_too_large') expect(body.error.message).toContain(`at most ${MAX_BODY_BYTES} bytes`);
+  });
 });
 
 describe('what the front answers before the function', () => {
@@ -158,6 +223,22 @@ describe('what the front answers before the function', () => {
     expect(answer.body.toString()).toBe('HTTP content length exceeded 10485760 bytes.');
     expect(answer.headers.connection).toBe('close');
     expect(front.events).toHaveLength(0);
+  });
+
+  it('the stack’s THROTTLED response: 429 in the API’s error shape, with Retry-After', async () => {
+    const front = await start(undefined, { throttle: { rateLimit: 1, burstLimit: 1 }, gatewayResponses: deployedSettings().gatewayResponses });
+    await send(front.url, 'GET', '/a');
+    const answer = await send(front.url, 'GET', '/a');
+    expect(answer.status).toBe(429);
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(JSON.parse(answer.body.toString()).error.code).toBe('rate_limited');
+  });
+
+  it('the body over 10 MiB keeps API Gateway’s text even with the stack’s gateway responses (it is not one)', async () => {
+    const front = await start(undefined, { gatewayResponses: deployedSettings().gatewayResponses });
+    const answer = await send(front.url, 'POST', '/luma/generations', [], Buffer.alloc(API_GATEWAY_MAX_BODY + 1, 0x20));
+    expect(answer.status).toBe(413);
+    expect(answer.body.toString()).toBe('HTTP content length exceeded 10485760 bytes.');
   });
 
   it('429 from the stage’s throttle once the burst is spent, until the rate refills it', async () => {

@@ -6,7 +6,7 @@ import { Template as CdkTemplate } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { LocalWebAcl, rateRulesFromTemplate, type RateRule, type WebRequest } from '../../local/web-acl.ts';
-import { restApiSettingsFromTemplate, TokenBucket } from '../../local/rest-api-settings.ts';
+import { isBinaryMediaType, renderGatewayResponse, restApiSettingsFromTemplate, TokenBucket } from '../../local/rest-api-settings.ts';
 import type { Template } from '../../local/template.ts';
 
 function synthesized(context: Record<string, unknown> = {}): Template {
@@ -32,8 +32,41 @@ describe('settings from the template', () => {
     }
   });
 
-  it('are the stage’s name and throttle, and the integration timeout', () => {
-    expect(restApiSettingsFromTemplate(template)).toEqual({ stageName: 'prod', throttle: { rateLimit: 2, burstLimit: 4 }, integrationTimeoutMs: 29_000 });
+  it('are the stage’s name and throttle, the integration timeout, the binary media types and the gateway responses', () => {
+    const settings = restApiSettingsFromTemplate(template);
+    expect(settings).toMatchObject({
+      stageName: 'prod',
+      throttle: { rateLimit: 2, burstLimit: 4 },
+      integrationTimeoutMs: 29_000,
+      binaryMediaTypes: ['*/*'],
+    });
+    expect(Object.keys(settings.gatewayResponses ?? {}).sort()).toEqual(['DEFAULT_4XX', 'DEFAULT_5XX', 'INTEGRATION_FAILURE', 'INTEGRATION_TIMEOUT', 'REQUEST_TOO_LARGE', 'THROTTLED']);
+    expect(settings.gatewayResponses?.THROTTLED).toMatchObject({ status: 429, headers: { 'cache-control': 'no-store', 'retry-after': '1' } });
+  });
+
+  it('render a gateway response as API Gateway fills it in; an uncustomised type falls back to DEFAULT_4XX/5XX, then to {"message"}', () => {
+    const { gatewayResponses } = restApiSettingsFromTemplate(template);
+    const throttled = renderGatewayResponse({ type: 'THROTTLED', status: 429, message: 'Too Many Requests' }, 'req-1', gatewayResponses);
+    expect(throttled.status).toBe(429);
+    expect(JSON.parse(throttled.body)).toEqual({ error: { code: 'rate_limited', message: expect.stringContaining('Retry after a second'), details: { request_id: 'req-1' } } });
+    const other = renderGatewayResponse({ type: 'MISSING_AUTHENTICATION_TOKEN', status: 403, message: 'Missing "token"' }, 'req-2', gatewayResponses);
+    expect(other.status).toBe(403);
+    expect(JSON.parse(other.body)).toEqual({ error: { code: 'request_refused', message: 'Missing "token"', details: { request_id: 'req-2' } } });
+    expect(renderGatewayResponse({ type: 'THROTTLED', status: 429, message: 'Too Many Requests' }, 'r', {})).toEqual({
+      status: 429,
+      headers: { 'content-type': 'application/json' },
+      body: '{"message":"Too Many Requests"}',
+    });
+  });
+
+  it('refuse a gateway response the local front cannot play (headers from the request, unknown variables)', () => {
+    const copy = structuredClone(template);
+    const response = Object.values(copy.Resources).find((r) => r.Type === 'AWS::ApiGateway::GatewayResponse')!;
+    response.Properties.ResponseParameters['gatewayresponse.header.x-origin'] = 'method.request.header.Origin';
+    expect(() => restApiSettingsFromTemplate(copy)).toThrow(/only static headers/);
+    delete response.Properties.ResponseParameters['gatewayresponse.header.x-origin'];
+    response.Properties.ResponseTemplates['application/json'] = '{"path":"$context.path"}';
+    expect(() => restApiSettingsFromTemplate(copy)).toThrow(/\$context\.path/);
   });
 
   it('refuse a rule the local web ACL cannot enforce, rather than ignoring it', () => {
@@ -43,6 +76,18 @@ describe('settings from the template', () => {
     expect(() => rateRulesFromTemplate(copy)).toThrow(/scope-down/);
     acl.Properties.Rules[0].Statement = { ManagedRuleGroupStatement: {} };
     expect(() => rateRulesFromTemplate(copy)).toThrow(/only rate-based rules/);
+  });
+});
+
+describe('binary media types', () => {
+  it('match a Content-Type exactly (parameters and case aside) or through a wildcard; none matches nothing', () => {
+    expect(isBinaryMediaType('application/json; charset=utf-8', ['*/*'])).toBe(true);
+    expect(isBinaryMediaType(undefined, ['*/*'])).toBe(true);
+    expect(isBinaryMediaType('IMAGE/PNG', ['image/*'])).toBe(true);
+    expect(isBinaryMediaType('image/png', ['image/png'])).toBe(true);
+    expect(isBinaryMediaType('text/plain', ['image/*', 'application/octet-stream'])).toBe(false);
+    expect(isBinaryMediaType(undefined, ['application/json'])).toBe(true);
+    expect(isBinaryMediaType('application/json', [])).toBe(false);
   });
 });
 

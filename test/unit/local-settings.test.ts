@@ -3,7 +3,7 @@
  * environment variable and the values it may take, rather than failing each task with a 400 upstream.
  */
 import { describe, expect, it } from 'vitest';
-import { edgeLimitsFromEnv, upstreamSettingsFromEnv } from '../../local/settings.ts';
+import { corsFromEnv, edgeLimitsFromEnv, upstreamSettingsFromEnv } from '../../local/settings.ts';
 
 describe('upstreamSettingsFromEnv', () => {
   it('nothing set: nothing overridden, cdk.json’s context or the defaults apply', () => {
@@ -58,5 +58,16 @@ describe('edgeLimitsFromEnv', () => {
 
   it('names a variable that is not a number', () => {
     expect(() => edgeLimitsFromEnv({ API_BURST_LIMIT: 'lots' })).toThrow('API_BURST_LIMIT must be a number, not "lots".');
+  });
+});
+
+describe('corsFromEnv', () => {
+  it('unset or empty: the deployment’s (none); set: the origins, checked, naming the variable', () => {
+    expect(corsFromEnv({})).toEqual({});
+    expect(corsFromEnv({ CORS_ALLOWED_ORIGINS: ' ' })).toEqual({});
+    expect(corsFromEnv({ CORS_ALLOWED_ORIGINS: 'http://localhost:5173, https://app.example.test' })).toEqual({
+      corsAllowedOrigins: ['http://localhost:5173', 'https://app.example.test'],
+    });
+    expect(() => corsFromEnv({ CORS_ALLOWED_ORIGINS: '*' })).toThrow(/^CORS_ALLOWED_ORIGINS: "\*" is not an origin/);
   });
 });

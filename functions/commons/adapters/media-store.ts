@@ -1,9 +1,10 @@
 /**
  * The owner's bucket. Layout: `inputs/{task}/frame0.png` (keyframes we host for the upstream, expired by
- * a lifecycle rule), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the outputs). Clients and the
- * upstream only ever get time-limited presigned links; the bucket itself is private.
+ * a lifecycle rule), `inputs/uploads/{upload}` (what clients upload, read once checked into the task's own
+ * keyframe), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the outputs). Clients and the upstream
+ * only ever get time-limited presigned links; the bucket itself is private.
  */
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
@@ -29,10 +30,25 @@ export const outputKeys = (taskId: string) => ({
   thumbnail: `generations/${taskId}/thumbnail.jpg`,
 });
 
+/** A presigned upload: the URL, the headers the PUT must carry exactly, and when the URL stops working. */
+export interface UploadUrl {
+  url: string;
+  headers: { 'content-type': string; 'content-length': string };
+  expiresAt: Date;
+}
+
+/** An object read with a bound: its bytes, or only what it declared when it is larger than the bound. */
+export type BoundedObject =
+  | { found: false }
+  | { found: true; contentType: string | undefined; contentLength: number | undefined; bytes: Buffer }
+  | { found: true; contentType: string | undefined; contentLength: number | undefined; tooLarge: true };
+
 export class MediaStore {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
+    /** Presigns uploads: a client without flexible checksums (clients/s3.ts). @default client */
+    private readonly presigner: S3Client = client,
   ) {}
 
   /** Stores a keyframe for the upstream to fetch, with the task id as its only metadata (see ObjectTags). */
@@ -54,6 +70,64 @@ export class MediaStore {
   async keyframeUrl(frame: Keyframe, expiresIn: number): Promise<string> {
     if (frame.kind === 'url') return frame.url;
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: frame.key }), { expiresIn });
+  }
+
+  /**
+   * A presigned PUT of exactly `bytes` bytes of `contentType` to `key`: both are signed headers, so S3
+   * refuses a PUT with another type or length (SignatureDoesNotMatch). It expires after `maxSeconds`, or
+   * sooner when the signing credentials do (a URL is no longer valid than they are); undefined when they
+   * expire within a minute, too soon to hand out.
+   */
+  async uploadUrl(key: string, contentType: string, bytes: number, maxSeconds: number, now: Date): Promise<UploadUrl | undefined> {
+    // X-Amz-Date has whole seconds: the URL's life is counted from the second it is signed in.
+    const signedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const { expiration } = await this.presigner.config.credentials();
+    const credentialSeconds = expiration ? Math.floor((expiration.getTime() - signedAt.getTime()) / 1000) : Infinity;
+    const expiresIn = Math.min(maxSeconds, credentialSeconds);
+    if (expiresIn < 60) return undefined;
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: bytes });
+    const url = await getSignedUrl(this.presigner, command, {
+      expiresIn,
+      signingDate: signedAt,
+      signableHeaders: new Set(['content-type', 'content-length']),
+    });
+    return {
+      url,
+      headers: { 'content-type': contentType, 'content-length': String(bytes) },
+      expiresAt: new Date(signedAt.getTime() + expiresIn * 1000),
+    };
+  }
+
+  /**
+   * Reads an object whole, if it is at most `maxBytes` long: a larger one is neither read nor buffered
+   * past the bound (its declared length alone refuses it, and a body longer than declared is cut).
+   */
+  async readBounded(key: string, maxBytes: number): Promise<BoundedObject> {
+    let response;
+    try {
+      response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (error instanceof NoSuchKey || (error as Error).name === 'NoSuchKey') return { found: false };
+      throw error;
+    }
+    const { ContentType: contentType, ContentLength: contentLength } = response;
+    const body = response.Body as Readable | undefined;
+    const tooLarge = { found: true, contentType, contentLength, tooLarge: true } as const;
+    if (contentLength !== undefined && contentLength > maxBytes) {
+      body?.destroy();
+      return tooLarge;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of body ?? []) {
+      length += (chunk as Buffer).length;
+      if (length > maxBytes) {
+        body?.destroy();
+        return tooLarge;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { found: true, contentType, contentLength, bytes: Buffer.concat(chunks) };
   }
 
   /** Streams a body into the bucket in parts; a failed stream aborts the upload, so no partial object is left. */

@@ -1,12 +1,16 @@
 /**
  * The seed API's `POST /luma/generations` body: one zod schema that validates, normalises and types it.
- * Keyframes arrive as an http(s) URL or as Base64 (a data URI or bare); Base64 is decoded and checked
- * here to be a real PNG, JPEG or WebP image, because the upstream accepts URLs only and we will store it.
+ * Keyframes arrive as an http(s) URL, as Base64 (a data URI or bare), or as the reference of an upload
+ * (`upload:<id>`, domain/upload.ts); Base64 is decoded and checked here to be a real PNG, JPEG or WebP
+ * image, because the upstream accepts URLs only and we will store it. An upload reference is resolved
+ * after the schema, against the table and the bucket (services/uploads.ts), into the same checked image.
  * `model`, `resolution` and `duration` are Luma's own choices, limited to what the operator offers
  * (luma-options.ts): the schema is built for a deployment's offer.
  */
 import { z } from 'zod';
 import { readImageInfo, type ImageType } from '../media/image.ts';
+import { describeBytes, MAX_INLINE_KEYFRAME_BYTES } from './payload-limits.ts';
+import { looksLikeUploadReference, parseUploadReference, UPLOAD_REFERENCE_PREFIX } from './upload.ts';
 import {
   FULL_OFFER,
   LUMA_ASPECT_RATIOS,
@@ -20,12 +24,20 @@ export const ASPECT_RATIOS = LUMA_ASPECT_RATIOS;
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const KEYFRAME_URL_MAX_LENGTH = 2048;
-/** Decoded size of an inline keyframe. API Gateway caps a whole request at 10 MB, Base64 adds a third. */
-export const MAX_KEYFRAME_BYTES = 5 * 1024 * 1024;
+/**
+ * Decoded size of an inline keyframe: two of them and the rest of a body fit the body limit, which every
+ * event fits (payload-limits.ts). A larger image is uploaded and referenced instead.
+ */
+export const MAX_KEYFRAME_BYTES = MAX_INLINE_KEYFRAME_BYTES;
+const KEYFRAME_TOO_LARGE = `image is larger than ${describeBytes(MAX_KEYFRAME_BYTES)}, the most a Base64 keyframe may weigh: upload it (POST /luma/uploads) and send the image_url it returns`;
 
+/** A keyframe ready to record: a client's URL, or a checked image to store. */
 export type KeyframeInput =
   | { kind: 'url'; url: string }
   | { kind: 'inline'; bytes: Buffer; type: ImageType; width: number; height: number };
+
+/** A keyframe as the body names it: one ready to record, or an upload still to be resolved. */
+export type KeyframeReference = KeyframeInput | { kind: 'upload'; id: string };
 
 /** Characters between `data:` and the comma: a media type and a few parameters need far fewer. */
 export const DATA_URI_HEADER_MAX_LENGTH = 256;
@@ -34,8 +46,14 @@ const MEDIA_TYPE = /^[a-z0-9.+/-]*$/i;
 const PARAMETER = /^[a-z0-9-]+=[^;,]*$/i;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$/;
 
-function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typeof z.NEVER {
+function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeReference | typeof z.NEVER {
   const text = value.trim();
+  if (looksLikeUploadReference(text)) {
+    const id = parseUploadReference(text);
+    if (id) return { kind: 'upload', id };
+    ctx.addIssue({ code: 'custom', message: `is not an upload reference: send the image_url POST /luma/uploads returned (${UPLOAD_REFERENCE_PREFIX}<id>)` });
+    return z.NEVER;
+  }
   if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
     return parseKeyframeUrl(text, ctx);
   }
@@ -52,7 +70,7 @@ function parseKeyframe(value: string, ctx: z.RefinementCtx): KeyframeInput | typ
   // Checked before decoding, so an oversized body costs no memory: 4 Base64 characters carry 3 bytes.
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
   if (Math.floor((base64.length * 3) / 4) - padding > MAX_KEYFRAME_BYTES) {
-    ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` });
+    ctx.addIssue({ code: 'too_big', maximum: MAX_KEYFRAME_BYTES, origin: 'string', message: KEYFRAME_TOO_LARGE });
     return z.NEVER;
   }
   const bytes = Buffer.from(base64, base64.includes('-') || base64.includes('_') ? 'base64url' : 'base64');
@@ -152,7 +170,14 @@ export function generationRequestSchemaFor(offer: GenerationOffer) {
 /** The schema with everything Luma offers allowed: a deployment whose operator restricts nothing. */
 export const generationRequestSchema = generationRequestSchemaFor(FULL_OFFER);
 
-export type GenerationRequest = z.output<typeof generationRequestSchema>;
+/** The body as the schema reads it: keyframes may still name uploads. */
+export type GenerationRequestBody = z.output<typeof generationRequestSchema>;
+
+/** The body with its uploads resolved: what a generation is created from. */
+export type GenerationRequest = Omit<GenerationRequestBody, 'image_url' | 'image_end_url'> & {
+  image_url?: KeyframeInput | null;
+  image_end_url?: KeyframeInput;
+};
 
 export interface ValidationIssue {
   field: string;

@@ -11,7 +11,7 @@ import {
   describeIssues,
   generationRequestSchema,
   generationRequestSchemaFor,
-  type GenerationRequest,
+  type GenerationRequestBody,
   type ValidationIssue,
 } from '../../../functions/commons/domain/generation-request.ts';
 import {
@@ -37,7 +37,7 @@ const SEED_EXAMPLE = {
 
 const PROMPT = 'a paper boat drifting down a rainy street';
 
-function accept(body: unknown): GenerationRequest {
+function accept(body: unknown): GenerationRequestBody {
   const result = generationRequestSchema.safeParse(body);
   if (!result.success) throw new Error(`expected the body to be valid, got ${JSON.stringify(describeIssues(result.error))}`);
   return result.data;
@@ -510,12 +510,11 @@ describe('generationRequestSchema: Base64 keyframes', () => {
     // The padding would make a valid PNG if it were decoded: the size message, not the format one, shows
     // the length check came first. Without the check this body would be accepted.
     const oversized = paddedPng(MAX_KEYFRAME_BYTES + 1024).toString('base64');
-    expect(rejectField({ user_prompt: PROMPT, image_url: oversized }, 'image_url')).toEqual([
-      { field: 'image_url', message: `image is larger than ${MAX_KEYFRAME_BYTES} bytes` },
-    ]);
+    const tooLarge = `image is larger than ${MAX_KEYFRAME_BYTES} bytes (1.5 MiB), the most a Base64 keyframe may weigh: upload it (POST /luma/uploads) and send the image_url it returns`;
+    expect(rejectField({ user_prompt: PROMPT, image_url: oversized }, 'image_url')).toEqual([{ field: 'image_url', message: tooLarge }]);
     // Characters that merely look like Base64 are not decoded either.
     const [issue] = rejectField({ user_prompt: PROMPT, image_url: 'A'.repeat(8 * 1024 * 1024) }, 'image_url');
-    expect(issue.message).toBe(`image is larger than ${MAX_KEYFRAME_BYTES} bytes`);
+    expect(issue.message).toBe(tooLarge);
     rejectField({ user_prompt: PROMPT, image_end_url: oversized }, 'image_end_url');
   });
 
