@@ -50,10 +50,15 @@ export interface LocalGatewayOptions {
   publicBaseUrl?: string;
   /** Overrides the deployed default deadline of a generation (before scaling). */
   generationTimeoutSeconds?: number;
+  /** Overrides the deployed default time a task may wait for an upstream slot (before scaling). */
+  queueTimeoutSeconds?: number;
   /** Overrides the deployed upstream limits (creates a minute are in scaled minutes). */
   capacity?: { maxConcurrent?: number; maxCreatesPerMinute?: number };
-  /** Overrides the deployed default per-key limits (generations a scaled minute, unfinished at once). */
-  keyLimits?: { ratePerMinute?: number; maxConcurrent?: number };
+  /**
+   * Overrides the deployed default per-key limits: generations a scaled minute, tasks queued at once, and
+   * tasks running upstream at once (default: no cap).
+   */
+  keyLimits?: { ratePerMinute?: number; maxQueued?: number; maxConcurrent?: number };
   /**
    * Overrides the deployed defaults and allowed values of model, resolution and duration (as in
    * luma-options.ts), and the resubmits of upstream-side failures. They go into the synth as CDK context,
@@ -145,13 +150,15 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     if (!publicBaseUrl) log('No PUBLIC_BASE_URL for this upstream: tasks carry no marker, and an interrupted submit is retried, not matched.');
 
     const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
-    const stateMachineArn = arn('states', 'stateMachine:luma-gateway-workflow');
+    // The deployed name, which the functions that dispatch compute their ARN from (workflow.ts).
+    const stateMachineName = String(template.Resources[ids.stateMachine]!.Properties.StateMachineName);
+    const stateMachineArn = arn('states', `stateMachine:${stateMachineName}`);
     const secretArn = arn('secretsmanager', 'secret:luma-api-key');
     const functionArn = (id: string) => arn('lambda', `function:${id}`);
     const values: ResourceValues = {
       [ids.table]: { ref: TABLE_NAME, attributes: { Arn: arn('dynamodb', `table/${TABLE_NAME}`) } },
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
-      [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
+      [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: stateMachineName } },
       [ids.secret]: { ref: secretArn },
       [ids.httpApi]: { ref: 'local-http-api', attributes: { ApiEndpoint: publicBaseUrl ?? '' } },
       ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
@@ -349,6 +356,7 @@ function localEnvironment(
   };
   // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
+  scale('QUEUE_TIMEOUT_SECONDS', options.queueTimeoutSeconds);
   // Not below a few real seconds: the API's own time is not scaled, and a busy machine slows it down.
   if (env.RECONCILE_GRACE_SECONDS !== undefined) {
     env.RECONCILE_GRACE_SECONDS = String(Math.max(5, Number(env.RECONCILE_GRACE_SECONDS) * options.timeScale));
@@ -362,8 +370,12 @@ function localEnvironment(
   };
   override('UPSTREAM_MAX_CONCURRENT', options.capacity?.maxConcurrent);
   perScaledMinute('UPSTREAM_MAX_CREATES_PER_MINUTE', options.capacity?.maxCreatesPerMinute);
-  override('KEY_MAX_CONCURRENT', options.keyLimits?.maxConcurrent);
+  override('KEY_MAX_QUEUED', options.keyLimits?.maxQueued);
   perScaledMinute('KEY_RATE_PER_MINUTE', options.keyLimits?.ratePerMinute);
+  // No cap is deployed by default, so the variable may be absent: set it wherever the key limits are read.
+  if (env.KEY_MAX_QUEUED !== undefined && options.keyLimits?.maxConcurrent !== undefined) {
+    env.KEY_MAX_CONCURRENT = String(options.keyLimits.maxConcurrent);
+  }
   return env;
 }
 

@@ -720,10 +720,7 @@ async function checkSlots(gateway: LocalGateway, maxConcurrent: number, violatio
   }
   const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   try {
-    const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { countWaitingAhead: async () => 0 }, {
-      maxConcurrent,
-      maxCreatesPerMinute: 1,
-    });
+    const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { maxConcurrent, maxCreatesPerMinute: 1 });
     const held = (await capacity.slots()).filter((slot) => slot.holder);
     if (held.length > 0) {
       violations.push(`${held.length} upstream slots are still held: ${held.map((s) => `SLOT#${s.index} by ${s.holder} until ${new Date(s.leaseUntil ?? 0).toISOString()}`).join('; ')}`);
