@@ -127,9 +127,16 @@ async function latestRun(taskId: string, workflow: Workflow): Promise<{ run: num
 }
 
 /**
- * Gives back the slots that no task will give back: held by a task that is finished or missing, by a task
- * that holds another slot already, or by a task still not admitted a while after the slot was taken (a
- * dispatcher died between the two).
+ * A slot taken this long ago is settled: its taker has marked its task admitted, or given the slot back,
+ * or died. Before that, a slot held by a task not yet admitted, or a second slot of one task (two
+ * dispatchers racing for one head, one of which is about to give its slot back), is work in progress.
+ */
+const TAKE_SETTLE_MS = 60_000;
+
+/**
+ * Gives back the slots that no task will give back: held by a finished task, or — once settled — by a
+ * missing task, by a task still not admitted (a dispatcher died between the two), or a second slot of one
+ * task (all but one).
  */
 async function releaseOrphanSlots(deps: ReconcileDeps): Promise<number> {
   const now = (deps.clock ?? (() => new Date()))().getTime();
@@ -138,10 +145,11 @@ async function releaseOrphanSlots(deps: ReconcileDeps): Promise<number> {
   for (const slot of await deps.capacity.slots()) {
     if (!slot.holder) continue;
     const holder = await deps.tasks.get(slot.holder);
-    const second = holders.has(slot.holder);
-    holders.add(slot.holder);
-    const stale = holder && awaitsAdmission(holder) && now - (slot.takenAt ?? 0) > deps.graceSeconds * 1000;
-    if (holder && !releasesSlot(holder.status) && !second && !stale) continue;
+    const settled = now - (slot.takenAt ?? 0) > TAKE_SETTLE_MS;
+    const second = holders.has(slot.holder) && settled;
+    if (settled) holders.add(slot.holder);
+    const stale = (!holder || awaitsAdmission(holder)) && settled;
+    if (!(holder && releasesSlot(holder.status)) && !second && !stale) continue;
     if (!(await deps.capacity.giveBack(slot.index, slot.holder))) continue;
     const why = !holder ? 'missing' : second ? 'second slot' : stale ? 'never admitted' : holder.status;
     log({ level: 'warn', msg: 'reconciler released slot', slot: slot.index, taskId: slot.holder, status: why });

@@ -31,7 +31,7 @@ export class UpstreamCapacity {
         new UpdateCommand({
           TableName: this.tableName,
           Key: slotKey(index),
-          UpdateExpression: 'SET holder = :task, #owner = :owner, leaseUntil = :lease, takenAt = :now, kind = :kind',
+          UpdateExpression: 'SET holder = :task, #owner = :owner, leaseUntil = :lease, takenAt = :takenAt, kind = :kind',
           ConditionExpression: 'attribute_not_exists(holder) OR leaseUntil < :now',
           // `owner` is one of DynamoDB's reserved words.
           ExpressionAttributeNames: { '#owner': 'owner' },
@@ -40,6 +40,7 @@ export class UpstreamCapacity {
             ':owner': holder.owner,
             ':lease': Date.parse(holder.deadline) + LEASE_MARGIN_MS,
             ':now': now,
+            ':takenAt': this.clock(),
             ':kind': 'slot',
           },
         }),
