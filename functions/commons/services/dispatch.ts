@@ -109,18 +109,20 @@ export class Dispatcher {
       const next = await this.nextCandidate(owners, result);
       if (!next) break;
       const task = next.headTask!;
-      const slot = await this.takeSlot(free, task, now);
+      // The moment of this admission, not of the dispatch's start: a long dispatch admits over time.
+      const at = this.now();
+      const slot = await this.takeSlot(free, task, at);
       if (!slot) break; // others took every free slot: they dispatch
       free = free.filter((candidate) => candidate !== slot);
-      const marked = await this.deps.tasks.admit(task.id, now, this.deps.generationTimeoutSeconds);
+      const marked = await this.deps.tasks.admit(task.id, at, this.deps.generationTimeoutSeconds);
       if (!marked) {
         // Admitted by another dispatcher, or failed, meanwhile: the slot we took goes back, and we move on.
         if (await this.deps.capacity.giveBack(slot.index, task.id)) free.push(slot);
       } else {
-        await this.deps.queue.dequeue(next.tenant.owner, now);
+        await this.deps.queue.dequeue(next.tenant.owner, at);
         next.running++;
-        // Its turn is taken: later than any other this dispatch recorded, though `now` is the same.
-        next.tenant.lastServedAt = new Date(now.getTime() + result.admitted.length).toISOString();
+        // Its turn is taken: later than any other this dispatch recorded, even within one millisecond.
+        next.tenant.lastServedAt = new Date(at.getTime() + result.admitted.length).toISOString();
         result.admitted.push(task.id);
         log({ msg: 'task admitted', taskId: task.id, owner: next.tenant.owner, slot: slot.index });
       }
