@@ -52,10 +52,13 @@ export async function createGeneration(
   const { owner } = key;
   await deps.clientLimits.admit(key);
   const id = (deps.newId ?? randomUUID)();
+  // Keyframes first: the ticket is taken just before the task is recorded, so that tasks of one owner
+  // become visible in its queue nearly in ticket order (a refused ticket leaves stored keyframes to expire).
+  const frames = await storeKeyframes(id, body, deps);
   const { ticket } = await deps.queue.enqueue(owner, deps.clientLimits.of(key));
   let task: Task;
   try {
-    task = await recordTask(id, owner, ticket, body, deps);
+    task = await recordTask(id, owner, ticket, body, frames, deps);
   } catch (error) {
     await deps.queue.dequeue(owner); // nothing was recorded: the ticket's place goes back
     throw error;
@@ -64,10 +67,20 @@ export async function createGeneration(
   return dispatchAndSubmit(task, requestId, deps);
 }
 
-async function recordTask(id: string, owner: string, ticket: number, body: GenerationRequest, deps: GenerationsDeps): Promise<Task> {
+async function storeKeyframes(id: string, body: GenerationRequest, deps: GenerationsDeps): Promise<[Keyframe | undefined, Keyframe | undefined]> {
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
     !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, id);
-  const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+  return Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+}
+
+async function recordTask(
+  id: string,
+  owner: string,
+  ticket: number,
+  body: GenerationRequest,
+  [frame0, frame1]: [Keyframe | undefined, Keyframe | undefined],
+  deps: GenerationsDeps,
+): Promise<Task> {
   const { model, resolution, duration } = effectiveChoices(body, deps.offer);
 
   const task = newTask({
