@@ -81,6 +81,11 @@ async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started'
   const now = (deps.clock ?? (() => new Date()))().getTime();
   const { run, status } = await latestRun(task.id, deps.workflow);
   if (status === 'RUNNING') return 'ok';
+  // Its run may have ended with the task, between our read of the task and of the run.
+  if (status !== undefined) {
+    const current = await deps.tasks.get(task.id);
+    if (!current || isTerminal(current.status)) return 'ok';
+  }
   // Its workflow starts at admission (before the queue existed: at its recording).
   const since = Date.parse(task.admittedAt ?? task.createdAt);
   if (status === undefined && now - since < deps.graceSeconds * 1000) return 'ok';
