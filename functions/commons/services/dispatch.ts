@@ -36,6 +36,8 @@ export interface DispatchOptions {
    * deadline must hold when the slots stay busy for longer than it).
    */
   expireHeads?: boolean;
+  /** Called as each task is admitted (dispatchAndStart starts its workflow there). */
+  onAdmitted?: (taskId: string) => void;
 }
 
 export interface DispatchResult {
@@ -71,10 +73,14 @@ interface Waiting extends Omit<Candidate, 'head'> {
 export class Dispatcher {
   constructor(private readonly deps: DispatchDeps) {}
 
-  /** Admits tasks while slots are free and starts their workflows; returns what it admitted and expired. */
+  /**
+   * Admits tasks while slots are free and starts the workflow of each as soon as it is admitted; returns
+   * what it admitted and expired.
+   */
   async dispatchAndStart(options: DispatchOptions = {}): Promise<DispatchResult> {
-    const result = await this.dispatch(options);
-    await this.start(result.admitted);
+    const starts: Promise<void>[] = [];
+    const result = await this.dispatch({ ...options, onAdmitted: (taskId) => void starts.push(this.start([taskId])) });
+    await Promise.all(starts);
     return result;
   }
 
@@ -124,6 +130,7 @@ export class Dispatcher {
         // Its turn is taken: later than any other this dispatch recorded, even within one millisecond.
         next.tenant.lastServedAt = new Date(at.getTime() + result.admitted.length).toISOString();
         result.admitted.push(task.id);
+        options.onAdmitted?.(task.id);
         log({ msg: 'task admitted', taskId: task.id, owner: next.tenant.owner, slot: slot.index });
       }
       this.moveOn(next);
