@@ -21,6 +21,7 @@ import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/a
 import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
+import { UsageMeter } from './usage.ts';
 import { createApiFront } from './api-front.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
 import { secretsHttpHandler } from './secrets.ts';
@@ -88,8 +89,13 @@ export interface LocalGateway {
   stepFunctions: LocalStepFunctions;
   /** Every S3 event the bucket emitted (what EventBridge rules would receive in AWS). */
   s3Events: S3Event['Records'];
+  /** Lambda invocations and DynamoDB reads so far, per function (usage.ts). */
+  usage: UsageMeter;
   close(): Promise<void>;
 }
+
+/** A function as the runtime calls it: its host, counted. */
+type Invocable = Pick<LambdaHost, 'arn' | 'invoke' | 'close'>;
 
 const TABLE_NAME = LOCAL_TABLE_NAME;
 const BUCKET_NAME = 'luma-gateway-videos';
@@ -110,7 +116,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const tableProps = template.Resources[ids.table]!.Properties;
 
     const s3Events: S3Event['Records'] = [];
-    const dynamo = await startDynamoDb(dataDir, credentials, {
+    const usage = new UsageMeter();
+    const dynamo = await startDynamoDb(
+      dataDir,
+      credentials,
+      {
       TableName: TABLE_NAME,
       KeySchema: tableProps.KeySchema,
       AttributeDefinitions: tableProps.AttributeDefinitions,
@@ -118,7 +128,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         ({ IndexName, KeySchema, Projection }: { IndexName: string; KeySchema: unknown; Projection: unknown }) => ({ IndexName, KeySchema, Projection }),
       ),
       BillingMode: 'PAY_PER_REQUEST',
-    });
+      },
+      (req, body, res) => usage.observeDynamoDb(req, body, res),
+    );
     closers.push(dynamo.close);
     const s3 = await startS3(dataDir, credentials, BUCKET_NAME, (event) => {
       for (const record of event.Records) {
@@ -139,8 +151,8 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
     // The front listens first, holding requests until the API function exists: the function's environment
     // names the gateway's own URL, the base of the markers the upstream echoes and calls back.
-    let apiHostReady!: (host: LambdaHost) => void;
-    const apiHostPromise = new Promise<LambdaHost>((ready) => (apiHostReady = ready));
+    let apiHostReady!: (host: Invocable) => void;
+    const apiHostPromise = new Promise<Invocable>((ready) => (apiHostReady = ready));
     const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log);
     await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
     const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
@@ -161,12 +173,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: stateMachineName } },
       [ids.secret]: { ref: secretArn },
       [ids.httpApi]: { ref: 'local-http-api', attributes: { ApiEndpoint: publicBaseUrl ?? '' } },
-      ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
+      ...Object.fromEntries(Object.values(ids.functions).map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
 
     // Functions are looked up at invocation time: their workers need the endpoint's URL to start.
-    const hosts = new Map<string, LambdaHost>();
+    const hosts = new Map<string, Invocable>();
     const sfn = new LocalStepFunctions({
       stateMachineArn,
       definition: withGenerationTimeout(
@@ -197,9 +209,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       S3_FORCE_PATH_STYLE: 'true',
     };
-    for (const id of ids.functions) {
+    for (const [name, id] of Object.entries(ids.functions)) {
       const resource = template.Resources[id]!.Properties;
       const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
+      // Names the function in its SDK's user agent, so that its DynamoDB reads are counted as its own.
+      environment.AWS_SDK_UA_APP_ID = name;
       const host = new LambdaHost({
         name: id,
         arn: functionArn(id),
@@ -209,7 +223,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, options),
         logs: options.functionLogs,
       });
-      hosts.set(host.arn, host);
+      hosts.set(host.arn, { arn: host.arn, invoke: (payload) => (usage.invoked(name), host.invoke(payload)), close: () => host.close() });
       closers.push(() => host.close());
     }
     // Closed before the functions, so no execution sees its Lambda vanish and records a bogus failure:
@@ -244,6 +258,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       simulatedLuma,
       stepFunctions: sfn,
       s3Events,
+      usage,
       close,
     };
   } catch (error) {
@@ -315,13 +330,14 @@ function logicalIds(stack: GatewayStack) {
     api: id(stack.api.handler),
     reconcile: id(stack.workflow.reconcileFunction),
     reconcileSchedule: id(stack.workflow.reconcileSchedule),
-    functions: [
-      stack.api.handler,
-      stack.workflow.pollFunction,
-      stack.workflow.copyFunction,
-      stack.workflow.recordFailureFunction,
-      stack.workflow.reconcileFunction,
-    ].map(id),
+    /** By the names the usage counts go by. */
+    functions: {
+      Api: id(stack.api.handler),
+      Poll: id(stack.workflow.pollFunction),
+      Copy: id(stack.workflow.copyFunction),
+      RecordFailure: id(stack.workflow.recordFailureFunction),
+      Reconcile: id(stack.workflow.reconcileFunction),
+    },
   };
 }
 
@@ -392,7 +408,7 @@ function scheduleIntervalMs(template: Template, ruleId: string): number {
  * Stands in for the EventBridge rule: runs the reconciler at start (after a crash, that is when it is
  * needed most) and then on its schedule, one run at a time.
  */
-function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: string) => void): () => Promise<void> {
+function scheduleReconciler(host: Pick<LambdaHost, 'invoke'>, intervalMs: number, log: (line: string) => void): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const run = () => {
     running = running
