@@ -133,6 +133,7 @@ export async function fair(
         small: median(admitted(smallTasks).map((task) => turnovers(task, task.createdAt))),
       };
       const medianSeconds = { big: median(admitted(bigTasks).map(waitSeconds)), small: median(admitted(smallTasks).map(waitSeconds)) };
+      const gatewayTime = (realSeconds: number) => `${Math.round(realSeconds / timeScale / 60)} min`;
       if (refused > 0) run.violations.push(`${refused} creates were refused with 429: a batch must be queued, not refused`);
       const stats = gateway.simulatedLuma!.stats();
       if (stats.maxConcurrent > cap) run.violations.push(`the upstream saw ${stats.maxConcurrent} generations at once, over the cap of ${cap}`);
@@ -154,8 +155,8 @@ export async function fair(
         seconds,
         line:
           `fair: a big tenant sends ${bigCount} tasks at once, then a small tenant ${smallCount} one by one, ${cap} slots, time scale ${timeScale}; ` +
-          `median wait for a slot: small ${medianTurnovers.small.toFixed(2)} turnovers (${medianSeconds.small.toFixed(1)} s), ` +
-          `big ${medianTurnovers.big.toFixed(2)} turnovers (${medianSeconds.big.toFixed(1)} s); ` +
+          `median wait for a slot: small ${medianTurnovers.small.toFixed(2)} turnovers (${medianSeconds.small.toFixed(1)} s, ${gatewayTime(medianSeconds.small)} of gateway time), ` +
+          `big ${medianTurnovers.big.toFixed(2)} turnovers (${medianSeconds.big.toFixed(1)} s, ${gatewayTime(medianSeconds.big)}); ` +
           `small tasks started within one turnover: ${smallWithinOneTurnover}/${smallCount}; ${completed} completed, ${refused} refused, ` +
           `${lost} lost, ${stuck} stuck, upstream max concurrent ${stats.maxConcurrent} (cap ${cap}), ${slotLeaks} slot leaks, ${seconds.toFixed(1)} s`,
       };
