@@ -238,6 +238,23 @@ describe('reconciler', () => {
     expect(gateway.stepFunctions.describeExecution(executionArn(orphan.id)).status).toBe('SUCCEEDED');
   });
 
+  it('a task recorded before the queue existed (no ticket), whose workflow runs, is admitted by its own workflow', async () => {
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
+    const legacy = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000006',
+      owner,
+      request: { prompt: 'Waiting since before the upgrade' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(),
+      timeoutSeconds: 3600,
+    });
+    await tasks.create(legacy);
+    gateway.stepFunctions.startExecution({ stateMachineArn: gateway.stepFunctions.stateMachineArn, name: legacy.id, input: JSON.stringify({ taskId: legacy.id }) });
+    expect((await client.waitForTerminal(legacy.id, 60_000)).state).toBe('completed');
+    expect((await tasks.get(legacy.id))!.admittedAt).toBeDefined();
+  });
+
   it('starts a new run when an execution ended without finishing its task', async () => {
     await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
     const { body } = await client.create({ user_prompt: 'Execution aborted under it' });
