@@ -112,7 +112,8 @@ async function dispatchAndSubmit(recorded: Task, requestId: string, deps: Genera
   const { id, owner } = task;
   let admitted: string[] = [];
   try {
-    // Its own task as a hint: the indexes of the queue may not show it yet.
+    // Its own task as a hint: the indexes of the queue may not show it yet. When another dispatcher is
+    // running, it is left a note and dispatches again: this task may be admitted there, its workflow started.
     admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id } })).admitted;
   } catch (error) {
     // The task is queued: the next release, or the reconciler, dispatches it.

@@ -43,7 +43,8 @@ export interface TableAccess {
   readonly deletes?: readonly string[];
   /**
    * Takes, gives back and hands on upstream slots (the dispatcher): reads the slots and the waiting owners'
-   * items in batches (BatchGetItem), and the owners' queues on the `byQueue` index (Query).
+   * items in batches (BatchGetItem), the owners' queues on the `byQueue` index (Query), and takes the
+   * dispatch lease (UpdateItem on `DISPATCH#…`, added to `updates`).
    */
   readonly capacity?: boolean;
   /** Lists unfinished tasks by phase on the `byPhase` index: the reconciler's work list. */
@@ -65,7 +66,8 @@ export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess):
   if (access.phases) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${PHASE_INDEX}`] }));
   }
-  if (access.updates?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, access.updates));
+  const updates = [...(access.updates ?? []), ...(access.capacity ? ['DISPATCH'] : [])];
+  if (updates.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, updates));
   if (access.deletes?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:DeleteItem', table, access.deletes));
 }
 

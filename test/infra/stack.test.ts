@@ -43,15 +43,16 @@ const CAPACITY_FUNCTIONS = ['Api', 'Poll', 'RecordFailure', 'Reconcile'] as cons
 
 /**
  * The item kinds (key prefixes) each function may change in place with UpdateItem (`grantTable`'s `updates`):
- * upstream capacity (`SLOT`, `RATE`), owners' queues (`OWNER`), a key's create rate (`KEYRATE`) and a key's
- * last use (`APIKEY`). Copy changes nothing in place; nothing but the API touches API keys and key rates.
+ * upstream capacity (`SLOT`, `RATE`), owners' queues (`OWNER`), the dispatch lease (`DISPATCH`), a key's
+ * create rate (`KEYRATE`) and a key's last use (`APIKEY`). Copy changes nothing in place; nothing but the API
+ * touches API keys and key rates.
  */
 const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'APIKEY#*'],
-  Poll: ['SLOT#*', 'RATE#*', 'OWNER#*'],
+  Api: ['SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'APIKEY#*', 'DISPATCH#*'],
+  Poll: ['SLOT#*', 'RATE#*', 'OWNER#*', 'DISPATCH#*'],
   Copy: [],
-  RecordFailure: ['SLOT#*', 'OWNER#*'],
-  Reconcile: ['SLOT#*', 'OWNER#*'],
+  RecordFailure: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
+  Reconcile: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
 };
 /**
  * The item kinds each function may write whole with PutItem (`grantTable`'s `puts`): tasks (`TASK`, every
@@ -834,10 +835,10 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', 'SLOT#*, RATE#*, OWNER#*, KEYRATE#*, APIKEY#*'],
-    ['Poll', 'SLOT#*, RATE#*, OWNER#*'],
-    ['RecordFailure', 'SLOT#*, OWNER#*'],
-    ['Reconcile', 'SLOT#*, OWNER#*'],
+    ['Api', 'SLOT#*, RATE#*, OWNER#*, KEYRATE#*, APIKEY#*, DISPATCH#*'],
+    ['Poll', 'SLOT#*, RATE#*, OWNER#*, DISPATCH#*'],
+    ['RecordFailure', 'SLOT#*, OWNER#*, DISPATCH#*'],
+    ['Reconcile', 'SLOT#*, OWNER#*, DISPATCH#*'],
   ] as const)('%s’s UpdateItem is one statement of its own, conditioned on LeadingKeys %s', (name, prefixes) => {
     expect(UPDATE_PREFIXES[name].join(', ')).toBe(prefixes);
     const updates = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:UpdateItem'));
@@ -874,7 +875,7 @@ describe('least privilege', () => {
 
   it.each(PROJECT_FUNCTIONS)('%s may write whole items of no kind that only another function writes', (name) => {
     // Keys, rates, slots and counters are only ever changed in place (UpdateItem) or by the operator's tools.
-    for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
+    for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'DISPATCH#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
     if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
   });
@@ -927,6 +928,7 @@ describe('least privilege', () => {
       TASK: ['TASK#4f9c2e1a-0000-4000-8000-000000000000'],
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
       UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
+      DISPATCH: ['DISPATCH#lease'],
       lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
       unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
     } as const;

@@ -3,11 +3,12 @@
  * (domain/fair-share.ts) and starts that task's workflow. A queued task has no workflow execution, so it
  * costs nothing while it waits; its execution starts here, at its admission.
  *
- * Anyone may dispatch at any time, and several at once: the API after recording a task, the lifecycle
- * after a change that freed a slot, the reconciler on every run (the safety net for a lost wake-up).
- * Every step is conditional — a slot is taken only if free, a task is marked admitted only if still
- * queued — so two dispatchers never admit one task twice nor put two tasks in one slot; the loser of a
- * race gives back what it took and moves on.
+ * Anyone may ask for a dispatch at any time: the API after recording a task, the lifecycle after a change
+ * that freed a slot, the reconciler on every run (the safety net for a lost wake-up). One runs at a time
+ * (adapters/dispatch-lease.ts): who finds it running leaves a note, and the running one goes round again.
+ * Every step is conditional as well — a slot is taken only if free, a task is marked admitted only if
+ * still queued — so no task is admitted twice nor two tasks put in one slot, even by a dispatcher whose
+ * lease ran out; the loser of such a race gives back what it took and moves on.
  *
  * It reads the slots (one batch), the owners with tasks waiting (an index of tenants, not of tasks), and
  * each candidate owner's head (a few index entries, each confirmed with a consistent read, because the
@@ -18,6 +19,8 @@ import type { TaskStore } from '../adapters/task-store.ts';
 import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
 import type { OwnerQueue, OwnerRecord } from '../adapters/owner-queue.ts';
 import type { Workflow } from '../adapters/workflow.ts';
+import type { DispatchLease } from '../adapters/dispatch-lease.ts';
+import { randomUUID } from 'node:crypto';
 import { isFree, runningByOwner, type Slot } from '../domain/capacity.ts';
 import { chooseNext, shareGroups, type Candidate } from '../domain/fair-share.ts';
 import { awaitsAdmission, isQueued, type Task } from '../domain/task.ts';
@@ -45,12 +48,15 @@ export interface DispatchResult {
   admitted: string[];
   /** Queued tasks failed because they waited past their queue deadline. */
   expired: string[];
+  /** Another dispatcher was running: it was left a note, and dispatches again before it stops. */
+  deferred?: boolean;
 }
 
 export interface DispatchDeps {
   tasks: Pick<TaskStore, 'get' | 'transition' | 'admit' | 'queued'>;
   capacity: Pick<UpstreamCapacity, 'slots' | 'take' | 'giveBack'>;
   queue: Pick<OwnerQueue, 'waitingOwners' | 'get' | 'dequeue'>;
+  lease: Pick<DispatchLease, 'acquire' | 'release' | 'abandon'>;
   workflow: Pick<Workflow, 'start'>;
   generationTimeoutSeconds: number;
   clock?: () => Date;
@@ -60,6 +66,11 @@ export interface DispatchDeps {
 const HEAD_PAGE = 5;
 /** At most this many stale entries are skipped for one owner in one dispatch; the rest wait for the next. */
 const MAX_STALE_PER_OWNER = 50;
+/**
+ * A dispatcher goes round again while notes are left, at most this many times: then it lets go and leaves
+ * the notes to the next one (an API request must answer its client).
+ */
+const MAX_ROUNDS = 5;
 
 interface Waiting extends Omit<Candidate, 'head'> {
   record: OwnerRecord;
@@ -98,13 +109,35 @@ export class Dispatcher {
     );
   }
 
-  /** Admits tasks while slots are free, without starting their workflows (the API submits its own first). */
+  /**
+   * Admits tasks while slots are free, without starting their workflows (the API submits its own first),
+   * if no other dispatcher is running; otherwise leaves it a note and returns `deferred`.
+   */
   async dispatch(options: DispatchOptions = {}): Promise<DispatchResult> {
     const result: DispatchResult = { admitted: [], expired: [] };
+    const holder = randomUUID();
+    if (!(await this.deps.lease.acquire(holder))) return { ...result, deferred: true };
+    try {
+      for (let round = 1; ; round++) {
+        await this.dispatchOnce(options, result);
+        if (round >= MAX_ROUNDS) {
+          await this.deps.lease.abandon(holder);
+          return result;
+        }
+        if (await this.deps.lease.release(holder)) return result;
+      }
+    } catch (error) {
+      await this.deps.lease.abandon(holder).catch(() => undefined); // its expiry frees it otherwise
+      throw error;
+    }
+  }
+
+  /** One round: fills the free slots (and, asked to, fails expired heads). */
+  private async dispatchOnce(options: DispatchOptions, result: DispatchResult): Promise<void> {
     const now = this.now();
     const slots = await this.deps.capacity.slots();
     let free = slots.filter((slot) => isFree(slot, now.getTime()));
-    if (free.length === 0 && !options.expireHeads) return result;
+    if (free.length === 0 && !options.expireHeads) return;
 
     const running = runningByOwner(slots, now.getTime());
     const owners = await this.waitingOwners(running, options.hint);
@@ -135,7 +168,6 @@ export class Dispatcher {
       }
       this.moveOn(next);
     }
-    return result;
   }
 
   /**

@@ -11,6 +11,7 @@ import { settings } from '../config.ts';
 import { DynamoDbTaskStore } from '../adapters/task-store.ts';
 import { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
 import { OwnerQueue } from '../adapters/owner-queue.ts';
+import { DispatchLease } from '../adapters/dispatch-lease.ts';
 import { StepFunctionsWorkflow } from '../adapters/workflow.ts';
 import { cachedSecret } from '../adapters/secret.ts';
 import { LumaProvider } from '../providers/luma.ts';
@@ -43,6 +44,7 @@ export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string, 
     tasks,
     capacity,
     queue,
+    lease: new DispatchLease(dynamo, tableName),
     workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
     generationTimeoutSeconds: settings.generationTimeoutSeconds(),
   });

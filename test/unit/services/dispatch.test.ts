@@ -128,6 +128,35 @@ class World {
     },
   };
 
+  /** The dispatch lease, in memory with the same rules as adapters/dispatch-lease.ts. */
+  readonly lease = {
+    holder: undefined as string | undefined,
+    pending: false,
+    /** Runs inside each release, before its check: work arriving as a round ends. */
+    onRelease: undefined as (() => void) | undefined,
+    acquire: async (holder: string) => {
+      if (this.lease.holder !== undefined) {
+        this.lease.pending = true;
+        return false;
+      }
+      Object.assign(this.lease, { holder, pending: false });
+      return true;
+    },
+    release: async (holder: string) => {
+      this.lease.onRelease?.();
+      if (this.lease.holder !== holder) return true;
+      if (this.lease.pending) {
+        this.lease.pending = false;
+        return false;
+      }
+      this.lease.holder = undefined;
+      return true;
+    },
+    abandon: async (holder: string) => {
+      if (this.lease.holder === holder) this.lease.holder = undefined;
+    },
+  };
+
   dispatcher(): { dispatcher: Dispatcher; lifecycle: TaskLifecycle } {
     let dispatcher!: Dispatcher;
     const lifecycle = new TaskLifecycle(this.store, { capacity: this.capacity, queue: this.queue, dispatch: () => dispatcher.dispatchAndStart() });
@@ -135,6 +164,7 @@ class World {
       tasks: lifecycle,
       capacity: this.capacity,
       queue: this.queue,
+      lease: this.lease,
       workflow: { start: async ({ taskId }) => void this.started.push(taskId) },
       generationTimeoutSeconds: 1800,
       clock: this.clock,
@@ -255,6 +285,51 @@ describe('Dispatcher', () => {
     expect((await dispatcher.dispatch()).admitted).toEqual([]);
     world.slots[0] = { index: 0 }; // its running task ends
     expect((await dispatcher.dispatch()).admitted).toHaveLength(1);
+  });
+
+  it('runs one at a time: while another holds the lease it leaves a note and reads nothing else', async () => {
+    const world = new World(3);
+    world.enqueue('owner', 'waits');
+    world.lease.holder = 'another dispatcher';
+    const slots = vi.spyOn(world.capacity, 'slots');
+    const { dispatcher } = world.dispatcher();
+    expect(await dispatcher.dispatch()).toEqual({ admitted: [], expired: [], deferred: true });
+    expect(world.lease.pending).toBe(true);
+    expect(slots).not.toHaveBeenCalled();
+  });
+
+  it('goes round again while notes are left, so a slot freed or a task queued meanwhile is not lost', async () => {
+    const world = new World(1);
+    world.holding(0, 'other');
+    const first = world.enqueue('owner', 'waits for the slot');
+    let rounds = 0;
+    world.lease.onRelease = () => {
+      // As the first round ends, the running task finishes: its releaser finds the lease held.
+      if (++rounds === 1) {
+        world.slots[0] = { index: 0 };
+        world.lease.pending = true;
+      }
+    };
+    const { dispatcher } = world.dispatcher();
+    expect((await dispatcher.dispatch()).admitted).toEqual([first.id]);
+    expect(rounds).toBe(2);
+    expect(world.lease).toMatchObject({ holder: undefined, pending: false });
+  });
+
+  it('lets go after a few rounds under a stream of notes, leaving the last note for the next dispatcher', async () => {
+    const world = new World(1);
+    // Someone asks for a dispatch during every round.
+    const slots = world.capacity.slots;
+    const rounds = vi.fn();
+    world.capacity.slots = async () => {
+      rounds();
+      world.lease.pending = true;
+      return slots();
+    };
+    const { dispatcher } = world.dispatcher();
+    await dispatcher.dispatch();
+    expect(rounds).toHaveBeenCalledTimes(5);
+    expect(world.lease).toMatchObject({ holder: undefined, pending: true });
   });
 
   it('gives a lone owner every slot', async () => {
