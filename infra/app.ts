@@ -3,8 +3,8 @@
  * `upstreamBaseUrl`, `upstreamModel`, `upstreamResolution`, `upstreamDuration`, `allowedModels`,
  * `allowedResolutions`, `allowedDurations`, `upstreamResubmits`, `upstreamKeySecretArn` (complete or partial),
  * `upstreamKeySecretKmsKeyArn`, `generationTimeoutMinutes`, `pollIntervalSeconds` (whole seconds),
- * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`,
- * `keyRatePerMinute`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
+ * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`, `queueTimeoutHours`,
+ * `keyRatePerMinute`, `keyMaxQueued`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
  * (https; the API's custom domain, if the upstream should call that), `clientRequestsPerMinute`,
  * `ipRequestsPerMinute` (the web ACL's per-key and per-address limits), `apiRateLimit`, `apiBurstLimit` (the
  * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone),
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { GatewayStack } from './gateway-stack.ts';
 import { GENERATION_OPTIONS } from '../functions/commons/domain/luma-options.ts';
 import { parseAllowedOrigins } from '../functions/commons/domain/cors.ts';
+import { KEY_LIMITS } from '../functions/commons/domain/api-key.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
@@ -67,6 +68,7 @@ export function buildApp(options: BuildAppOptions = {}): {
   const seconds = numberContext('pollIntervalSeconds');
   const allowlist: unknown = app.node.tryGetContext('assetHostAllowlist');
   const reconcileMinutes = numberContext('reconcileIntervalMinutes');
+  const queueHours = numberContext('queueTimeoutHours');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
     upstream: {
@@ -88,10 +90,12 @@ export function buildApp(options: BuildAppOptions = {}): {
     capacity: {
       maxConcurrent: numberContext('upstreamMaxConcurrent'),
       maxCreatesPerMinute: numberContext('upstreamMaxCreatesPerMinute'),
+      queueTimeout: queueHours === undefined ? undefined : Duration.minutes(Math.round(queueHours * 60)),
     },
     keyLimits: {
-      ratePerMinute: numberContext('keyRatePerMinute'),
-      maxConcurrent: numberContext('keyMaxConcurrent'),
+      ratePerMinute: numberContext(KEY_LIMITS.ratePerMinute.context),
+      maxQueued: numberContext(KEY_LIMITS.maxQueued.context),
+      maxConcurrent: numberContext(KEY_LIMITS.maxConcurrent.context),
     },
     reconcileInterval: reconcileMinutes === undefined ? undefined : Duration.minutes(reconcileMinutes),
     publicBaseUrl: httpsUrlContext(context('publicBaseUrl')),

@@ -31,11 +31,14 @@ export interface GatewayStackProps extends StackProps {
   readonly generationTimeout?: Duration;
   /** @default 10 seconds */
   readonly pollInterval?: Duration;
-  /** The upstream account's limits. @default 10 generations in flight, 20 creates a minute (Luma Build tier) */
+  /**
+   * The upstream account's limits, and how long a task may wait for a slot. @default 10 generations in
+   * flight, 20 creates a minute (Luma Build tier), 24 hours in the queue
+   */
   readonly capacity?: CapacitySettings;
   /** Where the copy function may download assets from (see WorkflowProps). @default the Luma API's asset hosts */
   readonly assetHostAllowlist?: readonly string[];
-  /** Limits of keys that have none of their own. @default 30 generations a minute, 5 unfinished at once */
+  /** Limits of keys that have none of their own. @default 600 generations a minute, 1000 queued, no cap on running */
   readonly keyLimits?: KeyLimitSettings;
   /** How often the reconciler runs. @default 5 minutes */
   readonly reconcileInterval?: Duration;

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -45,15 +45,27 @@ export interface Emulator {
  * Starts dynalite on the data dir, answering only requests signed with `credentials`; with a table
  * definition, also creates or upgrades that table.
  */
-export async function startDynamoDb(dataDir: string, credentials: LocalCredentials, table?: CreateTableCommandInput): Promise<Emulator> {
+export async function startDynamoDb(
+  dataDir: string,
+  credentials: LocalCredentials,
+  table?: CreateTableCommandInput,
+  /** Sees every signed request (and may watch its answer) before dynalite serves it: usage.ts counts reads. */
+  observe?: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void,
+): Promise<Emulator> {
   const path = `${dataDir}/dynamodb`;
   ensurePrivateDir(path);
   const server = dynalite({ path, createTableMs: 0, updateTableMs: 0 });
   const handle = server.listeners('request')[0] as RequestListener;
   server.removeAllListeners('request');
   const policy = { credentials, region: LOCAL_REGION, services: ['dynamodb'], uriEscapePath: true };
-  // The guard has read the body to check its hash; dynalite reads it again, from a replay of the same bytes.
-  server.on('request', jsonServiceGuard(policy, (req, res, body) => handle(replayed(req, body), res)));
+  server.on(
+    'request',
+    jsonServiceGuard(policy, (req, res, body) => {
+      observe?.(req, body, res);
+      // The guard has read the body to check its hash; dynalite reads it again, from a replay of the same bytes.
+      handle(replayed(req, body), res);
+    }),
+  );
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });

@@ -21,6 +21,7 @@ import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/a
 import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
+import { UsageMeter } from './usage.ts';
 import { createApiFront } from './api-front.ts';
 import { LocalWebAcl, rateRulesFromTemplate } from './web-acl.ts';
 import { restApiSettingsFromTemplate } from './rest-api-settings.ts';
@@ -52,10 +53,15 @@ export interface LocalGatewayOptions {
   publicBaseUrl?: string;
   /** Overrides the deployed default deadline of a generation (before scaling). */
   generationTimeoutSeconds?: number;
+  /** Overrides the deployed default time a task may wait for an upstream slot (before scaling). */
+  queueTimeoutSeconds?: number;
   /** Overrides the deployed upstream limits (creates a minute are in scaled minutes). */
   capacity?: { maxConcurrent?: number; maxCreatesPerMinute?: number };
-  /** Overrides the deployed default per-key limits (generations a scaled minute, unfinished at once). */
-  keyLimits?: { ratePerMinute?: number; maxConcurrent?: number };
+  /**
+   * Overrides the deployed default per-key limits: generations a scaled minute, tasks queued at once, and
+   * tasks running upstream at once (default: no cap).
+   */
+  keyLimits?: { ratePerMinute?: number; maxQueued?: number; maxConcurrent?: number };
   /**
    * Overrides the deployed defaults and allowed values of model, resolution and duration (as in
    * luma-options.ts), and the resubmits of upstream-side failures. They go into the synth as CDK context,
@@ -107,8 +113,13 @@ export interface LocalGateway {
   stepFunctions: LocalStepFunctions;
   /** Every S3 event the bucket emitted (what EventBridge rules would receive in AWS). */
   s3Events: S3Event['Records'];
+  /** Lambda invocations and DynamoDB reads so far, per function (usage.ts). */
+  usage: UsageMeter;
   close(): Promise<void>;
 }
+
+/** A function as the runtime calls it: its host, counted. */
+type Invocable = Pick<LambdaHost, 'arn' | 'invoke' | 'close'>;
 
 const TABLE_NAME = LOCAL_TABLE_NAME;
 const BUCKET_NAME = 'luma-gateway-videos';
@@ -129,7 +140,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const tableProps = template.Resources[ids.table]!.Properties;
 
     const s3Events: S3Event['Records'] = [];
-    const dynamo = await startDynamoDb(dataDir, credentials, {
+    const usage = new UsageMeter();
+    const dynamo = await startDynamoDb(
+      dataDir,
+      credentials,
+      {
       TableName: TABLE_NAME,
       KeySchema: tableProps.KeySchema,
       AttributeDefinitions: tableProps.AttributeDefinitions,
@@ -137,7 +152,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         ({ IndexName, KeySchema, Projection }: { IndexName: string; KeySchema: unknown; Projection: unknown }) => ({ IndexName, KeySchema, Projection }),
       ),
       BillingMode: 'PAY_PER_REQUEST',
-    });
+      },
+      (req, body, res) => usage.observeDynamoDb(req, body, res),
+    );
     closers.push(dynamo.close);
     const s3 = await startS3(
       dataDir,
@@ -164,8 +181,8 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
     // The front listens first, holding requests until the API function exists: the function's environment
     // names the gateway's own URL, the base of the markers the upstream echoes and calls back.
-    let apiHostReady!: (host: LambdaHost) => void;
-    const apiHostPromise = new Promise<LambdaHost>((ready) => (apiHostReady = ready));
+    let apiHostReady!: (host: Invocable) => void;
+    const apiHostPromise = new Promise<Invocable>((ready) => (apiHostReady = ready));
     const edgeClock = options.edgeClock ?? (() => performance.now());
     const front = createApiFront(async (event) => (await apiHostPromise).invoke(event), log, {
       ...restApiSettingsFromTemplate(template),
@@ -180,21 +197,23 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     if (!publicBaseUrl) log('No PUBLIC_BASE_URL for this upstream: tasks carry no marker, and an interrupted submit is retried, not matched.');
 
     const arn = (service: string, resource: string) => `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resource}`;
-    const stateMachineArn = arn('states', 'stateMachine:luma-gateway-workflow');
+    // The deployed name, which the functions that dispatch compute their ARN from (workflow.ts).
+    const stateMachineName = String(template.Resources[ids.stateMachine]!.Properties.StateMachineName);
+    const stateMachineArn = arn('states', `stateMachine:${stateMachineName}`);
     const secretArn = arn('secretsmanager', 'secret:luma-api-key');
     const functionArn = (id: string) => arn('lambda', `function:${id}`);
     const values: ResourceValues = {
       [ids.table]: { ref: TABLE_NAME, attributes: { Arn: arn('dynamodb', `table/${TABLE_NAME}`) } },
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
-      [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: 'luma-gateway-workflow' } },
+      [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: stateMachineName } },
       [ids.secret]: { ref: secretArn },
       [ids.restApi]: { ref: 'local-rest-api' },
-      ...Object.fromEntries(ids.functions.map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
+      ...Object.fromEntries(Object.values(ids.functions).map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
     };
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
 
     // Functions are looked up at invocation time: their workers need the endpoint's URL to start.
-    const hosts = new Map<string, LambdaHost>();
+    const hosts = new Map<string, Invocable>();
     const sfn = new LocalStepFunctions({
       stateMachineArn,
       definition: withGenerationTimeout(
@@ -225,9 +244,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       S3_FORCE_PATH_STYLE: 'true',
     };
-    for (const id of ids.functions) {
+    for (const [name, id] of Object.entries(ids.functions)) {
       const resource = template.Resources[id]!.Properties;
       const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
+      // Names the function in its SDK's user agent, so that its DynamoDB reads are counted as its own.
+      environment.AWS_SDK_UA_APP_ID = name;
       const host = new LambdaHost({
         name: id,
         arn: functionArn(id),
@@ -237,7 +258,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, options),
         logs: options.functionLogs,
       });
-      hosts.set(host.arn, host);
+      hosts.set(host.arn, { arn: host.arn, invoke: (payload) => (usage.invoked(name), host.invoke(payload)), close: () => host.close() });
       closers.push(() => host.close());
     }
     // Closed before the functions, so no execution sees its Lambda vanish and records a bogus failure:
@@ -272,6 +293,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       simulatedLuma,
       stepFunctions: sfn,
       s3Events,
+      usage,
       close,
     };
   } catch (error) {
@@ -347,13 +369,14 @@ function logicalIds(stack: GatewayStack) {
     api: id(stack.api.handler),
     reconcile: id(stack.workflow.reconcileFunction),
     reconcileSchedule: id(stack.workflow.reconcileSchedule),
-    functions: [
-      stack.api.handler,
-      stack.workflow.pollFunction,
-      stack.workflow.copyFunction,
-      stack.workflow.recordFailureFunction,
-      stack.workflow.reconcileFunction,
-    ].map(id),
+    /** By the names the usage counts go by. */
+    functions: {
+      Api: id(stack.api.handler),
+      Poll: id(stack.workflow.pollFunction),
+      Copy: id(stack.workflow.copyFunction),
+      RecordFailure: id(stack.workflow.recordFailureFunction),
+      Reconcile: id(stack.workflow.reconcileFunction),
+    },
   };
 }
 
@@ -398,6 +421,7 @@ function localEnvironment(
   };
   // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
+  scale('QUEUE_TIMEOUT_SECONDS', options.queueTimeoutSeconds);
   // Not below a few real seconds: the API's own time is not scaled, and a busy machine slows it down.
   if (env.RECONCILE_GRACE_SECONDS !== undefined) {
     env.RECONCILE_GRACE_SECONDS = String(Math.max(5, Number(env.RECONCILE_GRACE_SECONDS) * options.timeScale));
@@ -411,8 +435,12 @@ function localEnvironment(
   };
   override('UPSTREAM_MAX_CONCURRENT', options.capacity?.maxConcurrent);
   perScaledMinute('UPSTREAM_MAX_CREATES_PER_MINUTE', options.capacity?.maxCreatesPerMinute);
-  override('KEY_MAX_CONCURRENT', options.keyLimits?.maxConcurrent);
+  override('KEY_MAX_QUEUED', options.keyLimits?.maxQueued);
   perScaledMinute('KEY_RATE_PER_MINUTE', options.keyLimits?.ratePerMinute);
+  // No cap is deployed by default, so the variable may be absent: set it wherever the key limits are read.
+  if (env.KEY_MAX_QUEUED !== undefined && options.keyLimits?.maxConcurrent !== undefined) {
+    env.KEY_MAX_CONCURRENT = String(options.keyLimits.maxConcurrent);
+  }
   return env;
 }
 
@@ -429,7 +457,7 @@ function scheduleIntervalMs(template: Template, ruleId: string): number {
  * Stands in for the EventBridge rule: runs the reconciler at start (after a crash, that is when it is
  * needed most) and then on its schedule, one run at a time.
  */
-function scheduleReconciler(host: LambdaHost, intervalMs: number, log: (line: string) => void): () => Promise<void> {
+function scheduleReconciler(host: Pick<LambdaHost, 'invoke'>, intervalMs: number, log: (line: string) => void): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const run = () => {
     running = running

@@ -45,14 +45,16 @@ async function main(): Promise<void> {
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
     publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
     generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,
+    queueTimeoutSeconds: optionalNumber('QUEUE_TIMEOUT_SECONDS'),
     simulator: simulatedLumaFaultsFromEnv(process.env),
     capacity: {
       maxConcurrent: optionalNumber('UPSTREAM_MAX_CONCURRENT'),
       maxCreatesPerMinute: optionalNumber('UPSTREAM_MAX_CREATES_PER_MINUTE'),
     },
     keyLimits: {
-      maxConcurrent: optionalNumber('KEY_MAX_CONCURRENT'),
       ratePerMinute: optionalNumber('KEY_RATE_PER_MINUTE'),
+      maxQueued: optionalNumber('KEY_MAX_QUEUED'),
+      maxConcurrent: optionalNumber('KEY_MAX_CONCURRENT'),
     },
     ...upstreamSettingsFromEnv(process.env),
     ...edgeLimitsFromEnv(process.env),

@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- --scenario burst|chaos|restart|idempotency|all] [--tasks N] [--cap N] [--seed N]
+ * `npm run chaos [-- --scenario burst|chaos|restart|idempotency|fair|queue|all] [--tasks N] [--cap N] [--seed N]
  *   [--kill-after-ms N] [--time-scale X] [--keep]`
  *
  * Proves the local gateway loses nothing under load and faults. Each scenario starts its own gateway on a
@@ -12,33 +12,57 @@
  *   chaos        N submits with a fault rate of 0.2 over every fault kind (default 100)
  *   restart      N submits to `npm start`, kill -9 while in flight, restart on the same data dir (default 20)
  *   idempotency  N pairs of simultaneous duplicate submits with one Idempotency-Key each (default 50)
+ *   fair         a big tenant's N tasks at once, then a small tenant's few, one by one (default 200, cap 5):
+ *                each tenant's wait for a slot (scripts/chaos/fair-share.ts)
+ *   queue        a queue of N/10 tasks, then of N, behind the slots (default 2,000, cap 10): what a waiting
+ *                task costs at each length (scripts/chaos/fair-share.ts)
  *
- * `--tasks N` sets the count of every selected scenario (pairs for idempotency); `--cap` is the burst's
- * upstream capacity; `--kill-after-ms` kills the restart's first `npm start` that long after its first
+ * `--tasks N` sets the count of every selected scenario (pairs for idempotency); `--cap` is the burst's,
+ * fair's and queue's upstream capacity; `--kill-after-ms` kills the restart's first `npm start` that long after its first
  * submit instead of at the first task seen past pending. A failed scenario keeps its temp dir (data dir,
  * gateway and function logs) and prints where; `--keep` keeps every scenario's. The scenario functions are
  * exported for test/e2e/chaos.test.ts, which runs them small.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../local/gateway.ts';
-import { LOCAL_REGION } from '../local/local-aws.ts';
 import type { FaultKind } from '../local/simulated-luma.ts';
-import { UpstreamCapacity } from '../functions/commons/adapters/upstream-capacity.ts';
 import { FAILURE_CODES } from '../functions/commons/domain/failure.ts';
 import { DEFAULT_UPSTREAM_RESUBMITS } from '../functions/commons/config.ts';
-import { seedGenerationSchema } from '../functions/commons/domain/seed-response.ts';
+import {
+  Api,
+  SCENARIOS,
+  acceptedIds,
+  checkOnePerPrompt,
+  checkSlots,
+  countBy,
+  describeAnswer,
+  finishRun,
+  formatCounts,
+  groupBy,
+  LIFTED_EDGE_LIMITS,
+  liftedKeyLimits,
+  mapLimit,
+  newRun,
+  reportWaitProblems,
+  sleep,
+  waitAllTerminal,
+  waitUntil,
+  withInProcessGateway,
+  type Answer,
+  type CommonOptions,
+  type ScenarioName,
+  type ScenarioReport,
+} from './chaos/harness.ts';
+import { fair, queue } from './chaos/fair-share.ts';
+
+export { SCENARIOS, fair, queue, type CommonOptions, type ScenarioName, type ScenarioReport };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SAMPLE_MP4 = join(ROOT, 'local/assets/sample.mp4');
-const TABLE_NAME = 'luma-gateway';
 /** The deployed default deadline of a generation, in unscaled seconds. */
 const DEFAULT_DEADLINE_SECONDS = 1800;
 /**
@@ -54,32 +78,22 @@ function scenarioDeadline(timeScale: number, queueSeconds: number): number {
 }
 /** Failure codes a chaos run may legitimately produce, and what causes each. */
 const CHAOS_FAILURE_CODES = ['upstream_failed', 'upstream_unavailable', 'download_failed'] as const;
+/**
+ * A create as a well-behaved client makes it: a 409 idempotency_in_progress ("retry shortly": the first
+ * request with that key was still running when this one had waited its turn) is asked again after a
+ * moment, until the first has an answer to replay. On a busy machine the first can outlast the API's wait.
+ */
+async function createAsAClientWould(api: Api, body: unknown, headers: Record<string, string>): Promise<Answer> {
+  for (;;) {
+    const answer = await api.create(body, headers);
+    if (answer.status !== 409 || (answer.body as { error?: { code?: string } })?.error?.code !== 'idempotency_in_progress') return answer;
+    await sleep(250);
+  }
+}
+
 /** The gateway's default: a generation the upstream failed on its side is replaced once. */
 const UPSTREAM_RESUBMITS = DEFAULT_UPSTREAM_RESUBMITS;
 
-export type ScenarioName = 'burst' | 'chaos' | 'restart' | 'idempotency';
-export const SCENARIOS: readonly ScenarioName[] = ['burst', 'chaos', 'restart', 'idempotency'];
-
-export interface CommonOptions {
-  /** LOCAL time scale of the gateway and the simulated upstream. @default 0.01 */
-  timeScale?: number;
-  /** Keep the scenario's temp dir (data dir and logs) when an invariant fails. @default true */
-  keepOnFailure?: boolean;
-  /** Keep it whatever happens. @default false */
-  keepAlways?: boolean;
-}
-
-export interface ScenarioReport {
-  scenario: ScenarioName;
-  /** The line of figures, e.g. `burst: 200 tasks, 0 lost, …, 41.2 s`. */
-  line: string;
-  /** Every violated invariant, one sentence each (task ids, states, codes and reasons included). */
-  violations: string[];
-  /** From the first submit until every task was terminal (or the bound ran out). */
-  seconds: number;
-  /** Where the data dir and the logs are, when kept. */
-  keptDir?: string;
-}
 
 export interface BurstReport extends ScenarioReport {
   tasks: number;
@@ -356,7 +370,7 @@ export async function restart(
     LOCAL_DATA_DIR: run.dataDir,
     LOCAL_API_KEY: `restart-${randomBytes(12).toString('hex')}`,
     GENERATION_TIMEOUT_SECONDS: String(deadlineSeconds),
-    KEY_MAX_CONCURRENT: String(liftedKeyLimits(tasks).maxConcurrent),
+    KEY_MAX_QUEUED: String(liftedKeyLimits(tasks).maxQueued),
     KEY_RATE_PER_MINUTE: String(liftedKeyLimits(tasks).ratePerMinute),
     CLIENT_REQUESTS_PER_MINUTE: String(LIFTED_EDGE_LIMITS.requestsPerKey),
     IP_REQUESTS_PER_MINUTE: String(LIFTED_EDGE_LIMITS.requestsPerAddress),
@@ -531,232 +545,6 @@ export async function idempotency(options: CommonOptions & { pairs?: number } = 
 }
 
 // ---------------------------------------------------------------------------
-// Running a scenario: temp dirs, logs, the gateway's lifetime
-// ---------------------------------------------------------------------------
-
-interface Run {
-  scenario: ScenarioName;
-  /** Short random id, in every prompt, so prompts are unique across runs. */
-  id: string;
-  dir: string;
-  dataDir: string;
-  violations: string[];
-}
-
-function newRun(scenario: ScenarioName): Run {
-  const dir = mkdtempSync(join(tmpdir(), `chaos-${scenario}-`));
-  const dataDir = join(dir, 'data');
-  mkdirSync(dataDir);
-  return { scenario, id: randomBytes(4).toString('hex'), dir, dataDir, violations: [] };
-}
-
-function finishRun<T extends Omit<ScenarioReport, 'violations' | 'keptDir'>>(run: Run, options: CommonOptions, report: T): T & ScenarioReport {
-  const keep = options.keepAlways === true || (run.violations.length > 0 && (options.keepOnFailure ?? true));
-  if (!keep) rmSync(run.dir, { recursive: true, force: true });
-  return { ...report, violations: run.violations, ...(keep && { keptDir: run.dir }) };
-}
-
-type InProcessSettings = Pick<LocalGatewayOptions, 'timeScale' | 'capacity' | 'generationTimeoutSeconds' | 'keyLimits' | 'simulator'>;
-
-/**
- * Every scenario submits from one key, and what it measures is the upstream side (its cap, its faults):
- * the per-key limits (5 unfinished by default) would refuse most of a burst with 429, by design, so they
- * are raised above the scenario's own count.
- */
-/**
- * The load comes from one key on one address, far over what one client may send at the edge (the web ACL) and
- * over the stage's throttle: the scenarios prove the gateway behind them, so those limits are lifted.
- */
-const LIFTED_EDGE_LIMITS = { requestsPerKey: 2_000_000_000, requestsPerAddress: 2_000_000_000, rateLimit: 1_000_000, burstLimit: 1_000_000 };
-
-function liftedKeyLimits(tasks: number): { maxConcurrent: number; ratePerMinute: number } {
-  return { maxConcurrent: tasks + 10, ratePerMinute: 2 * tasks + 30 };
-}
-
-/** Starts a gateway in this process with its logs in files, runs `body`, closes it, and tidies up. */
-async function withInProcessGateway<T extends Omit<ScenarioReport, 'violations' | 'keptDir' | 'scenario'>>(
-  scenario: ScenarioName,
-  options: CommonOptions,
-  settings: InProcessSettings,
-  body: (gateway: LocalGateway, run: Run) => Promise<T>,
-): Promise<T & ScenarioReport> {
-  const run = newRun(scenario);
-  const gatewayLog = createWriteStream(join(run.dir, 'gateway.log'));
-  const functionLog = createWriteStream(join(run.dir, 'functions.log'));
-  let gateway: LocalGateway | undefined;
-  let report: T | undefined;
-  try {
-    gateway = await startLocalGateway({
-      dataDir: run.dataDir,
-      port: 0,
-      apiKeys: [`chaos-${randomBytes(12).toString('hex')}`],
-      edgeLimits: LIFTED_EDGE_LIMITS,
-      ...settings,
-      log: (line) => gatewayLog.write(`${new Date().toISOString()} ${line}\n`),
-      functionLogs: (chunk) => functionLog.write(chunk),
-    });
-    report = await body(gateway, run);
-  } catch (error) {
-    run.violations.push(`the scenario could not run: ${(error as Error).stack ?? (error as Error).message}`);
-  } finally {
-    await gateway?.close();
-    await Promise.all([endStream(gatewayLog), endStream(functionLog)]);
-  }
-  const reconciler = reconcilerRepairs(join(run.dir, 'gateway.log'));
-  const fallback = { seconds: 0, line: `${scenario}: did not run` } as unknown as T;
-  const result = report ?? fallback;
-  return finishRun(run, options, {
-    ...result,
-    scenario,
-    line: reconciler ? `${result.line}, reconciler: ${reconciler}` : result.line,
-  });
-}
-
-/** What the reconciler repaired during the run (a repaired slot or a restarted workflow is worth knowing). */
-function reconcilerRepairs(logFile: string): string {
-  const totals = { started: 0, failed: 0, slotsReleased: 0 };
-  if (!existsSync(logFile)) return '';
-  for (const match of readFileSync(logFile, 'utf8').matchAll(/reconciler: (\{.*\})/g)) {
-    const report = JSON.parse(match[1]!) as Partial<typeof totals>;
-    for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += report[key] ?? 0;
-  }
-  return totals.started || totals.failed || totals.slotsReleased
-    ? `${totals.started} started, ${totals.failed} failed, ${totals.slotsReleased} slots released`
-    : '';
-}
-
-function endStream(stream: WriteStream): Promise<void> {
-  return new Promise((done) => stream.end(() => done()));
-}
-
-// ---------------------------------------------------------------------------
-// Checks shared by the scenarios
-// ---------------------------------------------------------------------------
-
-interface Answer {
-  status: number;
-  body: any;
-  headers?: Headers;
-  error?: string;
-}
-
-/** The ids of the submits answered 200; every other answer is a lost task. */
-function acceptedIds(answers: Answer[], violations: string[]): string[] {
-  const refused = answers.filter((answer) => answer.status !== 200 || typeof answer.body?.id !== 'string');
-  if (refused.length > 0) {
-    violations.push(
-      `${refused.length} submits were not answered 200 with a task: ${refused.slice(0, 10).map((a) => `${a.status} ${describeAnswer(a)}`).join('; ')}`,
-    );
-  }
-  return answers.filter((answer) => !refused.includes(answer)).map((answer) => answer.body.id as string);
-}
-
-function describeAnswer(answer: Answer): string {
-  if (answer.error) return answer.error;
-  if (answer.status === 200) return `id ${answer.body?.id}`;
-  return JSON.stringify(answer.body).slice(0, 300);
-}
-
-interface Waited {
-  /** The terminal answer of each task that reached one. */
-  final: Map<string, any>;
-  /** Tasks still not terminal when the bound ran out, with the last state seen. */
-  stuck: { id: string; state: string; message?: string }[];
-  notFound: string[];
-  /** GETs that failed or answered other than 200/404, and answers off the published schema. */
-  errors: string[];
-}
-
-/** Polls every unfinished task, a few at a time, until all are terminal or `boundMs` has passed. */
-async function waitAllTerminal(api: Api, ids: string[], boundMs: number): Promise<Waited> {
-  const final = new Map<string, any>();
-  const last = new Map<string, any>();
-  const notFound: string[] = [];
-  const errors: string[] = [];
-  const pending = new Set(ids);
-  const until = Date.now() + boundMs;
-  while (pending.size > 0 && Date.now() < until) {
-    await mapLimit([...pending], 8, async (id) => {
-      const answer = await api.get(id);
-      if (answer.status === 404) {
-        notFound.push(id);
-        pending.delete(id);
-      } else if (answer.status !== 200) {
-        errors.push(`GET ${id} answered ${answer.status} ${describeAnswer(answer)}`);
-      } else {
-        last.set(id, answer.body);
-        if (answer.body.state === 'completed' || answer.body.state === 'failed') {
-          const parsed = seedGenerationSchema.safeParse(answer.body);
-          if (!parsed.success) errors.push(`GET ${id}: the answer is off the schema: ${parsed.error.message.slice(0, 300)}`);
-          final.set(id, answer.body);
-          pending.delete(id);
-        }
-      }
-    });
-    if (pending.size > 0) await sleep(Math.min(1000, 100 + pending.size * 5));
-  }
-  const stuck = [...pending].map((id) => ({ id, state: last.get(id)?.state ?? 'never seen', message: last.get(id)?.message }));
-  return { final, stuck, notFound, errors };
-}
-
-function reportWaitProblems(waited: Waited, violations: string[]): void {
-  if (waited.notFound.length > 0) violations.push(`${waited.notFound.length} accepted tasks answered 404: ${waited.notFound.slice(0, 10).join(', ')}`);
-  if (waited.stuck.length > 0) {
-    violations.push(
-      `${waited.stuck.length} tasks never became terminal: ${waited.stuck.slice(0, 10).map((s) => `${s.id} ${s.state} (${s.message})`).join('; ')}`,
-    );
-  }
-  if (waited.errors.length > 0) violations.push(`${waited.errors.length} GETs went wrong: ${waited.errors.slice(0, 5).join('; ')}`);
-}
-
-/** Each prompt must appear in exactly one upstream generation. */
-function checkOnePerPrompt(
-  prompts: string[],
-  upstreamPrompts: string[],
-  violations: string[],
-  taskIds: (string | undefined)[] = [],
-): { duplicated: number; missing: number } {
-  const counts = countBy(upstreamPrompts, (p) => p);
-  const name = (p: string) => {
-    const id = taskIds[prompts.indexOf(p)];
-    return id ? `task ${id} ("${p}")` : `"${p}"`;
-  };
-  const duplicated = prompts.filter((p) => (counts[p] ?? 0) > 1);
-  const missing = prompts.filter((p) => (counts[p] ?? 0) === 0);
-  if (duplicated.length > 0) {
-    violations.push(`${duplicated.length} tasks were created more than once upstream: ${duplicated.slice(0, 10).map((p) => `${name(p)} ×${counts[p]}`).join('; ')}`);
-  }
-  if (missing.length > 0) violations.push(`${missing.length} tasks were never created upstream: ${missing.slice(0, 10).map(name).join('; ')}`);
-  return { duplicated: duplicated.length, missing: missing.length };
-}
-
-/**
- * Once every execution has ended (a failed task's slot is released right after its failure is recorded),
- * no `SLOT#n` item may still have a holder. Returns the number of leaked slots.
- */
-async function checkSlots(gateway: LocalGateway, maxConcurrent: number, violations: string[]): Promise<number> {
-  const idle = await waitUntil(async () => (gateway.stepFunctions.listExecutions('RUNNING').length === 0 ? true : undefined), 30_000);
-  if (!idle) {
-    const running = gateway.stepFunctions.listExecutions('RUNNING');
-    violations.push(`${running.length} executions still RUNNING after every task was terminal: ${running.slice(0, 5).map((e) => e.name).join(', ')}`);
-  }
-  const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
-  try {
-    const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { countWaitingAhead: async () => 0 }, {
-      maxConcurrent,
-      maxCreatesPerMinute: 1,
-    });
-    const held = (await capacity.slots()).filter((slot) => slot.holder);
-    if (held.length > 0) {
-      violations.push(`${held.length} upstream slots are still held: ${held.map((s) => `SLOT#${s.index} by ${s.holder} until ${new Date(s.leaseUntil ?? 0).toISOString()}`).join('; ')}`);
-    }
-    return held.length;
-  } finally {
-    client.destroy();
-  }
-}
-
-// ---------------------------------------------------------------------------
 // `npm start` as a child process
 // ---------------------------------------------------------------------------
 
@@ -852,114 +640,13 @@ export function killChildren(): void {
   for (const child of children) signalGroup(child, 'SIGKILL');
 }
 
-// ---------------------------------------------------------------------------
-// Small helpers
-// ---------------------------------------------------------------------------
-
-/** The seed API over fetch, every request bounded in time; a transport error is an answer with status 0. */
-class Api {
-  constructor(
-    readonly baseUrl: string,
-    readonly apiKey: string,
-  ) {}
-
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    try {
-      const response = await fetch(this.baseUrl + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.apiKey}`,
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(60_000),
-      });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON: keep the text
-      }
-      return { status: response.status, body: parsed, headers: response.headers };
-    } catch (error) {
-      return { status: 0, body: undefined, error: `${(error as Error).name}: ${(error as Error).message}` };
-    }
-  }
-
-  create(body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    return this.request('POST', '/luma/generations', body, headers);
-  }
-
-  get(id: string): Promise<Answer> {
-    return this.request('GET', `/luma/generations/${id}`);
-  }
-}
-
-/**
- * A create as a well-behaved client makes it: a 409 idempotency_in_progress ("retry shortly": the first
- * request with that key was still running when this one had waited its turn) is asked again after a
- * moment, until the first has an answer to replay. On a busy machine the first can outlast the API's wait.
- */
-async function createAsAClientWould(api: Api, body: unknown, headers: Record<string, string>): Promise<Answer> {
-  for (;;) {
-    const answer = await api.create(body, headers);
-    if (answer.status !== 409 || (answer.body as { error?: { code?: string } })?.error?.code !== 'idempotency_in_progress') return answer;
-    await sleep(250);
-  }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** Probes every 100 ms until it yields a value; undefined when `ms` ran out. */
-async function waitUntil<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() >= until) return undefined;
-    await sleep(100);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
-  return groups;
-}
-
-function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
-  return counts;
-}
-
-function formatCounts(counts: Record<string, number>): string {
-  return Object.entries(counts).map(([key, value]) => `${key} ${value}`).join(', ') || 'none';
-}
 
 // ---------------------------------------------------------------------------
 // The command line
 // ---------------------------------------------------------------------------
 
 const USAGE =
-  'usage: npm run chaos -- [--scenario burst|chaos|restart|idempotency|all] [--tasks N] [--cap N] [--seed N] [--kill-after-ms N]\n  [--time-scale X] [--keep]';
+  'usage: npm run chaos -- [--scenario burst|chaos|restart|idempotency|fair|queue|all] [--tasks N] [--cap N] [--seed N] [--kill-after-ms N]\n  [--time-scale X] [--keep]';
 /** The whole run stops by itself after this long, whatever happens. */
 const WATCHDOG_MS = 45 * 60_000;
 
@@ -1010,7 +697,11 @@ async function main(): Promise<number> {
           ? await chaos({ ...common, tasks, seed })
           : name === 'restart'
             ? await restart({ ...common, tasks, killAfterMs: integer('kill-after-ms', values['kill-after-ms'], 0) })
-            : await idempotency({ ...common, pairs: tasks });
+            : name === 'fair'
+              ? await fair({ ...common, tasks, maxConcurrent: cap })
+              : name === 'queue'
+                ? await queue({ ...common, tasks, maxConcurrent: cap })
+                : await idempotency({ ...common, pairs: tasks });
     console.log(report.line);
     for (const violation of report.violations) console.log(`FAIL: ${name}: ${violation}`);
     if (report.keptDir) console.log(`  (${name}: data dir and logs kept in ${report.keptDir})`);

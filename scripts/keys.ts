@@ -1,7 +1,8 @@
 /**
  * Client API keys, for a local data dir or a deployed stack:
  *
- *   npm run keys -- create --name <label> [--owner <id> [--new-owner]] [--rate <per minute>] [--max-concurrent <n>]
+ *   npm run keys -- create --name <label> [--owner <id> [--new-owner]] [--rate <per minute>] [--max-queued <n>]
+ *                          [--max-concurrent <n>] [--weight <n>]
  *   npm run keys -- list
  *   npm run keys -- revoke <prefix|name>
  *
@@ -14,6 +15,11 @@
  * keys have (revoked ones included): the new key then joins it and reads all its tasks, and the command
  * says how many keys it joins. `--owner` with an owner no key has is refused, unless `--new-owner` asks
  * for that owner to be created (and then one that exists is refused): a tenant is never shared by accident.
+ *
+ * Limits (domain/api-key.ts): `--rate` creates a minute; `--max-queued` the owner's tasks waiting for an
+ * upstream slot; `--max-concurrent` the owner's tasks running upstream at once (default: no cap, fair
+ * share governs); `--weight` the owner's share of the slots against other owners' (default 1). Without
+ * them, the deployment's defaults apply.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,12 +28,23 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
-import { NO_PREFIX, OWNER_NAME, generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
+import {
+  KEY_LIMITS,
+  NO_PREFIX,
+  OWNER_NAME,
+  generateApiKey,
+  hashApiKey,
+  keyLimitProblem,
+  keyPrefix,
+  newOwnerId,
+  type KeyLimits,
+} from '../functions/commons/domain/api-key.ts';
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
 
 const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
-  create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>] [--max-concurrent <n>]
+  create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>]
+         [--max-queued <tasks waiting>] [--max-concurrent <tasks running upstream>] [--weight <share of the slots>]
   list
   revoke <prefix|name>
 target: --data-dir <dir> (default LOCAL_DATA_DIR or .local) | --table <name> | --stack <name>`;
@@ -45,7 +62,9 @@ async function main(): Promise<void> {
       owner: { type: 'string' },
       'new-owner': { type: 'boolean' },
       rate: { type: 'string' },
+      'max-queued': { type: 'string' },
       'max-concurrent': { type: 'string' },
+      weight: { type: 'string' },
       'data-dir': { type: 'string' },
       table: { type: 'string' },
       stack: { type: 'string' },
@@ -68,16 +87,19 @@ interface CreateOptions {
   owner?: string;
   'new-owner'?: boolean;
   rate?: string;
+  'max-queued'?: string;
   'max-concurrent'?: string;
+  weight?: string;
 }
 
 async function create(store: DynamoDbApiKeyStore, options: CreateOptions): Promise<void> {
-  const { name, rate, owner: named, 'max-concurrent': maxConcurrent } = options;
+  const { name, owner: named } = options;
   if (!name) throw new Error(USAGE);
-  const limits = {
-    ...(rate && { ratePerMinute: positiveInteger('--rate', rate) }),
-    ...(maxConcurrent && { maxConcurrent: positiveInteger('--max-concurrent', maxConcurrent) }),
-  };
+  const limits: Partial<KeyLimits> = {};
+  for (const limit of Object.keys(KEY_LIMITS) as (keyof KeyLimits)[]) {
+    const raw = options[KEY_LIMITS[limit].option];
+    if (raw !== undefined) limits[limit] = limitValue(limit, raw);
+  }
   const records = await store.list();
   if (records.some((record) => record.name === name && !record.revokedAt)) {
     throw new Error(`A key named "${name}" exists already; revoke it first or choose another name.`);
@@ -131,7 +153,7 @@ async function list(store: DynamoDbApiKeyStore): Promise<void> {
     owner: record.owner,
     created: record.createdAt,
     'last used': record.lastUsedAt ?? 'never',
-    limits: record.limits ? `${record.limits.ratePerMinute ?? 'default'}/min, ${record.limits.maxConcurrent ?? 'default'} at once` : 'defaults',
+    limits: describeLimits(record.limits),
     status: record.revokedAt ? `revoked ${record.revokedAt}` : 'active',
   }));
   if (rows.length === 0) console.log('No keys.');
@@ -187,10 +209,18 @@ async function tableOfStack(stackName: string): Promise<string> {
   }
 }
 
-function positiveInteger(flag: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} must be a whole number ≥ 1, not "${value}".`);
-  return number;
+function limitValue(limit: keyof KeyLimits, raw: string): number {
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  const { option, max } = KEY_LIMITS[limit];
+  if (keyLimitProblem(limit, value, option)) throw new Error(`--${option} must be a whole number from 1 to ${max}, not "${raw}".`);
+  return value;
+}
+
+/** A key's own limits, or `defaults`: e.g. `600/min, 50 queued, 3 running, weight 2`. */
+function describeLimits(limits: Partial<KeyLimits> | undefined): string {
+  if (!limits || Object.keys(limits).length === 0) return 'defaults';
+  const or = (value: number | undefined) => value ?? 'default';
+  return `${or(limits.ratePerMinute)}/min, ${or(limits.maxQueued)} queued, ${or(limits.maxConcurrent)} running, weight ${or(limits.weight)}`;
 }
 
 main().catch((error: Error) => {

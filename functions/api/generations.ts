@@ -4,20 +4,28 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Workflow } from '../commons/adapters/workflow.ts';
 import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
-import { newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
+import { isQueued, newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
 import { markerUrl } from '../commons/domain/upstream-marker.ts';
 import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
 import type { ClientLimits } from '../commons/adapters/client-limits.ts';
+import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
+import type { Dispatcher } from '../commons/services/dispatch.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
-  clientLimits: Pick<ClientLimits, 'admit' | 'finished'>;
-  generationTimeoutSeconds: number;
+  clientLimits: Pick<ClientLimits, 'admit' | 'of'>;
+  queue: Pick<OwnerQueue, 'enqueue' | 'dequeue' | 'position' | 'timeoutSeconds'>;
+  dispatcher: Pick<Dispatcher, 'dispatch' | 'start'>;
+  /**
+   * Not used here any more: a task's generation deadline starts at its admission, by the dispatcher's
+   * setting (wiring.ts). Left optional for the handler, which still passes it.
+   */
+  generationTimeoutSeconds?: number;
   presignExpirySeconds: number;
   /** Where the upstream can reach this gateway; unset: tasks carry no marker (config.ts). */
   publicBaseUrl?: string;
@@ -28,9 +36,12 @@ export interface GenerationsDeps extends SubmitDeps {
 }
 
 /**
- * Within the key's limits, records the task, submits it if its turn has come, and starts its workflow.
- * Only a permanent upstream refusal reaches the client as an error (the task is then recorded as
- * failed); a full upstream or a transient error leaves the task `accepted`, in line, for the workflow.
+ * Within the key's create rate and its owner's queue limit, records the task in its owner's queue, then
+ * dispatches: if the task is given an upstream slot at once, it is submitted while the client waits (so a
+ * refusal reaches the client), and the workflow of every task this dispatch admitted is started. A task
+ * not admitted stays queued, with no workflow execution until its turn comes. Only a permanent upstream
+ * refusal reaches the client as an error (the task is then recorded as failed); a transient error leaves
+ * the task admitted, for its workflow.
  */
 export async function createGeneration(
   key: ApiKeyRecord,
@@ -41,21 +52,35 @@ export async function createGeneration(
   const { owner } = key;
   await deps.clientLimits.admit(key);
   const id = (deps.newId ?? randomUUID)();
+  // Keyframes first: the ticket is taken just before the task is recorded, so that tasks of one owner
+  // become visible in its queue nearly in ticket order (a refused ticket leaves stored keyframes to expire).
+  const frames = await storeKeyframes(id, body, deps);
+  const { ticket } = await deps.queue.enqueue(owner, deps.clientLimits.of(key));
   let task: Task;
   try {
-    task = await recordTask(id, owner, body, deps);
+    task = await recordTask(id, owner, ticket, body, frames, deps);
   } catch (error) {
-    await deps.clientLimits.finished(owner); // nothing was recorded: the key's count goes back
+    await deps.queue.dequeue(owner); // nothing was recorded: the ticket's place goes back
     throw error;
   }
   log({ msg: 'task recorded', taskId: id, owner });
-  return submitAndStart(task, requestId, deps);
+  return dispatchAndSubmit(task, requestId, deps);
 }
 
-async function recordTask(id: string, owner: string, body: GenerationRequest, deps: GenerationsDeps): Promise<Task> {
+async function storeKeyframes(id: string, body: GenerationRequest, deps: GenerationsDeps): Promise<[Keyframe | undefined, Keyframe | undefined]> {
   const storeFrame = async (name: 'frame0' | 'frame1', frame: KeyframeInput | null | undefined) =>
     !frame ? undefined : frame.kind === 'url' ? ({ kind: 'url', url: frame.url } as Keyframe) : deps.media.putKeyframe(name, frame, id);
-  const [frame0, frame1] = await Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+  return Promise.all([storeFrame('frame0', body.image_url), storeFrame('frame1', body.image_end_url)]);
+}
+
+async function recordTask(
+  id: string,
+  owner: string,
+  ticket: number,
+  body: GenerationRequest,
+  [frame0, frame1]: [Keyframe | undefined, Keyframe | undefined],
+  deps: GenerationsDeps,
+): Promise<Task> {
   const { model, resolution, duration } = effectiveChoices(body, deps.offer);
 
   const task = newTask({
@@ -74,22 +99,46 @@ async function recordTask(id: string, owner: string, body: GenerationRequest, de
     provider: deps.provider.name,
     model,
     now: (deps.clock ?? (() => new Date()))(),
-    timeoutSeconds: deps.generationTimeoutSeconds,
+    timeoutSeconds: deps.queue.timeoutSeconds,
+    queueTicket: ticket,
     upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),
   });
   await deps.tasks.create(task);
   return task;
 }
 
-async function submitAndStart(recorded: Task, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+async function dispatchAndSubmit(recorded: Task, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
   let task = recorded;
-  const id = task.id;
-  let queuePosition: number | undefined;
+  const { id, owner } = task;
+  let admitted: string[] = [];
+  try {
+    // Its own task as a hint: the indexes of the queue may not show it yet. When another dispatcher is
+    // running, it is left a note and dispatches again: this task may be admitted there, its workflow started.
+    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id } })).admitted;
+  } catch (error) {
+    // The task is queued: the next release, or the reconciler, dispatches it.
+    log({ level: 'warn', msg: 'dispatch failed; the task stays queued', taskId: id, error: (error as Error).name });
+  }
+  let refused = false;
+  try {
+    if (admitted.includes(id)) task = await submitAdmitted(id, deps);
+  } catch (error) {
+    refused = true;
+    throw error;
+  } finally {
+    // Every task admitted here gets its workflow; this one too, unless the upstream refused it (it is failed).
+    await deps.dispatcher.start(admitted.filter((admittedId) => admittedId !== id || !refused));
+  }
+  const position = isQueued(task) ? await deps.queue.position(owner, task.queueTicket!) : undefined;
+  return toSeedGeneration(task, undefined, requestId, position);
+}
+
+/** The fast path: the task got a slot at once, so it is submitted now, while the client waits. */
+async function submitAdmitted(id: string, deps: GenerationsDeps): Promise<Task> {
+  const task = (await deps.tasks.get(id))!;
   try {
     const outcome = await submitTask(task, deps);
-    if (outcome.submitted) task = outcome.task;
-    // `busy`: a workflow run is submitting it right now (it was started for the task meanwhile): not in line.
-    else if (outcome.wait.reason !== 'busy') queuePosition = outcome.wait.position;
+    return outcome.submitted ? outcome.task : task;
   } catch (error) {
     if (error instanceof UpstreamRejectedError) {
       log({ level: 'warn', msg: 'upstream rejected task', taskId: id, failureCode: error.failureCode });
@@ -101,24 +150,17 @@ async function submitAndStart(recorded: Task, requestId: string, deps: Generatio
       });
     }
     log({ level: 'warn', msg: 'submit deferred to workflow', taskId: id, error: (error as Error).name });
+    return task;
   }
-
-  try {
-    await deps.workflow.start({ taskId: id });
-  } catch (error) {
-    // The task is recorded: the reconciler starts the workflow of any unfinished task that has none.
-    log({ level: 'error', msg: 'workflow not started; left to the reconciler', taskId: id, error: (error as Error).name });
-  }
-  return toSeedGeneration(task, undefined, requestId, queuePosition);
 }
 
 export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
   const task = await deps.tasks.get(taskId);
   // Another owner's task is answered exactly like a missing one, so ids reveal nothing across tenants.
   if (!task || task.owner !== owner) throw new NotFoundError(`No generation with id ${taskId}.`);
-  const [links, ahead] = await Promise.all([
+  const [links, position] = await Promise.all([
     deps.media.outputLinks(task, deps.presignExpirySeconds),
-    task.status === 'accepted' ? deps.tasks.countWaitingAhead(task) : undefined,
+    isQueued(task) ? deps.queue.position(owner, task.queueTicket!) : undefined,
   ]);
-  return toSeedGeneration(task, links, requestId, ahead === undefined ? undefined : ahead + 1);
+  return toSeedGeneration(task, links, requestId, position);
 }

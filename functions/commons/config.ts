@@ -9,6 +9,7 @@ import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from './domain/w
 const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
 import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
 import { parseAllowedOrigins } from './domain/cors.ts';
+import { KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
 
 /**
  * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
@@ -36,6 +37,9 @@ export function numberEnv(name: string, fallback: number, { min = 0 } = {}): num
   }
   return value;
 }
+
+/** How long a task may wait for an upstream slot: a day. */
+export const DEFAULT_QUEUE_TIMEOUT_SECONDS = 24 * 3600;
 
 /** Resubmits of a task the upstream failed on its own side ("Job failed"): the default, and the most a deployment may set. */
 export const DEFAULT_UPSTREAM_RESUBMITS = 1;
@@ -96,11 +100,23 @@ export const settings = {
     maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
     maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),
   }),
-  /** Defaults for keys that have no limits of their own. */
-  keyLimits: () => ({
-    ratePerMinute: numberEnv('KEY_RATE_PER_MINUTE', 30, { min: 1 }),
-    maxConcurrent: numberEnv('KEY_MAX_CONCURRENT', 5, { min: 1 }),
-  }),
+  /** Defaults for keys that have no limits of their own (domain/api-key.ts); KEY_MAX_CONCURRENT unset: no cap. */
+  keyLimits: (): KeyLimits => {
+    // The synth bounds them (infra/constructs/grants.ts); the local runtime scales them past those bounds.
+    const limit = (name: keyof KeyLimits) => {
+      const { env, default: fallback } = KEY_LIMITS[name];
+      return env && process.env[env] ? numberEnv(env, 1, { min: 1 }) : fallback;
+    };
+    const maxConcurrent = limit('maxConcurrent');
+    return {
+      ratePerMinute: limit('ratePerMinute')!,
+      maxQueued: limit('maxQueued')!,
+      weight: KEY_LIMITS.weight.default,
+      ...(maxConcurrent !== undefined && { maxConcurrent }),
+    };
+  },
+  /** How long a task may wait in its owner's queue for an upstream slot before it fails. */
+  queueTimeoutSeconds: () => numberEnv('QUEUE_TIMEOUT_SECONDS', DEFAULT_QUEUE_TIMEOUT_SECONDS, { min: 1 }),
   generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
   /** The Wait state's length between polls: whole seconds, as Step Functions requires (domain/workflow-wait.ts). */
   pollIntervalSeconds: () =>

@@ -1,15 +1,18 @@
 /**
  * One turn of the workflow's wait → poll loop: look at the task and the upstream, record what changed,
  * and tell the state machine what to do next. Safe to repeat: every write is a monotonic transition.
+ * A task's workflow starts when the task is admitted (given an upstream slot), so a poll submits an
+ * admitted task and follows it upstream; it never waits for a slot.
  */
 import type { TaskStore } from '../commons/adapters/task-store.ts';
-import { isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
+import { awaitsAdmission, isQueued, isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
 import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
 import { workflowWaitSeconds } from '../commons/domain/workflow-wait.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import type { UpstreamGeneration } from '../commons/providers/provider.ts';
+import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { log } from '../commons/log.ts';
 
 /** `wait` loops back after `waitSeconds`; `copy` stores the output; `completed`/`failed` end the execution. */
@@ -26,6 +29,8 @@ export interface PollDeps extends SubmitDeps {
   pollIntervalSeconds: number;
   /** How often a generation the upstream failed on its own side is replaced by a new submit. */
   upstreamResubmits: number;
+  /** Admits a task recorded before the queue existed, whose workflow was started while it waited. */
+  dispatcher: Pick<Dispatcher, 'admitAlone'>;
   clock?: () => Date;
 }
 
@@ -43,8 +48,9 @@ async function advance(task: Task, deps: PollDeps): Promise<Step> {
   if (task.status === 'copying') return { next: 'copy' }; // a replayed execution resumes the copy
   const now = (deps.clock ?? (() => new Date()))();
   if (now.getTime() > Date.parse(task.deadline)) {
-    const minutes = Math.round((Date.parse(task.deadline) - Date.parse(task.createdAt)) / 60_000);
-    const where = task.status === 'accepted' ? 'it was still waiting for an upstream slot' : `status was ${task.status}`;
+    const since = task.admittedAt ?? task.createdAt;
+    const minutes = Math.round((Date.parse(task.deadline) - Date.parse(since)) / 60_000);
+    const where = task.status === 'accepted' ? (task.admittedAt ? 'it was still being submitted' : 'it was still waiting for an upstream slot') : `status was ${task.status}`;
     await deps.tasks.transition(task.id, {
       to: 'failed',
       failure: {
@@ -54,13 +60,19 @@ async function advance(task: Task, deps: PollDeps): Promise<Step> {
     });
     return { next: 'failed' };
   }
-  return task.status === 'accepted' ? submitWhenAdmitted(task, deps) : followUpstream(task, deps);
+  if (task.status !== 'accepted') return followUpstream(task, deps);
+  if (isQueued(task)) return { next: 'wait' }; // no execution is started for a queued task; should one run, it waits
+  // A task recorded before the queue existed has no ticket: its workflow takes a free slot for it.
+  if (awaitsAdmission(task) && !(await deps.dispatcher.admitAlone(task))) return { next: 'wait' };
+  return submitAdmitted(task.id, deps);
 }
 
-async function submitWhenAdmitted(task: Task, deps: PollDeps): Promise<Step> {
+async function submitAdmitted(taskId: string, deps: PollDeps): Promise<Step> {
+  const task = (await deps.tasks.get(taskId))!;
   try {
     const outcome = await submitTask(task, deps);
-    return outcome.submitted ? { next: 'wait' } : { next: 'wait', waitSeconds: backoff(deps, outcome.wait.retryAfterSeconds) };
+    if (outcome.submitted) return { next: 'wait' };
+    return { next: 'wait', waitSeconds: backoff(deps, outcome.wait.reason === 'rate' ? outcome.wait.retryAfterSeconds : undefined) };
   } catch (error) {
     if (error instanceof UpstreamRejectedError) return { next: 'failed' }; // submitTask recorded it
     if (error instanceof TransientUpstreamError && error.rateLimited) {
@@ -91,10 +103,10 @@ async function followUpstream(task: Task, deps: PollDeps): Promise<Step> {
     case 'failed': {
       const failure = classifyUpstreamFailure(generation.failureReason, keyframeKinds(task.request));
       if (failure.resubmittable && (task.resubmits ?? 0) < deps.upstreamResubmits) {
-        // A fault on the upstream's side (which refunds it): back in line, submitted again when its turn comes.
+        // A fault on the upstream's side (which refunds it): submitted again at once, in the slot it holds.
         await deps.tasks.transition(task.id, { to: 'accepted', resubmitOf: task.upstreamId!, reason: failure.reason });
         log({ level: 'warn', msg: 'upstream failed the generation on its side; submitting again', taskId: task.id, upstreamId: task.upstreamId });
-        return { next: 'wait' };
+        return submitAdmitted(task.id, deps);
       }
       const tries = (task.resubmits ?? 0) + 1;
       const reason = failure.resubmittable && tries > 1 ? `${failure.reason} (the upstream failed all ${tries} submits)` : failure.reason;

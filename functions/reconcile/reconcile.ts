@@ -1,16 +1,19 @@
 /**
- * The reconciler: the safety net under the workflow. It finds unfinished tasks whose workflow is gone or
- * never started (a crash between "recorded" and "started", an execution that failed or timed out without
- * recording why) and repairs them — a new run while the deadline allows, a recorded failure otherwise —
- * gives back upstream slots whose holder is finished or gone, and lowers per-key counts of unfinished
- * generations that a crash left too high. Everything it does is idempotent, so two reconcilers at once do
- * no harm.
+ * The reconciler: the safety net under the workflow and the queue. It finds admitted, unfinished tasks
+ * whose workflow is gone or never started (a crash between "admitted" and "started", an execution that
+ * failed or timed out without recording why) and repairs them — a new run while the deadline allows, a
+ * recorded failure otherwise — gives back upstream slots whose holder is finished or gone, dispatches
+ * (the wake-up a crash may have lost, and the queue deadlines of owners whose heads wait too long), and
+ * repairs owners' queue counters that a crash left behind. Queued tasks need nothing from it but the
+ * dispatch: they have no execution. Everything it does is idempotent, so two reconcilers at once do no
+ * harm.
  */
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import type { UpstreamCapacity } from '../commons/adapters/upstream-capacity.ts';
-import type { ClientLimits } from '../commons/adapters/client-limits.ts';
+import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
 import type { Workflow, RunStatus } from '../commons/adapters/workflow.ts';
-import { isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
+import type { Dispatcher } from '../commons/services/dispatch.ts';
+import { awaitsAdmission, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
 import type { Failure } from '../commons/domain/failure.ts';
 import { log } from '../commons/log.ts';
 
@@ -19,10 +22,14 @@ export const MAX_RUNS = 3;
 
 export interface ReconcileDeps {
   tasks: TaskStore;
-  capacity: Pick<UpstreamCapacity, 'slots' | 'release'>;
-  clientLimits: Pick<ClientLimits, 'repair'>;
+  capacity: Pick<UpstreamCapacity, 'slots' | 'giveBack'>;
+  queue: Pick<OwnerQueue, 'repair'>;
+  dispatcher: Pick<Dispatcher, 'dispatchAndStart'>;
   workflow: Workflow;
-  /** A task younger than this may be between "recorded" and "started": leave it to the API. */
+  /**
+   * A task admitted less than this long ago may be between "admitted" and "started": leave it to its
+   * dispatcher. Also how long a slot may be held by a task not yet marked admitted.
+   */
   graceSeconds: number;
   clock?: () => Date;
 }
@@ -32,30 +39,41 @@ export interface ReconcileReport {
   started: number;
   failed: number;
   slotsReleased: number;
+  /** Queued tasks this run's dispatch admitted, and failed at their queue deadline. */
+  admitted: number;
+  expired: number;
   countersRepaired: number;
 }
 
+/**
+ * `active`: admitted tasks and those past submit. `waiting`: tasks recorded before the queue existed,
+ * whose workflows wait for a slot as they did then (none once they are all through).
+ */
+const PHASES: readonly TaskPhase[] = ['active', 'waiting'];
+
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0, countersRepaired: 0 };
-  const unfinishedByOwner = new Map<string, number>();
-  for (const phase of ['waiting', 'active'] satisfies TaskPhase[]) {
+  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0, admitted: 0, expired: 0, countersRepaired: 0 };
+  for (const phase of PHASES) {
     let cursor: string | undefined;
     do {
       const page = await deps.tasks.listPhase(phase, cursor);
       for (const id of page.ids) {
         const task = await deps.tasks.get(id);
-        if (!task || isTerminal(task.status)) continue; // the index lags a little behind the table
+        // The index lags a little behind the table; a queued task has no workflow to look after.
+        if (!task || isTerminal(task.status) || isQueued(task)) continue;
         report.checked++;
         const action = await repair(task, deps);
         if (action === 'started') report.started++;
         if (action === 'failed') report.failed++;
-        else unfinishedByOwner.set(task.owner, (unfinishedByOwner.get(task.owner) ?? 0) + 1);
       }
       cursor = page.cursor;
     } while (cursor);
   }
   report.slotsReleased = await releaseOrphanSlots(deps);
-  report.countersRepaired = await deps.clientLimits.repair(unfinishedByOwner);
+  const dispatched = await deps.dispatcher.dispatchAndStart({ expireHeads: true });
+  report.admitted = dispatched.admitted.length;
+  report.expired = dispatched.expired.length;
+  report.countersRepaired = await deps.queue.repair(async (owner) => (await deps.tasks.queued(owner, 1)).length === 0);
   return report;
 }
 
@@ -63,7 +81,14 @@ async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started'
   const now = (deps.clock ?? (() => new Date()))().getTime();
   const { run, status } = await latestRun(task.id, deps.workflow);
   if (status === 'RUNNING') return 'ok';
-  if (status === undefined && now - Date.parse(task.createdAt) < deps.graceSeconds * 1000) return 'ok';
+  // Its run may have ended with the task, between our read of the task and of the run.
+  if (status !== undefined) {
+    const current = await deps.tasks.get(task.id);
+    if (!current || isTerminal(current.status)) return 'ok';
+  }
+  // Its workflow starts at admission (before the queue existed: at its recording).
+  const since = Date.parse(task.admittedAt ?? task.createdAt);
+  if (status === undefined && now - since < deps.graceSeconds * 1000) return 'ok';
 
   const failure = failureFor(task, status, run, now);
   if (failure) {
@@ -106,14 +131,33 @@ async function latestRun(taskId: string, workflow: Workflow): Promise<{ run: num
   return latest;
 }
 
+/**
+ * A slot taken this long ago is settled: its taker has marked its task admitted, or given the slot back,
+ * or died. Before that, a slot held by a task not yet admitted, or a second slot of one task (two
+ * dispatchers racing for one head, one of which is about to give its slot back), is work in progress.
+ */
+const TAKE_SETTLE_MS = 60_000;
+
+/**
+ * Gives back the slots that no task will give back: held by a finished task, or — once settled — by a
+ * missing task, by a task still not admitted (a dispatcher died between the two), or a second slot of one
+ * task (all but one).
+ */
 async function releaseOrphanSlots(deps: ReconcileDeps): Promise<number> {
+  const now = (deps.clock ?? (() => new Date()))().getTime();
   let released = 0;
+  const holders = new Set<string>();
   for (const slot of await deps.capacity.slots()) {
     if (!slot.holder) continue;
     const holder = await deps.tasks.get(slot.holder);
-    if (holder && !releasesSlot(holder.status)) continue;
-    await deps.capacity.release(slot.holder);
-    log({ level: 'warn', msg: 'reconciler released slot', slot: slot.index, taskId: slot.holder, status: holder?.status ?? 'missing' });
+    const settled = now - (slot.takenAt ?? 0) > TAKE_SETTLE_MS;
+    const second = holders.has(slot.holder) && settled;
+    if (settled) holders.add(slot.holder);
+    const stale = (!holder || awaitsAdmission(holder)) && settled;
+    if (!(holder && releasesSlot(holder.status)) && !second && !stale) continue;
+    if (!(await deps.capacity.giveBack(slot.index, slot.holder))) continue;
+    const why = !holder ? 'missing' : second ? 'second slot' : stale ? 'never admitted' : holder.status;
+    log({ level: 'warn', msg: 'reconciler released slot', slot: slot.index, taskId: slot.holder, status: why });
     released++;
   }
   return released;

@@ -2,7 +2,7 @@
  * Least-privilege grants, narrower than CDK's `grantReadWriteData`/`grantReadWrite`: each function gets
  * exactly the item and object actions its code performs, on the prefixes it uses.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -15,7 +15,10 @@ import {
   parseGenerationOffer,
   type GenerationOffer,
 } from '../../functions/commons/domain/luma-options.ts';
-import { DEFAULT_UPSTREAM_RESUBMITS, MAX_UPSTREAM_RESUBMITS } from '../../functions/commons/config.ts';
+import { DEFAULT_QUEUE_TIMEOUT_SECONDS, DEFAULT_UPSTREAM_RESUBMITS, MAX_UPSTREAM_RESUBMITS } from '../../functions/commons/config.ts';
+import { KEY_LIMITS, keyLimitProblem } from '../../functions/commons/domain/api-key.ts';
+import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
+import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 
 /** What a function does with the table beyond reading single items. */
 export interface TableAccess {
@@ -30,8 +33,8 @@ export interface TableAccess {
   readonly puts: readonly string[];
   /**
    * Item kinds (key prefixes) the function may change in place with UpdateItem: `SLOT` and `RATE`
-   * (upstream capacity), `OWNER` and `KEYRATE` (per-key limits), `APIKEY` (a key's last use). The
-   * condition on `dynamodb:LeadingKeys` keeps UpdateItem off every other item.
+   * (upstream capacity), `OWNER` (an owner's queue counters), `KEYRATE` (a key's create rate), `APIKEY`
+   * (a key's last use). The condition on `dynamodb:LeadingKeys` keeps UpdateItem off every other item.
    */
   readonly updates?: readonly string[];
   /**
@@ -39,10 +42,14 @@ export interface TableAccess {
    * request it refused with a 429 or could not serve). Fenced by `dynamodb:LeadingKeys` like UpdateItem.
    */
   readonly deletes?: readonly string[];
-  /** Reads the upstream slots in one batch and the waiting line on the phase index. */
+  /**
+   * Takes, gives back and hands on upstream slots (the dispatcher): reads the slots and the waiting owners'
+   * items in batches (BatchGetItem), the owners' queues on the `byQueue` index (Query), and takes the
+   * dispatch lease (UpdateItem on `DISPATCH#…`, added to `updates`).
+   */
   readonly capacity?: boolean;
-  /** Scans the table: the reconciler's repair of per-key counters. */
-  readonly scan?: boolean;
+  /** Lists unfinished tasks by phase on the `byPhase` index: the reconciler's work list. */
+  readonly phases?: boolean;
 }
 
 /**
@@ -55,11 +62,23 @@ export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess):
   fn.addToRolePolicy(fencedItemAction('dynamodb:PutItem', table, access.puts));
   if (access.capacity) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/byPhase`] }));
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${QUEUE_INDEX}`] }));
   }
-  if (access.updates?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, access.updates));
+  if (access.phases) {
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${PHASE_INDEX}`] }));
+  }
+  const updates = [...(access.updates ?? []), ...(access.capacity ? ['DISPATCH'] : [])];
+  if (updates.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, updates));
   if (access.deletes?.length) fn.addToRolePolicy(fencedItemAction('dynamodb:DeleteItem', table, access.deletes));
-  if (access.scan) fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+}
+
+/**
+ * `states:StartExecution` on the generation workflow, named by the ARN its literal name gives
+ * (GenerationWorkflow.stateMachineArnOf), not by a reference to the state machine: a function that the
+ * state machine invokes cannot depend on the state machine itself (CloudFormation refuses the cycle).
+ */
+export function grantStartExecution(fn: IFunction, stateMachineArn: string): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachineArn] }));
 }
 
 /** One item action on the items whose key starts with one of `kinds` (`SLOT` → `SLOT#*`), in a statement of its own. */
@@ -71,35 +90,57 @@ function fencedItemAction(action: string, table: ITableV2, kinds: readonly strin
   });
 }
 
-/** Per-key limits every key gets unless it has its own. */
+/** Per-key limits every key gets unless it has its own (functions/commons/domain/api-key.ts). */
 export interface KeyLimitSettings {
-  /** Generations a key may start a minute. @default 30 */
+  /** Generations a key may create a minute. @default 600 */
   readonly ratePerMinute?: number;
-  /** Generations a key may have unfinished at once (waiting or running). @default 5 */
+  /** Tasks of a key's owner that may wait for an upstream slot at once. @default 1000 */
+  readonly maxQueued?: number;
+  /** Tasks of a key's owner that may run upstream at once. @default no cap: fair share governs */
   readonly maxConcurrent?: number;
 }
 
+/** KEY_RATE_PER_MINUTE, KEY_MAX_QUEUED and, when a cap is set, KEY_MAX_CONCURRENT; bad values fail the synth. */
 export function keyLimitEnvironment(settings: KeyLimitSettings): Record<string, string> {
-  const ratePerMinute = settings.ratePerMinute ?? 30;
-  const maxConcurrent = settings.maxConcurrent ?? 5;
-  requireWholeNumbers({ ratePerMinute, maxConcurrent }, 10_000, 'key ');
-  return { KEY_RATE_PER_MINUTE: String(ratePerMinute), KEY_MAX_CONCURRENT: String(maxConcurrent) };
+  const environment: Record<string, string> = {};
+  for (const name of ['ratePerMinute', 'maxQueued', 'maxConcurrent'] as const) {
+    const { env, context, default: fallback } = KEY_LIMITS[name];
+    const value = settings[name] ?? fallback;
+    if (value === undefined) continue;
+    const problem = keyLimitProblem(name, value, context);
+    if (problem) throw new Error(problem);
+    environment[env] = String(value);
+  }
+  return environment;
 }
 
-/** How many generations may be in flight upstream, and how many may start a minute. */
+/** How many generations may be in flight upstream, how many may start a minute, and how long a task may wait for one. */
 export interface CapacitySettings {
   /** @default 10 (Luma's Build tier) */
   readonly maxConcurrent?: number;
   /** @default 20 (Luma's Build tier) */
   readonly maxCreatesPerMinute?: number;
+  /** How long a task may wait in its owner's queue for a slot before it fails (`deadline_exceeded`). @default 24 hours */
+  readonly queueTimeout?: Duration;
 }
 
 export function capacityEnvironment(settings: CapacitySettings): Record<string, string> {
   const maxConcurrent = settings.maxConcurrent ?? 10;
   const maxCreatesPerMinute = settings.maxCreatesPerMinute ?? 20;
   requireWholeNumbers({ maxConcurrent, maxCreatesPerMinute }, 1000);
-  return { UPSTREAM_MAX_CONCURRENT: String(maxConcurrent), UPSTREAM_MAX_CREATES_PER_MINUTE: String(maxCreatesPerMinute) };
+  const queueTimeoutSeconds = settings.queueTimeout?.toSeconds() ?? DEFAULT_QUEUE_TIMEOUT_SECONDS;
+  if (queueTimeoutSeconds < 60 || queueTimeoutSeconds > MAX_QUEUE_TIMEOUT.toSeconds()) {
+    throw new Error(`queueTimeoutHours must be from 1 minute to ${MAX_QUEUE_TIMEOUT.toHours()} hours, not ${queueTimeoutSeconds / 3600} hours.`);
+  }
+  return {
+    UPSTREAM_MAX_CONCURRENT: String(maxConcurrent),
+    UPSTREAM_MAX_CREATES_PER_MINUTE: String(maxCreatesPerMinute),
+    QUEUE_TIMEOUT_SECONDS: String(queueTimeoutSeconds),
+  };
 }
+
+/** A queued task's wait is bounded like anything that holds a client: a week at most. */
+const MAX_QUEUE_TIMEOUT = Duration.days(7);
 
 /**
  * Object actions on one key prefix of the bucket (`inputs/*`, `generations/*`). Object keys are task ids

@@ -35,9 +35,9 @@ export class Storage extends Construct {
       if (!Number.isInteger(days) || days < 1) throw new Error(`${name} must be a whole number of days ≥ 1, not ${days}.`);
     }
 
-    // One table: `TASK#<id>`, `APIKEY#<sha256>`, upstream `SLOT#<n>` and `RATE#<minute>` items, and
-    // `IDEMPOTENCY#…` records. `owner` and `createdAt` are plain attributes, so an index for listing an
-    // owner's tasks can be added later without rewriting items.
+    // One table: `TASK#<id>`, `APIKEY#<sha256>`, `OWNER#<owner>` (an owner's queue counters), upstream
+    // `SLOT#<n>` and `RATE#<minute>` items, and `IDEMPOTENCY#…` records. `owner` and `createdAt` are plain
+    // attributes, so an index for listing an owner's tasks can be added later without rewriting items.
     this.table = new TableV2(this, 'Table', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       billing: Billing.onDemand(),
@@ -46,13 +46,21 @@ export class Storage extends Construct {
       removalPolicy,
       // Tasks, keys and history: a delete of the table by hand must be a deliberate, two-step act.
       deletionProtection: true,
-      // Sparse: only unfinished tasks carry `phase`. The waiting line for upstream slots (oldest first)
-      // and the reconciler's work list; keys only, since both need just the task ids.
+      // Two sparse indexes, keys only (each use needs ids, then reads the items consistently):
       globalSecondaryIndexes: [
+        // Unfinished tasks that have left the queue carry `phase`: the reconciler's work list.
         {
           indexName: 'byPhase',
           partitionKey: { name: 'phase', type: AttributeType.STRING },
           sortKey: { name: 'phaseOrder', type: AttributeType.STRING },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
+        // Queued tasks, one partition per owner in ticket order, and the owners with tasks waiting, one
+        // partition of tenants (functions/commons/adapters/queue-index.ts).
+        {
+          indexName: 'byQueue',
+          partitionKey: { name: 'queueKey', type: AttributeType.STRING },
+          sortKey: { name: 'queueOrder', type: AttributeType.STRING },
           projectionType: ProjectionType.KEYS_ONLY,
         },
       ],

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -30,6 +30,7 @@ import {
   capacityEnvironment,
   grantObjects,
   grantSecretValue,
+  grantStartExecution,
   grantTable,
   resubmitEnvironment,
   upstreamEnvironment,
@@ -123,12 +124,24 @@ function worstRetryDelay(retry: RetryProps): Duration {
  *                      └ failed ─► Failed
  *   any error (after retries) ─► Record failure ─► Failed
  *
- * Poll submits a deferred task, reads the upstream and records each change; it owns the deadline, so
- * the loop is bounded by data as well as by the machine's own timeout. Transient errors retry with
+ * An execution starts when its task is admitted (given an upstream slot): a queued task has none. Poll
+ * submits the admitted task, reads the upstream and records each change; it owns the deadline, so the
+ * loop is bounded by data as well as by the machine's own timeout. Transient errors retry with
  * capped exponential backoff and full jitter; permanent ones go straight to Record failure.
  */
 export class GenerationWorkflow extends Construct {
   public readonly stateMachine: StateMachine;
+  /**
+   * The state machine's physical name, `<stack name>-generation`: a literal, so that its ARN can be named
+   * without referring to the state machine (see `stateMachineArnFromName`).
+   */
+  public readonly stateMachineName: string;
+  /**
+   * The state machine's ARN, formatted from its literal name. The functions that dispatch (Poll and Record
+   * failure, which the state machine invokes) start executions of it: a reference to the state machine
+   * itself would make them depend on it while it depends on them, a cycle CloudFormation refuses.
+   */
+  public readonly stateMachineArnFromName: string;
   public readonly pollFunction: GatewayFunction;
   public readonly copyFunction: GatewayFunction;
   public readonly recordFailureFunction: GatewayFunction;
@@ -160,14 +173,31 @@ export class GenerationWorkflow extends Construct {
       );
     }
 
+    this.stateMachineName = `${Stack.of(this).stackName}-generation`;
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(this.stateMachineName)) {
+      throw new Error(`The state machine's name "${this.stateMachineName}" must be 1 to 80 letters, digits, - and _: choose a shorter stack name.`);
+    }
+    this.stateMachineArnFromName = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: this.stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const tableEnv = { TABLE_NAME: props.table.tableName };
     const capacityEnv = capacityEnvironment(props.capacity ?? {});
+    // What a function that dispatches needs: the workflow it starts for each task it admits, and the
+    // generation deadline, which starts at admission.
+    const dispatchEnv = {
+      STATE_MACHINE_ARN: this.stateMachineArnFromName,
+      GENERATION_TIMEOUT_SECONDS: String(this.generationTimeout.toSeconds()),
+    };
     this.pollFunction = new GatewayFunction(this, 'PollFunction', {
       handlerDir: 'poll',
-      description: 'Submits waiting tasks when a slot frees and polls the upstream, one workflow turn',
+      description: 'Submits an admitted task and polls the upstream, one workflow turn; hands freed slots on',
       environment: {
         ...tableEnv,
         ...capacityEnv,
+        ...dispatchEnv,
         BUCKET_NAME: props.bucket.bucketName,
         POLL_INTERVAL_SECONDS: String(pollSeconds),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
@@ -175,6 +205,7 @@ export class GenerationWorkflow extends Construct {
       },
     });
     grantTable(this.pollFunction, props.table, { capacity: true, puts: ['TASK', 'UPSTREAM'], updates: ['SLOT', 'RATE', 'OWNER'] });
+    grantStartExecution(this.pollFunction, this.stateMachineArnFromName);
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -193,15 +224,17 @@ export class GenerationWorkflow extends Construct {
         ASSET_HOST_ALLOWLIST: AssetPolicy.parse(props.assetHostAllowlist ?? DEFAULT_ASSET_HOST_ALLOWLIST).toString(),
       },
     });
-    grantTable(this.copyFunction, props.table, { puts: ['TASK'], updates: ['OWNER'] });
+    // Copy moves tasks from `copying`, whose slot was given back already: nothing to hand on.
+    grantTable(this.copyFunction, props.table, { puts: ['TASK'] });
     grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
       handlerDir: 'record-failure',
-      description: 'Records why a task failed',
-      environment: { ...tableEnv, ...capacityEnv },
+      description: 'Records why a task failed; hands its slot on',
+      environment: { ...tableEnv, ...capacityEnv, ...dispatchEnv },
     });
     grantTable(this.recordFailureFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'] });
+    grantStartExecution(this.recordFailureFunction, this.stateMachineArnFromName);
 
     const failed = new Fail(this, 'Failed', { error: 'GenerationFailed', cause: "See the task's failure_reason." });
     const completed = new Succeed(this, 'Completed');
@@ -254,6 +287,7 @@ export class GenerationWorkflow extends Construct {
     );
 
     this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName: this.stateMachineName,
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(poll),
       // Poll enforces the deadline and records it; this uncatchable backstop must never cut short a copy
@@ -295,17 +329,18 @@ export class GenerationWorkflow extends Construct {
 
     this.reconcileFunction = new GatewayFunction(this, 'ReconcileFunction', {
       handlerDir: 'reconcile',
-      description: 'Restarts or fails tasks whose workflow is gone, and frees lost upstream slots',
+      description: 'Restarts or fails tasks whose workflow is gone, frees lost upstream slots, dispatches queued tasks',
       timeout: Duration.minutes(5),
       environment: {
         ...tableEnv,
         ...capacityEnv,
+        ...dispatchEnv,
         STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
         // A younger task may be between "recorded" and "started" by the API: not the reconciler's yet.
         RECONCILE_GRACE_SECONDS: '120',
       },
     });
-    grantTable(this.reconcileFunction, props.table, { capacity: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'], scan: true });
+    grantTable(this.reconcileFunction, props.table, { capacity: true, phases: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'] });
     this.stateMachine.grantStartExecution(this.reconcileFunction);
     const describe = this.stateMachine.grantExecution(this.reconcileFunction, 'states:DescribeExecution');
     acknowledge(

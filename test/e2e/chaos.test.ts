@@ -1,11 +1,12 @@
 /**
  * `npm run chaos`, small: each scenario of scripts/chaos.ts with a handful of tasks. The invariants are
  * the script's own (nothing lost, nothing stuck, nothing over the cap, nothing duplicated upstream, every
- * stored video the upstream's bytes, every failure with its right code, no slot held afterwards); the
- * counts are asserted exactly. Timings are only printed by the script, never asserted here.
+ * stored video the upstream's bytes, every failure with its right code, no slot held afterwards, a small
+ * tenant served within one turnover, a waiting task without an execution and costing nothing); the counts
+ * are asserted exactly. Timings are only printed by the script, never asserted here.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { burst, chaos, idempotency, killChildren, restart } from '../../scripts/chaos.ts';
+import { burst, chaos, fair, idempotency, killChildren, queue, restart } from '../../scripts/chaos.ts';
 
 // Failed scenarios keep their temp dir for a person to read; a test run tidies up after itself.
 const common = { timeScale: 0.01, keepOnFailure: false };
@@ -48,5 +49,25 @@ describe('npm run chaos, small', () => {
     const report = await idempotency({ ...common, pairs: 10 });
     expect(report.violations).toEqual([]);
     expect(report).toMatchObject({ pairs: 10, distinctIds: 10, pairsAgreeing: 10, completed: 10, upstreamCreates: 10 });
+  }, SCENARIO_MS);
+
+  it('fair: a big tenant’s 30 at once, then a small tenant’s one; none refused, the small one started within one turnover', async () => {
+    const report = await fair({ ...common, tasks: 30, maxConcurrent: 3 });
+    expect(report.violations).toEqual([]);
+    expect(report).toMatchObject({ bigTasks: 30, smallTasks: 1, completed: 31, refused: 0, lost: 0, stuck: 0, smallWithinOneTurnover: 1 });
+    expect(report.upstreamMaxConcurrent).toBeLessThanOrEqual(3);
+    // The small tenant did not wait behind the big one's queue.
+    expect(report.medianTurnovers.small).toBeLessThan(1);
+    expect(report.medianTurnovers.big).toBeGreaterThan(1);
+  }, SCENARIO_MS);
+
+  it('queue: tasks waiting behind the slots have no execution, and 10 times as many cost no more per admission', async () => {
+    const report = await queue({ ...common, tasks: 150, maxConcurrent: 3, windowSeconds: 300 });
+    expect(report.violations).toEqual([]);
+    for (const window of [report.short, report.long]) {
+      expect(window.executionsOfWaiting).toBe(0);
+      expect(window.admitted).toBeGreaterThan(0);
+    }
+    expect(report.long.waiting).toBeGreaterThan(report.short.waiting);
   }, SCENARIO_MS);
 });

@@ -22,6 +22,7 @@ import type { GatewayStack } from '../../infra/gateway-stack.ts';
 import { Storage } from '../../infra/constructs/storage.ts';
 import { GenerationWorkflow } from '../../infra/constructs/workflow.ts';
 import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
+import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { rateWindow } from '../../functions/commons/domain/capacity.ts';
 
@@ -34,20 +35,24 @@ type Resources = Record<string, { Type: string; Properties?: Json; DeletionPolic
 
 const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'] as const;
 type ProjectFunction = (typeof PROJECT_FUNCTIONS)[number];
-/** The functions that take and give back upstream slots (`grantTable`'s `capacity`, capacity settings); not Copy. */
+/**
+ * The functions that take, give back and hand on upstream slots: they dispatch (`grantTable`'s `capacity`,
+ * capacity settings, StartExecution); not Copy, which moves tasks whose slot was given back already.
+ */
 const CAPACITY_FUNCTIONS = ['Api', 'Poll', 'RecordFailure', 'Reconcile'] as const;
 
 /**
  * The item kinds (key prefixes) each function may change in place with UpdateItem (`grantTable`'s `updates`):
- * upstream capacity (`SLOT`, `RATE`), per-key limits (`OWNER`, `KEYRATE`) and a key's last use (`APIKEY`).
- * Copy gives back its owner's count only; nothing but the API touches API keys and key rates.
+ * upstream capacity (`SLOT`, `RATE`), owners' queues (`OWNER`), the dispatch lease (`DISPATCH`), a key's
+ * create rate (`KEYRATE`) and a key's last use (`APIKEY`). Copy changes nothing in place; nothing but the API
+ * touches API keys and key rates.
  */
 const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'APIKEY#*'],
-  Poll: ['SLOT#*', 'RATE#*', 'OWNER#*'],
-  Copy: ['OWNER#*'],
-  RecordFailure: ['SLOT#*', 'OWNER#*'],
-  Reconcile: ['SLOT#*', 'OWNER#*'],
+  Api: ['SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'APIKEY#*', 'DISPATCH#*'],
+  Poll: ['SLOT#*', 'RATE#*', 'OWNER#*', 'DISPATCH#*'],
+  Copy: [],
+  RecordFailure: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
+  Reconcile: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
 };
 /**
  * The item kinds each function may write whole with PutItem (`grantTable`'s `puts`): tasks (`TASK`, every
@@ -245,6 +250,9 @@ function grantsOf(name: ProjectFunction, service?: string): string[] {
 
 const tableArn = () => `\${${ids.table}.Arn}`;
 const phaseIndexArn = () => `${tableArn()}/index/byPhase`;
+const queueIndexArn = () => `${tableArn()}/index/byQueue`;
+/** The state machine's ARN as the functions it invokes name it: formatted from its literal name, no reference. */
+const stateMachineArnFromName = () => `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:LumaVideoGateway-generation`;
 const objects = (prefix: string) => `\${${ids.bucket}.Arn}/${prefix}`;
 const secretArn = () => `\${${ids.secret}}`;
 const stateMachineArn = () => `\${${ids.stateMachine}}`;
@@ -502,7 +510,7 @@ describe('table', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
   });
 
-  it('has exactly one index, the sparse keys-only `byPhase` (string `phase`, string `phaseOrder`) the code queries', () => {
+  it('has exactly two indexes, the sparse keys-only `byPhase` (`phase`, `phaseOrder`) and `byQueue` (`queueKey`, `queueOrder`) the code queries', () => {
     const table = resources[ids.table]!.Properties;
     expect(table.GlobalSecondaryIndexes).toEqual([
       {
@@ -513,14 +521,24 @@ describe('table', () => {
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
+      {
+        IndexName: 'byQueue',
+        KeySchema: [
+          { AttributeName: 'queueKey', KeyType: 'HASH' },
+          { AttributeName: 'queueOrder', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
     ]);
     expect(table.LocalSecondaryIndexes).toBeUndefined();
     expect([...table.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName))).toEqual([
       { AttributeName: 'phase', AttributeType: 'S' },
       { AttributeName: 'phaseOrder', AttributeType: 'S' },
       { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'queueKey', AttributeType: 'S' },
+      { AttributeName: 'queueOrder', AttributeType: 'S' },
     ]);
-    expect(PHASE_INDEX).toBe('byPhase'); // the name the task store queries
+    expect([PHASE_INDEX, QUEUE_INDEX]).toEqual(['byPhase', 'byQueue']); // the names the adapters query
   });
 });
 
@@ -783,24 +801,27 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
 describe('least privilege', () => {
   const XRAY = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
 
-  /** What `grantTable` gives each function beyond GetItem on the table and its fenced item actions. */
-  const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; scan: boolean }> = {
-    Api: { capacity: true, scan: false },
-    Poll: { capacity: true, scan: false },
-    Copy: { capacity: false, scan: false },
-    RecordFailure: { capacity: true, scan: false },
-    Reconcile: { capacity: true, scan: true },
+  /**
+   * What `grantTable` gives each function beyond GetItem on the table and its fenced item actions: the
+   * dispatchers read slots and owners in batches and query the queues; the reconciler lists phases.
+   */
+  const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; phases: boolean }> = {
+    Api: { capacity: true, phases: false },
+    Poll: { capacity: true, phases: false },
+    Copy: { capacity: false, phases: false },
+    RecordFailure: { capacity: true, phases: false },
+    Reconcile: { capacity: true, phases: true },
   };
 
   const tableGrants = (name: ProjectFunction): string[] => {
-    const { capacity, scan } = TABLE_ACCESS[name];
+    const { capacity, phases } = TABLE_ACCESS[name];
     return [
       ...(capacity ? [`dynamodb:BatchGetItem on ${tableArn()}`] : []),
       `dynamodb:GetItem on ${tableArn()}`,
       `dynamodb:PutItem on ${tableArn()} if ${JSON.stringify(leadingKeys(PUT_PREFIXES[name]))}`,
-      ...(capacity ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
-      ...(scan ? [`dynamodb:Scan on ${tableArn()}`] : []),
-      `dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`,
+      ...(capacity ? [`dynamodb:Query on ${queueIndexArn()}`] : []),
+      ...(phases ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
+      ...(UPDATE_PREFIXES[name].length ? [`dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`] : []),
       ...(DELETE_PREFIXES[name].length ? [`dynamodb:DeleteItem on ${tableArn()} if ${JSON.stringify(leadingKeys(DELETE_PREFIXES[name]))}`] : []),
     ].sort();
   };
@@ -809,12 +830,16 @@ describe('least privilege', () => {
     expect(grantsOf(name, 'dynamodb')).toEqual(tableGrants(name));
   });
 
+  it('Copy may not UpdateItem at all: it changes tasks whole, with conditional puts, and touches no counter or slot', () => {
+    expect(UPDATE_PREFIXES.Copy).toEqual([]);
+    expect(statementsOf('Copy').filter((s) => asArray<string>(s.Action).includes('dynamodb:UpdateItem'))).toEqual([]);
+  });
+
   it.each([
-    ['Api', 'SLOT#*, RATE#*, OWNER#*, KEYRATE#*, APIKEY#*'],
-    ['Poll', 'SLOT#*, RATE#*, OWNER#*'],
-    ['Copy', 'OWNER#*'],
-    ['RecordFailure', 'SLOT#*, OWNER#*'],
-    ['Reconcile', 'SLOT#*, OWNER#*'],
+    ['Api', 'SLOT#*, RATE#*, OWNER#*, KEYRATE#*, APIKEY#*, DISPATCH#*'],
+    ['Poll', 'SLOT#*, RATE#*, OWNER#*, DISPATCH#*'],
+    ['RecordFailure', 'SLOT#*, OWNER#*, DISPATCH#*'],
+    ['Reconcile', 'SLOT#*, OWNER#*, DISPATCH#*'],
   ] as const)('%s’s UpdateItem is one statement of its own, conditioned on LeadingKeys %s', (name, prefixes) => {
     expect(UPDATE_PREFIXES[name].join(', ')).toBe(prefixes);
     const updates = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:UpdateItem'));
@@ -851,7 +876,7 @@ describe('least privilege', () => {
 
   it.each(PROJECT_FUNCTIONS)('%s may write whole items of no kind that only another function writes', (name) => {
     // Keys, rates, slots and counters are only ever changed in place (UpdateItem) or by the operator's tools.
-    for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
+    for (const kind of ['APIKEY#*', 'SLOT#*', 'RATE#*', 'OWNER#*', 'KEYRATE#*', 'DISPATCH#*']) expect(PUT_PREFIXES[name]).not.toContain(kind);
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('UPLOAD#*'); // only the API hands out uploads
     if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
@@ -880,10 +905,10 @@ describe('least privilege', () => {
     }
   });
 
-  it('only the reconciler may Scan the table; Copy may not BatchGetItem or Query', () => {
+  it('no function may Scan the table (the reconciler repairs queues from the index of waiting owners); Copy may not BatchGetItem or Query', () => {
     for (const name of PROJECT_FUNCTIONS) {
       const actions = permissionsOf(name).map((p) => p.action);
-      expect(actions.includes('dynamodb:Scan'), name).toBe(name === 'Reconcile');
+      expect(actions.includes('dynamodb:Scan'), name).toBe(false);
     }
     const copy = permissionsOf('Copy').map((p) => p.action);
     for (const action of ['dynamodb:BatchGetItem', 'dynamodb:Query']) expect(copy).not.toContain(action);
@@ -906,6 +931,7 @@ describe('least privilege', () => {
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
       UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
       UPLOAD: ['UPLOAD#7d3e5b2f-0000-4000-8000-000000000000'],
+      DISPATCH: ['DISPATCH#lease'],
       lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
       unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
     } as const;
@@ -933,7 +959,7 @@ describe('least privilege', () => {
           Statement: Match.arrayWith([
             Match.objectLike({
               Effect: 'Allow',
-              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', ...(TABLE_ACCESS[name].scan ? ['dynamodb:Scan'] : [])],
+              Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
               Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] },
             }),
             Match.objectLike({
@@ -944,7 +970,9 @@ describe('least privilege', () => {
             Match.objectLike({
               Effect: 'Allow',
               Action: 'dynamodb:Query',
-              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byPhase']] },
+              Resource: TABLE_ACCESS[name].phases
+                ? Match.arrayWith([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byQueue']] }])
+                : { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byQueue']] },
             }),
             Match.objectLike({
               Effect: 'Allow',
@@ -968,11 +996,6 @@ describe('least privilege', () => {
             Effect: 'Allow',
             Action: 'dynamodb:PutItem',
             Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*'] } },
-          }),
-          Match.objectLike({
-            Effect: 'Allow',
-            Action: 'dynamodb:UpdateItem',
-            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['OWNER#*'] } },
           }),
         ]),
       },
@@ -1007,7 +1030,7 @@ describe('least privilege', () => {
     expect(grantsOf(name, 'secretsmanager')).toEqual([`secretsmanager:GetSecretValue on ${secretArn()}`]);
   });
 
-  it('only the API and the reconciler may start executions, and only of this state machine', () => {
+  it('the functions that dispatch may start executions, and only of this state machine; Copy may not', () => {
     expect(grantsOf('Api', 'states')).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
     for (const name of ['Api', 'Reconcile'] as const) {
       template.hasResourceProperties('AWS::IAM::Policy', {
@@ -1019,7 +1042,20 @@ describe('least privilege', () => {
         },
       });
     }
-    for (const name of ['Poll', 'Copy', 'RecordFailure'] as const) expect(grantsOf(name, 'states')).toEqual([]);
+    // Invoked by the state machine, so named by the ARN formatted from its literal name (a Ref would be a cycle).
+    for (const name of ['Poll', 'RecordFailure'] as const) {
+      expect(grantsOf(name, 'states'), name).toEqual([`states:StartExecution on ${stateMachineArnFromName()}`]);
+    }
+    expect(grantsOf('Copy', 'states')).toEqual([]);
+  });
+
+  it('the state machine has the literal name that the ARN its functions are told and granted is formatted from', () => {
+    expect(resources[ids.stateMachine]!.Properties.StateMachineName).toBe('LumaVideoGateway-generation');
+    expect(stack.workflow.stateMachineName).toBe('LumaVideoGateway-generation');
+    for (const name of ['Poll', 'RecordFailure'] as const) expect(render(envOf(name).STATE_MACHINE_ARN), name).toBe(stateMachineArnFromName());
+    // The same ARN a Ref gives, once deployed: arn:<partition>:states:<region>:<account>:stateMachine:<name>.
+    const name = resources[ids.stateMachine]!.Properties.StateMachineName;
+    expect(stateMachineArnFromName()).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}`);
   });
 
   it('the reconciler may StartExecution on the state machine and DescribeExecution on its executions, nothing else', () => {
@@ -1072,17 +1108,18 @@ describe('least privilege', () => {
   it.each(PROJECT_FUNCTIONS)('%s has no resource wildcard on a whole service (e.g. `arn:…:table/*`)', (name) => {
     for (const { action, resource } of permissionsOf(name)) {
       if (resource === '*') continue; // X-Ray, checked above
-      // Besides whole resources and the two bucket prefixes: the table's byPhase index (not `index/*`),
-      // and the executions of this one state machine.
-      if (resource === phaseIndexArn() || resource === executionsArn()) continue;
+      // Besides whole resources and the two bucket prefixes: the table's two indexes (not `index/*`), the
+      // executions of this one state machine, and the state machine by its name.
+      if ([phaseIndexArn(), queueIndexArn(), executionsArn(), stateMachineArnFromName()].includes(resource)) continue;
       expect(resource, `${action} on ${resource}`).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
     }
   });
 
-  it('only the capacity functions touch the index, and only the reconciler the executions', () => {
+  it('only the functions that dispatch read the queues, and only the reconciler lists phases and describes executions', () => {
     for (const name of PROJECT_FUNCTIONS) {
       const resources = new Set(permissionsOf(name).map((p) => p.resource));
-      expect(resources.has(phaseIndexArn()), name).toBe((CAPACITY_FUNCTIONS as readonly string[]).includes(name));
+      expect(resources.has(queueIndexArn()), name).toBe((CAPACITY_FUNCTIONS as readonly string[]).includes(name));
+      expect(resources.has(phaseIndexArn()), name).toBe(name === 'Reconcile');
       expect(resources.has(executionsArn()), name).toBe(name === 'Reconcile');
     }
   });
@@ -1142,14 +1179,17 @@ describe('least privilege', () => {
 
 describe('environment', () => {
   /** The per-key limits: the only variables besides the secret's ARN whose names contain KEY. */
-  const NUMERIC_KEY_SETTINGS = new Set(['KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT']);
+  const NUMERIC_KEY_SETTINGS = new Set(['KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'KEY_MAX_CONCURRENT']);
+  /** What every function that dispatches is told besides the capacity: the workflow it starts, the deadline it starts. */
+  const DISPATCH = ['STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS'];
+  const CAPACITY = ['UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'QUEUE_TIMEOUT_SECONDS'];
 
   it.each([
-    ['Api', ['TABLE_NAME', 'BUCKET_NAME', 'STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS', 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'KEY_RATE_PER_MINUTE', 'KEY_MAX_CONCURRENT', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
-    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Api', ['TABLE_NAME', 'BUCKET_NAME', ...DISPATCH, 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', ...CAPACITY, 'KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', ...DISPATCH, ...CAPACITY, 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
-    ['RecordFailure', ['TABLE_NAME', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
-    ['Reconcile', ['TABLE_NAME', 'STATE_MACHINE_ARN', 'RECONCILE_GRACE_SECONDS', 'UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE']],
+    ['RecordFailure', ['TABLE_NAME', ...DISPATCH, ...CAPACITY]],
+    ['Reconcile', ['TABLE_NAME', ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
   ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS)', (name, keys) => {
     expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', ...keys].sort());
     expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
@@ -1175,8 +1215,13 @@ describe('environment', () => {
     for (const name of PROJECT_FUNCTIONS.filter((n) => n !== 'Poll')) expect(envOf(name).UPSTREAM_RESUBMITS, name).toBeUndefined();
   });
 
-  it('the API gets the default per-key limits: 30 generations a minute, 5 unfinished at once', () => {
-    expect(envOf('Api')).toMatchObject({ KEY_RATE_PER_MINUTE: '30', KEY_MAX_CONCURRENT: '5' });
+  it('the API gets the default per-key limits: 600 generations a minute, 1000 queued, and no cap on running tasks', () => {
+    expect(envOf('Api')).toMatchObject({ KEY_RATE_PER_MINUTE: '600', KEY_MAX_QUEUED: '1000' });
+    expect(envOf('Api').KEY_MAX_CONCURRENT).toBeUndefined(); // fair share governs running tasks
+  });
+
+  it.each(CAPACITY_FUNCTIONS)('%s may let a task wait 24 hours for a slot and admits with the 30-minute generation deadline', (name) => {
+    expect(envOf(name)).toMatchObject({ QUEUE_TIMEOUT_SECONDS: String(24 * 3600), GENERATION_TIMEOUT_SECONDS: '1800' });
   });
 
   it('only the API gets the per-key limits (the other functions never admit a request)', () => {
@@ -1237,22 +1282,24 @@ describe('environment', () => {
   });
 
   it.each([
-    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', 'POLL_INTERVAL_SECONDS', 'LUMA_API_KEY_SECRET_ARN', 'STATE_MACHINE_ARN']],
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME']],
-    ['RecordFailure', ['TABLE_NAME']],
+    ['RecordFailure', ['TABLE_NAME', 'STATE_MACHINE_ARN']],
     ['Reconcile', ['TABLE_NAME', 'STATE_MACHINE_ARN', 'RECONCILE_GRACE_SECONDS']],
   ] as const)('%s has the settings its handler requires', (name, keys) => {
     for (const key of keys) expect(envOf(name)[key], key).toBeDefined();
   });
 
-  it('the reconciler knows its table and state machine, and waits 120 s before taking over a new task', () => {
+  it('the reconciler knows its table and state machine, and waits 120 s before taking over a newly admitted task', () => {
     expect(envOf('Reconcile')).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
       TABLE_NAME: { Ref: ids.table },
       STATE_MACHINE_ARN: { Ref: ids.stateMachine },
+      GENERATION_TIMEOUT_SECONDS: '1800',
       RECONCILE_GRACE_SECONDS: '120',
       UPSTREAM_MAX_CONCURRENT: '10',
       UPSTREAM_MAX_CREATES_PER_MINUTE: '20',
+      QUEUE_TIMEOUT_SECONDS: '86400',
     });
   });
 
@@ -1402,7 +1449,9 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
         upstreamMaxConcurrent: '5',
         upstreamMaxCreatesPerMinute: '40',
         keyRatePerMinute: '12',
+        keyMaxQueued: '50',
         keyMaxConcurrent: '3',
+        queueTimeoutHours: '2',
         reconcileIntervalMinutes: '15',
         assetHostAllowlist: 'storage.cdn-luma.com,*.assets.example.test,http://10.0.0.5:8080',
       },
@@ -1495,8 +1544,15 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
     expect(Object.keys(otherEnv(w.copyFunction)).filter((key) => key.startsWith('UPSTREAM_'))).toEqual([]);
   });
 
-  it('`keyRatePerMinute` and `keyMaxConcurrent` set the API’s KEY_RATE_PER_MINUTE and KEY_MAX_CONCURRENT, and no other function’s', () => {
-    expect(otherEnv(otherStack.api.handler)).toMatchObject({ KEY_RATE_PER_MINUTE: '12', KEY_MAX_CONCURRENT: '3' });
+  it('`queueTimeoutHours` sets QUEUE_TIMEOUT_SECONDS of every function that counts slots', () => {
+    const w = otherStack.workflow;
+    for (const fn of [otherStack.api.handler, w.pollFunction, w.recordFailureFunction, w.reconcileFunction]) {
+      expect(otherEnv(fn).QUEUE_TIMEOUT_SECONDS).toBe(String(2 * 3600));
+    }
+  });
+
+  it('`keyRatePerMinute`, `keyMaxQueued` and `keyMaxConcurrent` set the API’s KEY_RATE_PER_MINUTE, KEY_MAX_QUEUED and KEY_MAX_CONCURRENT, and no other function’s', () => {
+    expect(otherEnv(otherStack.api.handler)).toMatchObject({ KEY_RATE_PER_MINUTE: '12', KEY_MAX_QUEUED: '50', KEY_MAX_CONCURRENT: '3' });
     const w = otherStack.workflow;
     for (const fn of [w.pollFunction, w.copyFunction, w.recordFailureFunction, w.reconcileFunction]) {
       expect(Object.keys(otherEnv(fn)).filter((key) => key.startsWith('KEY_'))).toEqual([]);
@@ -1535,9 +1591,13 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
   );
 
   it.each([
-    ['keyMaxConcurrent', '0', /maxConcurrent/],
-    ['keyRatePerMinute', '10001', /ratePerMinute/],
+    ['keyMaxConcurrent', '0', /^keyMaxConcurrent must be a whole number from 1 to 10000, not 0\.$/],
+    ['keyMaxQueued', '0', /^keyMaxQueued must be a whole number from 1 to 100000, not 0\.$/],
+    ['keyMaxQueued', '2.5', /keyMaxQueued/],
+    ['keyRatePerMinute', '100001', /^keyRatePerMinute must be a whole number from 1 to 100000, not 100001\.$/],
     ['keyRatePerMinute', 'many', /keyRatePerMinute/],
+    ['queueTimeoutHours', '169', /queueTimeoutHours must be from 1 minute to 168 hours/],
+    ['queueTimeoutHours', '0', /queueTimeoutHours must be from 1 minute to 168 hours/],
     ['reconcileIntervalMinutes', 'often', /reconcileIntervalMinutes/],
     ['assetHostAllowlist', 'ftp://files.example.test', /must be an http or https origin/],
     ['upstreamModel', 'ray-3', /^upstreamModel must be one of ray-2, ray-flash-2, not "ray-3"\.$/],

@@ -1,7 +1,8 @@
 /**
- * Nothing lost, nothing over the limit: the upstream concurrency cap and its first-come-first-served line,
- * idempotent submits, and the reconciler, on the whole gateway in-process (synthesized bundles and state
- * machine, emulators, simulated upstream) with two upstream slots.
+ * Nothing lost, nothing over the limit: the upstream concurrency cap and each owner's queue in arrival
+ * order, idempotent submits, and the reconciler, on the whole gateway in-process (synthesized bundles and
+ * state machine, emulators, simulated upstream) with two upstream slots. Fair share between owners has its
+ * own file (fair-share.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dyn
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
-import { newTask } from '../../functions/commons/domain/task.ts';
+import { admitted, newTask, type Task } from '../../functions/commons/domain/task.ts';
+import { OwnerQueue } from '../../functions/commons/adapters/owner-queue.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
@@ -52,7 +54,7 @@ beforeAll(async () => {
     new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }),
   );
   tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
-  capacity = new UpstreamCapacity(documents, 'luma-gateway', tasks, { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });
+  capacity = new UpstreamCapacity(documents, 'luma-gateway', { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });
 });
 
 afterAll(async () => {
@@ -73,12 +75,32 @@ async function createUpstream(body: Record<string, unknown>): Promise<{ id: stri
 }
 
 const allSlotsFree = async () => (await capacity.slots()).every((slot) => !slot.holder);
+/** The execution ARN of a task's first run. */
+const executionArn = (taskId: string) => `${gateway.stepFunctions.stateMachineArn.replace(':stateMachine:', ':execution:')}:${taskId}`;
+
+/**
+ * Records a task as admitted a minute ago, holding a slot it took itself, without an execution: what a
+ * dispatcher that died between "admitted" and "started" leaves behind. The reconciler must start it.
+ */
+async function recordAdmitted(task: Task): Promise<void> {
+  const at = new Date(Date.now() - 60_000);
+  const admittedTask = admitted(task, at, 3600);
+  await waitUntil(
+    async () => {
+      const free = (await capacity.slots()).find((slot) => !slot.holder);
+      return free && (await capacity.take(free.index, admittedTask)) ? true : undefined;
+    },
+    60_000,
+    'a free slot',
+  );
+  await tasks.create(admittedTask);
+}
 /** The owner the gateway gave a key it seeded (a random id, kept in the key's item). */
 const ownerOfKey = async (apiKey: string): Promise<string> =>
   String((await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(apiKey)}` } }))).Item!.owner);
 
 describe('upstream concurrency cap', () => {
-  it('keeps at most two generations in flight upstream and submits in arrival order', async () => {
+  it('keeps at most two generations in flight upstream and admits an owner’s tasks in arrival order', async () => {
     const before = creates();
     const ids: string[] = [];
     const answers = [];
@@ -92,22 +114,43 @@ describe('upstream concurrency cap', () => {
       ids.push(answer.body.id);
     }
     upstreamClock.thaw();
-    expect(answers.filter((body) => body.queue_state === 'queued').length).toBeGreaterThan(0);
-    for (const body of answers.filter((b) => b.queue_state === 'queued')) expect(body.queue_position).toBeGreaterThanOrEqual(1);
+    const queued = answers.filter((body) => body.queue_state === 'queued');
+    expect(queued.length).toBeGreaterThan(0);
+    // A place among this owner's own queued tasks: at most as many as it has sent so far.
+    for (const body of queued) expect(body.queue_position).toBeGreaterThanOrEqual(1);
+    for (const [i, body] of answers.entries()) if (body.queue_position !== null) expect(body.queue_position).toBeLessThanOrEqual(i + 1);
 
     for (const id of ids) expect((await client.waitForTerminal(id, 60_000)).state).toBe('completed');
     expect(creates() - before).toBe(8);
     expect(gateway.simulatedLuma!.stats().maxConcurrent).toBeLessThanOrEqual(MAX_CONCURRENT);
 
-    const submittedAt = await Promise.all(
-      ids.map(async (id) => (await tasks.get(id))!.history.find((entry) => entry.status === 'submitted')!.at),
-    );
-    // First come, first served: tasks admitted together (one per free slot) may finish submitting in any
-    // order, but no task is ever overtaken by more than the others admitted in its round.
-    const overtakenBy = submittedAt.map((at, i) => submittedAt.slice(i + 1).filter((later) => later < at).length);
-    expect(Math.max(...overtakenBy)).toBeLessThan(MAX_CONCURRENT);
+    // Every task got a ticket in arrival order, and was admitted in ticket order: one queue per owner.
+    const recorded = await Promise.all(ids.map(async (id) => (await tasks.get(id))!));
+    const tickets = recorded.map((task) => task.queueTicket!);
+    expect(tickets).toEqual([...tickets].sort((a, b) => a - b));
+    expect(new Set(tickets).size).toBe(ids.length);
+    const admittedAt = recorded.map((task) => Date.parse(task.admittedAt!));
+    for (let i = 1; i < admittedAt.length; i++) expect(admittedAt[i]).toBeGreaterThanOrEqual(admittedAt[i - 1]!);
+    // The generation deadline starts at admission.
+    for (const task of recorded) expect(Date.parse(task.deadline)).toBeGreaterThan(Date.parse(task.admittedAt!));
     // A task shows its end one write before it gives its slot back.
     await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'every slot given back');
+  });
+
+  it('a task the upstream fails on its own side is submitted again in the slot it holds, never beside it', async () => {
+    await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
+    const peakBefore = gateway.simulatedLuma!.stats().maxConcurrent;
+    // Both slots taken, the first by a task whose first generation fails with Luma's "Job failed"; a third
+    // task waits. Were the slot given back for the resubmit, the third would run beside it: three upstream.
+    const failing = await client.create({ user_prompt: 'Resubmitted in its own slot [sim:fail-first:1]' });
+    const second = await client.create({ user_prompt: 'Running beside it' });
+    const third = await client.create({ user_prompt: 'Waiting for a slot to free' });
+    expect(third.body.queue_state).toBe('queued');
+    for (const { body } of [failing, second, third]) expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
+    const resubmitted = (await tasks.get(failing.body.id))!;
+    expect(resubmitted.resubmits).toBe(1);
+    expect(resubmitted.history.map((entry) => entry.status)).toEqual(['accepted', 'submitted', 'dreaming', 'accepted', 'submitted', 'dreaming', 'copying', 'completed']);
+    expect(Math.max(peakBefore, gateway.simulatedLuma!.stats().maxConcurrent)).toBeLessThanOrEqual(MAX_CONCURRENT);
   });
 });
 
@@ -166,24 +209,68 @@ describe('Idempotency-Key', () => {
 });
 
 describe('reconciler', () => {
-  it('starts the workflow of a task that was recorded but never started', async () => {
+  it('admits a task queued by an API that died before dispatching, and starts its workflow', async () => {
+    // Nothing else runs: only the reconciler's dispatch can admit it.
+    await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
     const owner = await ownerOfKey(gateway.apiKeys[0]!);
+    const queue = new OwnerQueue(documents, 'luma-gateway');
+    const { ticket } = await queue.enqueue(owner, { ratePerMinute: 1000, maxQueued: 1000, weight: 1 });
     const orphan = newTask({
       id: '0b4f1c2e-1111-4000-8000-000000000001',
       owner,
-      request: { prompt: 'Recorded, then the API crashed' },
+      request: { prompt: 'Queued, then the API crashed' },
       provider: 'luma',
       model: 'ray-2',
-      now: new Date(Date.now() - 60_000),
+      now: new Date(),
       timeoutSeconds: 3600,
+      queueTicket: ticket,
     });
     await tasks.create(orphan);
+    expect(() => gateway.stepFunctions.describeExecution(executionArn(orphan.id))).toThrow(/does not exist/i);
     expect((await client.waitForTerminal(orphan.id, 60_000)).state).toBe('completed');
+    expect((await tasks.get(orphan.id))!.admittedAt).toBeDefined();
+    expect((await queue.get(owner))!.waiting).toBe(0);
+  });
+
+  it('starts the workflow of an admitted task whose execution never started', async () => {
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
+    const orphan = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000005',
+      owner,
+      request: { prompt: 'Admitted, then its dispatcher crashed' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(Date.now() - 120_000),
+      timeoutSeconds: 3600,
+      queueTicket: 1,
+    });
+    await recordAdmitted(orphan);
+    expect((await client.waitForTerminal(orphan.id, 60_000)).state).toBe('completed');
+    expect(gateway.stepFunctions.describeExecution(executionArn(orphan.id)).status).toBe('SUCCEEDED');
+  });
+
+  it('a task recorded before the queue existed (no ticket), whose workflow runs, is admitted by its own workflow', async () => {
+    const owner = await ownerOfKey(gateway.apiKeys[0]!);
+    const legacy = newTask({
+      id: '0b4f1c2e-1111-4000-8000-000000000006',
+      owner,
+      request: { prompt: 'Waiting since before the upgrade' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(),
+      timeoutSeconds: 3600,
+    });
+    await tasks.create(legacy);
+    gateway.stepFunctions.startExecution({ stateMachineArn: gateway.stepFunctions.stateMachineArn, name: legacy.id, input: JSON.stringify({ taskId: legacy.id }) });
+    expect((await client.waitForTerminal(legacy.id, 60_000)).state).toBe('completed');
+    expect((await tasks.get(legacy.id))!.admittedAt).toBeDefined();
   });
 
   it('starts a new run when an execution ended without finishing its task', async () => {
+    await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
     const { body } = await client.create({ user_prompt: 'Execution aborted under it' });
-    const arn = `arn:aws:states:us-east-1:000000000000:execution:luma-gateway-workflow:${body.id}`;
+    const arn = executionArn(body.id);
+    await waitUntil(async () => (gateway.stepFunctions.listExecutions().some((e) => e.executionArn === arn) ? true : undefined), 30_000, 'its execution');
     gateway.stepFunctions.stopExecution(arn, 'Chaos', 'stopped by the test');
     expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
     // The task is recorded complete a moment before its execution leaves its last state.
@@ -207,8 +294,9 @@ describe('reconciler', () => {
       now: new Date(Date.now() - 10 * 60_000),
       timeoutSeconds: 3600,
       upstreamMarker: marker,
+      queueTicket: 1,
     });
-    await tasks.create(task);
+    await recordAdmitted(task);
     // The crashed attempt: it took the submit lease (long expired now) and the upstream created its
     // generation; another client of the account had just made one with the same request.
     expect((await tasks.claimSubmit(task.id, new Date(Date.now() - 5 * 60_000), 1000)).claimed).toBe(true);
@@ -232,8 +320,9 @@ describe('reconciler', () => {
       model: 'ray-2',
       now: new Date(Date.now() - 10 * 60_000),
       timeoutSeconds: 3600,
+      queueTicket: 1,
     });
-    await tasks.create(task);
+    await recordAdmitted(task);
     expect((await tasks.claimSubmit(task.id, new Date(Date.now() - 5 * 60_000), 1000)).claimed).toBe(true);
     const lookalike = await createUpstream({ model: 'ray-2', prompt: task.request.prompt });
     const before = creates();
@@ -246,7 +335,7 @@ describe('reconciler', () => {
   it('lets one submitter at a time hold a task’s submit lease', async () => {
     const owner = await ownerOfKey(gateway.apiKeys[0]!);
     const task = newTask({ id: '0b4f1c2e-1111-4000-8000-000000000003', owner, request: { prompt: 'Leased' }, provider: 'luma', model: 'ray-2', now: new Date(), timeoutSeconds: 3600 });
-    await documents.send(new PutCommand({ TableName: 'luma-gateway', Item: { pk: `TASK#${task.id}`, kind: 'task', ...task } })); // not in the waiting line
+    await documents.send(new PutCommand({ TableName: 'luma-gateway', Item: { pk: `TASK#${task.id}`, kind: 'task', ...task } })); // in no index: nobody dispatches or submits it
     const now = new Date();
     const claims = await Promise.all([tasks.claimSubmit(task.id, now, 60_000), tasks.claimSubmit(task.id, now, 60_000)]);
     expect(claims.filter((claim) => claim.claimed)).toHaveLength(1);
@@ -254,7 +343,7 @@ describe('reconciler', () => {
     await tasks.releaseSubmit(task.id, now.toISOString(), 'clear');
     const again = await tasks.claimSubmit(task.id, now, 60_000);
     expect(again.claimed).toBe(true);
-    // Nobody really submits it: end it, so it does not sit in the line holding the others up.
+    // Nobody really submits it: end it.
     await tasks.transition(task.id, { to: 'failed', failure: { code: 'cancelled', reason: 'test task' } });
   });
 

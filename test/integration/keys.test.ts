@@ -1,9 +1,9 @@
 /**
  * Client keys and their limits: the keys command against a running local gateway and against a stopped
  * one's data dir, revocation, owners (random, joined only by name), what is stored of operator-chosen keys,
- * per-key rate and concurrency limits (429 + Retry-After, nothing created upstream, no idempotency record
- * left), the reconciler's repair of a per-key count left too high, and the owners of the keys `npm start`
- * seeds across a restart.
+ * per-key limits (a batch is queued, not refused; 429 + Retry-After past the queue's or the rate's limit,
+ * nothing created upstream, no idempotency record left; a cap on running tasks; weights), the reconciler's
+ * repair of a queue count left too high, and the owners of the keys `npm start` seeds across a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -17,7 +17,6 @@ import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
-import { eventually } from '../support/eventually.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
 import { ClientLimits } from '../../functions/commons/adapters/client-limits.ts';
@@ -46,17 +45,6 @@ async function keys(...args: string[]): Promise<string> {
 async function createKey(name: string, ...options: string[]): Promise<SeedClient> {
   const output = await keys('create', '--name', name, ...options);
   return new SeedClient(gateway.url, /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!);
-}
-
-/**
- * Waits until none of the owner's generations counts as unfinished. A task shows its end to a GET one write
- * before its owner's count is given back: a client that sees "completed" and posts at once may still meet
- * the old count, so the tests wait for the count itself.
- */
-async function countGivenBack(owner: string): Promise<void> {
-  const active = async () =>
-    Number((await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `OWNER#${owner}` } }))).Item?.active ?? 0);
-  await eventually(async () => (await active()) === 0, `the unfinished count of ${owner} to be given back`);
 }
 
 /** The owner stored for a key. */
@@ -190,37 +178,43 @@ describe('npm run keys', () => {
 });
 
 describe('per-key limits', () => {
-  it('answers 429 with Retry-After past the key’s unfinished-generation cap, creating nothing upstream', async () => {
-    const frank = await createKey('frank', '--max-concurrent', '2');
-    upstreamClock.freeze();
-    const first = await frank.create({ user_prompt: 'Frank one' });
+  it('runs at most --max-concurrent of the key’s tasks upstream, queues the rest, and answers 429 past --max-queued', async () => {
+    const frank = await createKey('frank', '--max-concurrent', '1', '--max-queued', '2');
+    // Nine of the ten slots are free, yet only one of frank's tasks runs: the others wait in his queue.
+    const first = await frank.create({ user_prompt: 'Frank one, for a long while [sim:slow]' });
     const second = await frank.create({ user_prompt: 'Frank two' });
-    const before = gateway.simulatedLuma!.stats().creates;
     const third = await frank.create({ user_prompt: 'Frank three' });
-    upstreamClock.thaw();
-    expect([first.status, second.status]).toEqual([200, 200]);
-    expect(third.status).toBe(429);
-    expect(third.body.error.code).toBe('rate_limited');
-    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect([first.status, second.status, third.status]).toEqual([200, 200, 200]);
+    expect(first.body.queue_state).toBeNull();
+    expect([second.body.queue_state, second.body.queue_position]).toEqual(['queued', 1]);
+    expect([third.body.queue_state, third.body.queue_position]).toEqual(['queued', 2]);
+    const before = gateway.simulatedLuma!.stats().creates;
+    const fourth = await frank.create({ user_prompt: 'Frank four' });
+    expect(fourth.status).toBe(429);
+    expect(fourth.body.error.code).toBe('rate_limited');
+    expect(fourth.body.error.message).toMatch(/2 generations waiting for an upstream slot/);
+    expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(gateway.simulatedLuma!.stats().creates).toBe(before);
-
-    await frank.waitForTerminal(first.body.id);
-    await frank.waitForTerminal(second.body.id);
-    await countGivenBack(await ownerOf(frank.apiKey));
-    expect((await frank.create({ user_prompt: 'Frank four' })).status).toBe(200); // room again
+    // Still queued behind the running one, whatever else the reconciler dispatched meanwhile.
+    expect((await frank.get(second.body.id)).body).toMatchObject({ state: 'pending', queue_state: 'queued', queue_position: 1 });
   });
 
-  it('one tenant at its cap leaves the upstream to the others', async () => {
-    const greedy = await createKey('greedy'); // default limits: 5 unfinished, below the upstream's 10 slots
-    upstreamClock.freeze();
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => greedy.create({ user_prompt: `Greedy ${i}` })));
-    upstreamClock.thaw();
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(5);
-    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(3);
+  it('queues a tenant’s batch instead of refusing it, and serves another tenant’s task among the next admissions', async () => {
+    const greedy = await createKey('greedy'); // default limits: 1000 queued, no cap on running tasks
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => greedy.create({ user_prompt: `Greedy ${i}` })));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(30).fill(200));
+    expect(answers.filter((answer) => answer.body.queue_state === 'queued').length).toBeGreaterThan(0);
     const modest = await createKey('modest');
     const mine = await modest.create({ user_prompt: 'Modest but served' });
     expect(mine.status).toBe(200);
     expect((await modest.waitForTerminal(mine.body.id)).state).toBe('completed');
+    // Fair share: modest runs nothing, greedy up to every slot, so modest's task is admitted at the next
+    // free slot; dispatchers racing it may admit a few of greedy's meanwhile, never a turnover's worth.
+    const read = async (id: string) => (await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: `TASK#${id}` } }))).Item!;
+    const own = await read(mine.body.id);
+    const greedyAdmitted = await Promise.all(answers.map(async (answer) => (await read(answer.body.id)).admittedAt as string | undefined));
+    const overtaking = greedyAdmitted.filter((at) => at !== undefined && at > own.createdAt && at < own.admittedAt);
+    expect(overtaking.length).toBeLessThan(10);
   });
 
   it('answers 429 past the key’s generations a minute', async () => {
@@ -243,7 +237,7 @@ describe('per-key limits', () => {
 
   it('counts each clock-aligned minute on its own (ClientLimits on the gateway’s table, on a clock the test sets)', async () => {
     let now = Date.UTC(2026, 0, 1, 12, 0, 59, 500); // half a second before a minute ends
-    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxConcurrent: 100 }, () => now);
+    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxQueued: 100, weight: 1 }, () => now);
     const key = { keyHash: 'clock-driven-key', owner: 'own_clock_driven', name: 'clocked', createdAt: new Date(now).toISOString(), limits: { ratePerMinute: 2 } };
     await limits.admit(key);
     await limits.admit(key);
@@ -263,7 +257,7 @@ describe('per-key limits', () => {
       );
       return Items.map((item) => String(item.pk)).sort();
     };
-    const ivy = await createKey('ivy', '--max-concurrent', '1');
+    const ivy = await createKey('ivy', '--max-queued', '1', '--owner', 'ivy', '--new-owner');
     const post = (prompt: string, key: string) => ivy.request('POST', '/luma/generations', { user_prompt: prompt }, { 'idempotency-key': key });
     upstreamClock.freeze();
     const first = await post('Ivy one', 'ivy-1');
@@ -271,40 +265,72 @@ describe('per-key limits', () => {
     const before = await idempotencyRecords();
     expect(before).toHaveLength(1);
 
+    // Ivy's queue is full: as if one task of hers were waiting (just queued, so the reconciler leaves it).
+    const setWaiting = (waiting: number) =>
+      documents.send(
+        new UpdateCommand({
+          TableName: 'luma-gateway',
+          Key: { pk: 'OWNER#ivy' },
+          UpdateExpression: 'SET waiting = :waiting, lastEnqueuedAt = :now',
+          ExpressionAttributeValues: { ':waiting': waiting, ':now': new Date().toISOString() },
+        }),
+      );
+    await setWaiting(1);
     const refused = await Promise.all(['ivy-2', 'ivy-3', 'ivy-4'].map((key) => post(`Ivy ${key}`, key)));
     upstreamClock.thaw();
     expect(refused.map((answer) => answer.status)).toEqual([429, 429, 429]);
     expect(await idempotencyRecords()).toEqual(before);
 
     // The refused key was never used: once there is room, it serves another body as a first request.
-    await ivy.waitForTerminal(first.body.id);
-    await countGivenBack(await ownerOf(ivy.apiKey));
+    await setWaiting(0);
     const later = await post('Ivy, another body', 'ivy-2');
     expect(later.status).toBe(200);
     expect(later.headers.get('idempotent-replayed')).toBeNull();
   });
 
-  it('a count left too high is repaired by the reconciler', async () => {
-    const hank = await createKey('hank', '--max-concurrent', '1', '--owner', 'hank', '--new-owner');
+  it('a queue count left too high (its tasks never recorded) is repaired by the reconciler, from the queue’s head alone', async () => {
+    const hank = await createKey('hank', '--max-queued', '5', '--owner', 'hank', '--new-owner');
+    // Five tickets taken two minutes ago whose tasks were never recorded: a crash between the two writes.
     await documents.send(
       new UpdateCommand({
         TableName: 'luma-gateway',
         Key: { pk: 'OWNER#hank' },
-        UpdateExpression: 'SET active = :five, kind = :kind, #owner = :owner',
+        UpdateExpression:
+          'SET waiting = :five, tickets = :five, served = :zero, queueKey = :listed, queueOrder = :owner, lastEnqueuedAt = :then, kind = :kind, #owner = :owner, weight = :one',
         ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':five': 5, ':kind': 'owner', ':owner': 'hank' },
+        ExpressionAttributeValues: {
+          ':five': 5,
+          ':zero': 0,
+          ':one': 1,
+          ':listed': 'WAITING',
+          ':owner': 'hank',
+          ':then': new Date(Date.now() - 120_000).toISOString(),
+          ':kind': 'owner',
+        },
       }),
     );
     expect((await hank.create({ user_prompt: 'Hank blocked' })).status).toBe(429);
-    await waitUntil(
+    const repaired = await waitUntil(
       async () => {
         const { Item } = await documents.send(new GetCommand({ TableName: 'luma-gateway', Key: { pk: 'OWNER#hank' } }));
-        return Item?.active === 0 ? true : undefined;
+        return Item?.waiting === 0 ? Item : undefined;
       },
       30_000,
       'the reconciler to repair the count',
     );
-    expect((await hank.create({ user_prompt: 'Hank again' })).status).toBe(200);
+    expect(repaired).toMatchObject({ tickets: 5, served: 5 });
+    expect(repaired.queueKey).toBeUndefined(); // no longer listed as waiting
+    const again = await hank.create({ user_prompt: 'Hank again' });
+    expect(again.status).toBe(200);
+    expect(again.body.queue_position === null || again.body.queue_position === 1).toBe(true);
+  });
+
+  it('refuses limits out of range, and lists a key’s own limits', async () => {
+    await expect(keys('create', '--name', 'heavy', '--weight', '0')).rejects.toThrow(/--weight must be a whole number from 1 to 1000, not "0"/);
+    await expect(keys('create', '--name', 'heavy', '--max-queued', 'lots')).rejects.toThrow(/--max-queued must be a whole number from 1 to 100000, not "lots"/);
+    await createKey('heavy', '--weight', '3', '--max-queued', '50');
+    const row = (await keys('list')).split('\n').find((line) => line.includes('heavy'))!;
+    expect(row).toContain('default/min, 50 queued, default running, weight 3');
   });
 });
 

@@ -2,11 +2,29 @@
  * Tasks in DynamoDB, one item each under `TASK#<id>`. Every write is conditional on the version that was
  * read, so two writers (a retried poll, a late copy) can never interleave; `transition` is the single
  * place where a task changes status, so it is also where a change can later be published.
+ *
+ * Two sparse indexes list tasks, each through attributes derived from the task when it is written: a
+ * queued task carries `queueKey` and `queueOrder` (its owner's queue, in ticket order: `byQueue`, one
+ * partition per owner, see queue-index.ts), an unfinished task that has left the queue carries `phase`
+ * (`byPhase`, the reconciler's work list).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { applyChange, arrivalOrder, isAlreadyApplied, phaseOf, type Task, type TaskChange, type TaskPhase } from '../domain/task.ts';
+import {
+  admitted,
+  applyChange,
+  arrivalOrder,
+  awaitsAdmission,
+  isAlreadyApplied,
+  isQueued,
+  phaseOf,
+  queueOrder,
+  type Task,
+  type TaskChange,
+  type TaskPhase,
+} from '../domain/task.ts';
 import { InvalidTransitionError } from '../errors.ts';
+import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
 
 export interface TransitionResult {
@@ -29,21 +47,37 @@ export interface TaskStore {
    * back; does nothing when that attempt is no longer the task's current one.
    */
   releaseSubmit(id: string, attemptedAt: string, outcome: AttemptOutcome): Promise<void>;
-  /** How many tasks are waiting for an upstream slot that arrived before this one. */
-  countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number>;
+  /**
+   * Marks the task admitted (given an upstream slot) if it is still waiting for one: accepted and not
+   * admitted. Its generation deadline starts now. Undefined when it was not waiting (any more).
+   */
+  admit(id: string, now: Date, generationTimeoutSeconds: number): Promise<Task | undefined>;
+  /**
+   * Tasks in the owner's queue, in ticket order, after `afterTicket` if given: a page from an index that
+   * lags a little behind the table, so a listed task may have left the queue already.
+   */
+  queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
   /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
 }
 
 const MAX_WRITE_ATTEMPTS = 5;
-/** The sparse index over unfinished tasks: `phase` (waiting | active) and `phaseOrder` (arrival). */
+/** The sparse index over unfinished tasks that have left the queue: `phase` (active) and `phaseOrder` (arrival). */
 export const PHASE_INDEX = 'byPhase';
 const taskKey = (id: string) => ({ pk: `TASK#${id}` });
+/** Attributes of the item that are not the task's own: its key, its kind, and what its indexes need. */
+const DERIVED = ['pk', 'kind', 'phase', 'phaseOrder', 'queueKey', 'queueOrder'];
 
-/** The stored item: the task plus the derived attributes its index needs. */
+/** The stored item: the task plus the derived attributes its indexes need. */
 function itemOf(task: Task): Record<string, unknown> {
-  const phase = phaseOf(task.status);
-  return { ...taskKey(task.id), kind: 'task', ...task, ...(phase && { phase, phaseOrder: arrivalOrder(task) }) };
+  const phase = phaseOf(task);
+  return {
+    ...taskKey(task.id),
+    kind: 'task',
+    ...task,
+    ...(phase && { phase, phaseOrder: arrivalOrder(task) }),
+    ...(isQueued(task) && { queueKey: ownerQueueKey(task.owner), queueOrder: queueOrder(task.queueTicket!) }),
+  };
 }
 
 export class DynamoDbTaskStore implements TaskStore {
@@ -68,8 +102,7 @@ export class DynamoDbTaskStore implements TaskStore {
       new GetCommand({ TableName: this.tableName, Key: taskKey(id), ConsistentRead: true }),
     );
     if (!Item || Item.kind !== 'task') return undefined;
-    const { pk: _pk, kind: _kind, phase: _phase, phaseOrder: _order, ...task } = Item;
-    return task as Task;
+    return Object.fromEntries(Object.entries(Item).filter(([name]) => !DERIVED.includes(name))) as unknown as Task;
   }
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
@@ -119,24 +152,28 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
-  async countWaitingAhead(task: Pick<Task, 'createdAt' | 'id'>): Promise<number> {
-    let count = 0;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: PHASE_INDEX,
-          KeyConditionExpression: 'phase = :waiting AND phaseOrder < :mine',
-          ExpressionAttributeValues: { ':waiting': 'waiting', ':mine': arrivalOrder(task) },
-          Select: 'COUNT',
-          ExclusiveStartKey,
-        }),
-      );
-      count += page.Count ?? 0;
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return count;
+  async admit(id: string, now: Date, generationTimeoutSeconds: number): Promise<Task | undefined> {
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const task = await this.get(id);
+      if (!task || !awaitsAdmission(task)) return undefined;
+      const next = admitted(task, now, generationTimeoutSeconds);
+      if (await this.putIfUnchanged(task, next)) return next;
+    }
+    return undefined;
+  }
+
+  async queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: QUEUE_INDEX,
+        KeyConditionExpression: afterTicket === undefined ? 'queueKey = :queue' : 'queueKey = :queue AND queueOrder > :after',
+        ExpressionAttributeValues: { ':queue': ownerQueueKey(owner), ...(afterTicket !== undefined && { ':after': queueOrder(afterTicket) }) },
+        Limit: limit,
+      }),
+    );
+    // Keys only: the index's own keys come with the table's.
+    return (page.Items ?? []).map((item) => ({ id: String(item.pk).slice('TASK#'.length), ticket: Number(item.queueOrder) }));
   }
 
   async listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }> {

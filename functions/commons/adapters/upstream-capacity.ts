@@ -1,14 +1,13 @@
 /**
  * Upstream slots in DynamoDB: `SLOT#0` … `SLOT#n-1`, each held by at most one task, taken and released
- * with conditional writes so that no two tasks ever hold one slot, whichever Lambdas race. A holder that
- * vanished is bounded by its lease (the task's deadline) and reclaimed earlier by the reconciler.
- * Creates a minute are counted in `RATE#<window>` items that expire on their own.
+ * with conditional writes so that no two tasks ever hold one slot, whichever Lambdas race. A slot names
+ * its holder's owner too, so the dispatcher counts each owner's running tasks from the slots it reads
+ * anyway. A holder that vanished is bounded by its lease (the task's generation deadline) and reclaimed
+ * earlier by the reconciler. Creates a minute are counted in `RATE#<window>` items that expire on their own.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isFree, mayTakeSlot, rateWindow, type Admission, type CapacityLimits, type Slot } from '../domain/capacity.ts';
-import type { Task } from '../domain/task.ts';
-import type { TaskStore } from './task-store.ts';
+import { rateWindow, type CapacityLimits, type Slot } from '../domain/capacity.ts';
 
 /** A slot's lease outlives the task's deadline by this much, so only a truly lost holder ever expires. */
 const LEASE_MARGIN_MS = 15 * 60_000;
@@ -17,56 +16,72 @@ export class UpstreamCapacity {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly tasks: Pick<TaskStore, 'countWaitingAhead'>,
     readonly limits: CapacityLimits,
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Takes a slot for the task if its turn has come; idempotent for a task that already holds one. */
-  async tryAdmit(task: Pick<Task, 'id' | 'createdAt' | 'deadline'>): Promise<Admission> {
-    const now = this.clock();
-    const slots = await this.slots();
-    if (slots.some((slot) => slot.holder === task.id && !isFree(slot, now))) return { admitted: true };
-    const free = slots.filter((slot) => isFree(slot, now));
-    const ahead = await this.tasks.countWaitingAhead(task);
-    if (!mayTakeSlot(ahead, free.length)) return { admitted: false, reason: 'queue', position: ahead + 1 };
-
-    // Start at a random free slot, so concurrent admissions mostly try different items.
-    const offset = Math.floor(Math.random() * free.length);
-    const leaseUntil = Date.parse(task.deadline) + LEASE_MARGIN_MS;
-    for (let i = 0; i < free.length; i++) {
-      const slot = free[(offset + i) % free.length]!;
-      if (await this.take(slot, task.id, leaseUntil, now)) {
-        const window = await this.countCreate(now);
-        if (window.allowed) return { admitted: true };
-        await this.release(task.id);
-        return { admitted: false, reason: 'rate', position: ahead + 1, retryAfterSeconds: window.secondsLeft };
-      }
+  /**
+   * Takes the slot for the task if it is free; false when someone was faster. Its lease lasts until the
+   * task's generation deadline, and a margin. Never idempotent for a holder: two dispatchers admitting
+   * one task take two slots, and the one that loses gives back its own.
+   */
+  async take(index: number, holder: { id: string; owner: string; deadline: string }, now = this.clock()): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: slotKey(index),
+          UpdateExpression: 'SET holder = :task, #owner = :owner, leaseUntil = :lease, takenAt = :takenAt, kind = :kind',
+          ConditionExpression: 'attribute_not_exists(holder) OR leaseUntil < :now',
+          // `owner` is one of DynamoDB's reserved words.
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':task': holder.id,
+            ':owner': holder.owner,
+            ':lease': Date.parse(holder.deadline) + LEASE_MARGIN_MS,
+            ':now': now,
+            ':takenAt': this.clock(),
+            ':kind': 'slot',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
-    return { admitted: false, reason: 'queue', position: ahead + 1 };
   }
 
-  /** Frees whichever slot the task holds; a no-op when it holds none. */
-  async release(taskId: string): Promise<void> {
+  /** Frees whichever slot the task holds; true when one was freed, false when it held none. */
+  async release(taskId: string): Promise<boolean> {
+    let freed = false;
     for (const slot of await this.slots()) {
-      if (slot.holder !== taskId) continue;
-      try {
-        await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: slotKey(slot.index),
-            UpdateExpression: 'REMOVE holder, leaseUntil',
-            ConditionExpression: 'holder = :task',
-            ExpressionAttributeValues: { ':task': taskId },
-          }),
-        );
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error; // released meanwhile: fine
-      }
+      if (slot.holder === taskId && (await this.giveBack(slot.index, taskId))) freed = true;
+    }
+    return freed;
+  }
+
+  /** Frees this one slot if the task holds it: a dispatcher that lost a race gives back only what it took. */
+  async giveBack(index: number, taskId: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: slotKey(index),
+          UpdateExpression: 'REMOVE holder, #owner, leaseUntil, takenAt',
+          ConditionExpression: 'holder = :task',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':task': taskId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false; // released meanwhile: fine
+      throw error;
     }
   }
 
-  /** Every slot and its holder, as the reconciler and the FIFO check see them. */
+  /** Every slot, its holder and the holder's owner, read consistently in one batch. */
   async slots(): Promise<Slot[]> {
     const keys = Array.from({ length: this.limits.maxConcurrent }, (_, index) => slotKey(index));
     const found = new Map<number, Slot>();
@@ -78,7 +93,13 @@ export class UpstreamCapacity {
         const page = await this.client.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of page.Responses?.[this.tableName] ?? []) {
           const index = Number(String(item.pk).slice('SLOT#'.length));
-          found.set(index, { index, holder: item.holder as string | undefined, leaseUntil: item.leaseUntil as number | undefined });
+          found.set(index, {
+            index,
+            holder: item.holder as string | undefined,
+            owner: item.owner as string | undefined,
+            leaseUntil: item.leaseUntil as number | undefined,
+            takenAt: item.takenAt as number | undefined,
+          });
         }
         request = page.UnprocessedKeys as typeof request;
       }
@@ -86,25 +107,11 @@ export class UpstreamCapacity {
     return keys.map((_, index) => found.get(index) ?? { index });
   }
 
-  private async take(slot: Slot, taskId: string, leaseUntil: number, now: number): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: slotKey(slot.index),
-          UpdateExpression: 'SET holder = :task, leaseUntil = :lease, kind = :kind',
-          ConditionExpression: 'attribute_not_exists(holder) OR leaseUntil < :now OR holder = :task',
-          ExpressionAttributeValues: { ':task': taskId, ':lease': leaseUntil, ':now': now, ':kind': 'slot' },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false; // someone was faster
-      throw error;
-    }
-  }
-
-  private async countCreate(now: number): Promise<{ allowed: boolean; secondsLeft: number }> {
+  /**
+   * Counts one create in the current minute's window, unless the window is full. Submits ask this just
+   * before creating: an admitted task whose create would exceed the upstream's rate waits, keeping its slot.
+   */
+  async countCreate(now = this.clock()): Promise<{ allowed: boolean; secondsLeft: number }> {
     const window = rateWindow(now);
     try {
       await this.client.send(

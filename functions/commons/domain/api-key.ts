@@ -60,10 +60,42 @@ export function bearerToken(header: string | undefined): string | undefined {
   return header ? BEARER.exec(header)?.[1] : undefined;
 }
 
-/** Per-key limits; a key without its own uses the deployment's defaults. */
+/**
+ * Per-key limits; a key without its own uses the deployment's defaults. They protect the gateway without
+ * refusing a batch: a key's tasks beyond the free upstream slots are queued, not refused, and share the
+ * slots fairly with other owners' (fair-share.ts). The queue and the running cap belong to the key's
+ * owner (keys of one owner share one queue); the one whose key enqueues sets them.
+ */
 export interface KeyLimits {
-  /** Generations a key may start a minute. */
+  /** Generations a key may create a minute (429 beyond). */
   ratePerMinute: number;
-  /** Generations a key may have unfinished (waiting or running) at once. */
-  maxConcurrent: number;
+  /** The owner's tasks that may wait for an upstream slot at once (429 beyond). */
+  maxQueued: number;
+  /** The owner's tasks that may run upstream at once; undefined: no cap, fair share governs. */
+  maxConcurrent?: number;
+  /** The owner's share of the upstream slots against other owners' (running / weight is compared). */
+  weight: number;
+}
+
+/**
+ * Every per-key limit in one place: its default, its bounds, and what sets it (the deployment's default
+ * through an environment variable and a CDK context key, a key's own through a `keys create` option).
+ */
+export const KEY_LIMITS = {
+  ratePerMinute: { default: 600, max: 100_000, env: 'KEY_RATE_PER_MINUTE', context: 'keyRatePerMinute', option: 'rate' },
+  maxQueued: { default: 1000, max: 100_000, env: 'KEY_MAX_QUEUED', context: 'keyMaxQueued', option: 'max-queued' },
+  maxConcurrent: { default: undefined, max: 10_000, env: 'KEY_MAX_CONCURRENT', context: 'keyMaxConcurrent', option: 'max-concurrent' },
+  weight: { default: 1, max: 1000, env: undefined, context: undefined, option: 'weight' },
+} as const satisfies Record<keyof KeyLimits, { default: number | undefined; max: number; env?: string; context?: string; option: string }>;
+
+export const DEFAULT_KEY_LIMITS: KeyLimits = {
+  ratePerMinute: KEY_LIMITS.ratePerMinute.default,
+  maxQueued: KEY_LIMITS.maxQueued.default,
+  weight: KEY_LIMITS.weight.default,
+};
+
+/** A limit's value is a whole number from 1 to its max; the message names the limit as `label` says. */
+export function keyLimitProblem(name: keyof KeyLimits, value: number, label: string): string | undefined {
+  const { max } = KEY_LIMITS[name];
+  return Number.isInteger(value) && value >= 1 && value <= max ? undefined : `${label} must be a whole number from 1 to ${max}, not ${value}.`;
 }

@@ -6,8 +6,9 @@
  *      │             │            │            │
  *      └─────────────┴────────────┴────────────┴──────► failed
  *
- * `accepted`: recorded, not yet taken by the upstream (a transient submit failure leaves it here for the
- * workflow to retry). `copying`: the upstream finished; the video is streaming into the bucket, so a
+ * `accepted`: recorded, not yet taken by the upstream. An accepted task is first *queued* (it has a ticket
+ * in its owner's queue and no workflow execution), then *admitted* (given an upstream slot: its workflow
+ * starts and submits it; a transient submit failure leaves it here, admitted, for the workflow to retry). `copying`: the upstream finished; the video is streaming into the bucket, so a
  * client never sees "completed" without a link. Statuses only move forward — but for one guarded step
  * back to `accepted` when the upstream failed a generation on its own side and the task is submitted
  * again — so a late or repeated poll can never move a task back or out of a terminal status.
@@ -90,8 +91,19 @@ export interface Task {
   model: string;
   createdAt: string;
   updatedAt: string;
-  /** After this instant the workflow gives up and records `deadline_exceeded`. */
+  /**
+   * After this instant the task fails with `deadline_exceeded`. While the task is queued, its queue
+   * deadline (createdAt + the queue timeout); from its admission on, its generation deadline (admittedAt
+   * + the generation timeout), which the upstream slot's lease follows.
+   */
   deadline: string;
+  /**
+   * The task's ticket in its owner's queue (the owner's enqueue counter): the owner's tasks are admitted in
+   * ticket order. Absent in tasks recorded before the queue existed.
+   */
+  queueTicket?: number;
+  /** When the task was given an upstream slot; its workflow runs from then on. Absent while it is queued. */
+  admittedAt?: string;
   upstreamId?: string;
   /**
    * This task's marker: the URL sent upstream with every create (Luma echoes it as `callback_url`), which
@@ -132,8 +144,9 @@ export type TaskChange =
   | { to: 'completed'; output: TaskOutput }
   | { to: 'failed'; failure: Failure }
   /**
-   * The one step back: the upstream failed the generation on its own side, so the task waits to be
-   * submitted again. Only from the generation named, so a late or repeated poll of it is a no-op.
+   * The one step back: the upstream failed the generation on its own side, so the task is submitted
+   * again; it keeps its admission and its upstream slot. Only from the generation named, so a late or
+   * repeated poll of it is a no-op.
    */
   | { to: 'accepted'; resubmitOf: string; reason: string };
 
@@ -151,15 +164,31 @@ export function isTerminal(status: TaskStatus): boolean {
 }
 
 /**
- * Where an unfinished task stands, for the two questions asked across tasks: who is next in line for an
- * upstream slot (`waiting`, oldest first), and which tasks a reconciler must look after (both).
- * Terminal tasks have no phase, so they drop out of the index that lists phases.
+ * A queued task waits in its owner's queue for an upstream slot: it has a ticket, no slot and no workflow
+ * execution, so it costs nothing while it waits.
  */
-export type TaskPhase = 'waiting' | 'active';
+export function isQueued(task: Pick<Task, 'status' | 'admittedAt' | 'queueTicket'>): boolean {
+  return awaitsAdmission(task) && task.queueTicket !== undefined;
+}
 
-export function phaseOf(status: TaskStatus): TaskPhase | undefined {
-  if (status === 'accepted') return 'waiting';
-  return isTerminal(status) ? undefined : 'active';
+/**
+ * Accepted and not yet given a slot. Without a ticket, a task recorded before the queue existed: its own
+ * workflow takes a slot for it when one is free.
+ */
+export function awaitsAdmission(task: Pick<Task, 'status' | 'admittedAt'>): boolean {
+  return task.status === 'accepted' && !task.admittedAt;
+}
+
+/**
+ * Where an unfinished task stands for the reconciler, which looks after every task that has (or should
+ * have) a workflow execution: `active`. Queued tasks need nothing from it (they have no execution) and
+ * terminal ones are done, so neither has a phase, and both drop out of the index that lists phases.
+ * `waiting` is the phase tasks waiting for a slot had before the queue existed: only such tasks have it.
+ */
+export type TaskPhase = 'active' | 'waiting';
+
+export function phaseOf(task: Pick<Task, 'status' | 'admittedAt' | 'queueTicket'>): TaskPhase | undefined {
+  return isTerminal(task.status) || isQueued(task) ? undefined : 'active';
 }
 
 /** Sorts tasks by arrival; the id breaks ties between tasks created in the same millisecond. */
@@ -167,7 +196,29 @@ export function arrivalOrder(task: Pick<Task, 'createdAt' | 'id'>): string {
   return `${task.createdAt}#${task.id}`;
 }
 
-/** Upstream slots are held from submit until the upstream says the generation is over. */
+/** A ticket as a sort key: zero-padded, so that the owner's queue index sorts tickets as numbers. */
+export function queueOrder(ticket: number): string {
+  return String(ticket).padStart(15, '0');
+}
+
+/**
+ * The task given an upstream slot at `at`: its generation deadline starts now (its queue deadline is
+ * over), and it leaves its owner's queue (the store drops the queue's index attributes with it).
+ */
+export function admitted(task: Task, at: Date, generationTimeoutSeconds: number): Task {
+  if (!awaitsAdmission(task)) throw new InvalidTransitionError(`Task ${task.id} is not waiting for an upstream slot.`);
+  return {
+    ...task,
+    admittedAt: at.toISOString(),
+    deadline: new Date(at.getTime() + generationTimeoutSeconds * 1000).toISOString(),
+    version: task.version + 1,
+  };
+}
+
+/**
+ * Upstream slots are held from admission until the upstream says the generation is over; a task sent
+ * back to `accepted` for a resubmit keeps its slot.
+ */
 export function releasesSlot(status: TaskStatus): boolean {
   return status === 'copying' || isTerminal(status);
 }
@@ -214,7 +265,10 @@ export function applyChange(task: Task, change: TaskChange, at: string): Task {
   }
 }
 
-/** Back in line without a generation: the attempt bookkeeping starts afresh, the failed one is remembered. */
+/**
+ * Back to `accepted` without a generation, still admitted (its slot and deadline stay): the attempt
+ * bookkeeping starts afresh, the failed generation is remembered.
+ */
 function resubmitted(task: Task, change: Extract<TaskChange, { to: 'accepted' }>, at: string): Task {
   const {
     upstreamId: _id,
@@ -242,8 +296,11 @@ export function newTask(input: {
   provider: string;
   model: string;
   now: Date;
+  /** Until the deadline: while queued, the queue timeout (admission starts the generation deadline). */
   timeoutSeconds: number;
   upstreamMarker?: string;
+  /** The task's ticket in its owner's queue; absent only for tasks made outside the queue (tests, old data). */
+  queueTicket?: number;
 }): Task {
   const at = input.now.toISOString();
   return {
@@ -258,6 +315,7 @@ export function newTask(input: {
     deadline: new Date(input.now.getTime() + input.timeoutSeconds * 1000).toISOString(),
     history: [{ status: 'accepted', at }],
     ...(input.upstreamMarker && { upstreamMarker: input.upstreamMarker }),
+    ...(input.queueTicket !== undefined && { queueTicket: input.queueTicket }),
     version: 1,
   };
 }

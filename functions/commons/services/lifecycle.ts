@@ -1,17 +1,21 @@
 /**
  * The one function every status change goes through: the store's monotonic transition, then what must
- * follow it — the upstream slot goes back once the upstream is done with a task, and the owner's count of
- * unfinished generations goes down when it ends. This is also where a change will be published
- * (webhooks, EventBridge).
+ * follow it — a task that ends while queued leaves its owner's queue; the upstream slot goes back once the
+ * upstream is done with a task, and the freed slot is given to the next task at once (the dispatcher,
+ * which starts that task's workflow). This is also where a change will be published (webhooks,
+ * EventBridge).
  */
 import type { TaskStore, TransitionResult } from '../adapters/task-store.ts';
 import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
-import type { ClientLimits } from '../adapters/client-limits.ts';
-import { isTerminal, releasesSlot, type TaskChange } from '../domain/task.ts';
+import type { OwnerQueue } from '../adapters/owner-queue.ts';
+import { isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
+import { log } from '../log.ts';
 
 export interface LifecycleEffects {
   capacity?: Pick<UpstreamCapacity, 'release'>;
-  clientLimits?: Pick<ClientLimits, 'finished'>;
+  queue?: Pick<OwnerQueue, 'dequeue'>;
+  /** Gives free slots to waiting tasks and starts their workflows (Dispatcher.dispatchAndStart). */
+  dispatch?: () => Promise<unknown>;
 }
 
 export class TaskLifecycle implements TaskStore {
@@ -22,7 +26,8 @@ export class TaskLifecycle implements TaskStore {
 
   create: TaskStore['create'] = (task) => this.store.create(task);
   get: TaskStore['get'] = (id) => this.store.get(id);
-  countWaitingAhead: TaskStore['countWaitingAhead'] = (task) => this.store.countWaitingAhead(task);
+  admit: TaskStore['admit'] = (id, now, timeoutSeconds) => this.store.admit(id, now, timeoutSeconds);
+  queued: TaskStore['queued'] = (owner, limit, afterTicket) => this.store.queued(owner, limit, afterTicket);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
@@ -30,11 +35,28 @@ export class TaskLifecycle implements TaskStore {
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
     const { task } = result;
-    // Also when the change was a repeat: the earlier attempt may have died before releasing. A task back
-    // in line to be submitted again waits for a slot like any other (at its place of arrival).
-    if (this.effects.capacity && (releasesSlot(task.status) || change.to === 'accepted')) await this.effects.capacity.release(id);
-    // Only on the change itself, so a task is counted out exactly once (the reconciler repairs a crash here).
-    if (this.effects.clientLimits && result.changed && isTerminal(task.status)) await this.effects.clientLimits.finished(task.owner);
+    if (wasQueued(task)) {
+      // Only on the change itself, so a task leaves its queue exactly once (the reconciler repairs a crash here).
+      if (result.changed && isTerminal(task.status)) await this.effects.queue?.dequeue(task.owner);
+      return result; // a queued task holds no slot
+    }
+    // Also when the change was a repeat: the earlier attempt may have died before releasing. A task sent
+    // back for a resubmit keeps its slot (its status, `accepted`, does not release one).
+    if (this.effects.capacity && releasesSlot(task.status) && (await this.effects.capacity.release(id))) await this.dispatch(id);
     return result;
   }
+
+  private async dispatch(releasedBy: string): Promise<void> {
+    try {
+      await this.effects.dispatch?.();
+    } catch (error) {
+      // The change is recorded and the slot free: the reconciler's dispatch is the safety net.
+      log({ level: 'error', msg: 'dispatch after a release failed; left to the reconciler', taskId: releasedBy, error: (error as Error).name });
+    }
+  }
+}
+
+/** A task that never left its owner's queue (failed there): it has a ticket and was never admitted. */
+function wasQueued(task: Task): boolean {
+  return isQueued({ ...task, status: 'accepted' });
 }

@@ -1,6 +1,7 @@
 /**
- * Submitting a task upstream, shared by the API (the first try, while the client waits) and the poll
- * step (later tries: the task waited for a slot, or the first try met a transient error). Keyframe links
+ * Submitting an admitted task upstream, shared by the API (the first try, while the client waits, when its
+ * task is admitted at once) and the poll step (later tries: the task was admitted from the queue, the
+ * first try met a transient error, or the upstream failed the generation on its side). Keyframe links
  * are presigned here, at submit time, so a task that waited for its turn still hands the upstream a
  * fresh link.
  */
@@ -10,8 +11,7 @@ import type { MediaStore, ObjectTags } from '../adapters/media-store.ts';
 import type { UpstreamGeneration, VideoProvider } from '../providers/provider.ts';
 import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
 import type { UpstreamClaims } from '../ports/upstream-claims.ts';
-import type { Admission } from '../domain/capacity.ts';
-import type { Task } from '../domain/task.ts';
+import { awaitsAdmission, type Task } from '../domain/task.ts';
 import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { log } from '../log.ts';
@@ -20,7 +20,7 @@ export interface SubmitDeps {
   tasks: TaskStore;
   media: MediaStore;
   provider: VideoProvider;
-  capacity: Pick<UpstreamCapacity, 'tryAdmit' | 'release'>;
+  capacity: Pick<UpstreamCapacity, 'countCreate'>;
   upstreamClaims: UpstreamClaims;
   keyframeUrlExpirySeconds: number;
   clock?: () => Date;
@@ -29,23 +29,31 @@ export interface SubmitDeps {
 /** Longer than any submit can take: the API's whole invocation is capped at 29 s. */
 export const SUBMIT_LEASE_MS = 60_000;
 
-export type SubmitOutcome =
-  | { submitted: true; task: Task }
-  | { submitted: false; wait: Extract<Admission, { admitted: false }> };
+/** Why an admitted task was not submitted now, and when it is worth asking again. */
+export type SubmitWait =
+  /** Not admitted: the task is still in its owner's queue (the dispatcher admits it). */
+  | { reason: 'queued' }
+  /** Another submitter (the API, another run) is at it right now. */
+  | { reason: 'busy' }
+  /** The upstream's creates a minute are used up: the task keeps its slot until the window ends. */
+  | { reason: 'rate'; retryAfterSeconds: number };
+
+export type SubmitOutcome = { submitted: true; task: Task } | { submitted: false; wait: SubmitWait };
 
 /**
- * Submits the task if its turn has come (a free upstream slot, within the create rate, nobody waiting
- * longer). After an ambiguous earlier attempt it first adopts the generation that attempt created, found
- * by the task's marker alone. A permanent refusal is recorded as a failure before it is rethrown; a
- * transient error gives the slot back and is rethrown with the task left `accepted`, for the caller's
- * retry policy, remembering whether the attempt may have created something.
+ * Submits the task if it is admitted (it holds an upstream slot) and the upstream's create rate allows.
+ * After an ambiguous earlier attempt it first adopts the generation that attempt created, found by the
+ * task's marker alone. A permanent refusal is recorded as a failure (which gives the slot back) before it
+ * is rethrown; a transient error is rethrown with the task left `accepted` and admitted, keeping its
+ * slot, for the caller's retry policy, remembering whether the attempt may have created something.
  */
 export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOutcome> {
-  const admission = await deps.capacity.tryAdmit(task);
-  if (!admission.admitted) return { submitted: false, wait: admission };
+  if (task.status !== 'accepted') return { submitted: false, wait: { reason: 'busy' } };
+  if (awaitsAdmission(task)) return { submitted: false, wait: { reason: 'queued' } };
+  const window = await deps.capacity.countCreate();
+  if (!window.allowed) return { submitted: false, wait: { reason: 'rate', retryAfterSeconds: window.secondsLeft } };
   const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? (() => new Date()))(), SUBMIT_LEASE_MS);
-  // Another submitter (the API, another run) is at it right now: look again later.
-  if (!claim.claimed) return { submitted: false, wait: { admitted: false, reason: 'busy', position: 0 } };
+  if (!claim.claimed) return { submitted: false, wait: { reason: 'busy' } };
   const attempt = claim.task;
   let upstreamId: string;
   try {
@@ -55,7 +63,7 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
       // The failed transition gives the slot back.
       await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
     } else {
-      await deps.capacity.release(task.id);
+      // The slot stays with the task: another task would meet the same upstream trouble.
       const outcome = error instanceof TransientUpstreamError && error.ambiguous ? 'ambiguous' : 'clear';
       await deps.tasks.releaseSubmit(task.id, attempt.submitAttemptedAt!, outcome);
     }

@@ -1,35 +1,61 @@
 /**
  * The shared pieces each handler builds at cold start, built one way: the task store wrapped in its
- * lifecycle (so every status change releases slots and, later, publishes), the upstream capacity, and the
- * configured provider.
+ * lifecycle (so every status change leaves the queue, releases slots and hands them on, and later
+ * publishes), the upstream capacity, the owners' queues, the dispatcher, and the configured provider.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { sfn as defaultSfn } from '../clients/sfn.ts';
 import { settings } from '../config.ts';
 import { DynamoDbTaskStore } from '../adapters/task-store.ts';
 import { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
+import { OwnerQueue } from '../adapters/owner-queue.ts';
+import { DispatchLease } from '../adapters/dispatch-lease.ts';
+import { StepFunctionsWorkflow } from '../adapters/workflow.ts';
 import { cachedSecret } from '../adapters/secret.ts';
 import { LumaProvider } from '../providers/luma.ts';
 import type { VideoProvider } from '../providers/provider.ts';
 import { TaskLifecycle } from './lifecycle.ts';
+import { Dispatcher } from './dispatch.ts';
 import { ClientLimits } from '../adapters/client-limits.ts';
 import { DynamoDbUpstreamClaims } from '../adapters/upstream-claims.ts';
 
-export function taskServices(
-  dynamo: DynamoDBDocumentClient,
-  tableName: string,
-): { tasks: TaskLifecycle; capacity: UpstreamCapacity; clientLimits: ClientLimits; upstreamClaims: DynamoDbUpstreamClaims } {
+export interface TaskServices {
+  tasks: TaskLifecycle;
+  capacity: UpstreamCapacity;
+  queue: OwnerQueue;
+  dispatcher: Dispatcher;
+  clientLimits: ClientLimits;
+  upstreamClaims: DynamoDbUpstreamClaims;
+}
+
+/**
+ * For every function that may free a slot or admit a task (API, Poll, Record failure, Reconcile): they
+ * dispatch, so they start workflows (STATE_MACHINE_ARN) and admit with the generation deadline.
+ */
+export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string, sfn: SFNClient = defaultSfn): TaskServices {
   const store = new DynamoDbTaskStore(dynamo, tableName);
-  const capacity = new UpstreamCapacity(dynamo, tableName, store, settings.capacity());
+  const capacity = new UpstreamCapacity(dynamo, tableName, settings.capacity());
+  const queue = new OwnerQueue(dynamo, tableName, { timeoutSeconds: settings.queueTimeoutSeconds() });
+  // The lifecycle hands freed slots to the dispatcher, which fails expired heads through the lifecycle.
+  const tasks: TaskLifecycle = new TaskLifecycle(store, { capacity, queue, dispatch: () => dispatcher.dispatchAndStart() });
+  const dispatcher: Dispatcher = new Dispatcher({
+    tasks,
+    capacity,
+    queue,
+    lease: new DispatchLease(dynamo, tableName),
+    workflow: new StepFunctionsWorkflow(sfn, settings.stateMachineArn()),
+    generationTimeoutSeconds: settings.generationTimeoutSeconds(),
+  });
   const clientLimits = new ClientLimits(dynamo, tableName, settings.keyLimits());
   const upstreamClaims = new DynamoDbUpstreamClaims(dynamo, tableName);
-  return { tasks: new TaskLifecycle(store, { capacity, clientLimits }), capacity, clientLimits, upstreamClaims };
+  return { tasks, capacity, queue, dispatcher, clientLimits, upstreamClaims };
 }
 
 /** For the copy, which only moves tasks from `copying` (slot already given back) to their end. */
 export function copyTaskServices(dynamo: DynamoDBDocumentClient, tableName: string): { tasks: TaskLifecycle } {
-  const clientLimits = new ClientLimits(dynamo, tableName, settings.keyLimits());
-  return { tasks: new TaskLifecycle(new DynamoDbTaskStore(dynamo, tableName), { clientLimits }) };
+  return { tasks: new TaskLifecycle(new DynamoDbTaskStore(dynamo, tableName), {}) };
 }
 
 export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {

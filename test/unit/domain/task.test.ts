@@ -2,9 +2,14 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
   TASK_STATUSES,
+  admitted,
   applyChange,
+  awaitsAdmission,
   isAlreadyApplied,
+  isQueued,
   isTerminal,
+  phaseOf,
+  queueOrder,
   keyframeKinds,
   newTask,
   type Task,
@@ -300,6 +305,54 @@ describe('the one step back: a resubmit after the upstream failed on its side', 
         }
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
+  const queued = (): Task => ({ ...fresh(), queueTicket: 7 });
+
+  it('a task with a ticket waits in its queue, with no phase: the reconciler has nothing to look after', () => {
+    expect(isQueued(queued())).toBe(true);
+    expect(phaseOf(queued())).toBeUndefined();
+  });
+
+  it('admission starts the generation deadline, leaves the queue and puts the task in the active phase', () => {
+    const at = new Date('2025-05-24T10:00:00.000Z'); // a day after it arrived
+    const task = admitted(queued(), at, 1800);
+    expect(task).toMatchObject({ admittedAt: at.toISOString(), deadline: '2025-05-24T10:30:00.000Z', queueTicket: 7, version: 2 });
+    expect(isQueued(task)).toBe(false);
+    expect(awaitsAdmission(task)).toBe(false);
+    expect(phaseOf(task)).toBe('active');
+    expect(() => admitted(task, at, 1800)).toThrow(InvalidTransitionError); // once
+  });
+
+  it('a resubmit keeps the admission: the task goes back to accepted without going back to its queue', () => {
+    const task = applyChange(admitted(queued(), NOW, 1800), { to: 'submitted', upstreamId: 'up-1' }, AT);
+    const back = applyChange(task, { to: 'accepted', resubmitOf: 'up-1', reason: 'Job failed' }, AT);
+    expect(back.status).toBe('accepted');
+    expect(back.admittedAt).toBe(task.admittedAt);
+    expect(back.deadline).toBe(task.deadline);
+    expect(isQueued(back)).toBe(false);
+    expect(phaseOf(back)).toBe('active');
+  });
+
+  it('a task without a ticket (recorded before the queue) awaits admission in the active phase, so its workflow is looked after', () => {
+    expect(awaitsAdmission(fresh())).toBe(true);
+    expect(isQueued(fresh())).toBe(false);
+    expect(phaseOf(fresh())).toBe('active');
+  });
+
+  it('a terminal task has no phase, queued or not', () => {
+    expect(phaseOf(applyChange(queued(), CHANGES.failed, AT))).toBeUndefined();
+    expect(phaseOf(taskIn('completed'))).toBeUndefined();
+  });
+
+  it('queue orders sort as the tickets do', () => {
+    fc.assert(
+      fc.property(fc.nat(10 ** 12), fc.nat(10 ** 12), (a, b) => {
+        expect(Math.sign(queueOrder(a).localeCompare(queueOrder(b)))).toBe(Math.sign(a - b));
+      }),
     );
   });
 });

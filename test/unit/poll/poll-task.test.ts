@@ -9,7 +9,6 @@ import { TransientUpstreamError } from '../../../functions/commons/errors.ts';
 import { parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
 import type { TaskStore } from '../../../functions/commons/adapters/task-store.ts';
 import type { VideoProvider } from '../../../functions/commons/providers/provider.ts';
-import type { Admission } from '../../../functions/commons/domain/capacity.ts';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { LumaProvider } from '../../../functions/commons/providers/luma.ts';
 import { cachedSecret } from '../../../functions/commons/adapters/secret.ts';
@@ -20,18 +19,22 @@ const ID = '0b4f1c2e-1111-4000-8000-000000000001';
 
 function task(status: Task['status']): Task {
   const base = newTask({ id: ID, owner: 'o', request: { prompt: 'a prompt' }, provider: 'luma', model: 'ray-2', now: NOW, timeoutSeconds: 1800 });
-  return status === 'accepted' ? base : { ...base, status, upstreamId: 'gen-1' };
+  // An accepted task here is admitted (it holds a slot): the poll submits it.
+  return status === 'accepted' ? { ...base, admittedAt: NOW.toISOString() } : { ...base, status, upstreamId: 'gen-1', admittedAt: NOW.toISOString() };
 }
 
 /** Only what these paths touch; anything else is a test bug and throws. */
-function deps(current: Task, overrides: { get?: VideoProvider['get']; admission?: Admission; pollIntervalSeconds?: number }): PollDeps {
+type CreateWindow = { allowed: boolean; secondsLeft: number };
+
+function deps(current: Task, overrides: { get?: VideoProvider['get']; window?: CreateWindow; pollIntervalSeconds?: number }): PollDeps {
   const unexpected = (what: string) => () => {
     throw new Error(`unexpected call: ${what}`);
   };
   return {
     tasks: { get: async () => current, transition: unexpected('transition') } as unknown as TaskStore,
     provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker') },
-    capacity: { tryAdmit: async () => overrides.admission ?? { admitted: true }, release: unexpected('release') } as unknown as PollDeps['capacity'],
+    capacity: { countCreate: async () => overrides.window ?? { allowed: true, secondsLeft: 60 } },
+    dispatcher: { admitAlone: unexpected('admitAlone') },
     media: {} as PollDeps['media'],
     upstreamClaims: {} as PollDeps['upstreamClaims'],
     keyframeUrlExpirySeconds: 3600,
@@ -55,9 +58,8 @@ describe('pollTask: every waitSeconds is a whole number of seconds', () => {
     expect(result).toMatchObject({ next: 'wait', waitSeconds: wait });
   });
 
-  it('a 429 at submit with a fractional Retry-After waits it, rounded up', async () => {
-    const admission: Admission = { admitted: false, reason: 'rate', position: 1, retryAfterSeconds: 17.25 };
-    const result = await pollTask({ taskId: ID }, deps(task('accepted'), { admission }));
+  it('a create window used up waits until it ends, rounded up to whole seconds', async () => {
+    const result = await pollTask({ taskId: ID }, deps(task('accepted'), { window: { allowed: false, secondsLeft: 17.25 } }));
     expect(result).toMatchObject({ next: 'wait', waitSeconds: 18 });
   });
 

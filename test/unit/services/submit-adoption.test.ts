@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { submitTask, SUBMIT_LEASE_MS, type SubmitDeps } from '../../../functions/commons/services/submit.ts';
-import { applyChange, isAlreadyApplied, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
+import { admitted, applyChange, isAlreadyApplied, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../../../functions/commons/domain/submit-attempt.ts';
 import type { TaskStore, TransitionResult } from '../../../functions/commons/adapters/task-store.ts';
 import type { ProviderRequest, UpstreamGeneration, VideoProvider } from '../../../functions/commons/providers/provider.ts';
@@ -46,7 +46,10 @@ class MemoryTaskStore implements TaskStore {
     const task = (await this.get(id))!;
     if (task.status === 'accepted' && task.submitLeaseUntil && task.submitAttemptedAt === attemptedAt) this.items.set(id, endAttempt(task, outcome));
   }
-  countWaitingAhead(): Promise<number> {
+  admit(): Promise<Task | undefined> {
+    throw new Error('not used');
+  }
+  queued(): Promise<{ id: string; ticket: number }[]> {
     throw new Error('not used');
   }
   listPhase(): Promise<{ ids: string[] }> {
@@ -146,25 +149,26 @@ function world(markers: boolean) {
     tasks,
     media: {} as MediaStore, // no keyframes in these requests
     provider: account,
-    capacity: { tryAdmit: async () => ({ admitted: true }), release: async () => undefined },
+    capacity: { countCreate: async () => ({ allowed: true, secondsLeft: 60 }) },
     upstreamClaims: claims,
     keyframeUrlExpirySeconds: 3600,
     clock: () => new Date(now),
   };
   const ids = ['0b4f1c2e-1111-4000-8000-00000000000a', '0b4f1c2e-1111-4000-8000-00000000000b'];
   for (const id of ids) {
-    void tasks.create(
-      newTask({
-        id,
-        owner: `owner-${id}`,
-        request: { prompt: 'The same popular prompt' },
-        provider: 'luma',
-        model: 'ray-2',
-        now: new Date(now),
-        timeoutSeconds: 3600,
-        upstreamMarker: markers ? `https://gw.example/luma/upstream-callbacks/${id}/token-of-${id}` : undefined,
-      }),
-    );
+    // Admitted: a task holding an upstream slot, as every task the submit sees.
+    const task = newTask({
+      id,
+      owner: `owner-${id}`,
+      request: { prompt: 'The same popular prompt' },
+      provider: 'luma',
+      model: 'ray-2',
+      now: new Date(now),
+      timeoutSeconds: 3600,
+      upstreamMarker: markers ? `https://gw.example/luma/upstream-callbacks/${id}/token-of-${id}` : undefined,
+      queueTicket: 1,
+    });
+    void tasks.create(admitted(task, new Date(now), 1800));
   }
   /** One attempt by one submitter; a crashed one is abandoned, and its lease left to run out. */
   const attempt = async (id: string, outcome: Outcome) => {
