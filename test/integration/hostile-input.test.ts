@@ -14,7 +14,7 @@
  * A third refusal is Lambda's: a request whose event would exceed the 6 MB synchronous payload never
  * reaches the function (local/lambda-host.ts refuses it as Lambda does), and the front answers for it with
  * the REST API's REQUEST_TOO_LARGE gateway response, a 413 in the API's error shape. Every body reaches the
- * function Base64-encoded (every media type is binary), so such a case is any whose body is over about 4.4 MiB
+ * function Base64-encoded (every media type is binary), so such a case is any whose body is over about 4.5 MiB
  * and at most 10 MiB; they are found by size, not named, and listed apart. Bodies between the API's limit
  * (4,325,376 bytes) and that get the API's own 413.
  *

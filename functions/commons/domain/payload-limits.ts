@@ -47,7 +47,7 @@ export function base64Length(bytes: number): number {
 /**
  * The largest body the API accepts: its Base64 plus the envelope fits Lambda's request,
  * 4 × 4,325,376 / 3 + 524,288 = 5,767,168 + 524,288 = 6,291,456 bytes. A larger one is answered with our
- * 413 as long as its event still reaches the function (up to about 4.4 MiB, depending on the headers).
+ * 413 as long as its event still reaches the function (up to about 4.5 MiB, depending on the headers).
  */
 export const MAX_BODY_BYTES = Math.floor((LAMBDA_SYNC_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES) / 4) * 3;
 
