@@ -117,7 +117,7 @@ async function dispatchAndSubmit(recorded: Task, requestId: string, deps: Genera
     // Its own task as a hint: the indexes of the queue may not show it yet. When another dispatcher is
     // running, it is left a note and dispatches again: this task may be admitted there, its workflow started.
     const onAdmitted = (admittedId: string) => void (admittedId !== id && others.push(deps.dispatcher.start([admittedId])));
-    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id }, onAdmitted })).admitted;
+    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id }, onAdmitted, waitForLease: true, rounds: 1 })).admitted;
   } catch (error) {
     // The task is queued: the next release, or the reconciler, dispatches it.
     log({ level: 'warn', msg: 'dispatch failed; the task stays queued', taskId: id, error: (error as Error).name });
