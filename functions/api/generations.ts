@@ -111,10 +111,13 @@ async function dispatchAndSubmit(recorded: Task, requestId: string, deps: Genera
   let task = recorded;
   const { id, owner } = task;
   let admitted: string[] = [];
+  // Other tasks it admits get their workflows at once; its own is submitted first, while the client waits.
+  const others: Promise<void>[] = [];
   try {
     // Its own task as a hint: the indexes of the queue may not show it yet. When another dispatcher is
     // running, it is left a note and dispatches again: this task may be admitted there, its workflow started.
-    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id } })).admitted;
+    const onAdmitted = (admittedId: string) => void (admittedId !== id && others.push(deps.dispatcher.start([admittedId])));
+    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id }, onAdmitted, waitForLease: true, rounds: 1 })).admitted;
   } catch (error) {
     // The task is queued: the next release, or the reconciler, dispatches it.
     log({ level: 'warn', msg: 'dispatch failed; the task stays queued', taskId: id, error: (error as Error).name });
@@ -126,8 +129,9 @@ async function dispatchAndSubmit(recorded: Task, requestId: string, deps: Genera
     refused = true;
     throw error;
   } finally {
-    // Every task admitted here gets its workflow; this one too, unless the upstream refused it (it is failed).
-    await deps.dispatcher.start(admitted.filter((admittedId) => admittedId !== id || !refused));
+    // Its own workflow too, unless the upstream refused it (it is failed).
+    if (admitted.includes(id) && !refused) others.push(deps.dispatcher.start([id]));
+    await Promise.all(others);
   }
   const position = isQueued(task) ? await deps.queue.position(owner, task.queueTicket!) : undefined;
   return toSeedGeneration(task, undefined, requestId, position);

@@ -180,12 +180,12 @@ describe('npm run keys', () => {
 describe('per-key limits', () => {
   it('runs at most --max-concurrent of the key’s tasks upstream, queues the rest, and answers 429 past --max-queued', async () => {
     const frank = await createKey('frank', '--max-concurrent', '1', '--max-queued', '2');
-    // Nine of the ten slots are free, yet only one of frank's tasks runs: the others wait in his queue.
     const first = await frank.create({ user_prompt: 'Frank one, for a long while [sim:slow]' });
+    await waitUntil(async () => ((await frank.get(first.body.id)).body.queue_state === null ? true : undefined), 30_000, 'the first to start');
+    // Nine of the ten slots are free, yet only one of frank's tasks runs: the others wait in his queue.
     const second = await frank.create({ user_prompt: 'Frank two' });
     const third = await frank.create({ user_prompt: 'Frank three' });
     expect([first.status, second.status, third.status]).toEqual([200, 200, 200]);
-    expect(first.body.queue_state).toBeNull();
     expect([second.body.queue_state, second.body.queue_position]).toEqual(['queued', 1]);
     expect([third.body.queue_state, third.body.queue_position]).toEqual(['queued', 2]);
     const before = gateway.simulatedLuma!.stats().creates;

@@ -41,6 +41,17 @@ export interface DispatchOptions {
   expireHeads?: boolean;
   /** Called as each task is admitted (dispatchAndStart starts its workflow there). */
   onAdmitted?: (taskId: string) => void;
+  /**
+   * When another dispatcher runs, try again for a moment before leaving it a note: the API, whose own task
+   * is submitted while the client waits only if this request admits it.
+   */
+  waitForLease?: boolean;
+  /**
+   * Rounds at most, while notes are left, before letting go and leaving the notes to the next dispatcher.
+   * The API does one: its client is waiting, and the next request, or the next release, dispatches.
+   * @default 5
+   */
+  rounds?: number;
 }
 
 export interface DispatchResult {
@@ -66,11 +77,10 @@ export interface DispatchDeps {
 const HEAD_PAGE = 5;
 /** At most this many stale entries are skipped for one owner in one dispatch; the rest wait for the next. */
 const MAX_STALE_PER_OWNER = 50;
-/**
- * A dispatcher goes round again while notes are left, at most this many times: then it lets go and leaves
- * the notes to the next one (an API request must answer its client).
- */
+/** A dispatcher goes round again while notes are left, at most this many times (DispatchOptions.rounds). */
 const MAX_ROUNDS = 5;
+/** Pauses between tries for a held lease, when waiting for it (about 2 s in all; a round takes far less). */
+const LEASE_RETRY_MS = [20, 40, 80, 160, 320, 500, 500, 500];
 
 interface Waiting extends Omit<Candidate, 'head'> {
   record: OwnerRecord;
@@ -115,12 +125,15 @@ export class Dispatcher {
    */
   async dispatch(options: DispatchOptions = {}): Promise<DispatchResult> {
     const result: DispatchResult = { admitted: [], expired: [] };
+    // A cheap look first: with every slot taken (a burst's usual case) there is nothing to dispatch, and
+    // whoever frees a slot dispatches after freeing it.
+    if (!options.expireHeads && !(await this.anySlotFree())) return result;
     const holder = randomUUID();
-    if (!(await this.deps.lease.acquire(holder))) return { ...result, deferred: true };
+    if (!(await this.acquireLease(holder, options.waitForLease ?? false))) return { ...result, deferred: true };
     try {
       for (let round = 1; ; round++) {
         await this.dispatchOnce(options, result);
-        if (round >= MAX_ROUNDS) {
+        if (round >= (options.rounds ?? MAX_ROUNDS)) {
           await this.deps.lease.abandon(holder);
           return result;
         }
@@ -129,6 +142,19 @@ export class Dispatcher {
     } catch (error) {
       await this.deps.lease.abandon(holder).catch(() => undefined); // its expiry frees it otherwise
       throw error;
+    }
+  }
+
+  private async anySlotFree(): Promise<boolean> {
+    const now = this.now().getTime();
+    return (await this.deps.capacity.slots()).some((slot) => isFree(slot, now));
+  }
+
+  private async acquireLease(holder: string, patient: boolean): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      if (await this.deps.lease.acquire(holder)) return true;
+      if (!patient || attempt >= LEASE_RETRY_MS.length) return false;
+      await new Promise((resume) => setTimeout(resume, LEASE_RETRY_MS[attempt]));
     }
   }
 

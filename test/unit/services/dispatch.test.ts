@@ -287,31 +287,54 @@ describe('Dispatcher', () => {
     expect((await dispatcher.dispatch()).admitted).toHaveLength(1);
   });
 
-  it('runs one at a time: while another holds the lease it leaves a note and reads nothing else', async () => {
+  it('runs one at a time: while another holds the lease it leaves a note and reads no queue', async () => {
     const world = new World(3);
     world.enqueue('owner', 'waits');
     world.lease.holder = 'another dispatcher';
-    const slots = vi.spyOn(world.capacity, 'slots');
+    const waitingOwners = vi.spyOn(world.queue, 'waitingOwners');
     const { dispatcher } = world.dispatcher();
     expect(await dispatcher.dispatch()).toEqual({ admitted: [], expired: [], deferred: true });
     expect(world.lease.pending).toBe(true);
-    expect(slots).not.toHaveBeenCalled();
+    expect(waitingOwners).not.toHaveBeenCalled();
+  });
+
+  it('asked to wait (the API), tries a held lease again for a moment, and dispatches once it is let go', async () => {
+    const world = new World(1);
+    const task = world.enqueue('owner', 'submitted while its client waits');
+    world.lease.holder = 'another dispatcher';
+    const acquire = world.lease.acquire;
+    world.lease.acquire = async (holder: string) => {
+      const got = await acquire(holder);
+      world.lease.holder = undefined; // the other one finishes meanwhile
+      return got;
+    };
+    const { dispatcher } = world.dispatcher();
+    expect((await dispatcher.dispatch({ waitForLease: true })).admitted).toEqual([task.id]);
+  });
+
+  it('takes no lease and leaves no note while every slot is taken: whoever frees one dispatches', async () => {
+    const world = new World(1);
+    world.holding(0, 'other');
+    world.enqueue('owner', 'waits');
+    const acquire = vi.spyOn(world.lease, 'acquire');
+    const { dispatcher } = world.dispatcher();
+    expect(await dispatcher.dispatch()).toEqual({ admitted: [], expired: [] });
+    expect(acquire).not.toHaveBeenCalled();
   });
 
   it('goes round again while notes are left, so a slot freed or a task queued meanwhile is not lost', async () => {
     const world = new World(1);
-    world.holding(0, 'other');
-    const first = world.enqueue('owner', 'waits for the slot');
+    let first: Task | undefined;
     let rounds = 0;
     world.lease.onRelease = () => {
-      // As the first round ends, the running task finishes: its releaser finds the lease held.
+      // As the first round ends, a task is recorded: its API finds the lease held.
       if (++rounds === 1) {
-        world.slots[0] = { index: 0 };
+        first = world.enqueue('owner', 'recorded during the first round');
         world.lease.pending = true;
       }
     };
     const { dispatcher } = world.dispatcher();
-    expect((await dispatcher.dispatch()).admitted).toEqual([first.id]);
+    expect((await dispatcher.dispatch()).admitted).toEqual([first!.id]);
     expect(rounds).toBe(2);
     expect(world.lease).toMatchObject({ holder: undefined, pending: false });
   });
@@ -328,7 +351,7 @@ describe('Dispatcher', () => {
     };
     const { dispatcher } = world.dispatcher();
     await dispatcher.dispatch();
-    expect(rounds).toHaveBeenCalledTimes(5);
+    expect(rounds).toHaveBeenCalledTimes(1 + 5); // the look for a free slot, then five rounds
     expect(world.lease).toMatchObject({ holder: undefined, pending: true });
   });
 
