@@ -79,8 +79,11 @@ const HEAD_PAGE = 5;
 const MAX_STALE_PER_OWNER = 50;
 /** A dispatcher goes round again while notes are left, at most this many times (DispatchOptions.rounds). */
 const MAX_ROUNDS = 5;
-/** Pauses between tries for a held lease, when waiting for it (about 2 s in all; a round takes far less). */
-const LEASE_RETRY_MS = [20, 40, 80, 160, 320, 500, 500, 500];
+/**
+ * Pauses between tries for a held lease, when waiting for it (about 0.6 s in all). Short on purpose: every
+ * POST of a burst waits here, and a holder that is busy goes round again for the notes it was left.
+ */
+const LEASE_RETRY_MS = [20, 40, 80, 160, 320];
 
 interface Waiting extends Omit<Candidate, 'head'> {
   record: OwnerRecord;
