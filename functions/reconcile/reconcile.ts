@@ -70,7 +70,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     } while (cursor);
   }
   report.slotsReleased = await releaseOrphanSlots(deps);
-  const dispatched = await deps.dispatcher.dispatchAndStart({ expireHeads: true });
+  const dispatched = await deps.dispatcher.dispatchAndStart({ expireHeads: true, waitForLease: true });
   report.admitted = dispatched.admitted.length;
   report.expired = dispatched.expired.length;
   report.countersRepaired = await deps.queue.repair(async (owner) => (await deps.tasks.queued(owner, 1)).length === 0);
