@@ -15,6 +15,7 @@ import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
+import { queuePosition } from '../commons/domain/fair-share.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
@@ -55,7 +56,7 @@ export async function createGeneration(
   // Keyframes first: the ticket is taken just before the task is recorded, so that tasks of one owner
   // become visible in its queue nearly in ticket order (a refused ticket leaves stored keyframes to expire).
   const frames = await storeKeyframes(id, body, deps);
-  const { ticket } = await deps.queue.enqueue(owner, deps.clientLimits.of(key));
+  const { ticket, served } = await deps.queue.enqueue(owner, deps.clientLimits.of(key));
   let task: Task;
   try {
     task = await recordTask(id, owner, ticket, body, frames, deps);
@@ -64,7 +65,8 @@ export async function createGeneration(
     throw error;
   }
   log({ msg: 'task recorded', taskId: id, owner });
-  return dispatchAndSubmit(task, requestId, deps);
+  // Its owner's next task (nothing of the owner's queued before it): worth waiting a moment for the lease.
+  return dispatchAndSubmit(task, queuePosition(ticket, served) === 1, requestId, deps);
 }
 
 async function storeKeyframes(id: string, body: GenerationRequest, deps: GenerationsDeps): Promise<[Keyframe | undefined, Keyframe | undefined]> {
@@ -107,7 +109,7 @@ async function recordTask(
   return task;
 }
 
-async function dispatchAndSubmit(recorded: Task, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+async function dispatchAndSubmit(recorded: Task, ownersNext: boolean, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
   let task = recorded;
   const { id, owner } = task;
   let admitted: string[] = [];
@@ -117,7 +119,7 @@ async function dispatchAndSubmit(recorded: Task, requestId: string, deps: Genera
     // Its own task as a hint: the indexes of the queue may not show it yet. When another dispatcher is
     // running, it is left a note and dispatches again: this task may be admitted there, its workflow started.
     const onAdmitted = (admittedId: string) => void (admittedId !== id && others.push(deps.dispatcher.start([admittedId])));
-    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id }, onAdmitted, waitForLease: true, rounds: 1 })).admitted;
+    admitted = (await deps.dispatcher.dispatch({ hint: { owner, taskId: id }, onAdmitted, waitForLease: ownersNext, rounds: 1 })).admitted;
   } catch (error) {
     // The task is queued: the next release, or the reconciler, dispatches it.
     log({ level: 'warn', msg: 'dispatch failed; the task stays queued', taskId: id, error: (error as Error).name });

@@ -24,7 +24,7 @@ export interface ReconcileDeps {
   tasks: TaskStore;
   capacity: Pick<UpstreamCapacity, 'slots' | 'giveBack'>;
   queue: Pick<OwnerQueue, 'repair'>;
-  dispatcher: Pick<Dispatcher, 'dispatchAndStart'>;
+  dispatcher: Pick<Dispatcher, 'dispatchAndStart' | 'expireHeads'>;
   workflow: Workflow;
   /**
    * A task admitted less than this long ago may be between "admitted" and "started": leave it to its
@@ -70,9 +70,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     } while (cursor);
   }
   report.slotsReleased = await releaseOrphanSlots(deps);
-  const dispatched = await deps.dispatcher.dispatchAndStart({ expireHeads: true });
-  report.admitted = dispatched.admitted.length;
-  report.expired = dispatched.expired.length;
+  report.expired = (await deps.dispatcher.expireHeads()).length;
+  report.admitted = (await deps.dispatcher.dispatchAndStart({ waitForLease: true })).admitted.length;
   report.countersRepaired = await deps.queue.repair(async (owner) => (await deps.tasks.queued(owner, 1)).length === 0);
   return report;
 }

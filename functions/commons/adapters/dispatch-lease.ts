@@ -20,8 +20,11 @@ export class DispatchLease {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Takes the lease for `holder` (clearing the notes: this dispatch serves them); false, leaving a note, when another holds it. */
-  async acquire(holder: string): Promise<boolean> {
+  /**
+   * Takes the lease for `holder` (clearing the notes: this dispatch serves them); false when another holds
+   * it, leaving the holder a note unless told not to (a try that will be made again).
+   */
+  async acquire(holder: string, leaveNote = true): Promise<boolean> {
     const now = this.clock();
     if (
       await this.update({
@@ -32,7 +35,7 @@ export class DispatchLease {
     ) {
       return true;
     }
-    await this.update({ UpdateExpression: 'SET pending = :yes', ExpressionAttributeValues: { ':yes': true } });
+    if (leaveNote) await this.update({ UpdateExpression: 'SET pending = :yes', ExpressionAttributeValues: { ':yes': true } });
     return false;
   }
 

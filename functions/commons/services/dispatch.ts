@@ -34,16 +34,13 @@ export interface DispatchHint {
 
 export interface DispatchOptions {
   hint?: DispatchHint;
-  /**
-   * Also fail the expired heads of every waiting owner when no slot is free (the reconciler: a queue
-   * deadline must hold when the slots stay busy for longer than it).
-   */
-  expireHeads?: boolean;
   /** Called as each task is admitted (dispatchAndStart starts its workflow there). */
   onAdmitted?: (taskId: string) => void;
   /**
-   * When another dispatcher runs, try again for a moment before leaving it a note: the API, whose own task
-   * is submitted while the client waits only if this request admits it.
+   * When another dispatcher runs, try again for a moment (about 0.25 s) before leaving it a note: whoever
+   * freed a slot, and the API when its own task is its owner's next (submitted while the client waits
+   * only if this request admits it). Not every request of a burst: each try is a write, and they would
+   * queue up behind one another for the lease.
    */
   waitForLease?: boolean;
   /**
@@ -79,11 +76,8 @@ const HEAD_PAGE = 5;
 const MAX_STALE_PER_OWNER = 50;
 /** A dispatcher goes round again while notes are left, at most this many times (DispatchOptions.rounds). */
 const MAX_ROUNDS = 5;
-/**
- * Pauses between tries for a held lease, when waiting for it (about 0.6 s in all). Short on purpose: every
- * POST of a burst waits here, and a holder that is busy goes round again for the notes it was left.
- */
-const LEASE_RETRY_MS = [20, 40, 80, 160, 320];
+/** Pauses between tries for a held lease, when waiting for it: a round takes less. */
+const LEASE_RETRY_MS = [25, 75, 150];
 
 interface Waiting extends Omit<Candidate, 'head'> {
   record: OwnerRecord;
@@ -130,7 +124,7 @@ export class Dispatcher {
     const result: DispatchResult = { admitted: [], expired: [] };
     // A cheap look first: with every slot taken (a burst's usual case) there is nothing to dispatch, and
     // whoever frees a slot dispatches after freeing it.
-    if (!options.expireHeads && !(await this.anySlotFree())) return result;
+    if (!(await this.anySlotFree())) return result;
     const holder = randomUUID();
     if (!(await this.acquireLease(holder, options.waitForLease ?? false))) return { ...result, deferred: true };
     try {
@@ -153,12 +147,27 @@ export class Dispatcher {
     return (await this.deps.capacity.slots()).some((slot) => isFree(slot, now));
   }
 
+  /** Takes the lease; the note for the holder is left only by the last try. */
   private async acquireLease(holder: string, patient: boolean): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      if (await this.deps.lease.acquire(holder)) return true;
-      if (!patient || attempt >= LEASE_RETRY_MS.length) return false;
-      await new Promise((resume) => setTimeout(resume, LEASE_RETRY_MS[attempt]));
+    const tries = patient ? LEASE_RETRY_MS.length + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      if (await this.deps.lease.acquire(holder, attempt === tries)) return true;
+      if (attempt === tries) return false;
+      await new Promise((resume) => setTimeout(resume, LEASE_RETRY_MS[attempt - 1]));
     }
+  }
+
+  /**
+   * Fails the queued heads that waited past their queue deadline, for every waiting owner, whether or not
+   * a slot is free (the reconciler: a queue deadline must hold while the slots stay busy for longer than
+   * it). Without the lease: failing a queued task takes no slot, and is conditional on its version.
+   */
+  async expireHeads(): Promise<string[]> {
+    const result: DispatchResult = { admitted: [], expired: [] };
+    const now = this.now().getTime();
+    const running = runningByOwner(await this.deps.capacity.slots(), now);
+    for (const owner of await this.waitingOwners(running, undefined)) await this.headOf(owner, result);
+    return result.expired;
   }
 
   /** One round: fills the free slots (and, asked to, fails expired heads). */
@@ -166,11 +175,10 @@ export class Dispatcher {
     const now = this.now();
     const slots = await this.deps.capacity.slots();
     let free = slots.filter((slot) => isFree(slot, now.getTime()));
-    if (free.length === 0 && !options.expireHeads) return;
+    if (free.length === 0) return;
 
     const running = runningByOwner(slots, now.getTime());
     const owners = await this.waitingOwners(running, options.hint);
-    if (options.expireHeads) for (const owner of owners) await this.headOf(owner, result);
 
     // Bounded however the races go: every turn admits, expires or moves past a task, or stops.
     for (let turn = 0; free.length > 0 && turn < 10 * slots.length + 100; turn++) {

@@ -38,8 +38,9 @@ export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string, 
   const store = new DynamoDbTaskStore(dynamo, tableName);
   const capacity = new UpstreamCapacity(dynamo, tableName, settings.capacity());
   const queue = new OwnerQueue(dynamo, tableName, { timeoutSeconds: settings.queueTimeoutSeconds() });
-  // The lifecycle hands freed slots to the dispatcher, which fails expired heads through the lifecycle.
-  const tasks: TaskLifecycle = new TaskLifecycle(store, { capacity, queue, dispatch: () => dispatcher.dispatchAndStart() });
+  // The lifecycle hands freed slots to the dispatcher, which fails expired heads through the lifecycle. It
+  // waits for a held lease a moment: an API request's dispatch does one round, and may not see this slot.
+  const tasks: TaskLifecycle = new TaskLifecycle(store, { capacity, queue, dispatch: () => dispatcher.dispatchAndStart({ waitForLease: true }) });
   const dispatcher: Dispatcher = new Dispatcher({
     tasks,
     capacity,

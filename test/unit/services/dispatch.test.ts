@@ -134,9 +134,9 @@ class World {
     pending: false,
     /** Runs inside each release, before its check: work arriving as a round ends. */
     onRelease: undefined as (() => void) | undefined,
-    acquire: async (holder: string) => {
+    acquire: async (holder: string, leaveNote = true) => {
       if (this.lease.holder !== undefined) {
-        this.lease.pending = true;
+        if (leaveNote) this.lease.pending = true;
         return false;
       }
       Object.assign(this.lease, { holder, pending: false });
@@ -266,14 +266,15 @@ describe('Dispatcher', () => {
     expect(world.owners.get('owner')).toMatchObject({ waiting: 0, served: 2 }); // both left the queue once
   });
 
-  it('with expireHeads, fails expired heads even while every slot is taken (the reconciler)', async () => {
+  it('expireHeads fails expired heads even while every slot is taken, and without the lease (the reconciler)', async () => {
     const world = new World(1);
     const expired = world.enqueue('owner', 'too old');
     world.now += 2 * 3600 * 1000;
     world.holding(0, 'other');
     const { dispatcher } = world.dispatcher();
     expect(await dispatcher.dispatch()).toEqual({ admitted: [], expired: [] });
-    expect(await dispatcher.dispatch({ expireHeads: true })).toEqual({ admitted: [], expired: [expired.id] });
+    world.lease.holder = 'another dispatcher';
+    expect(await dispatcher.expireHeads()).toEqual([expired.id]);
     expect(world.tasks.get(expired.id)!.status).toBe('failed');
   });
 
