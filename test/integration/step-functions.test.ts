@@ -19,7 +19,7 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { findResources, stateMachineDefinition, type AslDefinition, type Template } from '../../local/template.ts';
+import { findResources, stateMachineDefinition, type AslDefinition, type Template } from '../../local/cloudformation-intrinsics.ts';
 import {
   LocalStepFunctions,
   stepFunctionsHttpHandler,
