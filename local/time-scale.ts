@@ -25,8 +25,13 @@ export class TimeScale {
   }
 
   /** The real milliseconds that `seconds` of gateway time last. */
-  ms(seconds: number): number {
+  secondsAsMs(seconds: number): number {
     return scaledMs(seconds, this.factor);
+  }
+
+  /** The real milliseconds that `ms` milliseconds of gateway time last. */
+  ms(ms: number): number {
+    return ms * this.factor;
   }
 
   /** The real seconds that `seconds` of gateway time last: for the settings the functions read in seconds. */

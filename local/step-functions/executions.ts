@@ -281,7 +281,7 @@ export class LocalStepFunctions {
   private async runWait(task: WaitTask, parameters: LibJson, signal: AbortSignal): Promise<LibJson> {
     const { input, seconds, timestamp } = parameters as { input: LibJson; seconds?: unknown; timestamp?: unknown };
     const delayMs = task.scaled
-      ? this.scale.ms(waitSeconds(seconds, task.stateName))
+      ? this.scale.secondsAsMs(waitSeconds(seconds, task.stateName))
       : msUntil(timestamp, task.stateName);
     if (!(await sleep(delayMs, signal))) throw statesRuntimeError('The execution was stopped');
     return input;
