@@ -17,7 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { buildApp } from '../infra/app.ts';
 import type { GatewayStack } from '../infra/gateway-stack.ts';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
+import { generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
 import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
 import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
@@ -519,7 +519,7 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, cr
   const keyFile = join(dataDir, 'api-key');
   const generated = keys.length === 0;
   if (generated) {
-    if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `${generateApiKey()}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
