@@ -251,13 +251,13 @@ export const SETTINGS = {
   keyRatePerMinute: {
     type: 'number', env: 'KEY_RATE_PER_MINUTE', context: 'keyRatePerMinute', option: 'rate', integer: true, min: 1, max: 100_000,
     default: 600, runtime: { min: 1 },
-    doc: 'generations a key may create a minute, unless the key has its own limit (`--rate`); 429 beyond',
-    local: { note: ' (minutes of scaled time)' },
+    doc: 'generations a key may create a minute (429 beyond), unless the key has its own limit (`--rate`)',
+    local: { note: '; minutes of scaled time' },
   },
   keyMaxQueued: {
     type: 'number', env: 'KEY_MAX_QUEUED', context: 'keyMaxQueued', option: 'max-queued', integer: true, min: 1, max: 100_000,
     default: 1000, runtime: { min: 1 },
-    doc: "tasks of a key's owner that may wait for a slot at once, unless the key has its own limit (`--max-queued`); 429 beyond",
+    doc: "tasks of a key's owner that may wait for a slot at once (429 beyond), unless the key has its own limit (`--max-queued`)",
     local: {},
   },
   keyMaxConcurrent: {
@@ -318,7 +318,9 @@ export const SETTINGS = {
    */
   assetHostAllowlist: {
     type: 'list', env: 'ASSET_HOST_ALLOWLIST', context: 'assetHostAllowlist', default: ['*.cdn-luma.com'],
-    doc: 'where the copy may download from, comma-separated: hosts (`storage.cdn-luma.com`), subdomain patterns (`*.cdn-luma.com`), or exact origins (`http://10.0.0.5:8080`)',
+    doc:
+      'where the copy may download from, comma-separated: hosts (`storage.cdn-luma.com`), subdomain patterns (`*.cdn-luma.com`), ' +
+      'or exact origins (`http://10.0.0.5:8080`)',
   },
   presignExpiry: {
     type: 'number', env: 'PRESIGN_EXPIRY_SECONDS', unit: 'seconds', min: 1, default: HOUR,
@@ -373,8 +375,9 @@ export const SETTINGS = {
   simOtherClients: {
     type: 'choice', env: 'SIM_OTHER_CLIENTS', values: ['0', '1'], default: '1',
     doc:
-      "simulated upstream: the account is shared, like a real Luma key: it already holds an hour of other clients' generations, and " +
-      'each submit has a twin by another client with the same request, a millisecond earlier, without our `callback_url`. `0`: an account of our own',
+      "simulated upstream: the account is shared, like a real Luma key: it already holds an hour of other clients' generations " +
+      '(the prompt above among them), and each submit has a twin by another client with the same request, a millisecond earlier, ' +
+      'without our `callback_url`. `0`: an account of our own',
     local: {},
   },
 } as const satisfies Record<string, Setting>;

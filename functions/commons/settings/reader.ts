@@ -15,11 +15,14 @@ export type Check = 'deployment' | 'runtime' | 'number';
 
 type NumberName = SettingsOfType<'number'>;
 type TextName = SettingsOfType<'string' | 'choice'>;
+type ChoiceName = SettingsOfType<'choice'>;
 type ListName = SettingsOfType<'list'>;
 type BooleanName = SettingsOfType<'boolean'>;
 
-/** A plain decimal (`12`, `-1.5`, `.5`, `1e3`): no hex, no `Infinity`, nothing `Number()` would read as 0. */
+/** A decimal (`12`, `-1.5`, `.5`, `1e3`): no hex, no `Infinity`, nothing `Number()` would read as 0. */
 const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+/** A whole number is written out in digits (`1000`, not `1e3`). */
+const DIGITS = /^[-+]?\d+$/;
 
 /** What `bounds` allow, as messages say it: "a whole number of seconds from 1 to 3600", "from 1 minute to 168 hours". */
 export function describeBounds({ integer, min, above, max, unit, duration, why }: Bounds): string {
@@ -54,7 +57,8 @@ export function parseNumber(raw: unknown, label: string, bounds: Bounds = {}): n
   if (typeof raw === 'number') return checked(bounds, raw, label);
   const text = String(raw).trim();
   if (text === '') return undefined;
-  return checked(bounds, DECIMAL.test(text) ? Number(text) : Number.NaN, label, `"${text}"`);
+  const readable = (bounds.integer ? DIGITS : DECIMAL).test(text);
+  return checked(bounds, readable ? Number(text) : Number.NaN, label, `"${text}"`);
 }
 
 /** Within the deployment's bounds of setting `name`, or a SettingError naming it `label` (its context key by default). */
@@ -132,6 +136,14 @@ export class SettingsReader {
   text(name: TextName): string | undefined {
     const value = this.raw(name);
     return value === undefined ? undefined : String(value);
+  }
+
+  /** One of the setting's values, or a SettingError naming them. */
+  choice<N extends ChoiceName>(name: N): (typeof SETTINGS)[N]['values'][number] | undefined {
+    const value = this.text(name)?.trim() || undefined;
+    const values: readonly string[] = SETTINGS[name].values;
+    if (value === undefined || values.includes(value)) return value as (typeof SETTINGS)[N]['values'][number] | undefined;
+    throw new SettingError(`${this.label(name)} must be one of ${values.join(', ')}, not "${value.slice(0, 50)}".`);
   }
 
   /** A setting the functions cannot run without: a SettingError `<label> is not set.` when missing. */
