@@ -6,9 +6,6 @@ import { checkSetting } from '../../functions/commons/settings/reader.ts';
 
 /** The evaluation window of both rate rules: "a minute", as the settings say. One of WAF's 60, 120, 300 or 600. */
 export const RATE_WINDOW_SECONDS = 60;
-/** WAF's bounds on a rate-based rule's limit (the settings catalogue's, for both rules). */
-export const WAF_RATE_LIMIT_MIN = SETTINGS.clientRequestsPerMinute.min;
-export const WAF_RATE_LIMIT_MAX = SETTINGS.clientRequestsPerMinute.max;
 
 export interface ClientRateLimits {
   /**
