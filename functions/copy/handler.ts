@@ -8,6 +8,7 @@ import { MediaStore } from '../commons/adapters/media-store.ts';
 import { AssetPolicy } from '../commons/adapters/asset-policy.ts';
 import { AssetDownloader } from '../commons/adapters/download.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
+import { withGatewayErrors } from '../commons/errors.ts';
 import { copyOutput, type CopyDeps } from './copy-output.ts';
 
 const deps: CopyDeps = {
@@ -19,5 +20,6 @@ const deps: CopyDeps = {
 };
 
 // Downloads are budgeted from this invocation's remaining time, so the copy never runs past its timeout.
-export const handler = (input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
-  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() });
+export const handler = withGatewayErrors((input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
+  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+);

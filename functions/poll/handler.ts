@@ -7,6 +7,7 @@ import { MediaStore } from '../commons/adapters/media-store.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import { configuredProvider, taskServices } from '../commons/services/wiring.ts';
 import { log } from '../commons/log.ts';
+import { withGatewayErrors } from '../commons/errors.ts';
 import { pollTask, type PollDeps, type PollResult } from './poll-task.ts';
 
 const deps: PollDeps = {
@@ -18,8 +19,8 @@ const deps: PollDeps = {
   upstreamResubmits: settings.upstreamResubmits(),
 };
 
-export async function handler(input: WorkflowInput): Promise<PollResult> {
+export const handler = withGatewayErrors(async (input: WorkflowInput): Promise<PollResult> => {
   const result = await pollTask(input, deps);
   log({ msg: 'poll', taskId: input.taskId, next: result.next });
   return result;
-}
+});

@@ -22,8 +22,8 @@ import {
   type Task,
   type TaskChange,
   type TaskPhase,
+  TransitionRefusedError,
 } from '../domain/task.ts';
-import { InvalidTransitionError } from '../errors.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
 
@@ -108,7 +108,7 @@ export class DynamoDbTaskStore implements TaskStore {
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(id);
-      if (!current) throw new InvalidTransitionError(`Task ${id} does not exist.`);
+      if (!current) throw new TransitionRefusedError(`Task ${id} does not exist.`);
       if (isAlreadyApplied(current, change)) return { task: current, changed: false };
       const next = applyChange(current, change, this.clock().toISOString());
       if (await this.putIfUnchanged(current, next)) return { task: next, changed: true };
