@@ -16,6 +16,7 @@ import type { Dispatcher } from '../commons/services/dispatch.ts';
 import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 import { queuePosition } from '../commons/domain/fair-share.ts';
+import { systemClock, type Clock } from '../commons/clock.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   workflow: Workflow;
@@ -32,7 +33,7 @@ export interface GenerationsDeps extends SubmitDeps {
   publicBaseUrl?: string;
   /** The deployment's defaults fill in what a request leaves out; the request schema already checked the rest. */
   offer: GenerationOffer;
-  clock?: () => Date;
+  clock?: Clock;
   newId?: () => string;
 }
 
@@ -100,7 +101,7 @@ async function recordTask(
     },
     provider: deps.provider.name,
     model,
-    now: (deps.clock ?? (() => new Date()))(),
+    now: (deps.clock ?? systemClock)(),
     timeoutSeconds: deps.queue.timeoutSeconds,
     queueTicket: ticket,
     upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),

@@ -16,6 +16,7 @@ import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { awaitsAdmission, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
 import type { Failure } from '../commons/domain/failure.ts';
 import { log } from '../commons/log.ts';
+import { systemClock, type Clock } from '../commons/clock.ts';
 
 /** A task's workflow is restarted at most this many times before the task is failed. */
 export const MAX_RUNS = 3;
@@ -31,7 +32,7 @@ export interface ReconcileDeps {
    * dispatcher. Also how long a slot may be held by a task not yet marked admitted.
    */
   graceSeconds: number;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 export interface ReconcileReport {
@@ -77,7 +78,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
 }
 
 async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started' | 'failed'> {
-  const now = (deps.clock ?? (() => new Date()))().getTime();
+  const now = (deps.clock ?? systemClock)().getTime();
   const { run, status } = await latestRun(task.id, deps.workflow);
   if (status === 'RUNNING') return 'ok';
   // Its run may have ended with the task, between our read of the task and of the run.
@@ -143,7 +144,7 @@ const TAKE_SETTLE_MS = 60_000;
  * task (all but one).
  */
 async function releaseOrphanSlots(deps: ReconcileDeps): Promise<number> {
-  const now = (deps.clock ?? (() => new Date()))().getTime();
+  const now = (deps.clock ?? systemClock)().getTime();
   let released = 0;
   const holders = new Set<string>();
   for (const slot of await deps.capacity.slots()) {

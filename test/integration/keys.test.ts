@@ -237,7 +237,7 @@ describe('per-key limits', () => {
 
   it('counts each clock-aligned minute on its own (ClientLimits on the gateway’s table, on a clock the test sets)', async () => {
     let now = Date.UTC(2026, 0, 1, 12, 0, 59, 500); // half a second before a minute ends
-    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxQueued: 100, weight: 1 }, () => now);
+    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxQueued: 100, weight: 1 }, () => new Date(now));
     const key = { keyHash: 'clock-driven-key', owner: 'own_clock_driven', name: 'clocked', createdAt: new Date(now).toISOString(), limits: { ratePerMinute: 2 } };
     await limits.admit(key);
     await limits.admit(key);

@@ -10,13 +10,14 @@ import { rateWindow } from '../domain/capacity.ts';
 import type { KeyLimits } from '../domain/api-key.ts';
 import type { ApiKeyRecord } from './api-key-store.ts';
 import { TooManyRequestsError } from '../errors.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export class ClientLimits {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     readonly defaults: KeyLimits,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The key's limits: its own where it has them, the deployment's defaults otherwise. */
@@ -27,7 +28,7 @@ export class ClientLimits {
   /** Counts one more create for the key, or throws TooManyRequestsError with the window's Retry-After. */
   async admit(key: ApiKeyRecord): Promise<void> {
     const { ratePerMinute } = this.of(key);
-    const window = rateWindow(this.clock());
+    const window = rateWindow(this.clock().getTime());
     try {
       await this.client.send(
         new UpdateCommand({

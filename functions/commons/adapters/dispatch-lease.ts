@@ -8,6 +8,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { systemClock, type Clock } from '../clock.ts';
 
 const LEASE_KEY = { pk: 'DISPATCH#lease' };
 /** Far longer than a dispatch takes (it reads and writes a few items per free slot). */
@@ -17,7 +18,7 @@ export class DispatchLease {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -25,7 +26,7 @@ export class DispatchLease {
    * it, leaving the holder a note unless told not to (a try that will be made again).
    */
   async acquire(holder: string, leaveNote = true): Promise<boolean> {
-    const now = this.clock();
+    const now = this.clock().getTime();
     if (
       await this.update({
         UpdateExpression: 'SET holder = :holder, leaseUntil = :until, kind = :kind REMOVE pending',

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface IdempotencyRecord {
   fingerprint: string;
@@ -28,11 +29,11 @@ export class IdempotencyStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async claim(owner: string, key: string, fingerprint: string, taskId: string): Promise<Claim> {
-    const now = Math.floor(this.clock() / 1000);
+    const now = Math.floor(this.clock().getTime() / 1000);
     const record: IdempotencyRecord = { fingerprint, taskId, state: 'in_progress', expiresAt: now + IDEMPOTENCY_TTL_SECONDS };
     try {
       await this.client.send(

@@ -15,6 +15,7 @@ import { queuePosition, type Tenant } from '../domain/fair-share.ts';
 import { TooManyRequestsError } from '../errors.ts';
 import { DEFAULT_QUEUE_TIMEOUT_SECONDS } from '../config.ts';
 import { QUEUE_INDEX, WAITING_OWNERS } from './queue-index.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** When a key's owner has its maximum of tasks waiting, how long a client should wait before trying again. */
 const QUEUE_FULL_RETRY_AFTER_SECONDS = 30;
@@ -34,15 +35,15 @@ export interface OwnerRecord extends Tenant {
 export class OwnerQueue {
   /** How long a task may wait in its queue: its queue deadline is its arrival plus this. */
   readonly timeoutSeconds: number;
-  private readonly clock: () => Date;
+  private readonly clock: Clock;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    options: { timeoutSeconds?: number; clock?: () => Date } = {},
+    options: { timeoutSeconds?: number; clock?: Clock } = {},
   ) {
     this.timeoutSeconds = options.timeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS;
-    this.clock = options.clock ?? (() => new Date());
+    this.clock = options.clock ?? systemClock;
   }
 
   /**

@@ -2,6 +2,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { ConfigurationError, UpstreamRejectedError } from '../errors.ts';
 import { registerSecret } from '../log.ts';
 import { UPSTREAM_KEY_PLACEHOLDER, upstreamKeyNotSetMessage } from '../domain/upstream-key.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /**
  * How long a container keeps the key it read: short enough that `put-secret-value` takes effect within
@@ -24,13 +25,13 @@ export interface CachedSecret {
 export function cachedSecret(
   client: SecretsManagerClient,
   secretId: string,
-  { cacheMs = SECRET_CACHE_MS, clock = Date.now }: { cacheMs?: number; clock?: () => number } = {},
+  { cacheMs = SECRET_CACHE_MS, clock = systemClock }: { cacheMs?: number; clock?: Clock } = {},
 ): CachedSecret {
   let held: { key: Promise<string>; readAt: number } | undefined;
   const read = () => {
-    if (held && clock() - held.readAt < cacheMs) return held.key;
+    if (held && clock().getTime() - held.readAt < cacheMs) return held.key;
     const entry = {
-      readAt: clock(),
+      readAt: clock().getTime(),
       key: client.send(new GetSecretValueCommand({ SecretId: secretId })).then((result) => {
         const key = extractKey(result.SecretString, secretId);
         registerSecret(key);

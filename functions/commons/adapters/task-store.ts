@@ -26,6 +26,7 @@ import {
 } from '../domain/task.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface TransitionResult {
   task: Task;
@@ -84,7 +85,7 @@ export class DynamoDbTaskStore implements TaskStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async create(task: Task): Promise<void> {

@@ -8,6 +8,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { rateWindow, type CapacityLimits, type Slot } from '../domain/capacity.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** A slot's lease outlives the task's deadline by this much, so only a truly lost holder ever expires. */
 const LEASE_MARGIN_MS = 15 * 60_000;
@@ -17,7 +18,7 @@ export class UpstreamCapacity {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     readonly limits: CapacityLimits,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /**
@@ -25,7 +26,7 @@ export class UpstreamCapacity {
    * task's generation deadline, and a margin. Never idempotent for a holder: two dispatchers admitting
    * one task take two slots, and the one that loses gives back its own.
    */
-  async take(index: number, holder: { id: string; owner: string; deadline: string }, now = this.clock()): Promise<boolean> {
+  async take(index: number, holder: { id: string; owner: string; deadline: string }, now = this.clock().getTime()): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateCommand({
@@ -40,7 +41,7 @@ export class UpstreamCapacity {
             ':owner': holder.owner,
             ':lease': Date.parse(holder.deadline) + LEASE_MARGIN_MS,
             ':now': now,
-            ':takenAt': this.clock(),
+            ':takenAt': this.clock().getTime(),
             ':kind': 'slot',
           },
         }),
@@ -111,7 +112,7 @@ export class UpstreamCapacity {
    * Counts one create in the current minute's window, unless the window is full. Submits ask this just
    * before creating: an admitted task whose create would exceed the upstream's rate waits, keeping its slot.
    */
-  async countCreate(now = this.clock()): Promise<{ allowed: boolean; secondsLeft: number }> {
+  async countCreate(now = this.clock().getTime()): Promise<{ allowed: boolean; secondsLeft: number }> {
     const window = rateWindow(now);
     try {
       await this.client.send(

@@ -7,6 +7,7 @@ import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts';
 import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
 import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface LumaOptions {
   baseUrl: string;
@@ -24,8 +25,8 @@ export interface LumaOptions {
    */
   forgetApiKey?: () => void;
   timeoutMs?: number;
-  /** Milliseconds since the epoch, for the refusal's hold. @default Date.now */
-  clock?: () => number;
+  /** For the refusal's hold. @default the system's */
+  clock?: Clock;
 }
 
 /** The part of Luma's Generation object we read. */
@@ -72,7 +73,7 @@ export class LumaProvider implements VideoProvider {
   readonly #apiKey: () => Promise<string>;
   readonly #forgetApiKey: () => void;
   readonly #timeoutMs: number;
-  readonly #clock: () => number;
+  readonly #clock: Clock;
   #keyRefused?: { error: UpstreamRejectedError; until: number };
 
   constructor(options: LumaOptions) {
@@ -83,7 +84,7 @@ export class LumaProvider implements VideoProvider {
     this.#apiKey = options.apiKey;
     this.#forgetApiKey = options.forgetApiKey ?? (() => undefined);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async submit(request: ProviderRequest): Promise<UpstreamGeneration> {
@@ -130,7 +131,7 @@ export class LumaProvider implements VideoProvider {
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
-    if (this.#keyRefused && this.#clock() < this.#keyRefused.until) throw this.#keyRefused.error;
+    if (this.#keyRefused && this.#clock().getTime() < this.#keyRefused.until) throw this.#keyRefused.error;
     // Outside the try below: a key that cannot be read is the gateway's fault, not an unreachable upstream.
     const apiKey = await this.#apiKey();
     let response: Response;
@@ -172,7 +173,7 @@ export class LumaProvider implements VideoProvider {
     }
     const error = classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
     if (response.status === 401 || response.status === 403) {
-      this.#keyRefused = { error: error as UpstreamRejectedError, until: this.#clock() + KEY_REFUSAL_HOLD_MS };
+      this.#keyRefused = { error: error as UpstreamRejectedError, until: this.#clock().getTime() + KEY_REFUSAL_HOLD_MS };
       this.#forgetApiKey(); // after the hold, the secret is read again: the operator may have fixed it
     }
     throw error;
@@ -233,7 +234,7 @@ function detailOf(text: string): string | undefined {
   return undefined;
 }
 
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | null, now = systemClock().getTime()): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds;

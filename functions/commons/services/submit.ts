@@ -15,6 +15,7 @@ import { awaitsAdmission, type Task } from '../domain/task.ts';
 import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { log } from '../log.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface SubmitDeps {
   tasks: TaskStore;
@@ -23,7 +24,7 @@ export interface SubmitDeps {
   capacity: Pick<UpstreamCapacity, 'countCreate'>;
   upstreamClaims: UpstreamClaims;
   keyframeUrlExpirySeconds: number;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 /** Longer than any submit can take: the API's whole invocation is capped at 29 s. */
@@ -52,7 +53,7 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
   if (awaitsAdmission(task)) return { submitted: false, wait: { reason: 'queued' } };
   const window = await deps.capacity.countCreate();
   if (!window.allowed) return { submitted: false, wait: { reason: 'rate', retryAfterSeconds: window.secondsLeft } };
-  const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? (() => new Date()))(), SUBMIT_LEASE_MS);
+  const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? systemClock)(), SUBMIT_LEASE_MS);
   if (!claim.claimed) return { submitted: false, wait: { reason: 'busy' } };
   const attempt = claim.task;
   let upstreamId: string;
