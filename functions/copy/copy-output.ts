@@ -6,7 +6,8 @@
 import { pipeline } from 'node:stream';
 import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { outputKeys, type MediaStore, type ObjectTags } from '../commons/adapters/media-store.ts';
-import { reasonOf, type AssetDownloader, type DownloadOptions } from '../commons/adapters/download.ts';
+import type { AssetDownloader, DownloadOptions } from '../commons/adapters/download.ts';
+import { describeNetworkError } from '../commons/outbound-http.ts';
 import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
 import { readImageInfo } from '../commons/media/image.ts';
 import type { ImageOutput, Task } from '../commons/domain/task.ts';
@@ -97,7 +98,7 @@ async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyD
     const cause = streamError ?? error;
     if (cause instanceof GatewayError) throw cause;
     // The connection to the asset host broke mid-stream: worth another try from scratch.
-    if (streamError) throw new TransientDownloadError(`The video download was interrupted (${reasonOf(cause)}).`, { cause });
+    if (streamError) throw new TransientDownloadError(`The video download was interrupted (${describeNetworkError(cause)}).`, { cause });
     throw error;
   }
   return verifier.result;
@@ -129,7 +130,7 @@ async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectT
     return { key, contentType: info.type, width: info.width, height: info.height, sizeBytes: bytes.length };
   } catch (error) {
     if (error instanceof DownloadRefusedError) throw error;
-    log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: reasonOf(error) });
+    log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: describeNetworkError(error) });
     return undefined;
   }
 }

@@ -290,7 +290,7 @@ describe('an asset host that refuses', () => {
     await expectNothingStored(task);
   });
 
-  it.each([503, 500, 429, 408])('fails transiently on HTTP %i', async (status) => {
+  it.each([503, 500, 429, 425, 409, 408])('fails transiently on HTTP %i', async (status) => {
     const task = await copyingTask({ video: host.serve(answer(status)) });
     await expectFailure(task, TransientDownloadError);
     await expectNothingStored(task);

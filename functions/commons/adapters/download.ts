@@ -17,6 +17,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Agent, buildConnector, fetch, type Response } from 'undici';
 import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../errors.ts';
 import { addressRefusal, type AssetPolicy } from './asset-policy.ts';
+import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
 
 export const MAX_REDIRECTS = 3;
 
@@ -65,7 +66,7 @@ export class AssetDownloader {
       } catch (error) {
         const refused = refusalIn(error);
         if (refused) throw refused;
-        throw new TransientDownloadError(`The asset host ${url.host} could not be reached (${reasonOf(error)}).`, { cause: error });
+        throw new TransientDownloadError(`The asset host ${url.host} could not be reached (${describeNetworkError(error)}).`, { cause: error });
       }
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
@@ -79,9 +80,8 @@ export class AssetDownloader {
       }
       if (!response.ok || !response.body) {
         await response.body?.cancel();
-        const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
         const message = `The asset host ${url.host} answered HTTP ${response.status}.`;
-        throw retryable
+        throw isTransientHttpStatus(response.status)
           ? new TransientDownloadError(message)
           : new DownloadFailedError(`${message} The upstream's link may have expired.`);
       }
@@ -170,10 +170,4 @@ function refusalIn(error: unknown): DownloadRefusedError | undefined {
     queue.push((next as { cause?: unknown }).cause, ...((next as { errors?: unknown[] }).errors ?? []));
   }
   return undefined;
-}
-
-export function reasonOf(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'timed out';
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : 'unknown error');
 }

@@ -6,6 +6,7 @@
  * not seen. Others who share the upstream account can read it in the account's list, which is why a
  * callback is only ever a hint and a copied marker never wins over the oldest generation carrying it.
  */
+import { carriesCredentials } from './url-credentials.ts';
 
 export const CALLBACK_PATH_PREFIX = '/luma/upstream-callbacks/';
 
@@ -52,7 +53,7 @@ export function publicBaseUrlProblem(publicBaseUrl: string, upstreamBaseUrl: str
   } catch {
     return `PUBLIC_BASE_URL must be an absolute URL, not "${publicBaseUrl}".`;
   }
-  if (url.search || url.hash || url.username || url.password) {
+  if (url.search || url.hash || carriesCredentials(url)) {
     return 'PUBLIC_BASE_URL must have no query, fragment or credentials.';
   }
   const loopback = isLoopbackUrl(publicBaseUrl);

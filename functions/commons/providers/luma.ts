@@ -8,6 +8,7 @@ import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts'
 import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
 import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
 import { systemClock, type Clock } from '../clock.ts';
+import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
 
 export interface LumaOptions {
   baseUrl: string;
@@ -62,7 +63,6 @@ const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'fa
  * first call after it reads the secret afresh.
  */
 export const KEY_REFUSAL_HOLD_MS = 60_000;
-const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
 
 export class LumaProvider implements VideoProvider {
   readonly name = 'luma';
@@ -148,7 +148,7 @@ export class LumaProvider implements VideoProvider {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      throw new TransientUpstreamError(`The upstream could not be reached (${describeFetchError(error)}).`, {
+      throw new TransientUpstreamError(`The upstream could not be reached (${describeNetworkError(error)}).`, {
         cause: error,
         ambiguous: method === 'POST' && mayHaveArrived(error),
       });
@@ -183,7 +183,7 @@ export class LumaProvider implements VideoProvider {
 /** Maps an upstream error answer to our errors: what to retry, what to give up on, and what to tell whom. */
 export function classifyErrorResponse(status: number, detail: string | undefined, retryAfter: string | null) {
   const what = detail ? `: ${detail}` : '';
-  if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+  if (isTransientHttpStatus(status)) {
     return new TransientUpstreamError(`The upstream answered ${status}${what}.`, {
       retryAfterSeconds: parseRetryAfter(retryAfter),
       rateLimited: status === 429,
@@ -254,12 +254,6 @@ function mayHaveArrived(error: unknown): boolean {
   if (code && NOT_SENT_CODES.has(code)) return false;
   const causeMessage = String((error as { cause?: { message?: unknown } })?.cause?.message ?? '');
   return !/certificate|self[- ]signed|ERR_TLS/i.test(causeMessage + (code ?? ''));
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
-  const cause = (error as { cause?: { code?: string } })?.cause;
-  return cause?.code ?? (error instanceof Error ? error.message : 'unknown error');
 }
 
 function toUpstreamGeneration(raw: LumaGeneration | null, { created = false } = {}): UpstreamGeneration {
