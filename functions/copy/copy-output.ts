@@ -4,17 +4,17 @@
  * crash rewrites the same keys with the same bytes, so the step is safe to retry.
  */
 import { pipeline } from 'node:stream';
-import type { TaskStore } from '../commons/adapters/task-store.ts';
-import { outputKeys, type MediaStore, type ObjectTags } from '../commons/adapters/media-store.ts';
-import type { AssetDownloader, DownloadOptions } from '../commons/adapters/download.ts';
 import { describeNetworkError } from '../commons/outbound-http.ts';
 import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
 import { readImageInfo } from '../commons/media/image.ts';
-import type { ImageOutput, Task } from '../commons/domain/task.ts';
+import { outputKeys, type ImageOutput, type Task } from '../commons/domain/task.ts';
 import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
-import type { WorkflowInput } from '../commons/adapters/workflow.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
+import type { MediaStore, ObjectTags } from '../commons/ports/media-store.ts';
+import type { AssetDownloader, DownloadOptions } from '../commons/ports/asset-downloader.ts';
+import type { WorkflowInput } from '../commons/ports/workflow.ts';
 
 export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
 /**
@@ -33,7 +33,7 @@ export interface CopyDeps {
   media: MediaStore;
   maxVideoBytes: number;
   downloadTimeoutMs: number;
-  /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see asset-policy.ts). */
+  /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see policy/asset-policy.ts). */
   downloads: AssetDownloader;
   /** Milliseconds the invocation has left (Lambda's `context.getRemainingTimeInMillis`); unset: no limit but the configured one. */
   remainingTimeMs?: () => number;

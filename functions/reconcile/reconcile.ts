@@ -8,15 +8,15 @@
  * dispatch: they have no execution. Everything it does is idempotent, so two reconcilers at once do no
  * harm.
  */
-import type { TaskStore } from '../commons/adapters/task-store.ts';
-import type { UpstreamCapacity } from '../commons/adapters/upstream-capacity.ts';
-import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
-import type { Workflow, RunStatus } from '../commons/adapters/workflow.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { awaitsAdmission, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
 import type { Failure } from '../commons/domain/failure.ts';
 import { log } from '../commons/log.ts';
 import { systemClock, type Clock } from '../commons/clock.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
+import type { UpstreamCapacity } from '../commons/ports/upstream-capacity.ts';
+import type { OwnerQueue } from '../commons/ports/owner-queue.ts';
+import type { RunStatus, Workflow } from '../commons/ports/workflow.ts';
 
 /** A task's workflow is restarted at most this many times before the task is failed. */
 export const MAX_RUNS = 3;

@@ -4,7 +4,7 @@
  */
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
-import { taskServices } from '../commons/services/wiring.ts';
+import { taskServices } from '../commons/composition-root.ts';
 import { log } from '../commons/log.ts';
 import { withGatewayErrors } from '../commons/errors.ts';
 import { failureFromError, type CaughtError } from './failure-from-error.ts';

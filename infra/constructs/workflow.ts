@@ -39,7 +39,7 @@ import {
 } from './grants.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
-import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
+import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
 import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from '../../functions/commons/domain/workflow-wait.ts';
 import { errorsRetriedBy } from '../../functions/commons/errors.ts';
 

@@ -70,6 +70,12 @@ export interface ImageOutput {
   sizeBytes: number;
 }
 
+/** Where the copy stores a task's outputs in the owner's bucket. */
+export const outputKeys = (taskId: string) => ({
+  video: `generations/${taskId}/video.mp4`,
+  thumbnail: `generations/${taskId}/thumbnail.jpg`,
+});
+
 /** What the copy stored in the owner's bucket. */
 export interface TaskOutput {
   videoKey: string;

@@ -6,9 +6,9 @@
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts';
 import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
-import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
+import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from '../ports/video-provider.ts';
 
 export interface LumaOptions {
   baseUrl: string;

@@ -6,16 +6,16 @@
  * fresh link.
  */
 import { createHash } from 'node:crypto';
-import type { TaskStore } from '../adapters/task-store.ts';
-import type { MediaStore, ObjectTags } from '../adapters/media-store.ts';
-import type { UpstreamGeneration, VideoProvider } from '../providers/provider.ts';
-import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
 import type { UpstreamClaims } from '../ports/upstream-claims.ts';
 import { awaitsAdmission, type Task } from '../domain/task.ts';
 import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { log } from '../log.ts';
 import { systemClock, type Clock } from '../clock.ts';
+import type { TaskStore } from '../ports/task-store.ts';
+import type { MediaStore, ObjectTags } from '../ports/media-store.ts';
+import type { UpstreamGeneration, VideoProvider } from '../ports/video-provider.ts';
+import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
 
 export interface SubmitDeps {
   tasks: TaskStore;

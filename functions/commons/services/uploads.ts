@@ -8,7 +8,6 @@
  * upstream, and no header the client sent with its PUT does either.
  */
 import { randomUUID } from 'node:crypto';
-import type { MediaStore } from '../adapters/media-store.ts';
 import type { UploadStore } from '../ports/upload-store.ts';
 import type { GenerationRequest, GenerationRequestBody, KeyframeInput, KeyframeReference, ValidationIssue } from '../domain/generation-request.ts';
 import {
@@ -24,6 +23,7 @@ import { MAX_IMAGE_DIMENSION, readImageInfo } from '../media/image.ts';
 import { BadRequestError, TransientAwsError } from '../errors.ts';
 import { log } from '../log.ts';
 import { systemClock, type Clock } from '../clock.ts';
+import type { MediaStore } from '../ports/media-store.ts';
 
 export interface UploadDeps {
   uploads: UploadStore;

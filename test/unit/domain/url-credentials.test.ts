@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { carriesCredentials } from '../../../functions/commons/domain/url-credentials.ts';
 import { describeIssues, generationRequestSchema } from '../../../functions/commons/domain/generation-request.ts';
 import { publicBaseUrlProblem } from '../../../functions/commons/domain/upstream-marker.ts';
-import { AssetPolicy } from '../../../functions/commons/adapters/asset-policy.ts';
+import { AssetPolicy } from '../../../functions/commons/policy/asset-policy.ts';
 
 describe('carriesCredentials', () => {
   it.each(['https://user@host.example/a', 'https://user:secret@host.example/', 'https://:secret@host.example/', 'http://u:p@127.0.0.1:4567'])(

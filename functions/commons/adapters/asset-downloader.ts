@@ -1,6 +1,7 @@
 /**
- * Opens a download of an asset the upstream handed us — the one place the gateway fetches a URL it did
- * not make. The policy (`asset-policy.ts`) is applied twice, so neither can be sidestepped:
+ * Downloads of the assets the upstream handed us (ports/asset-downloader.ts), the one place the gateway
+ * fetches a URL it did not make. The policy (`policy/asset-policy.ts`) is applied twice, so neither can be
+ * sidestepped:
  * - before each request: redirects are followed by hand (at most MAX_REDIRECTS), and every hop passes
  *   through `checkAssetUrl` (scheme, allowlisted host, IP literal);
  * - at connect time: the HTTP client (undici's own fetch and Agent, so the two always match) resolves
@@ -16,22 +17,11 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Agent, buildConnector, fetch, type Response } from 'undici';
 import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../errors.ts';
-import { addressRefusal, type AssetPolicy } from './asset-policy.ts';
+import { addressRefusal, type AssetPolicy } from '../policy/asset-policy.ts';
 import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
+import type { AssetDownloader, Download, DownloadOptions } from '../ports/asset-downloader.ts';
 
 export const MAX_REDIRECTS = 3;
-
-export interface Download {
-  body: Readable;
-  contentType: string;
-  /** From Content-Length, when the server sent one: the copy checks the bytes it got against it. */
-  contentLength?: number;
-}
-
-export interface DownloadOptions {
-  timeoutMs: number;
-  maxBytes: number;
-}
 
 /** Resolves a host name to all its addresses: `dns.lookup` with `all: true`, or a stand-in in tests. */
 export type Resolver = (
@@ -42,7 +32,7 @@ export type Resolver = (
 
 const systemResolver: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
 
-export class AssetDownloader {
+export class GuardedAssetDownloader implements AssetDownloader {
   readonly policy: AssetPolicy;
   readonly #agent: Agent;
 
@@ -51,7 +41,7 @@ export class AssetDownloader {
     this.#agent = new Agent({ connect: guardedConnector(policy, options.resolve ?? systemResolver) });
   }
 
-  /** The request-time check of one URL (the first, or a redirect hop): throws DownloadRefusedError. */
+  /** The request-time check of one URL (the first, or a redirect hop). */
   checkAssetUrl(raw: string): URL {
     return this.policy.check(raw);
   }

@@ -1,8 +1,9 @@
 /**
  * Which URLs the gateway may download (REFERENCE §5, SSRF). The URLs come from the upstream, a third
  * party, so each one — and each redirect hop — must be on the operator's allowlist, and each address the
- * gateway connects to must be public unicast. This module is pure: `download.ts` applies it at request
- * time (`check`) and at connect time (`addressRefusal`, on every resolved and connected address).
+ * gateway connects to must be public unicast. This module is pure: `adapters/asset-downloader.ts` applies
+ * it at request time (`check`) and at connect time (`addressRefusal`, on every resolved and connected
+ * address).
  *
  * `ASSET_HOST_ALLOWLIST` is a comma-separated list of entries:
  * - `storage.cdn-luma.com`: exactly that host, over https, on any port;
