@@ -12,7 +12,7 @@ import { parseAllowedOrigins } from './domain/cors.ts';
 import { KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
 
 /**
- * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
+ * Where the Luma API serves generated assets (entries as in policy/asset-policy.ts): its docs show
  * `https://storage.cdn-luma.com/dream_machine/…`; the wildcard also covers Luma's other CDN hosts
  * (e.g. `static.cdn-luma.com`), all under its own domain. The infra sets it explicitly on the copy function.
  */

@@ -4,6 +4,7 @@
  * aspect ratios, resolutions and durations are the gateway's one list of Luma's values (luma-options.ts).
  */
 import { LUMA_ASPECT_RATIOS, LUMA_DURATIONS, LUMA_MODELS as LUMA_VIDEO_MODELS, LUMA_RESOLUTIONS } from '../../functions/commons/domain/luma-options.ts';
+
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const MAX_BODY_BYTES = 1024 * 1024;
