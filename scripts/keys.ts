@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
+import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
 import {
   KEY_LIMIT_SETTINGS,
   KEY_LIMITS,
@@ -42,6 +42,7 @@ import {
 import { SettingsReader, boundsOf, defaultOf, describeBounds, parseNumber } from '../functions/commons/settings/reader.ts';
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
+import type { ApiKeyRecord } from '../functions/commons/ports/api-key-store.ts';
 
 const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
   create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>]

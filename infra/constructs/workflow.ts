@@ -38,9 +38,9 @@ import {
   type UpstreamSettings,
 } from './grants.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
-import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
+import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
 import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
-import { TransientAwsError, TransientDownloadError, TransientUpstreamError } from '../../functions/commons/errors.ts';
+import { errorsRetriedBy } from '../../functions/commons/errors.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -76,12 +76,15 @@ const HISTORY_RESERVE = 1_000;
 const COPY_TIMEOUT = Duration.minutes(15);
 const COPY_RETRIES = 3;
 
-/** What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as `errorType`. */
+/**
+ * What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as
+ * `errorType`, as the error catalogue lists them for each step (functions/commons/errors.ts).
+ */
 const RETRY = {
   /** Poll: the upstream or one of the gateway's AWS services did not answer well this time. */
-  pollTransient: [TransientUpstreamError.name, TransientAwsError.name],
+  pollTransient: errorsRetriedBy('Poll'),
   /** Copy: a cut or refused-for-now download, or a throttled AWS service; the copy starts again from scratch. */
-  copyTransient: [TransientDownloadError.name, TransientAwsError.name],
+  copyTransient: errorsRetriedBy('Copy'),
   /** The invoke itself failed (AWS recommends retrying these for every Lambda task). */
   invokeFailed: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException'],
   /**
