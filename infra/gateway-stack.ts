@@ -6,7 +6,7 @@ import { Storage } from './constructs/storage.ts';
 import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
 import { acknowledge } from './nag.ts';
-import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
+import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/function-environment.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../functions/commons/domain/upstream-key.ts';
 import type { ClientRateLimits } from './constructs/api-protection.ts';
 import { HttpMethods } from 'aws-cdk-lib/aws-s3';

@@ -102,7 +102,7 @@ export const settings = {
   }),
   /** Defaults for keys that have no limits of their own (domain/api-key.ts); KEY_MAX_CONCURRENT unset: no cap. */
   keyLimits: (): KeyLimits => {
-    // The synth bounds them (infra/constructs/grants.ts); the local runtime scales them past those bounds.
+    // The synth bounds them (infra/constructs/function-environment.ts); the local runtime scales them past those bounds.
     const limit = (name: keyof KeyLimits) => {
       const { env, default: fallback } = KEY_LIMITS[name];
       return env && process.env[env] ? numberEnv(env, 1, { min: 1 }) : fallback;

@@ -21,18 +21,16 @@ import { GatewayFunction } from './gateway-function.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
 import { addGatewayResponses } from './gateway-responses.ts';
+import { grantObjects, grantSecretValue, grantTable } from './permissions.ts';
 import {
   capacityEnvironment,
-  grantObjects,
-  grantSecretValue,
-  grantTable,
   keyLimitEnvironment,
   type KeyLimitSettings,
   offeredChoicesEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
-} from './grants.ts';
+} from './function-environment.ts';
 
 export interface GatewayApiProps {
   readonly table: ITableV2;

@@ -26,17 +26,14 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { grantObjects, grantSecretValue, grantStartExecution, grantTable } from './permissions.ts';
 import {
   capacityEnvironment,
-  grantObjects,
-  grantSecretValue,
-  grantStartExecution,
-  grantTable,
   resubmitEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
-} from './grants.ts';
+} from './function-environment.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
 import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
