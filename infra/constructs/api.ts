@@ -21,6 +21,7 @@ import { GatewayFunction } from './gateway-function.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
 import { addGatewayResponses } from './gateway-responses.ts';
+import { publicBaseUrlProblem } from '../../functions/commons/domain/upstream-marker.ts';
 import { grantObjects, grantSecretValue, grantTable } from './permissions.ts';
 import {
   capacityEnvironment,
@@ -41,7 +42,7 @@ export interface GatewayApiProps {
   readonly generationTimeout: Duration;
   /** Must match the workflow's: both sides of the upstream slots count the same slots. */
   readonly capacity?: CapacitySettings;
-  /** Defaults for keys without limits of their own. @default 30 generations a minute, 5 unfinished */
+  /** Defaults for keys without limits of their own. @default 600 generations a minute, 1000 queued, no cap on running */
   readonly keyLimits?: KeyLimitSettings;
   /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
   readonly presignExpiry?: Duration;
@@ -53,7 +54,7 @@ export interface GatewayApiProps {
   readonly rateLimit?: number;
   /** Burst of requests above the rate. @default 1000 */
   readonly burstLimit?: number;
-  /** Per-client limits at the edge (AWS WAF). @default 600 requests a minute per key, 1200 per address */
+  /** Per-client limits at the edge (AWS WAF). @default 3000 requests a minute per key, 6000 per address */
   readonly clientLimits?: ClientRateLimits;
   /**
    * Whether the stack sets API Gateway's CloudWatch role for the account and region (`AWS::ApiGateway::Account`),
@@ -100,6 +101,12 @@ export class GatewayApi extends Construct {
     const burstLimit = props.burstLimit ?? 1000;
     if (!(Number.isFinite(rateLimit) && rateLimit > 0)) throw new Error(`apiRateLimit must be a number of requests a second above 0, not ${rateLimit}.`);
     if (!(Number.isInteger(burstLimit) && burstLimit > 0)) throw new Error(`apiBurstLimit must be a whole number of requests above 0, not ${burstLimit}.`);
+    const upstreamEnv = upstreamEnvironment(props.upstream, props.upstreamKey);
+    if (props.publicBaseUrl !== undefined) {
+      // The function refuses at cold start what this refuses: better the synth.
+      const problem = publicBaseUrlProblem(props.publicBaseUrl, upstreamEnv.LUMA_BASE_URL!);
+      if (problem) throw new Error(`publicBaseUrl "${props.publicBaseUrl}" is refused: ${problem}`);
+    }
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -148,7 +155,7 @@ export class GatewayApi extends Construct {
         PUBLIC_BASE_URL: props.publicBaseUrl ?? ownUrl,
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
-        ...upstreamEnvironment(props.upstream, props.upstreamKey),
+        ...upstreamEnv,
         ...offeredChoicesEnvironment(props.upstream),
         ...(corsOrigins.length > 0 && { CORS_ALLOWED_ORIGINS: corsOrigins.join(',') }),
       },

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -168,6 +168,13 @@ export class GenerationWorkflow extends Construct {
           `${rounds} poll rounds, more than one execution's ${EXECUTION_HISTORY_LIMIT} history events hold: ` +
           `raise pollIntervalSeconds or keep the deadline under ${Math.floor(longest / 60)} minutes.`,
       );
+    }
+
+    const reconcileInterval = props.reconcileInterval ?? Duration.minutes(5);
+    const reconcileSeconds = reconcileInterval.toSeconds({ integral: false });
+    if (!Token.isUnresolved(reconcileSeconds) && !(reconcileSeconds >= 60 && reconcileSeconds % 60 === 0)) {
+      // An EventBridge rate is whole minutes.
+      throw new Error(`reconcileInterval (reconcileIntervalMinutes) must be a whole number of minutes, at least 1, not ${reconcileSeconds / 60} minutes.`);
     }
 
     this.stateMachineName = `${Stack.of(this).stackName}-generation`;
@@ -348,7 +355,7 @@ export class GenerationWorkflow extends Construct {
     );
     this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the reconciler of the video gateway',
-      schedule: Schedule.rate(props.reconcileInterval ?? Duration.minutes(5)),
+      schedule: Schedule.rate(reconcileInterval),
       targets: [new LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
     });
   }
