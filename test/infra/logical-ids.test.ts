@@ -5,7 +5,10 @@
  * fixed name (the state machine, two log groups) would fail the update, its name being taken by the old one.
  *
  * These are the ids the stack had when it held the constructs directly, before LumaVideoGateway: the stack
- * instantiates the gateway with the id `Default`, which CDK leaves out of logical ids.
+ * instantiates the gateway with the id `Default`, which CDK leaves out of logical ids. (The construct paths did
+ * change, and with them, under `cdk synth`, which records each resource's path, the id of the REST API's
+ * Deployment, a hash that takes in the REST API's definition: a deployment is a snapshot CDK replaces whenever
+ * the API changes, and the stage moves to the new one.)
  */
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
