@@ -5,6 +5,7 @@ import { startLocalGateway } from './gateway.ts';
 import { API_KEY_PATTERN, maskApiKey } from '../functions/commons/domain/api-key.ts';
 import { simulatedLumaFaultsFromEnv } from './simulated-luma.ts';
 import { corsFromEnv, edgeLimitsFromEnv, upstreamSettingsFromEnv } from './settings.ts';
+import { timeScaleFromEnv } from './time-scale.ts';
 
 function numberSetting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -33,15 +34,14 @@ async function main(): Promise<void> {
   if (Boolean(baseUrl) !== Boolean(upstreamKey)) {
     throw new Error('Set both LUMA_BASE_URL and LUMA_API_KEY to use a real upstream, or neither to use the simulated one.');
   }
-  const timeScale = numberSetting('LOCAL_TIME_SCALE', 1);
-  if (timeScale === 0) throw new Error('LOCAL_TIME_SCALE must be greater than 0.');
+  const timeScale = timeScaleFromEnv(process.env);
   const timeout = process.env.GENERATION_TIMEOUT_SECONDS;
   const operatorKeys = localApiKeys(process.env.LOCAL_API_KEY);
   const gateway = await startLocalGateway({
     dataDir: process.env.LOCAL_DATA_DIR || '.local',
     port: numberSetting('PORT', 3000),
     apiKeys: operatorKeys,
-    timeScale,
+    timeScale: timeScale.factor,
     upstream: baseUrl && upstreamKey ? { baseUrl, apiKey: upstreamKey } : undefined,
     publicBaseUrl: process.env.PUBLIC_BASE_URL || undefined,
     generationTimeoutSeconds: timeout ? numberSetting('GENERATION_TIMEOUT_SECONDS', 1800) : undefined,

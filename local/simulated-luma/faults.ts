@@ -2,6 +2,7 @@
  * Fault injection: the kinds, the seeded PRNG that decides them, and the `npm start` variables that set them.
  * Pure: no I/O.
  */
+import { randomInt } from 'node:crypto';
 import { LUMA_FAILURE_REASONS, isOneOf } from './contract.ts';
 
 /** Every kind of fault the simulator can inject (see the top of simulated-luma.ts). */
@@ -125,4 +126,35 @@ export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefine
     faults.otherClients = otherClients === '1';
   }
   return faults;
+}
+
+/** The fault options, checked, with their defaults. */
+export interface FaultSettings {
+  rate: number;
+  kinds: ReadonlySet<FaultKind>;
+  hangMs: number;
+  concurrencyLimit: number;
+  seed: number;
+}
+
+export function validatedFaults(options: SimulatedLumaFaults): FaultSettings {
+  const rate = options.faultRate ?? 0;
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error('SimulatedLuma: faultRate must be a number from 0 to 1');
+  const kinds = options.faults ?? FAULT_KINDS;
+  for (const kind of kinds) {
+    if (!isOneOf(kind, FAULT_KINDS)) throw new Error(`SimulatedLuma: unknown fault kind ${JSON.stringify(kind)}`);
+  }
+  const hangMs = options.hangMs ?? DEFAULT_HANG_MS;
+  if (!Number.isFinite(hangMs) || hangMs < 0) throw new Error('SimulatedLuma: hangMs must be a finite number >= 0');
+  const limit = options.concurrencyLimit ?? Infinity;
+  if (limit !== Infinity && (!Number.isInteger(limit) || limit < 1)) {
+    throw new Error('SimulatedLuma: concurrencyLimit must be an integer >= 1 (or unset for no limit)');
+  }
+  const seed = options.seed ?? randomInt(2 ** 32);
+  if (!Number.isSafeInteger(seed)) throw new Error('SimulatedLuma: seed must be an integer');
+  return { rate, kinds: new Set(kinds), hangMs, concurrencyLimit: limit, seed };
+}
+
+export function emptyFaultCounts(): Record<FaultKind, number> {
+  return Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
 }
