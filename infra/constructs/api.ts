@@ -32,6 +32,7 @@ import {
   type CapacitySettings,
   type UpstreamSettings,
 } from './function-environment.ts';
+import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
 
 export interface GatewayApiProps {
   readonly table: ITableV2;
@@ -97,10 +98,8 @@ export class GatewayApi extends Construct {
   constructor(scope: Construct, id: string, props: GatewayApiProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const rateLimit = props.rateLimit ?? 500;
-    const burstLimit = props.burstLimit ?? 1000;
-    if (!(Number.isFinite(rateLimit) && rateLimit > 0)) throw new Error(`apiRateLimit must be a number of requests a second above 0, not ${rateLimit}.`);
-    if (!(Number.isInteger(burstLimit) && burstLimit > 0)) throw new Error(`apiBurstLimit must be a whole number of requests above 0, not ${burstLimit}.`);
+    const rateLimit = checkSetting('apiRateLimit', props.rateLimit ?? defaultOf('apiRateLimit'));
+    const burstLimit = checkSetting('apiBurstLimit', props.burstLimit ?? defaultOf('apiBurstLimit'));
     const upstreamEnv = upstreamEnvironment(props.upstream, props.upstreamKey);
     if (props.publicBaseUrl !== undefined) {
       // The function refuses at cold start what this refuses: better the synth.
@@ -147,17 +146,19 @@ export class GatewayApi extends Construct {
       memorySize: 512,
       timeout: INTEGRATION_TIMEOUT, // API Gateway gives up at 29 s
       environment: {
-        TABLE_NAME: props.table.tableName,
-        BUCKET_NAME: props.bucket.bucketName,
-        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-        GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
-        PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
-        PUBLIC_BASE_URL: props.publicBaseUrl ?? ownUrl,
+        ...settingsEnvironment({
+          tableName: props.table.tableName,
+          bucketName: props.bucket.bucketName,
+          stateMachineArn: props.stateMachine.stateMachineArn,
+          generationTimeout: props.generationTimeout.toSeconds(),
+          presignExpiry: props.presignExpiry?.toSeconds() ?? defaultOf('presignExpiry'),
+          publicBaseUrl: props.publicBaseUrl ?? ownUrl,
+        }),
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnv,
         ...offeredChoicesEnvironment(props.upstream),
-        ...(corsOrigins.length > 0 && { CORS_ALLOWED_ORIGINS: corsOrigins.join(',') }),
+        ...settingsEnvironment({ corsAllowedOrigins: corsOrigins.length > 0 ? corsOrigins : undefined }),
       },
     });
     grantTable(this.handler, props.table, {
