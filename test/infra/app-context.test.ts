@@ -214,7 +214,7 @@ describe('app context (given as the CLI gives it: `cdk synth -c key=value` → s
   it(
     'rejects a zero `generationTimeoutMinutes` at synth time',
     () => {
-      expect(() => synthesize({ generationTimeoutMinutes: '0' })).toThrow('generationTimeout must be at least 1 minute.');
+      expect(() => synthesize({ generationTimeoutMinutes: '0' })).toThrow('generationTimeout (generationTimeoutMinutes) must be at least 1 minute, not 0 minutes.');
     },
     60_000,
   );
