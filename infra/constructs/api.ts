@@ -142,7 +142,7 @@ export class GatewayApi extends Construct {
     const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;
     this.handler = new GatewayFunction(this, 'ApiFunction', {
       handlerDir: 'api',
-      description: 'Seed-compatible Luma generations API',
+      description: 'Aggregator-compatible Luma generations API',
       memorySize: 512,
       timeout: INTEGRATION_TIMEOUT, // API Gateway gives up at 29 s
       environment: {
