@@ -8,10 +8,11 @@
  * (https; the API's custom domain, if the upstream should call that), `clientRequestsPerMinute`,
  * `ipRequestsPerMinute` (the web ACL's per-key and per-address limits), `apiRateLimit`, `apiBurstLimit` (the
  * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone),
- * `corsAllowedOrigins` (browser origins allowed to call the API and PUT uploads; none by default).
+ * `corsAllowedOrigins` (browser origins allowed to call the API and PUT uploads; none by default), `alarmEmail`
+ * (an email address subscribed to the alarms' SNS topic; none by default).
  * Lists: entries separated by commas, or a list in cdk.json.
  */
-import { App, Duration, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations, type IStackSynthesizer } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,8 @@ export interface BuildAppOptions {
    * (see infra/nag.ts) fails the synth. @default true
    */
   readonly nag?: boolean;
+  /** How the stack is synthesized. @default CDK's (assets in the bootstrap bucket, for `cdk deploy`); `npm run package` gives its own */
+  readonly synthesizer?: IStackSynthesizer;
 }
 
 export function buildApp(options: BuildAppOptions = {}): {
@@ -71,6 +74,7 @@ export function buildApp(options: BuildAppOptions = {}): {
   const queueHours = numberContext('queueTimeoutHours');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
+    synthesizer: options.synthesizer,
     upstream: {
       baseUrl: context('upstreamBaseUrl'),
       model: context(model.context),
@@ -106,6 +110,7 @@ export function buildApp(options: BuildAppOptions = {}): {
     apiThrottle: { rateLimit: numberContext('apiRateLimit'), burstLimit: numberContext('apiBurstLimit') },
     setAccountCloudWatchRole: booleanContext(app.node.tryGetContext('apiGatewayCloudWatchRole')),
     corsAllowedOrigins: parseAllowedOrigins(listContext('corsAllowedOrigins'), 'Context corsAllowedOrigins'),
+    alarmEmail: context('alarmEmail'),
   });
   return { app, stack };
 }

@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import { Storage } from './constructs/storage.ts';
 import { GenerationWorkflow } from './constructs/workflow.ts';
 import { GatewayApi } from './constructs/api.ts';
+import { Observability } from './constructs/observability.ts';
 import { acknowledge } from './nag.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './constructs/grants.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../functions/commons/domain/upstream-key.ts';
@@ -56,6 +57,8 @@ export interface GatewayStackProps extends StackProps {
    * to presigned upload URLs. @default none: no CORS
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /** An email address the alarms are sent to (SNS asks it to confirm). @default none: subscribe to the AlarmTopic output yourself */
+  readonly alarmEmail?: string;
 }
 
 /** Storage, workflow and API, composed; every tunable is a prop with a documented default. */
@@ -64,6 +67,7 @@ export class GatewayStack extends Stack {
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
   public readonly upstreamKey: ISecret;
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
@@ -111,11 +115,27 @@ export class GatewayStack extends Stack {
       corsAllowedOrigins,
     });
 
+    this.observability = new Observability(this, 'Observability', {
+      functions: {
+        Api: this.api.handler,
+        Poll: this.workflow.pollFunction,
+        Copy: this.workflow.copyFunction,
+        RecordFailure: this.workflow.recordFailureFunction,
+        Reconcile: this.workflow.reconcileFunction,
+      },
+      stateMachine: this.workflow.stateMachine,
+      restApi: this.api.restApi,
+      reconcileInterval: props.reconcileInterval,
+      alarmEmail: props.alarmEmail,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API' });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName, description: 'Where videos are stored' });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName, description: 'Tasks and API key hashes' });
     new CfnOutput(this, 'UpstreamKeySecret', { value: this.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn, description: 'The alarms notify this SNS topic: subscribe to it' });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName, description: 'The CloudWatch dashboard of the gateway' });
   }
 
   private upstreamKeySecret(props: GatewayStackProps): ISecret {

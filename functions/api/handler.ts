@@ -17,6 +17,7 @@ import { bearerToken, hashApiKey } from '../commons/domain/api-key.ts';
 import { describeIssues, generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
+import { correlate, observedHandler } from '../commons/observability/observed-handler.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce } from './idempotency.ts';
@@ -53,7 +54,9 @@ const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export async function handler(event: APIGatewayProxyEvent): Promise<HttpResponse> {
+export const handler = observedHandler(serve);
+
+async function serve(event: APIGatewayProxyEvent): Promise<HttpResponse> {
   const request = requestFromEvent(event);
   const { requestId, method, path, headers } = request;
   // A preflight from an allowed origin, on any path; any other OPTIONS is routed (and refused) like any method.
@@ -88,10 +91,14 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
       async (taskId) => {
+        correlate(taskId);
         const resolved = await resolveUploads(owner, parsed.data, uploads);
         return json(200, await createGeneration(key, resolved, requestId, { ...deps, newId: () => taskId }), requestId);
       },
-      async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps), requestId),
+      async (taskId) => {
+        correlate(taskId);
+        return json(200, await getGeneration(owner, taskId, requestId, deps), requestId);
+      },
       idempotency,
     );
   }
@@ -108,6 +115,7 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
+    correlate(callback.taskId);
     await acceptUpstreamCallback(callback.taskId, callback.token, deps);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
@@ -118,6 +126,7 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
     const taskId = item[1]!.toLowerCase();
     // Ids are plain UUIDs: anything else (encoded slashes, traversal, junk) is simply not a task.
     if (!TASK_ID.test(taskId)) throw new NotFoundError('No generation with that id.');
+    correlate(taskId);
     return json(200, await getGeneration(owner, taskId, requestId, deps), requestId);
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);

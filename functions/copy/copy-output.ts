@@ -13,6 +13,7 @@ import type { ImageOutput, Task } from '../commons/domain/task.ts';
 import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
+import { recordMetric } from '../commons/observability/metrics.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 
 export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
@@ -59,7 +60,9 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
   if (task.upstreamAssets.imageUrl) deps.downloads.checkAssetUrl(task.upstreamAssets.imageUrl);
   const tags = objectTags(task.id, task.owner, task.request.prompt);
   const keys = outputKeys(task.id);
+  const started = performance.now();
   const video = await copyVideo(task.upstreamAssets.videoUrl, keys.video, tags, deps);
+  recordMetric('copyThroughput', video.sizeBytes / 1_048_576 / Math.max((performance.now() - started) / 1000, 0.001));
   const thumbnail = task.upstreamAssets.imageUrl
     ? await copyThumbnail(task, task.upstreamAssets.imageUrl, keys.thumbnail, tags, deps)
     : undefined;

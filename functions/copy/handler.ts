@@ -9,15 +9,21 @@ import { AssetPolicy } from '../commons/adapters/asset-policy.ts';
 import { AssetDownloader } from '../commons/adapters/download.ts';
 import type { WorkflowInput } from '../commons/adapters/workflow.ts';
 import { copyOutput, type CopyDeps } from './copy-output.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
+import { traced, tracedHandler } from '../commons/observability/tracer.ts';
 
 const deps: CopyDeps = {
-  ...copyTaskServices(dynamo, settings.tableName()),
-  media: new MediaStore(s3, settings.bucketName()),
+  ...copyTaskServices(traced(dynamo), settings.tableName()),
+  media: new MediaStore(traced(s3), settings.bucketName()),
   maxVideoBytes: settings.maxVideoBytes(),
   downloadTimeoutMs: settings.downloadTimeoutMs(),
   downloads: new AssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
 };
 
 // Downloads are budgeted from this invocation's remaining time, so the copy never runs past its timeout.
-export const handler = (input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
-  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() });
+export const handler = observedHandler(
+  tracedHandler((input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
+    copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+  ),
+  { correlationId: (input) => input.taskId },
+);

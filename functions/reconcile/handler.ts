@@ -5,6 +5,7 @@ import { numberEnv, settings } from '../commons/config.ts';
 import { StepFunctionsWorkflow } from '../commons/adapters/workflow.ts';
 import { taskServices } from '../commons/services/wiring.ts';
 import { log } from '../commons/log.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { reconcile, type ReconcileDeps, type ReconcileReport } from './reconcile.ts';
 
 const deps: ReconcileDeps = {
@@ -13,8 +14,8 @@ const deps: ReconcileDeps = {
   graceSeconds: numberEnv('RECONCILE_GRACE_SECONDS', 120, { min: 0 }),
 };
 
-export async function handler(): Promise<ReconcileReport> {
+export const handler = observedHandler(async (): Promise<ReconcileReport> => {
   const report = await reconcile(deps);
   log({ msg: 'reconciled', ...report });
   return report;
-}
+});

@@ -16,6 +16,7 @@ import { StepFunctionsWorkflow } from '../adapters/workflow.ts';
 import { cachedSecret } from '../adapters/secret.ts';
 import { LumaProvider } from '../providers/luma.ts';
 import type { VideoProvider } from '../providers/provider.ts';
+import { observedProvider, type TraceCall } from '../providers/observed-provider.ts';
 import { TaskLifecycle } from './lifecycle.ts';
 import { Dispatcher } from './dispatch.ts';
 import { ClientLimits } from '../adapters/client-limits.ts';
@@ -59,8 +60,9 @@ export function copyTaskServices(dynamo: DynamoDBDocumentClient, tableName: stri
   return { tasks: new TaskLifecycle(new DynamoDbTaskStore(dynamo, tableName), {}) };
 }
 
-export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {
+/** The upstream, its 429s counted; each call traced when `trace` is given (the functions that trace). */
+export function configuredProvider(secrets: SecretsManagerClient, trace?: TraceCall): VideoProvider {
   const upstream = settings.upstream();
   const apiKey = cachedSecret(secrets, upstream.apiKeySecretId);
-  return new LumaProvider({ ...upstream, apiKey, forgetApiKey: apiKey.forget });
+  return observedProvider(new LumaProvider({ ...upstream, apiKey, forgetApiKey: apiKey.forget }), trace);
 }
