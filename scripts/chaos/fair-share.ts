@@ -16,7 +16,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import type { FunctionUsage } from '../../local/usage.ts';
+import { usageBetween, type FunctionUsage } from '../../local/usage.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { isQueued, type Task } from '../../functions/commons/domain/task.ts';
 import {
@@ -282,9 +282,7 @@ export async function queue(
 
 /** The usage of one function between two snapshots. */
 function delta(before: Record<string, FunctionUsage>, after: Record<string, FunctionUsage>, name: string): FunctionUsage {
-  const zero = { invocations: 0, readRequests: 0, itemsRead: 0 };
-  const [a, b] = [before[name] ?? zero, after[name] ?? zero];
-  return { invocations: b.invocations - a.invocations, readRequests: b.readRequests - a.readRequests, itemsRead: b.itemsRead - a.itemsRead };
+  return usageBetween(before, after, name);
 }
 
 /** The script's own reads (counted as `other`, apart from the functions'). */
