@@ -5,13 +5,16 @@
  * that reads a task pays. Each bundle is imported `--runs` times (default 7), each in its own process, and
  * the median is printed.
  *
- *   npx tsx scripts/cold-import.ts [--runs 7] [api poll copy record-failure reconcile]
+ * With `--compare <checkout>`, the same handlers of another checkout (with its own node_modules) are
+ * bundled and measured in the same rounds, `<name>@other`: a before/after on one busy machine.
+ *
+ *   npx tsx scripts/cold-import.ts [--runs 7] [--compare ../main] [api poll copy record-failure reconcile]
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -81,7 +84,7 @@ export interface ColdImport {
   bytes: number;
 }
 
-export async function measureColdImports(names: string[], runs: number): Promise<ColdImport[]> {
+export async function measureColdImports(names: string[], runs: number, compare?: string): Promise<ColdImport[]> {
   const dir = mkdtempSync(join(tmpdir(), 'cold-import-'));
   try {
     const baseline = join(dir, 'dynamodb-only.ts');
@@ -91,6 +94,7 @@ export async function measureColdImports(names: string[], runs: number): Promise
         `export const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}));\n`,
     );
     const entries: [string, string][] = [['dynamodb-only', baseline], ...names.map((name): [string, string] => [name, `${FUNCTIONS_DIR}${name}/handler.ts`])];
+    if (compare) entries.push(...names.map((name): [string, string] => [`${name}@other`, join(compare, 'functions', name, 'handler.ts')]));
     const files = entries.map(([name]) => join(dir, `${name}.mjs`));
     for (const [index, [, entry]] of entries.entries()) {
       await bundle(entry, files[index]!);
@@ -112,8 +116,8 @@ export async function measureColdImports(names: string[], runs: number): Promise
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '7' } }, allowPositionals: true });
-  const results = await measureColdImports(positionals.length ? positionals : ['api'], Number(values.runs));
+  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '7' }, compare: { type: 'string' } }, allowPositionals: true });
+  const results = await measureColdImports(positionals.length ? positionals : ['api'], Number(values.runs), values.compare && resolvePath(values.compare));
   const [floor] = results;
   console.log(`median of ${values.runs} imports, each in a fresh process; ×: against the bundle of the DynamoDB client alone`);
   for (const { name, wallMs, cpuMs, bytes } of results) {

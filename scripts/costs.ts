@@ -7,7 +7,10 @@
  * priced at the us-east-1 list prices below. Client GETs and the reconciler are priced apart: the first
  * depends on how often a client asks, the second runs on its schedule whatever the load.
  *
- *   npx tsx scripts/costs.ts [--tasks 50] [--time-scale 0.01]
+ * Time runs at its real pace by default: a poll round is a 10 s wait plus the Poll's own run, and a scaled
+ * wait (0.1 s at 0.01) would leave the Poll's run (real time) to stretch every round, and count too few.
+ *
+ *   npx tsx scripts/costs.ts [--tasks 20] [--time-scale 1]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,7 +66,7 @@ export interface CostReport {
   byFunction: Record<string, FunctionUsage>;
   transitions: number;
   logBytes: number;
-  /** The reconciler's runs meanwhile, and their mean duration (ms). */
+  /** The reconciler's runs since the start, and their mean duration (ms). */
   reconcile: { runs: number; msPerRun: number };
   /** USD per 1,000 generations, by service. */
   per1000: Record<string, number>;
@@ -77,6 +80,8 @@ export async function measureCosts(tasks: number, timeScale: number): Promise<Co
     port: 0,
     apiKeys: ['costs-key-0123456789abcdef'],
     timeScale,
+    // Every task upstream at once: the run then lasts one generation, and the queue (which costs nothing) is not measured.
+    capacity: { maxConcurrent: tasks, maxCreatesPerMinute: tasks },
     log: () => undefined,
     functionLogs: (chunk) => (logBytes += Buffer.byteLength(chunk)),
   });
@@ -84,7 +89,7 @@ export async function measureCosts(tasks: number, timeScale: number): Promise<Co
   try {
     const store = new DynamoDbTaskStore(DynamoDBDocumentClient.from(client), LOCAL_TABLE_NAME);
     // Wait for the reconciler's first run, so that it is not counted with the generations.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
     const before = gateway.usage.snapshot();
     const transitionsBefore = gateway.stepFunctions.stateTransitions;
     const logsBefore = logBytes;
@@ -132,7 +137,8 @@ export async function measureCosts(tasks: number, timeScale: number): Promise<Co
       transitions,
       logBytes: generationLogBytes,
       reconcile: (() => {
-        const runs = usageBetween(before, after, 'Reconcile');
+        // Its runs since the gateway started, the first (at start) included.
+        const runs = usageBetween({}, after, 'Reconcile');
         return { runs: runs.invocations, msPerRun: runs.durationMs / Math.max(runs.invocations, 1) };
       })(),
       per1000,
@@ -167,7 +173,7 @@ export function fixedMonthly(reconcileMsPerRun: number): Record<string, number> 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { tasks: { type: 'string', default: '50' }, 'time-scale': { type: 'string', default: '0.01' } } });
+  const { values } = parseArgs({ options: { tasks: { type: 'string', default: '20' }, 'time-scale': { type: 'string', default: '1' } } });
   const report = await measureCosts(Number(values.tasks), Number(values['time-scale']));
   const per = (value: number) => (value / report.tasks).toFixed(2);
   console.log(`${report.tasks} generations (${report.completed} completed) in ${report.seconds.toFixed(1)} s at time scale ${values['time-scale']}`);
