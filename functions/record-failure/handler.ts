@@ -4,10 +4,11 @@
  */
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
-import { taskServices } from '../commons/services/wiring.ts';
+import { taskServices } from '../commons/composition-root.ts';
 import { log } from '../commons/log.ts';
 import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { recordMetric } from '../commons/observability/metrics.ts';
+import { withGatewayErrors } from '../commons/errors.ts';
 import { failureFromError, type CaughtError } from './failure-from-error.ts';
 
 const { tasks } = taskServices(dynamo, settings.tableName());
@@ -18,13 +19,13 @@ export interface RecordFailureInput {
 }
 
 export const handler = observedHandler(
-  async (input: RecordFailureInput): Promise<{ taskId: string; status: string }> => {
+  withGatewayErrors(async (input: RecordFailureInput): Promise<{ taskId: string; status: string }> => {
     const failure = failureFromError(input.error);
     const { task, changed } = await tasks.transition(input.taskId, { to: 'failed', failure });
     log({ level: 'warn', msg: 'task failed', taskId: input.taskId, failureCode: failure.code, error: input.error?.Error, changed });
     // Its execution goes on to the Failed state: the dashboard tells these from the workflow's own faults.
     recordMetric('workflowFailed');
     return { taskId: input.taskId, status: task.status };
-  },
+  }),
   { correlationId: (input) => input.taskId },
 );

@@ -5,7 +5,7 @@
  */
 import { TransientUpstreamError } from '../errors.ts';
 import { recordMetric } from '../observability/metrics.ts';
-import type { VideoProvider } from './provider.ts';
+import type { VideoProvider } from '../ports/video-provider.ts';
 
 /** Runs `call` as a traced span named `name`. */
 export type TraceCall = <T>(name: string, call: () => Promise<T>) => Promise<T>;
