@@ -10,7 +10,7 @@ import { metrics } from '../../functions/commons/observability/metrics.ts';
 import { dataPointsOfChange, queueWaitSeconds } from '../../functions/commons/observability/task-metrics.ts';
 import { isOverdue } from '../../functions/reconcile/reconcile.ts';
 import { observedProvider } from '../../functions/commons/providers/observed-provider.ts';
-import type { VideoProvider } from '../../functions/commons/providers/provider.ts';
+import type { VideoProvider } from '../../functions/commons/ports/video-provider.ts';
 import { TransientUpstreamError } from '../../functions/commons/errors.ts';
 import { admitted, applyChange, newTask, type Task } from '../../functions/commons/domain/task.ts';
 
