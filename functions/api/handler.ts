@@ -10,6 +10,7 @@ import { settings } from '../commons/config.ts';
 import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
 import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { DynamoDbIdempotencyStore } from '../commons/adapters/idempotency-store.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
@@ -36,4 +37,4 @@ const deps: ApiDeps = {
   corsOrigins: settings.corsAllowedOrigins(),
 };
 
-export const handler = (event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps);
+export const handler = observedHandler((event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps));

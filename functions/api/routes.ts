@@ -15,6 +15,7 @@ import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
+import { correlate } from '../commons/observability/observed-handler.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
@@ -73,10 +74,14 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
       async (taskId) => {
+        correlate(taskId);
         const resolved = await resolveUploads(owner, parsed.data, deps.uploads);
         return json(200, await createGeneration(key, resolved, requestId, { ...deps.generations, newId: () => taskId }), requestId);
       },
-      async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId),
+      async (taskId) => {
+        correlate(taskId);
+        return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+      },
       deps.idempotency,
     );
   }
@@ -93,6 +98,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
+    correlate(callback.taskId);
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
@@ -102,6 +108,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     const { owner } = await authenticate(request, deps);
     const taskId = item[1]!.toLowerCase();
     if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+    correlate(taskId);
     return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
