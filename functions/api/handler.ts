@@ -27,6 +27,7 @@ import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
+import { isSitePath, serveSite, siteDeps } from './site.ts';
 
 const tableName = settings.tableName();
 const keys = new DynamoDbApiKeyStore(dynamo, tableName);
@@ -36,6 +37,7 @@ const corsOrigins = settings.corsAllowedOrigins();
 const requestSchema = generationRequestSchemaFor(offer);
 const media = new MediaStore(s3, settings.bucketName(), s3Presigner);
 const uploads: UploadDeps = { uploads: new DynamoDbUploadStore(dynamo, tableName), media };
+const site = siteDeps(offer, media);
 const deps: GenerationsDeps = {
   ...taskServices(dynamo, tableName),
   media,
@@ -75,6 +77,8 @@ export async function handler(event: APIGatewayProxyEvent): Promise<HttpResponse
 
 async function route(request: HttpRequest): Promise<HttpResponse> {
   const { method, path, requestId } = request;
+  const page = await serveSite(request, site);
+  if (page) return page;
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const key = await authenticate(request);
@@ -125,7 +129,7 @@ async function route(request: HttpRequest): Promise<HttpResponse> {
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 
