@@ -250,7 +250,8 @@ function buildCorpus(): HostileCase[] {
     ['/luma/uploads', 'POST', 400], // the body is a generation's, not an upload request
     ['/luma/uploads/', 'POST', 400],
     [`/luma/uploads/${UUID}`, '', 404],
-    ['/', '', 404],
+    ['/', 'GET', 200], // the playground
+    ['/openapi.json', 'GET', 200],
     ['/luma', '', 404],
     ['/nope', '', 404],
     ['/luma/generations/a/b', '', 404],
@@ -905,11 +906,17 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
     c.check?.(answer, undefined);
     return;
   }
+  if (c.path === '/' && answer.status === 200) {
+    expect(answer.headers['content-type'], what).toMatch(/^text\/html/); // the playground
+    return;
+  }
   expect(answer.headers['content-type'], what).toMatch(/^application\/json/);
   const body = JSON.parse(answer.body.toString('utf8'));
   if (answer.status < 300) {
     expect(answer.status, what).toBe(200);
-    if (c.path.startsWith('/luma/uploads')) {
+    if (c.path === '/openapi.json') {
+      expect(body.openapi, what).toBe('3.1.0');
+    } else if (c.path.startsWith('/luma/uploads')) {
       expect(body, what).toMatchObject({ method: 'PUT', image_url: expect.stringMatching(/^upload:[0-9a-f-]{36}$/), upload_url: expect.any(String) });
     } else {
       seedGenerationSchema.parse(body);
