@@ -149,7 +149,9 @@ export class LumaVideoClient {
     const put = () =>
       this.#fetch(ticket.upload_url, { method: 'PUT', headers: { 'content-type': ticket.headers['content-type'] }, body: bytes as Blob, signal: options.signal });
     const response = await this.#retrying(put, options.signal);
-    if (!response.ok) throw new LumaVideoApiError(response.status, await response.text(), response.headers);
+    // Read to its end (S3 answers an empty body): a body left unread is a request the browser reports aborted.
+    const answer = await response.text();
+    if (!response.ok) throw new LumaVideoApiError(response.status, answer, response.headers);
     return ticket;
   }
 
