@@ -16,4 +16,4 @@ function installPromiseWithResolvers(): void {
 }
 
 installPromiseWithResolvers();
-export const { StateMachine, ExecutionError } = await import('aws-local-stepfunctions');
+export const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import('aws-local-stepfunctions');

@@ -5,7 +5,6 @@
  * with the data dir's key, installed before the port opens.
  */
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import {
   CreateTableCommand,
@@ -18,6 +17,7 @@ import {
 import { LOCAL_REGION, type LocalCredentials } from './local-aws.ts';
 import { jsonServiceGuard, replayed, s3Guard, type BucketCorsRule } from './endpoint-guard.ts';
 import { ensurePrivateDir } from './private-files.ts';
+import { closeServer, listenOnLoopback } from './loopback-http.ts';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; updateTableMs?: number }) => Server;
@@ -66,15 +66,14 @@ export async function startDynamoDb(
       handle(replayed(req, body), res);
     }),
   );
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const endpoint = await listenOnLoopback(server);
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
   try {
     if (table) await ensureTable(client, table);
   } finally {
     client.destroy();
   }
-  return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { endpoint, close: () => closeServer(server) };
 }
 
 async function ensureTable(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
@@ -133,14 +132,7 @@ export async function startS3(
   s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const policy = { credentials, region: LOCAL_REGION, services: ['s3'], uriEscapePath: false };
   const server = createServer(s3Guard(policy, app.callback(), corsRules));
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeIdleConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { endpoint: await listenOnLoopback(server), close: () => closeServer(server) };
 }
 
 /** The bucket's CORS rules as S3's CORSConfiguration document, which s3rver answers preflights from. */

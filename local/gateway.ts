@@ -5,34 +5,40 @@
  * Secrets Manager endpoint, and — unless a real upstream is configured — the simulated Luma API.
  * The functions reach all of it through the SDK's standard endpoint variables: none has a local branch.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { CfnElement, Stack } from 'aws-cdk-lib';
-import type { IConstruct } from 'constructs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { buildApp } from '../infra/app.ts';
-import type { GatewayStack } from '../infra/gateway-stack.ts';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
-import { resolveIntrinsics, stateMachineDefinition, type AslDefinition, type ResourceValues, type Template } from './template.ts';
-import { LocalStepFunctions, stepFunctionsHttpHandler } from './step-functions.ts';
+import { generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
+import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
+import type { RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
+import { resolveIntrinsics, stateMachineDefinition, type ResourceValues } from './cloudformation-intrinsics.ts';
+import { LocalStepFunctions } from './step-functions.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { UsageMeter } from './usage.ts';
 import { createApiFront } from './api-front.ts';
 import { LocalWebAcl, rateRulesFromTemplate } from './web-acl.ts';
 import { restApiSettingsFromTemplate } from './rest-api-settings.ts';
 import { startDynamoDb, startS3, type S3Event } from './emulators.ts';
-import { secretsHttpHandler } from './secrets.ts';
-import { jsonServiceGuard, type BucketCorsRule } from './endpoint-guard.ts';
 import { ensurePrivateDir, writePrivateFile } from './private-files.ts';
-import { startSimulatedLuma, type SimulatedLuma } from './simulated-luma.ts';
-import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
-import { GENERATION_OPTION_NAMES, GENERATION_OPTIONS, type RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
+import type { SimulatedLuma, SimulatedLumaFaults, SimulatedLumaOptions } from './simulated-luma.ts';
 import { ENDPOINTS_FILE, LOCAL_ACCOUNT, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials, type LocalCredentials } from './local-aws.ts';
+import { closeServer, listenOnLoopback } from './loopback-http.ts';
+import { TimeScale } from './time-scale.ts';
+import { createAwsEndpoint } from './gateway/aws-endpoint.ts';
+import { localEnvironment, sharedEnvironment } from './gateway/function-environment.ts';
+import { scheduleReconciler } from './gateway/reconciler-schedule.ts';
+import { startSimulator } from './gateway/simulated-upstream.ts';
+import {
+  bucketCorsRules,
+  bundlePathOf,
+  logicalIds,
+  scheduleIntervalSeconds,
+  synthContext,
+  synthesize,
+  withGenerationTimeout,
+} from './gateway/synthesized-app.ts';
 
 export interface LocalGatewayOptions {
   /** Emulator data, executions and the synthesized app live here; reuse it to keep every task. */
@@ -85,7 +91,7 @@ export interface LocalGatewayOptions {
    * Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream), and the
    * clock its timelines run on (tests hold generations where they are by freezing it).
    */
-  simulator?: import('./simulated-luma.ts').SimulatedLumaFaults & Pick<import('./simulated-luma.ts').SimulatedLumaOptions, 'clock'>;
+  simulator?: SimulatedLumaFaults & Pick<SimulatedLumaOptions, 'clock'>;
   log?: (line: string) => void;
   /** Where the functions' own logs go. @default this process's stdout */
   functionLogs?: (chunk: string) => void;
@@ -126,6 +132,7 @@ const BUCKET_NAME = 'luma-gateway-videos';
 
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
   const log = options.log ?? ((line: string) => console.log(line));
+  const scale = new TimeScale(options.timeScale);
   const dataDir = resolve(options.dataDir);
   ensurePrivateDir(dataDir);
   const credentials = localCredentials(dataDir);
@@ -189,10 +196,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       webAcl: new LocalWebAcl(rateRulesFromTemplate(template), edgeClock),
       now: edgeClock,
     });
-    await new Promise<void>((ready, fail) => front.once('error', fail).listen(options.port, '127.0.0.1', ready));
+    const url = await listenOnLoopback(front, options.port);
     const closeFront = () => closeServer(front, 5_000); // a POST in flight still gets to start its workflow
     closers.push(closeFront);
-    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
     const publicBaseUrl = localPublicBaseUrl(options.publicBaseUrl, upstream.baseUrl, url);
     if (!publicBaseUrl) log('No PUBLIC_BASE_URL for this upstream: tasks carry no marker, and an interrupted submit is retried, not matched.');
 
@@ -226,24 +232,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       timeScale: options.timeScale,
       stateFile: join(dataDir, 'executions.json'),
     });
-    const awsEndpoint = await listen(createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]]), credentials));
-    closers.push(() => closeServer(awsEndpoint.server));
+    const awsEndpoint = createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]]), credentials);
+    const awsEndpointUrl = await listenOnLoopback(awsEndpoint);
+    closers.push(() => closeServer(awsEndpoint, 0));
 
-    const sharedEnv: Record<string, string> = {
-      AWS_REGION: LOCAL_REGION,
-      AWS_DEFAULT_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SFN: awsEndpoint.url,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint.url,
-      // s3rver stores a streamed body with its aws-chunked framing unless checksums are off (REFERENCE §4).
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-      S3_FORCE_PATH_STYLE: 'true',
-    };
+    const sharedEnv = sharedEnvironment(credentials, { dynamoDb: dynamo.endpoint, s3: s3.endpoint, aws: awsEndpointUrl });
     for (const [name, id] of Object.entries(ids.functions)) {
       const resource = template.Resources[id]!.Properties;
       const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
@@ -255,7 +248,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         bundlePath: bundlePathOf(outdir, resource.Code?.S3Key),
         handlerName: String(resource.Handler).split('.').pop()!,
         timeoutMs: (resource.Timeout ?? 3) * 1000,
-        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, options),
+        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, scale, options),
         logs: options.functionLogs,
       });
       hosts.set(host.arn, { arn: host.arn, invoke: (payload) => (usage.invoked(name), host.invoke(payload)), close: () => host.close() });
@@ -277,7 +270,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
     const stopReconciler = scheduleReconciler(
       hosts.get(functionArn(ids.reconcile))!,
-      scheduleIntervalMs(template, ids.reconcileSchedule) * options.timeScale,
+      scale.secondsAsMs(scheduleIntervalSeconds(template, ids.reconcileSchedule)),
       log,
     );
     closers.splice(closers.length - 1, 0, stopReconciler); // stopped right after the API front
@@ -288,7 +281,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       bucket: BUCKET_NAME,
       s3Endpoint: s3.endpoint,
       dynamoDbEndpoint: dynamo.endpoint,
-      awsEndpoint: awsEndpoint.url,
+      awsEndpoint: awsEndpointUrl,
       credentials,
       simulatedLuma,
       stepFunctions: sfn,
@@ -303,215 +296,6 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 }
 
 /**
- * The machine's backstop timeout is the deployed deadline plus room for the copy; a local deadline
- * override moves it by as much, so a long local deadline is not cut short by the deployed backstop.
- */
-function withGenerationTimeout(definition: AslDefinition, deployedSeconds: string, overrideSeconds: number | undefined): AslDefinition {
-  if (overrideSeconds === undefined || definition.TimeoutSeconds === undefined) return definition;
-  return { ...definition, TimeoutSeconds: Math.max(1, definition.TimeoutSeconds + overrideSeconds - Number(deployedSeconds)) };
-}
-
-/**
- * The simulated upstream keeps its address and key across restarts of the same data dir, as a real one
- * would: asset links recorded before a crash still lead to it afterwards.
- */
-async function startSimulator(dataDir: string, options: LocalGatewayOptions): Promise<SimulatedLuma & { apiKey: string }> {
-  const identityFile = join(dataDir, 'simulated-luma-identity.json');
-  const saved = existsSync(identityFile)
-    ? (JSON.parse(readFileSync(identityFile, 'utf8')) as { port: number; apiKey: string })
-    : { port: 0, apiKey: randomBytes(24).toString('hex') };
-  const start = (port: number) =>
-    startSimulatedLuma({
-      ...options.simulator,
-      apiKey: saved.apiKey,
-      port,
-      timeScale: options.timeScale,
-      stateFile: join(dataDir, 'simulated-luma.json'),
-    });
-  // The old port may have been taken meanwhile: then links from before the restart are lost, not the run.
-  const simulator = await start(saved.port).catch(() => start(0));
-  writePrivateFile(identityFile, JSON.stringify({ port: Number(new URL(simulator.baseUrl).port), apiKey: saved.apiKey }));
-  return Object.assign(simulator, { apiKey: saved.apiKey });
-}
-
-/** The options that are deployment settings, as the CDK context keys a deploy would set. */
-function synthContext(options: LocalGatewayOptions): Record<string, unknown> {
-  const context: Record<string, unknown> = {};
-  for (const name of GENERATION_OPTION_NAMES) {
-    const { default: value, allowed } = options.upstreamChoices?.[name] ?? {};
-    if (value !== undefined && value !== '') context[GENERATION_OPTIONS[name].context] = value;
-    if (allowed !== undefined && allowed !== '') context[GENERATION_OPTIONS[name].allowedContext] = allowed;
-  }
-  if (options.upstreamResubmits !== undefined) context.upstreamResubmits = options.upstreamResubmits;
-  const edge = options.edgeLimits ?? {};
-  const edgeContext = { clientRequestsPerMinute: edge.requestsPerKey, ipRequestsPerMinute: edge.requestsPerAddress, apiRateLimit: edge.rateLimit, apiBurstLimit: edge.burstLimit };
-  for (const [key, value] of Object.entries(edgeContext)) if (value !== undefined) context[key] = value;
-  if (options.corsAllowedOrigins !== undefined) context.corsAllowedOrigins = [...options.corsAllowedOrigins];
-  return context;
-}
-
-function synthesize(outdir: string, context: Record<string, unknown>): { stack: GatewayStack; template: Template; outdir: string } {
-  // The template is validated by `cdk synth` and the infra tests; skipping it here saves ~2 s per start.
-  const { app, stack } = buildApp({ outdir, context, validate: false });
-  const assembly = app.synth();
-  const template = assembly.getStackByName(stack.stackName).template as Template;
-  return { stack, template, outdir };
-}
-
-function logicalIds(stack: GatewayStack) {
-  const id = (construct: IConstruct) => (stack as Stack).getLogicalId(construct.node.defaultChild as CfnElement);
-  return {
-    table: id(stack.storage.table),
-    bucket: id(stack.storage.bucket),
-    stateMachine: id(stack.workflow.stateMachine),
-    secret: id(stack.upstreamKey),
-    restApi: id(stack.api.restApi),
-    api: id(stack.api.handler),
-    reconcile: id(stack.workflow.reconcileFunction),
-    reconcileSchedule: id(stack.workflow.reconcileSchedule),
-    /** By the names the usage counts go by. */
-    functions: {
-      Api: id(stack.api.handler),
-      Poll: id(stack.workflow.pollFunction),
-      Copy: id(stack.workflow.copyFunction),
-      RecordFailure: id(stack.workflow.recordFailureFunction),
-      Reconcile: id(stack.workflow.reconcileFunction),
-    },
-  };
-}
-
-/** The bucket's CORS rules from its template properties (none unless the deployment allows browser origins). */
-function bucketCorsRules(bucket: { CorsConfiguration?: { CorsRules?: any[] } }): BucketCorsRule[] {
-  return (bucket.CorsConfiguration?.CorsRules ?? []).map((rule) => ({
-    allowedOrigins: rule.AllowedOrigins ?? [],
-    allowedMethods: rule.AllowedMethods ?? [],
-    allowedHeaders: rule.AllowedHeaders ?? [],
-    maxAgeSeconds: rule.MaxAge,
-  }));
-}
-
-/** A function's code is the asset `<hash>.zip`; its unzipped form is `cdk.out/asset.<hash>/index.mjs`. */
-function bundlePathOf(outdir: string, s3Key: unknown): string {
-  const hash = typeof s3Key === 'string' ? /^([0-9a-f]{64})\.zip$/.exec(s3Key)?.[1] : undefined;
-  if (!hash) throw new Error(`Cannot find the bundle of a function whose code key is ${JSON.stringify(s3Key)}.`);
-  const path = join(outdir, `asset.${hash}`, 'index.mjs');
-  if (!existsSync(path)) throw new Error(`Bundle ${path} is missing.`);
-  return path;
-}
-
-/** The template's environment, pointed at the local upstream and scaled in time. */
-function localEnvironment(
-  environment: Record<string, string>,
-  sharedEnv: Record<string, string>,
-  upstreamBaseUrl: string,
-  publicBaseUrl: string | undefined,
-  options: LocalGatewayOptions,
-): Record<string, string> {
-  const env = { ...environment, ...sharedEnv };
-  delete env.NODE_OPTIONS; // process-wide in a worker; source maps are for AWS logs
-  if (env.LUMA_BASE_URL) env.LUMA_BASE_URL = upstreamBaseUrl;
-  if (env.PUBLIC_BASE_URL !== undefined) env.PUBLIC_BASE_URL = publicBaseUrl ?? '';
-  // The upstream serves its assets from its own origin (the simulator: http://127.0.0.1:<port>): allow
-  // exactly that origin, as an explicit entry, on top of the deployed allowlist.
-  if (env.ASSET_HOST_ALLOWLIST !== undefined) {
-    env.ASSET_HOST_ALLOWLIST = [env.ASSET_HOST_ALLOWLIST, new URL(upstreamBaseUrl).origin].filter(Boolean).join(',');
-  }
-  const scale = (name: string, override?: number) => {
-    if (env[name] !== undefined) env[name] = String((override ?? Number(env[name])) * options.timeScale);
-  };
-  // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
-  scale('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
-  scale('QUEUE_TIMEOUT_SECONDS', options.queueTimeoutSeconds);
-  // Not below a few real seconds: the API's own time is not scaled, and a busy machine slows it down.
-  if (env.RECONCILE_GRACE_SECONDS !== undefined) {
-    env.RECONCILE_GRACE_SECONDS = String(Math.max(5, Number(env.RECONCILE_GRACE_SECONDS) * options.timeScale));
-  }
-  const override = (name: string, value: number | undefined) => {
-    if (env[name] !== undefined && value !== undefined) env[name] = String(value);
-  };
-  // "A minute" of scaled time: a limit per minute grows, per real minute, as time runs faster.
-  const perScaledMinute = (name: string, value: number | undefined) => {
-    if (env[name] !== undefined) env[name] = String(Math.ceil((value ?? Number(env[name])) / options.timeScale));
-  };
-  override('UPSTREAM_MAX_CONCURRENT', options.capacity?.maxConcurrent);
-  perScaledMinute('UPSTREAM_MAX_CREATES_PER_MINUTE', options.capacity?.maxCreatesPerMinute);
-  override('KEY_MAX_QUEUED', options.keyLimits?.maxQueued);
-  perScaledMinute('KEY_RATE_PER_MINUTE', options.keyLimits?.ratePerMinute);
-  // No cap is deployed by default, so the variable may be absent: set it wherever the key limits are read.
-  if (env.KEY_MAX_QUEUED !== undefined && options.keyLimits?.maxConcurrent !== undefined) {
-    env.KEY_MAX_CONCURRENT = String(options.keyLimits.maxConcurrent);
-  }
-  return env;
-}
-
-/** The reconciler's `rate(…)` schedule from the template, in milliseconds. */
-function scheduleIntervalMs(template: Template, ruleId: string): number {
-  const expression = String(template.Resources[ruleId]?.Properties?.ScheduleExpression ?? '');
-  const match = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
-  if (!match) throw new Error(`Cannot run the schedule "${expression}" locally.`);
-  const unit = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }[match[2]!.replace(/s$/, '') as 'minute' | 'hour' | 'day'];
-  return Number(match[1]) * unit;
-}
-
-/**
- * Stands in for the EventBridge rule: runs the reconciler at start (after a crash, that is when it is
- * needed most) and then on its schedule, one run at a time.
- */
-function scheduleReconciler(host: Pick<LambdaHost, 'invoke'>, intervalMs: number, log: (line: string) => void): () => Promise<void> {
-  let running: Promise<void> = Promise.resolve();
-  const run = () => {
-    running = running
-      .then(() => host.invoke({ source: 'local.schedule' }))
-      .then((report) => {
-        const { checked: _checked, ...repairs } = report as Record<string, number>;
-        if (Object.values(repairs).some(Boolean)) log(`reconciler: ${JSON.stringify(report)}`);
-      })
-      .catch((error: Error) => log(`reconciler failed: ${error.name}: ${error.message}`));
-  };
-  run();
-  const timer = setInterval(run, Math.max(intervalMs, 100));
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
-}
-
-/**
- * One endpoint for the JSON-protocol services the functions call, Step Functions and Secrets Manager,
- * answering only requests signed with the data dir's key: it hands out the upstream key.
- */
-function createAwsEndpoint(sfn: LocalStepFunctions, secretValues: Map<string, string>, credentials: LocalCredentials): Server {
-  const stepFunctions = stepFunctionsHttpHandler(sfn);
-  const secrets = secretsHttpHandler(secretValues);
-  const policy = { credentials, region: LOCAL_REGION, services: ['states', 'secretsmanager'], uriEscapePath: true };
-  return createServer(
-    jsonServiceGuard(policy, (req, res, body) => {
-      const target = String(req.headers['x-amz-target'] ?? '');
-      if (target.startsWith('secretsmanager.')) secrets(req, res, body);
-      else void stepFunctions(req, res, body);
-    }),
-  );
-}
-
-async function listen(server: Server): Promise<{ url: string; server: Server }> {
-  await new Promise<void>((ready, fail) => server.once('error', fail).listen(0, '127.0.0.1', ready));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-/** Stops accepting connections, lets requests in flight finish for a moment, then cuts the rest. */
-function closeServer(server: Server, graceMs = 0): Promise<void> {
-  server.closeIdleConnections();
-  const cut = setTimeout(() => server.closeAllConnections(), graceMs);
-  return new Promise((done) =>
-    server.close(() => {
-      clearTimeout(cut);
-      done();
-    }),
-  );
-}
-
-/**
  * Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. Only
  * a generated key gets a prefix stored: the operator's own (LOCAL_API_KEY) may be short or guessable.
  */
@@ -519,7 +303,7 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, cr
   const keyFile = join(dataDir, 'api-key');
   const generated = keys.length === 0;
   if (generated) {
-    if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `${generateApiKey()}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });

@@ -4,7 +4,7 @@
  * are new or left by an older version.
  */
 import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export const PRIVATE_DIR_MODE = 0o700;
@@ -44,10 +44,21 @@ export function createPrivateFile(path: string, text: string): boolean {
   return true;
 }
 
-/** Writes a sibling temp file (0600) then renames it over the target, so a crash never leaves half a file. */
-export async function replacePrivateFile(path: string, text: string, temporary = `${path}.${process.pid}.tmp`): Promise<void> {
+let temporaryFiles = 0;
+
+/**
+ * Writes a sibling temp file (0600) then renames it over the target, so a crash never leaves half a file.
+ * Each call has a temp file of its own, so two writes in flight never mix; a failed one removes its own.
+ */
+export async function replacePrivateFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
-  await writeFile(temporary, text, { mode: PRIVATE_FILE_MODE });
-  await chmod(temporary, PRIVATE_FILE_MODE); // a temp file left by a crash keeps its old mode otherwise
-  await rename(temporary, path);
+  const temporary = `${path}.${process.pid}.${++temporaryFiles}.tmp`;
+  try {
+    await writeFile(temporary, text, { mode: PRIVATE_FILE_MODE });
+    await chmod(temporary, PRIVATE_FILE_MODE); // a temp file left by a crash keeps its old mode otherwise
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
 }

@@ -3,7 +3,7 @@
  * name (it is in `requestContext.path`), its throttle, the integration timeout and the binary media types.
  * Pure: no I/O.
  */
-import { findResources, type Template } from './template.ts';
+import { findResources, type Template } from './cloudformation-intrinsics.ts';
 
 export interface RestApiSettings {
   stageName: string;

@@ -14,7 +14,7 @@
  * response); anything else in the template throws, rather than being silently not enforced.
  */
 import { createHash } from 'node:crypto';
-import { findResources, type Template } from './template.ts';
+import { findResources, type Template } from './cloudformation-intrinsics.ts';
 
 export interface RateRule {
   name: string;

@@ -10,7 +10,6 @@
 import { MethodNotAllowedError } from '../commons/errors.ts';
 import { openApiDocument } from '../commons/domain/openapi.ts';
 import type { GenerationOffer } from '../commons/domain/luma-options.ts';
-import type { MediaStore } from '../commons/adapters/media-store.ts';
 import type { HttpRequest, HttpResponse } from './http.ts';
 import { PLAYGROUND_ASSETS } from './playground-assets.generated.ts';
 
@@ -29,7 +28,7 @@ export interface SiteDeps {
 export const OPENAPI_PATH = '/openapi.json';
 
 /** The deployment's document and the bucket's origin, each made once, when first asked for. */
-export function siteDeps(offer: GenerationOffer, media: Pick<MediaStore, 'linkOrigin'>): SiteDeps {
+export function siteDeps(offer: GenerationOffer, media: { linkOrigin(): Promise<string> }): SiteDeps {
   let document: string | undefined;
   let origin: Promise<string> | undefined;
   return {

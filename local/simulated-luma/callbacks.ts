@@ -9,12 +9,11 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { MAX_TIMER_MS } from '../time-scale.ts';
 
 export const CALLBACK_TRIES = 3;
 export const CALLBACK_RETRY_DELAY_MS = 100;
 export const CALLBACK_TIMEOUT_MS = 5_000;
-/** setTimeout's longest delay; a later change is waited for in several steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface CallbackCounters {
   /** Callbacks answered 2xx (on any try). */
@@ -78,6 +77,7 @@ export class CallbackScheduler {
           if (handles.size === 0) this.#timers.delete(generationId);
           this.#fire(url, body);
         },
+        // A change beyond a timer's longest delay is waited for in several steps.
         Math.min(Math.max(0, waitMs), MAX_TIMER_MS),
       );
     };

@@ -1,20 +1,27 @@
 /**
- * What every scenario of `npm run chaos` (scripts/chaos.ts, scripts/chaos/fair-share.ts) shares: a run's
- * temp dir and logs, an in-process gateway's lifetime, the checks every scenario makes (nothing lost,
- * nothing stuck, no slot held afterwards, one upstream generation per prompt), and a bounded seed-API client.
+ * What every scenario of `npm run chaos` (scripts/chaos/*.ts) shares: a run's temp dir and logs, an
+ * in-process gateway's lifetime, the scenario's deadline, reads of the task table, a bounded client of the
+ * API, and small helpers. The checks they make are in invariants.ts.
  */
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../../local/gateway.ts';
-import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
-import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import { LOCAL_REGION, LOCAL_TABLE_NAME } from '../../local/local-aws.ts';
+import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
+import type { Task } from '../../functions/commons/domain/task.ts';
+import { GatewayClient, type ApiAnswer } from '../gateway-client.ts';
+import { TimeScale } from '../../local/time-scale.ts';
+import { defaultOf } from '../../functions/commons/settings/reader.ts';
+import { mapLimit } from './util.ts';
 
-export const TABLE_NAME = 'luma-gateway';
+export const TABLE_NAME = LOCAL_TABLE_NAME;
+/** The simulated upstream's video: every completed task's stored video must be these bytes. */
+export const SAMPLE_MP4 = fileURLToPath(new URL('../../local/assets/sample.mp4', import.meta.url));
 
 export type ScenarioName = 'burst' | 'chaos' | 'restart' | 'idempotency' | 'fair' | 'queue';
 export const SCENARIOS: readonly ScenarioName[] = ['burst', 'chaos', 'restart', 'idempotency', 'fair', 'queue'];
@@ -142,216 +149,53 @@ export function endStream(stream: WriteStream): Promise<void> {
   return new Promise((done) => stream.end(() => done()));
 }
 
-// ---------------------------------------------------------------------------
-// Checks shared by the scenarios
-// ---------------------------------------------------------------------------
-
-export interface Answer {
-  status: number;
-  body: any;
-  headers?: Headers;
-  error?: string;
-}
-
-/** The ids of the submits answered 200; every other answer is a lost task. */
-export function acceptedIds(answers: Answer[], violations: string[]): string[] {
-  const refused = answers.filter((answer) => answer.status !== 200 || typeof answer.body?.id !== 'string');
-  if (refused.length > 0) {
-    violations.push(
-      `${refused.length} submits were not answered 200 with a task: ${refused.slice(0, 10).map((a) => `${a.status} ${describeAnswer(a)}`).join('; ')}`,
-    );
-  }
-  return answers.filter((answer) => !refused.includes(answer)).map((answer) => answer.body.id as string);
-}
-
-export function describeAnswer(answer: Answer): string {
-  if (answer.error) return answer.error;
-  if (answer.status === 200) return `id ${answer.body?.id}`;
-  return JSON.stringify(answer.body).slice(0, 300);
-}
-
-export interface Waited {
-  /** The terminal answer of each task that reached one. */
-  final: Map<string, any>;
-  /** Tasks still not terminal when the bound ran out, with the last state seen. */
-  stuck: { id: string; state: string; message?: string }[];
-  notFound: string[];
-  /** GETs that failed or answered other than 200/404, and answers off the published schema. */
-  errors: string[];
-}
-
-/** Polls every unfinished task, a few at a time, until all are terminal or `boundMs` has passed. */
-export async function waitAllTerminal(api: Api, ids: string[], boundMs: number): Promise<Waited> {
-  const final = new Map<string, any>();
-  const last = new Map<string, any>();
-  const notFound: string[] = [];
-  const errors: string[] = [];
-  const pending = new Set(ids);
-  const until = Date.now() + boundMs;
-  while (pending.size > 0 && Date.now() < until) {
-    await mapLimit([...pending], 8, async (id) => {
-      const answer = await api.get(id);
-      if (answer.status === 404) {
-        notFound.push(id);
-        pending.delete(id);
-      } else if (answer.status !== 200) {
-        errors.push(`GET ${id} answered ${answer.status} ${describeAnswer(answer)}`);
-      } else {
-        last.set(id, answer.body);
-        if (answer.body.state === 'completed' || answer.body.state === 'failed') {
-          const parsed = seedGenerationSchema.safeParse(answer.body);
-          if (!parsed.success) errors.push(`GET ${id}: the answer is off the schema: ${parsed.error.message.slice(0, 300)}`);
-          final.set(id, answer.body);
-          pending.delete(id);
-        }
-      }
-    });
-    if (pending.size > 0) await sleep(Math.min(1000, 100 + pending.size * 5));
-  }
-  const stuck = [...pending].map((id) => ({ id, state: last.get(id)?.state ?? 'never seen', message: last.get(id)?.message }));
-  return { final, stuck, notFound, errors };
-}
-
-export function reportWaitProblems(waited: Waited, violations: string[]): void {
-  if (waited.notFound.length > 0) violations.push(`${waited.notFound.length} accepted tasks answered 404: ${waited.notFound.slice(0, 10).join(', ')}`);
-  if (waited.stuck.length > 0) {
-    violations.push(
-      `${waited.stuck.length} tasks never became terminal: ${waited.stuck.slice(0, 10).map((s) => `${s.id} ${s.state} (${s.message})`).join('; ')}`,
-    );
-  }
-  if (waited.errors.length > 0) violations.push(`${waited.errors.length} GETs went wrong: ${waited.errors.slice(0, 5).join('; ')}`);
-}
-
-/** Each prompt must appear in exactly one upstream generation. */
-export function checkOnePerPrompt(
-  prompts: string[],
-  upstreamPrompts: string[],
-  violations: string[],
-  taskIds: (string | undefined)[] = [],
-): { duplicated: number; missing: number } {
-  const counts = countBy(upstreamPrompts, (p) => p);
-  const name = (p: string) => {
-    const id = taskIds[prompts.indexOf(p)];
-    return id ? `task ${id} ("${p}")` : `"${p}"`;
-  };
-  const duplicated = prompts.filter((p) => (counts[p] ?? 0) > 1);
-  const missing = prompts.filter((p) => (counts[p] ?? 0) === 0);
-  if (duplicated.length > 0) {
-    violations.push(`${duplicated.length} tasks were created more than once upstream: ${duplicated.slice(0, 10).map((p) => `${name(p)} ×${counts[p]}`).join('; ')}`);
-  }
-  if (missing.length > 0) violations.push(`${missing.length} tasks were never created upstream: ${missing.slice(0, 10).map(name).join('; ')}`);
-  return { duplicated: duplicated.length, missing: missing.length };
-}
-
+/** The deployed default deadline of a generation, in unscaled seconds. */
+/** The gateway's own default deadline (the settings catalogue's). */
+const DEFAULT_DEADLINE_SECONDS = defaultOf('generationTimeout');
 /**
- * Once every execution has ended (a failed task's slot is released right after its failure is recorded),
- * no `SLOT#n` item may still have a holder. Returns the number of leaked slots.
+ * However far time is scaled down, a scenario's deadline is at least this much real time: the functions and
+ * emulators do their work at real speed, and a busy machine must not turn a scaled deadline into a
+ * deadline_exceeded that no scenario expects.
  */
-export async function checkSlots(gateway: LocalGateway, maxConcurrent: number, violations: string[]): Promise<number> {
-  const idle = await waitUntil(async () => (gateway.stepFunctions.listExecutions('RUNNING').length === 0 ? true : undefined), 30_000);
-  if (!idle) {
-    const running = gateway.stepFunctions.listExecutions('RUNNING');
-    violations.push(`${running.length} executions still RUNNING after every task was terminal: ${running.slice(0, 5).map((e) => e.name).join(', ')}`);
-  }
+const MIN_REAL_DEADLINE_SECONDS = 300;
+
+/** A scenario's generation deadline (scaled seconds): the deployed one, what the queue needs, and the real-time floor. */
+export function scenarioDeadline(timeScale: number, queueSeconds: number): number {
+  return Math.max(DEFAULT_DEADLINE_SECONDS, queueSeconds, Math.ceil(new TimeScale(timeScale).gatewaySeconds(MIN_REAL_DEADLINE_SECONDS)));
+}
+
+/** The script's own reads of the task table (counted as `other`, apart from the functions'). */
+export async function withTaskStore<T>(gateway: LocalGateway, body: (tasks: DynamoDbTaskStore) => Promise<T>): Promise<T> {
   const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   try {
-    const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { maxConcurrent, maxCreatesPerMinute: 1 });
-    const held = (await capacity.slots()).filter((slot) => slot.holder);
-    if (held.length > 0) {
-      violations.push(`${held.length} upstream slots are still held: ${held.map((s) => `SLOT#${s.index} by ${s.holder} until ${new Date(s.leaseUntil ?? 0).toISOString()}`).join('; ')}`);
-    }
-    return held.length;
+    return await body(new DynamoDbTaskStore(DynamoDBDocumentClient.from(client), TABLE_NAME));
   } finally {
     client.destroy();
   }
 }
 
+export async function readTasks(tasks: DynamoDbTaskStore, ids: string[]): Promise<Task[]> {
+  const found = await mapLimit(ids, 16, (id) => tasks.get(id));
+  return found.filter((task): task is Task => task !== undefined);
+}
 
 // ---------------------------------------------------------------------------
-// Small helpers
+// The API's client
 // ---------------------------------------------------------------------------
 
-/** The seed API over fetch, every request bounded in time; a transport error is an answer with status 0. */
-export class Api {
-  constructor(
-    readonly baseUrl: string,
-    readonly apiKey: string,
-  ) {}
+export type Answer = ApiAnswer;
 
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+/** The gateway's client as the scenarios use it: every request bounded in time, a transport error an answer with status 0. */
+export class Api extends GatewayClient {
+  constructor(baseUrl: string, apiKey: string) {
+    super(baseUrl, apiKey, { timeoutMs: 60_000 });
+  }
+
+  override async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {
     try {
-      const response = await fetch(this.baseUrl + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.apiKey}`,
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(60_000),
-      });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON: keep the text
-      }
-      return { status: response.status, body: parsed, headers: response.headers };
+      return await super.request<T>(method, path, body, headers);
     } catch (error) {
-      return { status: 0, body: undefined, error: `${(error as Error).name}: ${(error as Error).message}` };
+      return { status: 0, body: undefined as T, headers: new Headers(), error: `${(error as Error).name}: ${(error as Error).message}` };
     }
   }
-
-  create(body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    return this.request('POST', '/luma/generations', body, headers);
-  }
-
-  get(id: string): Promise<Answer> {
-    return this.request('GET', `/luma/generations/${id}`);
-  }
-}
-
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** Probes every 100 ms until it yields a value; undefined when `ms` ran out. */
-export async function waitUntil<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() >= until) return undefined;
-    await sleep(100);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-export function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
-  return groups;
-}
-
-export function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
-  return counts;
-}
-
-export function formatCounts(counts: Record<string, number>): string {
-  return Object.entries(counts).map(([key, value]) => `${key} ${value}`).join(', ') || 'none';
 }

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killChildren, npmStart } from '../../scripts/chaos.ts';
+import { killChildren, npmStart } from '../../scripts/chaos/npm-start.ts';
 import { SeedClient } from '../support/client.ts';
 
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { killChildren, npmStart } from '../../scripts/chaos.ts';
+import { killChildren, npmStart } from '../../scripts/chaos/npm-start.ts';
 import { LumaVideoClient } from '../../client/src/index.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 

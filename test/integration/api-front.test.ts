@@ -13,7 +13,7 @@ import { API_GATEWAY_MAX_BODY, createApiFront, type ApiFrontOptions, type Invoke
 import { LocalWebAcl, type RateRule } from '../../local/web-acl.ts';
 import { restApiSettingsFromTemplate, type RestApiSettings } from '../../local/rest-api-settings.ts';
 import { buildApp } from '../../infra/app.ts';
-import type { Template } from '../../local/template.ts';
+import type { Template } from '../../local/cloudformation-intrinsics.ts';
 import { LAMBDA_SYNC_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../../functions/commons/domain/payload-limits.ts';
 import { jsonBytes } from '../../local/aws-limits.ts';
 import { LambdaInvocationError } from '../../local/lambda-host.ts';

@@ -19,7 +19,8 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { findResources, stateMachineDefinition, type AslDefinition, type Template } from '../../local/template.ts';
+import { findResources, stateMachineDefinition, type Template } from '../../local/cloudformation-intrinsics.ts';
+import type { AslDefinition } from '../../local/asl.ts';
 import {
   LocalStepFunctions,
   stepFunctionsHttpHandler,

@@ -1,56 +1,11 @@
 /** Small helpers the integration and end-to-end tests share: a seed-API client and bounded polling. */
 import { seedGenerationSchema, type SeedGeneration } from '../../functions/commons/domain/seed-response.ts';
+import { GatewayClient } from '../../scripts/gateway-client.ts';
 
-export interface ApiAnswer<T = unknown> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
+export type { ApiAnswer } from '../../scripts/gateway-client.ts';
 
-export class SeedClient {
-  constructor(
-    readonly baseUrl: string,
-    readonly apiKey: string,
-  ) {}
-
-  async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {
-    const response = await fetch(this.baseUrl + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.apiKey}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    // Some of API Gateway's own answers are text (413 for a body over 10 MiB): those stay text.
-    const json = /^application\/json\b/.test(response.headers.get('content-type') ?? '');
-    return { status: response.status, body: text ? (json ? JSON.parse(text) : text) : undefined, headers: response.headers };
-  }
-
-  /**
-   * A request as a client honouring the API's 409 idempotency_in_progress ("retry shortly") makes it: asked
-   * again after a moment. A repeat waits a while for the first request with its key; on a busy machine the
-   * first can take longer than that.
-   */
-  async requestRetryingInProgress<T = any>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiAnswer<T>> {
-    for (;;) {
-      const answer = await this.request<T>(method, path, body, headers);
-      if (answer.status !== 409 || (answer.body as { error?: { code?: string } })?.error?.code !== 'idempotency_in_progress') return answer;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-
-  /** Bodies are untyped on purpose: tests assert on error shapes as well as on generations. */
-  create(body: unknown): Promise<ApiAnswer<any>> {
-    return this.request('POST', '/luma/generations', body);
-  }
-
-  get(id: string): Promise<ApiAnswer<any>> {
-    return this.request('GET', `/luma/generations/${id}`);
-  }
-
+/** The gateway's client (scripts/gateway-client.ts), and a wait for a task's end that checks every answer. */
+export class SeedClient extends GatewayClient {
   /**
    * Polls until the task is completed or failed; every answer must match the published schema. Five times a
    * second: a client polling ten times a second would soon meet the edge's requests-a-minute limit per key.

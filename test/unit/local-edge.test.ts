@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import { LocalWebAcl, rateRulesFromTemplate, type RateRule, type WebRequest } from '../../local/web-acl.ts';
 import { isBinaryMediaType, renderGatewayResponse, restApiSettingsFromTemplate, TokenBucket } from '../../local/rest-api-settings.ts';
-import type { Template } from '../../local/template.ts';
+import type { Template } from '../../local/cloudformation-intrinsics.ts';
 
 function synthesized(context: Record<string, unknown> = {}): Template {
   const { stack } = buildApp({ context: { 'aws:cdk:bundling-stacks': [], ...context }, nag: false });

@@ -11,7 +11,7 @@ import {
   stateMachineDefinition,
   type ResourceValues,
   type Template,
-} from '../../local/template.ts';
+} from '../../local/cloudformation-intrinsics.ts';
 
 const pseudo = { region: 'eu-west-1', accountId: '123456789012' };
 const values: ResourceValues = {

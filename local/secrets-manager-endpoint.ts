@@ -3,14 +3,12 @@
  * JSON protocol as AWS, so the functions read the upstream key exactly as they do in the cloud.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from './loopback-http.ts';
 
 export function secretsHttpHandler(secrets: Map<string, string>) {
   return (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
     const target = String(req.headers['x-amz-target'] ?? '');
-    const reply = (status: number, payload: object) => {
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify(payload));
-    };
+    const reply = (status: number, payload: object) => sendJson(res, status, payload, {}, 'application/x-amz-json-1.1');
     if (target !== 'secretsmanager.GetSecretValue') {
       return reply(400, { __type: 'UnknownOperationException', message: `${target} is not available locally.` });
     }

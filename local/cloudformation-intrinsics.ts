@@ -5,6 +5,7 @@
  * Pure: no I/O, no AWS calls. Anything it cannot resolve throws, because a silently
  * "undefined" ARN would only surface much later as a confusing runtime failure.
  */
+import type { AslDefinition } from './asl.ts';
 
 export type Template = {
   Resources: Record<string, { Type: string; Properties?: any }>;
@@ -27,15 +28,6 @@ export interface PseudoParameters {
   /** Needed only when the template references AWS::StackName. */
   stackName?: string;
 }
-
-/** An Amazon States Language document as parsed from a template. */
-export type AslDefinition = {
-  StartAt: string;
-  States: Record<string, any>;
-  TimeoutSeconds?: number;
-  Comment?: string;
-  [field: string]: unknown;
-};
 
 type TemplateResource = Template['Resources'][string];
 

@@ -1,11 +1,10 @@
 /**
  * The optional state file: every generation's record, written atomically after each change and loaded at start.
  */
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replacePrivateFile } from '../private-files.ts';
 import { LUMA_FAILURE_REASONS, createdAtMicros, formatCreatedAt, isPlainObject, validateGenerationRequest, withLumaDefaults } from './contract.ts';
-import { parseSimDirectives } from './directives.ts';
-import type { SimGenerationRecord } from './timeline.ts';
+import { parseSimDirectives, type SimGenerationRecord } from './timeline.ts';
 
 /**
  * 2: requests are stored as Luma echoes them, created_at has microseconds, a failed generation stores its
@@ -78,22 +77,11 @@ function upgradeV1Record(entry: unknown, where: string): SimGenerationRecord {
   };
 }
 
-let tempFileCounter = 0;
-
-/** Writes to a sibling temp file then renames, so a crash never leaves half a file. */
+/** Writes to a sibling temp file then renames, so a crash never leaves half a file (0600: the requests hold prompts). */
 export async function writeRecordsAtomically(stateFile: string, records: SimGenerationRecord[]): Promise<void> {
-  await mkdir(dirname(stateFile), { recursive: true });
-  const tempFile = `${stateFile}.${process.pid}.${++tempFileCounter}.tmp`;
-  const body = JSON.stringify({ version: STATE_FILE_VERSION, generations: records });
-  try {
-    await writeFile(tempFile, body, 'utf8');
-    await rename(tempFile, stateFile);
-  } catch (error) {
-    await unlink(tempFile).catch(() => undefined);
-    throw error;
-  }
+  await replacePrivateFile(stateFile, JSON.stringify({ version: STATE_FILE_VERSION, generations: records }));
 }
 
-export function isErrnoCode(error: unknown, code: string): boolean {
+function isErrnoCode(error: unknown, code: string): boolean {
   return isPlainObject(error) && error.code === code;
 }

@@ -1,0 +1,128 @@
+/**
+ * The definition as the library runs it: validated as written, then rewritten so that the library runs it
+ * with AWS's semantics and the local time scale. Pure, apart from the library's validator.
+ */
+import { StateMachine } from '../aws-local-stepfunctions.ts';
+import type { AslDefinition, AslRetrier, AslState } from '../asl.ts';
+import { MAX_TIMER_MS, type TimeScale } from '../time-scale.ts';
+
+/** The longest timeout, in whole seconds, that the library's Node timers hold. */
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::local:wait';
+const LAMBDA_INVOKE_RESOURCE = /^arn:[^:]+:states:::lambda:invoke$/;
+const LAMBDA_FUNCTION_ARN = /^arn:[^:]+:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/;
+
+/** What a (possibly rewritten) Task state does when the library calls our local handler. */
+export type TaskKind =
+  | { kind: 'wait'; stateName: string; scaled: boolean }
+  | { kind: 'lambda-invoke'; stateName: string }
+  | { kind: 'lambda-arn'; stateName: string; functionArn: string };
+export type WaitTask = Extract<TaskKind, { kind: 'wait' }>;
+
+export interface PreparedDefinition {
+  definition: AslDefinition;
+  tasks: Map<string, TaskKind>;
+}
+
+/** Fails loudly at startup, with the library's own validator, on definitions it cannot run. */
+export function validateDefinition(definition: object, stateMachineArn: string): void {
+  try {
+    new StateMachine(definition as never);
+  } catch (error) {
+    throw new Error(`Definition of ${stateMachineArn} is invalid: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Rewrites a copy of the definition so the library runs it with our semantics:
+ *
+ * - Wait states become Task states served by our own handler. The library's
+ *   `waitTimeOverrides` is one fixed duration per state name, which cannot express a
+ *   SecondsPath that changes each loop iteration, and its SecondsPath only accepts
+ *   integers. The rewritten Task keeps InputPath/OutputPath/Next/End and gets
+ *   `Parameters: { "input.$": "$", "seconds.$": <SecondsPath> }` (or `seconds`,
+ *   `timestamp`, `timestamp.$`), so the library still resolves the path, including
+ *   `$$.` context paths, and our handler sleeps the seconds, scaled, and returns the
+ *   input unchanged, exactly what a Wait outputs. Timestamp waits are absolute, so they
+ *   are not scaled.
+ * - Retry IntervalSeconds (default 1) and MaxDelaySeconds are scaled,
+ *   which keeps BackoffRate and JitterStrategy working. `retryIntervalOverrides` would
+ *   replace them with one fixed interval.
+ * - Task states without a timeout get the largest one a Node timer can hold, because the
+ *   library defaults to 60 s while Step Functions has no default. Task timeouts are not
+ *   scaled: Lambda code runs in real time.
+ * - Definition-level TimeoutSeconds is scaled, and capped at what a Node timer holds (the library's
+ *   timer would fire at once beyond it): the library times the execution out with ExecutionTimeoutError.
+ */
+export function prepareDefinition(original: AslDefinition, scale: TimeScale): PreparedDefinition {
+  const definition = structuredClone(original);
+  const tasks = new Map<string, TaskKind>();
+  prepareStates(definition, scale, tasks);
+  if (definition.TimeoutSeconds !== undefined) {
+    definition.TimeoutSeconds = Math.min(scale.seconds(definition.TimeoutSeconds), MAX_TIMER_SECONDS);
+  }
+  return { definition, tasks };
+}
+
+function prepareStates(document: AslDefinition, scale: TimeScale, tasks: Map<string, TaskKind>): void {
+  for (const [name, state] of Object.entries(document.States)) {
+    document.States[name] = prepareState(name, state, scale, tasks);
+  }
+}
+
+function prepareState(name: string, state: AslState, scale: TimeScale, tasks: Map<string, TaskKind>): AslState {
+  if (state.Retry) state.Retry = state.Retry.map((retrier) => scaleRetrier(retrier, scale));
+  switch (state.Type) {
+    case 'Wait':
+      registerTask(tasks, { kind: 'wait', stateName: name, scaled: state.Timestamp === undefined && state.TimestampPath === undefined });
+      return waitAsTask(state);
+    case 'Task':
+      registerTask(tasks, classifyTask(name, state.Resource));
+      return withTaskTimeout(state);
+    case 'Map':
+      for (const nested of [state.Iterator, state.ItemProcessor]) if (nested) prepareStates(nested, scale, tasks);
+      return state;
+    case 'Parallel':
+      for (const branch of state.Branches ?? []) prepareStates(branch, scale, tasks);
+      return state;
+    default:
+      return state;
+  }
+}
+
+/** Local handlers are keyed by state name across nested branches, so names must be unique. */
+function registerTask(tasks: Map<string, TaskKind>, task: TaskKind): void {
+  if (tasks.has(task.stateName)) throw new Error(`Duplicate Task/Wait state name '${task.stateName}' in the definition`);
+  tasks.set(task.stateName, task);
+}
+
+function classifyTask(stateName: string, resource: string | undefined): TaskKind {
+  if (resource && LAMBDA_INVOKE_RESOURCE.test(resource)) return { kind: 'lambda-invoke', stateName };
+  if (resource && LAMBDA_FUNCTION_ARN.test(resource)) return { kind: 'lambda-arn', stateName, functionArn: resource };
+  throw new Error(
+    `Task state '${stateName}' uses resource '${String(resource)}'; the local Step Functions only runs ` +
+      'arn:aws:states:::lambda:invoke and Lambda function ARNs',
+  );
+}
+
+function waitAsTask(wait: AslState): AslState {
+  const { Seconds, SecondsPath, Timestamp, TimestampPath, ...rest } = wait;
+  const parameters: Record<string, unknown> = { 'input.$': '$' };
+  if (Seconds !== undefined) parameters.seconds = Seconds;
+  else if (SecondsPath !== undefined) parameters['seconds.$'] = SecondsPath;
+  else if (Timestamp !== undefined) parameters.timestamp = Timestamp;
+  else if (TimestampPath !== undefined) parameters['timestamp.$'] = TimestampPath;
+  return { ...rest, Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Parameters: parameters, TimeoutSeconds: MAX_TIMER_SECONDS };
+}
+
+function withTaskTimeout(task: AslState): AslState {
+  if (task.TimeoutSecondsPath !== undefined) return task;
+  return { ...task, TimeoutSeconds: Math.min(task.TimeoutSeconds ?? MAX_TIMER_SECONDS, MAX_TIMER_SECONDS) };
+}
+
+function scaleRetrier(retrier: AslRetrier, scale: TimeScale): AslRetrier {
+  const scaled: AslRetrier = { ...retrier, IntervalSeconds: scale.seconds(retrier.IntervalSeconds ?? 1) };
+  if (retrier.MaxDelaySeconds !== undefined) scaled.MaxDelaySeconds = scale.seconds(retrier.MaxDelaySeconds);
+  return scaled;
+}
+
