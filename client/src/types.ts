@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
-import type { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import type { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
 import type { generationListSchema } from '../../functions/commons/domain/generation-list.ts';
 import type { uploadRequestSchema, uploadTicketSchema } from '../../functions/commons/domain/upload.ts';
 import type { errorBodySchema } from '../../functions/commons/domain/error-body.ts';
@@ -12,7 +12,7 @@ import type { errorBodySchema } from '../../functions/commons/domain/error-body.
 /** The body of `POST /luma/generations`, as a client writes it. */
 export type GenerationRequest = z.input<typeof generationRequestSchema>;
 /** A generation, as every route answers it. */
-export type Generation = z.output<typeof seedGenerationSchema>;
+export type Generation = z.output<typeof publicGenerationSchema>;
 export type GenerationState = Generation['state'];
 export type FailureCode = NonNullable<Generation['failure_code']>;
 export type GenerationList = z.output<typeof generationListSchema>;

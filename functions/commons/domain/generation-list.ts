@@ -3,7 +3,7 @@
  * page are shapes of their own, shared by the route, the OpenAPI document and the client.
  */
 import { z } from 'zod';
-import { PUBLIC_STATES, seedGenerationSchema } from './seed-response.ts';
+import { PUBLIC_STATES, publicGenerationSchema } from './public-generation.ts';
 
 export const LIST_LIMIT_DEFAULT = 20;
 export const LIST_LIMIT_MAX = 100;
@@ -24,7 +24,7 @@ export const generationListQuerySchema = z.object({
 export type GenerationListQuery = z.output<typeof generationListQuerySchema>;
 
 export const generationListSchema = z.object({
-  data: z.array(seedGenerationSchema),
+  data: z.array(publicGenerationSchema),
   /** Pass it as `cursor` for the next page; null on the last one. */
   next_cursor: z.string().nullable(),
 });

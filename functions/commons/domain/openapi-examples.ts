@@ -1,10 +1,10 @@
 /**
  * The examples of the OpenAPI document, made by the very code that makes real answers: example tasks go
- * through the response builder (seed-response.ts), and the invalid body through the request schema and the
+ * through the response builder (public-generation.ts), and the invalid body through the request schema and the
  * issue list a 400 carries. So an example cannot drift from what the gateway sends.
  */
 import { applyChange, newTask, type Task } from './task.ts';
-import { toSeedGeneration, type OutputLinks, type SeedGeneration } from './seed-response.ts';
+import { toPublicGeneration, type OutputLinks, type PublicGeneration } from './public-generation.ts';
 import { describeIssues, generationRequestSchema } from './generation-request.ts';
 import type { ErrorBody } from './error-body.ts';
 import type { UploadTicket } from './upload.ts';
@@ -18,8 +18,8 @@ const BUCKET = 'https://luma-gateway-videos-123456789012.s3.eu-west-1.amazonaws.
 const SIGNED = 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=…';
 
 export const exampleRequests = {
-  seed: {
-    summary: 'The seed request: a prompt and a start keyframe by URL',
+  classic: {
+    summary: 'The aggregator format’s classic request: a prompt and a start keyframe by URL',
     value: { user_prompt: PROMPT, expand_prompt: true, image_url: 'https://img.upanh.tv/2025/05/23/b69ee84d-849d-48c0-863a-40b646190dd6.png' },
   },
   choices: {
@@ -79,16 +79,16 @@ function completed(task: Task): { task: Task; links: OutputLinks } {
   return { task: done, links };
 }
 
-const pending = toSeedGeneration(exampleTask(), undefined, REQUEST_ID);
-const queued = toSeedGeneration(exampleTask(), undefined, REQUEST_ID, 3);
-const processing = toSeedGeneration(
+const pending = toPublicGeneration(exampleTask(), undefined, REQUEST_ID);
+const queued = toPublicGeneration(exampleTask(), undefined, REQUEST_ID, 3);
+const processing = toPublicGeneration(
   applyChange(applyChange(exampleTask(), { to: 'submitted', upstreamId: 'e1b3c2d4-0000-4000-8000-00000000aa01' }, later(1)), { to: 'dreaming' }, later(20)),
   undefined,
   REQUEST_ID,
 );
 const done = completed(exampleTask());
-const completedGeneration = toSeedGeneration(done.task, done.links, REQUEST_ID);
-const failed = toSeedGeneration(
+const completedGeneration = toPublicGeneration(done.task, done.links, REQUEST_ID);
+const failed = toPublicGeneration(
   applyChange(
     exampleTask('3f1c9b7e-5a2d-4c8e-b6f0-1d2e3f4a5b6c', 'A famous cartoon mouse dancing'),
     { to: 'failed', failure: { code: 'moderation', reason: 'The upstream’s moderation refused the prompt: Prompt not allowed' } },
@@ -97,13 +97,13 @@ const failed = toSeedGeneration(
   undefined,
   REQUEST_ID,
 );
-const cancelled = toSeedGeneration(
+const cancelled = toPublicGeneration(
   applyChange(exampleTask(), { to: 'failed', failure: { code: 'cancelled', reason: 'Cancelled by its owner' } }, later(9)),
   undefined,
   REQUEST_ID,
 );
 
-export const exampleGenerations: Record<string, { summary: string; value: SeedGeneration }> = {
+export const exampleGenerations: Record<string, { summary: string; value: PublicGeneration }> = {
   pending: { summary: 'Just created: pending', value: pending },
   queued: { summary: 'Waiting for an upstream slot: third of the caller’s own queued tasks', value: queued },
   processing: { summary: 'Being generated upstream', value: processing },
@@ -115,7 +115,7 @@ export const exampleCancelled = { summary: 'Cancelled by its owner', value: canc
 
 const second = completed(exampleTask('5b0e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b', 'A heron lifting off a misty pond', new Date('2026-11-25T15:20:02.114Z')));
 const page: GenerationList = {
-  data: [pending, toSeedGeneration(second.task, second.links, REQUEST_ID)],
+  data: [pending, toPublicGeneration(second.task, second.links, REQUEST_ID)],
   next_cursor: 'eyJjIjoiMjAyNi0xMS0yNVQxNToyMDowMi4xMTRaIiwiaSI6IjViMGUyZjRhIn0',
 };
 export const exampleList = { summary: 'The newest two, and a cursor to the rest', value: page };

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { generationRequestSchemaFor, KEYFRAME_URL_MAX_LENGTH } from './generation-request.ts';
-import { seedGenerationSchema } from './seed-response.ts';
+import { publicGenerationSchema } from './public-generation.ts';
 import { uploadRequestSchema, uploadTicketSchema, UPLOAD_LIFETIME_SECONDS, UPLOAD_URL_MAX_SECONDS } from './upload.ts';
 import { errorBodySchema } from './error-body.ts';
 import { generationListSchema, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './generation-list.ts';
@@ -36,7 +36,7 @@ function documented(offer: GenerationOffer) {
     `An http(s) URL (at most ${KEYFRAME_URL_MAX_LENGTH} characters); a PNG, JPEG or WebP image in Base64, as a \`data:\` URI or bare, ` +
     `up to ${describeBytes(MAX_INLINE_KEYFRAME_BYTES)}; or the \`image_url\` of an upload (\`upload:<id>\`) for one up to ${describeBytes(MAX_UPLOAD_BYTES)}.`;
   docs.add(fields.user_prompt, { description: 'What to generate. Trimmed; 3 to 5000 characters.', examples: ['A graceful pink flamingo in turquoise water'] });
-  docs.add(fields.expand_prompt, { description: 'Accepted and recorded for the seed API’s clients; the official Luma API has no such switch.' });
+  docs.add(fields.expand_prompt, { description: 'Accepted and recorded for clients of the aggregator format; the official Luma API has no such switch.' });
   docs.add(fields.loop, { description: 'A video that loops seamlessly. Not with an end keyframe.' });
   docs.add(fields.image_url, { description: `The start keyframe. ${keyframe}` });
   docs.add(fields.image_end_url, { description: `The end keyframe, or \`false\` for none. ${keyframe}` });
@@ -45,7 +45,7 @@ function documented(offer: GenerationOffer) {
     const { default: fallback, allowed } = offer[name];
     docs.add(fields[name], { description: `Without it, this gateway’s default: ${fallback}. Offered here: ${allowed.join(', ')}.` });
   }
-  const generation = seedGenerationSchema.shape;
+  const generation = publicGenerationSchema.shape;
   docs.add(generation.state, { description: '`pending` → `processing` → `completed` | `failed`.' });
   docs.add(generation.queue_state, { description: '`queued` while the task waits for an upstream slot; then null.' });
   docs.add(generation.queue_position, { description: 'While queued: its place among the caller’s own queued tasks (1 = the next of theirs to start).' });
@@ -56,7 +56,7 @@ function documented(offer: GenerationOffer) {
   docs.add(generation.failure_code, { description: `When failed, one of: ${FAILURE_CODES.join(', ')}. Stable; meant for programs.` });
   docs.add(generation.failure_reason, { description: 'When failed, why, in words.' });
   docs.add(generation.estimate_wait_seconds, { description: 'Always null: an honest figure would need the upstream’s undocumented generation times.' });
-  docs.add(generation.data, { description: 'The Kling-style envelope of the seed API, for clients that read it.' });
+  docs.add(generation.data, { description: 'The Kling-style envelope of the aggregator format, for clients that read it.' });
   const upload = uploadTicketSchema.shape;
   docs.add(upload.upload_url, { description: `PUT exactly the announced bytes here, with exactly \`headers\`, within ${UPLOAD_URL_MAX_SECONDS / 60} minutes.` });
   docs.add(upload.image_url, { description: `Send this as \`image_url\` or \`image_end_url\`, as often as you like, within ${UPLOAD_LIFETIME_SECONDS / 60} minutes.` });
@@ -101,7 +101,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
     info: {
       title: 'Luma video gateway',
       version: API_VERSION,
-      summary: 'Luma video generation behind your own AWS account: the seed API’s routes, the videos in your S3 bucket.',
+      summary: 'Luma video generation behind your own AWS account: the aggregator format’s routes, the videos in your S3 bucket.',
       description:
         'Create a generation, follow it until it is `completed` or `failed`, and fetch the stored video. Every request but the public pages ' +
         'carries `Authorization: Bearer <key>`; each key is one tenant, who sees only its own generations.',
@@ -158,7 +158,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           parameters: [
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_LIMIT_MAX, default: LIST_LIMIT_DEFAULT } },
             { name: 'cursor', in: 'query', description: 'The previous page’s `next_cursor`.', schema: { type: 'string', minLength: 1, maxLength: 1024 } },
-            { name: 'state', in: 'query', schema: { type: 'string', enum: seedGenerationSchema.shape.state.options } },
+            { name: 'state', in: 'query', schema: { type: 'string', enum: publicGenerationSchema.shape.state.options } },
           ],
           responses: {
             200: { description: 'A page of generations.', headers: REQUEST_ID_HEADER, content: jsonContent('GenerationList', { examples: { page: examples.exampleList } }) },
@@ -261,7 +261,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A client key (`npm run keys -- create`, or `LOCAL_API_KEY` for `npm start`).' } },
       schemas: {
         GenerationRequest: offered(jsonSchema(request, 'input', docs), offer),
-        Generation: jsonSchema(seedGenerationSchema, 'output', docs),
+        Generation: jsonSchema(publicGenerationSchema, 'output', docs),
         GenerationList: jsonSchema(generationListSchema, 'output', docs),
         UploadRequest: jsonSchema(uploadRequestSchema, 'input', docs),
         UploadTicket: jsonSchema(uploadTicketSchema, 'output', docs),

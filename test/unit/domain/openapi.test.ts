@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { openApiDocument } from '../../../functions/commons/domain/openapi.ts';
 import { generationRequestSchema } from '../../../functions/commons/domain/generation-request.ts';
-import { seedGenerationSchema } from '../../../functions/commons/domain/seed-response.ts';
+import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation.ts';
 import { uploadTicketSchema } from '../../../functions/commons/domain/upload.ts';
 import { errorBodySchema } from '../../../functions/commons/domain/error-body.ts';
 import { FULL_OFFER, type GenerationOffer } from '../../../functions/commons/domain/luma-options.ts';
@@ -76,7 +76,7 @@ describe('the OpenAPI document', () => {
     // The same examples satisfy the zod schemas themselves: the JSON Schema is no looser a copy.
     const generations = document.paths['/luma/generations/{task_id}'].get.responses[200].content['application/json'].examples;
     expect(Object.keys(generations)).toEqual(['pending', 'queued', 'processing', 'completed', 'failed']);
-    for (const { value } of Object.values(generations) as Json[]) expect(seedGenerationSchema.parse(value)).toEqual(value);
+    for (const { value } of Object.values(generations) as Json[]) expect(publicGenerationSchema.parse(value)).toEqual(value);
     for (const { value } of Object.values(document.paths['/luma/generations'].post.requestBody.content['application/json'].examples) as Json[]) {
       expect(generationRequestSchema.safeParse(value).success).toBe(true);
     }
