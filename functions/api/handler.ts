@@ -16,6 +16,7 @@ import { configuredProvider, taskServices } from '../commons/composition-root.ts
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import type { HttpResponse } from './http.ts';
 import { handleRequest, type ApiDeps } from './routes.ts';
+import { siteDeps } from './site.ts';
 
 const tableName = settings.tableName();
 const offer = settings.generationOffer();
@@ -35,6 +36,7 @@ const deps: ApiDeps = {
   },
   requestSchema: generationRequestSchemaFor(offer),
   corsOrigins: settings.corsAllowedOrigins(),
+  site: siteDeps(offer, media),
 };
 
 export const handler = observedHandler((event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps));

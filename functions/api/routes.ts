@@ -21,6 +21,7 @@ import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-ma
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
+import { isSitePath, serveSite, type SiteDeps } from './site.ts';
 
 export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
@@ -31,6 +32,8 @@ export interface ApiDeps {
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
   corsOrigins: readonly string[];
+  /** The public pages: the OpenAPI document and the playground (site.ts). */
+  site: SiteDeps;
   clock?: Clock;
 }
 
@@ -61,6 +64,8 @@ export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps):
 
 async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
   const { method, path, requestId } = request;
+  const page = await serveSite(request, deps.site);
+  if (page) return page;
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const key = await authenticate(request, deps);
@@ -116,7 +121,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 
