@@ -15,11 +15,13 @@ import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
+import { correlate } from '../commons/observability/observed-handler.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
+import { isSitePath, serveSite, type SiteDeps } from './site.ts';
 
 export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
@@ -30,6 +32,8 @@ export interface ApiDeps {
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
   corsOrigins: readonly string[];
+  /** The public pages: the OpenAPI document and the playground (site.ts). */
+  site: SiteDeps;
   clock?: Clock;
 }
 
@@ -60,6 +64,8 @@ export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps):
 
 async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
   const { method, path, requestId } = request;
+  const page = await serveSite(request, deps.site);
+  if (page) return page;
   if (COLLECTION.test(path)) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const key = await authenticate(request, deps);
@@ -73,10 +79,14 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
       async (taskId) => {
+        correlate(taskId);
         const resolved = await resolveUploads(owner, parsed.data, deps.uploads);
         return json(200, await createGeneration(key, resolved, requestId, { ...deps.generations, newId: () => taskId }), requestId);
       },
-      async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId),
+      async (taskId) => {
+        correlate(taskId);
+        return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+      },
       deps.idempotency,
     );
   }
@@ -93,6 +103,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
+    correlate(callback.taskId);
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
@@ -102,6 +113,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     const { owner } = await authenticate(request, deps);
     const taskId = item[1]!.toLowerCase();
     if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+    correlate(taskId);
     return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
@@ -109,7 +121,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

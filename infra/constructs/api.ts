@@ -129,6 +129,8 @@ export class GatewayApi extends Construct {
         // Errors only, and never request or response data (headers and bodies carry keys and prompts).
         loggingLevel: MethodLoggingLevel.ERROR,
         dataTraceEnabled: false,
+        // X-Ray: each request's trace starts at the stage and follows into the function (active tracing).
+        tracingEnabled: true,
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
       },

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { Storage } from './storage.ts';
 import { GenerationWorkflow } from './workflow.ts';
 import { GatewayApi } from './api.ts';
+import { Observability } from './observability.ts';
 import type { GatewayFunction } from './gateway-function.ts';
 import type { ClientRateLimits } from './api-protection.ts';
 import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './function-environment.ts';
@@ -84,6 +85,8 @@ export interface LumaVideoGatewayProps {
    * to presigned upload URLs. @default none: no CORS
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /** An email address the alarms are sent to (SNS asks it to confirm). @default none: subscribe to the alarm topic yourself */
+  readonly alarmEmail?: string;
 }
 
 /** The five functions of the gateway, by role. */
@@ -128,6 +131,8 @@ export class LumaVideoGateway extends Construct {
   public readonly storage: Storage;
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
+  /** The dashboard, the alarms and the topic they notify. */
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: LumaVideoGatewayProps = {}) {
     super(scope, id);
@@ -191,6 +196,19 @@ export class LumaVideoGateway extends Construct {
       recordFailure: this.workflow.recordFailureFunction,
       reconcile: this.workflow.reconcileFunction,
     };
+    this.observability = new Observability(this, 'Observability', {
+      functions: {
+        Api: this.functions.api,
+        Poll: this.functions.poll,
+        Copy: this.functions.copy,
+        RecordFailure: this.functions.recordFailure,
+        Reconcile: this.functions.reconcile,
+      },
+      stateMachine: this.stateMachine,
+      restApi: this.restApi,
+      reconcileInterval: props.reconcileInterval,
+      alarmEmail: props.alarmEmail,
+    });
   }
 
   private placeholderUpstreamKey(): Secret {
@@ -253,6 +271,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'upstream.resolution': props.upstream?.resolution,
     'upstream.duration': props.upstream?.duration,
     publicBaseUrl: props.publicBaseUrl,
+    alarmEmail: props.alarmEmail,
   };
   for (const [name, value] of Object.entries(strings)) {
     if (value !== undefined && typeof value !== 'string') fail(name, 'a string', value);

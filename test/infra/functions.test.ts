@@ -91,9 +91,11 @@ describe('environment', () => {
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
     ['RecordFailure', ['TABLE_NAME', ...DISPATCH, ...CAPACITY]],
     ['Reconcile', ['TABLE_NAME', ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
-  ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS)', (name, keys) => {
-    expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', ...keys].sort());
+  ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS and POWERTOOLS_SERVICE_NAME)', (name, keys) => {
+    expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', ...keys].sort());
     expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
+    // The metrics' `service` dimension, which the dashboard and the alarms select by.
+    expect(envOf(name).POWERTOOLS_SERVICE_NAME).toBe('LumaVideoGateway');
   });
 
   it.each(['Api', 'Poll'] as const)('%s sends ray-2 at 720p for 5s unless a request says otherwise', (name) => {
@@ -195,6 +197,7 @@ describe('environment', () => {
   it('the reconciler knows its table and state machine, and waits 120 s before taking over a newly admitted task', () => {
     expect(envOf('Reconcile')).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'LumaVideoGateway',
       TABLE_NAME: { Ref: ids.table },
       STATE_MACHINE_ARN: { Ref: ids.stateMachine },
       GENERATION_TIMEOUT_SECONDS: '1800',

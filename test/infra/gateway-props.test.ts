@@ -119,6 +119,8 @@ describe('every prop is checked when the construct is built', () => {
     ['apiThrottle', { apiThrottle: 500 as never }, /^LumaVideoGateway: apiThrottle must be an object, not 500\.$/],
     ['setAccountCloudWatchRole', { setAccountCloudWatchRole: 'false' as never }, /^LumaVideoGateway: setAccountCloudWatchRole must be true or false, not "false"\.$/],
     ['corsAllowedOrigins', { corsAllowedOrigins: ['*'] }, /^corsAllowedOrigins: "\*" is not an origin/],
+    ['alarmEmail', { alarmEmail: 'ops.example.com' }, /^alarmEmail must be an email address, not "ops\.example\.com"\.$/],
+    ['alarmEmail', { alarmEmail: 42 as never }, /^LumaVideoGateway: alarmEmail must be a string, not 42\.$/],
   ];
 
   it.each(cases.map(([name, props, message]) => [name, message, props] as const))('%s: refused with %s', (_, message, props) => {

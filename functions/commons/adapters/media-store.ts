@@ -114,6 +114,11 @@ export class S3MediaStore implements MediaStore {
     await upload.done();
   }
 
+  /** The origin of this store's presigned links: what a page showing them must allow (site.ts's policy). */
+  async linkOrigin(): Promise<string> {
+    return new URL(await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: 'origin' }), { expiresIn: 60 })).origin;
+  }
+
   async outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined> {
     const output = task.output;
     if (!output) return undefined;
