@@ -43,6 +43,7 @@ export class GatewayStack extends Stack {
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins: props.corsAllowedOrigins,
       alarmEmail: props.alarmEmail,
+      bucket: props.bucket,
     };
     // The id "Default" is left out of logical ids: the resources keep the ids they had when this stack held
     // them directly. The table and the bucket are retained, and a new id would replace them with empty ones

@@ -2,7 +2,7 @@ import { Duration, SecretValue, Token } from 'aws-cdk-lib';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Rule } from 'aws-cdk-lib/aws-events';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
-import { HttpMethods, type Bucket } from 'aws-cdk-lib/aws-s3';
+import { Bucket, HttpMethods, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
@@ -85,6 +85,13 @@ export interface LumaVideoGatewayProps {
    * to presigned upload URLs. @default none: no CORS
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /**
+   * An existing bucket to store the videos in (the gateway writes under `generations/` and `inputs/`). A
+   * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications, expire
+   * `inputs/` (7 days) and `inputs/uploads/` (1 day), and set a CORS rule for browser uploads yourself.
+   * @default a new bucket, private, encrypted, TLS only, access-logged, with those settings
+   */
+  readonly bucket?: IBucket;
   /** An email address the alarms are sent to (SNS asks it to confirm). @default none: subscribe to the alarm topic yourself */
   readonly alarmEmail?: string;
 }
@@ -113,9 +120,9 @@ export interface GatewayFunctions {
  */
 export class LumaVideoGateway extends Construct {
   public readonly table: TableV2;
-  public readonly bucket: Bucket;
-  /** Where the bucket's server access logs go. */
-  public readonly accessLogBucket: Bucket;
+  public readonly bucket: IBucket;
+  /** Where the bucket's server access logs go; none when the bucket was given. */
+  public readonly accessLogBucket?: Bucket;
   /** The secret holding the Luma API key: the one given, or the placeholder this construct created. */
   public readonly upstreamKey: ISecret;
   public readonly stateMachine: StateMachine;
@@ -141,8 +148,11 @@ export class LumaVideoGateway extends Construct {
     this.upstreamKey = props.upstreamKey ?? this.placeholderUpstreamKey();
     const corsAllowedOrigins = parseAllowedOrigins(props.corsAllowedOrigins, 'corsAllowedOrigins');
 
-    this.storage = new Storage(this, 'Storage');
+    this.storage = new Storage(this, 'Storage', { bucket: props.bucket });
     if (corsAllowedOrigins.length > 0) {
+      if (!(this.storage.bucket instanceof Bucket)) {
+        throw new Error('LumaVideoGateway: corsAllowedOrigins needs a CORS rule on the bucket, which the gateway sets only on a bucket it creates: add the rule to your bucket (PUT from those origins, header content-type, prefix inputs/uploads/) and leave corsAllowedOrigins unset.');
+      }
       // A page PUTs its upload straight to the bucket, with the presigned URL's signed Content-Type: S3
       // answers the preflight and the PUT for these origins only, and only for uploads.
       this.storage.bucket.addCorsRule({
@@ -265,6 +275,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
   for (const [name, value] of Object.entries(numbers)) {
     if (value !== undefined && typeof value !== 'number') fail(name, 'a number', value);
   }
+  if (props.bucket !== undefined && typeof (props.bucket as Partial<IBucket> | null)?.bucketName !== 'string') fail('bucket', 'an S3 bucket (an IBucket)', props.bucket);
   const strings = {
     'upstream.baseUrl': props.upstream?.baseUrl,
     'upstream.model': props.upstream?.model,

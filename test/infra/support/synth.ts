@@ -108,7 +108,7 @@ export function gatewayIds(stack: GatewayStack): GatewayIds {
     role,
     table: id(gateway.table),
     bucket: id(gateway.bucket),
-    accessLogBucket: id(gateway.accessLogBucket),
+    accessLogBucket: id(gateway.accessLogBucket!),
     secret: gateway.upstreamKey.node.defaultChild ? id(gateway.upstreamKey) : undefined,
     stateMachine: id(gateway.stateMachine),
     restApi: id(gateway.restApi),
