@@ -155,11 +155,10 @@ export const SETTINGS = {
     deploy: { default: 'a new secret holding `{"apiKey": "REPLACE_ME"}`' },
   },
   upstreamKeySecretKmsKeyArn: {
-    type: 'string', context: 'upstreamKeySecretKmsKeyArn',
+    type: 'string', context: 'upstreamKeySecretKmsKeyArn', deploy: { default: 'none: the AWS-managed key' },
     doc:
       'the customer-managed KMS key that encrypts that secret (a key ARN, not an alias); the functions that read the secret (API, Poll) ' +
       'may decrypt with it through Secrets Manager only (`kms:ViaService`). Only with `upstreamKeySecretArn`',
-    deploy: { default: 'none: the AWS-managed key' },
   },
   upstreamBaseUrl: {
     type: 'string', env: 'LUMA_BASE_URL', context: 'upstreamBaseUrl', default: 'https://api.lumalabs.ai/dream-machine/v1',
@@ -351,11 +350,10 @@ export const SETTINGS = {
     local: {},
   },
   simFaults: {
-    type: 'list', env: 'SIM_FAULTS',
+    type: 'list', env: 'SIM_FAULTS', local: { default: 'all' },
     doc:
       'the kinds that may be injected, comma-separated: `submit_5xx`, `submit_429`, `submit_timeout`, `submit_lost` (created upstream, ' +
       'answer lost), `poll_5xx`, `poll_429`, `download_cut`, `download_garbage`, `generation_fail` (described at the top of `local/simulated-luma.ts`)',
-    local: { default: 'all' },
   },
   simHangMs: {
     type: 'number', env: 'SIM_HANG_MS', unit: 'milliseconds', min: 0, default: 30_000,
