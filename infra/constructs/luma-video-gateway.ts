@@ -247,19 +247,19 @@ function checkProps(props: LumaVideoGatewayProps): void {
   const fail = (name: string, expected: string, value: unknown): never => {
     throw new Error(`LumaVideoGateway: ${name} must be ${expected}, not ${describe(value)}.`);
   };
+  /** Fails on the first of `values` that is set and not what `is` accepts. */
+  const each = (values: Record<string, unknown>, expected: string, is: (value: unknown) => boolean): void => {
+    for (const [name, value] of Object.entries(values)) if (value !== undefined && !is(value)) fail(name, expected, value);
+  };
   const objects = { upstream: props.upstream, capacity: props.capacity, keyLimits: props.keyLimits, clientLimits: props.clientLimits, apiThrottle: props.apiThrottle };
-  for (const [name, value] of Object.entries(objects)) {
-    if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) fail(name, 'an object', value);
-  }
+  each(objects, 'an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value));
   const durations = {
     generationTimeout: props.generationTimeout,
     pollInterval: props.pollInterval,
     reconcileInterval: props.reconcileInterval,
     'capacity.queueTimeout': props.capacity?.queueTimeout,
   };
-  for (const [name, value] of Object.entries(durations)) {
-    if (value !== undefined && !(value instanceof Duration)) fail(name, 'a Duration', value);
-  }
+  each(durations, 'a Duration', (value) => value instanceof Duration);
   const numbers = {
     'upstream.resubmits': props.upstream?.resubmits,
     'capacity.maxConcurrent': props.capacity?.maxConcurrent,
@@ -272,10 +272,8 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'apiThrottle.rateLimit': props.apiThrottle?.rateLimit,
     'apiThrottle.burstLimit': props.apiThrottle?.burstLimit,
   };
-  for (const [name, value] of Object.entries(numbers)) {
-    if (value !== undefined && typeof value !== 'number') fail(name, 'a number', value);
-  }
-  if (props.bucket !== undefined && typeof (props.bucket as Partial<IBucket> | null)?.bucketName !== 'string') fail('bucket', 'an S3 bucket (an IBucket)', props.bucket);
+  each(numbers, 'a number', (value) => typeof value === 'number');
+  each({ bucket: props.bucket }, 'an S3 bucket (an IBucket)', (value) => typeof (value as Partial<IBucket> | null)?.bucketName === 'string');
   const strings = {
     'upstream.baseUrl': props.upstream?.baseUrl,
     'upstream.model': props.upstream?.model,
@@ -284,25 +282,16 @@ function checkProps(props: LumaVideoGatewayProps): void {
     publicBaseUrl: props.publicBaseUrl,
     alarmEmail: props.alarmEmail,
   };
-  for (const [name, value] of Object.entries(strings)) {
-    if (value !== undefined && typeof value !== 'string') fail(name, 'a string', value);
-  }
-  const lists = {
+  each(strings, 'a string', (value) => typeof value === 'string');
+  const isStringList = (value: unknown) => Array.isArray(value) && value.every((entry) => typeof entry === 'string');
+  const upstreamLists = {
     'upstream.allowedModels': props.upstream?.allowedModels,
     'upstream.allowedResolutions': props.upstream?.allowedResolutions,
     'upstream.allowedDurations': props.upstream?.allowedDurations,
-    assetHostAllowlist: props.assetHostAllowlist,
-    corsAllowedOrigins: props.corsAllowedOrigins,
   };
-  for (const [name, value] of Object.entries(lists)) {
-    const stringOk = name.startsWith('upstream.') && typeof value === 'string';
-    if (value !== undefined && !stringOk && !(Array.isArray(value) && value.every((entry) => typeof entry === 'string'))) {
-      fail(name, name.startsWith('upstream.') ? 'a list of strings, or one string of entries separated by commas' : 'a list of strings', value);
-    }
-  }
-  if (props.setAccountCloudWatchRole !== undefined && typeof props.setAccountCloudWatchRole !== 'boolean') {
-    fail('setAccountCloudWatchRole', 'true or false', props.setAccountCloudWatchRole);
-  }
+  each(upstreamLists, 'a list of strings, or one string of entries separated by commas', (value) => typeof value === 'string' || isStringList(value));
+  each({ assetHostAllowlist: props.assetHostAllowlist, corsAllowedOrigins: props.corsAllowedOrigins }, 'a list of strings', isStringList);
+  each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole }, 'true or false', (value) => typeof value === 'boolean');
 
   const baseUrl = props.upstream?.baseUrl;
   if (baseUrl !== undefined && !Token.isUnresolved(baseUrl) && !isHttpUrl(baseUrl)) fail('upstream.baseUrl', 'an absolute http or https URL', baseUrl);

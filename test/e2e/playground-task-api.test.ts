@@ -5,13 +5,12 @@
  * (vitest.config.ts `exclude`); remove it from there when they land.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import type { LocalGateway } from '../../local/gateway.ts';
 import { LumaVideoClient } from '../../client/src/index.ts';
-import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
+import { startClientGateway, stopClientGateway } from '../support/client-gateway.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -23,22 +22,12 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`No browser at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH).`);
-  dataDir = mkdtempSync(join(tmpdir(), 'playground-task-api-'));
-  gateway = await startLocalGateway({
-    dataDir,
-    port: 0,
-    apiKeys: [KEY],
-    timeScale: TEST_TIME_SCALE,
-    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
-    log: () => undefined,
-    functionLogs: () => undefined,
-  });
+  ({ gateway, dataDir } = await startClientGateway('playground-task-api-', [KEY]));
 });
 
 afterAll(async () => {
   await browser?.close();
-  await gateway?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopClientGateway(gateway, dataDir);
 });
 
 describe('the playground’s gallery', () => {

@@ -5,18 +5,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
-import {
-  CAPACITY_FUNCTIONS,
-  gatewayIds,
-  PROJECT_FUNCTIONS,
-  removeOutdirs,
-  STATE_MACHINE_ARN_FROM_NAME,
-  synthesize,
-  type GatewayIds,
-  type ProjectFunction,
-} from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let outdir: string;
@@ -24,12 +15,7 @@ let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize({}, { bundle: true });
-  ({ outdir, template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ outdir, template, resources, ids } = synthesized), { bundle: true });
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};

@@ -4,19 +4,10 @@
  * normalized (action, resource, condition) triples, so that statement merging and action ordering do not matter.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LumaVideoGateway } from '../../infra/constructs/luma-video-gateway.ts';
 import { rateWindow } from '../../functions/commons/domain/capacity.ts';
-import {
-  CAPACITY_FUNCTIONS,
-  gatewayIds,
-  PROJECT_FUNCTIONS,
-  removeOutdirs,
-  STATE_MACHINE_ARN_FROM_NAME,
-  synthesize,
-  type GatewayIds,
-  type ProjectFunction,
-} from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { asArray, grantsOf as roleGrants, permissionsOf as rolePermissions, render, statementsOf as roleStatements, type Json, type Resources } from './support/template.ts';
 
 let gateway: LumaVideoGateway;
@@ -24,12 +15,7 @@ let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ gateway, template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ gateway, template, resources, ids } = synthesized));
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};

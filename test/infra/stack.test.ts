@@ -3,20 +3,15 @@
  * operator needs.
  */
 import type { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayIds, removeOutdirs, synthesize, type GatewayIds } from './support/synth.ts';
+import { describe, expect, it } from 'vitest';
+import { synthesizeOnce, type GatewayIds } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ template, resources, ids } = synthesized));
 
 describe('outputs', () => {
   it('are the API’s URL, the bucket, the table, the upstream key’s secret, the state machine, the alarm topic and the dashboard, described', () => {

@@ -2,22 +2,17 @@
  * The gateway's storage as synthesized: the video bucket, the bucket of its access logs, and the task table.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
-import { gatewayIds, PROJECT_FUNCTIONS, removeOutdirs, synthesize, type GatewayIds } from './support/synth.ts';
+import { PROJECT_FUNCTIONS, synthesizeOnce, type GatewayIds } from './support/synth.ts';
 import { statementsOf, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ template, resources, ids } = synthesized));
 
 describe('bucket', () => {
   const BUCKETS = [

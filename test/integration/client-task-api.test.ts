@@ -5,14 +5,10 @@
  * left out of the run (vitest.config.ts `exclude`); remove it from there when they land.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import type { LocalGateway } from '../../local/gateway.ts';
 import { LumaVideoClient, type Generation } from '../../client/src/index.ts';
-import { main, type CliIo } from '../../client/src/cli.ts';
 import { OpenApiCheck } from '../support/openapi-check.ts';
-import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
+import { expectAnswersChecked, runCli, startClientGateway, stopClientGateway } from '../support/client-gateway.ts';
 
 const KEY = 'task-api-it-key-0123456789abcdef';
 const OTHER_KEY = 'task-api-it-other-0123456789abcd';
@@ -24,38 +20,17 @@ let client: LumaVideoClient;
 let other: LumaVideoClient;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'client-task-api-it-'));
-  gateway = await startLocalGateway({
-    dataDir,
-    port: 0,
-    apiKeys: [KEY, OTHER_KEY],
-    timeScale: TEST_TIME_SCALE,
-    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
-    log: () => undefined,
-    functionLogs: () => undefined,
-  });
+  ({ gateway, dataDir } = await startClientGateway('client-task-api-it-', [KEY, OTHER_KEY]));
   check = new OpenApiCheck();
   client = new LumaVideoClient({ baseUrl: gateway.url, apiKey: KEY, fetch: check.fetchFor(gateway.url) });
   other = new LumaVideoClient({ baseUrl: gateway.url, apiKey: OTHER_KEY, fetch: check.fetchFor(gateway.url) });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopClientGateway(gateway, dataDir);
 });
 
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (text: string) => (stdout += text), isTTY: false },
-    stderr: { write: (text: string) => (stderr += text), isTTY: false },
-    env: { LUMA_GATEWAY_URL: gateway.url, LUMA_GATEWAY_KEY: KEY },
-    fetch: check.fetchFor(gateway.url),
-  };
-  const code = await main(args, io);
-  return { code, stderr, lines: stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>) };
-}
+const cli = (args: string[]) => runCli(args, { gateway, key: KEY, check });
 
 describe('listGenerations', () => {
   it('pages through the caller’s generations newest first, each once, and never another owner’s', async () => {
@@ -128,16 +103,13 @@ describe('luma-video list, cancel, delete', () => {
   });
 
   it('every answer was documented and valid', () => {
-    const seen = new Set(check.checked);
-    for (const expected of [
+    expectAnswersChecked(check, [
       'GET /luma/generations → 200',
       'GET /luma/generations → 400',
       'POST /luma/generations/{task_id}/cancel → 200',
       'POST /luma/generations/{task_id}/cancel → 409',
       'DELETE /luma/generations/{task_id} → 204',
       'DELETE /luma/generations/{task_id} → 409',
-    ]) {
-      expect(seen, expected).toContain(expected);
-    }
+    ]);
   });
 });

@@ -5,17 +5,15 @@
  * The list, cancel and delete routes (issue 13) are exercised in client-task-api.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
+import type { LocalGateway } from '../../local/gateway.ts';
 import { openApiDocument } from '../../functions/commons/domain/openapi.ts';
 import { GenerationFailedError, LumaVideoApiError, LumaVideoClient, type Progress } from '../../client/src/index.ts';
-import { main, type CliIo } from '../../client/src/cli.ts';
 import { OpenApiCheck } from '../support/openapi-check.ts';
-import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
+import { expectAnswersChecked, runCli, startClientGateway, stopClientGateway } from '../support/client-gateway.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SAMPLE_MP4 = readFileSync(join(ROOT, 'local/assets/sample.mp4'));
@@ -28,41 +26,19 @@ let check: OpenApiCheck;
 let client: LumaVideoClient;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'clients-it-'));
-  gateway = await startLocalGateway({
-    dataDir,
-    port: 0,
-    apiKeys: [KEY],
-    timeScale: TEST_TIME_SCALE,
-    generationTimeoutSeconds: ROOMY_DEADLINE_SECONDS,
-    log: () => undefined,
-    functionLogs: () => undefined,
-  });
+  ({ gateway, dataDir } = await startClientGateway('clients-it-', [KEY]));
   check = new OpenApiCheck();
   client = new LumaVideoClient({ baseUrl: gateway.url, apiKey: KEY, fetch: check.fetchFor(gateway.url) });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopClientGateway(gateway, dataDir);
 });
 
 const out = (name: string) => join(dataDir, name);
 
 /** The CLI in this process, its output collected; every answer it receives is checked against the document. */
-async function cli(args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (text: string) => (stdout += text), isTTY: options.tty ?? false },
-    stderr: { write: (text: string) => (stderr += text), isTTY: options.tty ?? false },
-    env: { LUMA_GATEWAY_URL: gateway.url, LUMA_GATEWAY_KEY: KEY, ...options.env },
-    fetch: check.fetchFor(gateway.url),
-  };
-  const code = await main(args, io);
-  const lines = options.tty ? [] : stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>);
-  return { code, stdout, stderr, lines };
-}
+const cli = (args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) => runCli(args, { gateway, key: KEY, check, ...options });
 
 describe('the public pages', () => {
   it('serves the OpenAPI document without a key: valid OpenAPI 3.1, the same as the build writes for this offer', async () => {
@@ -212,17 +188,14 @@ describe('luma-video', () => {
 
 describe('the document describes every answer', () => {
   it('each answer above was documented and valid', () => {
-    const seen = new Set(check.checked);
-    for (const expected of [
+    expectAnswersChecked(check, [
       'POST /luma/generations → 200',
       'POST /luma/generations → 400',
       'GET /luma/generations/{task_id} → 200',
       'GET /luma/generations/{task_id} → 404',
       'GET /luma/generations/{task_id} → 401',
       'POST /luma/uploads → 200',
-    ]) {
-      expect(seen, expected).toContain(expected);
-    }
+    ]);
   });
 });
 

@@ -304,17 +304,18 @@ describe('simulated Luma over HTTP', () => {
 
     it('[sim:fail:<key>] is created (201), then fails with Luma\'s reason, verbatim', async () => {
       const sim = await startSim(QUICK());
-      const expected: Record<LumaFailureReasonKey, string> = {
-        blacklisted: 'Contains blacklisted words',
-        frame_moderation: 'Frame moderation failed',
-        prompt_moderation: 'Advanced prompt moderation failed',
-        unreadable_frames: 'Failed to read user input frames',
-        job_failed: 'Job failed',
-        dispatch_error: 'Error dispatching job',
-      };
-      expect(LUMA_FAILURE_REASONS).toEqual(expected);
-      for (const [key, reason] of Object.entries(expected)) {
-        const created = await create(sim, `${PROMPT} ${simFailDirective(key as LumaFailureReasonKey)}`);
+      // Restated, not imported: these are Luma's texts, and a change to the catalogue must fail here.
+      const expected: [key: LumaFailureReasonKey, reason: string][] = [
+        ['blacklisted', 'Contains blacklisted words'],
+        ['frame_moderation', 'Frame moderation failed'],
+        ['prompt_moderation', 'Advanced prompt moderation failed'],
+        ['unreadable_frames', 'Failed to read user input frames'],
+        ['job_failed', 'Job failed'],
+        ['dispatch_error', 'Error dispatching job'],
+      ];
+      expect(LUMA_FAILURE_REASONS).toEqual(Object.fromEntries(expected));
+      for (const [key, reason] of expected) {
+        const created = await create(sim, `${PROMPT} ${simFailDirective(key)}`);
         expect(created).toMatchObject({ state: 'queued', failure_reason: null });
         expect((await pollToTerminal(sim, created.id)).last).toMatchObject({ state: 'failed', failure_reason: reason, assets: null });
       }

@@ -74,13 +74,14 @@ function taskIn(status: TaskStatus, output: TaskOutput = OUTPUT): Task {
   return task;
 }
 
-const EXPECTED: Record<TaskStatus, { state: string; taskStatus: string; message: string }> = {
-  accepted: { state: 'pending', taskStatus: 'submitted', message: 'Generation accepted; waiting to be submitted upstream' },
-  submitted: { state: 'pending', taskStatus: 'submitted', message: 'Generation queued upstream' },
-  dreaming: { state: 'processing', taskStatus: 'processing', message: 'Generation in progress' },
-  copying: { state: 'processing', taskStatus: 'processing', message: 'Generation finished; storing the video' },
-  completed: { state: 'completed', taskStatus: 'succeed', message: 'Generation completed' },
-  failed: { state: 'failed', taskStatus: 'failed', message: 'Generation failed' },
+/** What a task in each status shows: its `state`, its `data.task_status` and its `message`. */
+const EXPECTED: Record<TaskStatus, readonly [state: string, taskStatus: string, message: string]> = {
+  accepted: ['pending', 'submitted', 'Generation accepted; waiting to be submitted upstream'],
+  submitted: ['pending', 'submitted', 'Generation queued upstream'],
+  dreaming: ['processing', 'processing', 'Generation in progress'],
+  copying: ['processing', 'processing', 'Generation finished; storing the video'],
+  completed: ['completed', 'succeed', 'Generation completed'],
+  failed: ['failed', 'failed', 'Generation failed'],
 };
 
 describe('toPublicGeneration, for a task in each status', () => {
@@ -88,6 +89,7 @@ describe('toPublicGeneration, for a task in each status', () => {
     const task = taskIn(status);
     const links = status === 'completed' ? LINKS : undefined;
     const generation = toPublicGeneration(task, links, REQUEST_ID);
+    const [state, taskStatus, message] = EXPECTED[status];
 
     it('parses with publicGenerationSchema, unchanged', () => {
       expect(publicGenerationSchema.parse(generation)).toEqual(generation);
@@ -102,9 +104,9 @@ describe('toPublicGeneration, for a task in each status', () => {
     });
 
     it('maps state and the Kling task_status word', () => {
-      expect(generation.state).toBe(EXPECTED[status].state);
-      expect(publicState(status)).toBe(EXPECTED[status].state);
-      expect(generation.data.task_status).toBe(EXPECTED[status].taskStatus);
+      expect(generation.state).toBe(state);
+      expect(publicState(status)).toBe(state);
+      expect(generation.data.task_status).toBe(taskStatus);
     });
 
     it('names the task the same way in both shapes', () => {
@@ -114,7 +116,7 @@ describe('toPublicGeneration, for a task in each status', () => {
       expect(generation.code).toBe(0);
       expect(generation.prompt).toBe(PROMPT);
       expect(generation.batch_id).toBe('');
-      expect(generation.message).toBe(EXPECTED[status].message);
+      expect(generation.message).toBe(message);
     });
 
     it('carries microsecond ISO time and integer epoch seconds', () => {

@@ -207,6 +207,27 @@ describe('applyChange: forbidden transitions', () => {
   });
 });
 
+/**
+ * Applies random sequences of `change` to a fresh task, step by step; after each, `check` sees the task
+ * before, the change and the task after, and every step keeps two rules: an end never changes, and the
+ * history holds one entry per version.
+ */
+function everySequence(change: fc.Arbitrary<TaskChange>, check: (before: Task, next: TaskChange, task: Task) => void): void {
+  fc.assert(
+    fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
+      let task = fresh();
+      for (const next of changes) {
+        const before = task;
+        task = attempt(task, next);
+        if (isTerminal(before.status)) expect(task).toBe(before);
+        check(before, next, task);
+        expect(task.history).toHaveLength(task.version);
+      }
+    }),
+    { numRuns: 500 },
+  );
+}
+
 describe('task lifecycle: property', () => {
   const upstreamId = fc.option(fc.constantFrom('', 'up-1', 'up-2'), { nil: undefined });
   const change: fc.Arbitrary<TaskChange> = fc.oneof(
@@ -220,26 +241,16 @@ describe('task lifecycle: property', () => {
   );
 
   it('status rank never decreases, a terminal status never changes, each applied change adds one version', () => {
-    fc.assert(
-      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
-        let task = fresh();
-        for (const next of changes) {
-          const before = task;
-          task = attempt(task, next);
-          expect(RANK[task.status]).toBeGreaterThanOrEqual(RANK[before.status]);
-          if (isTerminal(before.status)) expect(task).toBe(before);
-          if (task !== before) {
-            expect(task.version).toBe(before.version + 1);
-            expect(task.status).toBe(next.to);
-            if (task.status !== 'failed') expect(task.upstreamId).toBeTruthy();
-            if (task.status === 'completed') expect(before.status).toBe('copying');
-          }
-          expect(task.history).toHaveLength(task.version);
-          expect(task.history.at(-1)?.status).toBe(task.status);
-        }
-      }),
-      { numRuns: 500 },
-    );
+    everySequence(change, (before, next, task) => {
+      expect(RANK[task.status]).toBeGreaterThanOrEqual(RANK[before.status]);
+      if (task !== before) {
+        expect(task.version).toBe(before.version + 1);
+        expect(task.status).toBe(next.to);
+        if (task.status !== 'failed') expect(task.upstreamId).toBeTruthy();
+        if (task.status === 'completed') expect(before.status).toBe('copying');
+      }
+      expect(task.history.at(-1)?.status).toBe(task.status);
+    });
   });
 });
 
@@ -289,23 +300,13 @@ describe('the one step back: a resubmit after the upstream failed on its side', 
       fc.constant<TaskChange>({ to: 'failed', failure: { code: 'upstream_failed', reason: 'x' } }),
       fc.constantFrom('up-1', 'up-2').map(resubmit),
     );
-    fc.assert(
-      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
-        let task = fresh();
-        for (const next of changes) {
-          const before = task;
-          task = attempt(task, next);
-          if (isTerminal(before.status)) expect(task).toBe(before);
-          if (RANK[task.status] < RANK[before.status]) {
-            expect(next).toEqual(resubmit(before.upstreamId!));
-            expect(['submitted', 'dreaming']).toContain(before.status);
-            expect(task.discardedUpstreamIds?.at(-1)).toBe(before.upstreamId);
-          }
-          expect(task.history).toHaveLength(task.version);
-        }
-      }),
-      { numRuns: 500 },
-    );
+    everySequence(change, (before, next, task) => {
+      if (RANK[task.status] < RANK[before.status]) {
+        expect(next).toEqual(resubmit(before.upstreamId!));
+        expect(['submitted', 'dreaming']).toContain(before.status);
+        expect(task.discardedUpstreamIds?.at(-1)).toBe(before.upstreamId);
+      }
+    });
   });
 });
 
