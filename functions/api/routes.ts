@@ -14,6 +14,8 @@ import { log } from '../commons/log.ts';
 import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
+import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperationsDeps } from './task-operations.ts';
+import { parseListQuery } from '../commons/domain/task-list.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
@@ -25,7 +27,7 @@ export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
-  generations: GenerationsDeps;
+  generations: GenerationsDeps & TaskOperationsDeps;
   /** The request schema for the deployment's offer (generationRequestSchemaFor). */
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
@@ -36,6 +38,7 @@ export interface ApiDeps {
 const COLLECTION = /^\/luma\/generations\/?$/;
 const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
+const CANCEL = /^\/luma\/generations\/([^/]+)\/cancel\/?$/;
 
 export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<HttpResponse> {
   const request = requestFromEvent(event);
@@ -61,7 +64,8 @@ export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps):
 async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
   const { method, path, requestId } = request;
   if (COLLECTION.test(path)) {
-    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    if (method === 'GET') return list(request, deps);
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use GET or POST.`);
     const key = await authenticate(request, deps);
     const { owner } = key;
     const body = parseJsonBody(request);
@@ -96,20 +100,43 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
+  const cancel = CANCEL.exec(path);
+  if (cancel) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request, deps);
+    return json(200, await cancelGeneration(owner, taskIdOf(cancel[1]!), requestId, deps.generations), requestId);
+  }
   const item = ITEM.exec(path);
   if (item) {
-    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    if (method !== 'GET' && method !== 'DELETE') throw new MethodNotAllowedError(`${method} is not supported here; use GET or DELETE.`);
     const { owner } = await authenticate(request, deps);
-    const taskId = item[1]!.toLowerCase();
-    if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
-    return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    const taskId = taskIdOf(item[1]!);
+    if (method === 'GET') return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    await deleteGeneration(owner, taskId, deps.generations);
+    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+}
+
+/** `GET /luma/generations?limit=&cursor=&state=`: the caller's generations, newest first. */
+async function list(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
+  const { owner } = await authenticate(request, deps);
+  const parsed = parseListQuery(request.query);
+  if (!parsed.ok) throw new BadRequestError('The query is invalid.', { details: parsed.issues });
+  return json(200, await listGenerations(owner, parsed.page, request.requestId, deps.generations), request.requestId);
+}
+
+/** A task id from the path; anything that is not one of ours is simply not found. */
+function taskIdOf(segment: string): string {
+  const taskId = segment.toLowerCase();
+  if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+  return taskId;
 }
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
   if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (CANCEL.test(path)) return '/luma/generations/{id}/cancel';
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -139,8 +139,11 @@ describe('cdk-nag AwsSolutionsChecks on the default app', () => {
         ...[stack.workflow.pollFunction, stack.workflow.copyFunction, stack.workflow.recordFailureFunction].map(
           (fn) => `AwsSolutions-IAM5[Resource::<${logicalIdOf(stack, fn)}.Arn>:*] on Workflow/StateMachine/Role/DefaultPolicy/Resource`,
         ),
-        // The executions of this state machine, for the reconciler's DescribeExecution.
-        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalIdOf(stack, stack.workflow.stateMachine)}"}]}]}:*] on Workflow/ReconcileFunctionRole/DefaultPolicy/Resource`,
+        // The executions of this state machine, for the reconciler's DescribeExecution and a cancel's StopExecution.
+        ...['Workflow/ReconcileFunctionRole', 'Api/ApiFunctionRole'].map(
+          (role) =>
+            `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalIdOf(stack, stack.workflow.stateMachine)}"}]}]}:*] on ${role}/DefaultPolicy/Resource`,
+        ),
       ].sort(),
     );
   });

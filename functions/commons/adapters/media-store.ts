@@ -4,7 +4,7 @@
  * checked into the task's own keyframe), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the
  * outputs, domain/task.ts `outputKeys`). Links are presigned; the bucket itself is private.
  */
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
@@ -129,6 +129,11 @@ export class S3MediaStore implements MediaStore {
       output.thumbnail ? sign(output.thumbnail.key) : undefined,
     ]);
     return { videoUrl, videoDownloadUrl, thumbnailUrl };
+  }
+
+  /** One DeleteObject a key (a task has four at most); S3 answers 204 for a key with no object as well. */
+  async removeObjects(keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map((key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))));
   }
 }
 

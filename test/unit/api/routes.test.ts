@@ -10,7 +10,6 @@ import { FULL_OFFER } from '../../../functions/commons/domain/luma-options.ts';
 import { generationRequestSchemaFor } from '../../../functions/commons/domain/generation-request.ts';
 import { TransitionRefusedError, type Task } from '../../../functions/commons/domain/task.ts';
 import type { ApiKeyRecord } from '../../../functions/commons/ports/api-key-store.ts';
-import type { GenerationsDeps } from '../../../functions/api/generations.ts';
 
 const KEY = 'alice-key-0123456789abcdef';
 const RECORD: ApiKeyRecord = { keyHash: hashApiKey(KEY), owner: 'own_alice', name: 'alice', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -34,7 +33,7 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
           return found;
         },
       },
-    } as unknown as GenerationsDeps,
+    } as unknown as ApiDeps['generations'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],
     clock: () => NOW,
