@@ -215,7 +215,7 @@ describe('cancelling in each state', () => {
     expect(['ABORTED', 'FAILED']).toContain(runOf(holder)?.status);
     const upstream = await upstreamGeneration(upstreamId!);
     expect(upstream.status).toBe(200); // refused (in progress): it runs on upstream
-    expect((await upstream.json()).state).toBe('queued');
+    expect(((await upstream.json()) as { state: string }).state).toBe('queued');
   });
 
   it('dreaming: the same; its generation finishes upstream, and the task stays cancelled', async () => {
