@@ -4,10 +4,10 @@
  * Another owner's task is answered exactly like a missing one, here as in GET.
  */
 import { isQueued, isTerminal, storedObjectKeys, type Task } from '../commons/domain/task.ts';
-import { encodeCursor, type ListPage } from '../commons/domain/task-list.ts';
-import { publicState, toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
+import { encodeCursor, type GenerationList, type ListPage } from '../commons/domain/generation-list.ts';
+import { publicState, toPublicGeneration, type PublicGeneration } from '../commons/domain/public-generation.ts';
 import { queuePosition } from '../commons/domain/fair-share.ts';
-import type { Failure } from '../commons/domain/failure.ts';
+import { CANCELLED_BY_OWNER } from '../commons/domain/failure.ts';
 import { AlreadyFinishedError, NotFinishedError, NotFoundError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
 import type { TaskStore } from '../commons/ports/task-store.ts';
@@ -26,15 +26,6 @@ export interface TaskOperationsDeps {
   presignExpirySeconds: number;
 }
 
-/** The failure a cancelled task records. */
-export const CANCELLED: Failure = { code: 'cancelled', reason: 'Cancelled by its owner.' };
-
-export interface GenerationList {
-  /** Each generation exactly as GET answers it. */
-  data: SeedGeneration[];
-  /** Pass it as `cursor` for the next page; null after the last. */
-  next_cursor: string | null;
-}
 
 /** One page of the owner's generations, newest first (domain/task-list.ts). */
 export async function listGenerations(owner: string, page: ListPage, requestId: string, deps: TaskOperationsDeps): Promise<GenerationList> {
@@ -43,7 +34,7 @@ export async function listGenerations(owner: string, page: ListPage, requestId: 
   const served = tasks.some(isQueued) ? ((await deps.queue.get(owner))?.served ?? 0) : 0;
   const data = await Promise.all(
     tasks.map(async (task) =>
-      toSeedGeneration(
+      toPublicGeneration(
         task,
         await deps.media.outputLinks(task, deps.presignExpirySeconds),
         requestId,
@@ -62,14 +53,14 @@ export async function listGenerations(owner: string, page: ListPage, requestId: 
  * either to matter: the workflow is stopped (a run still going would only find the task finished at its
  * next step) and the generation deleted upstream where the upstream allows it.
  */
-export async function cancelGeneration(owner: string, taskId: string, requestId: string, deps: TaskOperationsDeps): Promise<SeedGeneration> {
+export async function cancelGeneration(owner: string, taskId: string, requestId: string, deps: TaskOperationsDeps): Promise<PublicGeneration> {
   const task = await ownedTask(owner, taskId, deps);
   if (isTerminal(task.status)) throw alreadyFinished(task);
-  const { task: cancelled, changed } = await deps.tasks.transition(taskId, { to: 'failed', failure: CANCELLED });
+  const { task: cancelled, changed } = await deps.tasks.transition(taskId, { to: 'failed', failure: CANCELLED_BY_OWNER });
   if (!changed) throw alreadyFinished(cancelled);
   log({ msg: 'task cancelled', taskId, owner, status: task.status });
   await Promise.all([stopWorkflow(cancelled, deps), deleteUpstream(cancelled, deps)]);
-  return toSeedGeneration(cancelled, undefined, requestId);
+  return toPublicGeneration(cancelled, undefined, requestId);
 }
 
 /**
@@ -109,7 +100,7 @@ function alreadyFinished(task: Task): AlreadyFinishedError {
 async function stopWorkflow(task: Task, deps: TaskOperationsDeps): Promise<void> {
   if (task.queueTicket !== undefined && task.admittedAt === undefined) return;
   try {
-    await deps.workflow.stop(task.id, CANCELLED.reason);
+    await deps.workflow.stop(task.id, CANCELLED_BY_OWNER.reason);
   } catch (error) {
     // The task has ended: a run left going stops at its next step, which finds it so.
     log({ level: 'warn', msg: 'workflow not stopped', taskId: task.id, error: (error as Error).name });

@@ -11,6 +11,7 @@ import { outputKeys, TransitionRefusedError, type ImageOutput, type Task } from 
 import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
+import { recordMetric } from '../commons/observability/metrics.ts';
 import type { TaskStore, TransitionResult } from '../commons/ports/task-store.ts';
 import type { MediaStore, ObjectTags } from '../commons/ports/media-store.ts';
 import type { AssetDownloader, DownloadOptions } from '../commons/ports/asset-downloader.ts';
@@ -60,7 +61,9 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
   if (task.upstreamAssets.imageUrl) deps.downloads.checkAssetUrl(task.upstreamAssets.imageUrl);
   const tags = objectTags(task.id, task.owner, task.request.prompt);
   const keys = outputKeys(task.id);
+  const started = performance.now();
   const video = await copyVideo(task.upstreamAssets.videoUrl, keys.video, tags, deps);
+  recordMetric('copyThroughput', video.sizeBytes / 1_048_576 / Math.max((performance.now() - started) / 1000, 0.001));
   const thumbnail = task.upstreamAssets.imageUrl
     ? await copyThumbnail(task, task.upstreamAssets.imageUrl, keys.thumbnail, tags, deps)
     : undefined;

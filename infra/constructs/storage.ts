@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export interface StorageProps {
@@ -14,13 +14,21 @@ export interface StorageProps {
   readonly inputRetentionDays?: number;
   /** Days the bucket's server access logs are kept. @default 90 */
   readonly accessLogRetentionDays?: number;
+  /**
+   * An existing bucket to store videos in, instead of a new one. The gateway writes under `generations/`
+   * and `inputs/` only, but it cannot configure a bucket it does not own: turn on its EventBridge
+   * notifications (for S3 event consumers), expire `inputs/` and `inputs/uploads/`, and log its access
+   * yourself, as README "Embedding" says. @default a new bucket, with its access-log bucket
+   */
+  readonly bucket?: IBucket;
 }
 
 /** The task table, the owner's video bucket, and the bucket holding the video bucket's access logs. */
 export class Storage extends Construct {
   public readonly table: TableV2;
-  public readonly bucket: Bucket;
-  public readonly accessLogBucket: Bucket;
+  public readonly bucket: IBucket;
+  /** Where the video bucket's access logs go; none when the bucket was given. */
+  public readonly accessLogBucket?: Bucket;
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
@@ -77,6 +85,11 @@ export class Storage extends Construct {
       ],
     });
 
+    if (props.bucket) {
+      this.bucket = props.bucket;
+      return;
+    }
+
     // Server access logs of the video bucket (who read or wrote which object), hardened like it: private,
     // encrypted (SSE-S3: S3 log delivery cannot write with a KMS key), TLS only, no ACLs. S3 delivers into
     // it through the bucket policy CDK adds: PutObject under `videos/`, for the video bucket only.
@@ -90,7 +103,7 @@ export class Storage extends Construct {
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(accessLogRetentionDays) }],
     });
 
-    this.bucket = new Bucket(this, 'Bucket', {
+    const bucket = new Bucket(this, 'Bucket', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -112,8 +125,9 @@ export class Storage extends Construct {
     // Lambda function with its own role) only to make the same API call. Adding S3 event notifications to
     // this bucket through CDK (`addEventNotification`) would bring that custom resource back, and it would
     // replace this configuration: add `eventBridgeEnabled: true` then.
-    (this.bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
+    (bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
       eventBridgeConfiguration: { eventBridgeEnabled: true },
     };
+    this.bucket = bucket;
   }
 }

@@ -3,7 +3,7 @@
  * cases (every method on every route, upload requests and references, traversal ids, wrong types, huge and deep bodies, Unicode edge
  * cases, prototype-pollution keys, header injection, oversized headers, wrong content types, Base64 bombs
  * and polyglots, malformed HTTP), then fast-check properties over the request schema. Every answer must
- * be a correct success (the seed generation shape) or a JSON 4xx `{error: {code, message}}` — never a
+ * be a correct success (the aggregator generation shape) or a JSON 4xx `{error: {code, message}}` — never a
  * 5xx, never a hang, never a key, a stack frame or a file path — and the gateway must serve valid
  * requests afterwards.
  *
@@ -33,13 +33,14 @@ import { connect } from 'node:net';
 import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
-import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
 import { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { LUMA_ASPECT_RATIOS } from '../../functions/commons/domain/luma-options.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { LAMBDA_SYNC_PAYLOAD_BYTES, jsonBytes } from '../../local/aws-limits.ts';
 import { base64Length, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../../functions/commons/domain/payload-limits.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
+import { isSitePath } from '../../functions/api/site.ts';
 
 // ------------------------------------------------------------------------------------------ the gateway
 
@@ -66,7 +67,7 @@ const MiB = 1024 * 1024;
 let gateway: LocalGateway;
 let upstream: SimulatedLuma;
 let dataDir: string;
-let client: SeedClient;
+let client: ApiTestClient;
 const functionLogs: string[] = [];
 const tally = { requests: 0, serverErrors: [] as string[], overLambdaEvent: [] as string[] };
 
@@ -97,7 +98,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: (chunk) => void functionLogs.push(chunk),
   });
-  client = new SeedClient(gateway.url, API_KEY);
+  client = new ApiTestClient(gateway.url, API_KEY);
 });
 
 afterAll(async () => {
@@ -252,7 +253,8 @@ function buildCorpus(): HostileCase[] {
     ['/luma/uploads', { POST: 400 }], // the body is a generation's, not an upload request
     ['/luma/uploads/', { POST: 400 }],
     [`/luma/uploads/${UUID}`, {}],
-    ['/', {}],
+    ['/', { GET: 200 }], // the playground
+    ['/openapi.json', { GET: 200 }],
     ['/luma', {}],
     ['/nope', {}],
     ['/luma/generations/a/b', {}],
@@ -331,7 +333,7 @@ function buildCorpus(): HostileCase[] {
     ['traversal to the collection', '/luma/generations/x/../', 404],
     ['encoded dot segments %2e%2e', '/luma/generations/%2e%2e/%2e%2e/etc', 404],
     ['bracket: not a URL', '//[', 404],
-    ['absolute-form, unparseable', 'http://[', 404],
+    ['absolute-form, unparseable: its path is /, the playground', 'http://[', 200],
     ['backslashes', `/luma\\generations\\${UUID}`, 404],
   ];
   for (const [name, target, status] of RAW_IDS) add(raw('ids', name, rawRequest(`GET ${target} HTTP/1.1`), { expect: status }));
@@ -908,18 +910,24 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
     c.check?.(answer, undefined);
     return;
   }
+  if (answer.status === 200 && /^text\/html/.test(String(answer.headers['content-type']))) {
+    expect(answer.body.toString('utf8').startsWith('<!doctype html>'), what).toBe(true); // the playground, at /
+    return;
+  }
   expect(answer.headers['content-type'], what).toMatch(/^application\/json/);
   const body = JSON.parse(answer.body.toString('utf8'));
   if (answer.status < 300) {
     expect(answer.status, what).toBe(200);
-    if (c.path.startsWith('/luma/uploads')) {
+    if (c.path === '/openapi.json') {
+      expect(body.openapi, what).toBe('3.1.0');
+    } else if (c.path.startsWith('/luma/uploads')) {
       expect(body, what).toMatchObject({ method: 'PUT', image_url: expect.stringMatching(/^upload:[0-9a-f-]{36}$/), upload_url: expect.any(String) });
     } else if (c.method === 'GET') {
       // The caller's list (the one GET that answers 200): each entry a generation.
       expect(Object.keys(body).sort(), what).toEqual(['data', 'next_cursor']);
-      for (const generation of body.data) seedGenerationSchema.parse(generation);
+      for (const generation of body.data) publicGenerationSchema.parse(generation);
     } else {
-      seedGenerationSchema.parse(body);
+      publicGenerationSchema.parse(body);
     }
   } else {
     expect(body, what).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
@@ -1045,7 +1053,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
   it('arbitrary task ids and paths: a JSON 404 or 405, never a 5xx', async () => {
     const target = fc.oneof(
       fc.string({ minLength: 1 }).map((id) => `/luma/generations/${encodeURIComponent(id)}`),
-      fc.string({ unit: 'grapheme' }).map((path) => `/${encodeURI(path)}`),
+      fc.string({ unit: 'grapheme' }).map((path) => `/${encodeURI(path)}`).filter((path) => !isSitePath(path)), // not the public pages
       fc.uuid().map((id) => `/luma/generations/${id}`),
     );
     await fc.assert(

@@ -18,10 +18,10 @@ import { SIM_ASSET_HOLD_SECONDS, SIM_DIRECTIVE_HOLD_ASSETS } from '../../local/s
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
 import { DynamoDbOwnerQueue } from '../../functions/commons/adapters/owner-queue.ts';
-import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
 import type { TaskStatus } from '../../functions/commons/domain/task.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
@@ -34,9 +34,9 @@ const DREAMING_MS = 60_000 * TEST_TIME_SCALE;
 
 let gateway: LocalGateway;
 let dataDir: string;
-let alice: SeedClient;
-let bob: SeedClient;
-let carol: SeedClient;
+let alice: ApiTestClient;
+let bob: ApiTestClient;
+let carol: ApiTestClient;
 let tasks: DynamoDbTaskStore;
 let queue: DynamoDbOwnerQueue;
 let capacity: DynamoDbUpstreamCapacity;
@@ -58,7 +58,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  [alice, bob, carol] = gateway.apiKeys.map((key) => new SeedClient(gateway.url, key)) as [SeedClient, SeedClient, SeedClient];
+  [alice, bob, carol] = gateway.apiKeys.map((key) => new ApiTestClient(gateway.url, key)) as [ApiTestClient, ApiTestClient, ApiTestClient];
   const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }));
   tasks = new DynamoDbTaskStore(documents, TABLE);
   queue = new DynamoDbOwnerQueue(documents, TABLE);
@@ -73,21 +73,21 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function create(client: SeedClient, prompt: string, extra: Record<string, unknown> = {}): Promise<string> {
+async function create(client: ApiTestClient, prompt: string, extra: Record<string, unknown> = {}): Promise<string> {
   const { status, body } = await client.create({ user_prompt: prompt, ...extra });
   expect(status, JSON.stringify(body)).toBe(200);
   return body.id as string;
 }
 
 /** Every page of the caller's list, following next_cursor; each answer is checked against the published schema. */
-async function listAll(client: SeedClient, query: { limit?: number; state?: string }, between?: () => Promise<void>): Promise<string[]> {
+async function listAll(client: ApiTestClient, query: { limit?: number; state?: string }, between?: () => Promise<void>): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
     const { status, body } = await client.list({ ...query, cursor });
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.data.length).toBeLessThanOrEqual(query.limit ?? 20);
-    for (const generation of body.data) ids.push(seedGenerationSchema.parse(generation).id);
+    for (const generation of body.data) ids.push(publicGenerationSchema.parse(generation).id);
     cursor = body.next_cursor ?? undefined;
     await between?.();
   } while (cursor);

@@ -10,7 +10,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import type { Keyframe, Task } from '../domain/task.ts';
 import type { KeyframeInput } from '../domain/generation-request.ts';
-import type { OutputLinks } from '../domain/seed-response.ts';
+import type { OutputLinks } from '../domain/public-generation.ts';
 import type { BoundedObject, MediaStore, ObjectTags, UploadUrl } from '../ports/media-store.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
@@ -112,6 +112,11 @@ export class S3MediaStore implements MediaStore {
       leavePartsOnError: false,
     });
     await upload.done();
+  }
+
+  /** The origin of this store's presigned links: what a page showing them must allow (site.ts's policy). */
+  async linkOrigin(): Promise<string> {
+    return new URL(await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: 'origin' }), { expiresIn: 60 })).origin;
   }
 
   async outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined> {

@@ -27,7 +27,7 @@ import {
   type TaskPhase,
   TransitionRefusedError,
 } from '../domain/task.ts';
-import type { ListPage } from '../domain/task-list.ts';
+import type { ListPage } from '../domain/generation-list.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
 import type { TaskStore, TransitionResult } from '../ports/task-store.ts';

@@ -4,7 +4,7 @@
  */
 import type { AttemptOutcome } from '../domain/submit-attempt.ts';
 import type { Task, TaskChange, TaskPhase } from '../domain/task.ts';
-import type { ListPage } from '../domain/task-list.ts';
+import type { ListPage } from '../domain/generation-list.ts';
 
 export interface TransitionResult {
   task: Task;

@@ -309,6 +309,11 @@ export const SETTINGS = {
       '(`https://app.example.com`, `http://localhost:5173`: no path, no `*`); see [Browser clients (CORS)](#browser-clients-cors)',
     local: { default: 'none' }, deploy: { default: 'none' },
   },
+  alarmEmail: {
+    type: 'string', context: 'alarmEmail',
+    doc: "an email address subscribed to the alarms' SNS topic (SNS asks it to confirm); see [Operating it](#operating-it)",
+    deploy: { default: 'none' },
+  },
 
   // ------------------------------------------------------------------ the copy and the links
   /**

@@ -10,6 +10,7 @@ import { FULL_OFFER } from '../../../functions/commons/domain/luma-options.ts';
 import { generationRequestSchemaFor } from '../../../functions/commons/domain/generation-request.ts';
 import { TransitionRefusedError, type Task } from '../../../functions/commons/domain/task.ts';
 import type { ApiKeyRecord } from '../../../functions/commons/ports/api-key-store.ts';
+import { siteDeps } from '../../../functions/api/site.ts';
 
 const KEY = 'alice-key-0123456789abcdef';
 const RECORD: ApiKeyRecord = { keyHash: hashApiKey(KEY), owner: 'own_alice', name: 'alice', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -36,6 +37,7 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
     } as unknown as ApiDeps['generations'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],
+    site: siteDeps(FULL_OFFER, { linkOrigin: async () => 'https://bucket.example' }),
     clock: () => NOW,
   };
   return { api, touched };
@@ -107,6 +109,18 @@ describe('the routes', () => {
         { field: 'state', message: expect.any(String) },
       ],
     });
+  });
+
+  it('serves the public pages without a key: the playground at / and the OpenAPI document', async () => {
+    const { api, touched } = deps();
+    const page = await handleRequest(event('GET', '/'), api);
+    expect([page.statusCode, page.headers['content-type']]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(page.headers['content-security-policy']).toContain('media-src https://bucket.example');
+    const document = await handleRequest(event('GET', '/openapi.json'), api);
+    expect([document.statusCode, JSON.parse(document.body).openapi]).toEqual([200, '3.1.0']);
+    const posted = await handleRequest(event('POST', '/'), api);
+    expect([posted.statusCode, errorOf(posted.body)]).toEqual([405, 'method_not_allowed']);
+    expect(touched).toEqual([]);
   });
 
   it('answers a preflight from an allowed origin with 204, and puts CORS headers on its answers only', async () => {

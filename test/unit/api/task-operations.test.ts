@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperationsDeps } from '../../../functions/api/task-operations.ts';
 import { TaskLifecycle } from '../../../functions/commons/services/lifecycle.ts';
 import { admitted, applyChange, isAlreadyApplied, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
-import { decodeCursor } from '../../../functions/commons/domain/task-list.ts';
-import { seedGenerationSchema } from '../../../functions/commons/domain/seed-response.ts';
+import { decodeCursor } from '../../../functions/commons/domain/generation-list.ts';
+import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation.ts';
 import { AlreadyFinishedError, NotFinishedError, NotFoundError, TransientUpstreamError, UpstreamRejectedError } from '../../../functions/commons/errors.ts';
 import type { TaskStore, TransitionResult } from '../../../functions/commons/ports/task-store.ts';
 
@@ -96,7 +96,7 @@ describe('cancel', () => {
   it('a queued task: failed with cancelled through the lifecycle, out of its queue; no slot, no workflow, nothing upstream', async () => {
     const task = queuedTask();
     const { deps, calls, items } = world([task]);
-    const answer = seedGenerationSchema.parse(await cancelGeneration(OWNER, task.id, 'req-1', deps));
+    const answer = publicGenerationSchema.parse(await cancelGeneration(OWNER, task.id, 'req-1', deps));
     expect(answer).toMatchObject({ id: task.id, state: 'failed', failure_code: 'cancelled', failure_reason: 'Cancelled by its owner.', queue_state: null });
     expect(calls).toEqual(['transition failed', `dequeue ${OWNER}`]);
     expect(items.get(task.id)!.failure).toEqual({ code: 'cancelled', reason: 'Cancelled by its owner.' });
@@ -205,7 +205,7 @@ describe('list', () => {
     const done = taskIn('completed');
     const { deps, calls } = world([first, second, done, queuedTask('own_bob')]);
     const page = await listGenerations(OWNER, { limit: 20 }, 'req-1', deps);
-    expect(page.data.map((generation) => seedGenerationSchema.parse(generation).id)).toEqual([first.id, second.id, done.id]);
+    expect(page.data.map((generation) => publicGenerationSchema.parse(generation).id)).toEqual([first.id, second.id, done.id]);
     expect(page.data.map((generation) => generation.queue_position)).toEqual([2, 3, null]); // 5 served: tickets 7 and 8 are next but one
     expect(page.data[2]!.video?.url).toBe('https://bucket/v');
     expect(calls).toEqual(['queue.get']);

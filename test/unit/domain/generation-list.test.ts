@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor, isListPosition, LIST_LIMIT, parseListQuery, statusesOf } from '../../../functions/commons/domain/task-list.ts';
+import { decodeCursor, encodeCursor, isListPosition, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, parseListQuery, statusesOf } from '../../../functions/commons/domain/generation-list.ts';
 import { arrivalOrder } from '../../../functions/commons/domain/task.ts';
 
 const POSITION = '2026-11-30T12:00:00.123Z#0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
@@ -67,8 +67,8 @@ describe('the list query', () => {
   };
 
   it('defaults to the first page of 20, every state', () => {
-    expect(parse({})).toEqual({ ok: true, page: { limit: LIST_LIMIT.default } });
-    expect(LIST_LIMIT).toEqual({ min: 1, max: 100, default: 20 });
+    expect(parse({})).toEqual({ ok: true, page: { limit: LIST_LIMIT_DEFAULT } });
+    expect([LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX]).toEqual([20, 100]);
   });
 
   it('takes a limit from 1 to 100, a cursor it made, and ignores parameters it does not know', () => {
@@ -76,7 +76,7 @@ describe('the list query', () => {
     expect(parse({ limit: ['100'] })).toEqual({ ok: true, page: { limit: 100 } });
   });
 
-  it.each([['0'], ['101'], ['-1'], ['1.5'], ['1e2'], [' 5'], ['ten'], [''], ['0010']])('refuses limit=%s, naming the field', (limit) => {
+  it.each([['0'], ['101'], ['-1'], ['1.5'], ['1e2'], [' 5'], ['ten'], [''], ['010'], ['99999999999999999999']])('refuses limit=%s, naming the field', (limit) => {
     expect(issues({ limit: [limit] })).toEqual([{ field: 'limit', message: 'must be a whole number from 1 to 100' }]);
   });
 

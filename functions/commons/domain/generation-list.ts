@@ -1,7 +1,8 @@
 /**
- * Listing an owner's tasks, newest first, a page at a time: the query a client may send
- * (`limit`, `cursor`, `state`) and the cursor between pages. Pure: the store pages through its index by
- * the position a cursor names; nothing here knows DynamoDB.
+ * `GET /luma/generations`: the caller's generations, newest first, a page at a time. The query and the
+ * page are shapes of their own, shared by the route, the OpenAPI document and the client; the cursor
+ * between pages is made and read here too. Pure: the store pages through its index by the position a cursor
+ * names; nothing here knows DynamoDB.
  *
  * A position is a task's arrival order (`arrivalOrder`: `<createdAt>#<id>`), a stable sort key: newest
  * first, a page resumes strictly after the last task it showed, so tasks created while a client pages
@@ -11,11 +12,12 @@
  * caller's own tasks. It is still checked strictly, so that junk is a 400, not a quiet first page.
  */
 import { z } from 'zod';
+import { PUBLIC_STATES, publicGenerationSchema, publicState } from './public-generation.ts';
 import { TASK_STATUSES, type TaskStatus } from './task.ts';
-import { PUBLIC_STATES, publicState } from './seed-response.ts';
 import { describeIssues, type ValidationIssue } from './generation-request.ts';
 
-export const LIST_LIMIT = { min: 1, max: 100, default: 20 } as const;
+export const LIST_LIMIT_DEFAULT = 20;
+export const LIST_LIMIT_MAX = 100;
 
 /**
  * The states a client may filter on: the public `state` of a generation, and the Kling-style
@@ -74,55 +76,59 @@ export function statusesOf(state: string): TaskStatus[] {
   return TASK_STATUSES.filter((status) => publicState(status) === wanted);
 }
 
-const single = (name: string) =>
-  z
-    .array(z.string())
-    .max(1, `${name} may be given once`)
-    .optional()
-    .transform((values) => values?.[0]);
-
 /**
- * The query of `GET /luma/generations`. Parameters it does not know are ignored, as unknown body fields
- * are; each known one may be given once.
+ * The query string, as API Gateway hands it over: every value a string. Parameters it does not know are
+ * ignored, as unknown body fields are.
  */
-const listQuerySchema = z.object({
-  limit: single('limit').pipe(
-    z
-      .string()
-      .regex(/^\d{1,3}$/, `must be a whole number from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`)
-      .transform(Number)
-      .refine((limit) => limit >= LIST_LIMIT.min && limit <= LIST_LIMIT.max, `must be a whole number from ${LIST_LIMIT.min} to ${LIST_LIMIT.max}`)
-      .optional(),
-  ),
-  cursor: single('cursor').pipe(
-    z
-      .string()
-      .transform((cursor, ctx) => decodeCursor(cursor) ?? (ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' }), z.NEVER))
-      .optional(),
-  ),
-  // One state, or several separated by commas (`pending,processing`: everything unfinished).
-  state: single('state').pipe(
-    z
-      .string()
-      .transform((text, ctx) => {
-        const states = text.split(',').map((state) => state.trim());
-        if (states.every((state) => Object.hasOwn(STATE_ALIASES, state))) return [...new Set(states.flatMap(statusesOf))];
-        ctx.addIssue({ code: 'custom', message: `must be one or more of ${LIST_STATES.join(', ')}, separated by commas` });
-        return z.NEVER;
-      })
-      .optional(),
-  ),
+export const generationListQuerySchema = z.object({
+  limit: z
+    .string()
+    .regex(/^[1-9]\d*$/, `must be a whole number from 1 to ${LIST_LIMIT_MAX}`)
+    .transform(Number)
+    .pipe(z.number().max(LIST_LIMIT_MAX, `must be a whole number from 1 to ${LIST_LIMIT_MAX}`))
+    .optional(),
+  /** The `next_cursor` of the previous page, as it was: opaque. Read as the position it names. */
+  cursor: z
+    .string()
+    .transform((cursor, ctx) => decodeCursor(cursor) ?? (ctx.addIssue({ code: 'custom', message: 'is not a cursor this API returned' }), z.NEVER))
+    .optional(),
+  /** One state, or several separated by commas (`pending,processing`: everything unfinished); read as the statuses behind them. */
+  state: z
+    .string()
+    .transform((text, ctx) => {
+      const states = text.split(',').map((state) => state.trim());
+      if (states.every((state) => Object.hasOwn(STATE_ALIASES, state))) return [...new Set(states.flatMap(statusesOf))];
+      ctx.addIssue({ code: 'custom', message: `must be one or more of ${LIST_STATES.join(', ')}, separated by commas` });
+      return z.NEVER;
+    })
+    .optional(),
 });
+
+export type GenerationListQuery = z.output<typeof generationListQuerySchema>;
 
 export type ListQueryResult = { ok: true; page: ListPage } | { ok: false; issues: ValidationIssue[] };
 
-/** The page a query asks for, or what is wrong with it, a line per parameter (the 400's details). */
+/**
+ * The page a query asks for, or what is wrong with it, a line per parameter (the 400's details). Each
+ * known parameter may be given once: `limit=5&limit=6` is a question with two answers.
+ */
 export function parseListQuery(query: Readonly<Record<string, readonly string[]>>): ListQueryResult {
-  const parsed = listQuerySchema.safeParse({ limit: query.limit, cursor: query.cursor, state: query.state });
-  if (!parsed.success) return { ok: false, issues: describeIssues(parsed.error) };
+  const names = ['limit', 'cursor', 'state'] as const;
+  const repeated = names.filter((name) => (query[name]?.length ?? 0) > 1);
+  const parsed = generationListQuerySchema.safeParse(Object.fromEntries(names.filter((name) => !repeated.includes(name)).map((name) => [name, query[name]?.[0]])));
+  const issues = [...repeated.map((name) => ({ field: name, message: `${name} may be given once` })), ...(parsed.success ? [] : describeIssues(parsed.error))];
+  if (!parsed.success || issues.length > 0) return { ok: false, issues: issues.sort((a, b) => names.indexOf(a.field as never) - names.indexOf(b.field as never)) };
   const { limit, cursor, state } = parsed.data;
   return {
     ok: true,
-    page: { limit: limit ?? LIST_LIMIT.default, ...(cursor !== undefined && { after: cursor }), ...(state !== undefined && { statuses: state }) },
+    page: { limit: limit ?? LIST_LIMIT_DEFAULT, ...(cursor !== undefined && { after: cursor }), ...(state !== undefined && { statuses: state }) },
   };
 }
+
+export const generationListSchema = z.object({
+  data: z.array(publicGenerationSchema),
+  /** Pass it as `cursor` for the next page; null on the last one. */
+  next_cursor: z.string().nullable(),
+});
+
+export type GenerationList = z.output<typeof generationListSchema>;
