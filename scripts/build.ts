@@ -4,7 +4,7 @@
  *   operator restricts nothing. A deployed gateway serves its own at `GET /openapi.json`.
  * - `functions/api/playground-assets.generated.ts`: the playground (playground/), bundled and minified by
  *   esbuild, as a module the API function serves from (`GET /`). It is committed, so the function bundles
- *   without a build step; test/unit/build-outputs.test.ts fails when it or openapi.json is stale.
+ *   without a build step; test/integration/build-outputs.test.ts fails when it or openapi.json is stale.
  * - with `client`: the client package's `client/dist` (JavaScript by esbuild, declarations by tsc), which
  *   `npm pack` in client/ runs first.
  */

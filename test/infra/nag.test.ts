@@ -159,6 +159,8 @@ describe('cdk-nag AwsSolutionsChecks on the default app', () => {
     const recorded = recordedAcknowledgments(stack);
     // One per acknowledge call and finding: the 22 acknowledged findings above, less the second method of APIG4 and COG4 each.
     expect(recorded).toHaveLength(20);
+    // Each acknowledgment in the report comes from one recorded in the code, at the same place.
+    expect([...new Set(recorded.map((r) => `${r.at} ${r.id.replace(/^AwsSolutions::/, '')}`))].sort()).toEqual([...used].sort());
     for (const r of recorded) {
       expect(r.id, `${r.at}: ${r.id}`).toMatch(/^AwsSolutions::AwsSolutions-/); // namespaced: reported, not silently skipped
       expect(used.has(`${r.at} ${r.id.replace(/^AwsSolutions::/, '')}`), `${r.at}: ${r.id}`).toBe(true);

@@ -116,7 +116,7 @@ describe('upstream concurrency cap', () => {
     }
     upstreamClock.thaw();
     const queued = answers.filter((body) => body.queue_state === 'queued');
-    expect(queued.length).toBeGreaterThan(0);
+    expect(queued.length).toBeGreaterThanOrEqual(ids.length - MAX_CONCURRENT); // all but the slots' holders
     // A place among this owner's own queued tasks: at most as many as it has sent so far.
     for (const body of queued) expect(body.queue_position).toBeGreaterThanOrEqual(1);
     for (const [i, body] of answers.entries()) if (body.queue_position !== null) expect(body.queue_position).toBeLessThanOrEqual(i + 1);
@@ -229,7 +229,7 @@ describe('reconciler', () => {
     await tasks.create(orphan);
     expect(() => gateway.stepFunctions.describeExecution(executionArn(orphan.id))).toThrow(/does not exist/i);
     expect((await client.waitForTerminal(orphan.id, 60_000)).state).toBe('completed');
-    expect((await tasks.get(orphan.id))!.admittedAt).toBeDefined();
+    expect(Date.parse((await tasks.get(orphan.id))!.admittedAt!)).toBeGreaterThanOrEqual(Date.parse(orphan.createdAt));
     expect((await queue.get(owner))!.waiting).toBe(0);
   });
 
@@ -264,7 +264,7 @@ describe('reconciler', () => {
     await tasks.create(legacy);
     gateway.stepFunctions.startExecution({ stateMachineArn: gateway.stepFunctions.stateMachineArn, name: legacy.id, input: JSON.stringify({ taskId: legacy.id }) });
     expect((await client.waitForTerminal(legacy.id, 60_000)).state).toBe('completed');
-    expect((await tasks.get(legacy.id))!.admittedAt).toBeDefined();
+    expect(Date.parse((await tasks.get(legacy.id))!.admittedAt!)).toBeGreaterThanOrEqual(Date.parse(legacy.createdAt));
   });
 
   it('starts a new run when an execution ended without finishing its task', async () => {

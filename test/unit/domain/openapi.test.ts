@@ -80,7 +80,8 @@ describe('the OpenAPI document', () => {
     for (const { value } of Object.values(document.paths['/luma/generations'].post.requestBody.content['application/json'].examples) as Json[]) {
       expect(generationRequestSchema.safeParse(value).success).toBe(true);
     }
-    expect(uploadTicketSchema.parse(document.components.schemas && document.paths['/luma/uploads'].post.responses[200].content['application/json'].examples.ticket.value)).toBeTruthy();
+    const ticket = document.paths['/luma/uploads'].post.responses[200].content['application/json'].examples.ticket.value;
+    expect(uploadTicketSchema.parse(ticket)).toEqual(ticket);
     const invalid = check.resolve(document.components.responses.BadRequest).content['application/json'].examples['400'].value;
     expect(errorBodySchema.parse(invalid).error.details).toEqual([
       { field: 'user_prompt', message: 'must be 3 to 5000 characters' },

@@ -74,13 +74,13 @@ function taskIn(status: TaskStatus, output: TaskOutput = OUTPUT): Task {
   return task;
 }
 
-const EXPECTED: Record<TaskStatus, { state: string; taskStatus: string }> = {
-  accepted: { state: 'pending', taskStatus: 'submitted' },
-  submitted: { state: 'pending', taskStatus: 'submitted' },
-  dreaming: { state: 'processing', taskStatus: 'processing' },
-  copying: { state: 'processing', taskStatus: 'processing' },
-  completed: { state: 'completed', taskStatus: 'succeed' },
-  failed: { state: 'failed', taskStatus: 'failed' },
+const EXPECTED: Record<TaskStatus, { state: string; taskStatus: string; message: string }> = {
+  accepted: { state: 'pending', taskStatus: 'submitted', message: 'Generation accepted; waiting to be submitted upstream' },
+  submitted: { state: 'pending', taskStatus: 'submitted', message: 'Generation queued upstream' },
+  dreaming: { state: 'processing', taskStatus: 'processing', message: 'Generation in progress' },
+  copying: { state: 'processing', taskStatus: 'processing', message: 'Generation finished; storing the video' },
+  completed: { state: 'completed', taskStatus: 'succeed', message: 'Generation completed' },
+  failed: { state: 'failed', taskStatus: 'failed', message: 'Generation failed' },
 };
 
 describe('toPublicGeneration, for a task in each status', () => {
@@ -114,7 +114,7 @@ describe('toPublicGeneration, for a task in each status', () => {
       expect(generation.code).toBe(0);
       expect(generation.prompt).toBe(PROMPT);
       expect(generation.batch_id).toBe('');
-      expect(generation.message.length).toBeGreaterThan(0);
+      expect(generation.message).toBe(EXPECTED[status].message);
     });
 
     it('carries microsecond ISO time and integer epoch seconds', () => {
@@ -138,7 +138,7 @@ describe('toPublicGeneration, for a task in each status', () => {
     });
 
     it('has a video only when completed', () => {
-      if (status === 'completed') expect(generation.video).not.toBeNull();
+      if (status === 'completed') expect(generation.video).toMatchObject({ url: LINKS.videoUrl, download_url: LINKS.videoDownloadUrl });
       else expect(generation.video).toBeNull();
       if (status !== 'completed') expect(generation.thumbnail).toBeNull();
     });
