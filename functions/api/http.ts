@@ -22,6 +22,8 @@ export interface HttpRequest {
    * with ", ", as HTTP combines repeated fields: two `Authorization` headers make no valid key.
    */
   readonly headers: Readonly<Record<string, string>>;
+  /** The query string's parameters, each with every value it was given, in order. */
+  readonly query: Readonly<Record<string, readonly string[]>>;
   readonly body: Buffer;
   readonly requestId: string;
 }
@@ -43,11 +45,18 @@ export function requestFromEvent(event: APIGatewayProxyEvent): HttpRequest {
   } else {
     for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) add(name, value);
   }
+  const query: Record<string, string[]> = Object.create(null);
+  if (event.multiValueQueryStringParameters) {
+    for (const [name, values] of Object.entries(event.multiValueQueryStringParameters)) if (values) query[name] = [...values];
+  } else {
+    for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) if (value !== undefined) query[name] = [value];
+  }
   const raw = event.body ?? '';
   return {
     method: event.httpMethod,
     path: event.path,
     headers,
+    query,
     body: event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
     requestId: event.requestContext.requestId,
   };

@@ -14,6 +14,8 @@ import { log } from '../commons/log.ts';
 import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
+import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperationsDeps } from './task-operations.ts';
+import { parseListQuery } from '../commons/domain/generation-list.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
 import { correlate } from '../commons/observability/observed-handler.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
@@ -27,7 +29,7 @@ export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
-  generations: GenerationsDeps;
+  generations: GenerationsDeps & TaskOperationsDeps;
   /** The request schema for the deployment's offer (generationRequestSchemaFor). */
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
@@ -40,6 +42,7 @@ export interface ApiDeps {
 const COLLECTION = /^\/luma\/generations\/?$/;
 const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
+const CANCEL = /^\/luma\/generations\/([^/]+)\/cancel\/?$/;
 
 export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<HttpResponse> {
   const request = requestFromEvent(event);
@@ -67,7 +70,8 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
   const page = await serveSite(request, deps.site);
   if (page) return page;
   if (COLLECTION.test(path)) {
-    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    if (method === 'GET') return list(request, deps);
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use GET or POST.`);
     const key = await authenticate(request, deps);
     const { owner } = key;
     const body = parseJsonBody(request);
@@ -107,21 +111,44 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
+  const cancel = CANCEL.exec(path);
+  if (cancel) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request, deps);
+    return json(200, await cancelGeneration(owner, taskIdOf(cancel[1]!), requestId, deps.generations), requestId);
+  }
   const item = ITEM.exec(path);
   if (item) {
-    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    if (method !== 'GET' && method !== 'DELETE') throw new MethodNotAllowedError(`${method} is not supported here; use GET or DELETE.`);
     const { owner } = await authenticate(request, deps);
-    const taskId = item[1]!.toLowerCase();
-    if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
-    correlate(taskId);
-    return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    const taskId = taskIdOf(item[1]!);
+    if (method === 'GET') return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    await deleteGeneration(owner, taskId, deps.generations);
+    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+}
+
+/** `GET /luma/generations?limit=&cursor=&state=`: the caller's generations, newest first. */
+async function list(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
+  const { owner } = await authenticate(request, deps);
+  const parsed = parseListQuery(request.query);
+  if (!parsed.ok) throw new BadRequestError('The query is invalid.', { details: parsed.issues });
+  return json(200, await listGenerations(owner, parsed.page, request.requestId, deps.generations), request.requestId);
+}
+
+/** A task id from the path, which then correlates the request's log lines; anything not one of ours is simply not found. */
+function taskIdOf(segment: string): string {
+  const taskId = segment.toLowerCase();
+  if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+  correlate(taskId);
+  return taskId;
 }
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
   if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
+  if (CANCEL.test(path)) return '/luma/generations/{id}/cancel';
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -44,8 +44,7 @@ export class Storage extends Construct {
     }
 
     // One table: `TASK#<id>`, `APIKEY#<sha256>`, `OWNER#<owner>` (an owner's queue counters), upstream
-    // `SLOT#<n>` and `RATE#<minute>` items, and `IDEMPOTENCY#…` records. `owner` and `createdAt` are plain
-    // attributes, so an index for listing an owner's tasks can be added later without rewriting items.
+    // `SLOT#<n>` and `RATE#<minute>` items, and `IDEMPOTENCY#…` records.
     this.table = new TableV2(this, 'Table', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       billing: Billing.onDemand(),
@@ -54,7 +53,7 @@ export class Storage extends Construct {
       removalPolicy,
       // Tasks, keys and history: a delete of the table by hand must be a deliberate, two-step act.
       deletionProtection: true,
-      // Two sparse indexes, keys only (each use needs ids, then reads the items consistently):
+      // Three sparse indexes, keys only but for one attribute (each use needs ids, then reads the items consistently):
       globalSecondaryIndexes: [
         // Unfinished tasks that have left the queue carry `phase`: the reconciler's work list.
         {
@@ -70,6 +69,18 @@ export class Storage extends Construct {
           partitionKey: { name: 'queueKey', type: AttributeType.STRING },
           sortKey: { name: 'queueOrder', type: AttributeType.STRING },
           projectionType: ProjectionType.KEYS_ONLY,
+        },
+        // Every task, one partition per owner in arrival order (`TASKS#<owner>`, `<createdAt>#<id>`): the
+        // API's list, newest first. `status` rides along, so a list filtered by state reads no task it drops.
+        // Derived attributes like the others', so the index holds tasks only (API keys and uploads also carry
+        // `owner` and `createdAt`); a task recorded before it gets them at its next write, which a finished
+        // one never has: such tasks are not listed.
+        {
+          indexName: 'byOwner',
+          partitionKey: { name: 'listKey', type: AttributeType.STRING },
+          sortKey: { name: 'listOrder', type: AttributeType.STRING },
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: ['status'],
         },
       ],
     });

@@ -1,8 +1,7 @@
 /**
- * The playground's gallery on the task API of issue 13 (the list, cancel and delete routes), in Debian's
+ * The playground's gallery on the task API (the list, cancel and delete routes), in Debian's
  * chromium: the list shows generations made elsewhere, Cancel turns an unfinished one into a cancelled
- * one, Delete removes a finished one. Until those routes exist this file is left out of the run
- * (vitest.config.ts `exclude`); remove it from there when they land.
+ * one, Delete removes a finished one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';

@@ -35,7 +35,7 @@ describe('with an existing bucket', () => {
     expect(named).toEqual(['my-videos', 'my-videos', 'my-videos']);
     // The copy writes the videos into it, under generations/ only.
     template.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: { Statement: Match.arrayWith([{ Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-videos/generations/*']] } }]) },
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-videos/generations/*']] } }]) },
     });
   });
 });

@@ -1,8 +1,7 @@
 /**
  * The client's and the CLI's list, cancel and delete against the local gateway, every answer checked
- * against the OpenAPI document. The routes are issue 13's (`GET /luma/generations?limit=&cursor=&state=`,
- * `POST /luma/generations/{id}/cancel`, `DELETE /luma/generations/{id}`): until they exist this file is
- * left out of the run (vitest.config.ts `exclude`); remove it from there when they land.
+ * against the OpenAPI document: `GET /luma/generations?limit=&cursor=&state=`,
+ * `POST /luma/generations/{id}/cancel`, `DELETE /luma/generations/{id}`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalGateway } from '../../local/gateway.ts';

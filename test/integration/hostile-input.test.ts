@@ -243,26 +243,28 @@ function buildCorpus(): HostileCase[] {
 
   // Every method on every route: 405 on a known route, 404 elsewhere, routing before authentication.
   const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE'];
-  /** Path, the one method it serves ('' for none), and the answer to that method. */
-  const ROUTES: [string, string, number][] = [
-    ['/luma/generations', 'POST', 200],
-    ['/luma/generations/', 'POST', 200],
-    [`/luma/generations/${UUID}`, 'GET', 404], // no such task
-    ['/luma/generations/not-a-task', 'GET', 404],
-    ['/luma/uploads', 'POST', 400], // the body is a generation's, not an upload request
-    ['/luma/uploads/', 'POST', 400],
-    [`/luma/uploads/${UUID}`, '', 404],
-    ['/', 'GET', 200], // the playground
-    ['/openapi.json', 'GET', 200],
-    ['/luma', '', 404],
-    ['/nope', '', 404],
-    ['/luma/generations/a/b', '', 404],
-    ['/LUMA/GENERATIONS', '', 404],
-    ['/luma/generationsx', '', 404],
+  /** Path, and the methods it serves with the answer to each (none: no such route). */
+  const ROUTES: [string, Record<string, number>][] = [
+    ['/luma/generations', { POST: 200, GET: 200 }], // GET: the caller's list
+    ['/luma/generations/', { POST: 200, GET: 200 }],
+    [`/luma/generations/${UUID}`, { GET: 404, DELETE: 404 }], // no such task
+    ['/luma/generations/not-a-task', { GET: 404, DELETE: 404 }],
+    [`/luma/generations/${UUID}/cancel`, { POST: 404 }],
+    ['/luma/uploads', { POST: 400 }], // the body is a generation's, not an upload request
+    ['/luma/uploads/', { POST: 400 }],
+    [`/luma/uploads/${UUID}`, {}],
+    ['/', { GET: 200 }], // the playground
+    ['/openapi.json', { GET: 200 }],
+    ['/luma', {}],
+    ['/nope', {}],
+    ['/luma/generations/a/b', {}],
+    [`/luma/generations/${UUID}/cancel/x`, {}],
+    ['/LUMA/GENERATIONS', {}],
+    ['/luma/generationsx', {}],
   ];
-  for (const [path, allowed, answer] of ROUTES) {
+  for (const [path, served] of ROUTES) {
     for (const method of METHODS) {
-      const expected = method === allowed ? answer : allowed ? 405 : 404;
+      const expected = served[method] ?? (Object.keys(served).length > 0 ? 405 : 404);
       add({
         group: 'methods',
         name: `${method} ${path}`,
@@ -312,7 +314,7 @@ function buildCorpus(): HostileCase[] {
     ['8,000 characters', 'a'.repeat(8000)],
     ['emoji', encodeURIComponent('🐙🐙')],
     ['RTL override', encodeURIComponent('\u202eexe.png')],
-    ['dot (fetch resolves it to the collection: 405)', '.'],
+    ['dot (fetch resolves it to the collection: the list)', '.'],
     ['dot-dot-dot', '...'],
     ['__proto__', '__proto__'],
     ['constructor', 'constructor'],
@@ -321,7 +323,7 @@ function buildCorpus(): HostileCase[] {
     ['query string only', `${UUID}?id=../../etc/passwd`],
   ];
   for (const [name, id] of IDS) {
-    const expected = id === '.' ? 405 : 404;
+    const expected = id === '.' ? 200 : 404;
     add({ group: 'ids', name, method: 'GET', path: `/luma/generations/${id}`, expect: expected });
   }
   add({ group: 'ids', name: '20,000 characters (request line over 16 KB)', method: 'GET', path: `/luma/generations/${'x'.repeat(20_000)}`, parser: true, expect: 431 });
@@ -920,6 +922,10 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
       expect(body.openapi, what).toBe('3.1.0');
     } else if (c.path.startsWith('/luma/uploads')) {
       expect(body, what).toMatchObject({ method: 'PUT', image_url: expect.stringMatching(/^upload:[0-9a-f-]{36}$/), upload_url: expect.any(String) });
+    } else if (c.method === 'GET') {
+      // The caller's list (the one GET that answers 200): each entry a generation.
+      expect(Object.keys(body).sort(), what).toEqual(['data', 'next_cursor']);
+      for (const generation of body.data) publicGenerationSchema.parse(generation);
     } else {
       publicGenerationSchema.parse(body);
     }
@@ -1064,7 +1070,9 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
         const c: HostileCase = { group: 'property', name: 'path', method, path };
         const answer = await send(c);
         checkAnswer(c, answer);
-        expect([404, 405], describeAnswer(c, answer)).toContain(answer.status);
+        // The one path that answers 200: the list, where fetch resolves a path to the collection ("/luma/generations/.").
+        const list = method === 'GET' && /^\/luma\/generations\/?$/.test(new URL(path, 'http://gateway').pathname);
+        expect(list ? [200] : [404, 405], describeAnswer(c, answer)).toContain(answer.status);
       }),
       { numRuns: RUNS },
     );

@@ -320,6 +320,35 @@ describe('LumaProvider.get', () => {
 
 // ------------------------------------------------------------------------------------------ transport failures
 
+describe('LumaProvider.delete', () => {
+  it('DELETEs /generations/{id} with the Bearer key and reads the 204 (no body)', async () => {
+    answer = { status: 204 };
+    await expect(provider().delete(GENERATION.id)).resolves.toBeUndefined();
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({ method: 'DELETE', url: `${BASE_PATH}/generations/${GENERATION.id}`, body: '' });
+    expect(requests[0]!.headers.authorization).toBe(`Bearer ${API_KEY}`);
+  });
+
+  it('a generation already gone (404) is deleted as far as the gateway is concerned', async () => {
+    answer = json(404, { detail: 'Generation not found' });
+    await expect(provider().delete(GENERATION.id)).resolves.toBeUndefined();
+  });
+
+  it('a refusal (a generation still in progress) is a permanent UpstreamRejectedError quoting the upstream', async () => {
+    answer = json(400, { detail: 'Generation is still in progress' });
+    const error = await caught(provider().delete(GENERATION.id));
+    expect(error).toBeInstanceOf(UpstreamRejectedError);
+    expect((error as Error).message).toContain('Generation is still in progress');
+  });
+
+  it('a 5xx or 429 is transient, as for any call', async () => {
+    for (const status of [503, 429]) {
+      answer = json(status, { detail: 'busy' });
+      expect(await caught(provider().delete(GENERATION.id))).toBeInstanceOf(TransientUpstreamError);
+    }
+  });
+});
+
 describe('LumaProvider: transport failures', () => {
   it('connection refused is transient', async () => {
     const closed = createServer();

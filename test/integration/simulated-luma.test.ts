@@ -12,6 +12,7 @@ import { TestClock } from '../support/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import {
   DETAIL_BUSY,
+  DETAIL_DELETE_IN_PROGRESS,
   DETAIL_INTERNAL,
   DETAIL_INVALID_API_KEY,
   DETAIL_LOOP_END_FRAME,
@@ -27,6 +28,7 @@ import {
   OTHER_CLIENT_CALLBACK_URL,
   README_PROMPT,
   SIM_DIRECTIVE_FAIL,
+  SIM_DIRECTIVE_HOLD_ASSETS,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
   SIM_FAILURE_REASON,
@@ -260,7 +262,8 @@ describe('simulated Luma over HTTP', () => {
   });
 
   it('lists newest first with pagination, and deletes', async () => {
-    const sim = await startSim({ otherClients: false });
+    const clock = new TestClock({ frozen: true });
+    const sim = await startSim({ otherClients: false, clock });
     const ids: string[] = [];
     for (const n of [1, 2, 3]) ids.push((await create(sim, `${PROMPT} #${n}`)).id);
 
@@ -277,6 +280,11 @@ describe('simulated Luma over HTTP', () => {
 
     await expectDetail(await fetch(`${sim.baseUrl}/generations?limit=zero`, { headers: authHeaders() }), 400, /limit/);
 
+    // Still queued: refused (Luma does not say; the stricter), and it runs on.
+    await expectDetail(await fetch(`${sim.baseUrl}/generations/${ids[0]}`, { method: 'DELETE', headers: authHeaders() }), 400, DETAIL_DELETE_IN_PROGRESS);
+    expect((await getGeneration(sim, ids[0]!)).state).toBe('queued');
+    clock.advance(2_000_001); // past both phases of 1000 s
+    expect((await getGeneration(sim, ids[0]!)).state).toBe('completed');
     const deleted = await fetch(`${sim.baseUrl}/generations/${ids[0]}`, { method: 'DELETE', headers: authHeaders() });
     expect(deleted.status).toBe(204);
     expect(await deleted.text()).toBe('');
@@ -348,6 +356,29 @@ describe('simulated Luma over HTTP', () => {
       expect(last.state).toBe('completed');
       expect((await getGeneration(sim, slow.id)).state).toBe('dreaming');
     });
+
+    it('[sim:hold-assets] answers an asset 60 s (scaled) after completion, and a download begun to its end, deleted or not', async () => {
+      const clock = new TestClock({ frozen: true });
+      const sim = await startSim({ ...FAST(), clock }); // 0.2 s queued, 0.2 s dreaming
+      const held = await create(sim, `${PROMPT} ${SIM_DIRECTIVE_HOLD_ASSETS}`);
+      const plain = await create(sim);
+      clock.advance(400);
+      const done = await getGeneration(sim, held.id);
+      expect(done.state).toBe('completed');
+      expect((await fetch(`${sim.baseUrl}/assets/${plain.id}/video.mp4`)).status).toBe(200); // only the directive's are held
+      const download = fetch(done.assets!.video);
+      await eventually(() => sim.stats().assetsHeld === 1, 'the asset request to be held');
+      // Finished, so it may be deleted; the transfer already asked for is still answered.
+      expect((await fetch(`${sim.baseUrl}/generations/${held.id}`, { method: 'DELETE', headers: authHeaders() })).status).toBe(204);
+      clock.advance(60_000 * 0.2 - 1);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // several of the hold's checks of the clock
+      expect(sim.stats().downloads).toBe(1); // the plain one's: still held a millisecond short
+      clock.advance(1);
+      const response = await download;
+      expect(response.status).toBe(200);
+      expect(Buffer.from(await response.arrayBuffer()).equals(videoBytes)).toBe(true);
+      await expectDetail(await fetch(done.assets!.video), 404, /not found/i);
+    });
   });
 
   describe('validation over HTTP', () => {
@@ -417,9 +448,11 @@ describe('simulated Luma over HTTP', () => {
       // One frozen clock for both runs: nothing progresses while the simulator restarts.
       const timing = { queuedSeconds: 1, dreamingSeconds: 1, timeScale: 0.3, clock: new TestClock({ frozen: true }) };
       const first = await startSim({ ...timing, stateFile });
+      // Finished before the others are created (only a finished generation can be deleted).
+      const gone = await create(first, `${PROMPT} deleted`);
+      timing.clock.advance(700);
       const ok = await create(first);
       const failing = await create(first, `${PROMPT} ${SIM_DIRECTIVE_FAIL}`);
-      const gone = await create(first, `${PROMPT} deleted`);
       expect((await fetch(`${first.baseUrl}/generations/${gone.id}`, { method: 'DELETE', headers: authHeaders() })).status).toBe(204);
       await first.close();
 
@@ -894,6 +927,7 @@ describe('fault injection over HTTP', () => {
         rejectedConcurrency: 0,
         polls: count(/^poll/),
         downloads: 0,
+        assetsHeld: 0,
         maxConcurrent: count(/^submit 201/),
         injected: injectedCounts({
           submit_5xx: count(/^submit 5\d\d/),

@@ -6,7 +6,7 @@ import { MethodNotAllowedError } from '../../functions/commons/errors.ts';
 import type { HttpRequest } from '../../functions/api/http.ts';
 
 const BUCKET = 'https://videos-123.s3.eu-west-1.amazonaws.com';
-const request = (method: string, path: string): HttpRequest => ({ method, path, headers: {}, body: Buffer.alloc(0), requestId: 'req-1' });
+const request = (method: string, path: string): HttpRequest => ({ method, path, headers: {}, query: {}, body: Buffer.alloc(0), requestId: 'req-1' });
 
 describe('the public pages', () => {
   let origins = 0;

@@ -113,6 +113,7 @@ describe('the observed provider', () => {
       submit: refuse(new TransientUpstreamError('429', { rateLimited: true })),
       get: refuse(new TransientUpstreamError('503')),
       findByMarker: async () => [],
+      delete: async () => undefined,
     };
     const observed = observedProvider(provider);
     const lines = await written(async () => {

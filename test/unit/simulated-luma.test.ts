@@ -10,6 +10,7 @@ import {
   FAULT_KINDS,
   LUMA_FAILURE_REASONS,
   SIM_DIRECTIVE_FAIL,
+  SIM_DIRECTIVE_HOLD_ASSETS,
   SIM_DIRECTIVE_REJECT,
   SIM_DIRECTIVE_SLOW,
   createdAtMicros,
@@ -35,11 +36,14 @@ const PROMPT = 'a paper boat drifting down a rainy street';
 describe('parseSimDirectives', () => {
   it('finds every directive anywhere in the prompt', () => {
     expect(
-      parseSimDirectives(`a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4] [sim:fail-first:5]`),
+      parseSimDirectives(
+        `a cat ${SIM_DIRECTIVE_FAIL} ${SIM_DIRECTIVE_SLOW} ${simBusyDirective(3)} [sim:lost:2] [sim:hang-created:4] [sim:fail-first:5] ${SIM_DIRECTIVE_HOLD_ASSETS}`,
+      ),
     ).toEqual({
       failureReason: 'Contains blacklisted words',
       reject: false,
       slow: true,
+      holdAssets: true,
       busyFailures: 3,
       lostAnswers: 2,
       heldAnswers: 4,
@@ -57,10 +61,11 @@ describe('parseSimDirectives', () => {
   });
 
   it('treats ordinary prompts as no directive', () => {
-    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:] [sim:fail-first]')).toEqual({
+    expect(parseSimDirectives('a cat [sim:busy:x] [sim] sim:fail [sim:lost] [sim:hang-created:] [sim:fail-first] [sim:hold-asset]')).toEqual({
       failureReason: undefined,
       reject: false,
       slow: false,
+      holdAssets: false,
       busyFailures: 0,
       lostAnswers: 0,
       heldAnswers: 0,

@@ -8,7 +8,8 @@ import { toPublicGeneration, type OutputLinks, type PublicGeneration } from './p
 import { describeIssues, generationRequestSchema } from './generation-request.ts';
 import type { ErrorBody } from './error-body.ts';
 import type { UploadTicket } from './upload.ts';
-import type { GenerationList } from './generation-list.ts';
+import { encodeCursor, type GenerationList } from './generation-list.ts';
+import { CANCELLED_BY_OWNER } from './failure.ts';
 
 const ID = '9c498cfd-4e0e-44af-948b-2cc00254370e';
 const REQUEST_ID = '17527ffd-5498-420b-b1c4-e854a8d713b5';
@@ -98,7 +99,7 @@ const failed = toPublicGeneration(
   REQUEST_ID,
 );
 const cancelled = toPublicGeneration(
-  applyChange(exampleTask(), { to: 'failed', failure: { code: 'cancelled', reason: 'Cancelled by its owner' } }, later(9)),
+  applyChange(exampleTask(), { to: 'failed', failure: CANCELLED_BY_OWNER }, later(9)),
   undefined,
   REQUEST_ID,
 );
@@ -116,7 +117,7 @@ export const exampleCancelled = { summary: 'Cancelled by its owner', value: canc
 const second = completed(exampleTask('5b0e2f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b', 'A heron lifting off a misty pond', new Date('2026-11-25T15:20:02.114Z')));
 const page: GenerationList = {
   data: [pending, toPublicGeneration(second.task, second.links, REQUEST_ID)],
-  next_cursor: 'eyJjIjoiMjAyNi0xMS0yNVQxNToyMDowMi4xMTRaIiwiaSI6IjViMGUyZjRhIn0',
+  next_cursor: encodeCursor(`${second.task.createdAt}#${second.task.id}`),
 };
 export const exampleList = { summary: 'The newest two, and a cursor to the rest', value: page };
 
@@ -162,5 +163,5 @@ export const exampleErrors: Record<string, { summary: string; value: ErrorBody }
 
 export const exampleAlreadyFinished = {
   summary: 'The task had already finished',
-  value: error('already_finished', 'The generation has already finished (completed); there is nothing to cancel.'),
+  value: error('already_finished', `Generation ${ID} has already completed; there is nothing to cancel.`, { state: 'completed', failure_code: null }),
 };

@@ -12,7 +12,7 @@ import { generationRequestSchemaFor, KEYFRAME_URL_MAX_LENGTH } from './generatio
 import { publicGenerationSchema } from './public-generation.ts';
 import { uploadRequestSchema, uploadTicketSchema, UPLOAD_LIFETIME_SECONDS, UPLOAD_URL_MAX_SECONDS } from './upload.ts';
 import { errorBodySchema } from './error-body.ts';
-import { generationListSchema, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from './generation-list.ts';
+import { generationListSchema, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, LIST_STATES } from './generation-list.ts';
 import { FULL_OFFER, GENERATION_OPTION_NAMES, type GenerationOffer } from './luma-options.ts';
 import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES, MAX_UPLOAD_BYTES } from './payload-limits.ts';
 import { FAILURE_CODES } from './failure.ts';
@@ -154,11 +154,22 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           operationId: 'listGenerations',
           tags: ['generations'],
           summary: 'List the caller’s generations, newest first',
-          description: 'A page at a time: pass `next_cursor` as `cursor` until it is null. Paging returns each generation once, even while new ones arrive.',
+          description:
+            'A page at a time: pass `next_cursor` as `cursor` until it is null. Paging returns each generation once, even while new ones arrive. ' +
+            'With `state`, a page may hold fewer than `limit` generations and still have a `next_cursor`.',
           parameters: [
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_LIMIT_MAX, default: LIST_LIMIT_DEFAULT } },
             { name: 'cursor', in: 'query', description: 'The previous page’s `next_cursor`.', schema: { type: 'string', minLength: 1, maxLength: 1024 } },
-            { name: 'state', in: 'query', schema: { type: 'string', enum: publicGenerationSchema.shape.state.options } },
+            {
+              name: 'state',
+              in: 'query',
+              description:
+                'Only generations in these states, separated by commas (`pending,processing`: everything unfinished). `data.task_status`’s words ' +
+                'name the same states: `submitted` is `pending`, `succeed` is `completed`.',
+              style: 'form',
+              explode: false,
+              schema: { type: 'array', minItems: 1, items: { type: 'string', enum: LIST_STATES } },
+            },
           ],
           responses: {
             200: { description: 'A page of generations.', headers: REQUEST_ID_HEADER, content: jsonContent('GenerationList', { examples: { page: examples.exampleList } }) },
@@ -187,7 +198,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           responses: {
             204: { description: 'Deleted.', headers: REQUEST_ID_HEADER },
             404: responseRef('NotFound'),
-            409: { description: 'Not finished yet: cancel it first.', content: jsonContent('Error') },
+            409: { description: 'Not finished yet (`not_finished`): cancel it first.', content: jsonContent('Error') },
             ...COMMON_ERRORS,
           },
         },

@@ -25,5 +25,6 @@ export function observedProvider(provider: VideoProvider, trace?: TraceCall): Vi
     submit: (request) => observe('submit', () => provider.submit(request)),
     get: (upstreamId) => observe('get', () => provider.get(upstreamId)),
     findByMarker: (marker, since) => observe('list', () => provider.findByMarker(marker, since)),
+    delete: (upstreamId) => observe('delete', () => provider.delete(upstreamId)),
   };
 }

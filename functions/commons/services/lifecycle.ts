@@ -40,6 +40,9 @@ export class TaskLifecycle implements TaskStore {
   };
   queued: TaskStore['queued'] = (owner, limit, afterTicket) => this.store.queued(owner, limit, afterTicket);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
+  listOwned: TaskStore['listOwned'] = (owner, page) => this.store.listOwned(owner, page);
+  /** Not a change of status: only a finished task is removed, and it holds no slot and no place in a queue. */
+  remove: TaskStore['remove'] = (id) => this.store.remove(id);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
 

@@ -34,6 +34,7 @@ describe('the body limit', () => {
       method: 'POST',
       path: '/luma/generations',
       headers: { 'content-type': 'application/json' },
+      query: {},
       body: Buffer.from(JSON.stringify({ user_prompt: 'x'.repeat(bytes - '{"user_prompt":""}'.length) })),
       requestId: 'r',
     });

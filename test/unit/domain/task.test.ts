@@ -12,6 +12,7 @@ import {
   phaseOf,
   queueOrder,
   keyframeKinds,
+  storedObjectKeys,
   newTask,
   type Task,
   type TaskChange,
@@ -355,5 +356,23 @@ describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
         expect(Math.sign(queueOrder(a).localeCompare(queueOrder(b)))).toBe(Math.sign(a - b));
       }),
     );
+  });
+});
+
+describe('storedObjectKeys', () => {
+  const ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
+  const stored = (name: string) => ({ kind: 'stored' as const, key: `inputs/${ID}/${name}.png`, contentType: 'image/png' as const, bytes: 10, width: 8, height: 8 });
+
+  it('names the stored keyframes and both output keys, whether or not the task recorded its outputs', () => {
+    const task = { ...fresh(), id: ID, request: { prompt: 'a', frame0: stored('frame0'), frame1: { kind: 'url' as const, url: 'https://example.com/a.png' } } };
+    expect(storedObjectKeys(task)).toEqual([`inputs/${ID}/frame0.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`]);
+  });
+
+  it('adds recorded outputs stored elsewhere (older tasks), each key once', () => {
+    const thumbnail = { key: 'videos/t1.jpg', contentType: 'image/jpeg', width: 1, height: 1, sizeBytes: 1 };
+    const task = { ...fresh(), id: ID, request: { prompt: 'a', frame1: stored('frame1') }, output: { ...OUTPUT, thumbnail } };
+    expect(storedObjectKeys(task)).toEqual([`inputs/${ID}/frame1.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`, 'videos/t1.mp4', 'videos/t1.jpg']);
+    const current = { ...task, output: { ...OUTPUT, videoKey: `generations/${ID}/video.mp4` } };
+    expect(storedObjectKeys(current)).toEqual([`inputs/${ID}/frame1.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`]);
   });
 });

@@ -94,6 +94,8 @@ class World {
     claimSubmit: async () => ({ claimed: false }),
     releaseSubmit: async () => undefined,
     listPhase: async () => ({ ids: [] }),
+    listOwned: async () => ({ tasks: [] }),
+    remove: async () => false,
   };
 
   readonly capacity: DispatchDeps['capacity'] & { release(id: string): Promise<boolean> } = {
