@@ -1,24 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import {
-  TASK_STATUSES,
-  TransitionRefusedError,
-  admitted,
-  applyChange,
-  awaitsAdmission,
-  isAlreadyApplied,
-  isQueued,
-  isTerminal,
-  phaseOf,
-  queueOrder,
-  keyframeKinds,
-  storedObjectKeys,
-  newTask,
-  type Task,
-  type TaskChange,
-  type TaskOutput,
-  type TaskStatus,
-} from '../../../functions/commons/domain/task.ts';
+import { TASK_STATUSES, TransitionRefusedError, admitted, applyChange, awaitsAdmission, isAlreadyApplied, isQueued, isTerminal, phaseOf, queueOrder, keyframeKinds, storedObjectKeys, newTask, type Task, type TaskChange, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
 
 const NOW = new Date('2025-05-23T07:05:23.342Z');
 const AT = '2025-05-23T07:06:00.000Z';
