@@ -20,12 +20,15 @@ import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-ma
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
+import { listDeliveries, retryDelivery, type DeliveriesDeps } from './deliveries.ts';
 
 export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
   generations: GenerationsDeps;
+  /** The webhook delivery ledger (deliveries.ts). */
+  deliveries: DeliveriesDeps;
   /** The request schema for the deployment's offer (generationRequestSchemaFor). */
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
@@ -36,6 +39,8 @@ export interface ApiDeps {
 const COLLECTION = /^\/luma\/generations\/?$/;
 const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
+const DELIVERIES = /^\/luma\/generations\/([^/]+)\/deliveries\/?$/;
+const DELIVERY_RETRY = /^\/luma\/generations\/([^/]+)\/deliveries\/([^/]+)\/retry\/?$/;
 
 export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<HttpResponse> {
   const request = requestFromEvent(event);
@@ -69,6 +74,10 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (!parsed.success) {
       throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
     }
+    if (parsed.data.callback_url && !key.webhookSecret) {
+      const message = 'this key has no webhook secret to sign deliveries with: the operator gives it one (npm run keys -- webhook-secret <name>)';
+      throw new BadRequestError('The request body is invalid.', { details: [{ field: 'callback_url', message }] });
+    }
     return serveOnce(
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
@@ -96,20 +105,39 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
+  const deliveries = DELIVERIES.exec(path);
+  if (deliveries) {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    const { owner } = await authenticate(request, deps);
+    return json(200, await listDeliveries(owner, generationId(deliveries[1]!), deps.deliveries), requestId);
+  }
+  const retry = DELIVERY_RETRY.exec(path);
+  if (retry) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request, deps);
+    return json(202, await retryDelivery(owner, generationId(retry[1]!), retry[2]!, deps.deliveries), requestId);
+  }
   const item = ITEM.exec(path);
   if (item) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
     const { owner } = await authenticate(request, deps);
-    const taskId = item[1]!.toLowerCase();
-    if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
-    return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    return json(200, await getGeneration(owner, generationId(item[1]!), requestId, deps.generations), requestId);
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+}
+
+/** A generation id from the path; anything that is not one of ours is a 404 like an unknown id. */
+function generationId(segment: string): string {
+  const taskId = segment.toLowerCase();
+  if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+  return taskId;
 }
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
   if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (DELIVERIES.test(path)) return '/luma/generations/{id}/deliveries';
+  if (DELIVERY_RETRY.test(path)) return '/luma/generations/{id}/deliveries/{delivery_id}/retry';
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   MethodNotAllowedError: { status: 405, code: 'method_not_allowed' },
   /** The same Idempotency-Key is still being served for an identical request: the client may retry shortly. */
   IdempotencyInProgressError: { status: 409, code: 'idempotency_in_progress' },
+  /** A retry of a webhook delivery whose run is still under way (or not begun): it would only race it. */
+  DeliveryInProgressError: { status: 409, code: 'delivery_in_progress' },
   /** The same Idempotency-Key came with a different body: a client bug we must not paper over. */
   IdempotencyKeyReusedError: { status: 422, code: 'idempotency_key_reused' },
   /** A per-key limit was reached: nothing was created; the client may try again after `retryAfterSeconds`. */
@@ -135,6 +137,7 @@ export class NotFoundError extends GatewayError {}
 export class MethodNotAllowedError extends GatewayError {}
 export class IdempotencyInProgressError extends GatewayError {}
 export class IdempotencyKeyReusedError extends GatewayError {}
+export class DeliveryInProgressError extends GatewayError {}
 export class PayloadTooLargeError extends GatewayError {}
 export class UnsupportedMediaTypeError extends GatewayError {}
 export class TransientAwsError extends GatewayError {}

@@ -17,6 +17,7 @@ import {
   isAlreadyApplied,
   isQueued,
   phaseOf,
+  published,
   queueOrder,
   type Task,
   type TaskChange,
@@ -98,6 +99,15 @@ export class DynamoDbTaskStore implements TaskStore {
       if (!task?.submitLeaseUntil || task.status !== 'accepted' || task.submitAttemptedAt !== attemptedAt) return;
       if (await this.putIfUnchanged(task, endAttempt(task, outcome))) return;
     }
+  }
+
+  async markPublished(id: string, through: number): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const task = await this.get(id);
+      const next = task && published(task, through);
+      if (!task || next === task || (await this.putIfUnchanged(task, next!))) return;
+    }
+    throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to mark it published.`);
   }
 
   /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */

@@ -36,6 +36,11 @@ export interface TaskStore {
    * lags a little behind the table, so a listed task may have left the queue already.
    */
   queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
-  /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
+  /**
+   * Records that the task's first `through` history entries are published (never fewer than recorded
+   * before); nothing when the task is gone.
+   */
+  markPublished(id: string, through: number): Promise<void>;
+  /** Ids of the tasks in a phase (the reconciler's work list), oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
 }

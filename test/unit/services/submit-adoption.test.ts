@@ -55,6 +55,9 @@ class MemoryTaskStore implements TaskStore {
   listPhase(): Promise<{ ids: string[] }> {
     throw new Error('not used');
   }
+  markPublished(): Promise<void> {
+    throw new Error('not used');
+  }
 }
 
 /** What one create does: its answer, and whether the account got a generation from it. */
