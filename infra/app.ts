@@ -52,7 +52,7 @@ export function buildApp(options: BuildAppOptions = {}): {
     return value === undefined ? undefined : Array.isArray(value) ? value.map(String) : String(value);
   };
   const stack = new GatewayStack(app, STACK_NAME, {
-    description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
+    description: 'Luma video generation gateway (aggregator-compatible API, Step Functions, S3)',
     upstream: {
       baseUrl: context.text('upstreamBaseUrl'),
       model: context.text('upstreamModel'),

@@ -1,5 +1,5 @@
 /**
- * The API's routes: the seed API's paths and methods, each authenticating the caller's key to an owner,
+ * The API's routes: the aggregator API's paths and methods, each authenticating the caller's key to an owner,
  * parsing, calling the operation, and mapping results and errors to HTTP. The API function is the proxy
  * integration of every path and method of the REST API (`/` and `/{proxy+}`, ANY), so unknown routes and
  * methods get the same JSON errors as everything else. Everything it reaches is a port (handler.ts wires).

@@ -22,7 +22,7 @@ import {
 } from '../commons/domain/webhook-delivery.ts';
 import { signingSecrets } from '../commons/domain/webhook-secret.ts';
 import type { Task } from '../commons/domain/task.ts';
-import type { SeedGeneration } from '../commons/domain/seed-response.ts';
+import type { PublicGeneration } from '../commons/domain/public-generation.ts';
 import type { ApiKeyStore } from '../commons/ports/api-key-store.ts';
 import type { DeliveryStore } from '../commons/ports/delivery-store.ts';
 import type { TaskStore } from '../commons/ports/task-store.ts';
@@ -36,7 +36,7 @@ export interface DeliverDeps {
   deliveries: DeliveryStore;
   keys: Pick<ApiKeyStore, 'webhookSecrets'>;
   /** The generation as GET answers it (services/generation-view.ts). */
-  view: (task: Task, requestId: string) => Promise<SeedGeneration>;
+  view: (task: Task, requestId: string) => Promise<PublicGeneration>;
   sender: WebhookSender;
   retryWindowSeconds: number;
   clock?: Clock;

@@ -14,12 +14,12 @@ import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { upstreamClaimKey } from '../../functions/commons/adapters/upstream-claims.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 let gateway: LocalGateway;
 let dataDir: string;
-let client: SeedClient;
+let client: ApiTestClient;
 let tasks: DynamoDbTaskStore;
 let documents: DynamoDBDocumentClient;
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  client = new SeedClient(gateway.url, gateway.apiKeys[0]!);
+  client = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }));
   tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
 });

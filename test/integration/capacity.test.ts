@@ -18,7 +18,7 @@ import { DynamoDbOwnerQueue } from '../../functions/commons/adapters/owner-queue
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { SeedClient, waitUntil } from '../support/client.ts';
+import { ApiTestClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 import type { UpstreamCapacity } from '../../functions/commons/ports/upstream-capacity.ts';
@@ -26,8 +26,8 @@ import type { UpstreamCapacity } from '../../functions/commons/ports/upstream-ca
 const MAX_CONCURRENT = 2;
 let gateway: LocalGateway;
 let dataDir: string;
-let client: SeedClient;
-let other: SeedClient;
+let client: ApiTestClient;
+let other: ApiTestClient;
 let documents: DynamoDBDocumentClient;
 let tasks: DynamoDbTaskStore;
 let capacity: UpstreamCapacity;
@@ -49,8 +49,8 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  client = new SeedClient(gateway.url, gateway.apiKeys[0]!);
-  other = new SeedClient(gateway.url, gateway.apiKeys[1]!);
+  client = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
+  other = new ApiTestClient(gateway.url, gateway.apiKeys[1]!);
   documents = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }),
   );

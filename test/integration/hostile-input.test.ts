@@ -3,7 +3,7 @@
  * cases (every method on every route, upload requests and references, traversal ids, wrong types, huge and deep bodies, Unicode edge
  * cases, prototype-pollution keys, header injection, oversized headers, wrong content types, Base64 bombs
  * and polyglots, malformed HTTP), then fast-check properties over the request schema. Every answer must
- * be a correct success (the seed generation shape) or a JSON 4xx `{error: {code, message}}` — never a
+ * be a correct success (the aggregator generation shape) or a JSON 4xx `{error: {code, message}}` — never a
  * 5xx, never a hang, never a key, a stack frame or a file path — and the gateway must serve valid
  * requests afterwards.
  *
@@ -33,10 +33,10 @@ import { connect } from 'node:net';
 import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
-import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
 import { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { LUMA_ASPECT_RATIOS } from '../../functions/commons/domain/luma-options.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { LAMBDA_SYNC_PAYLOAD_BYTES, jsonBytes } from '../../local/aws-limits.ts';
 import { base64Length, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../../functions/commons/domain/payload-limits.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
@@ -66,7 +66,7 @@ const MiB = 1024 * 1024;
 let gateway: LocalGateway;
 let upstream: SimulatedLuma;
 let dataDir: string;
-let client: SeedClient;
+let client: ApiTestClient;
 const functionLogs: string[] = [];
 const tally = { requests: 0, serverErrors: [] as string[], overLambdaEvent: [] as string[] };
 
@@ -97,7 +97,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: (chunk) => void functionLogs.push(chunk),
   });
-  client = new SeedClient(gateway.url, API_KEY);
+  client = new ApiTestClient(gateway.url, API_KEY);
 });
 
 afterAll(async () => {
@@ -913,7 +913,7 @@ function checkAnswer(c: HostileCase, answer: Answer): void {
     if (c.path.startsWith('/luma/uploads')) {
       expect(body, what).toMatchObject({ method: 'PUT', image_url: expect.stringMatching(/^upload:[0-9a-f-]{36}$/), upload_url: expect.any(String) });
     } else {
-      seedGenerationSchema.parse(body);
+      publicGenerationSchema.parse(body);
     }
   } else {
     expect(body, what).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });

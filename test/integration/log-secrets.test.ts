@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
 const CLIENT_KEY = 'lvg_client-secret-for-log-test-0123456789';
@@ -44,7 +44,7 @@ afterAll(async () => {
 
 describe('logs of a whole run', () => {
   it('contain no client key, no upstream key, no presigned signature and no AWS secret key', async () => {
-    const client = new SeedClient(gateway.url, CLIENT_KEY);
+    const client = new ApiTestClient(gateway.url, CLIENT_KEY);
     const signatures: string[] = [];
     for (const body of [
       { user_prompt: 'A logged generation', image_url: `data:image/png;base64,${TINY_PNG.toString('base64')}` },
@@ -59,7 +59,7 @@ describe('logs of a whole run', () => {
         if (signature) signatures.push(signature);
       }
     }
-    await new SeedClient(gateway.url, `${CLIENT_KEY}-wrong`).get('0b4f1c2e-0000-4000-8000-000000000000');
+    await new ApiTestClient(gateway.url, `${CLIENT_KEY}-wrong`).get('0b4f1c2e-0000-4000-8000-000000000000');
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the workers' last lines arrive
 
     expect(signatures.length).toBeGreaterThan(0);

@@ -17,7 +17,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { LOCAL_REGION, LOCAL_TABLE_NAME } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 import { MAX_UPLOAD_BYTES } from '../../functions/commons/domain/payload-limits.ts';
 
@@ -37,8 +37,8 @@ function pngOfSize(size: number): Buffer {
 
 let gateway: LocalGateway;
 let dataDir: string;
-let alice: SeedClient;
-let bob: SeedClient;
+let alice: ApiTestClient;
+let bob: ApiTestClient;
 let documents: DynamoDBDocumentClient;
 let tasks: DynamoDbTaskStore;
 let s3: S3Client;
@@ -54,8 +54,8 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
-  bob = new SeedClient(gateway.url, gateway.apiKeys[1]!);
+  alice = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
+  bob = new ApiTestClient(gateway.url, gateway.apiKeys[1]!);
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }));
   tasks = new DynamoDbTaskStore(documents, LOCAL_TABLE_NAME);
   s3 = new S3Client({ endpoint: gateway.s3Endpoint, region: LOCAL_REGION, credentials: gateway.credentials, forcePathStyle: true });
@@ -75,7 +75,7 @@ interface Ticket {
   upload_expires_at: string;
 }
 
-async function askForUpload(client: SeedClient, contentType: string, size: number): Promise<Ticket> {
+async function askForUpload(client: ApiTestClient, contentType: string, size: number): Promise<Ticket> {
   const { status, body } = await client.request('POST', '/luma/uploads', { content_type: contentType, size_bytes: size });
   expect(status, JSON.stringify(body)).toBe(200);
   return body as Ticket;
@@ -263,7 +263,7 @@ describe('POST /luma/uploads', () => {
   });
 
   it('wants a key, JSON, and POST', async () => {
-    expect((await new SeedClient(gateway.url, 'not-a-key').request('POST', '/luma/uploads', { content_type: 'image/png', size_bytes: 10 })).status).toBe(401);
+    expect((await new ApiTestClient(gateway.url, 'not-a-key').request('POST', '/luma/uploads', { content_type: 'image/png', size_bytes: 10 })).status).toBe(401);
     expect((await alice.request('POST', '/luma/uploads', 'content_type=image/png', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
     expect((await alice.request('GET', '/luma/uploads')).status).toBe(405);
   });

@@ -10,7 +10,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import type { Keyframe, Task } from '../domain/task.ts';
 import type { KeyframeInput } from '../domain/generation-request.ts';
-import type { OutputLinks } from '../domain/seed-response.ts';
+import type { OutputLinks } from '../domain/public-generation.ts';
 import type { BoundedObject, MediaStore, ObjectTags, UploadUrl } from '../ports/media-store.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;

@@ -10,7 +10,7 @@
  * documents it). Webhooks: `generation.processing` | `generation.completed` | `generation.failed`.
  */
 import { z } from 'zod';
-import { publicState, type PublicState } from './seed-response.ts';
+import { publicState, type PublicState } from './public-generation.ts';
 import { FAILURE_CODES } from './failure.ts';
 import type { Task } from './task.ts';
 

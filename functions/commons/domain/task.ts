@@ -36,7 +36,7 @@ export type Keyframe =
 
 export interface TaskRequest {
   prompt: string;
-  /** Accepted for compatibility with the seed API; the official Luma API has no such switch. */
+  /** Accepted for compatibility with the aggregator API; the official Luma API has no such switch. */
   expandPrompt?: boolean;
   loop?: boolean;
   /** As the client asked; absent: the upstream's default (Luma: 16:9). */

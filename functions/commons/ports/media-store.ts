@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { KeyframeInput } from '../domain/generation-request.ts';
-import type { OutputLinks } from '../domain/seed-response.ts';
+import type { OutputLinks } from '../domain/public-generation.ts';
 import type { Keyframe, Task } from '../domain/task.ts';
 
 /**

@@ -27,8 +27,8 @@ const PNG = fixture('../../fixtures/media/tiny.png'); // 64 x 48
 const WEBP = fixture('../../fixtures/media/tiny.webp'); // 96 x 64
 const JPEG = fixture('../../../local/assets/sample.jpg'); // 320 x 180
 
-/** The example body of the seed's "Create Video by Luma" page, verbatim. */
-const SEED_EXAMPLE = {
+/** The example body of the aggregator's "Create Video by Luma" page, verbatim. */
+const AGGREGATOR_EXAMPLE = {
   user_prompt:
     'Cinematic shot of a tranquil indoor pool room. A graceful pink flamingo stands in clear turquoise water, creating subtle ripples. Golden hour light casts dramatic geometric shadows through expansive windows and a glass roof onto minimalist beige walls. Rattan furniture with cream cushions. Lush tropical plants. Serene, high-end resort aesthetic. The flamingo subtly preens.',
   expand_prompt: true,
@@ -70,12 +70,12 @@ function rejectField(body: unknown, field: string): ValidationIssue[] {
   return forField;
 }
 
-describe('generationRequestSchema: the seed example', () => {
-  it('accepts the seed example body and keeps its fields', () => {
-    const request = accept(SEED_EXAMPLE);
-    expect(request.user_prompt).toBe(SEED_EXAMPLE.user_prompt);
+describe('generationRequestSchema: the aggregator example', () => {
+  it('accepts the aggregator example body and keeps its fields', () => {
+    const request = accept(AGGREGATOR_EXAMPLE);
+    expect(request.user_prompt).toBe(AGGREGATOR_EXAMPLE.user_prompt);
     expect(request.expand_prompt).toBe(true);
-    expect(request.image_url).toEqual({ kind: 'url', url: SEED_EXAMPLE.image_url });
+    expect(request.image_url).toEqual({ kind: 'url', url: AGGREGATOR_EXAMPLE.image_url });
     expect(request.image_end_url).toBeUndefined();
     expect(request.loop).toBeUndefined();
     expect(request.aspect_ratio).toBeUndefined();
@@ -188,7 +188,7 @@ describe('generationRequestSchema: user_prompt length', () => {
 });
 
 describe('generationRequestSchema: aspect_ratio', () => {
-  it('offers the seed’s five ratios and Luma’s two cinema ratios', () => {
+  it('offers the aggregator’s five ratios and Luma’s two cinema ratios', () => {
     expect([...LUMA_ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21']);
   });
 
@@ -304,7 +304,7 @@ describe('generationRequestSchema: loop and image_end_url', () => {
     expect(request.loop).toBe(true);
   });
 
-  it('rejects image_end_url: true (the seed’s "boolean" is a slip, not a switch)', () => {
+  it('rejects image_end_url: true (the aggregator’s "boolean" is a slip, not a switch)', () => {
     rejectField({ user_prompt: PROMPT, image_end_url: true }, 'image_end_url');
   });
 });

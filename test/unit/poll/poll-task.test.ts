@@ -1,6 +1,6 @@
 /**
  * The waits the poll hands the state machine. A Wait state's SecondsPath must be a non-negative integer:
- * anything else fails the execution with States.Runtime, which no Catch sees (REFERENCE.md §3).
+ * anything else fails the execution with States.Runtime, which no Catch sees.
  */
 import { describe, expect, it } from 'vitest';
 import { pollTask, type PollDeps } from '../../../functions/poll/poll-task.ts';
