@@ -29,4 +29,9 @@ const deps: DeliverDeps = {
   retryWindowSeconds: settings.webhookRetryWindowSeconds(),
 };
 
-export const handler = withGatewayErrors((input: DeliveryRunInput) => deliver(input, deps));
+/** The next loop's input is this output: the run, and what follows (a wait of `waitSeconds`, or done). */
+export const handler = withGatewayErrors(async (input: DeliveryRunInput) => ({
+  deliveryId: input.deliveryId,
+  run: input.run,
+  ...(await deliver(input, deps)),
+}));

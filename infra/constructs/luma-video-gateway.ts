@@ -6,6 +6,8 @@ import { HttpMethods, type Bucket } from 'aws-cdk-lib/aws-s3';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { GenerationEvents } from './generation-events.ts';
 import { Construct } from 'constructs';
 import { Storage } from './storage.ts';
 import { GenerationWorkflow } from './workflow.ts';
@@ -84,9 +86,15 @@ export interface LumaVideoGatewayProps {
    * to presigned upload URLs. @default none: no CORS
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /**
+   * The EventBridge bus every generation's changes are published to (`Generation Submitted`, `Processing`,
+   * `Completed`, `Failed`; source `luma-video-gateway`). S3's own events of the bucket go to the default bus
+   * whatever this is. @default the account's default bus
+   */
+  readonly eventBus?: IEventBus;
 }
 
-/** The five functions of the gateway, by role. */
+/** The functions of the gateway, by role. */
 export interface GatewayFunctions {
   /** Serves the REST API. */
   readonly api: GatewayFunction;
@@ -98,6 +106,8 @@ export interface GatewayFunctions {
   readonly recordFailure: GatewayFunction;
   /** Repairs what a lost workflow or a lost slot left behind, on a schedule. */
   readonly reconcile: GatewayFunction;
+  /** Makes one attempt of a webhook delivery, in the delivery workflow. */
+  readonly deliverWebhook: GatewayFunction;
 }
 
 /**
@@ -124,10 +134,15 @@ export class LumaVideoGateway extends Construct {
   public readonly functions: GatewayFunctions;
   /** The EventBridge rule that runs the reconciler. */
   public readonly reconcileSchedule: Rule;
+  /** The bus the gateway publishes to: rules of your own go on it (see ExampleConsumer). */
+  public readonly eventBus: IEventBus;
+  /** The webhook delivery workflow. */
+  public readonly deliveryStateMachine: StateMachine;
   /** The parts, for what the fields above do not reach. */
   public readonly storage: Storage;
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
+  public readonly events: GenerationEvents;
 
   constructor(scope: Construct, id: string, props: LumaVideoGatewayProps = {}) {
     super(scope, id);
@@ -175,6 +190,14 @@ export class LumaVideoGateway extends Construct {
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins,
     });
+    // Every function that changes a task publishes the change.
+    this.events = new GenerationEvents(this, 'Events', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      eventBus: props.eventBus,
+      publishers: [this.api.handler, this.workflow.pollFunction, this.workflow.copyFunction, this.workflow.recordFailureFunction, this.workflow.reconcileFunction],
+      api: this.api.handler,
+    });
 
     this.table = this.storage.table;
     this.bucket = this.storage.bucket;
@@ -190,7 +213,10 @@ export class LumaVideoGateway extends Construct {
       copy: this.workflow.copyFunction,
       recordFailure: this.workflow.recordFailureFunction,
       reconcile: this.workflow.reconcileFunction,
+      deliverWebhook: this.events.deliverFunction,
     };
+    this.eventBus = this.events.eventBus;
+    this.deliveryStateMachine = this.events.deliveryStateMachine;
   }
 
   private placeholderUpstreamKey(): Secret {
@@ -269,6 +295,9 @@ function checkProps(props: LumaVideoGatewayProps): void {
     if (value !== undefined && !stringOk && !(Array.isArray(value) && value.every((entry) => typeof entry === 'string'))) {
       fail(name, name.startsWith('upstream.') ? 'a list of strings, or one string of entries separated by commas' : 'a list of strings', value);
     }
+  }
+  if (props.eventBus !== undefined && typeof (props.eventBus as Partial<IEventBus> | null)?.eventBusArn !== 'string') {
+    fail('eventBus', 'an EventBridge bus (an IEventBus)', props.eventBus);
   }
   if (props.setAccountCloudWatchRole !== undefined && typeof props.setAccountCloudWatchRole !== 'boolean') {
     fail('setAccountCloudWatchRole', 'true or false', props.setAccountCloudWatchRole);
