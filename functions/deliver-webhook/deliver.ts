@@ -81,7 +81,8 @@ export async function deliver(input: DeliveryRunInput, deps: DeliverDeps): Promi
     body,
     timeoutMs: WEBHOOK_TIMEOUT_MS,
   });
-  const attempted = recordAttempt(delivery!, outcome, (deps.clock ?? systemClock)(), deps.retryWindowSeconds, (deps.random ?? Math.random)());
+  // The attempt is dated when it began (its latency says how long it took).
+  const attempted = recordAttempt(delivery!, outcome, now, deps.retryWindowSeconds, (deps.random ?? Math.random)());
   const { attempt, statusCode, error } = attempted.delivery.attempts.at(-1)!;
   log({ msg: 'webhook attempt', deliveryId: input.deliveryId, run: input.run, attempt, statusCode, error, status: attempted.delivery.status });
   return save(attempted.delivery, stored, attempted.step, deps);
