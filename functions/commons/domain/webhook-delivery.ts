@@ -47,6 +47,8 @@ export interface Delivery {
   status: DeliveryStatus;
   /** Attempts over every run. */
   attemptCount: number;
+  /** Attempts in the current run: its backoff counts them. */
+  runAttempts: number;
   /** The latest attempts, oldest first (at most LEDGER_ATTEMPTS). */
   attempts: DeliveryAttempt[];
   /** When the next attempt of a pending run is due. */
@@ -97,6 +99,7 @@ export function beginRun(
     ...existing,
     ...start,
     runStartedAt: at,
+    runAttempts: 0,
     status: 'pending',
     nextAttemptAt: at,
     updatedAt: at,
@@ -116,7 +119,7 @@ export function recordAttempt(
   windowSeconds: number,
   random: number,
 ): { delivery: Delivery; step: NextStep } {
-  const inRun = delivery.attempts.filter((attempt) => attempt.run === delivery.run).length;
+  const inRun = delivery.runAttempts;
   const attempt: DeliveryAttempt = { run: delivery.run, attempt: inRun + 1, at: now.toISOString(), latencyMs: Math.round(outcome.latencyMs), ...outcomeFields(outcome) };
   const delivered = isDelivered(outcome);
   const overdue = now.getTime() - Date.parse(delivery.runStartedAt) >= windowSeconds * 1000;
@@ -127,6 +130,7 @@ export function recordAttempt(
       ...rest,
       status: delivered ? 'delivered' : overdue ? 'failed' : 'pending',
       attemptCount: delivery.attemptCount + 1,
+      runAttempts: inRun + 1,
       attempts: [...delivery.attempts, attempt].slice(-LEDGER_ATTEMPTS),
       ...(waitSeconds !== undefined && { nextAttemptAt: new Date(now.getTime() + waitSeconds * 1000).toISOString() }),
       updatedAt: attempt.at,
@@ -139,11 +143,12 @@ export function recordAttempt(
 
 /** The run ends without an attempt (the task is gone, or there is no secret to sign with): said in the ledger. */
 export function abandonRun(delivery: Delivery, why: string, now: Date): Delivery {
-  const inRun = delivery.attempts.filter((attempt) => attempt.run === delivery.run).length;
+  const inRun = delivery.runAttempts;
   const { nextAttemptAt: _next, ...rest } = delivery;
   return {
     ...rest,
     status: 'failed',
+    runAttempts: inRun + 1,
     attempts: [...delivery.attempts, { run: delivery.run, attempt: inRun + 1, at: now.toISOString(), error: why, latencyMs: 0 }].slice(-LEDGER_ATTEMPTS),
     updatedAt: now.toISOString(),
     expiresAt: expiry(now),
