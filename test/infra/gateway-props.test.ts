@@ -32,18 +32,18 @@ describe('with its defaults', () => {
     template = Template.fromStack(stack);
   }, 120_000);
 
-  it('exposes its table, buckets, secret, state machine, API, web ACL, schedule and five functions, as synthesized', () => {
+  it('exposes its table, buckets, secret, state machines, API, web ACL, schedule and six functions, as synthesized', () => {
     const id = (type: string) => Object.keys(template.findResources(type));
     expect(id('AWS::DynamoDB::GlobalTable')).toEqual([logicalIdOf(stack, gateway.table)]);
     expect(id('AWS::S3::Bucket').sort()).toEqual([logicalIdOf(stack, gateway.bucket), logicalIdOf(stack, gateway.accessLogBucket)].sort());
     expect(id('AWS::SecretsManager::Secret')).toEqual([logicalIdOf(stack, gateway.upstreamKey)]);
-    expect(id('AWS::StepFunctions::StateMachine')).toEqual([logicalIdOf(stack, gateway.stateMachine)]);
+    expect(id('AWS::StepFunctions::StateMachine').sort()).toEqual([logicalIdOf(stack, gateway.stateMachine), logicalIdOf(stack, gateway.deliveryStateMachine)].sort());
     expect(id('AWS::ApiGateway::RestApi')).toEqual([logicalIdOf(stack, gateway.restApi)]);
     expect(id('AWS::WAFv2::WebACL')).toEqual([stack.getLogicalId(gateway.webAcl)]);
     expect(id('AWS::Events::Rule')).toEqual([logicalIdOf(stack, gateway.reconcileSchedule)]);
     const functions = Object.values(gateway.functions).map((fn) => logicalIdOf(stack, fn));
     expect(id('AWS::Lambda::Function').sort()).toEqual([...functions].sort());
-    expect(new Set(functions).size).toBe(5);
+    expect(new Set(functions).size).toBe(6);
   });
 
   it('its parts are the same resources', () => {
@@ -56,7 +56,10 @@ describe('with its defaults', () => {
       copy: gateway.workflow.copyFunction,
       recordFailure: gateway.workflow.recordFailureFunction,
       reconcile: gateway.workflow.reconcileFunction,
+      deliverWebhook: gateway.events.deliverFunction,
     });
+    expect(gateway.deliveryStateMachine).toBe(gateway.events.deliveryStateMachine);
+    expect(gateway.eventBus).toBe(gateway.events.eventBus);
   });
 
   it('names its state machine after the stack', () => {
@@ -119,6 +122,7 @@ describe('every prop is checked when the construct is built', () => {
     ['apiThrottle', { apiThrottle: 500 as never }, /^LumaVideoGateway: apiThrottle must be an object, not 500\.$/],
     ['setAccountCloudWatchRole', { setAccountCloudWatchRole: 'false' as never }, /^LumaVideoGateway: setAccountCloudWatchRole must be true or false, not "false"\.$/],
     ['corsAllowedOrigins', { corsAllowedOrigins: ['*'] }, /^corsAllowedOrigins: "\*" is not an origin/],
+    ['eventBus', { eventBus: 'default' as never }, /^LumaVideoGateway: eventBus must be an EventBridge bus \(an IEventBus\), not "default"\.$/],
   ];
 
   it.each(cases.map(([name, props, message]) => [name, message, props] as const))('%s: refused with %s', (_, message, props) => {

@@ -19,10 +19,10 @@ beforeAll(() => {
 afterAll(removeOutdirs);
 
 describe('outputs', () => {
-  it('are the API’s URL, the bucket, the table, the upstream key’s secret and the state machine, described', () => {
+  it('are the API’s URL, the bucket, the table, the upstream key’s secret, the state machine and the event bus, described', () => {
     const outputs: Record<string, Json> = template.toJSON().Outputs;
     // And the REST API's own (CDK's RestApi adds it): the same URL.
-    expect(Object.keys(outputs).sort()).toEqual(['ApiRestApiEndpoint4DEFB5CC', 'ApiUrl', 'BucketName', 'StateMachineArn', 'TableName', 'UpstreamKeySecret']);
+    expect(Object.keys(outputs).sort()).toEqual(['ApiRestApiEndpoint4DEFB5CC', 'ApiUrl', 'BucketName', 'EventBusName', 'StateMachineArn', 'TableName', 'UpstreamKeySecret']);
     expect(outputs.ApiRestApiEndpoint4DEFB5CC.Value).toEqual(outputs.ApiUrl.Value);
     expect(Object.fromEntries(Object.entries(outputs).map(([name, output]) => [name, output.Description]))).toEqual({
       ApiRestApiEndpoint4DEFB5CC: undefined,
@@ -31,6 +31,7 @@ describe('outputs', () => {
       TableName: 'Tasks and API key hashes',
       UpstreamKeySecret: 'Put the Luma API key in this secret',
       StateMachineArn: undefined,
+      EventBusName: "Where the gateway's events are published",
     });
   });
 
@@ -39,6 +40,7 @@ describe('outputs', () => {
     template.hasOutput('TableName', { Value: { Ref: ids.table } });
     template.hasOutput('UpstreamKeySecret', { Value: { Ref: ids.secret } });
     template.hasOutput('StateMachineArn', { Value: { Ref: ids.stateMachine } });
+    template.hasOutput('EventBusName', { Value: 'default' });
     const url = render(template.toJSON().Outputs.ApiUrl.Value);
     expect(url).toBe(`https://\${${ids.restApi}}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/\${${ids.stage}}/`);
   });
