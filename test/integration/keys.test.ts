@@ -196,11 +196,11 @@ describe('webhook secrets', () => {
   });
 
   it('gives a key made before webhooks its first secret', async () => {
-    const output = await keys('create', '--name', 'older');
+    const output = await keys('create', '--name', 'pre-webhooks');
     const key = /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!;
     await documents.send(new UpdateCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(key)}` }, UpdateExpression: 'REMOVE webhookSecret' }));
-    const created = await keys('webhook-secret', 'older');
-    expect(created).toMatch(/^Created the webhook secret of key "older"/);
+    const created = await keys('webhook-secret', 'pre-webhooks');
+    expect(created).toMatch(/^Created the webhook secret of key "pre-webhooks"/);
     expect((await new DynamoDbApiKeyStore(documents, 'luma-gateway').webhookSecrets(hashApiKey(key)))!.webhookSecret).toBe(SECRET.exec(created)![1]);
   });
 });
