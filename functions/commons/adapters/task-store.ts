@@ -101,13 +101,14 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
-  async markPublished(id: string, through: number): Promise<void> {
+  async markPublished(seen: Task, through: number): Promise<void> {
+    let task: Task | undefined = seen;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const task = await this.get(id);
       const next = task && published(task, through);
       if (!task || next === task || (await this.putIfUnchanged(task, next!))) return;
+      task = await this.get(seen.id); // it changed since: decide again on what it is now
     }
-    throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to mark it published.`);
+    throw new Error(`Task ${seen.id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to mark it published.`);
   }
 
   /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */

@@ -38,9 +38,10 @@ export interface TaskStore {
   queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
   /**
    * Records that the task's first `through` history entries are published (never fewer than recorded
-   * before); nothing when the task is gone.
+   * before); nothing when the task is gone. `task` is the task as the caller last saw it: written straight
+   * away if it is still current, read again if not.
    */
-  markPublished(id: string, through: number): Promise<void>;
+  markPublished(task: Task, through: number): Promise<void>;
   /** Ids of the tasks in a phase (the reconciler's work list), oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
 }

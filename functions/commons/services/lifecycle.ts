@@ -32,7 +32,7 @@ export class TaskLifecycle implements TaskStore {
     await this.publish(task);
   }
 
-  markPublished: TaskStore['markPublished'] = (id, through) => this.store.markPublished(id, through);
+  markPublished: TaskStore['markPublished'] = (task, through) => this.store.markPublished(task, through);
   get: TaskStore['get'] = (id) => this.store.get(id);
   admit: TaskStore['admit'] = (id, now, timeoutSeconds) => this.store.admit(id, now, timeoutSeconds);
   queued: TaskStore['queued'] = (owner, limit, afterTicket) => this.store.queued(owner, limit, afterTicket);

@@ -41,7 +41,7 @@ export class ChangePublisher {
     for (const change of webhookChanges(task, changes)) {
       await this.deps.webhooks.start({ deliveryId: deliveryId(task.id, change.index), run: 1 });
     }
-    await this.deps.tasks.markPublished(task.id, task.history.length);
+    await this.deps.tasks.markPublished(task, task.history.length);
     return changes.length;
   }
 }

@@ -30,7 +30,7 @@ class Fakes {
       this.tasks.set(id, next);
       return { task: next, changed: true };
     },
-    markPublished: async (id: string, through: number) => void this.tasks.set(id, published(this.tasks.get(id)!, through)),
+    markPublished: async (seen: Task, through: number) => void this.tasks.set(seen.id, published(this.tasks.get(seen.id)!, through)),
   } as unknown as TaskStore;
 
   readonly publisher = new ChangePublisher({
