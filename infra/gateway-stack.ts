@@ -54,6 +54,8 @@ export class GatewayStack extends Stack {
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins: props.corsAllowedOrigins,
       eventBus: props.eventBusName === undefined ? undefined : eventBusNamed(this, props.eventBusName),
+      alarmEmail: props.alarmEmail,
+      bucket: props.bucket,
     };
     // The id "Default" is left out of logical ids: the resources keep the ids they had when this stack held
     // them directly. The table and the bucket are retained, and a new id would replace them with empty ones
@@ -67,6 +69,8 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, 'UpstreamKeySecret', { value: gateway.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
     new CfnOutput(this, 'StateMachineArn', { value: gateway.stateMachine.stateMachineArn });
     new CfnOutput(this, 'EventBusName', { value: gateway.eventBus.eventBusName, description: "Where the gateway's events are published" });
+    new CfnOutput(this, 'AlarmTopicArn', { value: gateway.observability.topic.topicArn, description: 'The alarms notify this SNS topic: subscribe to it' });
+    new CfnOutput(this, 'DashboardName', { value: gateway.observability.dashboard.dashboardName, description: 'The CloudWatch dashboard of the gateway' });
 
     // Beside the gateway, not in it: a consumer of its events, as one of your own would be.
     if (props.exampleConsumer) this.exampleConsumer = new ExampleConsumer(this, 'ExampleConsumer', { bucket: gateway.bucket, eventBus: gateway.eventBus });

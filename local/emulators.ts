@@ -120,6 +120,7 @@ export async function startS3(
   bucket: string,
   onEvent: (event: S3Event) => void,
   corsRules: readonly BucketCorsRule[] = [],
+  observe?: (req: IncomingMessage) => void,
 ): Promise<Emulator> {
   const directory = `${dataDir}/s3`;
   ensurePrivateDir(directory);
@@ -132,6 +133,7 @@ export async function startS3(
   s3rverAccounts.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const policy = { credentials, region: LOCAL_REGION, services: ['s3'], uriEscapePath: false };
   const server = createServer(s3Guard(policy, app.callback(), corsRules));
+  if (observe) server.on('request', observe); // beside the guard, which answers
   return { endpoint: await listenOnLoopback(server), close: () => closeServer(server) };
 }
 

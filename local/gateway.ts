@@ -182,6 +182,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         }
       },
       bucketCorsRules(template.Resources[ids.bucket]!.Properties),
+      (req) => usage.observeS3(req),
     );
     closers.push(s3.close);
 

@@ -10,6 +10,7 @@ import { settings } from '../commons/config.ts';
 import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
 import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { DynamoDbIdempotencyStore } from '../commons/adapters/idempotency-store.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
@@ -18,6 +19,7 @@ import { StepFunctionsWebhookDeliveries } from '../commons/adapters/webhook-deli
 import { sfn } from '../commons/clients/sfn.ts';
 import type { HttpResponse } from './http.ts';
 import { handleRequest, type ApiDeps } from './routes.ts';
+import { siteDeps } from './site.ts';
 
 const tableName = settings.tableName();
 const offer = settings.generationOffer();
@@ -44,6 +46,7 @@ const deps: ApiDeps = {
   },
   requestSchema: generationRequestSchemaFor(offer, settings.callbackPolicy()),
   corsOrigins: settings.corsAllowedOrigins(),
+  site: siteDeps(offer, media),
 };
 
-export const handler = (event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps);
+export const handler = observedHandler((event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps));

@@ -14,25 +14,31 @@ import { log } from '../commons/log.ts';
 import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
+import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperationsDeps } from './task-operations.ts';
+import { parseListQuery } from '../commons/domain/generation-list.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
+import { correlate } from '../commons/observability/observed-handler.ts';
 import { acceptUpstreamCallback } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
 import { listDeliveries, retryDelivery, type DeliveriesDeps } from './deliveries.ts';
+import { isSitePath, serveSite, type SiteDeps } from './site.ts';
 
 export interface ApiDeps {
   keys: Pick<ApiKeyStore, 'find' | 'touch'>;
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
-  generations: GenerationsDeps;
+  generations: GenerationsDeps & TaskOperationsDeps;
   /** The webhook delivery ledger (deliveries.ts). */
   deliveries: DeliveriesDeps;
   /** The request schema for the deployment's offer (generationRequestSchemaFor). */
   requestSchema: ReturnType<typeof generationRequestSchemaFor>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
   corsOrigins: readonly string[];
+  /** The public pages: the OpenAPI document and the playground (site.ts). */
+  site: SiteDeps;
   clock?: Clock;
 }
 
@@ -41,6 +47,7 @@ const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
 const DELIVERIES = /^\/luma\/generations\/([^/]+)\/deliveries\/?$/;
 const DELIVERY_RETRY = /^\/luma\/generations\/([^/]+)\/deliveries\/([^/]+)\/retry\/?$/;
+const CANCEL = /^\/luma\/generations\/([^/]+)\/cancel\/?$/;
 
 export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<HttpResponse> {
   const request = requestFromEvent(event);
@@ -65,8 +72,11 @@ export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps):
 
 async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
   const { method, path, requestId } = request;
+  const page = await serveSite(request, deps.site);
+  if (page) return page;
   if (COLLECTION.test(path)) {
-    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    if (method === 'GET') return list(request, deps);
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use GET or POST.`);
     const key = await authenticate(request, deps);
     const { owner } = key;
     const body = parseJsonBody(request);
@@ -82,10 +92,14 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
       async (taskId) => {
+        correlate(taskId);
         const resolved = await resolveUploads(owner, parsed.data, deps.uploads);
         return json(200, await createGeneration(key, resolved, requestId, { ...deps.generations, newId: () => taskId }), requestId);
       },
-      async (taskId) => json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId),
+      async (taskId) => {
+        correlate(taskId);
+        return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+      },
       deps.idempotency,
     );
   }
@@ -102,6 +116,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
+    correlate(callback.taskId);
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
@@ -109,33 +124,52 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
   if (deliveries) {
     if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
     const { owner } = await authenticate(request, deps);
-    return json(200, await listDeliveries(owner, generationId(deliveries[1]!), deps.deliveries), requestId);
+    return json(200, await listDeliveries(owner, taskIdOf(deliveries[1]!), deps.deliveries), requestId);
   }
   const retry = DELIVERY_RETRY.exec(path);
   if (retry) {
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const { owner } = await authenticate(request, deps);
-    return json(202, await retryDelivery(owner, generationId(retry[1]!), retry[2]!, deps.deliveries), requestId);
+    return json(202, await retryDelivery(owner, taskIdOf(retry[1]!), retry[2]!, deps.deliveries), requestId);
+  }
+  const cancel = CANCEL.exec(path);
+  if (cancel) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request, deps);
+    return json(200, await cancelGeneration(owner, taskIdOf(cancel[1]!), requestId, deps.generations), requestId);
   }
   const item = ITEM.exec(path);
   if (item) {
-    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    if (method !== 'GET' && method !== 'DELETE') throw new MethodNotAllowedError(`${method} is not supported here; use GET or DELETE.`);
     const { owner } = await authenticate(request, deps);
-    return json(200, await getGeneration(owner, generationId(item[1]!), requestId, deps.generations), requestId);
+    const taskId = taskIdOf(item[1]!);
+    if (method === 'GET') return json(200, await getGeneration(owner, taskId, requestId, deps.generations), requestId);
+    await deleteGeneration(owner, taskId, deps.generations);
+    return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
 }
 
-/** A generation id from the path; anything that is not one of ours is a 404 like an unknown id. */
-function generationId(segment: string): string {
+/** `GET /luma/generations?limit=&cursor=&state=`: the caller's generations, newest first. */
+async function list(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse> {
+  const { owner } = await authenticate(request, deps);
+  const parsed = parseListQuery(request.query);
+  if (!parsed.ok) throw new BadRequestError('The query is invalid.', { details: parsed.issues });
+  return json(200, await listGenerations(owner, parsed.page, request.requestId, deps.generations), request.requestId);
+}
+
+/** A task id from the path, which then correlates the request's log lines; anything not one of ours is simply not found. */
+function taskIdOf(segment: string): string {
   const taskId = segment.toLowerCase();
   if (!isGatewayId(taskId)) throw new NotFoundError('No generation with that id.');
+  correlate(taskId);
   return taskId;
 }
 
 /** The path as logged: ids and callback tokens never reach a log line. */
 function routeTemplate(path: string): string {
-  if (COLLECTION.test(path) || UPLOADS.test(path)) return path;
+  if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
+  if (CANCEL.test(path)) return '/luma/generations/{id}/cancel';
   if (DELIVERIES.test(path)) return '/luma/generations/{id}/deliveries';
   if (DELIVERY_RETRY.test(path)) return '/luma/generations/{id}/deliveries/{delivery_id}/retry';
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';

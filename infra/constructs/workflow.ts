@@ -229,7 +229,8 @@ export class GenerationWorkflow extends Construct {
     });
     // Copy moves tasks from `copying`, whose slot was given back already: nothing to hand on.
     grantTable(this.copyFunction, props.table, { puts: ['TASK'] });
-    grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
+    // DeleteObject: a copy that finds its task cancelled (or deleted) meanwhile removes what it stored.
+    grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
       handlerDir: 'record-failure',

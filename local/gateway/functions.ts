@@ -47,7 +47,7 @@ export function hostFunctions(options: {
       logs: options.logs,
     });
     all.push(host);
-    hosts.set(host.arn, { arn: host.arn, invoke: (payload) => (options.usage.invoked(name), host.invoke(payload)), close: () => host.close() });
+    hosts.set(host.arn, { arn: host.arn, invoke: (payload) => options.usage.timed(name, () => host.invoke(payload)), close: () => host.close() });
   }
   return { hosts, close: async () => void (await Promise.all(all.map((host) => host.close()))) };
 }

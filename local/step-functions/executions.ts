@@ -81,6 +81,7 @@ export class LocalStepFunctions {
   private readonly stateFile: StateFile | undefined;
   private readonly logLine: (line: string) => void;
   private closing = false;
+  #stateTransitions = 0;
 
   constructor(options: LocalStepFunctionsOptions) {
     this.stateMachineArn = options.stateMachineArn;
@@ -103,6 +104,14 @@ export class LocalStepFunctions {
       this.stateFile = new StateFile(options.stateFile, () => this.snapshot(), this.logLine);
       for (const record of this.stateFile.load()) this.executions.set(record.executionArn, record);
     }
+  }
+
+  /**
+   * State transitions so far, as Step Functions bills them for a standard workflow: each state entered
+   * (a Wait, which runs here as a Task, once) and each retry.
+   */
+  get stateTransitions(): number {
+    return this.#stateTransitions;
   }
 
   /** Re-runs persisted RUNNING executions from their first state; returns how many. */
@@ -317,6 +326,7 @@ export class LocalStepFunctions {
     const limits = new ExecutionLimits((stateName, stateType) => this.countedKind(stateName, stateType));
     try {
       for await (const event of events) {
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') this.#stateTransitions++;
         const line = describeEvent(event);
         if (line) this.logLine(`${record.name}: ${line}`);
         const broken = limits.observe(event);

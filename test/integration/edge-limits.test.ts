@@ -20,7 +20,7 @@ let alice: ApiTestClient;
 const clock = { now: 0 };
 const functionLogs: string[] = [];
 /** Requests the API function saw (it logs one line each): a blocked request must never reach it. */
-const invocations = () => functionLogs.join('').match(/"msg":"request"/g)?.length ?? 0;
+const invocations = () => functionLogs.join('').match(/"message":"request"/g)?.length ?? 0;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'edge-limits-it-'));

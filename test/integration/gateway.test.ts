@@ -285,7 +285,7 @@ describe('bad input', () => {
     const answer = await alice.create(body);
     expect(answer.status).toBe(status);
     expect(answer.body.error.code).toBe(code);
-    expect(answer.body.error.message).toBeTruthy();
+    expect(answer.body.error.message).toBe(typeof body === 'string' ? 'The body is not valid JSON.' : 'The request body is invalid.');
     expect(gateway.simulatedLuma!.stats().creates).toBe(before);
   });
 

@@ -20,20 +20,9 @@ import { LOCAL_REGION, LOCAL_TABLE_NAME } from '../../local/local-aws.ts';
 import { ApiTestClient } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 import { MAX_UPLOAD_BYTES } from '../../functions/commons/domain/payload-limits.ts';
+import { pngOfSize, TINY_PNG } from '../support/png.ts';
 
-const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.url));
 const MiB = 1024 * 1024;
-
-/** A whole PNG of exactly `size` bytes: tiny.png grown by an ancillary chunk of random-ish bytes. */
-function pngOfSize(size: number): Buffer {
-  const iend = TINY_PNG.length - 12;
-  const filler = Buffer.alloc(size - TINY_PNG.length);
-  filler.writeUInt32BE(filler.length - 12, 0);
-  filler.write('zzZz', 4, 'latin1');
-  for (let i = 8; i < filler.length - 4; i += 4096) filler[i] = i & 0xff; // not all zeros: a cut or shifted copy shows
-  filler.writeUInt32BE(crc32(filler.subarray(4, filler.length - 4)), filler.length - 4);
-  return Buffer.concat([TINY_PNG.subarray(0, iend), filler, TINY_PNG.subarray(iend)]);
-}
 
 let gateway: LocalGateway;
 let dataDir: string;
@@ -107,7 +96,7 @@ async function sentUpstream(taskId: string): Promise<{ keyframes?: Record<string
 
 describe('an upload, from the request to the upstream', () => {
   it('an 8 MB PNG: PUT as told, named in a generation, handed to the upstream as a presigned link to exactly those bytes', async () => {
-    const image = pngOfSize(8 * MiB);
+    const image = pngOfSize(8 * MiB, { marked: true });
     const ticket = await askForUpload(alice, 'image/png', image.length);
     expect(ticket).toMatchObject({
       method: 'PUT',

@@ -48,4 +48,6 @@ export interface MediaStore {
   upload(key: string, body: Readable, contentType: string, tags: ObjectTags): Promise<void>;
   /** Links to a completed task's outputs, valid for `expiresIn` seconds; undefined before it has any. */
   outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined>;
+  /** Deletes these objects; a key with no object is not an error, so a repeat after a crash is harmless. */
+  removeObjects(keys: readonly string[]): Promise<void>;
 }

@@ -15,4 +15,10 @@ export interface Workflow {
   start(input: WorkflowInput, run?: number): Promise<void>;
   /** The status of one run, or undefined when it was never started. */
   status(taskId: string, run: number): Promise<RunStatus | undefined>;
+  /**
+   * Stops whichever run of the task's workflow is running, saying why; nothing when none is. A step
+   * already running (a Lambda invocation) finishes on its own: the task's store decides what it may still
+   * change.
+   */
+  stop(taskId: string, cause: string): Promise<void>;
 }

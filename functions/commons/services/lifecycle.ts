@@ -2,15 +2,18 @@
  * The one function every status change goes through: the store's monotonic transition, then what must
  * follow it — a task that ends while queued leaves its owner's queue; the upstream slot goes back once the
  * upstream is done with a task, and the freed slot is given to the next task at once (the dispatcher,
- * which starts that task's workflow); and the change is published (EventBridge, webhooks:
- * services/publishing.ts), as is a new task's recording. Publishing never holds a change up: it follows
- * the write, and what it fails to publish stays owed on the task, for the reconciler.
+ * which starts that task's workflow). It is where a change is counted (the metrics of
+ * observability/task-metrics.ts), and where it is published (EventBridge, webhooks: services/publishing.ts),
+ * as is a new task's recording. Publishing never holds a change up: it follows the write, and what it fails
+ * to publish stays owed on the task, for the reconciler.
  */
 import { hasUnpublishedChanges, isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
 import { log } from '../log.ts';
 import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
 import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
 import type { OwnerQueue } from '../ports/owner-queue.ts';
+import { recordFailure, recordMetric } from '../observability/metrics.ts';
+import { dataPointsOfChange, queueWaitSeconds } from '../observability/task-metrics.ts';
 
 export interface LifecycleEffects {
   capacity?: Pick<UpstreamCapacity, 'release'>;
@@ -29,19 +32,29 @@ export class TaskLifecycle implements TaskStore {
 
   async create(task: Task): Promise<void> {
     await this.store.create(task);
+    recordMetric('accepted');
     await this.publish(task);
   }
 
   markPublished: TaskStore['markPublished'] = (task, through) => this.store.markPublished(task, through);
   get: TaskStore['get'] = (id) => this.store.get(id);
-  admit: TaskStore['admit'] = (id, now, timeoutSeconds) => this.store.admit(id, now, timeoutSeconds);
+  admit: TaskStore['admit'] = async (id, now, timeoutSeconds) => {
+    const admitted = await this.store.admit(id, now, timeoutSeconds);
+    const wait = admitted && queueWaitSeconds(admitted);
+    if (wait !== undefined) recordMetric('queueWait', wait);
+    return admitted;
+  };
   queued: TaskStore['queued'] = (owner, limit, afterTicket) => this.store.queued(owner, limit, afterTicket);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
+  listOwned: TaskStore['listOwned'] = (owner, page) => this.store.listOwned(owner, page);
+  /** Not a change of status: only a finished task is removed, and it holds no slot and no place in a queue. */
+  remove: TaskStore['remove'] = (id) => this.store.remove(id);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
+    if (result.changed) recordChange(result.task);
     await this.followUp(result);
     // Also after a repeat: the earlier attempt may have died before publishing.
     await this.publish(result.task);
@@ -76,6 +89,14 @@ export class TaskLifecycle implements TaskStore {
       // The change is recorded and the slot free: the reconciler's dispatch is the safety net.
       log({ level: 'error', msg: 'dispatch after a release failed; left to the reconciler', taskId: releasedBy, error: (error as Error).name });
     }
+  }
+}
+
+/** The metrics of a change, counted on the change itself: a repeated transition is not counted again. */
+function recordChange(task: Task): void {
+  for (const point of dataPointsOfChange(task)) {
+    if ('failureCode' in point) recordFailure(point.failureCode);
+    else recordMetric(point.key, point.value);
   }
 }
 

@@ -74,13 +74,14 @@ function taskIn(status: TaskStatus, output: TaskOutput = OUTPUT): Task {
   return task;
 }
 
-const EXPECTED: Record<TaskStatus, { state: string; taskStatus: string }> = {
-  accepted: { state: 'pending', taskStatus: 'submitted' },
-  submitted: { state: 'pending', taskStatus: 'submitted' },
-  dreaming: { state: 'processing', taskStatus: 'processing' },
-  copying: { state: 'processing', taskStatus: 'processing' },
-  completed: { state: 'completed', taskStatus: 'succeed' },
-  failed: { state: 'failed', taskStatus: 'failed' },
+/** What a task in each status shows: its `state`, its `data.task_status` and its `message`. */
+const EXPECTED: Record<TaskStatus, readonly [state: string, taskStatus: string, message: string]> = {
+  accepted: ['pending', 'submitted', 'Generation accepted; waiting to be submitted upstream'],
+  submitted: ['pending', 'submitted', 'Generation queued upstream'],
+  dreaming: ['processing', 'processing', 'Generation in progress'],
+  copying: ['processing', 'processing', 'Generation finished; storing the video'],
+  completed: ['completed', 'succeed', 'Generation completed'],
+  failed: ['failed', 'failed', 'Generation failed'],
 };
 
 describe('toPublicGeneration, for a task in each status', () => {
@@ -88,6 +89,7 @@ describe('toPublicGeneration, for a task in each status', () => {
     const task = taskIn(status);
     const links = status === 'completed' ? LINKS : undefined;
     const generation = toPublicGeneration(task, links, REQUEST_ID);
+    const [state, taskStatus, message] = EXPECTED[status];
 
     it('parses with publicGenerationSchema, unchanged', () => {
       expect(publicGenerationSchema.parse(generation)).toEqual(generation);
@@ -102,9 +104,9 @@ describe('toPublicGeneration, for a task in each status', () => {
     });
 
     it('maps state and the Kling task_status word', () => {
-      expect(generation.state).toBe(EXPECTED[status].state);
-      expect(publicState(status)).toBe(EXPECTED[status].state);
-      expect(generation.data.task_status).toBe(EXPECTED[status].taskStatus);
+      expect(generation.state).toBe(state);
+      expect(publicState(status)).toBe(state);
+      expect(generation.data.task_status).toBe(taskStatus);
     });
 
     it('names the task the same way in both shapes', () => {
@@ -114,7 +116,7 @@ describe('toPublicGeneration, for a task in each status', () => {
       expect(generation.code).toBe(0);
       expect(generation.prompt).toBe(PROMPT);
       expect(generation.batch_id).toBe('');
-      expect(generation.message.length).toBeGreaterThan(0);
+      expect(generation.message).toBe(message);
     });
 
     it('carries microsecond ISO time and integer epoch seconds', () => {
@@ -138,7 +140,7 @@ describe('toPublicGeneration, for a task in each status', () => {
     });
 
     it('has a video only when completed', () => {
-      if (status === 'completed') expect(generation.video).not.toBeNull();
+      if (status === 'completed') expect(generation.video).toMatchObject({ url: LINKS.videoUrl, download_url: LINKS.videoDownloadUrl });
       else expect(generation.video).toBeNull();
       if (status !== 'completed') expect(generation.thumbnail).toBeNull();
     });

@@ -32,7 +32,7 @@ function deps(current: Task, overrides: { get?: VideoProvider['get']; window?: C
   };
   return {
     tasks: { get: async () => current, transition: unexpected('transition') } as unknown as TaskStore,
-    provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker') },
+    provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker'), delete: unexpected('delete') },
     capacity: { countCreate: async () => overrides.window ?? { allowed: true, secondsLeft: 60 } },
     dispatcher: { admitAlone: unexpected('admitAlone') },
     media: {} as PollDeps['media'],
