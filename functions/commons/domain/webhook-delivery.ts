@@ -6,7 +6,8 @@
  * deployed), and every attempt is kept: when, what came back (a status or an error), how long it took.
  * Nothing here changes the task: a delivery that fails stays the delivery's business.
  */
-import type { WebhookType } from './generation-events.ts';
+import { z } from 'zod';
+import { WEBHOOK_EVENTS, webhookType, type WebhookType } from './generation-events.ts';
 import { MAX_WORKFLOW_WAIT_SECONDS, workflowWaitSeconds } from './workflow-wait.ts';
 
 /** How long one attempt may take, connection included, before it counts as a timeout. */
@@ -175,16 +176,33 @@ export function webhookBody(type: WebhookType, timestamp: string, data: unknown)
   return JSON.stringify({ type, timestamp, data });
 }
 
-/** A delivery as `GET /luma/generations/{id}/deliveries` lists it. */
-export interface DeliveryView {
-  id: string;
-  type: WebhookType;
-  status: DeliveryStatus;
-  run: number;
-  attempt_count: number;
-  next_attempt_at: string | null;
-  attempts: { run: number; attempt: number; at: string; status_code: number | null; error: string | null; latency_ms: number }[];
-}
+/** A delivery as `GET /luma/generations/{id}/deliveries` lists it: the contract of the ledger's answers. */
+export const deliveryViewSchema = z.object({
+  id: z.string(),
+  type: z.enum(WEBHOOK_EVENTS.map(webhookType) as [WebhookType, ...WebhookType[]]),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  /** 0 while the delivery has not begun (its change is being published). */
+  run: z.number().int().nonnegative(),
+  attempt_count: z.number().int().nonnegative(),
+  next_attempt_at: z.string().nullable(),
+  attempts: z.array(
+    z.object({
+      run: z.number().int().positive(),
+      attempt: z.number().int().positive(),
+      at: z.string(),
+      status_code: z.number().int().nullable(),
+      error: z.string().nullable(),
+      latency_ms: z.number().int().nonnegative(),
+    }),
+  ),
+});
+export type DeliveryView = z.infer<typeof deliveryViewSchema>;
+
+/** `GET /luma/generations/{id}/deliveries`. */
+export const deliveryListSchema = z.object({ data: z.array(deliveryViewSchema) });
+
+/** `POST /luma/generations/{id}/deliveries/{delivery_id}/retry`: the run it started. */
+export const deliveryRetrySchema = z.object({ id: z.string(), run: z.number().int().positive(), status: z.literal('pending') });
 
 export function deliveryView(delivery: Delivery): DeliveryView {
   return {
