@@ -245,6 +245,8 @@ export class LumaVideoGateway extends Construct {
       reconcileInterval: props.reconcileInterval,
       alarmEmail: props.alarmEmail,
     });
+    // Its logs and metrics under the same service as the others' (its own alarms are not part of the dashboard yet).
+    this.events.deliverFunction.addEnvironment('POWERTOOLS_SERVICE_NAME', this.observability.serviceName);
   }
 
   private placeholderUpstreamKey(): Secret {

@@ -32,7 +32,8 @@ describe('with an existing bucket', () => {
     expect(gateway.accessLogBucket).toBeUndefined();
     const environments = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment.Variables);
     const named = environments.filter((variables) => 'BUCKET_NAME' in variables).map((variables) => variables.BUCKET_NAME);
-    expect(named).toEqual(['my-videos', 'my-videos', 'my-videos']);
+    // The API, Poll and Copy, and every other function that publishes (the bucket names Generation Completed's video) or delivers webhooks.
+    expect(named).toEqual(Array(6).fill('my-videos'));
     // The copy writes the videos into it, under generations/ only.
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([{ Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-videos/generations/*']] } }]) },
