@@ -14,6 +14,9 @@ import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
+import { DynamoDbDeliveryStore } from '../commons/adapters/delivery-store.ts';
+import { StepFunctionsWebhookDeliveries } from '../commons/adapters/webhook-deliveries.ts';
+import { sfn } from '../commons/clients/sfn.ts';
 import type { HttpResponse } from './http.ts';
 import { handleRequest, type ApiDeps } from './routes.ts';
 import { siteDeps } from './site.ts';
@@ -21,12 +24,13 @@ import { siteDeps } from './site.ts';
 const tableName = settings.tableName();
 const offer = settings.generationOffer();
 const media = new S3MediaStore(s3, settings.bucketName(), s3Presigner);
+const services = taskServices(dynamo, tableName);
 const deps: ApiDeps = {
   keys: new DynamoDbApiKeyStore(dynamo, tableName),
   idempotency: { store: new DynamoDbIdempotencyStore(dynamo, tableName) },
   uploads: { uploads: new DynamoDbUploadStore(dynamo, tableName), media },
   generations: {
-    ...taskServices(dynamo, tableName),
+    ...services,
     media,
     provider: configuredProvider(secrets),
     keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
@@ -34,7 +38,13 @@ const deps: ApiDeps = {
     publicBaseUrl: settings.publicBaseUrl(),
     offer,
   },
-  requestSchema: generationRequestSchemaFor(offer),
+  deliveries: {
+    tasks: services.tasks,
+    deliveries: new DynamoDbDeliveryStore(dynamo, tableName),
+    webhooks: new StepFunctionsWebhookDeliveries(sfn, settings.webhookStateMachineArn()),
+    retryWindowSeconds: settings.webhookRetryWindowSeconds(),
+  },
+  requestSchema: generationRequestSchemaFor(offer, settings.callbackPolicy()),
   corsOrigins: settings.corsAllowedOrigins(),
   site: siteDeps(offer, media),
 };

@@ -6,6 +6,8 @@ import { Bucket, HttpMethods, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { GenerationEvents } from './generation-events.ts';
 import { Construct } from 'constructs';
 import { Storage } from './storage.ts';
 import { GenerationWorkflow } from './workflow.ts';
@@ -86,6 +88,12 @@ export interface LumaVideoGatewayProps {
    */
   readonly corsAllowedOrigins?: readonly string[];
   /**
+   * The EventBridge bus every generation's changes are published to (`Generation Submitted`, `Processing`,
+   * `Completed`, `Failed`; source `luma-video-gateway`). S3's own events of the bucket go to the default bus
+   * whatever this is. @default the account's default bus
+   */
+  readonly eventBus?: IEventBus;
+  /**
    * An existing bucket to store the videos in (the gateway writes under `generations/` and `inputs/`). A
    * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications, expire
    * `inputs/` (7 days) and `inputs/uploads/` (1 day), and set a CORS rule for browser uploads yourself.
@@ -96,7 +104,7 @@ export interface LumaVideoGatewayProps {
   readonly alarmEmail?: string;
 }
 
-/** The five functions of the gateway, by role. */
+/** The functions of the gateway, by role. */
 export interface GatewayFunctions {
   /** Serves the REST API. */
   readonly api: GatewayFunction;
@@ -108,6 +116,8 @@ export interface GatewayFunctions {
   readonly recordFailure: GatewayFunction;
   /** Repairs what a lost workflow or a lost slot left behind, on a schedule. */
   readonly reconcile: GatewayFunction;
+  /** Makes one attempt of a webhook delivery, in the delivery workflow. */
+  readonly deliverWebhook: GatewayFunction;
 }
 
 /**
@@ -134,10 +144,15 @@ export class LumaVideoGateway extends Construct {
   public readonly functions: GatewayFunctions;
   /** The EventBridge rule that runs the reconciler. */
   public readonly reconcileSchedule: Rule;
+  /** The bus the gateway publishes to: rules of your own go on it (see ExampleConsumer). */
+  public readonly eventBus: IEventBus;
+  /** The webhook delivery workflow. */
+  public readonly deliveryStateMachine: StateMachine;
   /** The parts, for what the fields above do not reach. */
   public readonly storage: Storage;
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
+  public readonly events: GenerationEvents;
   /** The dashboard, the alarms and the topic they notify. */
   public readonly observability: Observability;
 
@@ -190,6 +205,14 @@ export class LumaVideoGateway extends Construct {
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins,
     });
+    // Every function that changes a task publishes the change.
+    this.events = new GenerationEvents(this, 'Events', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      eventBus: props.eventBus,
+      publishers: [this.api.handler, this.workflow.pollFunction, this.workflow.copyFunction, this.workflow.recordFailureFunction, this.workflow.reconcileFunction],
+      api: this.api.handler,
+    });
 
     this.table = this.storage.table;
     this.bucket = this.storage.bucket;
@@ -205,7 +228,10 @@ export class LumaVideoGateway extends Construct {
       copy: this.workflow.copyFunction,
       recordFailure: this.workflow.recordFailureFunction,
       reconcile: this.workflow.reconcileFunction,
+      deliverWebhook: this.events.deliverFunction,
     };
+    this.eventBus = this.events.eventBus;
+    this.deliveryStateMachine = this.events.deliveryStateMachine;
     this.observability = new Observability(this, 'Observability', {
       functions: {
         Api: this.functions.api,
@@ -219,6 +245,8 @@ export class LumaVideoGateway extends Construct {
       reconcileInterval: props.reconcileInterval,
       alarmEmail: props.alarmEmail,
     });
+    // Its logs and metrics under the same service as the others' (its own alarms are not part of the dashboard yet).
+    this.events.deliverFunction.addEnvironment('POWERTOOLS_SERVICE_NAME', this.observability.serviceName);
   }
 
   private placeholderUpstreamKey(): Secret {
@@ -292,6 +320,9 @@ function checkProps(props: LumaVideoGatewayProps): void {
   each(upstreamLists, 'a list of strings, or one string of entries separated by commas', (value) => typeof value === 'string' || isStringList(value));
   each({ assetHostAllowlist: props.assetHostAllowlist, corsAllowedOrigins: props.corsAllowedOrigins }, 'a list of strings', isStringList);
   each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole }, 'true or false', (value) => typeof value === 'boolean');
+  if (props.eventBus !== undefined && typeof (props.eventBus as Partial<IEventBus> | null)?.eventBusArn !== 'string') {
+    fail('eventBus', 'an EventBridge bus (an IEventBus)', props.eventBus);
+  }
 
   const baseUrl = props.upstream?.baseUrl;
   if (baseUrl !== undefined && !Token.isUnresolved(baseUrl) && !isHttpUrl(baseUrl)) fail('upstream.baseUrl', 'an absolute http or https URL', baseUrl);

@@ -11,26 +11,19 @@
  * An explicitly allowlisted origin (local runs: the simulated upstream on 127.0.0.1) skips the address
  * checks, and only that exact origin does.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { Agent, buildConnector, fetch, type Response } from 'undici';
+import type { LookupFunction } from 'node:net';
+import { Agent, fetch, type Response } from 'undici';
 import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../errors.ts';
 import { addressRefusal, type AssetPolicy } from '../policy/asset-policy.ts';
 import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
 import type { AssetDownloader, Download, DownloadOptions } from '../ports/asset-downloader.ts';
+import { checkedConnector, checkedLookup, errorIn, systemResolver, type AddressRule, type Resolver } from './public-address-connector.ts';
+
+export type { Resolver } from './public-address-connector.ts';
 
 export const MAX_REDIRECTS = 3;
-
-/** Resolves a host name to all its addresses: `dns.lookup` with `all: true`, or a stand-in in tests. */
-export type Resolver = (
-  hostname: string,
-  options: { all: true; family?: number; hints?: number },
-  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
-) => void;
-
-const systemResolver: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
 
 export class GuardedAssetDownloader implements AssetDownloader {
   readonly policy: AssetPolicy;
@@ -38,7 +31,7 @@ export class GuardedAssetDownloader implements AssetDownloader {
 
   constructor(policy: AssetPolicy, options: { resolve?: Resolver } = {}) {
     this.policy = policy;
-    this.#agent = new Agent({ connect: guardedConnector(policy, options.resolve ?? systemResolver) });
+    this.#agent = new Agent({ connect: checkedConnector(options.resolve ?? systemResolver, { ...PUBLIC_ONLY, isDirect: (origin) => policy.isExplicitOrigin(origin) }) });
   }
 
   /** The request-time check of one URL (the first, or a redirect hop). */
@@ -54,7 +47,7 @@ export class GuardedAssetDownloader implements AssetDownloader {
       try {
         response = await fetch(url, { redirect: 'manual', signal, dispatcher: this.#agent });
       } catch (error) {
-        const refused = refusalIn(error);
+        const refused = errorIn(error, DownloadRefusedError);
         if (refused) throw refused;
         throw new TransientDownloadError(`The asset host ${url.host} could not be reached (${describeNetworkError(error)}).`, { cause: error });
       }
@@ -98,66 +91,16 @@ export class GuardedAssetDownloader implements AssetDownloader {
   }
 }
 
+/** Public unicast addresses only; a refusal names the host (DownloadRefusedError, `download_refused`). */
+const PUBLIC_ONLY: AddressRule = {
+  refusalOf: addressRefusal,
+  refuse: (host, why) => new DownloadRefusedError(`Refused to download from ${host}: ${why}.`),
+};
+
 /**
  * A name lookup that answers only when every address of the name is public unicast, and otherwise fails
  * the connection with DownloadRefusedError before any socket is opened.
  */
 export function guardedLookup(resolve: Resolver): LookupFunction {
-  return (hostname, options, callback) => {
-    resolve(hostname, { all: true, family: options.family === undefined ? undefined : Number(options.family), hints: options.hints }, (error, addresses) => {
-      if (error) return callback(error, '', 0);
-      const refusal = addresses.map(({ address }) => addressRefusal(address)).find(Boolean);
-      if (refusal || addresses.length === 0) {
-        const why = refusal ? `it resolves to a non-public address (${refusal})` : 'it has no address';
-        return callback(new DownloadRefusedError(`Refused to download from ${hostname}: ${why}.`), '', 0);
-      }
-      if (options.all) return callback(null, addresses);
-      callback(null, addresses[0]!.address, addresses[0]!.family);
-    });
-  };
-}
-
-/** undici's connector, with the address checks in front of it and after it; explicit origins go straight through. */
-function guardedConnector(policy: AssetPolicy, resolve: Resolver): buildConnector.connector {
-  const checked = buildConnector({ lookup: guardedLookup(resolve) });
-  const direct = buildConnector({});
-  return (options, callback) => {
-    let origin: URL;
-    try {
-      origin = new URL(`${options.protocol}//${options.host ?? options.hostname}`);
-    } catch {
-      return callback(new DownloadRefusedError(`Refused to connect to ${options.hostname}: not a valid origin.`), null);
-    }
-    if (policy.isExplicitOrigin(origin)) return direct(options, callback);
-    // A literal address is connected to without a lookup: check it here.
-    if (isIP(options.hostname)) {
-      const refusal = addressRefusal(options.hostname);
-      if (refusal) return callback(new DownloadRefusedError(`Refused to download from ${origin.host}: ${refusal}.`), null);
-    }
-    checked(options, (error, socket) => {
-      if (error) return callback(error, null);
-      // The address actually connected to, whatever produced it.
-      const address = socket!.remoteAddress;
-      const refusal = address ? addressRefusal(address) : 'the address is unknown';
-      if (refusal) {
-        socket!.destroy();
-        return callback(new DownloadRefusedError(`Refused to download from ${origin.host}: the connection went to a non-public address (${refusal}).`), null);
-      }
-      callback(null, socket!);
-    });
-  };
-}
-
-/** fetch reports a connect failure as `TypeError: fetch failed` with the connector's error as its cause. */
-function refusalIn(error: unknown): DownloadRefusedError | undefined {
-  const seen = new Set<unknown>();
-  const queue: unknown[] = [error];
-  while (queue.length > 0) {
-    const next = queue.shift();
-    if (!next || typeof next !== 'object' || seen.has(next)) continue;
-    seen.add(next);
-    if (next instanceof DownloadRefusedError) return next;
-    queue.push((next as { cause?: unknown }).cause, ...((next as { errors?: unknown[] }).errors ?? []));
-  }
-  return undefined;
+  return checkedLookup(resolve, PUBLIC_ONLY);
 }

@@ -55,6 +55,9 @@ class MemoryTaskStore implements TaskStore {
   listPhase(): Promise<{ ids: string[] }> {
     throw new Error('not used');
   }
+  markPublished(): Promise<void> {
+    throw new Error('not used');
+  }
   listOwned(): Promise<{ tasks: Task[] }> {
     throw new Error('not used');
   }
