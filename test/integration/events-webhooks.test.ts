@@ -271,6 +271,27 @@ describe('a failed generation', () => {
   });
 });
 
+describe('a cancelled generation', () => {
+  it('sends generation.failed with failure_code cancelled, and publishes Generation Failed', async () => {
+    const port = await closedPort();
+    const cancelled = new Receiver();
+    await cancelled.listen(port);
+    try {
+      const created = await alice.create({ user_prompt: 'A very slow one [sim:slow]', callback_url: `http://127.0.0.1:${port}/hook` });
+      expect(created.status).toBe(200);
+      const answer = await alice.request('POST', `/luma/generations/${created.body.id}/cancel`);
+      expect(answer.body).toMatchObject({ state: 'failed', failure_code: 'cancelled' });
+      await waitUntil(async () => (cancelled.received.length > 0 ? true : undefined), 60_000, 'the cancelled webhook');
+      const payload = new Webhook(gateway.webhookSecret).verify(cancelled.received[0]!.body, cancelled.received[0]!.headers as Record<string, string>) as any;
+      expect(payload).toMatchObject({ type: 'generation.failed', data: { id: created.body.id, state: 'failed', failure_code: 'cancelled' } });
+      const events = eventsOf(created.body.id);
+      expect(events.at(-1)).toMatchObject({ 'detail-type': 'Generation Failed', detail: { state: 'failed', failure_code: 'cancelled' } });
+    } finally {
+      await cancelled.close();
+    }
+  });
+});
+
 describe('callback_url rules at the API', () => {
   it.each([
     ['http://10.0.0.5/hook', /https/],
