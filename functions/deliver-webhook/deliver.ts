@@ -9,6 +9,7 @@
  * after a rotation, by its previous one too). Every attempt is written to the ledger before the workflow
  * moves on. A delivery never changes its task.
  */
+import { recordMetric } from '../commons/observability/metrics.ts';
 import { Webhook } from 'standardwebhooks';
 import { parseDeliveryId, webhookChanges, webhookType } from '../commons/domain/generation-events.ts';
 import {
@@ -85,6 +86,7 @@ export async function deliver(input: DeliveryRunInput, deps: DeliverDeps): Promi
   const attempted = recordAttempt(delivery!, outcome, now, deps.retryWindowSeconds, (deps.random ?? Math.random)());
   const { attempt, statusCode, error } = attempted.delivery.attempts.at(-1)!;
   log({ msg: 'webhook attempt', deliveryId: input.deliveryId, run: input.run, attempt, statusCode, error, status: attempted.delivery.status });
+  if (attempted.delivery.status === 'failed') recordMetric('webhookDeliveriesFailed');
   return save(attempted.delivery, stored, attempted.step, deps);
 }
 

@@ -10,6 +10,7 @@ import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { GuardedWebhookSender } from '../commons/adapters/webhook-sender.ts';
 import { viewGeneration } from '../commons/services/generation-view.ts';
 import { withGatewayErrors } from '../commons/errors.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import type { DeliveryRunInput } from '../commons/ports/webhook-deliveries.ts';
 import { deliver, type DeliverDeps } from './deliver.ts';
 
@@ -30,8 +31,10 @@ const deps: DeliverDeps = {
 };
 
 /** The next loop's input is this output: the run, and what follows (a wait of `waitSeconds`, or done). */
-export const handler = withGatewayErrors(async (input: DeliveryRunInput) => ({
-  deliveryId: input.deliveryId,
-  run: input.run,
-  ...(await deliver(input, deps)),
-}));
+export const handler = observedHandler(
+  withGatewayErrors(async (input: DeliveryRunInput) => ({
+    deliveryId: input.deliveryId,
+    run: input.run,
+    ...(await deliver(input, deps)),
+  })),
+);

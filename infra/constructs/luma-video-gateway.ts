@@ -239,14 +239,13 @@ export class LumaVideoGateway extends Construct {
         Copy: this.functions.copy,
         RecordFailure: this.functions.recordFailure,
         Reconcile: this.functions.reconcile,
+        DeliverWebhook: this.events.deliverFunction,
       },
       stateMachine: this.stateMachine,
       restApi: this.restApi,
       reconcileInterval: props.reconcileInterval,
       alarmEmail: props.alarmEmail,
     });
-    // Its logs and metrics under the same service as the others' (its own alarms are not part of the dashboard yet).
-    this.events.deliverFunction.addEnvironment('POWERTOOLS_SERVICE_NAME', this.observability.serviceName);
   }
 
   private placeholderUpstreamKey(): Secret {
