@@ -95,8 +95,9 @@ export interface LumaVideoGatewayProps {
   readonly eventBus?: IEventBus;
   /**
    * An existing bucket to store the videos in (the gateway writes under `generations/` and `inputs/`). A
-   * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications, expire
-   * `inputs/` (7 days) and `inputs/uploads/` (1 day), and set a CORS rule for browser uploads yourself.
+   * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications and
+   * expire `inputs/` (7 days) and `inputs/uploads/` (1 day) yourself. With `corsAllowedOrigins`, the upload
+   * CORS rule is added to a bucket defined in this app; an imported one (`Bucket.fromBucketName`) is refused.
    * @default a new bucket, private, encrypted, TLS only, access-logged, with those settings
    */
   readonly bucket?: IBucket;
@@ -166,7 +167,7 @@ export class LumaVideoGateway extends Construct {
     this.storage = new Storage(this, 'Storage', { bucket: props.bucket });
     if (corsAllowedOrigins.length > 0) {
       if (!(this.storage.bucket instanceof Bucket)) {
-        throw new Error('LumaVideoGateway: corsAllowedOrigins needs a CORS rule on the bucket, which the gateway sets only on a bucket it creates: add the rule to your bucket (PUT from those origins, header content-type, prefix inputs/uploads/) and leave corsAllowedOrigins unset.');
+        throw new Error('LumaVideoGateway: corsAllowedOrigins needs a CORS rule on the bucket, which CDK can add only to a bucket defined in this app, not to an imported one: add the rule to your bucket (PUT from those origins, header content-type, prefix inputs/uploads/) and leave corsAllowedOrigins unset.');
       }
       // A page PUTs its upload straight to the bucket, with the presigned URL's signed Content-Type: S3
       // answers the preflight and the PUT for these origins only, and only for uploads.
