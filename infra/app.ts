@@ -1,24 +1,16 @@
 /**
- * The CDK app. Settings come from context (`cdk.json` or `-c key=value`):
- * `upstreamBaseUrl`, `upstreamModel`, `upstreamResolution`, `upstreamDuration`, `allowedModels`,
- * `allowedResolutions`, `allowedDurations`, `upstreamResubmits`, `upstreamKeySecretArn` (complete or partial),
- * `upstreamKeySecretKmsKeyArn`, `generationTimeoutMinutes`, `pollIntervalSeconds` (whole seconds),
- * `upstreamMaxConcurrent`, `upstreamMaxCreatesPerMinute`, `queueTimeoutHours`,
- * `keyRatePerMinute`, `keyMaxQueued`, `keyMaxConcurrent`, `reconcileIntervalMinutes`, `assetHostAllowlist`, `publicBaseUrl`
- * (https; the API's custom domain, if the upstream should call that), `clientRequestsPerMinute`,
- * `ipRequestsPerMinute` (the web ACL's per-key and per-address limits), `apiRateLimit`, `apiBurstLimit` (the
- * stage's throttle), `apiGatewayCloudWatchRole` (false: leave the account's API Gateway logging role alone),
- * `corsAllowedOrigins` (browser origins allowed to call the API and PUT uploads; none by default).
- * Lists: entries separated by commas, or a list in cdk.json.
+ * The CDK app. Settings come from context (`cdk.json` or `-c key=value`), under the keys the settings
+ * catalogue names (functions/commons/settings/catalogue.ts; the README's CDK context table). Lists: entries
+ * separated by commas, or a list in cdk.json.
  */
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { GatewayStack } from './gateway-stack.ts';
-import { GENERATION_OPTIONS } from '../functions/commons/domain/luma-options.ts';
 import { parseAllowedOrigins } from '../functions/commons/domain/cors.ts';
-import { KEY_LIMITS } from '../functions/commons/domain/api-key.ts';
+import type { NumberSetting } from '../functions/commons/settings/catalogue.ts';
+import { SettingsReader, settingOf } from '../functions/commons/settings/reader.ts';
 
 export const STACK_NAME = 'LumaVideoGateway';
 
@@ -51,71 +43,64 @@ export function buildApp(options: BuildAppOptions = {}): {
     const { AwsSolutionsChecks } = createRequire(import.meta.url)('cdk-nag') as typeof import('cdk-nag');
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   }
-  const context = (key: string): string | undefined => app.node.tryGetContext(key) ?? undefined;
-  const numberContext = (key: string): number | undefined => {
-    const value = context(key);
-    if (value === undefined || value === '') return undefined;
-    const number = Number(value);
-    if (!Number.isFinite(number)) throw new Error(`Context ${key} must be a number, not "${value}".`);
-    return number;
+  const context = SettingsReader.context((key) => app.node.tryGetContext(key));
+  // Only the type here: each construct checks its props against the catalogue's bounds, naming the setting.
+  const number = (name: Parameters<typeof context.number>[0]) => context.number(name, 'number');
+  // The offer's and the origins' own parsers read a list as written, in one string or as entries.
+  const list = (name: Parameters<typeof context.list>[0]): string | string[] | undefined => {
+    const value = context.raw(name);
+    return value === undefined ? undefined : Array.isArray(value) ? value.map(String) : String(value);
   };
-  const listContext = (key: string): string | string[] | undefined => {
-    const value: unknown = app.node.tryGetContext(key);
-    return value === undefined || value === null ? undefined : Array.isArray(value) ? value.map(String) : String(value);
-  };
-  const { model, resolution, duration } = GENERATION_OPTIONS;
-  const minutes = numberContext('generationTimeoutMinutes');
-  const seconds = numberContext('pollIntervalSeconds');
-  const allowlist: unknown = app.node.tryGetContext('assetHostAllowlist');
-  const reconcileMinutes = numberContext('reconcileIntervalMinutes');
-  const queueHours = numberContext('queueTimeoutHours');
   const stack = new GatewayStack(app, STACK_NAME, {
     description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
     upstream: {
-      baseUrl: context('upstreamBaseUrl'),
-      model: context(model.context),
-      resolution: context(resolution.context),
-      duration: context(duration.context),
-      allowedModels: listContext(model.allowedContext),
-      allowedResolutions: listContext(resolution.allowedContext),
-      allowedDurations: listContext(duration.allowedContext),
-      resubmits: numberContext('upstreamResubmits'),
+      baseUrl: context.text('upstreamBaseUrl'),
+      model: context.text('upstreamModel'),
+      resolution: context.text('upstreamResolution'),
+      duration: context.text('upstreamDuration'),
+      allowedModels: list('allowedModels'),
+      allowedResolutions: list('allowedResolutions'),
+      allowedDurations: list('allowedDurations'),
+      resubmits: number('upstreamResubmits'),
     },
-    upstreamKeySecretArn: context('upstreamKeySecretArn'),
-    upstreamKeySecretKmsKeyArn: context('upstreamKeySecretKmsKeyArn'),
-    generationTimeout: minutes === undefined ? undefined : Duration.minutes(minutes),
-    pollInterval: seconds === undefined ? undefined : Duration.seconds(seconds),
-    assetHostAllowlist:
-      allowlist === undefined || allowlist === '' ? undefined : Array.isArray(allowlist) ? allowlist.map(String) : String(allowlist).split(','),
+    upstreamKeySecretArn: context.text('upstreamKeySecretArn'),
+    upstreamKeySecretKmsKeyArn: context.text('upstreamKeySecretKmsKeyArn'),
+    generationTimeout: durationContext(context, 'generationTimeout'),
+    pollInterval: durationContext(context, 'pollInterval'),
+    assetHostAllowlist: context.list('assetHostAllowlist'),
     capacity: {
-      maxConcurrent: numberContext('upstreamMaxConcurrent'),
-      maxCreatesPerMinute: numberContext('upstreamMaxCreatesPerMinute'),
-      queueTimeout: queueHours === undefined ? undefined : Duration.minutes(Math.round(queueHours * 60)),
+      maxConcurrent: number('upstreamMaxConcurrent'),
+      maxCreatesPerMinute: number('upstreamMaxCreatesPerMinute'),
+      queueTimeout: durationContext(context, 'queueTimeout'),
     },
     keyLimits: {
-      ratePerMinute: numberContext(KEY_LIMITS.ratePerMinute.context),
-      maxQueued: numberContext(KEY_LIMITS.maxQueued.context),
-      maxConcurrent: numberContext(KEY_LIMITS.maxConcurrent.context),
+      ratePerMinute: number('keyRatePerMinute'),
+      maxQueued: number('keyMaxQueued'),
+      maxConcurrent: number('keyMaxConcurrent'),
     },
-    reconcileInterval: reconcileMinutes === undefined ? undefined : Duration.minutes(reconcileMinutes),
-    publicBaseUrl: httpsUrlContext(context('publicBaseUrl')),
+    reconcileInterval: durationContext(context, 'reconcileInterval'),
+    publicBaseUrl: httpsUrlContext(context.text('publicBaseUrl')),
     clientLimits: {
-      requestsPerKey: numberContext('clientRequestsPerMinute'),
-      requestsPerAddress: numberContext('ipRequestsPerMinute'),
+      requestsPerKey: number('clientRequestsPerMinute'),
+      requestsPerAddress: number('ipRequestsPerMinute'),
     },
-    apiThrottle: { rateLimit: numberContext('apiRateLimit'), burstLimit: numberContext('apiBurstLimit') },
-    setAccountCloudWatchRole: booleanContext(app.node.tryGetContext('apiGatewayCloudWatchRole')),
-    corsAllowedOrigins: parseAllowedOrigins(listContext('corsAllowedOrigins'), 'Context corsAllowedOrigins'),
+    apiThrottle: { rateLimit: number('apiRateLimit'), burstLimit: number('apiBurstLimit') },
+    setAccountCloudWatchRole: context.boolean('apiGatewayCloudWatchRole'),
+    corsAllowedOrigins: parseAllowedOrigins(list('corsAllowedOrigins'), context.label('corsAllowedOrigins')),
   });
   return { app, stack };
 }
 
-/** `true`/`false`, from cdk.json or as `-c key=true|false`. */
-function booleanContext(value: unknown): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  throw new Error(`Context apiGatewayCloudWatchRole must be true or false, not "${String(value)}".`);
+/**
+ * A duration in the unit its context key counts (`generationTimeoutMinutes`, `queueTimeoutHours`): hours
+ * are taken to the nearest whole minute.
+ */
+function durationContext(context: SettingsReader, name: 'generationTimeout' | 'pollInterval' | 'queueTimeout' | 'reconcileInterval'): Duration | undefined {
+  const value = context.number(name, 'number');
+  if (value === undefined) return undefined;
+  const setting = settingOf(name) as NumberSetting;
+  if (setting.contextIn === 'hours') return Duration.minutes(Math.round(value * 60));
+  return setting.contextIn === 'minutes' ? Duration.minutes(value) : Duration.seconds(value);
 }
 
 /** A custom public base URL must be https with nothing but a path: the upstream calls it. */

@@ -5,13 +5,12 @@
  * Secrets Manager endpoint, and — unless a real upstream is configured — the simulated Luma API.
  * The functions reach all of it through the SDK's standard endpoint variables: none has a local branch.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
+import { generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
 import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
 import type { RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
 import { resolveIntrinsics, stateMachineDefinition, type ResourceValues } from './cloudformation-intrinsics.ts';
@@ -304,7 +303,7 @@ async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, cr
   const keyFile = join(dataDir, 'api-key');
   const generated = keys.length === 0;
   if (generated) {
-    if (!existsSync(keyFile)) writeFileSync(keyFile, `lvg_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `${generateApiKey()}\n`, { mode: 0o600 });
     keys = [readFileSync(keyFile, 'utf8').trim()];
   }
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });

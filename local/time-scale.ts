@@ -58,13 +58,3 @@ export class TimeScale {
 export function scaledMs(seconds: number, factor: number): number {
   return seconds * factor * 1000;
 }
-
-/** `npm start`'s scale: LOCAL_TIME_SCALE, default 1; 0 is refused (nothing would ever wait). */
-export function timeScaleFromEnv(env: Record<string, string | undefined>): TimeScale {
-  const raw = env[TIME_SCALE_VARIABLE];
-  if (raw === undefined || raw === '') return new TimeScale(1);
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${TIME_SCALE_VARIABLE} must be a non-negative number, not "${raw}".`);
-  if (value === 0) throw new Error(`${TIME_SCALE_VARIABLE} must be greater than 0.`);
-  return new TimeScale(value, TIME_SCALE_VARIABLE);
-}

@@ -27,20 +27,22 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DynamoDbApiKeyStore, type ApiKeyRecord } from '../functions/commons/adapters/api-key-store.ts';
+import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
 import {
+  KEY_LIMIT_SETTINGS,
   KEY_LIMITS,
   NO_PREFIX,
   OWNER_NAME,
   generateApiKey,
   hashApiKey,
-  keyLimitProblem,
   keyPrefix,
   newOwnerId,
   type KeyLimits,
 } from '../functions/commons/domain/api-key.ts';
+import { SettingsReader, boundsOf, defaultOf, describeBounds, parseNumber } from '../functions/commons/settings/reader.ts';
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
+import type { ApiKeyRecord } from '../functions/commons/ports/api-key-store.ts';
 
 const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
   create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>]
@@ -177,7 +179,7 @@ async function openTarget(values: { 'data-dir'?: string; table?: string; stack?:
     const table = values.table ?? (await tableOfStack(values.stack!));
     return { store: new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), table), close: async () => client.destroy() };
   }
-  const dataDir = values['data-dir'] ?? process.env.LOCAL_DATA_DIR ?? '.local';
+  const dataDir = values['data-dir'] ?? SettingsReader.env(process.env).text('localDataDir') ?? defaultOf('localDataDir');
   const endpoints = join(dataDir, ENDPOINTS_FILE);
   // A running gateway holds the emulator's files: talk to it. Otherwise open the data dir ourselves.
   const running = existsSync(endpoints) ? (JSON.parse(readFileSync(endpoints, 'utf8')) as { dynamodb: string }) : undefined;
@@ -209,10 +211,12 @@ async function tableOfStack(stackName: string): Promise<string> {
   }
 }
 
+/** A limit as an option gives it, within the catalogue's bounds of its setting. */
 function limitValue(limit: keyof KeyLimits, raw: string): number {
-  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  const { option, max } = KEY_LIMITS[limit];
-  if (keyLimitProblem(limit, value, option)) throw new Error(`--${option} must be a whole number from 1 to ${max}, not "${raw}".`);
+  const label = `--${KEY_LIMITS[limit].option}`;
+  const bounds = boundsOf(KEY_LIMIT_SETTINGS[limit], 'deployment');
+  const value = parseNumber(raw, label, bounds);
+  if (value === undefined) throw new Error(`${label} must be ${describeBounds(bounds)}, not "${raw}".`);
   return value;
 }
 

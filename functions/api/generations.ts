@@ -1,8 +1,8 @@
 /**
- * The two operations of the seed API, free of HTTP: the handler authenticates and parses, these decide.
+ * The two operations of the seed API, free of HTTP: the routes (routes.ts) authenticate and parse, these
+ * decide.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Workflow } from '../commons/adapters/workflow.ts';
 import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
 import { isQueued, newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
 import { markerUrl } from '../commons/domain/upstream-marker.ts';
@@ -10,29 +10,24 @@ import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-re
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
-import type { ClientLimits } from '../commons/adapters/client-limits.ts';
-import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
-import type { ApiKeyRecord } from '../commons/adapters/api-key-store.ts';
 import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 import { queuePosition } from '../commons/domain/fair-share.ts';
+import { systemClock, type Clock } from '../commons/clock.ts';
+import type { ClientLimits } from '../commons/ports/client-limits.ts';
+import type { OwnerQueue } from '../commons/ports/owner-queue.ts';
+import type { ApiKeyRecord } from '../commons/ports/api-key-store.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
-  workflow: Workflow;
   clientLimits: Pick<ClientLimits, 'admit' | 'of'>;
   queue: Pick<OwnerQueue, 'enqueue' | 'dequeue' | 'position' | 'timeoutSeconds'>;
   dispatcher: Pick<Dispatcher, 'dispatch' | 'start'>;
-  /**
-   * Not used here any more: a task's generation deadline starts at its admission, by the dispatcher's
-   * setting (wiring.ts). Left optional for the handler, which still passes it.
-   */
-  generationTimeoutSeconds?: number;
   presignExpirySeconds: number;
   /** Where the upstream can reach this gateway; unset: tasks carry no marker (config.ts). */
   publicBaseUrl?: string;
   /** The deployment's defaults fill in what a request leaves out; the request schema already checked the rest. */
   offer: GenerationOffer;
-  clock?: () => Date;
+  clock?: Clock;
   newId?: () => string;
 }
 
@@ -100,7 +95,7 @@ async function recordTask(
     },
     provider: deps.provider.name,
     model,
-    now: (deps.clock ?? (() => new Date()))(),
+    now: (deps.clock ?? systemClock)(),
     timeoutSeconds: deps.queue.timeoutSeconds,
     queueTicket: ticket,
     upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),

@@ -5,7 +5,7 @@
  * `{"error": {"code", "message", …}}`.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
+import { asGatewayError, GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
 import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../commons/domain/payload-limits.ts';
 
 /** The body limit, set so that every body under it reaches the function (domain/payload-limits.ts). */
@@ -60,7 +60,8 @@ export function json(status: number, body: unknown, requestId: string): HttpResp
   };
 }
 
-export function errorResponse(error: unknown, requestId: string, log: (fields: Record<string, unknown>) => void): HttpResponse {
+export function errorResponse(raised: unknown, requestId: string, log: (fields: Record<string, unknown>) => void): HttpResponse {
+  const error = asGatewayError(raised);
   if (error instanceof GatewayError) {
     const extra = error.details === undefined ? {} : { details: error.details };
     const response = json(error.status, { error: { code: error.code, message: error.message, ...extra } }, requestId);

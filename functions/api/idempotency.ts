@@ -4,11 +4,11 @@
  * upstream, also when it arrives while the first is still running; a repeat with another body gets 422.
  */
 import { randomUUID } from 'node:crypto';
-import type { IdempotencyRecord, IdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 import { isValidIdempotencyKey, requestFingerprint } from '../commons/domain/idempotency.ts';
 import { BadRequestError, IdempotencyInProgressError, IdempotencyKeyReusedError, UpstreamRejectedError } from '../commons/errors.ts';
 import { errorResponse, type HttpResponse } from './http.ts';
 import { log } from '../commons/log.ts';
+import type { IdempotencyRecord, IdempotencyStore } from '../commons/ports/idempotency-store.ts';
 
 export interface IdempotentRequest {
   owner: string;

@@ -6,9 +6,9 @@
  * of at its next poll, comes with the callback-driven workflow.)
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { NotFoundError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
 
 export async function acceptUpstreamCallback(taskId: string, token: string, deps: { tasks: Pick<TaskStore, 'get'> }): Promise<void> {
   const task = await deps.tasks.get(taskId);

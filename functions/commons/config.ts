@@ -1,138 +1,113 @@
 /**
  * Settings come from the environment, read once at cold start. A missing or malformed value throws
- * there, so a bad deployment fails on its first invocation rather than half-way through a task.
+ * there, so a bad deployment fails on its first invocation rather than half-way through a task. What each
+ * variable means, its default and its bounds are in the settings catalogue (settings/catalogue.ts).
  */
 import { ConfigurationError } from './errors.ts';
 import { publicBaseUrlProblem } from './domain/upstream-marker.ts';
-import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from './domain/workflow-wait.ts';
-
-const DEFAULT_UPSTREAM_BASE_URL = 'https://api.lumalabs.ai/dream-machine/v1';
 import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from './domain/luma-options.ts';
 import { parseAllowedOrigins } from './domain/cors.ts';
-import { KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
+import { DEFAULT_KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
+import { SETTINGS } from './settings/catalogue.ts';
+import { SettingsReader, defaultOf } from './settings/reader.ts';
 
-/**
- * Where the Luma API serves generated assets (entries as in adapters/asset-policy.ts): its docs show
- * `https://storage.cdn-luma.com/dream_machine/…`; the wildcard also covers Luma's other CDN hosts
- * (e.g. `static.cdn-luma.com`), all under its own domain. The infra sets it explicitly on the copy function.
- */
-export const DEFAULT_ASSET_HOST_ALLOWLIST: readonly string[] = ['*.cdn-luma.com'];
-
-export function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new ConfigurationError(`Environment variable ${name} is not set.`);
-  return value;
-}
-
-export function optionalEnv(name: string, fallback: string): string {
-  return process.env[name] || fallback;
-}
-
-export function numberEnv(name: string, fallback: number, { min = 0 } = {}): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) {
-    throw new ConfigurationError(`Environment variable ${name} must be a number ≥ ${min}, not "${raw}".`);
-  }
-  return value;
-}
+/** Where the Luma API serves generated assets (see the catalogue). The infra sets it explicitly on the copy function. */
+export const DEFAULT_ASSET_HOST_ALLOWLIST: readonly string[] = SETTINGS.assetHostAllowlist.default;
 
 /** How long a task may wait for an upstream slot: a day. */
-export const DEFAULT_QUEUE_TIMEOUT_SECONDS = 24 * 3600;
+export const DEFAULT_QUEUE_TIMEOUT_SECONDS = SETTINGS.queueTimeout.default;
 
-/** Resubmits of a task the upstream failed on its own side ("Job failed"): the default, and the most a deployment may set. */
-export const DEFAULT_UPSTREAM_RESUBMITS = 1;
-export const MAX_UPSTREAM_RESUBMITS = 5;
+/** Resubmits of a task the upstream failed on its own side ("Job failed"). */
+export const DEFAULT_UPSTREAM_RESUBMITS = SETTINGS.upstreamResubmits.default;
 
-export function wholeNumberEnv(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
-  const value = numberEnv(name, fallback, { min });
-  if (!Number.isInteger(value) || value > max) {
-    throw new ConfigurationError(`Environment variable ${name} must be a whole number from ${min} to ${max}, not "${process.env[name]}".`);
+const env = SettingsReader.env(process.env, (name) => `Environment variable ${name}`);
+
+/** Runs a read, turning any problem with a value into a ConfigurationError (its message names the variable). */
+function configured<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message);
   }
-  return value;
 }
+
+/**
+ * A number of the catalogue, or its default. Held to the bounds the functions accept: the local runtime
+ * scales durations and per-minute limits past the deployment's, which the synth checks.
+ */
+function number(name: Parameters<typeof env.number>[0]): number {
+  return configured(() => env.number(name, 'runtime') ?? (defaultOf(name) as number));
+}
+
+const upstreamBaseUrl = () => env.text('upstreamBaseUrl') ?? SETTINGS.upstreamBaseUrl.default;
 
 /**
  * The models, resolutions and durations this deployment offers, and its defaults (LUMA_MODEL,
  * LUMA_RESOLUTION, LUMA_DURATION, ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS).
  */
 export function generationOffer(): GenerationOffer {
-  try {
-    return parseGenerationOffer(offerSettingsFromEnv(process.env), 'env');
-  } catch (error) {
-    throw new ConfigurationError((error as Error).message);
-  }
+  return configured(() => parseGenerationOffer(offerSettingsFromEnv(process.env), 'env'));
 }
 
 /** Each concern reads its own settings through one of these, so handlers name only what they use. */
 export const settings = {
-  tableName: () => requireEnv('TABLE_NAME'),
-  bucketName: () => requireEnv('BUCKET_NAME'),
-  stateMachineArn: () => requireEnv('STATE_MACHINE_ARN'),
+  tableName: () => configured(() => env.required('tableName')),
+  bucketName: () => configured(() => env.required('bucketName')),
+  stateMachineArn: () => configured(() => env.required('stateMachineArn')),
   upstream: () => {
     const offer = generationOffer();
     return {
-      baseUrl: optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL),
+      baseUrl: upstreamBaseUrl(),
       model: offer.model.default,
       resolution: offer.resolution.default,
       duration: offer.duration.default,
-      apiKeySecretId: requireEnv('LUMA_API_KEY_SECRET_ARN'),
-      timeoutMs: numberEnv('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100 }),
+      apiKeySecretId: configured(() => env.required('upstreamKeySecretArn')),
+      timeoutMs: number('upstreamTimeout'),
     };
   },
   generationOffer,
   /** How often the poll may submit again a task the upstream failed on its own side (Failure.resubmittable). */
-  upstreamResubmits: () => wholeNumberEnv('UPSTREAM_RESUBMITS', DEFAULT_UPSTREAM_RESUBMITS, { max: MAX_UPSTREAM_RESUBMITS }),
+  upstreamResubmits: () => number('upstreamResubmits'),
   /**
    * Where the upstream can reach this gateway: the base of every task's marker URL (the API's own URL when
    * deployed). Unset: tasks carry no marker, and a task whose submit was ambiguous is submitted again
    * rather than matched to a listed generation.
    */
   publicBaseUrl: (): string | undefined => {
-    const value = process.env.PUBLIC_BASE_URL;
+    const value = env.text('publicBaseUrl');
     if (!value) return undefined;
-    const problem = publicBaseUrlProblem(value, optionalEnv('LUMA_BASE_URL', DEFAULT_UPSTREAM_BASE_URL));
+    const problem = publicBaseUrlProblem(value, upstreamBaseUrl());
     if (problem) throw new ConfigurationError(problem);
     return value;
   },
   capacity: () => ({
-    maxConcurrent: numberEnv('UPSTREAM_MAX_CONCURRENT', 10, { min: 1 }),
-    maxCreatesPerMinute: numberEnv('UPSTREAM_MAX_CREATES_PER_MINUTE', 20, { min: 1 }),
+    maxConcurrent: number('upstreamMaxConcurrent'),
+    maxCreatesPerMinute: number('upstreamMaxCreatesPerMinute'),
   }),
   /** Defaults for keys that have no limits of their own (domain/api-key.ts); KEY_MAX_CONCURRENT unset: no cap. */
   keyLimits: (): KeyLimits => {
-    // The synth bounds them (infra/constructs/grants.ts); the local runtime scales them past those bounds.
-    const limit = (name: keyof KeyLimits) => {
-      const { env, default: fallback } = KEY_LIMITS[name];
-      return env && process.env[env] ? numberEnv(env, 1, { min: 1 }) : fallback;
-    };
-    const maxConcurrent = limit('maxConcurrent');
+    const maxConcurrent = configured(() => env.number('keyMaxConcurrent', 'runtime'));
     return {
-      ratePerMinute: limit('ratePerMinute')!,
-      maxQueued: limit('maxQueued')!,
-      weight: KEY_LIMITS.weight.default,
+      ratePerMinute: number('keyRatePerMinute'),
+      maxQueued: number('keyMaxQueued'),
+      weight: DEFAULT_KEY_LIMITS.weight,
       ...(maxConcurrent !== undefined && { maxConcurrent }),
     };
   },
   /** How long a task may wait in its owner's queue for an upstream slot before it fails. */
-  queueTimeoutSeconds: () => numberEnv('QUEUE_TIMEOUT_SECONDS', DEFAULT_QUEUE_TIMEOUT_SECONDS, { min: 1 }),
-  generationTimeoutSeconds: () => numberEnv('GENERATION_TIMEOUT_SECONDS', 1800, { min: 1 }),
+  queueTimeoutSeconds: () => number('queueTimeout'),
+  generationTimeoutSeconds: () => number('generationTimeout'),
   /** The Wait state's length between polls: whole seconds, as Step Functions requires (domain/workflow-wait.ts). */
-  pollIntervalSeconds: () =>
-    wholeNumberEnv('POLL_INTERVAL_SECONDS', 10, { min: MIN_WORKFLOW_WAIT_SECONDS, max: MAX_WORKFLOW_WAIT_SECONDS }),
-  presignExpirySeconds: () => numberEnv('PRESIGN_EXPIRY_SECONDS', 3600, { min: 1 }),
-  keyframeUrlExpirySeconds: () => numberEnv('KEYFRAME_URL_EXPIRY_SECONDS', 3600, { min: 60 }),
-  maxVideoBytes: () => numberEnv('MAX_VIDEO_BYTES', 1024 * 1024 * 1024, { min: 1 }),
-  downloadTimeoutMs: () => numberEnv('DOWNLOAD_TIMEOUT_MS', 600_000, { min: 100 }),
+  pollIntervalSeconds: () => number('pollInterval'),
+  presignExpirySeconds: () => number('presignExpiry'),
+  keyframeUrlExpirySeconds: () => number('keyframeUrlExpiry'),
+  maxVideoBytes: () => number('maxVideoBytes'),
+  downloadTimeoutMs: () => number('downloadTimeout'),
+  /** A task younger than this may be between "recorded" and "started" by the API: not the reconciler's yet. */
+  reconcileGraceSeconds: () => number('reconcileGrace'),
   /** The browser origins the API answers CORS for (domain/cors.ts); none: CORS off. */
-  corsAllowedOrigins: (): string[] => {
-    try {
-      return parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS, 'CORS_ALLOWED_ORIGINS');
-    } catch (error) {
-      throw new ConfigurationError((error as Error).message);
-    }
-  },
+  corsAllowedOrigins: (): string[] =>
+    configured(() => parseAllowedOrigins(env.raw('corsAllowedOrigins') as string | undefined, env.key('corsAllowedOrigins'))),
   /** Where asset downloads may go: comma-separated host patterns and explicit origins (asset-policy.ts). */
-  assetHostAllowlist: () => optionalEnv('ASSET_HOST_ALLOWLIST', DEFAULT_ASSET_HOST_ALLOWLIST.join(',')),
+  assetHostAllowlist: () => (env.raw('assetHostAllowlist') as string | undefined) ?? DEFAULT_ASSET_HOST_ALLOWLIST.join(','),
 };

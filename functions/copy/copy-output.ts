@@ -4,16 +4,17 @@
  * crash rewrites the same keys with the same bytes, so the step is safe to retry.
  */
 import { pipeline } from 'node:stream';
-import type { TaskStore } from '../commons/adapters/task-store.ts';
-import { outputKeys, type MediaStore, type ObjectTags } from '../commons/adapters/media-store.ts';
-import { reasonOf, type AssetDownloader, type DownloadOptions } from '../commons/adapters/download.ts';
+import { describeNetworkError } from '../commons/outbound-http.ts';
 import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
 import { readImageInfo } from '../commons/media/image.ts';
-import type { ImageOutput, Task } from '../commons/domain/task.ts';
+import { outputKeys, type ImageOutput, type Task } from '../commons/domain/task.ts';
 import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
-import type { WorkflowInput } from '../commons/adapters/workflow.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
+import type { MediaStore, ObjectTags } from '../commons/ports/media-store.ts';
+import type { AssetDownloader, DownloadOptions } from '../commons/ports/asset-downloader.ts';
+import type { WorkflowInput } from '../commons/ports/workflow.ts';
 
 export const MAX_THUMBNAIL_BYTES = 10 * 1024 * 1024;
 /**
@@ -32,7 +33,7 @@ export interface CopyDeps {
   media: MediaStore;
   maxVideoBytes: number;
   downloadTimeoutMs: number;
-  /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see asset-policy.ts). */
+  /** Fetches only what ASSET_HOST_ALLOWLIST allows, from public addresses (see policy/asset-policy.ts). */
   downloads: AssetDownloader;
   /** Milliseconds the invocation has left (Lambda's `context.getRemainingTimeInMillis`); unset: no limit but the configured one. */
   remainingTimeMs?: () => number;
@@ -97,7 +98,7 @@ async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyD
     const cause = streamError ?? error;
     if (cause instanceof GatewayError) throw cause;
     // The connection to the asset host broke mid-stream: worth another try from scratch.
-    if (streamError) throw new TransientDownloadError(`The video download was interrupted (${reasonOf(cause)}).`, { cause });
+    if (streamError) throw new TransientDownloadError(`The video download was interrupted (${describeNetworkError(cause)}).`, { cause });
     throw error;
   }
   return verifier.result;
@@ -129,7 +130,7 @@ async function copyThumbnail(task: Task, url: string, key: string, tags: ObjectT
     return { key, contentType: info.type, width: info.width, height: info.height, sizeBytes: bytes.length };
   } catch (error) {
     if (error instanceof DownloadRefusedError) throw error;
-    log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: reasonOf(error) });
+    log({ level: 'warn', msg: 'thumbnail not copied', taskId: task.id, reason: describeNetworkError(error) });
     return undefined;
   }
 }

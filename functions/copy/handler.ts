@@ -3,21 +3,23 @@ import type { Context } from 'aws-lambda';
 import { dynamo } from '../commons/clients/dynamodb.ts';
 import { s3 } from '../commons/clients/s3.ts';
 import { settings } from '../commons/config.ts';
-import { copyTaskServices } from '../commons/services/wiring.ts';
-import { MediaStore } from '../commons/adapters/media-store.ts';
-import { AssetPolicy } from '../commons/adapters/asset-policy.ts';
-import { AssetDownloader } from '../commons/adapters/download.ts';
-import type { WorkflowInput } from '../commons/adapters/workflow.ts';
+import { copyTaskServices } from '../commons/composition-root.ts';
+import { S3MediaStore } from '../commons/adapters/media-store.ts';
+import { AssetPolicy } from '../commons/policy/asset-policy.ts';
+import { GuardedAssetDownloader } from '../commons/adapters/asset-downloader.ts';
+import { withGatewayErrors } from '../commons/errors.ts';
 import { copyOutput, type CopyDeps } from './copy-output.ts';
+import type { WorkflowInput } from '../commons/ports/workflow.ts';
 
 const deps: CopyDeps = {
   ...copyTaskServices(dynamo, settings.tableName()),
-  media: new MediaStore(s3, settings.bucketName()),
+  media: new S3MediaStore(s3, settings.bucketName()),
   maxVideoBytes: settings.maxVideoBytes(),
   downloadTimeoutMs: settings.downloadTimeoutMs(),
-  downloads: new AssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
+  downloads: new GuardedAssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
 };
 
 // Downloads are budgeted from this invocation's remaining time, so the copy never runs past its timeout.
-export const handler = (input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
-  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() });
+export const handler = withGatewayErrors((input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
+  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+);

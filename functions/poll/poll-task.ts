@@ -4,16 +4,17 @@
  * A task's workflow starts when the task is admitted (given an upstream slot), so a poll submits an
  * admitted task and follows it upstream; it never waits for a slot.
  */
-import type { TaskStore } from '../commons/adapters/task-store.ts';
 import { awaitsAdmission, isQueued, isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
 import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
 import { workflowWaitSeconds } from '../commons/domain/workflow-wait.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
-import type { WorkflowInput } from '../commons/adapters/workflow.ts';
-import type { UpstreamGeneration } from '../commons/providers/provider.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { log } from '../commons/log.ts';
+import { systemClock, type Clock } from '../commons/clock.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
+import type { WorkflowInput } from '../commons/ports/workflow.ts';
+import type { UpstreamGeneration } from '../commons/ports/video-provider.ts';
 
 /** `wait` loops back after `waitSeconds`; `copy` stores the output; `completed`/`failed` end the execution. */
 export type NextStep = 'wait' | 'copy' | 'completed' | 'failed';
@@ -31,7 +32,7 @@ export interface PollDeps extends SubmitDeps {
   upstreamResubmits: number;
   /** Admits a task recorded before the queue existed, whose workflow was started while it waited. */
   dispatcher: Pick<Dispatcher, 'admitAlone'>;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 type Step = { next: NextStep; waitSeconds?: number };
@@ -46,7 +47,7 @@ export async function pollTask(input: WorkflowInput, deps: PollDeps): Promise<Po
 async function advance(task: Task, deps: PollDeps): Promise<Step> {
   if (isTerminal(task.status)) return { next: task.status as NextStep };
   if (task.status === 'copying') return { next: 'copy' }; // a replayed execution resumes the copy
-  const now = (deps.clock ?? (() => new Date()))();
+  const now = (deps.clock ?? systemClock)();
   if (now.getTime() > Date.parse(task.deadline)) {
     const since = task.admittedAt ?? task.createdAt;
     const minutes = Math.round((Date.parse(task.deadline) - Date.parse(since)) / 60_000);

@@ -8,14 +8,15 @@
  * dispatch: they have no execution. Everything it does is idempotent, so two reconcilers at once do no
  * harm.
  */
-import type { TaskStore } from '../commons/adapters/task-store.ts';
-import type { UpstreamCapacity } from '../commons/adapters/upstream-capacity.ts';
-import type { OwnerQueue } from '../commons/adapters/owner-queue.ts';
-import type { Workflow, RunStatus } from '../commons/adapters/workflow.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { awaitsAdmission, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
 import type { Failure } from '../commons/domain/failure.ts';
 import { log } from '../commons/log.ts';
+import { systemClock, type Clock } from '../commons/clock.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
+import type { UpstreamCapacity } from '../commons/ports/upstream-capacity.ts';
+import type { OwnerQueue } from '../commons/ports/owner-queue.ts';
+import type { RunStatus, Workflow } from '../commons/ports/workflow.ts';
 
 /** A task's workflow is restarted at most this many times before the task is failed. */
 export const MAX_RUNS = 3;
@@ -31,7 +32,7 @@ export interface ReconcileDeps {
    * dispatcher. Also how long a slot may be held by a task not yet marked admitted.
    */
   graceSeconds: number;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 export interface ReconcileReport {
@@ -77,7 +78,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
 }
 
 async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started' | 'failed'> {
-  const now = (deps.clock ?? (() => new Date()))().getTime();
+  const now = (deps.clock ?? systemClock)().getTime();
   const { run, status } = await latestRun(task.id, deps.workflow);
   if (status === 'RUNNING') return 'ok';
   // Its run may have ended with the task, between our read of the task and of the run.
@@ -143,7 +144,7 @@ const TAKE_SETTLE_MS = 60_000;
  * task (all but one).
  */
 async function releaseOrphanSlots(deps: ReconcileDeps): Promise<number> {
-  const now = (deps.clock ?? (() => new Date()))().getTime();
+  const now = (deps.clock ?? systemClock)().getTime();
   let released = 0;
   const holders = new Set<string>();
   for (const slot of await deps.capacity.slots()) {

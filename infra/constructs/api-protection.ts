@@ -1,12 +1,11 @@
 import type { Stage } from 'aws-cdk-lib/aws-apigateway';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { SETTINGS } from '../../functions/commons/settings/catalogue.ts';
+import { checkSetting } from '../../functions/commons/settings/reader.ts';
 
 /** The evaluation window of both rate rules: "a minute", as the settings say. One of WAF's 60, 120, 300 or 600. */
 export const RATE_WINDOW_SECONDS = 60;
-/** WAF's bounds on a rate-based rule's limit. */
-export const WAF_RATE_LIMIT_MIN = 10;
-export const WAF_RATE_LIMIT_MAX = 2_000_000_000;
 
 export interface ClientRateLimits {
   /**
@@ -23,7 +22,10 @@ export interface ClientRateLimits {
   readonly requestsPerAddress?: number;
 }
 
-export const DEFAULT_CLIENT_RATE_LIMITS: Required<ClientRateLimits> = { requestsPerKey: 3000, requestsPerAddress: 6000 };
+export const DEFAULT_CLIENT_RATE_LIMITS: Required<ClientRateLimits> = {
+  requestsPerKey: SETTINGS.clientRequestsPerMinute.default,
+  requestsPerAddress: SETTINGS.ipRequestsPerMinute.default,
+};
 
 export interface ApiProtectionProps extends ClientRateLimits {
   /** The REST API stage the web ACL guards. */
@@ -48,8 +50,8 @@ export class ApiProtection extends Construct {
   constructor(scope: Construct, id: string, props: ApiProtectionProps) {
     super(scope, id);
     this.limits = {
-      requestsPerKey: rateLimit('requestsPerKey', props.requestsPerKey ?? DEFAULT_CLIENT_RATE_LIMITS.requestsPerKey),
-      requestsPerAddress: rateLimit('requestsPerAddress', props.requestsPerAddress ?? DEFAULT_CLIENT_RATE_LIMITS.requestsPerAddress),
+      requestsPerKey: checkSetting('clientRequestsPerMinute', props.requestsPerKey ?? DEFAULT_CLIENT_RATE_LIMITS.requestsPerKey, 'requestsPerKey'),
+      requestsPerAddress: checkSetting('ipRequestsPerMinute', props.requestsPerAddress ?? DEFAULT_CLIENT_RATE_LIMITS.requestsPerAddress, 'requestsPerAddress'),
     };
     const { requestsPerKey, requestsPerAddress } = this.limits;
     const retry = `Retry after ${RATE_WINDOW_SECONDS} seconds.`;
@@ -123,11 +125,4 @@ export class ApiProtection extends Construct {
       webAclArn: this.webAcl.attrArn,
     });
   }
-}
-
-function rateLimit(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < WAF_RATE_LIMIT_MIN || value > WAF_RATE_LIMIT_MAX) {
-    throw new Error(`${name} must be a whole number of requests a minute from ${WAF_RATE_LIMIT_MIN} to ${WAF_RATE_LIMIT_MAX} (AWS WAF's bounds), not ${value}.`);
-  }
-  return value;
 }

@@ -33,6 +33,7 @@ import {
   type CapacitySettings,
   type UpstreamSettings,
 } from './grants.ts';
+import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
 
 export interface GatewayApiProps {
   readonly table: ITableV2;
@@ -43,7 +44,7 @@ export interface GatewayApiProps {
   readonly generationTimeout: Duration;
   /** Must match the workflow's: both sides of the upstream slots count the same slots. */
   readonly capacity?: CapacitySettings;
-  /** Defaults for keys without limits of their own. @default 30 generations a minute, 5 unfinished */
+  /** Defaults for keys without limits of their own. @default 600 generations a minute, 1000 queued, no cap on running */
   readonly keyLimits?: KeyLimitSettings;
   /** Lifetime of the video and thumbnail links in GET responses. @default 1 hour */
   readonly presignExpiry?: Duration;
@@ -55,7 +56,7 @@ export interface GatewayApiProps {
   readonly rateLimit?: number;
   /** Burst of requests above the rate. @default 1000 */
   readonly burstLimit?: number;
-  /** Per-client limits at the edge (AWS WAF). @default 600 requests a minute per key, 1200 per address */
+  /** Per-client limits at the edge (AWS WAF). @default 3000 requests a minute per key, 6000 per address */
   readonly clientLimits?: ClientRateLimits;
   /**
    * Whether the stack sets API Gateway's CloudWatch role for the account and region (`AWS::ApiGateway::Account`),
@@ -98,10 +99,8 @@ export class GatewayApi extends Construct {
   constructor(scope: Construct, id: string, props: GatewayApiProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const rateLimit = props.rateLimit ?? 500;
-    const burstLimit = props.burstLimit ?? 1000;
-    if (!(Number.isFinite(rateLimit) && rateLimit > 0)) throw new Error(`apiRateLimit must be a number of requests a second above 0, not ${rateLimit}.`);
-    if (!(Number.isInteger(burstLimit) && burstLimit > 0)) throw new Error(`apiBurstLimit must be a whole number of requests above 0, not ${burstLimit}.`);
+    const rateLimit = checkSetting('apiRateLimit', props.rateLimit ?? defaultOf('apiRateLimit'));
+    const burstLimit = checkSetting('apiBurstLimit', props.burstLimit ?? defaultOf('apiBurstLimit'));
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -142,17 +141,19 @@ export class GatewayApi extends Construct {
       memorySize: 512,
       timeout: INTEGRATION_TIMEOUT, // API Gateway gives up at 29 s
       environment: {
-        TABLE_NAME: props.table.tableName,
-        BUCKET_NAME: props.bucket.bucketName,
-        STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-        GENERATION_TIMEOUT_SECONDS: String(props.generationTimeout.toSeconds()),
-        PRESIGN_EXPIRY_SECONDS: String((props.presignExpiry ?? Duration.hours(1)).toSeconds()),
-        PUBLIC_BASE_URL: props.publicBaseUrl ?? ownUrl,
+        ...settingsEnvironment({
+          tableName: props.table.tableName,
+          bucketName: props.bucket.bucketName,
+          stateMachineArn: props.stateMachine.stateMachineArn,
+          generationTimeout: props.generationTimeout.toSeconds(),
+          presignExpiry: props.presignExpiry?.toSeconds() ?? defaultOf('presignExpiry'),
+          publicBaseUrl: props.publicBaseUrl ?? ownUrl,
+        }),
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...offeredChoicesEnvironment(props.upstream),
-        ...(corsOrigins.length > 0 && { CORS_ALLOWED_ORIGINS: corsOrigins.join(',') }),
+        ...settingsEnvironment({ corsAllowedOrigins: corsOrigins.length > 0 ? corsOrigins : undefined }),
       },
     });
     grantTable(this.handler, props.table, {

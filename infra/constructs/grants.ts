@@ -15,8 +15,8 @@ import {
   parseGenerationOffer,
   type GenerationOffer,
 } from '../../functions/commons/domain/luma-options.ts';
-import { DEFAULT_QUEUE_TIMEOUT_SECONDS, DEFAULT_UPSTREAM_RESUBMITS, MAX_UPSTREAM_RESUBMITS } from '../../functions/commons/config.ts';
-import { KEY_LIMITS, keyLimitProblem } from '../../functions/commons/domain/api-key.ts';
+import { KEY_LIMIT_SETTINGS } from '../../functions/commons/domain/api-key.ts';
+import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
 import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 
@@ -102,16 +102,16 @@ export interface KeyLimitSettings {
 
 /** KEY_RATE_PER_MINUTE, KEY_MAX_QUEUED and, when a cap is set, KEY_MAX_CONCURRENT; bad values fail the synth. */
 export function keyLimitEnvironment(settings: KeyLimitSettings): Record<string, string> {
-  const environment: Record<string, string> = {};
-  for (const name of ['ratePerMinute', 'maxQueued', 'maxConcurrent'] as const) {
-    const { env, context, default: fallback } = KEY_LIMITS[name];
-    const value = settings[name] ?? fallback;
-    if (value === undefined) continue;
-    const problem = keyLimitProblem(name, value, context);
-    if (problem) throw new Error(problem);
-    environment[env] = String(value);
-  }
-  return environment;
+  const limit = (name: keyof KeyLimitSettings): number | undefined => {
+    const setting = KEY_LIMIT_SETTINGS[name];
+    const value = settings[name] ?? defaultOf(setting);
+    return value === undefined ? undefined : checkSetting(setting, value);
+  };
+  return settingsEnvironment({
+    keyRatePerMinute: limit('ratePerMinute'),
+    keyMaxQueued: limit('maxQueued'),
+    keyMaxConcurrent: limit('maxConcurrent'),
+  });
 }
 
 /** How many generations may be in flight upstream, how many may start a minute, and how long a task may wait for one. */
@@ -124,23 +124,23 @@ export interface CapacitySettings {
   readonly queueTimeout?: Duration;
 }
 
+/** UPSTREAM_MAX_CONCURRENT, UPSTREAM_MAX_CREATES_PER_MINUTE and QUEUE_TIMEOUT_SECONDS; bad values fail the synth. */
 export function capacityEnvironment(settings: CapacitySettings): Record<string, string> {
-  const maxConcurrent = settings.maxConcurrent ?? 10;
-  const maxCreatesPerMinute = settings.maxCreatesPerMinute ?? 20;
-  requireWholeNumbers({ maxConcurrent, maxCreatesPerMinute }, 1000);
-  const queueTimeoutSeconds = settings.queueTimeout?.toSeconds() ?? DEFAULT_QUEUE_TIMEOUT_SECONDS;
-  if (queueTimeoutSeconds < 60 || queueTimeoutSeconds > MAX_QUEUE_TIMEOUT.toSeconds()) {
-    throw new Error(`queueTimeoutHours must be from 1 minute to ${MAX_QUEUE_TIMEOUT.toHours()} hours, not ${queueTimeoutSeconds / 3600} hours.`);
-  }
-  return {
-    UPSTREAM_MAX_CONCURRENT: String(maxConcurrent),
-    UPSTREAM_MAX_CREATES_PER_MINUTE: String(maxCreatesPerMinute),
-    QUEUE_TIMEOUT_SECONDS: String(queueTimeoutSeconds),
-  };
+  const queueTimeoutSeconds = settings.queueTimeout?.toSeconds() ?? defaultOf('queueTimeout');
+  return settingsEnvironment({
+    upstreamMaxConcurrent: checkSetting(
+      'upstreamMaxConcurrent',
+      settings.maxConcurrent ?? defaultOf('upstreamMaxConcurrent'),
+      'maxConcurrent (upstreamMaxConcurrent)',
+    ),
+    upstreamMaxCreatesPerMinute: checkSetting(
+      'upstreamMaxCreatesPerMinute',
+      settings.maxCreatesPerMinute ?? defaultOf('upstreamMaxCreatesPerMinute'),
+      'maxCreatesPerMinute (upstreamMaxCreatesPerMinute)',
+    ),
+    queueTimeout: checkSetting('queueTimeout', queueTimeoutSeconds, 'queueTimeoutHours', `${queueTimeoutSeconds / 3600} hours`),
+  });
 }
-
-/** A queued task's wait is bounded like anything that holds a client: a week at most. */
-const MAX_QUEUE_TIMEOUT = Duration.days(7);
 
 /**
  * Object actions on one key prefix of the bucket (`inputs/*`, `generations/*`). Object keys are task ids
@@ -227,9 +227,9 @@ export function generationOffer(settings: UpstreamSettings): GenerationOffer {
  */
 export function upstreamEnvironment(settings: UpstreamSettings, key: ISecret): Record<string, string> {
   return {
-    LUMA_BASE_URL: settings.baseUrl ?? 'https://api.lumalabs.ai/dream-machine/v1',
+    ...settingsEnvironment({ upstreamBaseUrl: settings.baseUrl ?? defaultOf('upstreamBaseUrl') }),
     ...defaultChoicesEnvironment(generationOffer(settings)),
-    LUMA_API_KEY_SECRET_ARN: key.secretArn,
+    ...settingsEnvironment({ upstreamKeySecretArn: key.secretArn }),
   };
 }
 
@@ -240,16 +240,5 @@ export function offeredChoicesEnvironment(settings: UpstreamSettings): Record<st
 
 /** UPSTREAM_RESUBMITS, for the poll, which submits again what the upstream failed on its own side. */
 export function resubmitEnvironment(settings: UpstreamSettings): Record<string, string> {
-  const resubmits = settings.resubmits ?? DEFAULT_UPSTREAM_RESUBMITS;
-  if (!Number.isInteger(resubmits) || resubmits < 0 || resubmits > MAX_UPSTREAM_RESUBMITS) {
-    throw new Error(`upstreamResubmits must be a whole number from 0 to ${MAX_UPSTREAM_RESUBMITS}, not ${resubmits}.`);
-  }
-  return { UPSTREAM_RESUBMITS: String(resubmits) };
-}
-
-/** Limits are whole numbers from 1 to `max`: a bad value fails synth, not the deployed functions' cold start. */
-function requireWholeNumbers(values: Record<string, number>, max: number, label = ''): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${label}${name} must be a whole number from 1 to ${max}, not ${value}.`);
-  }
+  return settingsEnvironment({ upstreamResubmits: checkSetting('upstreamResubmits', settings.resubmits ?? defaultOf('upstreamResubmits')) });
 }

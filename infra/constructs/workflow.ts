@@ -38,10 +38,9 @@ import {
   type UpstreamSettings,
 } from './grants.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
-import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
-import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
-import { MAX_WORKFLOW_WAIT_SECONDS, MIN_WORKFLOW_WAIT_SECONDS } from '../../functions/commons/domain/workflow-wait.ts';
-import { TransientAwsError, TransientDownloadError, TransientUpstreamError } from '../../functions/commons/errors.ts';
+import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
+import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
+import { errorsRetriedBy } from '../../functions/commons/errors.ts';
 
 export interface WorkflowProps {
   readonly table: ITableV2;
@@ -77,12 +76,15 @@ const HISTORY_RESERVE = 1_000;
 const COPY_TIMEOUT = Duration.minutes(15);
 const COPY_RETRIES = 3;
 
-/** What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as `errorType`. */
+/**
+ * What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as
+ * `errorType`, as the error catalogue lists them for each step (functions/commons/errors.ts).
+ */
 const RETRY = {
   /** Poll: the upstream or one of the gateway's AWS services did not answer well this time. */
-  pollTransient: [TransientUpstreamError.name, TransientAwsError.name],
+  pollTransient: errorsRetriedBy('Poll'),
   /** Copy: a cut or refused-for-now download, or a throttled AWS service; the copy starts again from scratch. */
-  copyTransient: [TransientDownloadError.name, TransientAwsError.name],
+  copyTransient: errorsRetriedBy('Copy'),
   /** The invoke itself failed (AWS recommends retrying these for every Lambda task). */
   invokeFailed: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException'],
   /**
@@ -151,16 +153,12 @@ export class GenerationWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
-    this.generationTimeout = props.generationTimeout ?? Duration.minutes(30);
-    const pollInterval = props.pollInterval ?? Duration.seconds(10);
-    if (this.generationTimeout.toSeconds() < 60) throw new Error('generationTimeout must be at least 1 minute.');
-    const pollSeconds = pollInterval.toSeconds({ integral: false });
-    if (!Number.isInteger(pollSeconds) || pollSeconds < MIN_WORKFLOW_WAIT_SECONDS || pollSeconds > MAX_WORKFLOW_WAIT_SECONDS) {
-      // A Wait state waits whole seconds only: a fraction fails the execution (States.Runtime), uncatchably.
-      throw new Error(
-        `pollInterval (pollIntervalSeconds) must be a whole number of seconds from ${MIN_WORKFLOW_WAIT_SECONDS} to ${MAX_WORKFLOW_WAIT_SECONDS}, not ${pollSeconds}.`,
-      );
-    }
+    this.generationTimeout = props.generationTimeout ?? Duration.seconds(defaultOf('generationTimeout'));
+    const deadline = this.generationTimeout.toSeconds({ integral: false });
+    checkSetting('generationTimeout', deadline, 'generationTimeout (generationTimeoutMinutes)', `${deadline / 60} minutes`);
+    // A Wait state waits whole seconds only: a fraction fails the execution (States.Runtime), uncatchably.
+    const pollSeconds = (props.pollInterval ?? Duration.seconds(defaultOf('pollInterval'))).toSeconds({ integral: false });
+    checkSetting('pollInterval', pollSeconds, 'pollInterval (pollIntervalSeconds)');
 
     // At one poll a round, a generation that runs to its deadline must fit in one execution's history.
     const rounds = Math.ceil(this.generationTimeout.toSeconds() / pollSeconds);
@@ -183,14 +181,14 @@ export class GenerationWorkflow extends Construct {
       resourceName: this.stateMachineName,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
-    const tableEnv = { TABLE_NAME: props.table.tableName };
+    const tableEnv = settingsEnvironment({ tableName: props.table.tableName });
     const capacityEnv = capacityEnvironment(props.capacity ?? {});
     // What a function that dispatches needs: the workflow it starts for each task it admits, and the
     // generation deadline, which starts at admission.
-    const dispatchEnv = {
-      STATE_MACHINE_ARN: this.stateMachineArnFromName,
-      GENERATION_TIMEOUT_SECONDS: String(this.generationTimeout.toSeconds()),
-    };
+    const dispatchEnv = settingsEnvironment({
+      stateMachineArn: this.stateMachineArnFromName,
+      generationTimeout: this.generationTimeout.toSeconds(),
+    });
     this.pollFunction = new GatewayFunction(this, 'PollFunction', {
       handlerDir: 'poll',
       description: 'Submits an admitted task and polls the upstream, one workflow turn; hands freed slots on',
@@ -198,8 +196,7 @@ export class GenerationWorkflow extends Construct {
         ...tableEnv,
         ...capacityEnv,
         ...dispatchEnv,
-        BUCKET_NAME: props.bucket.bucketName,
-        POLL_INTERVAL_SECONDS: String(pollSeconds),
+        ...settingsEnvironment({ bucketName: props.bucket.bucketName, pollInterval: pollSeconds }),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...resubmitEnvironment(props.upstream),
       },
@@ -218,10 +215,12 @@ export class GenerationWorkflow extends Construct {
       // handler also budgets each download from the time the invocation has left (copy-output.ts).
       environment: {
         ...tableEnv,
-        BUCKET_NAME: props.bucket.bucketName,
-        DOWNLOAD_TIMEOUT_MS: String(COPY_TIMEOUT.minus(Duration.minutes(1)).toMilliseconds()),
-        // Parsed here too, so a malformed entry fails the synth rather than the first copy.
-        ASSET_HOST_ALLOWLIST: AssetPolicy.parse(props.assetHostAllowlist ?? DEFAULT_ASSET_HOST_ALLOWLIST).toString(),
+        ...settingsEnvironment({
+          bucketName: props.bucket.bucketName,
+          downloadTimeout: COPY_TIMEOUT.minus(Duration.minutes(1)).toMilliseconds(),
+          // Parsed here too, so a malformed entry fails the synth rather than the first copy.
+          assetHostAllowlist: AssetPolicy.parse(props.assetHostAllowlist ?? defaultOf('assetHostAllowlist')).toString(),
+        }),
       },
     });
     // Copy moves tasks from `copying`, whose slot was given back already: nothing to hand on.
@@ -335,9 +334,11 @@ export class GenerationWorkflow extends Construct {
         ...tableEnv,
         ...capacityEnv,
         ...dispatchEnv,
-        STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
-        // A younger task may be between "recorded" and "started" by the API: not the reconciler's yet.
-        RECONCILE_GRACE_SECONDS: '120',
+        ...settingsEnvironment({
+          stateMachineArn: this.stateMachine.stateMachineArn,
+          // Set, though it is the functions' default too: the local runtime scales what it finds here.
+          reconcileGrace: defaultOf('reconcileGrace'),
+        }),
       },
     });
     grantTable(this.reconcileFunction, props.table, { capacity: true, phases: true, puts: ['TASK'], updates: ['SLOT', 'OWNER'] });
@@ -351,7 +352,7 @@ export class GenerationWorkflow extends Construct {
     );
     this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the reconciler of the video gateway',
-      schedule: Schedule.rate(props.reconcileInterval ?? Duration.minutes(5)),
+      schedule: Schedule.rate(props.reconcileInterval ?? Duration.seconds(defaultOf('reconcileInterval'))),
       targets: [new LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
     });
   }

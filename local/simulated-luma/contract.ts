@@ -1,12 +1,10 @@
 /**
  * The Luma Dream Machine API contract the simulator speaks: the accepted values, the `detail` messages,
- * the shapes of a request and a Generation, and the submit validation. Pure: no I/O.
+ * the shapes of a request and a Generation, and the submit validation. Pure: no I/O. The accepted models,
+ * aspect ratios, resolutions and durations are the gateway's one list of Luma's values (luma-options.ts).
  */
+import { LUMA_ASPECT_RATIOS, LUMA_DURATIONS, LUMA_MODELS as LUMA_VIDEO_MODELS, LUMA_RESOLUTIONS } from '../../functions/commons/domain/luma-options.ts';
 
-export const LUMA_VIDEO_MODELS = ['ray-2', 'ray-flash-2'] as const;
-export const LUMA_ASPECT_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '21:9', '9:21'] as const;
-export const LUMA_RESOLUTIONS = ['540p', '720p', '1080p', '4k'] as const;
-export const LUMA_DURATIONS = ['5s', '9s'] as const;
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const MAX_BODY_BYTES = 1024 * 1024;

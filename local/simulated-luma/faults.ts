@@ -4,6 +4,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { LUMA_FAILURE_REASONS, isOneOf } from './contract.ts';
+import { SETTINGS } from '../../functions/commons/settings/catalogue.ts';
+import { SettingsReader } from '../../functions/commons/settings/reader.ts';
 
 /** Every kind of fault the simulator can inject (see the top of simulated-luma.ts). */
 export const FAULT_KINDS = [
@@ -25,7 +27,7 @@ export const DOWNLOAD_FAULT_KINDS: readonly FaultKind[] = ['download_cut', 'down
 export const FAULT_5XX_STATUSES = [500, 502, 503] as const;
 /** The reasons an injected generation_fail reports, one drawn per generation: Luma's own faults. */
 export const INJECTED_FAILURE_REASONS = [LUMA_FAILURE_REASONS.job_failed, LUMA_FAILURE_REASONS.dispatch_error] as const;
-export const DEFAULT_HANG_MS = 30_000;
+export const DEFAULT_HANG_MS = SETTINGS.simHangMs.default;
 export const GARBAGE_HTML = '<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><p>cloudflare</p></body></html>\n';
 
 /**
@@ -82,49 +84,26 @@ export function cutLength(size: number, u: number): number {
 }
 
 /**
- * Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT, SIM_SEED and SIM_OTHER_CLIENTS;
- * unset or empty means the default.
+ * Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT, SIM_SEED and SIM_OTHER_CLIENTS (the
+ * settings catalogue's bounds); unset or empty means the default.
  */
 export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
+  const settings = SettingsReader.env(env);
   const faults: SimulatedLumaFaults = {};
-  const raw = (name: string) => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const rate = raw('SIM_FAULT_RATE');
-  if (rate !== undefined) {
-    const value = Number(rate);
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new Error(`SIM_FAULT_RATE must be a number from 0 to 1, not "${rate}".`);
-    faults.faultRate = value;
-  }
-  const kinds = raw('SIM_FAULTS');
-  if (kinds !== undefined) {
-    const list = kinds.split(',').map((kind) => kind.trim()).filter(Boolean);
-    const unknown = list.filter((kind) => !isOneOf(kind, FAULT_KINDS));
-    if (unknown.length > 0) throw new Error(`SIM_FAULTS: unknown fault kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}.`);
-    if (list.length > 0) faults.faults = list as FaultKind[];
-  }
-  const hang = raw('SIM_HANG_MS');
-  if (hang !== undefined) {
-    const value = Number(hang);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`SIM_HANG_MS must be a non-negative number, not "${hang}".`);
-    faults.hangMs = value;
-  }
-  const limit = raw('SIM_MAX_CONCURRENT');
-  if (limit !== undefined) {
-    if (!/^\d{1,9}$/.test(limit) || Number(limit) < 1) throw new Error(`SIM_MAX_CONCURRENT must be an integer of at least 1, not "${limit}".`);
-    faults.concurrencyLimit = Number(limit);
-  }
-  const seed = raw('SIM_SEED');
-  if (seed !== undefined) {
-    if (!/^-?\d{1,15}$/.test(seed)) throw new Error(`SIM_SEED must be an integer, not "${seed}".`);
-    faults.seed = Number(seed);
-  }
-  const otherClients = raw('SIM_OTHER_CLIENTS');
-  if (otherClients !== undefined) {
-    if (otherClients !== '0' && otherClients !== '1') throw new Error(`SIM_OTHER_CLIENTS must be 0 or 1, not "${otherClients}".`);
-    faults.otherClients = otherClients === '1';
-  }
+  const faultRate = settings.number('simFaultRate');
+  if (faultRate !== undefined) faults.faultRate = faultRate;
+  const list = settings.list('simFaults') ?? [];
+  const unknown = list.filter((kind) => !isOneOf(kind, FAULT_KINDS));
+  if (unknown.length > 0) throw new Error(`SIM_FAULTS: unknown fault kind(s) ${unknown.join(', ')}; known: ${FAULT_KINDS.join(', ')}.`);
+  if (list.length > 0) faults.faults = list as FaultKind[];
+  const hangMs = settings.number('simHangMs');
+  if (hangMs !== undefined) faults.hangMs = hangMs;
+  const concurrencyLimit = settings.number('simMaxConcurrent');
+  if (concurrencyLimit !== undefined) faults.concurrencyLimit = concurrencyLimit;
+  const seed = settings.number('simSeed');
+  if (seed !== undefined) faults.seed = seed;
+  const otherClients = settings.choice('simOtherClients');
+  if (otherClients !== undefined) faults.otherClients = otherClients === '1';
   return faults;
 }
 

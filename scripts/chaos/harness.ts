@@ -16,6 +16,7 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import type { Task } from '../../functions/commons/domain/task.ts';
 import { GatewayClient, type ApiAnswer } from '../gateway-client.ts';
 import { TimeScale } from '../../local/time-scale.ts';
+import { defaultOf } from '../../functions/commons/settings/reader.ts';
 import { mapLimit } from './util.ts';
 
 export const TABLE_NAME = LOCAL_TABLE_NAME;
@@ -149,7 +150,8 @@ export function endStream(stream: WriteStream): Promise<void> {
 }
 
 /** The deployed default deadline of a generation, in unscaled seconds. */
-const DEFAULT_DEADLINE_SECONDS = 1800;
+/** The gateway's own default deadline (the settings catalogue's). */
+const DEFAULT_DEADLINE_SECONDS = defaultOf('generationTimeout');
 /**
  * However far time is scaled down, a scenario's deadline is at least this much real time: the functions and
  * emulators do their work at real speed, and a busy machine must not turn a scaled deadline into a

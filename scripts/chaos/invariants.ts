@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
+import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
 import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
 import { TABLE_NAME, type Answer, type Api } from './harness.ts';
 import { countBy, mapLimit, sleep, waitUntil } from './util.ts';
@@ -114,7 +114,7 @@ export async function checkSlots(gateway: LocalGateway, maxConcurrent: number, v
   }
   const client = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   try {
-    const capacity = new UpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { maxConcurrent, maxCreatesPerMinute: 1 });
+    const capacity = new DynamoDbUpstreamCapacity(DynamoDBDocumentClient.from(client), TABLE_NAME, { maxConcurrent, maxCreatesPerMinute: 1 });
     const held = (await capacity.slots()).filter((slot) => slot.holder);
     if (held.length > 0) {
       violations.push(`${held.length} upstream slots are still held: ${held.map((s) => `SLOT#${s.index} by ${s.holder} until ${new Date(s.leaseUntil ?? 0).toISOString()}`).join('; ')}`);

@@ -52,7 +52,9 @@ afterAll(() => {
 describe('npm start', () => {
   it('serves the seed request end to end and stops cleanly on SIGTERM', { timeout: ONE_START_MS }, async () => {
     const gateway = await npmStart({ LOCAL_DATA_DIR: tempDir() });
-    expect(gateway.apiKey).toMatch(/^lvg_/);
+    // The key it generated: `lvg_` and 256 random bits, as the README promises.
+    expect(gateway.apiKey).toMatch(/^lvg_[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(gateway.apiKey.slice('lvg_'.length), 'base64url')).toHaveLength(32);
     const client = new SeedClient(gateway.url, gateway.apiKey);
     const { status, body } = await client.create({
       user_prompt: 'Cinematic shot of a tranquil indoor pool room with a pink flamingo.',

@@ -12,15 +12,16 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
-import { UpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
+import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
 import { admitted, newTask, type Task } from '../../functions/commons/domain/task.ts';
-import { OwnerQueue } from '../../functions/commons/adapters/owner-queue.ts';
+import { DynamoDbOwnerQueue } from '../../functions/commons/adapters/owner-queue.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { markerUrl } from '../../functions/commons/domain/upstream-marker.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
+import type { UpstreamCapacity } from '../../functions/commons/ports/upstream-capacity.ts';
 
 const MAX_CONCURRENT = 2;
 let gateway: LocalGateway;
@@ -54,7 +55,7 @@ beforeAll(async () => {
     new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }),
   );
   tasks = new DynamoDbTaskStore(documents, 'luma-gateway');
-  capacity = new UpstreamCapacity(documents, 'luma-gateway', { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });
+  capacity = new DynamoDbUpstreamCapacity(documents, 'luma-gateway', { maxConcurrent: MAX_CONCURRENT, maxCreatesPerMinute: 1000 });
 });
 
 afterAll(async () => {
@@ -213,7 +214,7 @@ describe('reconciler', () => {
     // Nothing else runs: only the reconciler's dispatch can admit it.
     await waitUntil(async () => ((await allSlotsFree()) ? true : undefined), 30_000, 'free slots');
     const owner = await ownerOfKey(gateway.apiKeys[0]!);
-    const queue = new OwnerQueue(documents, 'luma-gateway');
+    const queue = new DynamoDbOwnerQueue(documents, 'luma-gateway');
     const { ticket } = await queue.enqueue(owner, { ratePerMinute: 1000, maxQueued: 1000, weight: 1 });
     const orphan = newTask({
       id: '0b4f1c2e-1111-4000-8000-000000000001',

@@ -21,12 +21,12 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import { startDynamoDb, startS3, type Emulator } from '../../local/emulators.ts';
 import { LOCAL_REGION, localCredentials, type LocalCredentials } from '../../local/local-aws.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
-import { MediaStore, outputKeys } from '../../functions/commons/adapters/media-store.ts';
-import { applyChange, newTask, type Task } from '../../functions/commons/domain/task.ts';
+import { S3MediaStore } from '../../functions/commons/adapters/media-store.ts';
+import { applyChange, newTask, outputKeys, type Task } from '../../functions/commons/domain/task.ts';
 import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../../functions/commons/errors.ts';
 import { copyOutput, type CopyDeps } from '../../functions/copy/copy-output.ts';
-import { AssetPolicy } from '../../functions/commons/adapters/asset-policy.ts';
-import { AssetDownloader, MAX_REDIRECTS, type Resolver } from '../../functions/commons/adapters/download.ts';
+import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
+import { GuardedAssetDownloader, MAX_REDIRECTS, type Resolver } from '../../functions/commons/adapters/asset-downloader.ts';
 
 const TABLE = 'copy-it-tasks';
 const BUCKET = 'copy-it-videos';
@@ -53,10 +53,10 @@ let ledger: MultipartLedger;
 let canary: Canary;
 /** console.log is silenced below; the canary test prints the refusal through this. */
 const print = console.log.bind(console);
-const downloaders: AssetDownloader[] = [];
+const downloaders: GuardedAssetDownloader[] = [];
 /** A downloader for this test file's asset hosts plus `extra` entries, closed after all tests. */
-function downloader(extra: string[] = [], resolve?: Resolver): AssetDownloader {
-  const made = new AssetDownloader(AssetPolicy.parse([host.origin, rawHost.origin, ...extra]), { resolve });
+function downloader(extra: string[] = [], resolve?: Resolver): GuardedAssetDownloader {
+  const made = new GuardedAssetDownloader(AssetPolicy.parse([host.origin, rawHost.origin, ...extra]), { resolve });
   downloaders.push(made);
   return made;
 }
@@ -91,7 +91,7 @@ beforeAll(async () => {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   ledger = new MultipartLedger(s3, join(dataDir, 's3', BUCKET));
-  deps = { tasks, media: new MediaStore(s3, BUCKET), maxVideoBytes: 64 * MiB, downloadTimeoutMs: 10_000, downloads: downloader() };
+  deps = { tasks, media: new S3MediaStore(s3, BUCKET), maxVideoBytes: 64 * MiB, downloadTimeoutMs: 10_000, downloads: downloader() };
 });
 
 afterAll(async () => {
@@ -290,7 +290,7 @@ describe('an asset host that refuses', () => {
     await expectNothingStored(task);
   });
 
-  it.each([503, 500, 429, 408])('fails transiently on HTTP %i', async (status) => {
+  it.each([503, 500, 429, 425, 409, 408])('fails transiently on HTTP %i', async (status) => {
     const task = await copyingTask({ video: host.serve(answer(status)) });
     await expectFailure(task, TransientDownloadError);
     await expectNothingStored(task);
@@ -437,7 +437,7 @@ describe('a URL the asset policy refuses', () => {
 
   it('still downloads from an explicitly allowed origin over http on a loopback address', async () => {
     const task = await copyingTask({ video: host.serve(file(SAMPLE_MP4)) });
-    await copyOutput({ taskId: task.id }, { ...deps, downloads: new AssetDownloader(AssetPolicy.parse(host.origin)) });
+    await copyOutput({ taskId: task.id }, { ...deps, downloads: new GuardedAssetDownloader(AssetPolicy.parse(host.origin)) });
     expect((await tasks.get(task.id))!.status).toBe('completed');
   });
 });

@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
-import { MediaStore } from '../../functions/commons/adapters/media-store.ts';
+import { S3MediaStore } from '../../functions/commons/adapters/media-store.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { SeedClient } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
@@ -129,7 +129,7 @@ describe('a generation from request to stored video', () => {
     const { body } = await alice.create({ user_prompt: prompt, image_url: TINY_PNG.toString('base64') });
     const task = (await tasks.get(body.id))!;
     // The link exactly as the submit presigns it for the upstream, fetched as the upstream fetches it.
-    const link = await new MediaStore(s3, gateway.bucket).keyframeUrl(task.request.frame0!, 300);
+    const link = await new S3MediaStore(s3, gateway.bucket).keyframeUrl(task.request.frame0!, 300);
     const response = await fetch(link);
     expect(response.status).toBe(200);
     expect(Buffer.from(await response.arrayBuffer()).equals(TINY_PNG)).toBe(true);

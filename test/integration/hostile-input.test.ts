@@ -34,7 +34,8 @@ import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
 import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
-import { ASPECT_RATIOS, generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
+import { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
+import { LUMA_ASPECT_RATIOS } from '../../functions/commons/domain/luma-options.ts';
 import { SeedClient } from '../support/client.ts';
 import { LAMBDA_SYNC_PAYLOAD_BYTES, jsonBytes } from '../../local/aws-limits.ts';
 import { base64Length, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../../functions/commons/domain/payload-limits.ts';
@@ -1003,7 +1004,7 @@ describe(`fast-check properties (${PROPERTIES} × ${RUNS} runs)`, () => {
         user_prompt: fc.oneof(promptLike, anyValue),
         expand_prompt: fc.oneof(fc.boolean(), anyValue),
         loop: fc.oneof(fc.boolean(), anyValue),
-        aspect_ratio: fc.oneof(fc.constantFrom(...ASPECT_RATIOS), anyValue),
+        aspect_ratio: fc.oneof(fc.constantFrom(...LUMA_ASPECT_RATIOS), anyValue),
         image_url: fc.oneof(keyframeLike, anyValue),
         image_end_url: fc.oneof(keyframeLike, anyValue),
         extra: fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),

@@ -19,7 +19,7 @@ import { SeedClient, waitUntil } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
 import { hashApiKey } from '../../functions/commons/domain/api-key.ts';
 import { DynamoDbApiKeyStore } from '../../functions/commons/adapters/api-key-store.ts';
-import { ClientLimits } from '../../functions/commons/adapters/client-limits.ts';
+import { DynamoDbClientLimits } from '../../functions/commons/adapters/client-limits.ts';
 import { TooManyRequestsError } from '../../functions/commons/errors.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
@@ -222,7 +222,7 @@ describe('per-key limits', () => {
     // local Lambda and cannot be set from here. Three POSTs that straddle a minute boundary rightly meet
     // a fresh window: the client's clock, read before the first and after the last, brackets the API's,
     // so such a run is recognised for certain and made again with a new key (two in a row would take a
-    // minute). The next test drives ClientLimits' injected clock across the boundary.
+    // minute). The next test drives the client limits' injected clock across the boundary.
     for (let attempt = 1; ; attempt++) {
       const gina = await createKey(`gina-${attempt}`, '--rate', '2');
       const minuteBefore = Math.floor(Date.now() / 60_000);
@@ -235,9 +235,9 @@ describe('per-key limits', () => {
     }
   });
 
-  it('counts each clock-aligned minute on its own (ClientLimits on the gateway’s table, on a clock the test sets)', async () => {
+  it('counts each clock-aligned minute on its own (DynamoDbClientLimits on the gateway’s table, on a clock the test sets)', async () => {
     let now = Date.UTC(2026, 0, 1, 12, 0, 59, 500); // half a second before a minute ends
-    const limits = new ClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxQueued: 100, weight: 1 }, () => now);
+    const limits = new DynamoDbClientLimits(documents, 'luma-gateway', { ratePerMinute: 30, maxQueued: 100, weight: 1 }, () => new Date(now));
     const key = { keyHash: 'clock-driven-key', owner: 'own_clock_driven', name: 'clocked', createdAt: new Date(now).toISOString(), limits: { ratePerMinute: 2 } };
     await limits.admit(key);
     await limits.admit(key);

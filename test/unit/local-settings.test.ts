@@ -3,7 +3,7 @@
  * environment variable and the values it may take, rather than failing each task with a 400 upstream.
  */
 import { describe, expect, it } from 'vitest';
-import { corsFromEnv, edgeLimitsFromEnv, upstreamSettingsFromEnv } from '../../local/settings.ts';
+import { corsFromEnv, edgeLimitsFromEnv, localGatewayOptionsFromEnv, upstreamSettingsFromEnv } from '../../local/settings.ts';
 
 describe('upstreamSettingsFromEnv', () => {
   it('nothing set: nothing overridden, cdk.json’s context or the defaults apply', () => {
@@ -69,5 +69,44 @@ describe('corsFromEnv', () => {
       corsAllowedOrigins: ['http://localhost:5173', 'https://app.example.test'],
     });
     expect(() => corsFromEnv({ CORS_ALLOWED_ORIGINS: '*' })).toThrow(/^CORS_ALLOWED_ORIGINS: "\*" is not an origin/);
+  });
+});
+
+describe('localGatewayOptionsFromEnv', () => {
+  it('reads the runtime’s own settings and the overrides of the deployment’s', () => {
+    const options = localGatewayOptionsFromEnv({
+      PORT: '0',
+      LOCAL_DATA_DIR: '/tmp/gw',
+      LOCAL_TIME_SCALE: '0.05',
+      LOCAL_API_KEY: 'dev, acc-key-beta,',
+      LUMA_BASE_URL: 'https://upstream.example.test/v1',
+      LUMA_API_KEY: 'k',
+      GENERATION_TIMEOUT_SECONDS: '90',
+      QUEUE_TIMEOUT_SECONDS: '30',
+      UPSTREAM_MAX_CONCURRENT: '2',
+      KEY_MAX_CONCURRENT: '3',
+    });
+    expect(options).toMatchObject({
+      port: 0,
+      dataDir: '/tmp/gw',
+      timeScale: 0.05,
+      apiKeys: ['dev', 'acc-key-beta'],
+      upstream: { baseUrl: 'https://upstream.example.test/v1', apiKey: 'k' },
+      generationTimeoutSeconds: 90,
+      queueTimeoutSeconds: 30, // below a deployment's minute: the functions accept it, and it is scaled anyway
+      capacity: { maxConcurrent: 2, maxCreatesPerMinute: undefined },
+      keyLimits: { ratePerMinute: undefined, maxQueued: undefined, maxConcurrent: 3 },
+    });
+  });
+
+  it.each([
+    [{ LOCAL_TIME_SCALE: '0' }, 'LOCAL_TIME_SCALE must be a number above 0, not "0".'],
+    [{ PORT: 'http' }, 'PORT must be a whole number from 0 to 65535, not "http".'],
+    [{ KEY_MAX_QUEUED: '0' }, 'KEY_MAX_QUEUED must be a number, at least 1, not "0".'],
+    [{ GENERATION_TIMEOUT_SECONDS: 'soon' }, 'GENERATION_TIMEOUT_SECONDS must be a number of seconds, at least 1, not "soon".'],
+    [{ LOCAL_API_KEY: 'ok,has space' }, 'LOCAL_API_KEY: key 2 must be 1 to 256 visible ASCII characters (no spaces).'],
+    [{ LUMA_BASE_URL: 'https://upstream.example.test/v1' }, 'Set both LUMA_BASE_URL and LUMA_API_KEY'],
+  ])('%j fails before anything starts: %s', (env, message) => {
+    expect(() => localGatewayOptionsFromEnv(env)).toThrow(message);
   });
 });

@@ -1,31 +1,11 @@
 /**
- * Client keys in DynamoDB, one item per key under `APIKEY#<sha256>`. Only the hash, the key's settings
- * and, for a key the gateway generated, a short prefix are stored. A revoked key keeps its item (for the audit trail) but no longer
- * authenticates, from the next request on: nothing caches keys.
+ * Client keys in DynamoDB (ports/api-key-store.ts), one item per key under `APIKEY#<sha256>`. Besides the
+ * port, what an administrator needs: list, revoke, and `ensure` for the local runtime's configured keys.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { scanKind } from './scan-kind.ts';
-import type { KeyLimits } from '../domain/api-key.ts';
-
-export interface ApiKeyRecord {
-  keyHash: string;
-  owner: string;
-  name: string;
-  /** A generated key's first characters, to recognise it in lists; never enough to use it. None for an operator-chosen key. */
-  prefix?: string;
-  createdAt: string;
-  lastUsedAt?: string;
-  revokedAt?: string;
-  /** Overrides of the deployment's default limits. */
-  limits?: Partial<KeyLimits>;
-}
-
-export interface ApiKeyStore {
-  /** The active key with this hash, or undefined for an unknown or revoked key. */
-  find(keyHash: string): Promise<ApiKeyRecord | undefined>;
-  put(record: ApiKeyRecord): Promise<void>;
-}
+import { scanItemsOfKind } from './scan-items-of-kind.ts';
+import type { ApiKeyRecord, ApiKeyStore } from '../ports/api-key-store.ts';
 
 /** `lastUsedAt` is refreshed at most this often, so a busy key does not cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -106,7 +86,7 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
   /** Every key, revoked ones included: an administrator's view, read with a scan. */
   async list(): Promise<ApiKeyRecord[]> {
     const records: ApiKeyRecord[] = [];
-    for await (const item of scanKind(this.client, this.tableName, 'apikey')) records.push(recordOf(item));
+    for await (const item of scanItemsOfKind(this.client, this.tableName, 'apikey')) records.push(recordOf(item));
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 

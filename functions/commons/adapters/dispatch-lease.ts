@@ -1,31 +1,26 @@
 /**
- * One dispatcher at a time, across every function: the `DISPATCH#lease` item. Dispatchers that ran side by
- * side would all chase the same heads — each loser takes a slot, fails to mark the head and gives the slot
- * back, then chases the next — so a burst of N requests with free slots cost in the order of N² writes.
- * Whoever cannot take the lease instead leaves a note (`pending`): the holder, before it lets go, runs
- * again while a note was left, so no wake-up is lost. A holder that dies is bounded by the lease's expiry;
- * the next dispatch, at the latest the reconciler's, takes over.
+ * The dispatch lease in DynamoDB (ports/dispatch-lease.ts): the `DISPATCH#lease` item, its holder, its
+ * expiry and the note (`pending`), each change one conditional update. A holder that dies is bounded by
+ * the lease's expiry; the next dispatch, at the latest the reconciler's, takes over.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DispatchLease } from '../ports/dispatch-lease.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 const LEASE_KEY = { pk: 'DISPATCH#lease' };
 /** Far longer than a dispatch takes (it reads and writes a few items per free slot). */
 export const DISPATCH_LEASE_MS = 60_000;
 
-export class DispatchLease {
+export class DynamoDbDispatchLease implements DispatchLease {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /**
-   * Takes the lease for `holder` (clearing the notes: this dispatch serves them); false when another holds
-   * it, leaving the holder a note unless told not to (a try that will be made again).
-   */
   async acquire(holder: string, leaveNote = true): Promise<boolean> {
-    const now = this.clock();
+    const now = this.clock().getTime();
     if (
       await this.update({
         UpdateExpression: 'SET holder = :holder, leaseUntil = :until, kind = :kind REMOVE pending',
@@ -39,10 +34,6 @@ export class DispatchLease {
     return false;
   }
 
-  /**
-   * Lets go of the lease unless a note was left meanwhile: then the note is cleared, the lease kept, and
-   * false returned (dispatch again). True also when the lease is no longer the holder's (it expired).
-   */
   async release(holder: string): Promise<boolean> {
     if (
       await this.update({
@@ -60,7 +51,6 @@ export class DispatchLease {
     }));
   }
 
-  /** Lets go whatever notes were left (they stay, for the next dispatcher). */
   async abandon(holder: string): Promise<void> {
     await this.update({
       UpdateExpression: 'REMOVE holder, leaseUntil',

@@ -1,7 +1,7 @@
 /**
- * Idempotency records, one item per owner and key (`IDEMPOTENCY#<sha256(owner, key)>`), claimed with a
- * conditional write so that of two identical requests arriving together exactly one creates the task.
- * Expired records (DynamoDB's TTL deletes them lazily) can be claimed again; a claim whose request was not
+ * Idempotency records in DynamoDB (ports/idempotency-store.ts), one item per owner and key
+ * (`IDEMPOTENCY#<sha256(owner, key)>`), claimed with a conditional write so that of two identical requests
+ * arriving together exactly one creates the task. Expired records (DynamoDB's TTL deletes them lazily) can be claimed again; a claim whose request was not
  * answered for good (a 429, a fault in the gateway) is deleted, so it neither blocks the key nor stays
  * behind for a day.
  */
@@ -9,30 +9,18 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IDEMPOTENCY_TTL_SECONDS } from '../domain/idempotency.ts';
+import type { Claim, IdempotencyRecord, IdempotencyStore } from '../ports/idempotency-store.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
-export interface IdempotencyRecord {
-  fingerprint: string;
-  taskId: string;
-  /** `abandoned`: no longer written (claims are now released instead); still claimable where one is left. */
-  state: 'in_progress' | 'done' | 'abandoned';
-  /** The status the first request was answered with, and its body when it was an error. */
-  statusCode?: number;
-  errorBody?: string;
-  expiresAt: number;
-}
-
-/** `record`: the claim just written, or the record of the request that came first. */
-export type Claim = { claimed: boolean; record: IdempotencyRecord };
-
-export class IdempotencyStore {
+export class DynamoDbIdempotencyStore implements IdempotencyStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async claim(owner: string, key: string, fingerprint: string, taskId: string): Promise<Claim> {
-    const now = Math.floor(this.clock() / 1000);
+    const now = Math.floor(this.clock().getTime() / 1000);
     const record: IdempotencyRecord = { fingerprint, taskId, state: 'in_progress', expiresAt: now + IDEMPOTENCY_TTL_SECONDS };
     try {
       await this.client.send(
@@ -62,7 +50,6 @@ export class IdempotencyStore {
     return record as IdempotencyRecord;
   }
 
-  /** Settles a claim with the answer the first request got; only the claim's own task may settle it. */
   async settle(owner: string, key: string, claimed: IdempotencyRecord): Promise<void> {
     try {
       await this.client.send(
@@ -78,7 +65,6 @@ export class IdempotencyStore {
     }
   }
 
-  /** Deletes a claim whose request got no lasting answer; only the claim's own task may delete it. */
   async release(owner: string, key: string, taskId: string): Promise<void> {
     try {
       await this.client.send(

@@ -1,8 +1,8 @@
 /**
- * The owner's bucket. Layout: `inputs/{task}/frame0.png` (keyframes we host for the upstream, expired by
- * a lifecycle rule), `inputs/uploads/{upload}` (what clients upload, read once checked into the task's own
- * keyframe), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the outputs). Clients and the upstream
- * only ever get time-limited presigned links; the bucket itself is private.
+ * The owner's bucket in S3 (ports/media-store.ts). Layout: `inputs/{task}/frame0.png` (keyframes we host
+ * for the upstream, expired by a lifecycle rule), `inputs/uploads/{upload}` (what clients upload, read once
+ * checked into the task's own keyframe), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the
+ * outputs, domain/task.ts `outputKeys`). Links are presigned; the bucket itself is private.
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -11,39 +11,11 @@ import type { Readable } from 'node:stream';
 import type { Keyframe, Task } from '../domain/task.ts';
 import type { KeyframeInput } from '../domain/generation-request.ts';
 import type { OutputLinks } from '../domain/seed-response.ts';
+import type { BoundedObject, MediaStore, ObjectTags, UploadUrl } from '../ports/media-store.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
 
-/**
- * Recorded on the outputs (`generations/`), so S3 and EventBridge consumers can tell whose task an object
- * belongs to. Not on keyframes: the upstream fetches those through a presigned link, which hands it every
- * `x-amz-meta-*` header, and it has no business learning the tenant or a hash of the prompt.
- */
-export interface ObjectTags {
-  taskId: string;
-  owner: string;
-  promptSha256: string;
-}
-
-export const outputKeys = (taskId: string) => ({
-  video: `generations/${taskId}/video.mp4`,
-  thumbnail: `generations/${taskId}/thumbnail.jpg`,
-});
-
-/** A presigned upload: the URL, the headers the PUT must carry exactly, and when the URL stops working. */
-export interface UploadUrl {
-  url: string;
-  headers: { 'content-type': string; 'content-length': string };
-  expiresAt: Date;
-}
-
-/** An object read with a bound: its bytes, or only what it declared when it is larger than the bound. */
-export type BoundedObject =
-  | { found: false }
-  | { found: true; contentType: string | undefined; contentLength: number | undefined; bytes: Buffer }
-  | { found: true; contentType: string | undefined; contentLength: number | undefined; tooLarge: true };
-
-export class MediaStore {
+export class S3MediaStore implements MediaStore {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
@@ -51,7 +23,7 @@ export class MediaStore {
     private readonly presigner: S3Client = client,
   ) {}
 
-  /** Stores a keyframe for the upstream to fetch, with the task id as its only metadata (see ObjectTags). */
+  /** The task id is the keyframe's only metadata: S3 hands every `x-amz-meta-*` header to whoever fetches it. */
   async putKeyframe(name: 'frame0' | 'frame1', frame: Extract<KeyframeInput, { kind: 'inline' }>, taskId: string): Promise<Keyframe> {
     const key = `inputs/${taskId}/${name}.${EXTENSIONS[frame.type]}`;
     await this.send(key, frame.bytes, frame.type, { 'task-id': taskId });

@@ -1,8 +1,8 @@
 /**
- * The owners' queues for upstream slots, in DynamoDB. Each owner's `OWNER#<owner>` item counts its queue:
- * `tickets` (the last ticket handed out), `waiting` (tasks queued now), `served` (tasks that left the queue),
- * the owner's `weight` and optional `maxRunning` (fair-share.ts), and `queueKey = WAITING` while
- * `waiting > 0`. That attribute lists the owner in the partition of waiting owners of the sparse index
+ * The owners' queues for upstream slots, in DynamoDB (ports/owner-queue.ts). Each owner's `OWNER#<owner>`
+ * item counts its queue: `tickets` (the last ticket handed out), `waiting` (tasks queued now), `served`
+ * (tasks that left the queue), the owner's `weight` and optional `maxRunning` (fair-share.ts), and
+ * `queueKey = WAITING` while `waiting > 0`. That attribute lists the owner in the partition of waiting owners of the sparse index
  * `byQueue` (queue-index.ts): its size is the number of tenants waiting, not of tasks. The queued tasks
  * themselves are in the same index, one partition per owner, in ticket order (task-store.ts).
  *
@@ -11,10 +11,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KeyLimits } from '../domain/api-key.ts';
-import { queuePosition, type Tenant } from '../domain/fair-share.ts';
+import { queuePosition } from '../domain/fair-share.ts';
+import type { OwnerQueue, OwnerRecord } from '../ports/owner-queue.ts';
 import { TooManyRequestsError } from '../errors.ts';
 import { DEFAULT_QUEUE_TIMEOUT_SECONDS } from '../config.ts';
 import { QUEUE_INDEX, WAITING_OWNERS } from './queue-index.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** When a key's owner has its maximum of tasks waiting, how long a client should wait before trying again. */
 const QUEUE_FULL_RETRY_AFTER_SECONDS = 30;
@@ -24,32 +26,19 @@ const QUEUE_FULL_RETRY_AFTER_SECONDS = 30;
  */
 const REPAIR_AFTER_MS = 60_000;
 
-export interface OwnerRecord extends Tenant {
-  tickets: number;
-  waiting: number;
-  served: number;
-  lastEnqueuedAt?: string;
-}
-
-export class OwnerQueue {
-  /** How long a task may wait in its queue: its queue deadline is its arrival plus this. */
+export class DynamoDbOwnerQueue implements OwnerQueue {
   readonly timeoutSeconds: number;
-  private readonly clock: () => Date;
+  private readonly clock: Clock;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    options: { timeoutSeconds?: number; clock?: () => Date } = {},
+    options: { timeoutSeconds?: number; clock?: Clock } = {},
   ) {
     this.timeoutSeconds = options.timeoutSeconds ?? DEFAULT_QUEUE_TIMEOUT_SECONDS;
-    this.clock = options.clock ?? (() => new Date());
+    this.clock = options.clock ?? systemClock;
   }
 
-  /**
-   * Takes the owner's next ticket for a task about to be recorded, unless the owner has `maxQueued` tasks
-   * waiting (TooManyRequestsError, with a Retry-After). Sets the owner's weight and running cap from the
-   * enqueuing key's limits. If the task is then not recorded, `dequeue` gives the place back.
-   */
   async enqueue(owner: string, limits: KeyLimits): Promise<{ ticket: number; served: number }> {
     const cap = limits.maxConcurrent;
     try {
@@ -87,11 +76,7 @@ export class OwnerQueue {
     }
   }
 
-  /**
-   * One of the owner's tasks left its queue: admitted (`servedAt`, the owner's turn for fair share), failed
-   * while queued, or never recorded after its ticket was taken. The owner leaves the index of waiting
-   * owners when its last task leaves.
-   */
+  /** The owner leaves the index of waiting owners when its last task leaves. */
   async dequeue(owner: string, servedAt?: Date): Promise<void> {
     let waiting: number;
     try {
@@ -113,28 +98,24 @@ export class OwnerQueue {
     if (waiting === 0) await this.leaveWaitingIndex(owner);
   }
 
-  /** The owners with tasks waiting, with their weights and caps, read consistently. */
   async waitingOwners(): Promise<OwnerRecord[]> {
     // The index lags behind the table: an owner whose last task has just left may still be listed.
     return (await this.read(await this.listedOwners())).filter((owner) => owner.waiting > 0);
   }
 
-  /** The owner's counters and settings, read consistently; undefined for an owner that never queued. */
   async get(owner: string): Promise<OwnerRecord | undefined> {
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: ownerKey(owner), ConsistentRead: true }));
     return Item?.tickets === undefined ? undefined : recordOf(Item);
   }
 
-  /** A queued task's place among its owner's own queued tasks (fair-share.ts's queuePosition). */
   async position(owner: string, ticket: number): Promise<number> {
     return queuePosition(ticket, (await this.get(owner))?.served ?? 0);
   }
 
   /**
-   * Repairs what a crash between a queue's counter and its task left behind, without reading any queue
-   * beyond its head: an owner listed as waiting whose queue is empty (and who has not enqueued for a
-   * minute) is set back to nothing waiting and everything served. Each write is conditional on the
-   * counters as read, so an enqueue in between is never undone. Returns the owners repaired.
+   * Reads no queue beyond its head: an owner listed as waiting whose queue is empty (and who has not
+   * enqueued for a minute) is set back to nothing waiting and everything served. Each write is conditional
+   * on the counters as read, so an enqueue in between is never undone.
    */
   async repair(queueIsEmpty: (owner: string) => Promise<boolean>): Promise<number> {
     const now = this.clock().getTime();

@@ -1,20 +1,16 @@
+/** The upstream's API key, from Secrets Manager (ports/cached-secret.ts). */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigurationError, UpstreamRejectedError } from '../errors.ts';
 import { registerSecret } from '../log.ts';
 import { UPSTREAM_KEY_PLACEHOLDER, upstreamKeyNotSetMessage } from '../domain/upstream-key.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { CachedSecret } from '../ports/cached-secret.ts';
 
 /**
  * How long a container keeps the key it read: short enough that `put-secret-value` takes effect within
  * minutes without a deploy, long enough that a busy poll loop reads the secret a few times an hour.
  */
 export const SECRET_CACHE_MS = 5 * 60_000;
-
-export interface CachedSecret {
-  /** The key: from memory while the last read is younger than the cache time, else read again. */
-  (): Promise<string>;
-  /** Drops the key held: the next call reads the secret again (the upstream refused the key). */
-  forget(): void;
-}
 
 /**
  * Reads the upstream key secret and keeps it in memory only, for SECRET_CACHE_MS: never in an environment
@@ -24,13 +20,13 @@ export interface CachedSecret {
 export function cachedSecret(
   client: SecretsManagerClient,
   secretId: string,
-  { cacheMs = SECRET_CACHE_MS, clock = Date.now }: { cacheMs?: number; clock?: () => number } = {},
+  { cacheMs = SECRET_CACHE_MS, clock = systemClock }: { cacheMs?: number; clock?: Clock } = {},
 ): CachedSecret {
   let held: { key: Promise<string>; readAt: number } | undefined;
   const read = () => {
-    if (held && clock() - held.readAt < cacheMs) return held.key;
+    if (held && clock().getTime() - held.readAt < cacheMs) return held.key;
     const entry = {
-      readAt: clock(),
+      readAt: clock().getTime(),
       key: client.send(new GetSecretValueCommand({ SecretId: secretId })).then((result) => {
         const key = extractKey(result.SecretString, secretId);
         registerSecret(key);

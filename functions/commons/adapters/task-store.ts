@@ -1,7 +1,6 @@
 /**
- * Tasks in DynamoDB, one item each under `TASK#<id>`. Every write is conditional on the version that was
- * read, so two writers (a retried poll, a late copy) can never interleave; `transition` is the single
- * place where a task changes status, so it is also where a change can later be published.
+ * Tasks in DynamoDB (ports/task-store.ts), one item each under `TASK#<id>`. Every write is a put
+ * conditional on the version that was read.
  *
  * Two sparse indexes list tasks, each through attributes derived from the task when it is written: a
  * queued task carries `queueKey` and `queueOrder` (its owner's queue, in ticket order: `byQueue`, one
@@ -22,44 +21,12 @@ import {
   type Task,
   type TaskChange,
   type TaskPhase,
+  TransitionRefusedError,
 } from '../domain/task.ts';
-import { InvalidTransitionError } from '../errors.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
-
-export interface TransitionResult {
-  task: Task;
-  /** False when the task had already reached that status: the change was a repeat and nothing was written. */
-  changed: boolean;
-}
-
-export interface TaskStore {
-  create(task: Task): Promise<void>;
-  get(id: string): Promise<Task | undefined>;
-  transition(id: string, change: TaskChange): Promise<TransitionResult>;
-  /**
-   * Begins a submit attempt: takes the task's submit lease if the task is still waiting and nobody holds
-   * the lease (domain/submit-attempt.ts). `task` is the task as the attempt begins.
-   */
-  claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: false } | { claimed: true; task: Task }>;
-  /**
-   * Ends the attempt that began at `attemptedAt` without a generation for the task, and gives the lease
-   * back; does nothing when that attempt is no longer the task's current one.
-   */
-  releaseSubmit(id: string, attemptedAt: string, outcome: AttemptOutcome): Promise<void>;
-  /**
-   * Marks the task admitted (given an upstream slot) if it is still waiting for one: accepted and not
-   * admitted. Its generation deadline starts now. Undefined when it was not waiting (any more).
-   */
-  admit(id: string, now: Date, generationTimeoutSeconds: number): Promise<Task | undefined>;
-  /**
-   * Tasks in the owner's queue, in ticket order, after `afterTicket` if given: a page from an index that
-   * lags a little behind the table, so a listed task may have left the queue already.
-   */
-  queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
-  /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
-  listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
-}
+import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 const MAX_WRITE_ATTEMPTS = 5;
 /** The sparse index over unfinished tasks that have left the queue: `phase` (active) and `phaseOrder` (arrival). */
@@ -84,7 +51,7 @@ export class DynamoDbTaskStore implements TaskStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async create(task: Task): Promise<void> {
@@ -108,7 +75,7 @@ export class DynamoDbTaskStore implements TaskStore {
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(id);
-      if (!current) throw new InvalidTransitionError(`Task ${id} does not exist.`);
+      if (!current) throw new TransitionRefusedError(`Task ${id} does not exist.`);
       if (isAlreadyApplied(current, change)) return { task: current, changed: false };
       const next = applyChange(current, change, this.clock().toISOString());
       if (await this.putIfUnchanged(current, next)) return { task: next, changed: true };

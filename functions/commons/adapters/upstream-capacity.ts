@@ -1,31 +1,28 @@
 /**
- * Upstream slots in DynamoDB: `SLOT#0` … `SLOT#n-1`, each held by at most one task, taken and released
- * with conditional writes so that no two tasks ever hold one slot, whichever Lambdas race. A slot names
- * its holder's owner too, so the dispatcher counts each owner's running tasks from the slots it reads
+ * The upstream's capacity in DynamoDB (ports/upstream-capacity.ts). Slots are `SLOT#0` … `SLOT#n-1`, each
+ * held by at most one task, taken and released with conditional writes so that no two tasks ever hold one
+ * slot, whichever Lambdas race. A slot names its holder's owner too, so the dispatcher counts each owner's running tasks from the slots it reads
  * anyway. A holder that vanished is bounded by its lease (the task's generation deadline) and reclaimed
  * earlier by the reconciler. Creates a minute are counted in `RATE#<window>` items that expire on their own.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { rateWindow, type CapacityLimits, type Slot } from '../domain/capacity.ts';
+import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 /** A slot's lease outlives the task's deadline by this much, so only a truly lost holder ever expires. */
 const LEASE_MARGIN_MS = 15 * 60_000;
 
-export class UpstreamCapacity {
+export class DynamoDbUpstreamCapacity implements UpstreamCapacity {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     readonly limits: CapacityLimits,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /**
-   * Takes the slot for the task if it is free; false when someone was faster. Its lease lasts until the
-   * task's generation deadline, and a margin. Never idempotent for a holder: two dispatchers admitting
-   * one task take two slots, and the one that loses gives back its own.
-   */
-  async take(index: number, holder: { id: string; owner: string; deadline: string }, now = this.clock()): Promise<boolean> {
+  async take(index: number, holder: { id: string; owner: string; deadline: string }, now = this.clock().getTime()): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateCommand({
@@ -40,7 +37,7 @@ export class UpstreamCapacity {
             ':owner': holder.owner,
             ':lease': Date.parse(holder.deadline) + LEASE_MARGIN_MS,
             ':now': now,
-            ':takenAt': this.clock(),
+            ':takenAt': this.clock().getTime(),
             ':kind': 'slot',
           },
         }),
@@ -52,7 +49,6 @@ export class UpstreamCapacity {
     }
   }
 
-  /** Frees whichever slot the task holds; true when one was freed, false when it held none. */
   async release(taskId: string): Promise<boolean> {
     let freed = false;
     for (const slot of await this.slots()) {
@@ -61,7 +57,6 @@ export class UpstreamCapacity {
     return freed;
   }
 
-  /** Frees this one slot if the task holds it: a dispatcher that lost a race gives back only what it took. */
   async giveBack(index: number, taskId: string): Promise<boolean> {
     try {
       await this.client.send(
@@ -81,7 +76,7 @@ export class UpstreamCapacity {
     }
   }
 
-  /** Every slot, its holder and the holder's owner, read consistently in one batch. */
+  /** Read in one batch. */
   async slots(): Promise<Slot[]> {
     const keys = Array.from({ length: this.limits.maxConcurrent }, (_, index) => slotKey(index));
     const found = new Map<number, Slot>();
@@ -107,11 +102,7 @@ export class UpstreamCapacity {
     return keys.map((_, index) => found.get(index) ?? { index });
   }
 
-  /**
-   * Counts one create in the current minute's window, unless the window is full. Submits ask this just
-   * before creating: an admitted task whose create would exceed the upstream's rate waits, keeping its slot.
-   */
-  async countCreate(now = this.clock()): Promise<{ allowed: boolean; secondsLeft: number }> {
+  async countCreate(now = this.clock().getTime()): Promise<{ allowed: boolean; secondsLeft: number }> {
     const window = rateWindow(now);
     try {
       await this.client.send(

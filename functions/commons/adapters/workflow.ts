@@ -1,3 +1,4 @@
+/** The generation workflow as a Step Functions state machine (ports/workflow.ts): one execution per run. */
 import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
@@ -5,20 +6,7 @@ import {
   StartExecutionCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-
-/** What every execution of the generation workflow starts from. */
-export interface WorkflowInput {
-  taskId: string;
-}
-
-export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
-
-export interface Workflow {
-  /** Starts a run of the task's workflow; starting one that exists already is not an error. */
-  start(input: WorkflowInput, run?: number): Promise<void>;
-  /** The status of one run, or undefined when it was never started. */
-  status(taskId: string, run: number): Promise<RunStatus | undefined>;
-}
+import type { RunStatus, Workflow, WorkflowInput } from '../ports/workflow.ts';
 
 /**
  * Runs are named after the task (`<task id>`, then `<task id>-r2`, `-r3` when the reconciler restarts

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { SETTINGS, type SettingName } from '../settings/catalogue.ts';
 
 /**
  * Client API keys are random and long, so a plain SHA-256 is a safe way to store them: the table holds
@@ -78,24 +79,27 @@ export interface KeyLimits {
 }
 
 /**
- * Every per-key limit in one place: its default, its bounds, and what sets it (the deployment's default
- * through an environment variable and a CDK context key, a key's own through a `keys create` option).
+ * Every per-key limit, as the settings catalogue has it: its default, its bounds, and what sets it (the
+ * deployment's default through an environment variable and a CDK context key, a key's own through a
+ * `keys create` option).
  */
 export const KEY_LIMITS = {
-  ratePerMinute: { default: 600, max: 100_000, env: 'KEY_RATE_PER_MINUTE', context: 'keyRatePerMinute', option: 'rate' },
-  maxQueued: { default: 1000, max: 100_000, env: 'KEY_MAX_QUEUED', context: 'keyMaxQueued', option: 'max-queued' },
-  maxConcurrent: { default: undefined, max: 10_000, env: 'KEY_MAX_CONCURRENT', context: 'keyMaxConcurrent', option: 'max-concurrent' },
-  weight: { default: 1, max: 1000, env: undefined, context: undefined, option: 'weight' },
-} as const satisfies Record<keyof KeyLimits, { default: number | undefined; max: number; env?: string; context?: string; option: string }>;
+  ratePerMinute: SETTINGS.keyRatePerMinute,
+  maxQueued: SETTINGS.keyMaxQueued,
+  maxConcurrent: SETTINGS.keyMaxConcurrent,
+  weight: SETTINGS.keyWeight,
+} as const satisfies Record<keyof KeyLimits, { max: number; option: string }>;
+
+/** The catalogue's name of each limit's setting. */
+export const KEY_LIMIT_SETTINGS = {
+  ratePerMinute: 'keyRatePerMinute',
+  maxQueued: 'keyMaxQueued',
+  maxConcurrent: 'keyMaxConcurrent',
+  weight: 'keyWeight',
+} as const satisfies Record<keyof KeyLimits, SettingName>;
 
 export const DEFAULT_KEY_LIMITS: KeyLimits = {
   ratePerMinute: KEY_LIMITS.ratePerMinute.default,
   maxQueued: KEY_LIMITS.maxQueued.default,
   weight: KEY_LIMITS.weight.default,
 };
-
-/** A limit's value is a whole number from 1 to its max; the message names the limit as `label` says. */
-export function keyLimitProblem(name: keyof KeyLimits, value: number, label: string): string | undefined {
-  const { max } = KEY_LIMITS[name];
-  return Number.isInteger(value) && value >= 1 && value <= max ? undefined : `${label} must be a whole number from 1 to ${max}, not ${value}.`;
-}

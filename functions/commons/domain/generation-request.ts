@@ -19,8 +19,8 @@ import {
   LUMA_RESOLUTIONS,
   type GenerationOffer,
 } from './luma-options.ts';
+import { carriesCredentials } from './url-credentials.ts';
 
-export const ASPECT_RATIOS = LUMA_ASPECT_RATIOS;
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
 export const KEYFRAME_URL_MAX_LENGTH = 2048;
@@ -114,7 +114,7 @@ function parseKeyframeUrl(text: string, ctx: z.RefinementCtx): KeyframeInput | t
     ctx.addIssue({ code: 'custom', message: 'URL must use http or https' });
     return z.NEVER;
   }
-  if (url.username || url.password) {
+  if (carriesCredentials(url)) {
     ctx.addIssue({ code: 'custom', message: 'URL must not carry credentials' });
     return z.NEVER;
   }
@@ -156,7 +156,7 @@ export function generationRequestSchemaFor(offer: GenerationOffer) {
         .union([z.literal(false), z.string().min(1, 'must not be empty')], { error: 'must be an http(s) URL, Base64 image, or false' })
         .nullish()
         .transform((value, ctx) => (typeof value === 'string' ? parseKeyframe(value, ctx) : undefined)),
-      aspect_ratio: z.enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` }).optional(),
+      aspect_ratio: z.enum(LUMA_ASPECT_RATIOS, { error: `must be one of ${LUMA_ASPECT_RATIOS.join(', ')}` }).optional(),
       model: offered('model', LUMA_MODELS, offer.model.allowed),
       resolution: offered('resolution', LUMA_RESOLUTIONS, offer.resolution.allowed),
       duration: offered('duration', LUMA_DURATIONS, offer.duration.allowed),

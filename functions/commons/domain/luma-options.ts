@@ -1,14 +1,15 @@
 /**
  * The choices the Luma Dream Machine API offers per generation, and the operator's say over them: for
- * model, resolution and duration a deployment default and a list of values clients may ask for. The one
- * catalogue the request schema, the settings (environment and CDK context), the Luma client and the README
- * derive from. Luma's defaults are undocumented and decide quality and cost, so the gateway always sends
- * its own.
+ * model, resolution and duration a deployment default and a list of values clients may ask for. The values,
+ * defaults and setting names come from the settings catalogue (settings/catalogue.ts); the request schema,
+ * the settings, the Luma client and the README derive from them. Luma's defaults are undocumented and
+ * decide quality and cost, so the gateway always sends its own.
  */
+import { SETTINGS } from '../settings/catalogue.ts';
 
-export const LUMA_MODELS = ['ray-2', 'ray-flash-2'] as const;
-export const LUMA_RESOLUTIONS = ['540p', '720p', '1080p', '4k'] as const;
-export const LUMA_DURATIONS = ['5s', '9s'] as const;
+export const LUMA_MODELS = SETTINGS.upstreamModel.values;
+export const LUMA_RESOLUTIONS = SETTINGS.upstreamResolution.values;
+export const LUMA_DURATIONS = SETTINGS.upstreamDuration.values;
 /** The seed's five ratios first, then the two Luma added (cinema widescreen and its portrait). */
 export const LUMA_ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21'] as const;
 
@@ -17,36 +18,29 @@ export type LumaResolution = (typeof LUMA_RESOLUTIONS)[number];
 export type LumaDuration = (typeof LUMA_DURATIONS)[number];
 export type AspectRatio = (typeof LUMA_ASPECT_RATIOS)[number];
 
+type ChoiceSetting = { values: readonly string[]; default: string; env: string; context: string };
+
+/** A choice from two settings of the catalogue: its default, and the list of values a request may ask for. */
+function option<const D extends ChoiceSetting, const A extends { env: string; context: string }>(chosen: D, allowed: A) {
+  return {
+    values: chosen.values as D['values'],
+    fallback: chosen.default as D['default'],
+    env: chosen.env,
+    allowedEnv: allowed.env,
+    context: chosen.context,
+    allowedContext: allowed.context,
+  };
+}
+
 /**
  * Each operator-controlled choice: the values Luma knows, the default when the operator sets none, and
  * how the operator names the default and the allowed list in the functions' (and `npm start`'s)
  * environment and in the CDK context.
  */
 export const GENERATION_OPTIONS = {
-  model: {
-    values: LUMA_MODELS,
-    fallback: 'ray-2',
-    env: 'LUMA_MODEL',
-    allowedEnv: 'ALLOWED_MODELS',
-    context: 'upstreamModel',
-    allowedContext: 'allowedModels',
-  },
-  resolution: {
-    values: LUMA_RESOLUTIONS,
-    fallback: '720p',
-    env: 'LUMA_RESOLUTION',
-    allowedEnv: 'ALLOWED_RESOLUTIONS',
-    context: 'upstreamResolution',
-    allowedContext: 'allowedResolutions',
-  },
-  duration: {
-    values: LUMA_DURATIONS,
-    fallback: '5s',
-    env: 'LUMA_DURATION',
-    allowedEnv: 'ALLOWED_DURATIONS',
-    context: 'upstreamDuration',
-    allowedContext: 'allowedDurations',
-  },
+  model: option(SETTINGS.upstreamModel, SETTINGS.allowedModels),
+  resolution: option(SETTINGS.upstreamResolution, SETTINGS.allowedResolutions),
+  duration: option(SETTINGS.upstreamDuration, SETTINGS.allowedDurations),
 } as const;
 
 export type GenerationOptionName = keyof typeof GENERATION_OPTIONS;

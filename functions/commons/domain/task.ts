@@ -13,10 +13,17 @@
  * back to `accepted` when the upstream failed a generation on its own side and the task is submitted
  * again — so a late or repeated poll can never move a task back or out of a terminal status.
  */
-import { InvalidTransitionError } from '../errors.ts';
 import type { Failure } from './failure.ts';
 import type { ImageType } from '../media/image.ts';
 import type { AspectRatio, LumaDuration, LumaResolution } from './luma-options.ts';
+
+/**
+ * A change the lifecycle does not allow: a bug or a race, never user input. The domain's own error, with
+ * no HTTP status: the edges map it (errors.ts, `asGatewayError`) to InvalidTransitionError.
+ */
+export class TransitionRefusedError extends Error {
+  override readonly name = 'TransitionRefusedError';
+}
 
 export const TASK_STATUSES = ['accepted', 'submitted', 'dreaming', 'copying', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -62,6 +69,12 @@ export interface ImageOutput {
   height: number;
   sizeBytes: number;
 }
+
+/** Where the copy stores a task's outputs in the owner's bucket. */
+export const outputKeys = (taskId: string) => ({
+  video: `generations/${taskId}/video.mp4`,
+  thumbnail: `generations/${taskId}/thumbnail.jpg`,
+});
 
 /** What the copy stored in the owner's bucket. */
 export interface TaskOutput {
@@ -206,7 +219,7 @@ export function queueOrder(ticket: number): string {
  * over), and it leaves its owner's queue (the store drops the queue's index attributes with it).
  */
 export function admitted(task: Task, at: Date, generationTimeoutSeconds: number): Task {
-  if (!awaitsAdmission(task)) throw new InvalidTransitionError(`Task ${task.id} is not waiting for an upstream slot.`);
+  if (!awaitsAdmission(task)) throw new TransitionRefusedError(`Task ${task.id} is not waiting for an upstream slot.`);
   return {
     ...task,
     admittedAt: at.toISOString(),
@@ -232,18 +245,18 @@ export function isAlreadyApplied(task: Task, change: TaskChange): boolean {
   return isTerminal(task.status) || RANK[task.status] >= RANK[change.to];
 }
 
-/** The new task after a change. Throws InvalidTransitionError when the lifecycle forbids it. */
+/** The new task after a change. Throws TransitionRefusedError when the lifecycle forbids it. */
 export function applyChange(task: Task, change: TaskChange, at: string): Task {
   if (isAlreadyApplied(task, change)) {
-    throw new InvalidTransitionError(`Task ${task.id} is ${task.status}; it cannot move to ${change.to}.`);
+    throw new TransitionRefusedError(`Task ${task.id} is ${task.status}; it cannot move to ${change.to}.`);
   }
   if (change.to === 'accepted') return resubmitted(task, change, at);
   const upstreamId = 'upstreamId' in change && change.upstreamId ? change.upstreamId : task.upstreamId;
   if (change.to !== 'failed' && !upstreamId) {
-    throw new InvalidTransitionError(`Task ${task.id} has no upstream generation; it cannot move to ${change.to}.`);
+    throw new TransitionRefusedError(`Task ${task.id} has no upstream generation; it cannot move to ${change.to}.`);
   }
   if (change.to === 'completed' && task.status !== 'copying') {
-    throw new InvalidTransitionError(`Task ${task.id} must be copied before it completes.`);
+    throw new TransitionRefusedError(`Task ${task.id} must be copied before it completes.`);
   }
   const next: Task = {
     ...task,

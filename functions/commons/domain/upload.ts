@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import type { ImageType } from '../media/image.ts';
+import { isGatewayId } from './ids.ts';
 import { describeBytes, MAX_UPLOAD_BYTES } from './payload-limits.ts';
 
 export const UPLOAD_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const satisfies readonly ImageType[];
@@ -26,7 +27,6 @@ export const UPLOAD_URL_MAX_SECONDS = 15 * 60;
 export const UPLOAD_LIFETIME_SECONDS = 60 * 60;
 
 export const UPLOAD_REFERENCE_PREFIX = 'upload:';
-const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The `POST /luma/uploads` body. */
 export const uploadRequestSchema = z.object({
@@ -65,7 +65,7 @@ export function looksLikeUploadReference(text: string): boolean {
 export function parseUploadReference(text: string): string | undefined {
   if (!looksLikeUploadReference(text)) return undefined;
   const id = text.slice(UPLOAD_REFERENCE_PREFIX.length).toLowerCase();
-  return UPLOAD_ID.test(id) ? id : undefined;
+  return isGatewayId(id) ? id : undefined;
 }
 
 /** Whether the upload may still be named at `now`. */

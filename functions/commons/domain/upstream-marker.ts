@@ -6,10 +6,11 @@
  * not seen. Others who share the upstream account can read it in the account's list, which is why a
  * callback is only ever a hint and a copied marker never wins over the oldest generation carrying it.
  */
+import { carriesCredentials } from './url-credentials.ts';
+import { isGatewayId } from './ids.ts';
 
 export const CALLBACK_PATH_PREFIX = '/luma/upstream-callbacks/';
 
-const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** base64url of 32 bytes. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -21,7 +22,7 @@ export function markerUrl(publicBaseUrl: string, taskId: string, token: string):
 export function parseCallbackPath(path: string): { taskId: string; token: string } | undefined {
   if (!path.startsWith(CALLBACK_PATH_PREFIX)) return undefined;
   const [taskId, token, ...rest] = path.slice(CALLBACK_PATH_PREFIX.length).split('/');
-  if (rest.length > 0 || !taskId || !token || !TASK_ID.test(taskId) || !TOKEN.test(token)) return undefined;
+  if (rest.length > 0 || !taskId || !token || !isGatewayId(taskId) || !TOKEN.test(token)) return undefined;
   return { taskId, token };
 }
 
@@ -52,7 +53,7 @@ export function publicBaseUrlProblem(publicBaseUrl: string, upstreamBaseUrl: str
   } catch {
     return `PUBLIC_BASE_URL must be an absolute URL, not "${publicBaseUrl}".`;
   }
-  if (url.search || url.hash || url.username || url.password) {
+  if (url.search || url.hash || carriesCredentials(url)) {
     return 'PUBLIC_BASE_URL must have no query, fragment or credentials.';
   }
   const loopback = isLoopbackUrl(publicBaseUrl);

@@ -6,7 +6,9 @@
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { classifyUpstreamFailure, isAccountProblem } from '../domain/failure.ts';
 import { GENERATION_OPTIONS } from '../domain/luma-options.ts';
-import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from './provider.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
+import type { ProviderRequest, UpstreamGeneration, UpstreamState, VideoProvider } from '../ports/video-provider.ts';
 
 export interface LumaOptions {
   baseUrl: string;
@@ -24,8 +26,8 @@ export interface LumaOptions {
    */
   forgetApiKey?: () => void;
   timeoutMs?: number;
-  /** Milliseconds since the epoch, for the refusal's hold. @default Date.now */
-  clock?: () => number;
+  /** For the refusal's hold. @default the system's */
+  clock?: Clock;
 }
 
 /** The part of Luma's Generation object we read. */
@@ -61,7 +63,6 @@ const STATES: readonly UpstreamState[] = ['queued', 'dreaming', 'completed', 'fa
  * first call after it reads the secret afresh.
  */
 export const KEY_REFUSAL_HOLD_MS = 60_000;
-const RETRYABLE_STATUSES = new Set([408, 409, 425, 429]);
 
 export class LumaProvider implements VideoProvider {
   readonly name = 'luma';
@@ -72,7 +73,7 @@ export class LumaProvider implements VideoProvider {
   readonly #apiKey: () => Promise<string>;
   readonly #forgetApiKey: () => void;
   readonly #timeoutMs: number;
-  readonly #clock: () => number;
+  readonly #clock: Clock;
   #keyRefused?: { error: UpstreamRejectedError; until: number };
 
   constructor(options: LumaOptions) {
@@ -83,7 +84,7 @@ export class LumaProvider implements VideoProvider {
     this.#apiKey = options.apiKey;
     this.#forgetApiKey = options.forgetApiKey ?? (() => undefined);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async submit(request: ProviderRequest): Promise<UpstreamGeneration> {
@@ -130,7 +131,7 @@ export class LumaProvider implements VideoProvider {
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<LumaGeneration | null> {
-    if (this.#keyRefused && this.#clock() < this.#keyRefused.until) throw this.#keyRefused.error;
+    if (this.#keyRefused && this.#clock().getTime() < this.#keyRefused.until) throw this.#keyRefused.error;
     // Outside the try below: a key that cannot be read is the gateway's fault, not an unreachable upstream.
     const apiKey = await this.#apiKey();
     let response: Response;
@@ -147,7 +148,7 @@ export class LumaProvider implements VideoProvider {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      throw new TransientUpstreamError(`The upstream could not be reached (${describeFetchError(error)}).`, {
+      throw new TransientUpstreamError(`The upstream could not be reached (${describeNetworkError(error)}).`, {
         cause: error,
         ambiguous: method === 'POST' && mayHaveArrived(error),
       });
@@ -172,7 +173,7 @@ export class LumaProvider implements VideoProvider {
     }
     const error = classifyErrorResponse(response.status, detailOf(text), response.headers.get('retry-after'));
     if (response.status === 401 || response.status === 403) {
-      this.#keyRefused = { error: error as UpstreamRejectedError, until: this.#clock() + KEY_REFUSAL_HOLD_MS };
+      this.#keyRefused = { error: error as UpstreamRejectedError, until: this.#clock().getTime() + KEY_REFUSAL_HOLD_MS };
       this.#forgetApiKey(); // after the hold, the secret is read again: the operator may have fixed it
     }
     throw error;
@@ -182,7 +183,7 @@ export class LumaProvider implements VideoProvider {
 /** Maps an upstream error answer to our errors: what to retry, what to give up on, and what to tell whom. */
 export function classifyErrorResponse(status: number, detail: string | undefined, retryAfter: string | null) {
   const what = detail ? `: ${detail}` : '';
-  if (RETRYABLE_STATUSES.has(status) || status >= 500) {
+  if (isTransientHttpStatus(status)) {
     return new TransientUpstreamError(`The upstream answered ${status}${what}.`, {
       retryAfterSeconds: parseRetryAfter(retryAfter),
       rateLimited: status === 429,
@@ -233,7 +234,7 @@ function detailOf(text: string): string | undefined {
   return undefined;
 }
 
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | null, now = systemClock().getTime()): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds;
@@ -253,12 +254,6 @@ function mayHaveArrived(error: unknown): boolean {
   if (code && NOT_SENT_CODES.has(code)) return false;
   const causeMessage = String((error as { cause?: { message?: unknown } })?.cause?.message ?? '');
   return !/certificate|self[- ]signed|ERR_TLS/i.test(causeMessage + (code ?? ''));
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
-  const cause = (error as { cause?: { code?: string } })?.cause;
-  return cause?.code ?? (error instanceof Error ? error.message : 'unknown error');
 }
 
 function toUpstreamGeneration(raw: LumaGeneration | null, { created = false } = {}): UpstreamGeneration {

@@ -15,16 +15,17 @@
  * index lags behind the table). Nothing reads a whole queue: each owner's queue is in arrival order and
  * its queue deadline is arrival + a fixed timeout, so only heads can have expired.
  */
-import type { TaskStore } from '../adapters/task-store.ts';
-import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
-import type { OwnerQueue, OwnerRecord } from '../adapters/owner-queue.ts';
-import type { Workflow } from '../adapters/workflow.ts';
-import type { DispatchLease } from '../adapters/dispatch-lease.ts';
 import { randomUUID } from 'node:crypto';
 import { isFree, runningByOwner, type Slot } from '../domain/capacity.ts';
 import { chooseNext, shareGroups, type Candidate } from '../domain/fair-share.ts';
 import { awaitsAdmission, isQueued, type Task } from '../domain/task.ts';
 import { log } from '../log.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { TaskStore } from '../ports/task-store.ts';
+import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
+import type { OwnerQueue, OwnerRecord } from '../ports/owner-queue.ts';
+import type { Workflow } from '../ports/workflow.ts';
+import type { DispatchLease } from '../ports/dispatch-lease.ts';
 
 /** The API's own task, which the indexes may not show yet: it is considered as its owner's head too. */
 export interface DispatchHint {
@@ -67,7 +68,7 @@ export interface DispatchDeps {
   lease: Pick<DispatchLease, 'acquire' | 'release' | 'abandon'>;
   workflow: Pick<Workflow, 'start'>;
   generationTimeoutSeconds: number;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 /** Index entries read per query for an owner's head; stale ones (tasks that just left) are skipped. */
@@ -223,7 +224,7 @@ export class Dispatcher {
   }
 
   private now(): Date {
-    return (this.deps.clock ?? (() => new Date()))();
+    return (this.deps.clock ?? systemClock)();
   }
 
   private async waitingOwners(running: Map<string, number>, hint: DispatchHint | undefined): Promise<Waiting[]> {

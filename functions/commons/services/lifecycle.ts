@@ -5,11 +5,11 @@
  * which starts that task's workflow). This is also where a change will be published (webhooks,
  * EventBridge).
  */
-import type { TaskStore, TransitionResult } from '../adapters/task-store.ts';
-import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
-import type { OwnerQueue } from '../adapters/owner-queue.ts';
 import { isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
 import { log } from '../log.ts';
+import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
+import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
+import type { OwnerQueue } from '../ports/owner-queue.ts';
 
 export interface LifecycleEffects {
   capacity?: Pick<UpstreamCapacity, 'release'>;

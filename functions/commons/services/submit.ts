@@ -6,15 +6,16 @@
  * fresh link.
  */
 import { createHash } from 'node:crypto';
-import type { TaskStore } from '../adapters/task-store.ts';
-import type { MediaStore, ObjectTags } from '../adapters/media-store.ts';
-import type { UpstreamGeneration, VideoProvider } from '../providers/provider.ts';
-import type { UpstreamCapacity } from '../adapters/upstream-capacity.ts';
 import type { UpstreamClaims } from '../ports/upstream-claims.ts';
 import { awaitsAdmission, type Task } from '../domain/task.ts';
 import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { log } from '../log.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { TaskStore } from '../ports/task-store.ts';
+import type { MediaStore, ObjectTags } from '../ports/media-store.ts';
+import type { UpstreamGeneration, VideoProvider } from '../ports/video-provider.ts';
+import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
 
 export interface SubmitDeps {
   tasks: TaskStore;
@@ -23,7 +24,7 @@ export interface SubmitDeps {
   capacity: Pick<UpstreamCapacity, 'countCreate'>;
   upstreamClaims: UpstreamClaims;
   keyframeUrlExpirySeconds: number;
-  clock?: () => Date;
+  clock?: Clock;
 }
 
 /** Longer than any submit can take: the API's whole invocation is capped at 29 s. */
@@ -52,7 +53,7 @@ export async function submitTask(task: Task, deps: SubmitDeps): Promise<SubmitOu
   if (awaitsAdmission(task)) return { submitted: false, wait: { reason: 'queued' } };
   const window = await deps.capacity.countCreate();
   if (!window.allowed) return { submitted: false, wait: { reason: 'rate', retryAfterSeconds: window.secondsLeft } };
-  const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? (() => new Date()))(), SUBMIT_LEASE_MS);
+  const claim = await deps.tasks.claimSubmit(task.id, (deps.clock ?? systemClock)(), SUBMIT_LEASE_MS);
   if (!claim.claimed) return { submitted: false, wait: { reason: 'busy' } };
   const attempt = claim.task;
   let upstreamId: string;

@@ -8,7 +8,6 @@
  * upstream, and no header the client sent with its PUT does either.
  */
 import { randomUUID } from 'node:crypto';
-import type { MediaStore } from '../adapters/media-store.ts';
 import type { UploadStore } from '../ports/upload-store.ts';
 import type { GenerationRequest, GenerationRequestBody, KeyframeInput, KeyframeReference, ValidationIssue } from '../domain/generation-request.ts';
 import {
@@ -23,11 +22,13 @@ import {
 import { MAX_IMAGE_DIMENSION, readImageInfo } from '../media/image.ts';
 import { BadRequestError, TransientAwsError } from '../errors.ts';
 import { log } from '../log.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { MediaStore } from '../ports/media-store.ts';
 
 export interface UploadDeps {
   uploads: UploadStore;
   media: Pick<MediaStore, 'uploadUrl' | 'readBounded'>;
-  clock?: () => Date;
+  clock?: Clock;
   newId?: () => string;
 }
 
@@ -47,7 +48,7 @@ export interface UploadTicket {
 }
 
 export async function createUpload(owner: string, request: UploadRequest, deps: UploadDeps): Promise<UploadTicket> {
-  const now = (deps.clock ?? (() => new Date()))();
+  const now = (deps.clock ?? systemClock)();
   const id = (deps.newId ?? randomUUID)();
   const key = uploadObjectKey(id);
   const url = await deps.media.uploadUrl(key, request.content_type, request.size_bytes, UPLOAD_URL_MAX_SECONDS, now);
@@ -76,7 +77,7 @@ export async function createUpload(owner: string, request: UploadRequest, deps: 
 
 /** The request with each upload reference replaced by the checked image; a 400 naming each field that fails. */
 export async function resolveUploads(owner: string, body: GenerationRequestBody, deps: UploadDeps): Promise<GenerationRequest> {
-  const now = (deps.clock ?? (() => new Date()))();
+  const now = (deps.clock ?? systemClock)();
   const issues: ValidationIssue[] = [];
   const resolve = async (field: string, frame: KeyframeReference): Promise<KeyframeInput | undefined> => {
     if (frame.kind !== 'upload') return frame;

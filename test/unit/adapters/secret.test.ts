@@ -59,7 +59,7 @@ describe('cachedSecret: a put-secret-value takes effect within minutes', () => {
   it('keeps the key for SECRET_CACHE_MS (5 minutes), then reads the secret again', async () => {
     const secret = changing('luma-old-key-0123456789');
     let now = 0;
-    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => now });
+    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => new Date(now) });
     await expect(key()).resolves.toBe('luma-old-key-0123456789');
     secret.value = '{"apiKey": "luma-new-key-0123456789"}';
     now = SECRET_CACHE_MS - 1;
@@ -73,7 +73,7 @@ describe('cachedSecret: a put-secret-value takes effect within minutes', () => {
 
   it('forget() drops the key at once: the next call reads the secret', async () => {
     const secret = changing('luma-old-key-0123456789');
-    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => 0 });
+    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => new Date(0) });
     await key();
     secret.value = 'luma-new-key-0123456789';
     key.forget();
@@ -82,7 +82,7 @@ describe('cachedSecret: a put-secret-value takes effect within minutes', () => {
 
   it('a malformed secret is not kept: the operator’s fix is read by the next call', async () => {
     const secret = changing('{"apiKey": luma-Qx7Zk2Wm9Vb4}');
-    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => 0 });
+    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => new Date(0) });
     await expect(key()).rejects.toBeInstanceOf(ConfigurationError);
     secret.value = '{"apiKey": "luma-Qx7Zk2Wm9Vb4"}';
     await expect(key()).resolves.toBe('luma-Qx7Zk2Wm9Vb4');
@@ -107,7 +107,7 @@ describe('cachedSecret: the placeholder a new deployment stores', () => {
 
   it('is read again on every call, so replacing it takes effect at once', async () => {
     const secret = changing(UPSTREAM_KEY_PLACEHOLDER_SECRET);
-    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => 0 });
+    const key = cachedSecret(secret.client, SECRET_ARN, { clock: () => new Date(0) });
     await expect(key()).rejects.toBeInstanceOf(UpstreamRejectedError);
     secret.value = '{"apiKey": "luma-Qx7Zk2Wm9Vb4"}';
     await expect(key()).resolves.toBe('luma-Qx7Zk2Wm9Vb4');

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { MediaStore } from '../../../functions/commons/adapters/media-store.ts';
+import { S3MediaStore } from '../../../functions/commons/adapters/media-store.ts';
 
 const NOW = new Date('2026-11-30T12:00:00.750Z');
 
@@ -27,7 +27,7 @@ const params = (url: string) => new URL(url).searchParams;
 describe('an upload URL', () => {
   it('signs content-type and content-length, and carries no checksum', async () => {
     const presigner = await productionPresigner();
-    const media = new MediaStore(presigner, 'bucket', presigner);
+    const media = new S3MediaStore(presigner, 'bucket', presigner);
     const upload = (await media.uploadUrl('inputs/uploads/u1', 'image/png', 8_388_608, 900, NOW))!;
     const query = params(upload.url);
     expect(query.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
@@ -47,10 +47,10 @@ describe('an upload URL', () => {
 
   it('expires with the signing credentials when they expire first, and is not made when they expire within a minute', async () => {
     const soon = await productionPresigner(new Date(NOW.getTime() + 5 * 60_000));
-    const upload = (await new MediaStore(soon, 'bucket', soon).uploadUrl('inputs/uploads/u2', 'image/webp', 10, 900, NOW))!;
+    const upload = (await new S3MediaStore(soon, 'bucket', soon).uploadUrl('inputs/uploads/u2', 'image/webp', 10, 900, NOW))!;
     expect(params(upload.url).get('X-Amz-Expires')).toBe('300');
     expect(upload.expiresAt.toISOString()).toBe('2026-11-30T12:05:00.000Z');
     const now = await productionPresigner(new Date(NOW.getTime() + 59_000));
-    expect(await new MediaStore(now, 'bucket', now).uploadUrl('inputs/uploads/u3', 'image/webp', 10, 900, NOW)).toBeUndefined();
+    expect(await new S3MediaStore(now, 'bucket', now).uploadUrl('inputs/uploads/u3', 'image/webp', 10, 900, NOW)).toBeUndefined();
   });
 });

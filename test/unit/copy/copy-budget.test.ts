@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { COPY_FINISH_MARGIN_MS, copyOutput, type CopyDeps } from '../../../functions/copy/copy-output.ts';
 import { newTask, type Task } from '../../../functions/commons/domain/task.ts';
 import { TransientDownloadError } from '../../../functions/commons/errors.ts';
-import type { DownloadOptions } from '../../../functions/commons/adapters/download.ts';
+import type { DownloadOptions } from '../../../functions/commons/ports/asset-downloader.ts';
 
 const ID = '0b4f1c2e-1111-4000-8000-000000000002';
 const copying: Task = {

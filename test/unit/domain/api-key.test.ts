@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { OWNER_NAME, bearerToken, hashApiKey, maskApiKey, newOwnerId } from '../../../functions/commons/domain/api-key.ts';
+import { OWNER_NAME, bearerToken, generateApiKey, hashApiKey, maskApiKey, newOwnerId } from '../../../functions/commons/domain/api-key.ts';
 
 const KEY = 'lvg_0123456789abcdefABCDEF';
+
+describe('generateApiKey', () => {
+  it('is `lvg_` and 256 random bits (32 bytes, base64url), each key different', () => {
+    const key = generateApiKey();
+    expect(key).toMatch(/^lvg_[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(key.slice('lvg_'.length), 'base64url')).toHaveLength(32);
+    expect(generateApiKey()).not.toBe(key);
+  });
+});
 
 describe('bearerToken', () => {
   it('reads the key from a Bearer header', () => {

@@ -3,7 +3,6 @@ import { crc32 } from 'node:zlib';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
-  ASPECT_RATIOS,
   KEYFRAME_URL_MAX_LENGTH,
   MAX_KEYFRAME_BYTES,
   PROMPT_MAX_LENGTH,
@@ -16,6 +15,7 @@ import {
 } from '../../../functions/commons/domain/generation-request.ts';
 import {
   FULL_OFFER,
+  LUMA_ASPECT_RATIOS,
   LUMA_DURATIONS,
   LUMA_MODELS,
   LUMA_RESOLUTIONS,
@@ -189,10 +189,10 @@ describe('generationRequestSchema: user_prompt length', () => {
 
 describe('generationRequestSchema: aspect_ratio', () => {
   it('offers the seed’s five ratios and Luma’s two cinema ratios', () => {
-    expect([...ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21']);
+    expect([...LUMA_ASPECT_RATIOS]).toEqual(['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21']);
   });
 
-  it.each(ASPECT_RATIOS)('accepts %s', (ratio) => {
+  it.each(LUMA_ASPECT_RATIOS)('accepts %s', (ratio) => {
     expect(accept({ user_prompt: PROMPT, aspect_ratio: ratio }).aspect_ratio).toBe(ratio);
   });
 
@@ -546,7 +546,7 @@ describe('describeIssues', () => {
 });
 
 describe('generationRequestSchema: property', () => {
-  const ratioLike = fc.oneof(fc.constantFrom(...ASPECT_RATIOS), fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 1 }));
+  const ratioLike = fc.oneof(fc.constantFrom(...LUMA_ASPECT_RATIOS), fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 1 }));
   const promptLike = fc.oneof(
     fc.string({ maxLength: 8 }),
     fc.string({ unit: fc.constantFrom(' ', '\t', '\n', 'a', 'é', '😀'), minLength: 0, maxLength: 12 }),
@@ -589,7 +589,7 @@ describe('generationRequestSchema: property', () => {
         expect(user_prompt.length).toBeGreaterThanOrEqual(PROMPT_MIN_LENGTH);
         expect(user_prompt.length).toBeLessThanOrEqual(PROMPT_MAX_LENGTH);
         expect(user_prompt).toBe(user_prompt.trim());
-        if (aspect_ratio !== undefined) expect(ASPECT_RATIOS).toContain(aspect_ratio);
+        if (aspect_ratio !== undefined) expect(LUMA_ASPECT_RATIOS).toContain(aspect_ratio);
         expect(loop === true && image_end_url !== undefined).toBe(false);
       }),
       { numRuns: 500 },

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
   TASK_STATUSES,
+  TransitionRefusedError,
   admitted,
   applyChange,
   awaitsAdmission,
@@ -17,7 +18,6 @@ import {
   type TaskOutput,
   type TaskStatus,
 } from '../../../functions/commons/domain/task.ts';
-import { InvalidTransitionError } from '../../../functions/commons/errors.ts';
 
 const NOW = new Date('2025-05-23T07:05:23.342Z');
 const AT = '2025-05-23T07:06:00.000Z';
@@ -59,13 +59,13 @@ function attempt(task: Task, change: TaskChange): Task {
   try {
     return applyChange(task, change, AT);
   } catch (error) {
-    expect(error).toBeInstanceOf(InvalidTransitionError);
+    expect(error).toBeInstanceOf(TransitionRefusedError);
     return task;
   }
 }
 
 function expectForbidden(task: Task, change: TaskChange): void {
-  expect(() => applyChange(task, change, AT)).toThrow(InvalidTransitionError);
+  expect(() => applyChange(task, change, AT)).toThrow(TransitionRefusedError);
 }
 
 describe('newTask', () => {
@@ -324,7 +324,7 @@ describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
     expect(isQueued(task)).toBe(false);
     expect(awaitsAdmission(task)).toBe(false);
     expect(phaseOf(task)).toBe('active');
-    expect(() => admitted(task, at, 1800)).toThrow(InvalidTransitionError); // once
+    expect(() => admitted(task, at, 1800)).toThrow(TransitionRefusedError); // once
   });
 
   it('a resubmit keeps the admission: the task goes back to accepted without going back to its queue', () => {

@@ -7,12 +7,12 @@ import { pollTask, type PollDeps } from '../../../functions/poll/poll-task.ts';
 import { newTask, type Task } from '../../../functions/commons/domain/task.ts';
 import { TransientUpstreamError } from '../../../functions/commons/errors.ts';
 import { parseRetryAfter } from '../../../functions/commons/providers/luma.ts';
-import type { TaskStore } from '../../../functions/commons/adapters/task-store.ts';
-import type { VideoProvider } from '../../../functions/commons/providers/provider.ts';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { LumaProvider } from '../../../functions/commons/providers/luma.ts';
 import { cachedSecret } from '../../../functions/commons/adapters/secret.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET } from '../../../functions/commons/domain/upstream-key.ts';
+import type { TaskStore } from '../../../functions/commons/ports/task-store.ts';
+import type { VideoProvider } from '../../../functions/commons/ports/video-provider.ts';
 
 const NOW = new Date('2026-11-29T10:00:00Z');
 const ID = '0b4f1c2e-1111-4000-8000-000000000001';

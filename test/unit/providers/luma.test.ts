@@ -216,8 +216,8 @@ describe('LumaProvider.submit', () => {
     const stored = { value: 'luma-old-key-0123456789', reads: 0 };
     const client = { send: async () => (stored.reads++, { SecretString: stored.value }) } as unknown as SecretsManagerClient;
     let now = 1_000_000;
-    const key = cachedSecret(client, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:luma-key', { clock: () => now });
-    const luma = new LumaProvider({ baseUrl, model: 'ray-2', apiKey: key, forgetApiKey: key.forget, clock: () => now, timeoutMs: 2000 });
+    const key = cachedSecret(client, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:luma-key', { clock: () => new Date(now) });
+    const luma = new LumaProvider({ baseUrl, model: 'ray-2', apiKey: key, forgetApiKey: key.forget, clock: () => new Date(now), timeoutMs: 2000 });
 
     answer = json(401, { detail: 'Invalid API key' });
     await caught(luma.get('g-1'));

@@ -10,8 +10,8 @@ import { Dispatcher, describeDuration, type DispatchDeps } from '../../../functi
 import { TaskLifecycle } from '../../../functions/commons/services/lifecycle.ts';
 import { admitted, applyChange, awaitsAdmission, isAlreadyApplied, isQueued, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import { isFree, type Slot } from '../../../functions/commons/domain/capacity.ts';
-import type { TaskStore, TransitionResult } from '../../../functions/commons/adapters/task-store.ts';
-import type { OwnerRecord } from '../../../functions/commons/adapters/owner-queue.ts';
+import type { TaskStore, TransitionResult } from '../../../functions/commons/ports/task-store.ts';
+import type { OwnerRecord } from '../../../functions/commons/ports/owner-queue.ts';
 
 beforeAll(() => {
   vi.spyOn(console, 'log').mockImplementation(() => undefined);

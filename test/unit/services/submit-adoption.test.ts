@@ -9,11 +9,11 @@ import fc from 'fast-check';
 import { submitTask, SUBMIT_LEASE_MS, type SubmitDeps } from '../../../functions/commons/services/submit.ts';
 import { admitted, applyChange, isAlreadyApplied, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../../../functions/commons/domain/submit-attempt.ts';
-import type { TaskStore, TransitionResult } from '../../../functions/commons/adapters/task-store.ts';
-import type { ProviderRequest, UpstreamGeneration, VideoProvider } from '../../../functions/commons/providers/provider.ts';
 import type { UpstreamClaims } from '../../../functions/commons/ports/upstream-claims.ts';
-import type { MediaStore } from '../../../functions/commons/adapters/media-store.ts';
 import { TransientUpstreamError } from '../../../functions/commons/errors.ts';
+import type { TaskStore, TransitionResult } from '../../../functions/commons/ports/task-store.ts';
+import type { ProviderRequest, UpstreamGeneration, VideoProvider } from '../../../functions/commons/ports/video-provider.ts';
+import type { MediaStore } from '../../../functions/commons/ports/media-store.ts';
 
 beforeAll(() => {
   vi.spyOn(console, 'log').mockImplementation(() => undefined); // the submit's own log lines

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { createUpload, resolveUploads, type UploadDeps } from '../../../functions/commons/services/uploads.ts';
 import type { UploadRecord } from '../../../functions/commons/domain/upload.ts';
 import { generationRequestSchema } from '../../../functions/commons/domain/generation-request.ts';
-import type { BoundedObject, UploadUrl } from '../../../functions/commons/adapters/media-store.ts';
 import { BadRequestError, TransientAwsError } from '../../../functions/commons/errors.ts';
+import type { BoundedObject, UploadUrl } from '../../../functions/commons/ports/media-store.ts';
 
 const PNG = readFileSync(new URL('../../fixtures/media/tiny.png', import.meta.url));
 const WEBP = readFileSync(new URL('../../fixtures/media/tiny.webp', import.meta.url));

@@ -4,7 +4,7 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseJsonBody, requestFromEvent } from '../../functions/api/http.ts';
+import { parseJsonBody, requestFromEvent } from '../../../functions/api/http.ts';
 
 function event(overrides: Partial<APIGatewayProxyEvent> = {}): APIGatewayProxyEvent {
   return {

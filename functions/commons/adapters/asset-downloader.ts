@@ -1,6 +1,7 @@
 /**
- * Opens a download of an asset the upstream handed us — the one place the gateway fetches a URL it did
- * not make. The policy (`asset-policy.ts`) is applied twice, so neither can be sidestepped:
+ * Downloads of the assets the upstream handed us (ports/asset-downloader.ts), the one place the gateway
+ * fetches a URL it did not make. The policy (`policy/asset-policy.ts`) is applied twice, so neither can be
+ * sidestepped:
  * - before each request: redirects are followed by hand (at most MAX_REDIRECTS), and every hop passes
  *   through `checkAssetUrl` (scheme, allowlisted host, IP literal);
  * - at connect time: the HTTP client (undici's own fetch and Agent, so the two always match) resolves
@@ -16,21 +17,11 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Agent, buildConnector, fetch, type Response } from 'undici';
 import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } from '../errors.ts';
-import { addressRefusal, type AssetPolicy } from './asset-policy.ts';
+import { addressRefusal, type AssetPolicy } from '../policy/asset-policy.ts';
+import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
+import type { AssetDownloader, Download, DownloadOptions } from '../ports/asset-downloader.ts';
 
 export const MAX_REDIRECTS = 3;
-
-export interface Download {
-  body: Readable;
-  contentType: string;
-  /** From Content-Length, when the server sent one: the copy checks the bytes it got against it. */
-  contentLength?: number;
-}
-
-export interface DownloadOptions {
-  timeoutMs: number;
-  maxBytes: number;
-}
 
 /** Resolves a host name to all its addresses: `dns.lookup` with `all: true`, or a stand-in in tests. */
 export type Resolver = (
@@ -41,7 +32,7 @@ export type Resolver = (
 
 const systemResolver: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
 
-export class AssetDownloader {
+export class GuardedAssetDownloader implements AssetDownloader {
   readonly policy: AssetPolicy;
   readonly #agent: Agent;
 
@@ -50,7 +41,7 @@ export class AssetDownloader {
     this.#agent = new Agent({ connect: guardedConnector(policy, options.resolve ?? systemResolver) });
   }
 
-  /** The request-time check of one URL (the first, or a redirect hop): throws DownloadRefusedError. */
+  /** The request-time check of one URL (the first, or a redirect hop). */
   checkAssetUrl(raw: string): URL {
     return this.policy.check(raw);
   }
@@ -65,7 +56,7 @@ export class AssetDownloader {
       } catch (error) {
         const refused = refusalIn(error);
         if (refused) throw refused;
-        throw new TransientDownloadError(`The asset host ${url.host} could not be reached (${reasonOf(error)}).`, { cause: error });
+        throw new TransientDownloadError(`The asset host ${url.host} could not be reached (${describeNetworkError(error)}).`, { cause: error });
       }
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
@@ -79,9 +70,8 @@ export class AssetDownloader {
       }
       if (!response.ok || !response.body) {
         await response.body?.cancel();
-        const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
         const message = `The asset host ${url.host} answered HTTP ${response.status}.`;
-        throw retryable
+        throw isTransientHttpStatus(response.status)
           ? new TransientDownloadError(message)
           : new DownloadFailedError(`${message} The upstream's link may have expired.`);
       }
@@ -170,10 +160,4 @@ function refusalIn(error: unknown): DownloadRefusedError | undefined {
     queue.push((next as { cause?: unknown }).cause, ...((next as { errors?: unknown[] }).errors ?? []));
   }
   return undefined;
-}
-
-export function reasonOf(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'timed out';
-  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : 'unknown error');
 }

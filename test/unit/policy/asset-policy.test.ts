@@ -5,12 +5,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { LookupAddress } from 'node:dns';
-import { AssetPolicy, addressRefusal } from '../../functions/commons/adapters/asset-policy.ts';
-import { guardedLookup, type Resolver } from '../../functions/commons/adapters/download.ts';
-import { ConfigurationError, DownloadRefusedError } from '../../functions/commons/errors.ts';
-import { DEFAULT_ASSET_HOST_ALLOWLIST, settings } from '../../functions/commons/config.ts';
-import { FAILURE_CODES } from '../../functions/commons/domain/failure.ts';
-import { failureFromError } from '../../functions/record-failure/failure-from-error.ts';
+import { AssetPolicy, addressRefusal } from '../../../functions/commons/policy/asset-policy.ts';
+import { guardedLookup, type Resolver } from '../../../functions/commons/adapters/asset-downloader.ts';
+import { ConfigurationError, DownloadRefusedError } from '../../../functions/commons/errors.ts';
+import { DEFAULT_ASSET_HOST_ALLOWLIST, settings } from '../../../functions/commons/config.ts';
+import { FAILURE_CODES } from '../../../functions/commons/domain/failure.ts';
+import { failureFromError } from '../../../functions/record-failure/failure-from-error.ts';
 
 describe('addressRefusal: only public unicast addresses may be connected to', () => {
   it.each([

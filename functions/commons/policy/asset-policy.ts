@@ -1,8 +1,9 @@
 /**
  * Which URLs the gateway may download (REFERENCE §5, SSRF). The URLs come from the upstream, a third
  * party, so each one — and each redirect hop — must be on the operator's allowlist, and each address the
- * gateway connects to must be public unicast. This module is pure: `download.ts` applies it at request
- * time (`check`) and at connect time (`addressRefusal`, on every resolved and connected address).
+ * gateway connects to must be public unicast. This module is pure: `adapters/asset-downloader.ts` applies
+ * it at request time (`check`) and at connect time (`addressRefusal`, on every resolved and connected
+ * address).
  *
  * `ASSET_HOST_ALLOWLIST` is a comma-separated list of entries:
  * - `storage.cdn-luma.com`: exactly that host, over https, on any port;
@@ -15,6 +16,7 @@
 import ipaddr from 'ipaddr.js';
 import { isIP } from 'node:net';
 import { ConfigurationError, DownloadRefusedError } from '../errors.ts';
+import { carriesCredentials } from '../domain/url-credentials.ts';
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -55,7 +57,7 @@ export class AssetPolicy {
       throw new DownloadRefusedError('Refused to download an asset URL that is not a valid URL.');
     }
     const host = url.host || '(none)';
-    if (url.username || url.password) throw new DownloadRefusedError(`Refused to download from ${host}: the URL carries credentials.`);
+    if (carriesCredentials(url)) throw new DownloadRefusedError(`Refused to download from ${host}: the URL carries credentials.`);
     if (this.isExplicitOrigin(url)) return url;
     if (url.protocol !== 'https:') {
       throw new DownloadRefusedError(`Refused to download from ${host}: the scheme ${url.protocol} is not allowed (https only).`);
@@ -163,7 +165,7 @@ function parseEntry(raw: string): Entry {
       return fail('is not a valid origin');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('must be an http or https origin');
-    if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    if (carriesCredentials(url) || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
       fail('must be an origin only (scheme://host[:port]), without path, query or credentials');
     }
     return { kind: 'origin', origin: url.origin };

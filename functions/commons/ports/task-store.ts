@@ -1,0 +1,41 @@
+/**
+ * Where tasks are kept. Every write is conditional on the version that was read, so two writers (a retried
+ * poll, a late copy) can never interleave; `transition` is the single place where a task changes status.
+ */
+import type { AttemptOutcome } from '../domain/submit-attempt.ts';
+import type { Task, TaskChange, TaskPhase } from '../domain/task.ts';
+
+export interface TransitionResult {
+  task: Task;
+  /** False when the task had already reached that status: the change was a repeat and nothing was written. */
+  changed: boolean;
+}
+
+export interface TaskStore {
+  create(task: Task): Promise<void>;
+  get(id: string): Promise<Task | undefined>;
+  /** Applies the change (domain/task.ts); throws TransitionRefusedError when the task is missing or the lifecycle forbids it. */
+  transition(id: string, change: TaskChange): Promise<TransitionResult>;
+  /**
+   * Begins a submit attempt: takes the task's submit lease if the task is still waiting and nobody holds
+   * the lease (domain/submit-attempt.ts). `task` is the task as the attempt begins.
+   */
+  claimSubmit(id: string, now: Date, leaseMs: number): Promise<{ claimed: false } | { claimed: true; task: Task }>;
+  /**
+   * Ends the attempt that began at `attemptedAt` without a generation for the task, and gives the lease
+   * back; does nothing when that attempt is no longer the task's current one.
+   */
+  releaseSubmit(id: string, attemptedAt: string, outcome: AttemptOutcome): Promise<void>;
+  /**
+   * Marks the task admitted (given an upstream slot) if it is still waiting for one: accepted and not
+   * admitted. Its generation deadline starts now. Undefined when it was not waiting (any more).
+   */
+  admit(id: string, now: Date, generationTimeoutSeconds: number): Promise<Task | undefined>;
+  /**
+   * Tasks in the owner's queue, in ticket order, after `afterTicket` if given: a page from an index that
+   * lags a little behind the table, so a listed task may have left the queue already.
+   */
+  queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
+  /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
+  listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
+}

@@ -1,0 +1,113 @@
+/**
+ * The API's routes against stand-ins for their ports: no emulator, no network. What the routes themselves
+ * decide: authentication, methods, unknown paths and ids, preflights, and the edge's mapping of errors.
+ */
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { handleRequest, type ApiDeps } from '../../../functions/api/routes.ts';
+import { hashApiKey } from '../../../functions/commons/domain/api-key.ts';
+import { FULL_OFFER } from '../../../functions/commons/domain/luma-options.ts';
+import { generationRequestSchemaFor } from '../../../functions/commons/domain/generation-request.ts';
+import { TransitionRefusedError, type Task } from '../../../functions/commons/domain/task.ts';
+import type { ApiKeyRecord } from '../../../functions/commons/ports/api-key-store.ts';
+import type { GenerationsDeps } from '../../../functions/api/generations.ts';
+
+const KEY = 'alice-key-0123456789abcdef';
+const RECORD: ApiKeyRecord = { keyHash: hashApiKey(KEY), owner: 'own_alice', name: 'alice', createdAt: '2026-01-01T00:00:00.000Z' };
+const NOW = new Date('2026-11-30T12:00:00.000Z');
+const TASK_ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
+
+function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
+  const touched: [string, Date][] = [];
+  const api: ApiDeps = {
+    keys: {
+      find: async (hash) => (hash === RECORD.keyHash ? RECORD : undefined),
+      touch: async (key, now) => void touched.push([key.keyHash, now]),
+    },
+    idempotency: { store: {} as ApiDeps['idempotency']['store'] },
+    uploads: {} as ApiDeps['uploads'],
+    generations: {
+      tasks: {
+        get: async (id: string) => {
+          const found = tasks[id];
+          if (found instanceof Error) throw found;
+          return found;
+        },
+      },
+    } as unknown as GenerationsDeps,
+    requestSchema: generationRequestSchemaFor(FULL_OFFER),
+    corsOrigins: ['https://app.example.com'],
+    clock: () => NOW,
+  };
+  return { api, touched };
+}
+
+function event(method: string, path: string, headers: Record<string, string> = {}): APIGatewayProxyEvent {
+  return {
+    httpMethod: method,
+    path,
+    headers,
+    multiValueHeaders: {},
+    body: null,
+    isBase64Encoded: false,
+    requestContext: { requestId: 'req-1' },
+  } as unknown as APIGatewayProxyEvent;
+}
+
+const bearer = { authorization: `Bearer ${KEY}` };
+const errorOf = (body: string) => (JSON.parse(body) as { error: { code: string } }).error.code;
+
+describe('the routes', () => {
+  it('answers 401 without a key or with an unknown one, before reading anything else', async () => {
+    const { api } = deps();
+    for (const headers of [{}, { authorization: 'Bearer nobody-0123456789abcdef' }] as Record<string, string>[]) {
+      const response = await handleRequest(event('GET', `/luma/generations/${TASK_ID}`, headers), api);
+      expect(response.statusCode).toBe(401);
+      expect(errorOf(response.body)).toBe('unauthorized');
+    }
+  });
+
+  it('records a use of the key on the clock it is given', async () => {
+    const { api, touched } = deps();
+    await handleRequest(event('GET', `/luma/generations/${TASK_ID}`, bearer), api);
+    expect(touched).toEqual([[RECORD.keyHash, NOW]]);
+  });
+
+  it('answers 404 for a missing task, a malformed id, and an unknown path; 405 for a wrong method', async () => {
+    const { api } = deps();
+    const cases: [string, string, number, string][] = [
+      ['GET', `/luma/generations/${TASK_ID}`, 404, 'not_found'],
+      ['GET', '/luma/generations/..%2F..%2Fetc', 404, 'not_found'],
+      ['GET', '/luma/elsewhere', 404, 'not_found'],
+      ['DELETE', `/luma/generations/${TASK_ID}`, 405, 'method_not_allowed'],
+      ['GET', '/luma/generations', 405, 'method_not_allowed'],
+      ['PUT', '/luma/uploads', 405, 'method_not_allowed'],
+    ];
+    for (const [method, path, status, code] of cases) {
+      const response = await handleRequest(event(method, path, bearer), api);
+      expect([method, path, response.statusCode, errorOf(response.body)]).toEqual([method, path, status, code]);
+    }
+  });
+
+  it('answers a preflight from an allowed origin with 204, and puts CORS headers on its answers only', async () => {
+    const { api } = deps();
+    const preflight = await handleRequest(
+      event('OPTIONS', '/luma/generations', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }),
+      api,
+    );
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const other = await handleRequest(event('GET', '/luma/elsewhere', { origin: 'https://evil.example.com' }), api);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('maps the domain’s transition error to 409 at the edge, and hides any other fault behind 500', async () => {
+    const refused = deps({ [TASK_ID]: new TransitionRefusedError('Task is completed; it cannot move to dreaming.') });
+    const conflict = await handleRequest(event('GET', `/luma/generations/${TASK_ID}`, bearer), refused.api);
+    expect([conflict.statusCode, errorOf(conflict.body)]).toEqual([409, 'invalid_transition']);
+    const faulty = deps({ [TASK_ID]: new Error('socket hang up at 10.0.0.5') });
+    const fault = await handleRequest(event('GET', `/luma/generations/${TASK_ID}`, bearer), faulty.api);
+    expect([fault.statusCode, errorOf(fault.body)]).toEqual([500, 'internal']);
+    expect(fault.body).not.toContain('10.0.0.5');
+  });
+});
