@@ -7,7 +7,8 @@
  * `model`, `resolution` and `duration` are Luma's own choices, limited to what the operator offers
  * (luma-options.ts): the schema is built for a deployment's offer.
  */
-import { z } from 'zod';
+// A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
+import * as z from 'zod';
 import { readImageInfo, type ImageType } from '../media/image.ts';
 import { describeBytes, MAX_INLINE_KEYFRAME_BYTES } from './payload-limits.ts';
 import { looksLikeUploadReference, parseUploadReference, UPLOAD_REFERENCE_PREFIX } from './upload.ts';

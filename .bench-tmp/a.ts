@@ -1,0 +1,10 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+export const d = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+export const s = new S3Client({}); export const f = new SFNClient({}); export const m = new SecretsManagerClient({});
+export const handler = () => [Upload, getSignedUrl, d, s, f, m];

@@ -1,0 +1,146 @@
+/**
+ * init_ms and bundle_kb per function: the very bundles `cdk synth` builds, each imported cold in a fresh
+ * Node process with its deployed environment (NODE_OPTIONS included) pointed at a closed loopback port
+ * (nothing is called: an import that calls out is a finding), the median of several runs; and the same for
+ * a bundle that holds only the DynamoDB client, built in the same run with the same esbuild options, the
+ * floor every function's init is compared with (init_ratio).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { GATEWAY_BUNDLING } from '../../infra/constructs/gateway-function.ts';
+import { resolveIntrinsics, type ResourceValues, type Template } from '../../local/cloudformation-intrinsics.ts';
+import { bundlePathOf, logicalIds, synthesize } from '../../local/gateway/synthesized-app.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/local-aws.ts';
+
+const run = promisify(execFile);
+
+export interface InitFigure {
+  bundle_kb: number;
+  init_ms: number;
+  /** init_ms ÷ the DynamoDB-only bundle's. */
+  init_ratio: number;
+  runs_ms: number[];
+}
+
+export interface InitFigures {
+  baseline: Omit<InitFigure, 'init_ratio'>;
+  functions: Record<string, InitFigure>;
+}
+
+export async function measureInit(options: { runs: number; log?: (line: string) => void }): Promise<InitFigures> {
+  const workDir = mkdtempSync(join(tmpdir(), 'bench-init-'));
+  try {
+    options.log?.('init: synthesizing the app (bundles every function)');
+    const { stack, template, outdir } = synthesize(join(workDir, 'cdk.out'), {});
+    const ids = logicalIds(stack);
+    const values = placeholderValues(template);
+    const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
+    const baseline = await buildBaseline(workDir);
+    const deployedNodeOptions = String(template.Resources[ids.api]!.Properties.Environment.Variables.NODE_OPTIONS ?? '');
+
+    const targets: { name: string; bundle: string; env: Record<string, string> }[] = [
+      { name: 'DynamoDbOnly', bundle: baseline, env: { NODE_OPTIONS: deployedNodeOptions } },
+    ];
+    for (const [name, id] of Object.entries(ids.functions)) {
+      const resource = template.Resources[id]!.Properties;
+      const env = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
+      targets.push({ name, bundle: bundlePathOf(outdir, resource.Code?.S3Key), env });
+    }
+    // Interleaved rounds, so a burst of load on the shared machine falls on every function alike.
+    const runs = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    for (let round = 0; round < options.runs; round++) {
+      for (const target of targets) runs.get(target.name)!.push(await coldImportMs(target.bundle, target.env));
+    }
+    const figure = (target: (typeof targets)[number]) => ({
+      bundle_kb: Math.round(statSync(target.bundle).size / 1024),
+      init_ms: round1(median(runs.get(target.name)!)),
+      runs_ms: runs.get(target.name)!.map(round1),
+    });
+    const base = figure(targets[0]!);
+    const functions: Record<string, InitFigure> = {};
+    for (const target of targets.slice(1)) {
+      const measured = figure(target);
+      functions[target.name] = { ...measured, init_ratio: Math.round((measured.init_ms / base.init_ms) * 100) / 100 };
+    }
+    return { baseline: base, functions };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The floor: the DynamoDB client and nothing else, bundled as every function is. */
+async function buildBaseline(workDir: string): Promise<string> {
+  const entry = join(workDir, 'dynamodb-only.ts');
+  writeFileSync(
+    entry,
+    "import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';\n" +
+      'const client = new DynamoDBClient({});\n' +
+      "export const handler = () => client.send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'k' } } }));\n",
+  );
+  const outfile = join(workDir, 'dynamodb-only', 'index.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    nodePaths: [join(process.cwd(), 'node_modules')],
+    absWorkingDir: process.cwd(),
+    format: 'esm',
+    target: GATEWAY_BUNDLING.target,
+    minify: GATEWAY_BUNDLING.minify,
+    keepNames: GATEWAY_BUNDLING.keepNames,
+    sourcemap: GATEWAY_BUNDLING.sourceMap,
+    sourcesContent: GATEWAY_BUNDLING.sourcesContent,
+    mainFields: [...GATEWAY_BUNDLING.mainFields],
+    banner: { js: GATEWAY_BUNDLING.banner },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** One cold import in a fresh process: the module's load and its top-level code, as Lambda's init runs them. */
+async function coldImportMs(bundle: string, env: Record<string, string>): Promise<number> {
+  const script =
+    'const t0 = performance.now();' +
+    `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)});` +
+    'const ms = performance.now() - t0;' +
+    "if (typeof m.handler !== 'function') throw new Error('no handler');" +
+    'process.stdout.write(String(ms));';
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: 'bench',
+      AWS_SECRET_ACCESS_KEY: 'bench',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      // A closed port: init must not call out, and if it does the import fails or shows it in its time.
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      ...env,
+    },
+  });
+  return Number(stdout);
+}
+
+/** Every resource a placeholder physical id and ARN: the functions only read them at init. */
+function placeholderValues(template: Template): ResourceValues {
+  const values: ResourceValues = {};
+  for (const id of Object.keys(template.Resources)) {
+    values[id] = { ref: `bench-${id}`, attributes: { Arn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${id}`, Name: `bench-${id}`, RootResourceId: 'root' } };
+  }
+  return values;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
