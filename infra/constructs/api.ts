@@ -21,18 +21,17 @@ import { GatewayFunction } from './gateway-function.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
 import { addGatewayResponses } from './gateway-responses.ts';
+import { publicBaseUrlProblem } from '../../functions/commons/domain/upstream-marker.ts';
+import { grantObjects, grantSecretValue, grantTable } from './permissions.ts';
 import {
   capacityEnvironment,
-  grantObjects,
-  grantSecretValue,
-  grantTable,
   keyLimitEnvironment,
   type KeyLimitSettings,
   offeredChoicesEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
-} from './grants.ts';
+} from './function-environment.ts';
 import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
 
 export interface GatewayApiProps {
@@ -101,6 +100,12 @@ export class GatewayApi extends Construct {
     const stack = Stack.of(this);
     const rateLimit = checkSetting('apiRateLimit', props.rateLimit ?? defaultOf('apiRateLimit'));
     const burstLimit = checkSetting('apiBurstLimit', props.burstLimit ?? defaultOf('apiBurstLimit'));
+    const upstreamEnv = upstreamEnvironment(props.upstream, props.upstreamKey);
+    if (props.publicBaseUrl !== undefined) {
+      // The function refuses at cold start what this refuses: better the synth.
+      const problem = publicBaseUrlProblem(props.publicBaseUrl, upstreamEnv.LUMA_BASE_URL!);
+      if (problem) throw new Error(`publicBaseUrl "${props.publicBaseUrl}" is refused: ${problem}`);
+    }
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -151,7 +156,7 @@ export class GatewayApi extends Construct {
         }),
         ...capacityEnvironment(props.capacity ?? {}),
         ...keyLimitEnvironment(props.keyLimits ?? {}),
-        ...upstreamEnvironment(props.upstream, props.upstreamKey),
+        ...upstreamEnv,
         ...offeredChoicesEnvironment(props.upstream),
         ...settingsEnvironment({ corsAllowedOrigins: corsOrigins.length > 0 ? corsOrigins : undefined }),
       },

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -26,17 +26,14 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { grantObjects, grantSecretValue, grantStartExecution, grantTable } from './permissions.ts';
 import {
   capacityEnvironment,
-  grantObjects,
-  grantSecretValue,
-  grantStartExecution,
-  grantTable,
   resubmitEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
   type UpstreamSettings,
-} from './grants.ts';
+} from './function-environment.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
 import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
@@ -169,6 +166,13 @@ export class GenerationWorkflow extends Construct {
           `${rounds} poll rounds, more than one execution's ${EXECUTION_HISTORY_LIMIT} history events hold: ` +
           `raise pollIntervalSeconds or keep the deadline under ${Math.floor(longest / 60)} minutes.`,
       );
+    }
+
+    const reconcileInterval = props.reconcileInterval ?? Duration.seconds(defaultOf('reconcileInterval'));
+    const reconcileSeconds = reconcileInterval.toSeconds({ integral: false });
+    if (!Token.isUnresolved(reconcileSeconds) && !(reconcileSeconds >= 60 && reconcileSeconds % 60 === 0)) {
+      // An EventBridge rate is whole minutes.
+      throw new Error(`reconcileInterval (reconcileIntervalMinutes) must be a whole number of minutes, at least 1, not ${reconcileSeconds / 60} minutes.`);
     }
 
     this.stateMachineName = `${Stack.of(this).stackName}-generation`;
@@ -352,7 +356,7 @@ export class GenerationWorkflow extends Construct {
     );
     this.reconcileSchedule = new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the reconciler of the video gateway',
-      schedule: Schedule.rate(props.reconcileInterval ?? Duration.seconds(defaultOf('reconcileInterval'))),
+      schedule: Schedule.rate(reconcileInterval),
       targets: [new LambdaFunction(this.reconcileFunction, { retryAttempts: 2 })],
     });
   }

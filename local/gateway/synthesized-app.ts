@@ -43,22 +43,23 @@ export function synthesize(outdir: string, context: Record<string, unknown>): { 
 
 export function logicalIds(stack: GatewayStack) {
   const id = (construct: IConstruct) => (stack as Stack).getLogicalId(construct.node.defaultChild as CfnElement);
+  const { gateway } = stack;
   return {
-    table: id(stack.storage.table),
-    bucket: id(stack.storage.bucket),
-    stateMachine: id(stack.workflow.stateMachine),
-    secret: id(stack.upstreamKey),
-    restApi: id(stack.api.restApi),
-    api: id(stack.api.handler),
-    reconcile: id(stack.workflow.reconcileFunction),
-    reconcileSchedule: id(stack.workflow.reconcileSchedule),
+    table: id(gateway.table),
+    bucket: id(gateway.bucket),
+    stateMachine: id(gateway.stateMachine),
+    secret: id(gateway.upstreamKey),
+    restApi: id(gateway.restApi),
+    api: id(gateway.functions.api),
+    reconcile: id(gateway.functions.reconcile),
+    reconcileSchedule: id(gateway.reconcileSchedule),
     /** By the names the usage counts go by. */
     functions: {
-      Api: id(stack.api.handler),
-      Poll: id(stack.workflow.pollFunction),
-      Copy: id(stack.workflow.copyFunction),
-      RecordFailure: id(stack.workflow.recordFailureFunction),
-      Reconcile: id(stack.workflow.reconcileFunction),
+      Api: id(gateway.functions.api),
+      Poll: id(gateway.functions.poll),
+      Copy: id(gateway.functions.copy),
+      RecordFailure: id(gateway.functions.recordFailure),
+      Reconcile: id(gateway.functions.reconcile),
     },
   };
 }

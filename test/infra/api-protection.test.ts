@@ -3,52 +3,26 @@
  * rate rule per key and one per address, each answering 429 in the API's error shape), the stage's throttle,
  * its logs, and who may invoke the function. Also: the limits come from CDK context, and bad ones fail synth.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { CfnElement } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.ts';
-import type { GatewayStack } from '../../infra/gateway-stack.ts';
+import { gatewayIds, removeOutdirs, synthesize } from './support/synth.ts';
+import { only, type Json } from './support/template.ts';
 
-type Json = any;
-/** The template is all these tests need: skip bundling the functions. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+afterAll(removeOutdirs);
 
-const outdirs: string[] = [];
-afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function synthesize(context: Record<string, unknown> = {}): { stack: GatewayStack; template: Template } {
-  const outdir = mkdtempSync(join(tmpdir(), 'api-protection-'));
-  outdirs.push(outdir);
-  const { stack } = buildApp({ outdir, context: { ...NO_BUNDLING, ...context }, nag: false });
-  return { stack, template: Template.fromStack(stack) };
-}
-
-const only = (template: Template, type: string): [string, Json] => {
-  const found = Object.entries(template.findResources(type));
-  expect(found, type).toHaveLength(1);
-  return found[0]!;
-};
 const rule = (template: Template, name: string): Json =>
   only(template, 'AWS::WAFv2::WebACL')[1].Properties.Rules.find((r: Json) => r.Name === name);
 const methodSettings = (template: Template): Json =>
   only(template, 'AWS::ApiGateway::Stage')[1].Properties.MethodSettings.find((s: Json) => s.ResourcePath === '/*' && s.HttpMethod === '*');
 
-let stack: GatewayStack;
 let template: Template;
 let ids: { restApi: string; stage: string; webAcl: string; apiFunction: string };
 
 beforeAll(() => {
-  ({ stack, template } = synthesize());
-  const id = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
-  ids = {
-    restApi: id(stack.api.restApi),
-    stage: stack.getLogicalId(stack.api.restApi.deploymentStage.node.defaultChild as CfnElement),
-    webAcl: stack.getLogicalId(stack.api.protection.webAcl),
-    apiFunction: id(stack.api.handler),
-  };
+  const synthesized = synthesize();
+  template = synthesized.template;
+  const { restApi, stage, webAcl, fn } = gatewayIds(synthesized.stack);
+  ids = { restApi, stage, webAcl, apiFunction: fn.Api };
 }, 60_000);
 
 describe('the web ACL', () => {

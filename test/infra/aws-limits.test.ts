@@ -6,34 +6,20 @@
  * - Secrets: a partial secret ARN is granted with Secrets Manager's 6-character suffix; a customer KMS key is
  *   granted for decryption through Secrets Manager only; a new secret holds a JSON placeholder.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.ts';
 import type { GatewayStack } from '../../infra/gateway-stack.ts';
 import { TransientAwsError, TransientDownloadError, TransientUpstreamError } from '../../functions/commons/errors.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET } from '../../functions/commons/domain/upstream-key.ts';
+import { removeOutdirs, synthesize } from './support/synth.ts';
+import { render, retryDelaySeconds, type Json } from './support/template.ts';
 
-type Json = any;
+afterAll(removeOutdirs);
 
-/** The template is all these checks need: skip bundling the functions. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
-
-const tempDirs: string[] = [];
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function build(context: Record<string, unknown> = {}, { nag = false } = {}) {
-  const outdir = mkdtempSync(join(tmpdir(), 'gateway-aws-limits-'));
-  tempDirs.push(outdir);
-  const { app, stack } = buildApp({ outdir, context: { ...NO_BUNDLING, ...context }, nag });
-  return { app, stack, template: Template.fromStack(stack) };
-}
+/** The template is all these checks need: the app is built without bundling, and here without cdk-nag unless asked. */
+const build = (context: Record<string, unknown> = {}, { nag = false } = {}) => synthesize(context, { nag });
 
 describe('pollIntervalSeconds: whole seconds, as a Wait state waits', () => {
   it.each(['1.5', '0.5', '0', '3601'])('%s fails the synth, naming the setting', (value) => {
@@ -42,30 +28,10 @@ describe('pollIntervalSeconds: whole seconds, as a Wait state waits', () => {
 
   it('a whole number reaches the poll function', () => {
     const { stack, template } = build({ pollIntervalSeconds: '7' });
-    const poll = template.toJSON().Resources[stack.getLogicalId(stack.workflow.pollFunction.node.defaultChild as never)];
+    const poll = template.toJSON().Resources[stack.getLogicalId(stack.gateway.functions.poll.node.defaultChild as never)];
     expect(poll.Properties.Environment.Variables.POLL_INTERVAL_SECONDS).toBe('7');
   });
 });
-
-/** A CloudFormation value as a string: `Fn::Join` joined, `Ref` as `${name}`, any other token as a placeholder. */
-function render(value: Json): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && 'Fn::Join' in value) {
-    const [separator, parts] = value['Fn::Join'] as [string, Json[]];
-    return parts.map(render).join(separator);
-  }
-  if (value && typeof value === 'object' && 'Ref' in value) return `\${${value.Ref}}`;
-  return '<token>';
-}
-
-/** Worst-case seconds one retrier waits in all: the sum of its capped, un-jittered delays. */
-function retryDelaySeconds(retrier: Json): number {
-  let total = 0;
-  for (let attempt = 0; attempt < (retrier.MaxAttempts ?? 3); attempt++) {
-    total += Math.min((retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** attempt, retrier.MaxDelaySeconds ?? Infinity);
-  }
-  return total;
-}
 
 describe('Retry blocks', () => {
   let stack: GatewayStack;
@@ -74,7 +40,7 @@ describe('Retry blocks', () => {
   const retried = (state: string): string[] => retriers(state).flatMap((r) => r.ErrorEquals);
   const retrierOf = (state: string, error: string): Json => retriers(state).find((r) => r.ErrorEquals.includes(error));
   const functionTimeout = (fn: 'copyFunction' | 'pollFunction') =>
-    stack.resolve((stack.workflow[fn].node.defaultChild as Json).timeout) as number;
+    stack.resolve((stack.gateway.workflow[fn].node.defaultChild as Json).timeout) as number;
 
   beforeAll(() => {
     let template: Template;
@@ -86,7 +52,7 @@ describe('Retry blocks', () => {
   it('Poll retries the gateway’s own transient errors, by the classes’ names, with capped backoff and full jitter', () => {
     const retrier = retrierOf('Poll', TransientUpstreamError.name);
     expect(retrier.ErrorEquals).toEqual([TransientUpstreamError.name, TransientAwsError.name]);
-    expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: expect.any(Number) });
+    expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
   });
 
   it('Copy retries a cut download and a throttled AWS service, from scratch, a bounded number of times', () => {
@@ -170,8 +136,8 @@ describe('the upstream key secret', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     const reads = statements(template).filter(({ statement }) => actionsOf(statement).includes('secretsmanager:GetSecretValue'));
     expect(reads.map(({ statement }) => statement.Resource)).toEqual([`${PARTIAL}-??????`, `${PARTIAL}-??????`]);
-    expect(reads.map(({ role }) => role).sort()).toEqual([roleOf(stack, stack.api.handler), roleOf(stack, stack.workflow.pollFunction)].sort());
-    const env = template.toJSON().Resources[stack.getLogicalId(stack.workflow.pollFunction.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+    expect(reads.map(({ role }) => role).sort()).toEqual([roleOf(stack, stack.gateway.functions.api), roleOf(stack, stack.gateway.functions.poll)].sort());
+    const env = template.toJSON().Resources[stack.getLogicalId(stack.gateway.functions.poll.node.defaultChild as CfnElement)].Properties.Environment.Variables;
     expect(env.LUMA_API_KEY_SECRET_ARN).toBe(PARTIAL);
   });
 
@@ -191,7 +157,7 @@ describe('the upstream key secret', () => {
   it('upstreamKeySecretKmsKeyArn grants kms:Decrypt on that key, through Secrets Manager only, to the functions that read the secret', () => {
     const { stack, template } = build({ upstreamKeySecretArn: PARTIAL, upstreamKeySecretKmsKeyArn: KMS_KEY });
     const decrypts = statements(template).filter(({ statement }) => actionsOf(statement).some((action) => action.startsWith('kms:')));
-    expect(decrypts.map(({ role }) => role).sort()).toEqual([roleOf(stack, stack.api.handler), roleOf(stack, stack.workflow.pollFunction)].sort());
+    expect(decrypts.map(({ role }) => role).sort()).toEqual([roleOf(stack, stack.gateway.functions.api), roleOf(stack, stack.gateway.functions.poll)].sort());
     for (const { statement } of decrypts) {
       expect(statement).toMatchObject({ Effect: 'Allow', Action: 'kms:Decrypt', Resource: KMS_KEY });
       expect(Object.keys(statement.Condition)).toEqual(['StringEquals']);

@@ -2,23 +2,15 @@
  * The marker's base URL in the template: the API function is told where the upstream can reach it, the
  * REST API's own https endpoint (with its stage) unless a custom one is configured, and a bad one fails synth.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.ts';
+import { removeOutdirs, synthesize } from './support/synth.ts';
 
-const outdirs: string[] = [];
-afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterAll(removeOutdirs);
 
 type Functions = Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
 
 function functionsOf(context: Record<string, unknown> = {}): Functions {
-  const outdir = mkdtempSync(join(tmpdir(), 'marker-infra-'));
-  outdirs.push(outdir);
-  const { stack } = buildApp({ outdir, context, nag: false });
-  return Template.fromStack(stack).findResources('AWS::Lambda::Function') as Functions;
+  return synthesize(context).template.findResources('AWS::Lambda::Function') as Functions;
 }
 
 const apiEnvironment = (functions: Functions) =>

@@ -2,21 +2,13 @@
  * Least-privilege grants, narrower than CDK's `grantReadWriteData`/`grantReadWrite`: each function gets
  * exactly the item and object actions its code performs, on the prefixes it uses.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { acknowledge, resourceFinding } from '../nag.ts';
-import {
-  allowedChoicesEnvironment,
-  defaultChoicesEnvironment,
-  parseGenerationOffer,
-  type GenerationOffer,
-} from '../../functions/commons/domain/luma-options.ts';
-import { KEY_LIMIT_SETTINGS } from '../../functions/commons/domain/api-key.ts';
-import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
 import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 
@@ -90,58 +82,6 @@ function fencedItemAction(action: string, table: ITableV2, kinds: readonly strin
   });
 }
 
-/** Per-key limits every key gets unless it has its own (functions/commons/domain/api-key.ts). */
-export interface KeyLimitSettings {
-  /** Generations a key may create a minute. @default 600 */
-  readonly ratePerMinute?: number;
-  /** Tasks of a key's owner that may wait for an upstream slot at once. @default 1000 */
-  readonly maxQueued?: number;
-  /** Tasks of a key's owner that may run upstream at once. @default no cap: fair share governs */
-  readonly maxConcurrent?: number;
-}
-
-/** KEY_RATE_PER_MINUTE, KEY_MAX_QUEUED and, when a cap is set, KEY_MAX_CONCURRENT; bad values fail the synth. */
-export function keyLimitEnvironment(settings: KeyLimitSettings): Record<string, string> {
-  const limit = (name: keyof KeyLimitSettings): number | undefined => {
-    const setting = KEY_LIMIT_SETTINGS[name];
-    const value = settings[name] ?? defaultOf(setting);
-    return value === undefined ? undefined : checkSetting(setting, value);
-  };
-  return settingsEnvironment({
-    keyRatePerMinute: limit('ratePerMinute'),
-    keyMaxQueued: limit('maxQueued'),
-    keyMaxConcurrent: limit('maxConcurrent'),
-  });
-}
-
-/** How many generations may be in flight upstream, how many may start a minute, and how long a task may wait for one. */
-export interface CapacitySettings {
-  /** @default 10 (Luma's Build tier) */
-  readonly maxConcurrent?: number;
-  /** @default 20 (Luma's Build tier) */
-  readonly maxCreatesPerMinute?: number;
-  /** How long a task may wait in its owner's queue for a slot before it fails (`deadline_exceeded`). @default 24 hours */
-  readonly queueTimeout?: Duration;
-}
-
-/** UPSTREAM_MAX_CONCURRENT, UPSTREAM_MAX_CREATES_PER_MINUTE and QUEUE_TIMEOUT_SECONDS; bad values fail the synth. */
-export function capacityEnvironment(settings: CapacitySettings): Record<string, string> {
-  const queueTimeoutSeconds = settings.queueTimeout?.toSeconds() ?? defaultOf('queueTimeout');
-  return settingsEnvironment({
-    upstreamMaxConcurrent: checkSetting(
-      'upstreamMaxConcurrent',
-      settings.maxConcurrent ?? defaultOf('upstreamMaxConcurrent'),
-      'maxConcurrent (upstreamMaxConcurrent)',
-    ),
-    upstreamMaxCreatesPerMinute: checkSetting(
-      'upstreamMaxCreatesPerMinute',
-      settings.maxCreatesPerMinute ?? defaultOf('upstreamMaxCreatesPerMinute'),
-      'maxCreatesPerMinute (upstreamMaxCreatesPerMinute)',
-    ),
-    queueTimeout: checkSetting('queueTimeout', queueTimeoutSeconds, 'queueTimeoutHours', `${queueTimeoutSeconds / 3600} hours`),
-  });
-}
-
 /**
  * Object actions on one key prefix of the bucket (`inputs/*`, `generations/*`). Object keys are task ids
  * chosen at run time, so the grant is a prefix wildcard: acknowledged for cdk-nag (AwsSolutions-IAM5) for
@@ -178,67 +118,4 @@ export function grantSecretValue(fn: IFunction, secret: ISecret): void {
       }),
     );
   }
-}
-
-/** A list setting: entries in a list, or separated by commas. */
-export type ListSetting = string | readonly string[];
-
-/**
- * The upstream, and what the gateway asks it for. Values are Luma's (functions/commons/domain/luma-options.ts);
- * a value Luma does not know, an empty list or a default that is not allowed fails the synth.
- */
-export interface UpstreamSettings {
-  /** @default 'https://api.lumalabs.ai/dream-machine/v1' */
-  readonly baseUrl?: string;
-  /** The model of a request that names none: `ray-2` or `ray-flash-2`. @default 'ray-2' */
-  readonly model?: string;
-  /** The resolution of a request that names none: `540p`, `720p`, `1080p` or `4k`. @default '720p' */
-  readonly resolution?: string;
-  /** The duration of a request that names none: `5s` or `9s`. @default '5s' */
-  readonly duration?: string;
-  /** The models a request may name. @default all: ray-2, ray-flash-2 */
-  readonly allowedModels?: ListSetting;
-  /** The resolutions a request may name (e.g. leave out `4k`). @default all: 540p, 720p, 1080p, 4k */
-  readonly allowedResolutions?: ListSetting;
-  /** The durations a request may name. @default all: 5s, 9s */
-  readonly allowedDurations?: ListSetting;
-  /**
-   * How often the poll may submit a task again after the upstream failed it on its own side ("Job failed",
-   * "Error dispatching job"), a whole number from 0 to 5. @default 1
-   */
-  readonly resubmits?: number;
-}
-
-/** The models, resolutions and durations the settings offer; throws, naming the CDK context key, when they are wrong. */
-export function generationOffer(settings: UpstreamSettings): GenerationOffer {
-  return parseGenerationOffer(
-    {
-      model: { default: settings.model, allowed: settings.allowedModels },
-      resolution: { default: settings.resolution, allowed: settings.allowedResolutions },
-      duration: { default: settings.duration, allowed: settings.allowedDurations },
-    },
-    'context',
-  );
-}
-
-/**
- * The upstream's address and the defaults every submit sends (LUMA_MODEL, LUMA_RESOLUTION, LUMA_DURATION);
- * the key itself stays in Secrets Manager, named here by ARN only.
- */
-export function upstreamEnvironment(settings: UpstreamSettings, key: ISecret): Record<string, string> {
-  return {
-    ...settingsEnvironment({ upstreamBaseUrl: settings.baseUrl ?? defaultOf('upstreamBaseUrl') }),
-    ...defaultChoicesEnvironment(generationOffer(settings)),
-    ...settingsEnvironment({ upstreamKeySecretArn: key.secretArn }),
-  };
-}
-
-/** What a request may ask for (ALLOWED_MODELS, ALLOWED_RESOLUTIONS, ALLOWED_DURATIONS): for the API, which admits requests. */
-export function offeredChoicesEnvironment(settings: UpstreamSettings): Record<string, string> {
-  return allowedChoicesEnvironment(generationOffer(settings));
-}
-
-/** UPSTREAM_RESUBMITS, for the poll, which submits again what the upstream failed on its own side. */
-export function resubmitEnvironment(settings: UpstreamSettings): Record<string, string> {
-  return settingsEnvironment({ upstreamResubmits: checkSetting('upstreamResubmits', settings.resubmits ?? defaultOf('upstreamResubmits')) });
 }
