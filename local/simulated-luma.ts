@@ -100,6 +100,8 @@
  *                                         every fault, so the same requests in the same order meet the same
  *                                         faults. The seed in use is `SimulatedLuma.seed`.
  *   SIM_OTHER_CLIENTS   otherClients      0 or 1, default 1: the shared account above.
+ *   SIM_CALLBACKS       callbacks         0 or 1, default 1: the callbacks above; 0 sends none, as if every
+ *                                         one were lost (for the gateway's polling alone).
  * A submit is handled in this order: body cap (413), injected transport fault (submit_5xx/429/timeout),
  * validation and [sim:reject]/[sim:busy:N], the concurrency limit, the create (with generation_fail, and
  * its twin), then the answer: sent, or lost/held ([sim:lost:N], [sim:hang-created:N], submit_lost).

@@ -11,6 +11,7 @@ import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
 import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { DynamoDbIdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
+import { DynamoDbGenerationDurations } from '../commons/adapters/generation-durations.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import type { HttpResponse } from './http.ts';
@@ -19,20 +20,32 @@ import { handleRequest, type ApiDeps } from './routes.ts';
 const tableName = settings.tableName();
 const offer = settings.generationOffer();
 const media = new S3MediaStore(s3, settings.bucketName(), s3Presigner);
+const services = taskServices(dynamo, tableName);
+const provider = configuredProvider(secrets);
+let requestSchema: ReturnType<typeof generationRequestSchemaFor> | undefined;
 const deps: ApiDeps = {
   keys: new DynamoDbApiKeyStore(dynamo, tableName),
   idempotency: { store: new DynamoDbIdempotencyStore(dynamo, tableName) },
   uploads: { uploads: new DynamoDbUploadStore(dynamo, tableName), media },
   generations: {
-    ...taskServices(dynamo, tableName),
+    ...services,
     media,
-    provider: configuredProvider(secrets),
+    provider,
     keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
     presignExpirySeconds: settings.presignExpirySeconds(),
     publicBaseUrl: settings.publicBaseUrl(),
     offer,
   },
-  requestSchema: generationRequestSchemaFor(offer),
+  callbacks: {
+    tasks: services.tasks,
+    provider,
+    workflow: services.workflow,
+    durations: new DynamoDbGenerationDurations(dynamo, tableName),
+    polling: settings.polling(),
+    upstreamResubmits: settings.upstreamResubmits(),
+  },
+  // Built on the first POST that needs it: a cold start serving a GET or a callback never builds it.
+  requestSchema: { safeParse: (body) => (requestSchema ??= generationRequestSchemaFor(offer)).safeParse(body) },
   corsOrigins: settings.corsAllowedOrigins(),
 };
 

@@ -15,7 +15,7 @@ import { systemClock, type Clock } from '../commons/clock.ts';
 import { errorResponse, json, parseJsonBody, requestFromEvent, type HttpRequest, type HttpResponse } from './http.ts';
 import { createGeneration, getGeneration, type GenerationsDeps } from './generations.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
-import { acceptUpstreamCallback } from './upstream-callbacks.ts';
+import { acceptUpstreamCallback, type CallbackDeps } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
@@ -26,8 +26,10 @@ export interface ApiDeps {
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
   generations: GenerationsDeps;
-  /** The request schema for the deployment's offer (generationRequestSchemaFor). */
-  requestSchema: ReturnType<typeof generationRequestSchemaFor>;
+  /** What the upstream's callbacks reach: the task, the upstream's read, the workflow's wait. */
+  callbacks: CallbackDeps;
+  /** The request schema for the deployment's offer (generationRequestSchemaFor): its parse is all a route needs. */
+  requestSchema: Pick<ReturnType<typeof generationRequestSchemaFor>, 'safeParse'>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
   corsOrigins: readonly string[];
   clock?: Clock;
@@ -93,7 +95,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
-    await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
+    await acceptUpstreamCallback(callback.taskId, callback.token, deps.callbacks);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   const item = ITEM.exec(path);

@@ -50,7 +50,8 @@ export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string, 
   // The lifecycle hands freed slots to the dispatcher, which fails expired heads through the lifecycle. It
   // waits for a held lease a moment: an API request's dispatch does one round, and may not see this slot.
   const tasks: TaskLifecycle = new TaskLifecycle(store, { capacity, queue, dispatch: () => dispatcher.dispatchAndStart({ waitForLease: true }) });
-  const workflow = new StepFunctionsWorkflow(sfn, settings.stateMachineArn());
+  // A run's first wait is the callback fallback's: the submit that ends its first turn keeps it when callbacks are expected.
+  const workflow = new StepFunctionsWorkflow(sfn, settings.stateMachineArn(), settings.polling().schedule.callbackFallbackSeconds);
   const dispatcher: Dispatcher = new Dispatcher({
     tasks,
     capacity,

@@ -12,7 +12,7 @@ import { GenerationWorkflow } from './workflow.ts';
 import { GatewayApi } from './api.ts';
 import type { GatewayFunction } from './gateway-function.ts';
 import type { ClientRateLimits } from './api-protection.ts';
-import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './function-environment.ts';
+import type { CapacitySettings, KeyLimitSettings, PollingSettings, UpstreamSettings } from './function-environment.ts';
 import { acknowledge } from '../nag.ts';
 import { CORS_MAX_AGE_SECONDS, parseAllowedOrigins } from '../../functions/commons/domain/cors.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../../functions/commons/domain/upstream-key.ts';
@@ -47,8 +47,17 @@ export interface LumaVideoGatewayProps {
   readonly upstreamKey?: ISecret;
   /** How long a task may take from admission to its stored video before it fails with `deadline_exceeded`. @default 30 minutes */
   readonly generationTimeout?: Duration;
-  /** Wait between two polls of the upstream: whole seconds, 1 to 3600 (a Wait state's limits). @default 10 seconds */
+  /**
+   * The shortest wait between two polls when no callback is expected, and between tries of a deferred
+   * submit: whole seconds, 1 to 3600. @default 3 seconds
+   */
   readonly pollInterval?: Duration;
+  /**
+   * When the workflow reads the upstream: whether the upstream calls back (then polling is a sparse
+   * fallback), the fallback's interval, the prior typical time adaptive polling starts from, and the
+   * ceiling of polls per task. @default callbacks expected, a poll at least every 60 s, a prior of 120 s, 40 polls
+   */
+  readonly polling?: PollingSettings;
   /**
    * The upstream account's limits, which the gateway keeps below, and how long a task may wait for a slot.
    * @default 10 generations in flight, 20 creates a minute (Luma's Build tier), 24 hours in the queue
@@ -155,6 +164,7 @@ export class LumaVideoGateway extends Construct {
       upstreamKey: this.upstreamKey,
       generationTimeout: props.generationTimeout,
       pollInterval: props.pollInterval,
+      polling: props.polling,
       assetHostAllowlist: props.assetHostAllowlist,
       capacity: props.capacity,
       reconcileInterval: props.reconcileInterval,
@@ -163,6 +173,8 @@ export class LumaVideoGateway extends Construct {
       table: this.storage.table,
       bucket: this.storage.bucket,
       stateMachine: this.workflow.stateMachine,
+      stateMachineArnFromName: this.workflow.stateMachineArnFromName,
+      pollingEnvironment: this.workflow.pollingEnvironment,
       upstream,
       upstreamKey: this.upstreamKey,
       generationTimeout: this.workflow.generationTimeout,
@@ -219,7 +231,14 @@ function checkProps(props: LumaVideoGatewayProps): void {
   const fail = (name: string, expected: string, value: unknown): never => {
     throw new Error(`LumaVideoGateway: ${name} must be ${expected}, not ${describe(value)}.`);
   };
-  const objects = { upstream: props.upstream, capacity: props.capacity, keyLimits: props.keyLimits, clientLimits: props.clientLimits, apiThrottle: props.apiThrottle };
+  const objects = {
+    upstream: props.upstream,
+    capacity: props.capacity,
+    keyLimits: props.keyLimits,
+    clientLimits: props.clientLimits,
+    apiThrottle: props.apiThrottle,
+    polling: props.polling,
+  };
   for (const [name, value] of Object.entries(objects)) {
     if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) fail(name, 'an object', value);
   }
@@ -228,6 +247,8 @@ function checkProps(props: LumaVideoGatewayProps): void {
     pollInterval: props.pollInterval,
     reconcileInterval: props.reconcileInterval,
     'capacity.queueTimeout': props.capacity?.queueTimeout,
+    'polling.callbackFallback': props.polling?.callbackFallback,
+    'polling.typicalPrior': props.polling?.typicalPrior,
   };
   for (const [name, value] of Object.entries(durations)) {
     if (value !== undefined && !(value instanceof Duration)) fail(name, 'a Duration', value);
@@ -243,6 +264,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'clientLimits.requestsPerAddress': props.clientLimits?.requestsPerAddress,
     'apiThrottle.rateLimit': props.apiThrottle?.rateLimit,
     'apiThrottle.burstLimit': props.apiThrottle?.burstLimit,
+    'polling.maxPollsPerTask': props.polling?.maxPollsPerTask,
   };
   for (const [name, value] of Object.entries(numbers)) {
     if (value !== undefined && typeof value !== 'number') fail(name, 'a number', value);
@@ -270,8 +292,9 @@ function checkProps(props: LumaVideoGatewayProps): void {
       fail(name, name.startsWith('upstream.') ? 'a list of strings, or one string of entries separated by commas' : 'a list of strings', value);
     }
   }
-  if (props.setAccountCloudWatchRole !== undefined && typeof props.setAccountCloudWatchRole !== 'boolean') {
-    fail('setAccountCloudWatchRole', 'true or false', props.setAccountCloudWatchRole);
+  const booleans = { setAccountCloudWatchRole: props.setAccountCloudWatchRole, 'polling.upstreamCallbacks': props.polling?.upstreamCallbacks };
+  for (const [name, value] of Object.entries(booleans)) {
+    if (value !== undefined && typeof value !== 'boolean') fail(name, 'true or false', value);
   }
 
   const baseUrl = props.upstream?.baseUrl;

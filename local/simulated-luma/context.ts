@@ -69,6 +69,8 @@ export interface SimContext {
   random: () => number;
   created: SimCreatedGeneration[];
   otherClients: boolean;
+  /** False: no callback is ever sent (SIM_CALLBACKS=0). */
+  sendsCallbacks: boolean;
   callbacks: CallbackScheduler;
 }
 
@@ -99,7 +101,7 @@ export function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: Fa
 /** Schedules the callbacks of the record's state changes at or after `sinceMs`, if it has a callback_url. */
 export function scheduleCallbacks(ctx: SimContext, record: SimGenerationRecord, sinceMs: number): void {
   const url = record.request.callback_url;
-  if (!url) return;
+  if (!url || !ctx.sendsCallbacks) return;
   for (const change of stateChangesMs(record, ctx.timing)) {
     if (change.atMs < sinceMs) continue;
     // Rendered as GET renders it at the instant of the change, however late the timer fires.

@@ -107,6 +107,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     random: () => 0,
     created: [],
     otherClients: options.otherClients ?? true,
+    sendsCallbacks: options.callbacks ?? true,
     callbacks: undefined as unknown as CallbackScheduler,
   };
   ctx.callbacks = new CallbackScheduler(

@@ -119,6 +119,12 @@ describe('every prop is checked when the construct is built', () => {
     ['apiThrottle', { apiThrottle: 500 as never }, /^LumaVideoGateway: apiThrottle must be an object, not 500\.$/],
     ['setAccountCloudWatchRole', { setAccountCloudWatchRole: 'false' as never }, /^LumaVideoGateway: setAccountCloudWatchRole must be true or false, not "false"\.$/],
     ['corsAllowedOrigins', { corsAllowedOrigins: ['*'] }, /^corsAllowedOrigins: "\*" is not an origin/],
+    ['polling', { polling: true as never }, /^LumaVideoGateway: polling must be an object, not true\.$/],
+    ['polling.upstreamCallbacks', { polling: { upstreamCallbacks: 'false' as never } }, /^LumaVideoGateway: polling\.upstreamCallbacks must be true or false, not "false"\.$/],
+    ['polling.callbackFallback', { polling: { callbackFallback: Duration.millis(2500) } }, /^callbackFallback \(pollFallbackSeconds\) must be a whole number of seconds from 1 to 3600, not 2\.5\.$/],
+    ['polling.typicalPrior', { polling: { typicalPrior: Duration.hours(2) } }, /^typicalPrior \(pollPriorSeconds\) must be .*3600/],
+    ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 0 } }, /^maxPollsPerTask must be a whole number from 1 to 1000, not 0\.$/],
+    ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 1000 }, pollInterval: Duration.seconds(1) }, /could take \d+ turns of the workflow's wait, more than one execution's 25000 history events hold/],
   ];
 
   it.each(cases.map(([name, props, message]) => [name, message, props] as const))('%s: refused with %s', (_, message, props) => {
@@ -148,6 +154,7 @@ describe('every prop is checked when the construct is built', () => {
         upstream: { baseUrl: 'http://127.0.0.1:8080/v1', model: 'ray-flash-2', allowedResolutions: '540p,720p', resubmits: 0 },
         generationTimeout: Duration.minutes(45),
         pollInterval: Duration.seconds(20),
+        polling: { upstreamCallbacks: false, callbackFallback: Duration.seconds(30), typicalPrior: Duration.seconds(90), maxPollsPerTask: 25 },
         capacity: { maxConcurrent: 5, maxCreatesPerMinute: 40, queueTimeout: Duration.hours(2) },
         assetHostAllowlist: ['storage.cdn-luma.com'],
         keyLimits: { ratePerMinute: 12, maxQueued: 50, maxConcurrent: 3 },

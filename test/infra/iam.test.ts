@@ -60,8 +60,8 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
  * Copy, which parses bytes from the upstream, anywhere but its own tasks.
  */
 const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*'],
-  Poll: ['TASK#*', 'UPSTREAM#*'],
+  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*', 'STATS#*'],
+  Poll: ['TASK#*', 'UPSTREAM#*', 'STATS#*'],
   Copy: ['TASK#*'],
   RecordFailure: ['TASK#*'],
   Reconcile: ['TASK#*'],
@@ -152,8 +152,8 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*'],
-    ['Poll', 'TASK#*, UPSTREAM#*'],
+    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*, STATS#*'],
+    ['Poll', 'TASK#*, UPSTREAM#*, STATS#*'],
     ['Copy', 'TASK#*'],
     ['RecordFailure', 'TASK#*'],
     ['Reconcile', 'TASK#*'],
@@ -329,7 +329,10 @@ describe('least privilege', () => {
   });
 
   it('the functions that dispatch may start executions, and only of this state machine; Copy may not', () => {
-    expect(grantsOf('Api', 'states')).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
+    expect(grantsOf('Api', 'states')).toEqual([
+      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
+      `states:StartExecution on ${stateMachineArn()}`,
+    ]);
     for (const name of ['Api', 'Reconcile'] as const) {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: ids.role[name] }],
@@ -341,10 +344,19 @@ describe('least privilege', () => {
       });
     }
     // Invoked by the state machine, so named by the ARN formatted from its literal name (a Ref would be a cycle).
-    for (const name of ['Poll', 'RecordFailure'] as const) {
-      expect(grantsOf(name, 'states'), name).toEqual([`states:StartExecution on ${stateMachineArnFromName()}`]);
-    }
+    expect(grantsOf('Poll', 'states')).toEqual([
+      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
+      `states:StartExecution on ${stateMachineArnFromName()}`,
+    ]);
+    expect(grantsOf('RecordFailure', 'states')).toEqual([`states:StartExecution on ${stateMachineArnFromName()}`]);
     expect(grantsOf('Copy', 'states')).toEqual([]);
+  });
+
+  it('only Poll (a turn ends its own wait) and the API (a callback ends it) may end the workflow’s waits, and only with success', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const actions = permissionsOf(name, 'states').map((p) => p.action);
+      expect(actions.filter((action) => action.startsWith('states:SendTask')), name).toEqual(name === 'Api' || name === 'Poll' ? ['states:SendTaskSuccess'] : []);
+    }
   });
 
   it('the state machine has the literal name that the ARN its functions are told and granted is formatted from', () => {

@@ -22,6 +22,9 @@ import {
   type TaskChange,
   type TaskPhase,
   TransitionRefusedError,
+  withUpstreamRead,
+  withWorkflowWait,
+  type WorkflowWait,
 } from '../domain/task.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
@@ -98,6 +101,23 @@ export class DynamoDbTaskStore implements TaskStore {
       if (!task?.submitLeaseUntil || task.status !== 'accepted' || task.submitAttemptedAt !== attemptedAt) return;
       if (await this.putIfUnchanged(task, endAttempt(task, outcome))) return;
     }
+  }
+
+  async noteUpstreamRead(id: string, at: Date): Promise<Task> {
+    for (let attempt = 1; ; attempt++) {
+      const task = await this.get(id);
+      if (!task) throw new TransitionRefusedError(`Task ${id} does not exist.`);
+      const next = withUpstreamRead(task, at.toISOString());
+      if (await this.putIfUnchanged(task, next)) return next;
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to write it.`);
+    }
+  }
+
+  async holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined> {
+    const task = await this.get(id);
+    if (!task || task.version !== ifVersion) return undefined;
+    const next = withWorkflowWait(task, wait);
+    return (await this.putIfUnchanged(task, next)) ? next : undefined;
   }
 
   /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */

@@ -16,6 +16,7 @@
  * Either way no task is read more than `maxPollsPerTask` times: past that, the next turn is at its
  * deadline, which fails it without a read.
  */
+import { submittedAt, type Task } from './task.ts';
 import { workflowWaitSeconds } from './workflow-wait.ts';
 
 export interface PollScheduleSettings {
@@ -31,6 +32,17 @@ export interface PollScheduleSettings {
   lateGrowth: number;
   /** No task is read more often than this, reads on a callback included. */
   maxPollsPerTask: number;
+}
+
+/** The schedule's settings, and what else the gateway's configuration tells it. */
+export interface PollingSettings {
+  schedule: PollScheduleSettings;
+  /** The upstream calls back (and a task sent it a callback URL): polling is only the sparse fallback. */
+  callbacks: boolean;
+  /** The typical seconds of a ray-2 5 s 720p generation before completions are known (priorSeconds). */
+  priorSeconds: number;
+  /** Gateway seconds per real second: 1 in AWS; the local runtime runs time faster (progressOf). */
+  timeScale: number;
 }
 
 export const DEFAULT_POLL_SCHEDULE: PollScheduleSettings = {
@@ -91,11 +103,39 @@ function adaptive(progress: PollProgress, lastReadAt: number, typicalSeconds: nu
 }
 
 /**
- * Whether a read is due at `now`: a workflow's wait is whole seconds and starts a moment before the
- * function that set it computed it, so it may end up to a second early.
+ * Whether a read is due at `now`, when the wait that was aimed at it has ended: a wait is whole seconds and
+ * starts a moment before the function that set it computed it, so it may end a little early (on the local
+ * time scale, by the real time the function took, scaled up). A read is due once at least half of the
+ * interval since `since` (the last read, or the submit) has passed, and never earlier than a second before.
  */
-export function isPollDue(next: NextPoll, now: number): boolean {
-  return (next.reason !== 'ceiling' && next.reason !== 'deadline') && now >= next.at - 1000;
+export function isPollDue(next: NextPoll, now: number, since = -Infinity): boolean {
+  if (next.reason === 'ceiling' || next.reason === 'deadline') return false;
+  const slack = Math.max(1000, Math.min((next.at - since) / 2, Number.MAX_SAFE_INTEGER));
+  return now >= next.at - slack;
+}
+
+/**
+ * The schedule's view of a task, on the gateway's clock: real instants divided by the time scale (1 in AWS;
+ * the local runtime runs time faster, and its waits are scaled back, so the schedule thinks in gateway
+ * seconds either way). Undefined before the task's generation was accepted upstream.
+ */
+export function progressOf(task: Pick<Task, 'history' | 'upstreamReads' | 'upstreamReadAt' | 'deadline'>, timeScale = 1): PollProgress | undefined {
+  const submitted = submittedAt(task);
+  if (!submitted) return undefined;
+  const submittedMs = gatewayMs(submitted, timeScale);
+  const readMs = task.upstreamReadAt === undefined ? undefined : gatewayMs(task.upstreamReadAt, timeScale);
+  return {
+    submittedAt: submittedMs,
+    // A read of an earlier generation (before a resubmit) says nothing of this one.
+    ...(readMs !== undefined && readMs >= submittedMs && { lastReadAt: readMs }),
+    reads: task.upstreamReads ?? 0,
+    deadline: gatewayMs(task.deadline, timeScale),
+  };
+}
+
+/** An instant (ISO string or Date) on the gateway's clock, in milliseconds. */
+export function gatewayMs(instant: string | Date, timeScale = 1): number {
+  return (typeof instant === 'string' ? Date.parse(instant) : instant.getTime()) / timeScale;
 }
 
 /** The workflow's wait until `at`: whole seconds, 1 to 3600 (workflowWaitSeconds). */

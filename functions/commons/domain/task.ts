@@ -142,11 +142,42 @@ export interface Task {
   resubmits?: number;
   discardedUpstreamIds?: string[];
   upstreamAssets?: UpstreamAssets;
+  /** Reads of the upstream for this task (polls, and reads on a callback), and when the last one was: the poll schedule's. */
+  upstreamReads?: number;
+  upstreamReadAt?: string;
+  /** The workflow's current wait for this task, while one holds (WorkflowWait). */
+  wait?: WorkflowWait;
   output?: TaskOutput;
   failure?: Failure;
   history: HistoryEntry[];
   /** Optimistic-concurrency counter: every write is conditional on the version it read. */
   version: number;
+}
+
+/**
+ * A wait of the task's workflow: the task token that ends it early (the upstream's callback, which reads
+ * the truth and reports it with this token) and when it ends on its own (its timeout: the next poll).
+ * A token whose wait is over is merely stale: reporting with it fails, and the next turn looks afresh.
+ */
+export interface WorkflowWait {
+  token: string;
+  until: string;
+}
+
+/** The task with one more read of the upstream, at `at`. */
+export function withUpstreamRead(task: Task, at: string): Task {
+  const last = task.upstreamReadAt && task.upstreamReadAt > at ? task.upstreamReadAt : at;
+  return { ...task, upstreamReads: (task.upstreamReads ?? 0) + 1, upstreamReadAt: last, version: task.version + 1 };
+}
+
+/** The task with its workflow waiting on `wait`. */
+export function withWorkflowWait(task: Task, wait: WorkflowWait): Task {
+  return { ...task, wait, version: task.version + 1 };
+}
+
+/** When the task's current generation was accepted upstream: the last time it became `submitted`. */
+export function submittedAt(task: Pick<Task, 'history'>): string | undefined {
+  return task.history.findLast((entry) => entry.status === 'submitted')?.at;
 }
 
 /** Every change a task can undergo. Each names the status it moves to and carries that status's data. */

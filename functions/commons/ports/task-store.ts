@@ -3,7 +3,7 @@
  * poll, a late copy) can never interleave; `transition` is the single place where a task changes status.
  */
 import type { AttemptOutcome } from '../domain/submit-attempt.ts';
-import type { Task, TaskChange, TaskPhase } from '../domain/task.ts';
+import type { Task, TaskChange, TaskPhase, WorkflowWait } from '../domain/task.ts';
 
 export interface TransitionResult {
   task: Task;
@@ -38,4 +38,12 @@ export interface TaskStore {
   queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
   /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
+  /** Counts one more read of the upstream for the task, at `at` (the poll schedule's). The task as written. */
+  noteUpstreamRead(id: string, at: Date): Promise<Task>;
+  /**
+   * Records the workflow's wait on the task, if the task is still at version `ifVersion` (what the turn
+   * that waits read last). Undefined when it changed since: the turn must look again, or it might wait
+   * on a change it never saw (a callback that came in between found no wait to end).
+   */
+  holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined>;
 }

@@ -31,6 +31,9 @@ export class TaskLifecycle implements TaskStore {
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
+  // Neither changes the task's status: nothing follows them.
+  noteUpstreamRead: TaskStore['noteUpstreamRead'] = (id, at) => this.store.noteUpstreamRead(id, at);
+  holdWait: TaskStore['holdWait'] = (id, wait, ifVersion) => this.store.holdWait(id, wait, ifVersion);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);

@@ -35,6 +35,7 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
         },
       },
     } as unknown as GenerationsDeps,
+    callbacks: {} as ApiDeps['callbacks'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],
     clock: () => NOW,

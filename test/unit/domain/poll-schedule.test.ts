@@ -6,6 +6,7 @@ import {
   isPollDue,
   nextPoll,
   priorSeconds,
+  progressOf,
   typicalSeconds,
   waitSecondsUntil,
   withCompletion,
@@ -122,7 +123,26 @@ describe('isPollDue and waitSecondsUntil', () => {
   it('treats a read up to a second early as due (whole-second waits start before they are computed)', () => {
     const next = { at: s(60), reason: 'callback-fallback' as const };
     expect(isPollDue(next, s(59.2))).toBe(true);
-    expect(isPollDue(next, s(58.5))).toBe(false);
+    expect(isPollDue(next, s(58.5), s(59))).toBe(false);
+  });
+
+  it('treats a read as due once half its interval has passed, however late its wait began (the local time scale)', () => {
+    const next = { at: s(60), reason: 'callback-fallback' as const };
+    expect(isPollDue(next, s(31), s(0))).toBe(true);
+    expect(isPollDue(next, s(29), s(0))).toBe(false);
+  });
+
+  it('reads a task on the gateway clock: its instants over the time scale', () => {
+    const base = { deadline: '2026-11-25T12:30:00Z', history: [{ status: 'submitted' as const, at: '2026-11-25T12:00:00Z' }] };
+    expect(progressOf({ ...base, upstreamReads: 2, upstreamReadAt: '2026-11-25T12:00:01Z' }, 0.01)).toEqual({
+      submittedAt: T0 / 0.01,
+      lastReadAt: (T0 + 1000) / 0.01,
+      reads: 2,
+      deadline: s(1800) / 0.01,
+    });
+    // A read before the current generation was submitted (a resubmit) is not this generation's.
+    expect(progressOf({ ...base, upstreamReads: 1, upstreamReadAt: '2026-11-25T11:59:00Z' })).toEqual({ submittedAt: T0, reads: 1, deadline: s(1800) });
+    expect(progressOf({ deadline: base.deadline, history: [] })).toBeUndefined();
   });
 
   it('waits whole seconds, at least 1, never less than asked', () => {

@@ -94,6 +94,10 @@ class World {
     claimSubmit: async () => ({ claimed: false }),
     releaseSubmit: async () => undefined,
     listPhase: async () => ({ ids: [] }),
+    noteUpstreamRead: async () => {
+      throw new Error('not used');
+    },
+    holdWait: async () => undefined,
   };
 
   readonly capacity: DispatchDeps['capacity'] & { release(id: string): Promise<boolean> } = {

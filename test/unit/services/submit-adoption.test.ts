@@ -55,6 +55,12 @@ class MemoryTaskStore implements TaskStore {
   listPhase(): Promise<{ ids: string[] }> {
     throw new Error('not used');
   }
+  noteUpstreamRead(): Promise<Task> {
+    throw new Error('not used');
+  }
+  holdWait(): Promise<Task | undefined> {
+    throw new Error('not used');
+  }
 }
 
 /** What one create does: its answer, and whether the account got a generation from it. */
