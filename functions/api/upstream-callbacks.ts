@@ -10,8 +10,9 @@
  * A callback that finds no wait held (the workflow is mid-turn) needs none: the turn's hold is conditional
  * on the task as it read it, so the turn sees what this read recorded.
  *
- * Reads on a callback count against the task's ceiling of reads, and come at most one a second: whoever
- * can see the URL can make the gateway read the upstream, never without bound.
+ * Reads on a callback come at most one a second (of the gateway's time) per task: whoever can see the URL
+ * can make the gateway read the upstream, never without bound. They are not polls: they do not count
+ * against the task's ceiling of polls, which a flood of callbacks could otherwise use up.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { NotFoundError } from '../commons/errors.ts';
@@ -28,7 +29,7 @@ export interface CallbackDeps extends UpstreamReadDeps {
 
 /** Gateway milliseconds a wait may end before the schedule's next read without being moved. */
 const REAIM_SLACK_MS = 5_000;
-/** The least time between two reads of a task on callbacks. */
+/** The least time between a read and a read on a callback, in gateway milliseconds. */
 const MIN_READ_GAP_MS = 1_000;
 
 export async function acceptUpstreamCallback(taskId: string, token: string, deps: CallbackDeps): Promise<void> {
@@ -45,11 +46,10 @@ export async function acceptUpstreamCallback(taskId: string, token: string, deps
 async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
   if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
   const now = (deps.clock ?? systemClock)();
-  const plan = await nextReadOf(task, deps);
-  if (plan && plan.progress.reads >= deps.polling.schedule.maxPollsPerTask) return 'no read: the ceiling of reads is reached';
-  if (task.upstreamReadAt && now.getTime() - Date.parse(task.upstreamReadAt) < MIN_READ_GAP_MS) return 'no read: read a moment ago';
+  const { timeScale } = deps.polling;
+  if (task.upstreamReadAt && gatewayMs(now, timeScale) - gatewayMs(task.upstreamReadAt, timeScale) < MIN_READ_GAP_MS) return 'no read: read a moment ago';
 
-  const outcome = await readUpstream(task, deps);
+  const outcome = await readUpstream(task, deps, { poll: false });
   const latest = (await deps.tasks.get(task.id))!;
   if (!latest.wait) return `read (${outcome.next}), no wait held`;
   let turn: WorkflowTurn;

@@ -21,7 +21,14 @@ const deps: PollDeps = {
   upstreamResubmits: settings.upstreamResubmits(),
 };
 
-export const handler = withGatewayErrors(async (input: PollInput): Promise<PollResult> => {
+/** What the wait's callback task passes: its token, and the state as it entered the wait. */
+export interface PollEvent {
+  taskToken: string;
+  state: Omit<PollInput, 'taskToken'>;
+}
+
+export const handler = withGatewayErrors(async (event: PollEvent): Promise<PollResult> => {
+  const input: PollInput = { ...event.state, taskToken: event.taskToken };
   const result = await takeTurn(input, deps);
   log({ msg: 'poll', taskId: input.taskId, next: result.next, waitSeconds: result.waitSeconds, hold: result.hold, woke: input.woke !== undefined });
   return result;

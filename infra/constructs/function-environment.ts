@@ -141,7 +141,7 @@ export interface PollingSettings {
   readonly callbackFallback?: Duration;
   /** Without callbacks: the typical time of a ray-2 5 s 720p generation, until recent completions say otherwise. @default 120 seconds */
   readonly typicalPrior?: Duration;
-  /** No task is polled more often, reads on a callback included. @default 40 */
+  /** No task is polled more often (a read on a callback is no poll). @default 40 */
   readonly maxPollsPerTask?: number;
 }
 

@@ -103,11 +103,11 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
-  async noteUpstreamRead(id: string, at: Date): Promise<Task> {
+  async noteUpstreamRead(id: string, at: Date, poll: boolean): Promise<Task> {
     for (let attempt = 1; ; attempt++) {
       const task = await this.get(id);
       if (!task) throw new TransitionRefusedError(`Task ${id} does not exist.`);
-      const next = withUpstreamRead(task, at.toISOString());
+      const next = withUpstreamRead(task, at.toISOString(), poll);
       if (await this.putIfUnchanged(task, next)) return next;
       if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to write it.`);
     }

@@ -13,8 +13,8 @@
  *   runs past its typical time (`lateGrowth` seconds per second late, up to `maxIntervalSeconds`), so a
  *   slow one costs a few more reads, not one every few seconds for half an hour.
  *
- * Either way no task is read more than `maxPollsPerTask` times: past that, the next turn is at its
- * deadline, which fails it without a read.
+ * Either way no task is polled more than `maxPollsPerTask` times: past that, the next turn is at its
+ * deadline, which fails it without a read. (A read on a callback counts as the last read, not as a poll.)
  */
 import { submittedAt, type Task } from './task.ts';
 import { workflowWaitSeconds } from './workflow-wait.ts';
@@ -30,7 +30,7 @@ export interface PollScheduleSettings {
   firstPollFraction: number;
   /** Without callbacks: seconds added to the interval per second the generation runs past its typical time. */
   lateGrowth: number;
-  /** No task is read more often than this, reads on a callback included. */
+  /** No task is polled more often than this (reads on a callback are not polls). */
   maxPollsPerTask: number;
 }
 
@@ -60,7 +60,7 @@ export interface PollProgress {
   submittedAt: number;
   /** The last read of the upstream (a poll, or a read on a callback); none yet: `submittedAt`. */
   lastReadAt?: number;
-  /** Reads of the upstream so far, for this generation. */
+  /** Polls of the upstream so far, for this task. */
   reads: number;
   /** The task fails at its deadline: the schedule never aims past it. */
   deadline: number;

@@ -142,7 +142,7 @@ export interface Task {
   resubmits?: number;
   discardedUpstreamIds?: string[];
   upstreamAssets?: UpstreamAssets;
-  /** Reads of the upstream for this task (polls, and reads on a callback), and when the last one was: the poll schedule's. */
+  /** The workflow's polls of the upstream for this task (the poll schedule's ceiling counts them), and when it was last read (by a poll, or on a callback). */
   upstreamReads?: number;
   upstreamReadAt?: string;
   /** The workflow's current wait for this task, while one holds (WorkflowWait). */
@@ -164,10 +164,11 @@ export interface WorkflowWait {
   until: string;
 }
 
-/** The task with one more read of the upstream, at `at`. */
-export function withUpstreamRead(task: Task, at: string): Task {
+/** The task read upstream at `at`: one more poll when `poll`. */
+export function withUpstreamRead(task: Task, at: string, poll = true): Task {
   const last = task.upstreamReadAt && task.upstreamReadAt > at ? task.upstreamReadAt : at;
-  return { ...task, upstreamReads: (task.upstreamReads ?? 0) + 1, upstreamReadAt: last, version: task.version + 1 };
+  const reads = (task.upstreamReads ?? 0) + (poll ? 1 : 0);
+  return { ...task, upstreamReads: reads, upstreamReadAt: last, version: task.version + 1 };
 }
 
 /** The task with its workflow waiting on `wait`. */

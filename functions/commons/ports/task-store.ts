@@ -38,8 +38,11 @@ export interface TaskStore {
   queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
   /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
-  /** Counts one more read of the upstream for the task, at `at` (the poll schedule's). The task as written. */
-  noteUpstreamRead(id: string, at: Date): Promise<Task>;
+  /**
+   * Records a read of the upstream for the task, at `at`, and counts it when it was a poll (the poll
+   * schedule's ceiling). The task as written.
+   */
+  noteUpstreamRead(id: string, at: Date, poll: boolean): Promise<Task>;
   /**
    * Records the workflow's wait on the task, if the task is still at version `ifVersion` (what the turn
    * that waits read last). Undefined when it changed since: the turn must look again, or it might wait

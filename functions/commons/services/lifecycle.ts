@@ -32,7 +32,7 @@ export class TaskLifecycle implements TaskStore {
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
   // Neither changes the task's status: nothing follows them.
-  noteUpstreamRead: TaskStore['noteUpstreamRead'] = (id, at) => this.store.noteUpstreamRead(id, at);
+  noteUpstreamRead: TaskStore['noteUpstreamRead'] = (id, at, poll) => this.store.noteUpstreamRead(id, at, poll);
   holdWait: TaskStore['holdWait'] = (id, wait, ifVersion) => this.store.holdWait(id, wait, ifVersion);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {

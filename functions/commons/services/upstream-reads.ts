@@ -40,22 +40,25 @@ export interface UpstreamReadDeps {
  */
 export type ReadOutcome = { next: 'wait'; retryAfterSeconds?: number } | { next: 'copy' | 'failed' | 'resubmit' };
 
-/** Reads the task's generation upstream once, and records what changed. */
-export async function readUpstream(task: Task, deps: UpstreamReadDeps): Promise<ReadOutcome> {
+/**
+ * Reads the task's generation upstream once, and records what changed. `poll`: the read is one of the
+ * workflow's own polls, which count against the task's ceiling; a read on a callback does not.
+ */
+export async function readUpstream(task: Task, deps: UpstreamReadDeps, { poll } = { poll: true }): Promise<ReadOutcome> {
   const now = (deps.clock ?? systemClock)();
   let generation: UpstreamGeneration;
   try {
     generation = await deps.provider.get(task.upstreamId!);
   } catch (error) {
     if (error instanceof TransientUpstreamError && error.rateLimited) {
-      await deps.tasks.noteUpstreamRead(task.id, now); // a request all the same: it counts against the ceiling
+      await deps.tasks.noteUpstreamRead(task.id, now, poll); // a request all the same
       return { next: 'wait', retryAfterSeconds: error.retryAfterSeconds };
     }
     if (!(error instanceof UpstreamRejectedError)) throw error; // transient: retried by the state machine
     await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
     return { next: 'failed' };
   }
-  await deps.tasks.noteUpstreamRead(task.id, now);
+  await deps.tasks.noteUpstreamRead(task.id, now, poll);
   switch (generation.state) {
     case 'queued':
       return { next: 'wait' };

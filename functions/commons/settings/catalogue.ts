@@ -251,7 +251,7 @@ export const SETTINGS = {
   },
   maxPollsPerTask: {
     type: 'number', env: 'MAX_POLLS_PER_TASK', context: 'maxPollsPerTask', integer: true, min: 1, max: 1000, default: 40,
-    doc: 'no task is polled more often, reads on a callback included; past it only the deadline ends the task',
+    doc: 'no task is polled more often (a read on a callback is no poll, and comes at most once a second); past it only the deadline ends the task',
   },
   reconcileInterval: {
     type: 'number', context: 'reconcileIntervalMinutes', contextIn: 'minutes', duration: true, default: 5 * MINUTE,
