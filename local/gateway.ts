@@ -176,6 +176,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         }
       },
       bucketCorsRules(template.Resources[ids.bucket]!.Properties),
+      (req) => usage.observeS3(req),
     );
     closers.push(s3.close);
 
@@ -253,7 +254,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, scale, options),
         logs: options.functionLogs,
       });
-      hosts.set(host.arn, { arn: host.arn, invoke: (payload) => (usage.invoked(name), host.invoke(payload)), close: () => host.close() });
+      hosts.set(host.arn, { arn: host.arn, invoke: (payload) => usage.timed(name, () => host.invoke(payload)), close: () => host.close() });
       closers.push(() => host.close());
     }
     // Closed before the functions, so no execution sees its Lambda vanish and records a bogus failure:

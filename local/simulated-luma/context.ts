@@ -43,6 +43,8 @@ export interface SimCreatedGeneration {
   outcome: SimOutcome;
   /** The generation's created_at. */
   createdAt: string;
+  /** When each GET of it came (the simulator's clock, epoch ms), and what state it answered: `npm run bench` counts the polls. */
+  reads: { atMs: number; state: string }[];
 }
 
 export interface SimContext {

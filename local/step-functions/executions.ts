@@ -72,6 +72,8 @@ export class LocalStepFunctions {
   private readonly executionArnPrefix: string;
   private readonly executions = new Map<string, ExecutionRecord>();
   private readonly live = new Map<string, LiveExecution>();
+  /** State transitions per execution, as AWS bills them: every state entered, every retry (this run only). */
+  private readonly transitionCounts = new Map<string, number>();
   private readonly stateFile: StateFile | undefined;
   private readonly logLine: (line: string) => void;
   private closing = false;
@@ -178,6 +180,14 @@ export class LocalStepFunctions {
     this.tokens.sendTaskHeartbeat(taskToken);
   }
 
+  /**
+   * The state transitions an execution made, as AWS bills them (each state entered, each retry), since
+   * this instance started it; undefined for one it never ran. What a history would show, for measurements.
+   */
+  transitions(executionArn: string): number | undefined {
+    return this.transitionCounts.get(executionArn);
+  }
+
   /** Resolves once every change so far is on disk: AWS acknowledges a start only when it is durable. */
   async persisted(): Promise<void> {
     await this.stateFile?.flush();
@@ -273,6 +283,9 @@ export class LocalStepFunctions {
     const limits = new ExecutionLimits((stateName, stateType) => this.countedKind(stateName, stateType));
     try {
       for await (const event of events) {
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') {
+          this.transitionCounts.set(record.executionArn, (this.transitionCounts.get(record.executionArn) ?? 0) + 1);
+        }
         const line = describeEvent(event);
         if (line) this.logLine(`${record.name}: ${line}`);
         const broken = limits.observe(event);

@@ -10,16 +10,14 @@
  * measures the wait for a core.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { GATEWAY_BUNDLING } from '../../infra/constructs/gateway-function.ts';
-import { resolveIntrinsics, type ResourceValues, type Template } from '../../local/cloudformation-intrinsics.ts';
-import { bundlePathOf, logicalIds, synthesize } from '../../local/gateway/synthesized-app.ts';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/local-aws.ts';
+import { LOCAL_REGION } from '../../local/local-aws.ts';
+import type { FunctionName, SynthesizedFunction } from './app.ts';
 
 const run = promisify(execFile);
 
@@ -44,49 +42,38 @@ export interface InitFigures {
   functions: Record<string, InitFigure>;
 }
 
-export async function measureInit(options: { runs: number; log?: (line: string) => void }): Promise<InitFigures> {
-  const workDir = mkdtempSync(join(tmpdir(), 'bench-init-'));
-  try {
-    options.log?.('init: synthesizing the app (bundles every function)');
-    const { stack, template, outdir } = synthesize(join(workDir, 'cdk.out'), {});
-    const ids = logicalIds(stack);
-    const values = placeholderValues(template);
-    const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
-    const baseline = await buildBaseline(workDir);
-    const deployedNodeOptions = String(template.Resources[ids.api]!.Properties.Environment.Variables.NODE_OPTIONS ?? '');
-
-    const targets: { name: string; bundle: string; env: Record<string, string> }[] = [
-      { name: 'DynamoDbOnly', bundle: baseline, env: { NODE_OPTIONS: deployedNodeOptions } },
-    ];
-    for (const [name, id] of Object.entries(ids.functions)) {
-      const resource = template.Resources[id]!.Properties;
-      const env = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
-      targets.push({ name, bundle: bundlePathOf(outdir, resource.Code?.S3Key), env });
-    }
-    // Interleaved rounds, so a burst of load on the shared machine falls on every function alike.
-    const runs = new Map<string, ImportRun[]>(targets.map((target) => [target.name, []]));
-    for (let round = 0; round < options.runs; round++) {
-      for (const target of targets) runs.get(target.name)!.push(await coldImportMs(target.bundle, target.env));
-    }
-    const figure = (target: (typeof targets)[number]) => {
-      const measured = runs.get(target.name)!;
-      return {
-        bundle_kb: Math.round(statSync(target.bundle).size / 1024),
-        init_ms: round1(median(measured.map((one) => one.cpuMs))),
-        init_wall_ms: round1(median(measured.map((one) => one.wallMs))),
-        runs_ms: measured.map((one) => round1(one.cpuMs)),
-      };
-    };
-    const base = figure(targets[0]!);
-    const functions: Record<string, InitFigure> = {};
-    for (const target of targets.slice(1)) {
-      const measured = figure(target);
-      functions[target.name] = { ...measured, init_ratio: Math.round((measured.init_ms / base.init_ms) * 100) / 100 };
-    }
-    return { baseline: base, functions };
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
+export async function measureInit(options: {
+  functions: Record<FunctionName, SynthesizedFunction>;
+  workDir: string;
+  runs: number;
+}): Promise<InitFigures> {
+  const baseline = await buildBaseline(options.workDir);
+  const deployedNodeOptions = options.functions.Api.environment.NODE_OPTIONS ?? '';
+  const targets: { name: string; bundle: string; env: Record<string, string> }[] = [
+    { name: 'DynamoDbOnly', bundle: baseline, env: { NODE_OPTIONS: deployedNodeOptions } },
+    ...Object.entries(options.functions).map(([name, fn]) => ({ name, bundle: fn.bundle, env: fn.environment })),
+  ];
+  // Interleaved rounds, so a burst of load on the shared machine falls on every function alike.
+  const runs = new Map<string, ImportRun[]>(targets.map((target) => [target.name, []]));
+  for (let round = 0; round < options.runs; round++) {
+    for (const target of targets) runs.get(target.name)!.push(await coldImportMs(target.bundle, target.env));
   }
+  const figure = (target: (typeof targets)[number]) => {
+    const measured = runs.get(target.name)!;
+    return {
+      bundle_kb: Math.round(statSync(target.bundle).size / 1024),
+      init_ms: round1(median(measured.map((one) => one.cpuMs))),
+      init_wall_ms: round1(median(measured.map((one) => one.wallMs))),
+      runs_ms: measured.map((one) => round1(one.cpuMs)),
+    };
+  };
+  const base = figure(targets[0]!);
+  const functions: Record<string, InitFigure> = {};
+  for (const target of targets.slice(1)) {
+    const measured = figure(target);
+    functions[target.name] = { ...measured, init_ratio: Math.round((measured.init_ms / base.init_ms) * 100) / 100 };
+  }
+  return { baseline: base, functions };
 }
 
 /** The floor: the DynamoDB client and nothing else, bundled as every function is. */
@@ -142,16 +129,7 @@ async function coldImportMs(bundle: string, env: Record<string, string>): Promis
   return JSON.parse(stdout) as ImportRun;
 }
 
-/** Every resource a placeholder physical id and ARN: the functions only read them at init. */
-function placeholderValues(template: Template): ResourceValues {
-  const values: ResourceValues = {};
-  for (const id of Object.keys(template.Resources)) {
-    values[id] = { ref: `bench-${id}`, attributes: { Arn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${id}`, Name: `bench-${id}`, RootResourceId: 'root' } };
-  }
-  return values;
-}
-
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;

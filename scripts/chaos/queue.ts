@@ -6,7 +6,7 @@
  *
  * Loopback only; every wait is bounded; the scenario stops with its queue still long, by design.
  */
-import type { FunctionUsage } from '../../local/usage.ts';
+import { usageDelta, type FunctionUsage } from '../../local/usage.ts';
 import { isQueued } from '../../functions/commons/domain/task.ts';
 import { TimeScale } from '../../local/time-scale.ts';
 import {
@@ -161,7 +161,5 @@ export async function queue(
 
 /** The usage of one function between two snapshots. */
 function delta(before: Record<string, FunctionUsage>, after: Record<string, FunctionUsage>, name: string): FunctionUsage {
-  const zero = { invocations: 0, readRequests: 0, itemsRead: 0 };
-  const [a, b] = [before[name] ?? zero, after[name] ?? zero];
-  return { invocations: b.invocations - a.invocations, readRequests: b.readRequests - a.readRequests, itemsRead: b.itemsRead - a.itemsRead };
+  return usageDelta(before[name], after[name]);
 }

@@ -1,0 +1,79 @@
+/**
+ * What 1,000 generations cost in AWS, from what one generation was measured to use: its state transitions,
+ * each function's invocations × their duration × its memory, its DynamoDB capacity units and its S3
+ * requests, at us-east-1's published on-demand prices (below; the upstream's own charge excluded, and so
+ * are the client's GETs, whose number is the client's choice, and storage, whose cost is per month).
+ *
+ * Durations are this machine's (shared, loaded, functions in worker threads): a Lambda environment of its
+ * own would take less, so the Lambda line errs high. The bench's video is the 36 kB sample: a real 5 s
+ * 720p video of ~10 MB is a multipart upload of 2 parts, 3 more PUTs than the sample's single one, which
+ * `s3_puts_per_real_video` adds.
+ */
+export const PRICES_US_EAST_1 = {
+  /** Step Functions Standard: per state transition ($0.025 per 1,000). */
+  stateTransition: 0.025 / 1000,
+  /** Lambda on arm64: per GB-second, and per request ($0.20 per million). */
+  lambdaGbSecond: 0.0000133334,
+  lambdaRequest: 0.2 / 1_000_000,
+  /** DynamoDB on demand (since November 2024): per write request unit and read request unit. */
+  dynamoDbWriteUnit: 0.625 / 1_000_000,
+  dynamoDbReadUnit: 0.125 / 1_000_000,
+  /** S3 Standard: PUT, COPY, POST, LIST ($0.005 per 1,000) and GET, HEAD ($0.0004 per 1,000). */
+  s3Put: 0.005 / 1000,
+  s3Get: 0.0004 / 1000,
+  /** DynamoDB storage, per GB-month: for a task that waits in the queue. */
+  dynamoDbGbMonth: 0.25,
+} as const;
+
+/** A real 5 s 720p video of about 10 MB: create, 2 parts, complete, instead of the sample's one PutObject. */
+const S3_PUTS_PER_REAL_VIDEO = 3;
+/** A task item, with its request and history, is a few KB. */
+const TASK_ITEM_GB = 4 / 1024 / 1024;
+const HOURS_A_MONTH = 730;
+
+export interface UsagePerGeneration {
+  transitions: number;
+  functions: Record<string, { invocations: number; invocationMs: number; readUnits: number; writeUnits: number; s3Puts: number; s3Gets: number }>;
+  memoryMb: Record<string, number>;
+}
+
+export interface CostFigures {
+  prices: typeof PRICES_US_EAST_1;
+  per_1000_generations_usd: {
+    step_functions: number;
+    lambda: number;
+    dynamodb: number;
+    s3: number;
+    total_at_once: number;
+    /** The same generation after an hour in its owner's queue: no execution, no invocation while it waits. */
+    total_after_an_hour_queued: number;
+  };
+}
+
+export function costPer1000(usage: UsagePerGeneration): CostFigures {
+  const p = PRICES_US_EAST_1;
+  let lambda = 0;
+  let dynamodb = 0;
+  let s3 = S3_PUTS_PER_REAL_VIDEO * p.s3Put;
+  for (const [name, used] of Object.entries(usage.functions)) {
+    const gb = (usage.memoryMb[name] ?? 128) / 1024;
+    lambda += used.invocations * p.lambdaRequest + (used.invocationMs / 1000) * gb * p.lambdaGbSecond;
+    dynamodb += used.writeUnits * p.dynamoDbWriteUnit + used.readUnits * p.dynamoDbReadUnit;
+    s3 += used.s3Puts * p.s3Put + used.s3Gets * p.s3Get;
+  }
+  const stepFunctions = usage.transitions * p.stateTransition;
+  const atOnce = stepFunctions + lambda + dynamodb + s3;
+  const queuedHour = (TASK_ITEM_GB * p.dynamoDbGbMonth) / HOURS_A_MONTH;
+  const per1000 = (value: number) => Math.round(value * 1000 * 10_000) / 10_000;
+  return {
+    prices: p,
+    per_1000_generations_usd: {
+      step_functions: per1000(stepFunctions),
+      lambda: per1000(lambda),
+      dynamodb: per1000(dynamodb),
+      s3: per1000(s3),
+      total_at_once: per1000(atOnce),
+      total_after_an_hour_queued: per1000(atOnce + queuedHour),
+    },
+  };
+}
