@@ -15,7 +15,7 @@
  * against the task's ceiling of polls, which a flood of callbacks could otherwise use up.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { NotFoundError } from '../commons/errors.ts';
+import { CallbackTooEarlyError, NotFoundError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
 import { gatewayMs, waitSecondsUntil } from '../commons/domain/poll-schedule.ts';
 import { systemClock } from '../commons/clock.ts';
@@ -44,8 +44,12 @@ export async function acceptUpstreamCallback(taskId: string, token: string, deps
 
 /** What the callback led to: a read and a wake, a read alone, or nothing (see the module's comment). */
 async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
-  if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
   const now = (deps.clock ?? systemClock)();
+  // Created upstream, not yet recorded (a submit, or a resubmit, is writing it): the upstream's next try will find it.
+  if (task.status === 'accepted' && task.submitLeaseUntil && Date.parse(task.submitLeaseUntil) > now.getTime()) {
+    throw new CallbackTooEarlyError('The task is being submitted: call back again.');
+  }
+  if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
   const { timeScale } = deps.polling;
   if (task.upstreamReadAt && gatewayMs(now, timeScale) - gatewayMs(task.upstreamReadAt, timeScale) < MIN_READ_GAP_MS) return 'no read: read a moment ago';
 

@@ -3,7 +3,7 @@
  * integer: anything else fails the execution with States.Runtime, which no Catch sees (REFERENCE.md §3).
  */
 import { describe, expect, it } from 'vitest';
-import { pollTask, type PollDeps, type PollInput } from '../../../functions/poll/poll-task.ts';
+import { pollTask, takeTurn, type PollDeps, type PollInput } from '../../../functions/poll/poll-task.ts';
 import { newTask, withUpstreamRead, type Task } from '../../../functions/commons/domain/task.ts';
 import { DEFAULT_POLL_SCHEDULE } from '../../../functions/commons/domain/poll-schedule.ts';
 import { TransientUpstreamError } from '../../../functions/commons/errors.ts';
@@ -144,5 +144,67 @@ describe('pollTask: the placeholder still in the upstream key secret', () => {
         failure: { code: 'upstream_rejected', reason: expect.stringContaining('set the Luma API key in secret UpstreamKey3C2B1A9F-Qx7Zk2Wm9Vb4-AbCdEf') },
       },
     ]);
+  });
+});
+
+describe('takeTurn: ending the wait or holding it', () => {
+  it('ends its own wait at once with what it found (here: a generation the upstream finished)', async () => {
+    const woken: unknown[] = [];
+    const base = deps(task('dreaming', { marker: true }), { get: async () => ({ id: 'gen-1', state: 'completed', videoUrl: 'https://cdn.example/v.mp4' }) });
+    let current = task('dreaming', { marker: true });
+    const result = await takeTurn(woke(60), {
+      ...base,
+      tasks: {
+        ...base.tasks,
+        get: async () => current,
+        transition: async (_id: string, change: { to: string }) => ((current = { ...current, status: change.to as Task['status'] }), { task: current, changed: true }),
+        noteUpstreamRead: async () => current,
+      } as unknown as TaskStore,
+      durations: { recent: async () => [], record: async () => {} },
+      workflow: { wake: async (token, turn) => (woken.push([token, turn]), true) },
+    });
+    expect(result).toMatchObject({ next: 'copy', hold: false });
+    expect(woken).toEqual([['token', { taskId: ID, next: 'copy', waitSeconds: 1 }]]);
+  });
+
+  it('holds with its token, written only if the task is as the turn last read it; a task that moved on meanwhile is looked at again', async () => {
+    const held: unknown[] = [];
+    const woken: unknown[] = [];
+    let current = task('dreaming', { marker: true });
+    let reads = 0;
+    const base = deps(current);
+    const result = await takeTurn(
+      { taskId: ID, taskToken: 'token', waitSeconds: 60 },
+      {
+        ...base,
+        tasks: {
+          get: async () => {
+            // A callback records the end of the generation just after the turn's decision.
+            if (++reads === 2) current = { ...current, status: 'copying', version: current.version + 1 };
+            return current;
+          },
+          holdWait: async (_id: string, wait: unknown, ifVersion: number) => (held.push([wait, ifVersion]), undefined),
+        } as unknown as TaskStore,
+        workflow: { wake: async (token, turn) => (woken.push([token, turn]), true) },
+      },
+    );
+    expect(held).toEqual([]); // never held a wait on a task that has moved on
+    expect(result).toMatchObject({ next: 'copy', hold: false });
+    expect(woken).toEqual([['token', { taskId: ID, next: 'copy', waitSeconds: 1 }]]);
+  });
+
+  it('stores its token and when its wait ends, conditional on the version it read', async () => {
+    const held: [unknown, number][] = [];
+    const current = task('dreaming', { marker: true });
+    const base = deps(current);
+    const result = await takeTurn(
+      { taskId: ID, taskToken: 'token', waitSeconds: 60 },
+      {
+        ...base,
+        tasks: { get: async () => current, holdWait: async (_id: string, wait: unknown, v: number) => (held.push([wait, v]), current) } as unknown as TaskStore,
+      },
+    );
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: 60, hold: true });
+    expect(held).toEqual([[{ token: 'token', until: new Date(NOW.getTime() + 60_000).toISOString() }, current.version]]);
   });
 });
