@@ -3,7 +3,7 @@
  * catalogue names (functions/commons/settings/catalogue.ts; the README's CDK context table). Lists: entries
  * separated by commas, or a list in cdk.json.
  */
-import { App, Duration, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations, type IStackSynthesizer } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,8 @@ export interface BuildAppOptions {
    * (see infra/nag.ts) fails the synth. @default true
    */
   readonly nag?: boolean;
+  /** How the stack is synthesized. @default CDK's (assets in the bootstrap bucket, for `cdk deploy`); `npm run package` gives its own */
+  readonly synthesizer?: IStackSynthesizer;
 }
 
 export function buildApp(options: BuildAppOptions = {}): {
@@ -52,7 +54,8 @@ export function buildApp(options: BuildAppOptions = {}): {
     return value === undefined ? undefined : Array.isArray(value) ? value.map(String) : String(value);
   };
   const stack = new GatewayStack(app, STACK_NAME, {
-    description: 'Luma video generation gateway (seed-compatible API, Step Functions, S3)',
+    description: 'Luma video generation gateway (aggregator-compatible API, Step Functions, S3)',
+    synthesizer: options.synthesizer,
     upstream: {
       baseUrl: context.text('upstreamBaseUrl'),
       model: context.text('upstreamModel'),
@@ -93,6 +96,7 @@ export function buildApp(options: BuildAppOptions = {}): {
     apiThrottle: { rateLimit: number('apiRateLimit'), burstLimit: number('apiBurstLimit') },
     setAccountCloudWatchRole: context.boolean('apiGatewayCloudWatchRole'),
     corsAllowedOrigins: parseAllowedOrigins(list('corsAllowedOrigins'), context.label('corsAllowedOrigins')),
+    alarmEmail: context.text('alarmEmail'),
   });
   return { app, stack };
 }

@@ -43,6 +43,8 @@ export class GatewayStack extends Stack {
       apiThrottle: props.apiThrottle,
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins: props.corsAllowedOrigins,
+      alarmEmail: props.alarmEmail,
+      bucket: props.bucket,
     };
     // The id "Default" is left out of logical ids: the resources keep the ids they had when this stack held
     // them directly. The table and the bucket are retained, and a new id would replace them with empty ones
@@ -55,6 +57,8 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, 'TableName', { value: gateway.table.tableName, description: 'Tasks and API key hashes' });
     new CfnOutput(this, 'UpstreamKeySecret', { value: gateway.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
     new CfnOutput(this, 'StateMachineArn', { value: gateway.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: gateway.observability.topic.topicArn, description: 'The alarms notify this SNS topic: subscribe to it' });
+    new CfnOutput(this, 'DashboardName', { value: gateway.observability.dashboard.dashboardName, description: 'The CloudWatch dashboard of the gateway' });
   }
 }
 

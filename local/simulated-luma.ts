@@ -66,6 +66,10 @@
  *   [sim:fail-first:N] the first N generations carrying that exact prompt fail with "Job failed" (a fault
  *                      on Luma's side, which the gateway answers with a new submit); later ones complete.
  *   [sim:slow]         the dreaming phase lasts 100 times longer (deadline tests).
+ *   [sim:hold-assets]  the video and thumbnail URLs answer only 60 s (times timeScale) after completion: a
+ *                      request comes in and waits (`stats().assetsHeld` counts it), like a slow CDN; on a
+ *                      frozen clock, until the test moves it. A download begun is answered to its end
+ *                      even if the generation is deleted meanwhile (a CDN does not cut a transfer).
  * The per-prompt counts of [sim:busy:N], [sim:lost:N], [sim:hang-created:N] and [sim:fail-first:N] are
  * not persisted.
  *
@@ -102,6 +106,11 @@
  *   SIM_OTHER_CLIENTS   otherClients      0 or 1, default 1: the shared account above.
  *   SIM_CALLBACKS       callbacks         0 or 1, default 1: the callbacks above; 0 sends none, as if every
  *                                         one were lost (for the gateway's polling alone).
+ * DELETE /generations/{id} answers 204 for a completed or failed generation (it is gone: GET and a second
+ * DELETE answer 404). Luma does not document what it does with one still queued or dreaming, so the
+ * simulator does the stricter thing: 400 {"detail":"Generation is still in progress; …"}, and the
+ * generation runs on to its end, in the concurrency limit meanwhile.
+ *
  * A submit is handled in this order: body cap (413), injected transport fault (submit_5xx/429/timeout),
  * validation and [sim:reject]/[sim:busy:N], the concurrency limit, the create (with generation_fail, and
  * its twin), then the answer: sent, or lost/held ([sim:lost:N], [sim:hang-created:N], submit_lost).

@@ -62,4 +62,20 @@ export class GatewayClient {
   get(id: string): Promise<ApiAnswer<any>> {
     return this.request('GET', `/luma/generations/${id}`);
   }
+
+  /** One page of the caller's generations: `{data, next_cursor}`; undefined parameters are left out. */
+  list(query: { limit?: number | string; cursor?: string; state?: string } = {}): Promise<ApiAnswer<any>> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.append(name, String(value));
+    const search = params.size > 0 ? `?${params}` : '';
+    return this.request('GET', `/luma/generations${search}`);
+  }
+
+  cancel(id: string): Promise<ApiAnswer<any>> {
+    return this.request('POST', `/luma/generations/${id}/cancel`);
+  }
+
+  delete(id: string): Promise<ApiAnswer<any>> {
+    return this.request('DELETE', `/luma/generations/${id}`);
+  }
 }

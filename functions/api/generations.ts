@@ -1,12 +1,12 @@
 /**
- * The two operations of the seed API, free of HTTP: the routes (routes.ts) authenticate and parse, these
+ * The two operations of the aggregator API, free of HTTP: the routes (routes.ts) authenticate and parse, these
  * decide.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { GenerationRequest, KeyframeInput } from '../commons/domain/generation-request.ts';
 import { isQueued, newTask, type Keyframe, type Task } from '../commons/domain/task.ts';
 import { markerUrl } from '../commons/domain/upstream-marker.ts';
-import { toSeedGeneration, type SeedGeneration } from '../commons/domain/seed-response.ts';
+import { toPublicGeneration, type PublicGeneration } from '../commons/domain/public-generation.ts';
 import { NotFoundError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
@@ -44,7 +44,7 @@ export async function createGeneration(
   body: GenerationRequest,
   requestId: string,
   deps: GenerationsDeps,
-): Promise<SeedGeneration> {
+): Promise<PublicGeneration> {
   const { owner } = key;
   await deps.clientLimits.admit(key);
   const id = (deps.newId ?? randomUUID)();
@@ -104,7 +104,7 @@ async function recordTask(
   return task;
 }
 
-async function dispatchAndSubmit(recorded: Task, ownersNext: boolean, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+async function dispatchAndSubmit(recorded: Task, ownersNext: boolean, requestId: string, deps: GenerationsDeps): Promise<PublicGeneration> {
   let task = recorded;
   const { id, owner } = task;
   let admitted: string[] = [];
@@ -131,7 +131,7 @@ async function dispatchAndSubmit(recorded: Task, ownersNext: boolean, requestId:
     await Promise.all(others);
   }
   const position = isQueued(task) ? await deps.queue.position(owner, task.queueTicket!) : undefined;
-  return toSeedGeneration(task, undefined, requestId, position);
+  return toPublicGeneration(task, undefined, requestId, position);
 }
 
 /** The fast path: the task got a slot at once, so it is submitted now, while the client waits. */
@@ -155,7 +155,7 @@ async function submitAdmitted(id: string, deps: GenerationsDeps): Promise<Task> 
   }
 }
 
-export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<SeedGeneration> {
+export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<PublicGeneration> {
   const task = await deps.tasks.get(taskId);
   // Another owner's task is answered exactly like a missing one, so ids reveal nothing across tenants.
   if (!task || task.owner !== owner) throw new NotFoundError(`No generation with id ${taskId}.`);
@@ -163,5 +163,5 @@ export async function getGeneration(owner: string, taskId: string, requestId: st
     deps.media.outputLinks(task, deps.presignExpirySeconds),
     isQueued(task) ? deps.queue.position(owner, task.queueTicket!) : undefined,
   ]);
-  return toSeedGeneration(task, links, requestId, position);
+  return toPublicGeneration(task, links, requestId, position);
 }

@@ -10,12 +10,14 @@ import { settings } from '../commons/config.ts';
 import { DynamoDbApiKeyStore } from '../commons/adapters/api-key-store.ts';
 import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { DynamoDbIdempotencyStore } from '../commons/adapters/idempotency-store.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { DynamoDbGenerationDurations } from '../commons/adapters/generation-durations.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import type { HttpResponse } from './http.ts';
 import { handleRequest, type ApiDeps } from './routes.ts';
+import { siteDeps } from './site.ts';
 
 const tableName = settings.tableName();
 const offer = settings.generationOffer();
@@ -47,6 +49,7 @@ const deps: ApiDeps = {
   // Built on the first POST that needs it: a cold start serving a GET or a callback never builds it.
   requestSchema: { safeParse: (body) => (requestSchema ??= generationRequestSchemaFor(offer)).safeParse(body) },
   corsOrigins: settings.corsAllowedOrigins(),
+  site: siteDeps(offer, media),
 };
 
-export const handler = (event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps);
+export const handler = observedHandler((event: APIGatewayProxyEvent): Promise<HttpResponse> => handleRequest(event, deps));

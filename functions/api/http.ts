@@ -7,6 +7,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { asGatewayError, GatewayError, PayloadTooLargeError, BadRequestError, TooManyRequestsError, UnsupportedMediaTypeError } from '../commons/errors.ts';
 import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES } from '../commons/domain/payload-limits.ts';
+import type { ErrorBody } from '../commons/domain/error-body.ts';
 
 /** The body limit, set so that every body under it reaches the function (domain/payload-limits.ts). */
 export { MAX_BODY_BYTES };
@@ -21,6 +22,8 @@ export interface HttpRequest {
    * with ", ", as HTTP combines repeated fields: two `Authorization` headers make no valid key.
    */
   readonly headers: Readonly<Record<string, string>>;
+  /** The query string's parameters, each with every value it was given, in order. */
+  readonly query: Readonly<Record<string, readonly string[]>>;
   readonly body: Buffer;
   readonly requestId: string;
 }
@@ -42,11 +45,18 @@ export function requestFromEvent(event: APIGatewayProxyEvent): HttpRequest {
   } else {
     for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) add(name, value);
   }
+  const query: Record<string, string[]> = Object.create(null);
+  if (event.multiValueQueryStringParameters) {
+    for (const [name, values] of Object.entries(event.multiValueQueryStringParameters)) if (values) query[name] = [...values];
+  } else {
+    for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) if (value !== undefined) query[name] = [value];
+  }
   const raw = event.body ?? '';
   return {
     method: event.httpMethod,
     path: event.path,
     headers,
+    query,
     body: event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
     requestId: event.requestContext.requestId,
   };
@@ -63,14 +73,16 @@ export function json(status: number, body: unknown, requestId: string): HttpResp
 export function errorResponse(raised: unknown, requestId: string, log: (fields: Record<string, unknown>) => void): HttpResponse {
   const error = asGatewayError(raised);
   if (error instanceof GatewayError) {
-    const extra = error.details === undefined ? {} : { details: error.details };
-    const response = json(error.status, { error: { code: error.code, message: error.message, ...extra } }, requestId);
+    const extra = error.details === undefined ? {} : { details: error.details as ErrorBody['error']['details'] };
+    const body: ErrorBody = { error: { code: error.code, message: error.message, ...extra } };
+    const response = json(error.status, body, requestId);
     if (error instanceof TooManyRequestsError) response.headers['retry-after'] = String(error.retryAfterSeconds);
     return response;
   }
   // Not one of ours: the message may carry internals, so it goes to the log, not to the client.
   log({ level: 'error', msg: 'unhandled error', requestId, error: describe(error) });
-  return json(500, { error: { code: 'internal', message: `Internal error; quote request id ${requestId}.` } }, requestId);
+  const body: ErrorBody = { error: { code: 'internal', message: `Internal error; quote request id ${requestId}.` } };
+  return json(500, body, requestId);
 }
 
 /** The request body as JSON, with the size and media-type checks a client deserves clear answers to. */

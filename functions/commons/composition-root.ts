@@ -24,6 +24,7 @@ import { DynamoDbUpstreamClaims } from './adapters/upstream-claims.ts';
 import type { UpstreamCapacity } from './ports/upstream-capacity.ts';
 import type { OwnerQueue } from './ports/owner-queue.ts';
 import type { VideoProvider } from './ports/video-provider.ts';
+import { observedProvider, type TraceCall } from './providers/observed-provider.ts';
 import type { ClientLimits } from './ports/client-limits.ts';
 import type { UpstreamClaims } from './ports/upstream-claims.ts';
 import type { Workflow } from './ports/workflow.ts';
@@ -70,8 +71,9 @@ export function copyTaskServices(dynamo: DynamoDBDocumentClient, tableName: stri
   return { tasks: new TaskLifecycle(new DynamoDbTaskStore(dynamo, tableName), {}) };
 }
 
-export function configuredProvider(secrets: SecretsManagerClient): VideoProvider {
+/** The upstream, its 429s counted; each call traced when `trace` is given (the functions that trace). */
+export function configuredProvider(secrets: SecretsManagerClient, trace?: TraceCall): VideoProvider {
   const upstream = settings.upstream();
   const apiKey = cachedSecret(secrets, upstream.apiKeySecretId);
-  return new LumaProvider({ ...upstream, apiKey, forgetApiKey: apiKey.forget });
+  return observedProvider(new LumaProvider({ ...upstream, apiKey, forgetApiKey: apiKey.forget }), trace);
 }

@@ -39,6 +39,10 @@ export const ERROR_CATALOGUE = {
   MethodNotAllowedError: { status: 405, code: 'method_not_allowed' },
   /** The same Idempotency-Key is still being served for an identical request: the client may retry shortly. */
   IdempotencyInProgressError: { status: 409, code: 'idempotency_in_progress' },
+  /** A cancel of a task that already ended (completed, failed or cancelled): there is nothing left to stop. */
+  AlreadyFinishedError: { status: 409, code: 'already_finished' },
+  /** A delete of a task that has not ended: cancel it first, or wait for it. */
+  NotFinishedError: { status: 409, code: 'not_finished' },
   /** The same Idempotency-Key came with a different body: a client bug we must not paper over. */
   IdempotencyKeyReusedError: { status: 422, code: 'idempotency_key_reused' },
   /** A per-key limit was reached: nothing was created; the client may try again after `retryAfterSeconds`. */
@@ -139,6 +143,8 @@ export class UnauthorizedError extends GatewayError {}
 export class NotFoundError extends GatewayError {}
 export class MethodNotAllowedError extends GatewayError {}
 export class IdempotencyInProgressError extends GatewayError {}
+export class AlreadyFinishedError extends GatewayError {}
+export class NotFinishedError extends GatewayError {}
 export class IdempotencyKeyReusedError extends GatewayError {}
 export class PayloadTooLargeError extends GatewayError {}
 export class UnsupportedMediaTypeError extends GatewayError {}

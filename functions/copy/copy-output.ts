@@ -7,11 +7,12 @@ import { pipeline } from 'node:stream';
 import { describeNetworkError } from '../commons/outbound-http.ts';
 import { VerifyingMp4Stream, type VerifiedVideo } from '../commons/media/verified-stream.ts';
 import { readImageInfo } from '../commons/media/image.ts';
-import { outputKeys, type ImageOutput, type Task } from '../commons/domain/task.ts';
+import { outputKeys, TransitionRefusedError, type ImageOutput, type Task } from '../commons/domain/task.ts';
 import { DownloadRefusedError, GatewayError, InvalidTransitionError, TransientDownloadError } from '../commons/errors.ts';
 import { objectTags } from '../commons/services/submit.ts';
 import { log } from '../commons/log.ts';
-import type { TaskStore } from '../commons/ports/task-store.ts';
+import { recordMetric } from '../commons/observability/metrics.ts';
+import type { TaskStore, TransitionResult } from '../commons/ports/task-store.ts';
 import type { MediaStore, ObjectTags } from '../commons/ports/media-store.ts';
 import type { AssetDownloader, DownloadOptions } from '../commons/ports/asset-downloader.ts';
 import type { WorkflowInput } from '../commons/ports/workflow.ts';
@@ -60,24 +61,44 @@ export async function copyOutput(input: WorkflowInput, deps: CopyDeps): Promise<
   if (task.upstreamAssets.imageUrl) deps.downloads.checkAssetUrl(task.upstreamAssets.imageUrl);
   const tags = objectTags(task.id, task.owner, task.request.prompt);
   const keys = outputKeys(task.id);
+  const started = performance.now();
   const video = await copyVideo(task.upstreamAssets.videoUrl, keys.video, tags, deps);
+  recordMetric('copyThroughput', video.sizeBytes / 1_048_576 / Math.max((performance.now() - started) / 1000, 0.001));
   const thumbnail = task.upstreamAssets.imageUrl
     ? await copyThumbnail(task, task.upstreamAssets.imageUrl, keys.thumbnail, tags, deps)
     : undefined;
-  await deps.tasks.transition(task.id, {
-    to: 'completed',
-    output: {
-      videoKey: keys.video,
-      sizeBytes: video.sizeBytes,
-      sha256: video.sha256,
-      width: video.width,
-      height: video.height,
-      durationSeconds: video.durationSeconds,
-      thumbnail,
-    },
-  });
+  let completed: TransitionResult;
+  try {
+    completed = await deps.tasks.transition(task.id, {
+      to: 'completed',
+      output: {
+        videoKey: keys.video,
+        sizeBytes: video.sizeBytes,
+        sha256: video.sha256,
+        width: video.width,
+        height: video.height,
+        durationSeconds: video.durationSeconds,
+        thumbnail,
+      },
+    });
+  } catch (error) {
+    if (error instanceof TransitionRefusedError) await discard(task.id, deps, 'deleted'); // its owner deleted it meanwhile
+    throw error;
+  }
+  if (completed.task.status !== 'completed') {
+    // Ended while the copy ran (its owner cancelled it): what the copy stored belongs to no completed task.
+    await discard(task.id, deps, completed.task.status);
+    throw new InvalidTransitionError(`Task ${task.id} became ${completed.task.status} while it was copied; the copy was discarded.`);
+  }
   log({ msg: 'copied', taskId: task.id, bytes: video.sizeBytes });
   return { taskId: task.id, next: 'completed' };
+}
+
+/** Removes the outputs a copy stored for a task that will never show them. */
+async function discard(taskId: string, deps: CopyDeps, why: string): Promise<void> {
+  const keys = outputKeys(taskId);
+  await deps.media.removeObjects([keys.video, keys.thumbnail]);
+  log({ level: 'warn', msg: 'copy discarded', taskId, status: why });
 }
 
 async function copyVideo(url: string, key: string, tags: ObjectTags, deps: CopyDeps): Promise<VerifiedVideo> {

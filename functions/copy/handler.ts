@@ -10,16 +10,23 @@ import { GuardedAssetDownloader } from '../commons/adapters/asset-downloader.ts'
 import { withGatewayErrors } from '../commons/errors.ts';
 import { copyOutput, type CopyDeps } from './copy-output.ts';
 import type { WorkflowInput } from '../commons/ports/workflow.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
+import { traced, tracedHandler } from '../commons/observability/tracer.ts';
 
 const deps: CopyDeps = {
-  ...copyTaskServices(dynamo, settings.tableName()),
-  media: new S3MediaStore(s3, settings.bucketName()),
+  ...copyTaskServices(traced(dynamo), settings.tableName()),
+  media: new S3MediaStore(traced(s3), settings.bucketName()),
   maxVideoBytes: settings.maxVideoBytes(),
   downloadTimeoutMs: settings.downloadTimeoutMs(),
   downloads: new GuardedAssetDownloader(AssetPolicy.parse(settings.assetHostAllowlist())),
 };
 
 // Downloads are budgeted from this invocation's remaining time, so the copy never runs past its timeout.
-export const handler = withGatewayErrors((input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
-  copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+export const handler = observedHandler(
+  tracedHandler(
+    withGatewayErrors((input: WorkflowInput, context: Pick<Context, 'getRemainingTimeInMillis'>) =>
+      copyOutput(input, { ...deps, remainingTimeMs: () => context.getRemainingTimeInMillis() }),
+    ),
+  ),
+  { correlationId: (input) => input.taskId },
 );

@@ -3,6 +3,7 @@ import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
 import { taskServices } from '../commons/composition-root.ts';
 import { log } from '../commons/log.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { withGatewayErrors } from '../commons/errors.ts';
 import { reconcile, type ReconcileDeps, type ReconcileReport } from './reconcile.ts';
 
@@ -11,8 +12,10 @@ const deps: ReconcileDeps = {
   graceSeconds: settings.reconcileGraceSeconds(),
 };
 
-export const handler = withGatewayErrors(async (): Promise<ReconcileReport> => {
-  const report = await reconcile(deps);
-  log({ msg: 'reconciled', ...report });
-  return report;
-});
+export const handler = observedHandler(
+  withGatewayErrors(async (): Promise<ReconcileReport> => {
+    const report = await reconcile(deps);
+    log({ msg: 'reconciled', ...report });
+    return report;
+  }),
+);

@@ -6,6 +6,8 @@ import { dynamo } from '../commons/clients/dynamodb.ts';
 import { settings } from '../commons/config.ts';
 import { taskServices } from '../commons/composition-root.ts';
 import { log } from '../commons/log.ts';
+import { observedHandler } from '../commons/observability/observed-handler.ts';
+import { recordMetric } from '../commons/observability/metrics.ts';
 import { withGatewayErrors } from '../commons/errors.ts';
 import { failureFromError, type CaughtError } from './failure-from-error.ts';
 
@@ -16,9 +18,14 @@ export interface RecordFailureInput {
   error?: CaughtError;
 }
 
-export const handler = withGatewayErrors(async (input: RecordFailureInput): Promise<{ taskId: string; status: string }> => {
-  const failure = failureFromError(input.error);
-  const { task, changed } = await tasks.transition(input.taskId, { to: 'failed', failure });
-  log({ level: 'warn', msg: 'task failed', taskId: input.taskId, failureCode: failure.code, error: input.error?.Error, changed });
-  return { taskId: input.taskId, status: task.status };
-});
+export const handler = observedHandler(
+  withGatewayErrors(async (input: RecordFailureInput): Promise<{ taskId: string; status: string }> => {
+    const failure = failureFromError(input.error);
+    const { task, changed } = await tasks.transition(input.taskId, { to: 'failed', failure });
+    log({ level: 'warn', msg: 'task failed', taskId: input.taskId, failureCode: failure.code, error: input.error?.Error, changed });
+    // Its execution goes on to the Failed state: the dashboard tells these from the workflow's own faults.
+    recordMetric('workflowFailed');
+    return { taskId: input.taskId, status: task.status };
+  }),
+  { correlationId: (input) => input.taskId },
+);

@@ -136,6 +136,8 @@ export class GatewayApi extends Construct {
         // Errors only, and never request or response data (headers and bodies carry keys and prompts).
         loggingLevel: MethodLoggingLevel.ERROR,
         dataTraceEnabled: false,
+        // X-Ray: each request's trace starts at the stage and follows into the function (active tracing).
+        tracingEnabled: true,
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
       },
@@ -149,7 +151,7 @@ export class GatewayApi extends Construct {
     const ownUrl = `https://${this.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE_NAME}`;
     this.handler = new GatewayFunction(this, 'ApiFunction', {
       handlerDir: 'api',
-      description: 'Seed-compatible Luma generations API',
+      description: 'Aggregator-compatible Luma generations API',
       memorySize: 512,
       timeout: INTEGRATION_TIMEOUT, // API Gateway gives up at 29 s
       environment: {
@@ -171,17 +173,28 @@ export class GatewayApi extends Construct {
     });
     grantTable(this.handler, props.table, {
       capacity: true,
+      ownerTasks: true, // GET /luma/generations
       puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD', 'STATS'],
       updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
-      deletes: ['IDEMPOTENCY'], // releasing the claim of a request refused with 429 or failed inside the gateway
+      // The claim of a request refused with 429 or failed inside the gateway; a finished task its owner deletes.
+      deletes: ['IDEMPOTENCY', 'TASK'],
     });
     // inputs/ holds the keyframes it stores for tasks and the uploads it presigns PUTs for (inputs/uploads/,
-    // signed with this role's credentials) and reads back to check.
-    grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject'], 'inputs/*');
-    grantObjects(this.handler, props.bucket, ['s3:GetObject'], 'generations/*'); // to presign output links
+    // signed with this role's credentials) and reads back to check. Deleting a task deletes its keyframes
+    // and outputs.
+    grantObjects(this.handler, props.bucket, ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'], 'inputs/*');
+    grantObjects(this.handler, props.bucket, ['s3:GetObject', 's3:DeleteObject'], 'generations/*'); // to presign output links, and delete them
     grantSecretValue(this.handler, props.upstreamKey);
     props.stateMachine.grantStartExecution(this.handler);
     grantWake(this.handler, props.stateMachineArnFromName); // a callback ends the workflow's wait
+    // A cancel stops the running run of the task's workflow, which it finds by describing the task's runs.
+    const stop = props.stateMachine.grantExecution(this.handler, 'states:DescribeExecution', 'states:StopExecution');
+    acknowledge(
+      this.handler.role!,
+      'IAM5',
+      'DescribeExecution and StopExecution on the executions of this one state machine: execution names are task ids (and -r2, -r3 reruns) known only at run time.',
+      stop.principalStatements.flatMap((statement) => statement.resources).map((arn) => resourceFinding(this, arn)),
+    );
 
     // A plain AWS_PROXY integration, not LambdaIntegration, which would add two invoke permissions per method
     // (one of them for the console's test invocations): one permission below covers this API's stage.

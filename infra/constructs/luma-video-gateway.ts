@@ -2,7 +2,7 @@ import { Duration, SecretValue, Token } from 'aws-cdk-lib';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Rule } from 'aws-cdk-lib/aws-events';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
-import { HttpMethods, type Bucket } from 'aws-cdk-lib/aws-s3';
+import { Bucket, HttpMethods, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { Storage } from './storage.ts';
 import { GenerationWorkflow } from './workflow.ts';
 import { GatewayApi } from './api.ts';
+import { Observability } from './observability.ts';
 import type { GatewayFunction } from './gateway-function.ts';
 import type { ClientRateLimits } from './api-protection.ts';
 import type { CapacitySettings, KeyLimitSettings, PollingSettings, UpstreamSettings } from './function-environment.ts';
@@ -93,6 +94,15 @@ export interface LumaVideoGatewayProps {
    * to presigned upload URLs. @default none: no CORS
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /**
+   * An existing bucket to store the videos in (the gateway writes under `generations/` and `inputs/`). A
+   * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications, expire
+   * `inputs/` (7 days) and `inputs/uploads/` (1 day), and set a CORS rule for browser uploads yourself.
+   * @default a new bucket, private, encrypted, TLS only, access-logged, with those settings
+   */
+  readonly bucket?: IBucket;
+  /** An email address the alarms are sent to (SNS asks it to confirm). @default none: subscribe to the alarm topic yourself */
+  readonly alarmEmail?: string;
 }
 
 /** The five functions of the gateway, by role. */
@@ -119,9 +129,9 @@ export interface GatewayFunctions {
  */
 export class LumaVideoGateway extends Construct {
   public readonly table: TableV2;
-  public readonly bucket: Bucket;
-  /** Where the bucket's server access logs go. */
-  public readonly accessLogBucket: Bucket;
+  public readonly bucket: IBucket;
+  /** Where the bucket's server access logs go; none when the bucket was given. */
+  public readonly accessLogBucket?: Bucket;
   /** The secret holding the Luma API key: the one given, or the placeholder this construct created. */
   public readonly upstreamKey: ISecret;
   public readonly stateMachine: StateMachine;
@@ -137,6 +147,8 @@ export class LumaVideoGateway extends Construct {
   public readonly storage: Storage;
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
+  /** The dashboard, the alarms and the topic they notify. */
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: LumaVideoGatewayProps = {}) {
     super(scope, id);
@@ -145,8 +157,11 @@ export class LumaVideoGateway extends Construct {
     this.upstreamKey = props.upstreamKey ?? this.placeholderUpstreamKey();
     const corsAllowedOrigins = parseAllowedOrigins(props.corsAllowedOrigins, 'corsAllowedOrigins');
 
-    this.storage = new Storage(this, 'Storage');
+    this.storage = new Storage(this, 'Storage', { bucket: props.bucket });
     if (corsAllowedOrigins.length > 0) {
+      if (!(this.storage.bucket instanceof Bucket)) {
+        throw new Error('LumaVideoGateway: corsAllowedOrigins needs a CORS rule on the bucket, which the gateway sets only on a bucket it creates: add the rule to your bucket (PUT from those origins, header content-type, prefix inputs/uploads/) and leave corsAllowedOrigins unset.');
+      }
       // A page PUTs its upload straight to the bucket, with the presigned URL's signed Content-Type: S3
       // answers the preflight and the PUT for these origins only, and only for uploads.
       this.storage.bucket.addCorsRule({
@@ -203,6 +218,19 @@ export class LumaVideoGateway extends Construct {
       recordFailure: this.workflow.recordFailureFunction,
       reconcile: this.workflow.reconcileFunction,
     };
+    this.observability = new Observability(this, 'Observability', {
+      functions: {
+        Api: this.functions.api,
+        Poll: this.functions.poll,
+        Copy: this.functions.copy,
+        RecordFailure: this.functions.recordFailure,
+        Reconcile: this.functions.reconcile,
+      },
+      stateMachine: this.stateMachine,
+      restApi: this.restApi,
+      reconcileInterval: props.reconcileInterval,
+      alarmEmail: props.alarmEmail,
+    });
   }
 
   private placeholderUpstreamKey(): Secret {
@@ -231,6 +259,10 @@ function checkProps(props: LumaVideoGatewayProps): void {
   const fail = (name: string, expected: string, value: unknown): never => {
     throw new Error(`LumaVideoGateway: ${name} must be ${expected}, not ${describe(value)}.`);
   };
+  /** Fails on the first of `values` that is set and not what `is` accepts. */
+  const each = (values: Record<string, unknown>, expected: string, is: (value: unknown) => boolean): void => {
+    for (const [name, value] of Object.entries(values)) if (value !== undefined && !is(value)) fail(name, expected, value);
+  };
   const objects = {
     upstream: props.upstream,
     capacity: props.capacity,
@@ -239,9 +271,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
     apiThrottle: props.apiThrottle,
     polling: props.polling,
   };
-  for (const [name, value] of Object.entries(objects)) {
-    if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) fail(name, 'an object', value);
-  }
+  each(objects, 'an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value));
   const durations = {
     generationTimeout: props.generationTimeout,
     pollInterval: props.pollInterval,
@@ -250,9 +280,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'polling.callbackFallback': props.polling?.callbackFallback,
     'polling.typicalPrior': props.polling?.typicalPrior,
   };
-  for (const [name, value] of Object.entries(durations)) {
-    if (value !== undefined && !(value instanceof Duration)) fail(name, 'a Duration', value);
-  }
+  each(durations, 'a Duration', (value) => value instanceof Duration);
   const numbers = {
     'upstream.resubmits': props.upstream?.resubmits,
     'capacity.maxConcurrent': props.capacity?.maxConcurrent,
@@ -266,36 +294,26 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'apiThrottle.burstLimit': props.apiThrottle?.burstLimit,
     'polling.maxPollsPerTask': props.polling?.maxPollsPerTask,
   };
-  for (const [name, value] of Object.entries(numbers)) {
-    if (value !== undefined && typeof value !== 'number') fail(name, 'a number', value);
-  }
+  each(numbers, 'a number', (value) => typeof value === 'number');
+  each({ bucket: props.bucket }, 'an S3 bucket (an IBucket)', (value) => typeof (value as Partial<IBucket> | null)?.bucketName === 'string');
   const strings = {
     'upstream.baseUrl': props.upstream?.baseUrl,
     'upstream.model': props.upstream?.model,
     'upstream.resolution': props.upstream?.resolution,
     'upstream.duration': props.upstream?.duration,
     publicBaseUrl: props.publicBaseUrl,
+    alarmEmail: props.alarmEmail,
   };
-  for (const [name, value] of Object.entries(strings)) {
-    if (value !== undefined && typeof value !== 'string') fail(name, 'a string', value);
-  }
-  const lists = {
+  each(strings, 'a string', (value) => typeof value === 'string');
+  const isStringList = (value: unknown) => Array.isArray(value) && value.every((entry) => typeof entry === 'string');
+  const upstreamLists = {
     'upstream.allowedModels': props.upstream?.allowedModels,
     'upstream.allowedResolutions': props.upstream?.allowedResolutions,
     'upstream.allowedDurations': props.upstream?.allowedDurations,
-    assetHostAllowlist: props.assetHostAllowlist,
-    corsAllowedOrigins: props.corsAllowedOrigins,
   };
-  for (const [name, value] of Object.entries(lists)) {
-    const stringOk = name.startsWith('upstream.') && typeof value === 'string';
-    if (value !== undefined && !stringOk && !(Array.isArray(value) && value.every((entry) => typeof entry === 'string'))) {
-      fail(name, name.startsWith('upstream.') ? 'a list of strings, or one string of entries separated by commas' : 'a list of strings', value);
-    }
-  }
-  const booleans = { setAccountCloudWatchRole: props.setAccountCloudWatchRole, 'polling.upstreamCallbacks': props.polling?.upstreamCallbacks };
-  for (const [name, value] of Object.entries(booleans)) {
-    if (value !== undefined && typeof value !== 'boolean') fail(name, 'true or false', value);
-  }
+  each(upstreamLists, 'a list of strings, or one string of entries separated by commas', (value) => typeof value === 'string' || isStringList(value));
+  each({ assetHostAllowlist: props.assetHostAllowlist, corsAllowedOrigins: props.corsAllowedOrigins }, 'a list of strings', isStringList);
+  each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole, 'polling.upstreamCallbacks': props.polling?.upstreamCallbacks }, 'true or false', (value) => typeof value === 'boolean');
 
   const baseUrl = props.upstream?.baseUrl;
   if (baseUrl !== undefined && !Token.isUnresolved(baseUrl) && !isHttpUrl(baseUrl)) fail('upstream.baseUrl', 'an absolute http or https URL', baseUrl);

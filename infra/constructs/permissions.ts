@@ -10,7 +10,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
-import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
+import { OWNER_INDEX, PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 
 /** What a function does with the table beyond reading single items. */
 export interface TableAccess {
@@ -31,7 +31,8 @@ export interface TableAccess {
   readonly updates?: readonly string[];
   /**
    * Item kinds the function may delete with DeleteItem: `IDEMPOTENCY` (the API releases the claim of a
-   * request it refused with a 429 or could not serve). Fenced by `dynamodb:LeadingKeys` like UpdateItem.
+   * request it refused with a 429 or could not serve), `TASK` (the API deletes a finished task for its
+   * owner). Fenced by `dynamodb:LeadingKeys` like UpdateItem.
    */
   readonly deletes?: readonly string[];
   /**
@@ -42,6 +43,11 @@ export interface TableAccess {
   readonly capacity?: boolean;
   /** Lists unfinished tasks by phase on the `byPhase` index: the reconciler's work list. */
   readonly phases?: boolean;
+  /**
+   * Lists an owner's tasks on the `byOwner` index (Query) and reads the page's tasks in batches
+   * (BatchGetItem): the API's list.
+   */
+  readonly ownerTasks?: boolean;
 }
 
 /**
@@ -52,12 +58,17 @@ export interface TableAccess {
 export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess): void {
   fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
   fn.addToRolePolicy(fencedItemAction('dynamodb:PutItem', table, access.puts));
-  if (access.capacity) {
+  if (access.capacity || access.ownerTasks) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
+  }
+  if (access.capacity) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${QUEUE_INDEX}`] }));
   }
   if (access.phases) {
     fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${PHASE_INDEX}`] }));
+  }
+  if (access.ownerTasks) {
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${OWNER_INDEX}`] }));
   }
   const updates = [...(access.updates ?? []), ...(access.capacity ? ['DISPATCH'] : [])];
   if (updates.length) fn.addToRolePolicy(fencedItemAction('dynamodb:UpdateItem', table, updates));

@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export interface StorageProps {
@@ -14,13 +14,21 @@ export interface StorageProps {
   readonly inputRetentionDays?: number;
   /** Days the bucket's server access logs are kept. @default 90 */
   readonly accessLogRetentionDays?: number;
+  /**
+   * An existing bucket to store videos in, instead of a new one. The gateway writes under `generations/`
+   * and `inputs/` only, but it cannot configure a bucket it does not own: turn on its EventBridge
+   * notifications (for S3 event consumers), expire `inputs/` and `inputs/uploads/`, and log its access
+   * yourself, as README "Embedding" says. @default a new bucket, with its access-log bucket
+   */
+  readonly bucket?: IBucket;
 }
 
 /** The task table, the owner's video bucket, and the bucket holding the video bucket's access logs. */
 export class Storage extends Construct {
   public readonly table: TableV2;
-  public readonly bucket: Bucket;
-  public readonly accessLogBucket: Bucket;
+  public readonly bucket: IBucket;
+  /** Where the video bucket's access logs go; none when the bucket was given. */
+  public readonly accessLogBucket?: Bucket;
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
@@ -36,8 +44,7 @@ export class Storage extends Construct {
     }
 
     // One table: `TASK#<id>`, `APIKEY#<sha256>`, `OWNER#<owner>` (an owner's queue counters), upstream
-    // `SLOT#<n>` and `RATE#<minute>` items, and `IDEMPOTENCY#…` records. `owner` and `createdAt` are plain
-    // attributes, so an index for listing an owner's tasks can be added later without rewriting items.
+    // `SLOT#<n>` and `RATE#<minute>` items, and `IDEMPOTENCY#…` records.
     this.table = new TableV2(this, 'Table', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       billing: Billing.onDemand(),
@@ -46,7 +53,7 @@ export class Storage extends Construct {
       removalPolicy,
       // Tasks, keys and history: a delete of the table by hand must be a deliberate, two-step act.
       deletionProtection: true,
-      // Two sparse indexes, keys only (each use needs ids, then reads the items consistently):
+      // Three sparse indexes, keys only but for one attribute (each use needs ids, then reads the items consistently):
       globalSecondaryIndexes: [
         // Unfinished tasks that have left the queue carry `phase`: the reconciler's work list.
         {
@@ -63,8 +70,25 @@ export class Storage extends Construct {
           sortKey: { name: 'queueOrder', type: AttributeType.STRING },
           projectionType: ProjectionType.KEYS_ONLY,
         },
+        // Every task, one partition per owner in arrival order (`TASKS#<owner>`, `<createdAt>#<id>`): the
+        // API's list, newest first. `status` rides along, so a list filtered by state reads no task it drops.
+        // Derived attributes like the others', so the index holds tasks only (API keys and uploads also carry
+        // `owner` and `createdAt`); a task recorded before it gets them at its next write, which a finished
+        // one never has: such tasks are not listed.
+        {
+          indexName: 'byOwner',
+          partitionKey: { name: 'listKey', type: AttributeType.STRING },
+          sortKey: { name: 'listOrder', type: AttributeType.STRING },
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: ['status'],
+        },
       ],
     });
+
+    if (props.bucket) {
+      this.bucket = props.bucket;
+      return;
+    }
 
     // Server access logs of the video bucket (who read or wrote which object), hardened like it: private,
     // encrypted (SSE-S3: S3 log delivery cannot write with a KMS key), TLS only, no ACLs. S3 delivers into
@@ -79,7 +103,7 @@ export class Storage extends Construct {
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(accessLogRetentionDays) }],
     });
 
-    this.bucket = new Bucket(this, 'Bucket', {
+    const bucket = new Bucket(this, 'Bucket', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -101,8 +125,9 @@ export class Storage extends Construct {
     // Lambda function with its own role) only to make the same API call. Adding S3 event notifications to
     // this bucket through CDK (`addEventNotification`) would bring that custom resource back, and it would
     // replace this configuration: add `eventBridgeEnabled: true` then.
-    (this.bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
+    (bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
       eventBridgeConfiguration: { eventBridgeEnabled: true },
     };
+    this.bucket = bucket;
   }
 }

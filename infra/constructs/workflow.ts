@@ -257,7 +257,8 @@ export class GenerationWorkflow extends Construct {
     });
     // Copy moves tasks from `copying`, whose slot was given back already: nothing to hand on.
     grantTable(this.copyFunction, props.table, { puts: ['TASK'] });
-    grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload'], 'generations/*');
+    // DeleteObject: a copy that finds its task cancelled (or deleted) meanwhile removes what it stored.
+    grantObjects(this.copyFunction, props.bucket, ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], 'generations/*');
 
     this.recordFailureFunction = new GatewayFunction(this, 'RecordFailureFunction', {
       handlerDir: 'record-failure',
@@ -298,7 +299,7 @@ export class GenerationWorkflow extends Construct {
     const wait = new LambdaInvoke(this, 'Wait for the generation', {
       lambdaFunction: this.pollFunction,
       integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      payload: TaskInput.fromObject({ taskToken: JsonPath.taskToken, state: JsonPath.entirePayload }),
+      payload: TaskInput.fromObject({ taskToken: JsonPath.taskToken, taskId: JsonPath.stringAt('$.taskId'), state: JsonPath.entirePayload }),
       taskTimeout: Timeout.at('$.waitSeconds'),
       retryOnServiceExceptions: false,
     });

@@ -21,7 +21,7 @@ export function sharedEnvironment(
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SFN: endpoints.aws,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.aws,
-    // s3rver stores a streamed body with its aws-chunked framing unless checksums are off (REFERENCE §4).
+    // s3rver stores a streamed body with its aws-chunked framing unless checksums are off.
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
     S3_FORCE_PATH_STYLE: 'true',

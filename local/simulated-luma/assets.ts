@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pickFault, type SimContext } from './context.ts';
 import { DOWNLOAD_FAULT_KINDS, GARBAGE_HTML, cutLength } from './faults.ts';
 import { HttpError } from './http.ts';
-import { generationStateAt } from './timeline.ts';
+import { assetsAnsweredFromMs, generationStateAt } from './timeline.ts';
 
 /** local/assets, where the sample video and thumbnail are. */
 export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL('../assets/', import.meta.url));
@@ -26,6 +26,13 @@ export async function serveAsset(ctx: SimContext, req: IncomingMessage, res: Ser
   // Like a CDN link that does not exist yet: nothing to serve until completed.
   if (!record || generationStateAt(record, ctx.clock.now(), ctx.timing) !== 'completed') {
     throw new HttpError(404, 'Asset not found');
+  }
+  // A download begun is answered to its end, even should the generation be deleted meanwhile (a CDN does
+  // not cut a transfer when its origin deletes the file): the stricter case for a copy racing a cancel.
+  const answeredFromMs = assetsAnsweredFromMs(record, ctx.timing);
+  if (ctx.clock.now() < answeredFromMs) {
+    ctx.counters.assetsHeld += 1;
+    if (!(await clockReaches(ctx, answeredFromMs, res))) return;
   }
   const asset = ASSET_FILES[name]!;
   const path = join(ctx.assetsDir, asset.file);
@@ -65,6 +72,18 @@ function sendCutAsset(res: ServerResponse, data: Buffer, contentType: string, u:
   }
   // The callback runs once the bytes are handed to the socket, so the client does receive them.
   res.write(data.subarray(0, keep), () => res.destroy());
+}
+
+/** Resolves true once the simulator's clock reaches `atMs`, false if the client goes away first (or close() cuts it). */
+function clockReaches(ctx: SimContext, atMs: number, res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (res.destroyed) return resolve(false);
+      if (ctx.clock.now() >= atMs) return resolve(true);
+      setTimeout(check, 10);
+    };
+    check();
+  });
 }
 
 async function fileSize(path: string): Promise<number | undefined> {

@@ -28,6 +28,8 @@ export interface SimulatedLumaStats {
   polls: number;
   /** Asset GETs of completed generations, including those answered with an injected fault (HEADs are not counted). */
   downloads: number;
+  /** Asset requests held by [sim:hold-assets] (counted when the hold begins). */
+  assetsHeld: number;
   /** The most generations that were queued or dreaming at the same instant. */
   maxConcurrent: number;
   /** Faults injected, per kind. */

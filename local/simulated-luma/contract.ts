@@ -17,6 +17,8 @@ export const DETAIL_LOOP_END_FRAME = 'Loop is not supported for end frame';
 export const DETAIL_INTERNAL = 'Internal server error';
 export const DETAIL_RATE_LIMIT = 'Rate limit exceeded';
 export const DETAIL_TOO_MANY_CONCURRENT = 'Too many concurrent generations';
+/** Deleting a generation still queued or dreaming: see handleDelete for why the simulator refuses it. */
+export const DETAIL_DELETE_IN_PROGRESS = 'Generation is still in progress; it can be deleted once it has completed or failed';
 
 /**
  * Luma's `failure_reason` texts, verbatim from its docs and public code. The keys name them in

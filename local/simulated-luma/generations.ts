@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TimeScale } from '../time-scale.ts';
 import {
   DETAIL_BUSY,
+  DETAIL_DELETE_IN_PROGRESS,
   DETAIL_MODERATION,
   DETAIL_NOT_FOUND,
   DETAIL_TOO_MANY_CONCURRENT,
@@ -25,7 +26,15 @@ import { countActive, nextCreatedMicros, persist, pickFault, scheduleCallbacks, 
 import { INJECTED_FAILURE_REASONS, POLL_FAULT_KINDS, SUBMIT_FAULT_KINDS, pick, type FaultKind } from './faults.ts';
 import { HttpError, parseJson, readBody, sendJson, sendNoContent } from './http.ts';
 import { OTHER_CLIENTS_HISTORY, historyRequest, twinRequest } from './other-clients.ts';
-import { parseSimDirectives, phaseDurationsMs, renderGeneration, type SimGenerationRecord, type SimOutcome } from './timeline.ts';
+import {
+  generationStateAt,
+  isActiveState,
+  parseSimDirectives,
+  phaseDurationsMs,
+  renderGeneration,
+  type SimGenerationRecord,
+  type SimOutcome,
+} from './timeline.ts';
 
 export type ForeignGenerationRequest = Omit<LumaRequestFields, 'model'> & { model?: LumaRequestFields['model'] };
 
@@ -175,8 +184,16 @@ export function handleGet(ctx: SimContext, res: ServerResponse, id: string): voi
   sendJson(res, 200, generation);
 }
 
+/**
+ * Luma documents DELETE /generations/{id} (204) but not what it does to a generation still in progress.
+ * The simulator does the stricter thing: it refuses (400), and the generation runs on to its end, taking
+ * its place in the concurrency limit meanwhile; a finished one is deleted.
+ */
 export async function handleDelete(ctx: SimContext, res: ServerResponse, id: string): Promise<void> {
-  if (!ctx.records.delete(id)) throw new HttpError(404, DETAIL_NOT_FOUND);
+  const record = ctx.records.get(id);
+  if (!record) throw new HttpError(404, DETAIL_NOT_FOUND);
+  if (isActiveState(generationStateAt(record, ctx.clock.now(), ctx.timing))) throw new HttpError(400, DETAIL_DELETE_IN_PROGRESS);
+  ctx.records.delete(id);
   ctx.callbacks.cancel(id);
   await persist(ctx);
   sendNoContent(res);

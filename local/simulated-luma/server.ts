@@ -98,6 +98,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
       rejectedConcurrency: 0,
       polls: 0,
       downloads: 0,
+      assetsHeld: 0,
       maxConcurrent: 0,
       injected: emptyFaultCounts(),
       callbacks: { sent: 0, failed: 0, skipped: 0 },

@@ -16,6 +16,7 @@ import type { GenerationState, LumaAssets, LumaEchoedRequest, LumaGeneration } f
 export const SIM_DIRECTIVE_FAIL = '[sim:fail]';
 export const SIM_DIRECTIVE_REJECT = '[sim:reject]';
 export const SIM_DIRECTIVE_SLOW = '[sim:slow]';
+export const SIM_DIRECTIVE_HOLD_ASSETS = '[sim:hold-assets]';
 /** Matches `[sim:fail]` and `[sim:fail:<key>]`; capture group 1 is the key, if any. */
 export const SIM_DIRECTIVE_FAIL_PATTERN = /\[sim:fail(?::([a-z_]+))?\]/g;
 /** Matches `[sim:busy:N]`; capture group 1 is N. */
@@ -47,12 +48,16 @@ export function simHangCreatedDirective(times: number): string {
 /** The reason `[sim:fail]` (without a key) gives. */
 export const SIM_FAILURE_REASON: LumaFailureReason = LUMA_FAILURE_REASONS.blacklisted;
 export const SIM_SLOW_FACTOR = 100;
+/** How long `[sim:hold-assets]` holds an asset request after the generation completed, before scaling. */
+export const SIM_ASSET_HOLD_SECONDS = 60;
 
 export interface SimDirectives {
   /** Set by `[sim:fail]` or `[sim:fail:<key>]`: the generation is created, then fails with this reason. */
   failureReason: LumaFailureReason | undefined;
   reject: boolean;
   slow: boolean;
+  /** `[sim:hold-assets]`: the assets answer only SIM_ASSET_HOLD_SECONDS (scaled) after completion, like a slow CDN. */
+  holdAssets: boolean;
   /** How many submits of this exact prompt answer 503 before one succeeds (0 = none). */
   busyFailures: number;
   /** How many creates of this exact prompt are made upstream but get no answer: the socket is destroyed. */
@@ -69,6 +74,7 @@ export function parseSimDirectives(prompt: string): SimDirectives {
     failureReason: failureReasonOf(prompt),
     reject: prompt.includes(SIM_DIRECTIVE_REJECT),
     slow: prompt.includes(SIM_DIRECTIVE_SLOW),
+    holdAssets: prompt.includes(SIM_DIRECTIVE_HOLD_ASSETS),
     busyFailures: count(SIM_DIRECTIVE_BUSY_PATTERN),
     lostAnswers: count(SIM_DIRECTIVE_LOST_PATTERN),
     heldAnswers: count(SIM_DIRECTIVE_HANG_CREATED_PATTERN),
@@ -143,6 +149,16 @@ export function stateChangesMs(record: SimGenerationRecord, timing: SimTiming): 
   if (dreamingMs > 0) changes.push({ state: 'dreaming', atMs: createdMs + queuedMs });
   changes.push({ state: record.outcome === 'fail' ? 'failed' : 'completed', atMs: createdMs + queuedMs + dreamingMs });
   return changes;
+}
+
+/**
+ * From when (epoch ms) the generation's assets are answered: at once, or SIM_ASSET_HOLD_SECONDS (scaled)
+ * after it completed, for `[sim:hold-assets]` (not for another client's generation).
+ */
+export function assetsAnsweredFromMs(record: SimGenerationRecord, timing: SimTiming): number {
+  const completedMs = stateChangesMs(record, timing).at(-1)!.atMs;
+  const hold = !record.foreign && parseSimDirectives(record.request.prompt).holdAssets;
+  return hold ? completedMs + scaledMs(SIM_ASSET_HOLD_SECONDS, timing.timeScale) : completedMs;
 }
 
 export function isActiveState(state: GenerationState): boolean {

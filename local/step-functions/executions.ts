@@ -77,6 +77,7 @@ export class LocalStepFunctions {
   private readonly stateFile: StateFile | undefined;
   private readonly logLine: (line: string) => void;
   private closing = false;
+  #stateTransitions = 0;
 
   constructor(options: LocalStepFunctionsOptions) {
     this.stateMachineArn = options.stateMachineArn;
@@ -99,6 +100,14 @@ export class LocalStepFunctions {
       this.stateFile = new StateFile(options.stateFile, () => this.snapshot(), this.logLine);
       for (const record of this.stateFile.load()) this.executions.set(record.executionArn, record);
     }
+  }
+
+  /**
+   * State transitions so far, as Step Functions bills them for a standard workflow: each state entered
+   * (a Wait, which runs here as a Task, once) and each retry.
+   */
+  get stateTransitions(): number {
+    return this.#stateTransitions;
   }
 
   /** Re-runs persisted RUNNING executions from their first state; returns how many. */
@@ -284,6 +293,7 @@ export class LocalStepFunctions {
     try {
       for await (const event of events) {
         if (event.type === 'StateEntered' || event.type === 'StateRetried') {
+          this.#stateTransitions++;
           this.transitionCounts.set(record.executionArn, (this.transitionCounts.get(record.executionArn) ?? 0) + 1);
         }
         const line = describeEvent(event);

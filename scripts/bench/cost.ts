@@ -7,8 +7,10 @@
  * Durations are this machine's (shared, loaded, functions in worker threads): a Lambda environment of its
  * own would take less, so the Lambda line errs high. The bench's video is the 36 kB sample: a real 5 s
  * 720p video of ~10 MB is a multipart upload of 2 parts, 3 more PUTs than the sample's single one, which
- * `s3_puts_per_real_video` adds.
+ * the cost adds.
  */
+import type { FunctionUsage } from '../../local/usage.ts';
+
 export const PRICES_US_EAST_1 = {
   /** Step Functions Standard: per state transition ($0.025 per 1,000). */
   stateTransition: 0.025 / 1000,
@@ -33,7 +35,7 @@ const HOURS_A_MONTH = 730;
 
 export interface UsagePerGeneration {
   transitions: number;
-  functions: Record<string, { invocations: number; invocationMs: number; readUnits: number; writeUnits: number; s3Puts: number; s3Gets: number }>;
+  functions: Record<string, Pick<FunctionUsage, 'invocations' | 'durationMs' | 'readUnits' | 'writeUnits' | 's3Writes' | 's3Reads'>>;
   memoryMb: Record<string, number>;
 }
 
@@ -57,9 +59,9 @@ export function costPer1000(usage: UsagePerGeneration): CostFigures {
   let s3 = S3_PUTS_PER_REAL_VIDEO * p.s3Put;
   for (const [name, used] of Object.entries(usage.functions)) {
     const gb = (usage.memoryMb[name] ?? 128) / 1024;
-    lambda += used.invocations * p.lambdaRequest + (used.invocationMs / 1000) * gb * p.lambdaGbSecond;
+    lambda += used.invocations * p.lambdaRequest + (used.durationMs / 1000) * gb * p.lambdaGbSecond;
     dynamodb += used.writeUnits * p.dynamoDbWriteUnit + used.readUnits * p.dynamoDbReadUnit;
-    s3 += used.s3Puts * p.s3Put + used.s3Gets * p.s3Get;
+    s3 += used.s3Writes * p.s3Put + used.s3Reads * p.s3Get;
   }
   const stepFunctions = usage.transitions * p.stateTransition;
   const atOnce = stepFunctions + lambda + dynamodb + s3;

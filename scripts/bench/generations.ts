@@ -18,7 +18,7 @@ import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.t
 import type { Task } from '../../functions/commons/domain/task.ts';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION, LOCAL_TABLE_NAME } from '../../local/local-aws.ts';
-import { usageDelta, type FunctionUsage } from '../../local/usage.ts';
+import { usageBetween, type FunctionUsage } from '../../local/usage.ts';
 import { GatewayClient } from '../gateway-client.ts';
 import { median } from './init.ts';
 
@@ -109,7 +109,7 @@ export async function measureGenerations(bench: BenchGateway, options: { callbac
   const names = new Set([...Object.keys(before), ...Object.keys(after)]);
   const usage = Object.fromEntries(
     [...names].filter((name) => name !== 'other' && name !== 'Reconcile').map((name) => {
-      const delta = usageDelta(before[name], after[name]);
+      const delta = usageBetween(before, after, name);
       return [name, Object.fromEntries(Object.entries(delta).map(([key, value]) => [key, Math.round((value / tasks.length) * 100) / 100]))];
     }),
   ) as unknown as Record<string, FunctionUsage>;

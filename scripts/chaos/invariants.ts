@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
-import { seedGenerationSchema } from '../../functions/commons/domain/seed-response.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
 import { TABLE_NAME, type Answer, type Api } from './harness.ts';
 import { countBy, mapLimit, sleep, waitUntil } from './util.ts';
 
@@ -58,7 +58,7 @@ export async function waitAllTerminal(api: Api, ids: string[], boundMs: number):
       } else {
         last.set(id, answer.body);
         if (answer.body.state === 'completed' || answer.body.state === 'failed') {
-          const parsed = seedGenerationSchema.safeParse(answer.body);
+          const parsed = publicGenerationSchema.safeParse(answer.body);
           if (!parsed.success) errors.push(`GET ${id}: the answer is off the schema: ${parsed.error.message.slice(0, 300)}`);
           final.set(id, answer.body);
           pending.delete(id);

@@ -6,7 +6,7 @@
  *
  * Loopback only; every wait is bounded; the scenario stops with its queue still long, by design.
  */
-import { usageDelta, type FunctionUsage } from '../../local/usage.ts';
+import { usageBetween, type FunctionUsage } from '../../local/usage.ts';
 import { isQueued } from '../../functions/commons/domain/task.ts';
 import { TimeScale } from '../../local/time-scale.ts';
 import {
@@ -161,5 +161,5 @@ export async function queue(
 
 /** The usage of one function between two snapshots. */
 function delta(before: Record<string, FunctionUsage>, after: Record<string, FunctionUsage>, name: string): FunctionUsage {
-  return usageDelta(before[name], after[name]);
+  return usageBetween(before, after, name);
 }

@@ -24,7 +24,8 @@ describe('npm run chaos, small', () => {
     const report = await burst({ ...common, tasks: 20, maxConcurrent: 3 });
     expect(report.violations).toEqual([]);
     expect(report).toMatchObject({ tasks: 20, lost: 0, stuck: 0, completed: 20, failed: 0, upstreamCreates: 20, slotLeaks: 0 });
-    expect(report.upstreamMaxConcurrent).toBeGreaterThanOrEqual(1);
+    // At most the cap; not exactly it: a generation is in flight upstream for 0.7 s of wall time, and on a
+    // loaded machine the three slots' creates can miss each other (one run in three saw 2 under load).
     expect(report.upstreamMaxConcurrent).toBeLessThanOrEqual(3);
   }, SCENARIO_MS);
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killChildren, npmStart } from '../../scripts/chaos/npm-start.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -30,8 +30,8 @@ describe('npm start with the operator’s own short keys', () => {
       logFile,
     );
     try {
-      const dev = new SeedClient(gateway.url, 'dev');
-      const beta = new SeedClient(gateway.url, 'acc-key-beta');
+      const dev = new ApiTestClient(gateway.url, 'dev');
+      const beta = new ApiTestClient(gateway.url, 'acc-key-beta');
       const created = await dev.create({ user_prompt: 'A flamingo in a pool' });
       expect(created.status).toBe(200);
       expect((await beta.create({ user_prompt: 'A heron in a pond' })).status).toBe(200);

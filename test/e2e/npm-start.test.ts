@@ -1,12 +1,12 @@
 /**
  * `npm start` as a user runs it: a child process, its printed contract (the "Listening on" line and the
- * API key), the seed's request, a restart after a hard kill, and a clean stop on SIGTERM.
+ * API key), the aggregator's request, a restart after a hard kill, and a clean stop on SIGTERM.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { eventually } from '../support/eventually.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 import { groupAlive, killChildren, npmStart as startNpmStart, type NpmStart } from '../../scripts/chaos/npm-start.ts';
@@ -50,12 +50,12 @@ afterAll(() => {
 });
 
 describe('npm start', () => {
-  it('serves the seed request end to end and stops cleanly on SIGTERM', { timeout: ONE_START_MS }, async () => {
+  it('serves the aggregator request end to end and stops cleanly on SIGTERM', { timeout: ONE_START_MS }, async () => {
     const gateway = await npmStart({ LOCAL_DATA_DIR: tempDir() });
     // The key it generated: `lvg_` and 256 random bits, as the README promises.
     expect(gateway.apiKey).toMatch(/^lvg_[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(gateway.apiKey.slice('lvg_'.length), 'base64url')).toHaveLength(32);
-    const client = new SeedClient(gateway.url, gateway.apiKey);
+    const client = new ApiTestClient(gateway.url, gateway.apiKey);
     const { status, body } = await client.create({
       user_prompt: 'Cinematic shot of a tranquil indoor pool room with a pink flamingo.',
       expand_prompt: true,
@@ -81,7 +81,7 @@ describe('npm start', () => {
   it('finishes every in-flight task after a hard kill and a restart with the same data dir', { timeout: TWO_STARTS_AND_A_LEASE_MS }, async () => {
     const dataDir = tempDir();
     const first = await npmStart({ LOCAL_DATA_DIR: dataDir, LOCAL_API_KEY: 'restart-key-0123456789' });
-    const client = new SeedClient(first.url, first.apiKey);
+    const client = new ApiTestClient(first.url, first.apiKey);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const { status, body } = await client.create({ user_prompt: `Restart case ${i}` });
@@ -92,7 +92,7 @@ describe('npm start', () => {
     await first.exited;
 
     const second = await npmStart({ LOCAL_DATA_DIR: dataDir, LOCAL_API_KEY: 'restart-key-0123456789' });
-    const again = new SeedClient(second.url, second.apiKey);
+    const again = new ApiTestClient(second.url, second.apiKey);
     for (const id of ids) {
       expect(await again.waitForTerminal(id, AFTER_A_LEASE_MS)).toMatchObject({ state: 'completed', failure_code: null });
     }
@@ -102,7 +102,7 @@ describe('npm start', () => {
 
   it('fails a generation that outlives its deadline with deadline_exceeded', { timeout: ONE_START_MS }, async () => {
     const gateway = await npmStart({ LOCAL_DATA_DIR: tempDir(), GENERATION_TIMEOUT_SECONDS: '150' });
-    const client = new SeedClient(gateway.url, gateway.apiKey);
+    const client = new ApiTestClient(gateway.url, gateway.apiKey);
     const { body } = await client.create({ user_prompt: 'A very slow sunrise [sim:slow]' });
     const done = await client.waitForTerminal(body.id);
     expect(done).toMatchObject({ state: 'failed', failure_code: 'deadline_exceeded' });

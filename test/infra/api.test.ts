@@ -4,20 +4,15 @@
  * the stage's throttle are in api-protection.test.ts.
  */
 import type { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayIds, removeOutdirs, synthesize, type GatewayIds, type ProjectFunction } from './support/synth.ts';
+import { describe, expect, it } from 'vitest';
+import { synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ template, resources, ids } = synthesized));
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 

@@ -1,5 +1,5 @@
 /**
- * What AWS enforces that the local emulators do not (issue 10): the synthesized template must respect it.
+ * What AWS enforces that the local emulators do not: the synthesized template must respect it.
  * - A Wait state waits whole seconds: the poll interval is a whole number of seconds, 1 to 3600.
  * - Retry what AWS says to retry: the invoke's own failures, a poll whose fate is unknown, throttling of the
  *   gateway's AWS services (TransientAwsError), and Lambda throttling on a schedule measured in minutes.

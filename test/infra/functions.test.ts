@@ -5,18 +5,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
-import {
-  CAPACITY_FUNCTIONS,
-  gatewayIds,
-  PROJECT_FUNCTIONS,
-  removeOutdirs,
-  STATE_MACHINE_ARN_FROM_NAME,
-  synthesize,
-  type GatewayIds,
-  type ProjectFunction,
-} from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let outdir: string;
@@ -24,12 +15,7 @@ let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize({}, { bundle: true });
-  ({ outdir, template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ outdir, template, resources, ids } = synthesized), { bundle: true });
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};
@@ -93,9 +79,11 @@ describe('environment', () => {
     ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
     ['RecordFailure', ['TABLE_NAME', ...DISPATCH, ...CAPACITY]],
     ['Reconcile', ['TABLE_NAME', ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
-  ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS)', (name, keys) => {
-    expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', ...keys].sort());
+  ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS and POWERTOOLS_SERVICE_NAME)', (name, keys) => {
+    expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', ...keys].sort());
     expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
+    // The metrics' `service` dimension, which the dashboard and the alarms select by.
+    expect(envOf(name).POWERTOOLS_SERVICE_NAME).toBe('LumaVideoGateway');
   });
 
   it.each(['Api', 'Poll'] as const)('%s sends ray-2 at 720p for 5s unless a request says otherwise', (name) => {
@@ -211,6 +199,7 @@ describe('environment', () => {
   it('the reconciler knows its table and state machine, and waits 120 s before taking over a newly admitted task', () => {
     expect(envOf('Reconcile')).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'LumaVideoGateway',
       TABLE_NAME: { Ref: ids.table },
       STATE_MACHINE_ARN: { Ref: ids.stateMachine },
       GENERATION_TIMEOUT_SECONDS: '1800',

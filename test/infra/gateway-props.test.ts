@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LumaVideoGateway, type LumaVideoGatewayProps } from '../../infra/constructs/luma-video-gateway.ts';
 import { logicalIdOf, NO_BUNDLING, removeOutdirs, tempDir } from './support/synth.ts';
@@ -22,6 +23,23 @@ function build(props?: LumaVideoGatewayProps | ((stack: Stack) => LumaVideoGatew
   return { stack, gateway };
 }
 
+describe('with an existing bucket', () => {
+  it('stores into it: no bucket of its own, and every grant and setting names the given one', () => {
+    const { stack, gateway } = build((stack) => ({ bucket: Bucket.fromBucketName(stack, 'Mine', 'my-videos') }));
+    const template = Template.fromStack(stack);
+    expect(Object.keys(template.findResources('AWS::S3::Bucket'))).toEqual([]);
+    expect(gateway.bucket.bucketName).toBe('my-videos');
+    expect(gateway.accessLogBucket).toBeUndefined();
+    const environments = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment.Variables);
+    const named = environments.filter((variables) => 'BUCKET_NAME' in variables).map((variables) => variables.BUCKET_NAME);
+    expect(named).toEqual(['my-videos', 'my-videos', 'my-videos']);
+    // The copy writes the videos into it, under generations/ only.
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-videos/generations/*']] } }]) },
+    });
+  });
+});
+
 describe('with its defaults', () => {
   let stack: Stack;
   let gateway: LumaVideoGateway;
@@ -35,7 +53,7 @@ describe('with its defaults', () => {
   it('exposes its table, buckets, secret, state machine, API, web ACL, schedule and five functions, as synthesized', () => {
     const id = (type: string) => Object.keys(template.findResources(type));
     expect(id('AWS::DynamoDB::GlobalTable')).toEqual([logicalIdOf(stack, gateway.table)]);
-    expect(id('AWS::S3::Bucket').sort()).toEqual([logicalIdOf(stack, gateway.bucket), logicalIdOf(stack, gateway.accessLogBucket)].sort());
+    expect(id('AWS::S3::Bucket').sort()).toEqual([logicalIdOf(stack, gateway.bucket), logicalIdOf(stack, gateway.accessLogBucket!)].sort());
     expect(id('AWS::SecretsManager::Secret')).toEqual([logicalIdOf(stack, gateway.upstreamKey)]);
     expect(id('AWS::StepFunctions::StateMachine')).toEqual([logicalIdOf(stack, gateway.stateMachine)]);
     expect(id('AWS::ApiGateway::RestApi')).toEqual([logicalIdOf(stack, gateway.restApi)]);
@@ -84,7 +102,7 @@ describe('an existing secret (`upstreamKey`)', () => {
 
 describe('every prop is checked when the construct is built', () => {
   const notASecret = { secretArn: 'arn:aws:s3:::bucket' } as unknown as ISecret;
-  const cases: [string, LumaVideoGatewayProps, RegExp][] = [
+  const cases: [string, LumaVideoGatewayProps | ((stack: Stack) => LumaVideoGatewayProps), RegExp][] = [
     ['upstream', { upstream: 'ray-2' as never }, /^LumaVideoGateway: upstream must be an object, not "ray-2"\.$/],
     ['upstream.baseUrl', { upstream: { baseUrl: 'ftp://luma.example.test' } }, /^LumaVideoGateway: upstream\.baseUrl must be an absolute http or https URL, not "ftp:/],
     ['upstream.baseUrl', { upstream: { baseUrl: 'luma.example.test' } }, /upstream\.baseUrl must be an absolute http or https URL/],
@@ -125,6 +143,10 @@ describe('every prop is checked when the construct is built', () => {
     ['polling.typicalPrior', { polling: { typicalPrior: Duration.hours(2) } }, /^typicalPrior \(pollPriorSeconds\) must be .*3600/],
     ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 0 } }, /^maxPollsPerTask must be a whole number from 1 to 1000, not 0\.$/],
     ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 1000 }, pollInterval: Duration.seconds(1) }, /could take \d+ turns of the workflow's wait, more than one execution's 25000 history events hold/],
+    ['alarmEmail', { alarmEmail: 'ops.example.com' }, /^alarmEmail must be an email address, not "ops\.example\.com"\.$/],
+    ['bucket', { bucket: 'videos' as never }, /^LumaVideoGateway: bucket must be an S3 bucket \(an IBucket\), not "videos"\.$/],
+    ['bucket', (stack: Stack) => ({ bucket: Bucket.fromBucketName(stack, 'Mine', 'my-videos'), corsAllowedOrigins: ['https://app.example.com'] }), /corsAllowedOrigins needs a CORS rule on the bucket/],
+    ['alarmEmail', { alarmEmail: 42 as never }, /^LumaVideoGateway: alarmEmail must be a string, not 42\.$/],
   ];
 
   it.each(cases.map(([name, props, message]) => [name, message, props] as const))('%s: refused with %s', (_, message, props) => {

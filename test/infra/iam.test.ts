@@ -4,19 +4,10 @@
  * normalized (action, resource, condition) triples, so that statement merging and action ordering do not matter.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LumaVideoGateway } from '../../infra/constructs/luma-video-gateway.ts';
 import { rateWindow } from '../../functions/commons/domain/capacity.ts';
-import {
-  CAPACITY_FUNCTIONS,
-  gatewayIds,
-  PROJECT_FUNCTIONS,
-  removeOutdirs,
-  STATE_MACHINE_ARN_FROM_NAME,
-  synthesize,
-  type GatewayIds,
-  type ProjectFunction,
-} from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { asArray, grantsOf as roleGrants, permissionsOf as rolePermissions, render, statementsOf as roleStatements, type Json, type Resources } from './support/template.ts';
 
 let gateway: LumaVideoGateway;
@@ -24,12 +15,7 @@ let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ gateway, template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ gateway, template, resources, ids } = synthesized));
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};
@@ -66,9 +52,9 @@ const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   RecordFailure: ['TASK#*'],
   Reconcile: ['TASK#*'],
 };
-/** The item kinds each function may delete with DeleteItem: the API releases idempotency claims. */
+/** The item kinds each function may delete with DeleteItem: the API releases idempotency claims and deletes finished tasks. */
 const DELETE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['IDEMPOTENCY#*'],
+  Api: ['IDEMPOTENCY#*', 'TASK#*'],
   Poll: [],
   Copy: [],
   RecordFailure: [],
@@ -87,6 +73,7 @@ const FENCED: Record<string, Record<ProjectFunction, readonly string[]>> = {
 const tableArn = () => `\${${ids.table}.Arn}`;
 const phaseIndexArn = () => `${tableArn()}/index/byPhase`;
 const queueIndexArn = () => `${tableArn()}/index/byQueue`;
+const ownerIndexArn = () => `${tableArn()}/index/byOwner`;
 /** The state machine's ARN as the functions it invokes name it: formatted from its literal name, no reference. */
 const stateMachineArnFromName = () => STATE_MACHINE_ARN_FROM_NAME;
 const objects = (prefix: string) => `\${${ids.bucket}.Arn}/${prefix}`;
@@ -101,24 +88,26 @@ describe('least privilege', () => {
 
   /**
    * What `grantTable` gives each function beyond GetItem on the table and its fenced item actions: the
-   * dispatchers read slots and owners in batches and query the queues; the reconciler lists phases.
+   * dispatchers read slots and owners in batches and query the queues; the reconciler lists phases; the
+   * API lists an owner's tasks (and reads them in batches).
    */
-  const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; phases: boolean }> = {
-    Api: { capacity: true, phases: false },
-    Poll: { capacity: true, phases: false },
-    Copy: { capacity: false, phases: false },
-    RecordFailure: { capacity: true, phases: false },
-    Reconcile: { capacity: true, phases: true },
+  const TABLE_ACCESS: Record<ProjectFunction, { capacity: boolean; phases: boolean; ownerTasks: boolean }> = {
+    Api: { capacity: true, phases: false, ownerTasks: true },
+    Poll: { capacity: true, phases: false, ownerTasks: false },
+    Copy: { capacity: false, phases: false, ownerTasks: false },
+    RecordFailure: { capacity: true, phases: false, ownerTasks: false },
+    Reconcile: { capacity: true, phases: true, ownerTasks: false },
   };
 
   const tableGrants = (name: ProjectFunction): string[] => {
-    const { capacity, phases } = TABLE_ACCESS[name];
+    const { capacity, phases, ownerTasks } = TABLE_ACCESS[name];
     return [
-      ...(capacity ? [`dynamodb:BatchGetItem on ${tableArn()}`] : []),
+      ...(capacity || ownerTasks ? [`dynamodb:BatchGetItem on ${tableArn()}`] : []),
       `dynamodb:GetItem on ${tableArn()}`,
       `dynamodb:PutItem on ${tableArn()} if ${JSON.stringify(leadingKeys(PUT_PREFIXES[name]))}`,
       ...(capacity ? [`dynamodb:Query on ${queueIndexArn()}`] : []),
       ...(phases ? [`dynamodb:Query on ${phaseIndexArn()}`] : []),
+      ...(ownerTasks ? [`dynamodb:Query on ${ownerIndexArn()}`] : []),
       ...(UPDATE_PREFIXES[name].length ? [`dynamodb:UpdateItem on ${tableArn()} if ${JSON.stringify(leadingKeysOnly(name))}`] : []),
       ...(DELETE_PREFIXES[name].length ? [`dynamodb:DeleteItem on ${tableArn()} if ${JSON.stringify(leadingKeys(DELETE_PREFIXES[name]))}`] : []),
     ].sort();
@@ -191,13 +180,13 @@ describe('least privilege', () => {
     }
   });
 
-  it('only the API may delete items, and only idempotency records, in a statement of its own', () => {
+  it('only the API may delete items, and only idempotency records and tasks, in a statement of its own', () => {
     for (const name of PROJECT_FUNCTIONS) {
       const deletes = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:DeleteItem'));
       if (name !== 'Api') expect(deletes, name).toEqual([]);
       else {
         expect(deletes).toEqual([
-          { Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] }, Condition: leadingKeys(['IDEMPOTENCY#*']) },
+          { Effect: 'Allow', Action: 'dynamodb:DeleteItem', Resource: { 'Fn::GetAtt': [ids.table, 'Arn'] }, Condition: leadingKeys(['IDEMPOTENCY#*', 'TASK#*']) },
         ]);
       }
     }
@@ -268,7 +257,7 @@ describe('least privilege', () => {
             Match.objectLike({
               Effect: 'Allow',
               Action: 'dynamodb:Query',
-              Resource: TABLE_ACCESS[name].phases
+              Resource: TABLE_ACCESS[name].phases || TABLE_ACCESS[name].ownerTasks
                 ? Match.arrayWith([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byQueue']] }])
                 : { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.table, 'Arn'] }, '/index/byQueue']] },
             }),
@@ -301,9 +290,9 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', ['s3:GetObject on inputs/*', 's3:GetObject on generations/*', 's3:PutObject on inputs/*']],
+    ['Api', ['s3:GetObject on inputs/*', 's3:GetObject on generations/*', 's3:PutObject on inputs/*', 's3:DeleteObject on inputs/*', 's3:DeleteObject on generations/*']],
     ['Poll', ['s3:GetObject on inputs/*']],
-    ['Copy', ['s3:AbortMultipartUpload on generations/*', 's3:PutObject on generations/*']],
+    ['Copy', ['s3:AbortMultipartUpload on generations/*', 's3:PutObject on generations/*', 's3:DeleteObject on generations/*']],
     ['RecordFailure', []],
     ['Reconcile', []],
   ] as const)('%s has only the S3 object actions it uses, on the prefixes it uses', (name, expected) => {
@@ -329,10 +318,8 @@ describe('least privilege', () => {
   });
 
   it('the functions that dispatch may start executions, and only of this state machine; Copy may not', () => {
-    expect(grantsOf('Api', 'states')).toEqual([
-      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
-      `states:StartExecution on ${stateMachineArn()}`,
-    ]);
+    expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:StartExecution'))).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
+    expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:SendTask'))).toEqual([`states:SendTaskSuccess on ${stateMachineArnFromName()}`]);
     for (const name of ['Api', 'Reconcile'] as const) {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: ids.role[name] }],
@@ -366,6 +353,14 @@ describe('least privilege', () => {
     // The same ARN a Ref gives, once deployed: arn:<partition>:states:<region>:<account>:stateMachine:<name>.
     const name = resources[ids.stateMachine]!.Properties.StateMachineName;
     expect(stateMachineArnFromName()).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}`);
+  });
+
+  it('the API may StartExecution on the state machine, and DescribeExecution and StopExecution (a cancel) on its executions, nothing else', () => {
+    expect(grantsOf('Api', 'states')).toEqual([
+      `states:DescribeExecution on ${executionsArn()}`,
+      `states:StartExecution on ${stateMachineArn()}`,
+      `states:StopExecution on ${executionsArn()}`,
+    ]);
   });
 
   it('the reconciler may StartExecution on the state machine and DescribeExecution on its executions, nothing else', () => {
@@ -417,17 +412,18 @@ describe('least privilege', () => {
       if (resource === '*') continue; // X-Ray, checked above
       // Besides whole resources and the two bucket prefixes: the table's two indexes (not `index/*`), the
       // executions of this one state machine, and the state machine by its name.
-      if ([phaseIndexArn(), queueIndexArn(), executionsArn(), stateMachineArnFromName()].includes(resource)) continue;
+      if ([phaseIndexArn(), queueIndexArn(), ownerIndexArn(), executionsArn(), stateMachineArnFromName()].includes(resource)) continue;
       expect(resource, `${action} on ${resource}`).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
     }
   });
 
-  it('only the functions that dispatch read the queues, and only the reconciler lists phases and describes executions', () => {
+  it('only the functions that dispatch read the queues, only the reconciler lists phases, only the API lists owners’ tasks, and only those two touch executions', () => {
     for (const name of PROJECT_FUNCTIONS) {
       const resources = new Set(permissionsOf(name).map((p) => p.resource));
       expect(resources.has(queueIndexArn()), name).toBe((CAPACITY_FUNCTIONS as readonly string[]).includes(name));
       expect(resources.has(phaseIndexArn()), name).toBe(name === 'Reconcile');
-      expect(resources.has(executionsArn()), name).toBe(name === 'Reconcile');
+      expect(resources.has(ownerIndexArn()), name).toBe(name === 'Api');
+      expect(resources.has(executionsArn()), name).toBe(name === 'Reconcile' || name === 'Api');
     }
   });
 

@@ -71,7 +71,7 @@ describe('logical ids', () => {
     expect(gateway.node.path).toBe('LumaVideoGateway/Default');
     expect(logicalIdOf(stack, gateway.table)).toBe('StorageTableB43FDCE7');
     expect(logicalIdOf(stack, gateway.bucket)).toBe('StorageBucket5CB7C8EA');
-    expect(logicalIdOf(stack, gateway.accessLogBucket)).toBe('StorageAccessLogBucket76E80A12');
+    expect(logicalIdOf(stack, gateway.accessLogBucket!)).toBe('StorageAccessLogBucket76E80A12');
     expect(logicalIdOf(stack, gateway.upstreamKey)).toBe('UpstreamKeyBB883468');
     expect(logicalIdOf(stack, gateway.stateMachine)).toBe('WorkflowStateMachine8F1B1C15');
   });

@@ -3,26 +3,21 @@
  * operator needs.
  */
 import type { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayIds, removeOutdirs, synthesize, type GatewayIds } from './support/synth.ts';
+import { describe, expect, it } from 'vitest';
+import { synthesizeOnce, type GatewayIds } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ template, resources, ids } = synthesized));
 
 describe('outputs', () => {
-  it('are the API’s URL, the bucket, the table, the upstream key’s secret and the state machine, described', () => {
+  it('are the API’s URL, the bucket, the table, the upstream key’s secret, the state machine, the alarm topic and the dashboard, described', () => {
     const outputs: Record<string, Json> = template.toJSON().Outputs;
     // And the REST API's own (CDK's RestApi adds it): the same URL.
-    expect(Object.keys(outputs).sort()).toEqual(['ApiRestApiEndpoint4DEFB5CC', 'ApiUrl', 'BucketName', 'StateMachineArn', 'TableName', 'UpstreamKeySecret']);
+    expect(Object.keys(outputs).sort()).toEqual(['AlarmTopicArn', 'ApiRestApiEndpoint4DEFB5CC', 'ApiUrl', 'BucketName', 'DashboardName', 'StateMachineArn', 'TableName', 'UpstreamKeySecret']);
     expect(outputs.ApiRestApiEndpoint4DEFB5CC.Value).toEqual(outputs.ApiUrl.Value);
     expect(Object.fromEntries(Object.entries(outputs).map(([name, output]) => [name, output.Description]))).toEqual({
       ApiRestApiEndpoint4DEFB5CC: undefined,
@@ -31,6 +26,8 @@ describe('outputs', () => {
       TableName: 'Tasks and API key hashes',
       UpstreamKeySecret: 'Put the Luma API key in this secret',
       StateMachineArn: undefined,
+      AlarmTopicArn: 'The alarms notify this SNS topic: subscribe to it',
+      DashboardName: 'The CloudWatch dashboard of the gateway',
     });
   });
 

@@ -2,22 +2,17 @@
  * The gateway's storage as synthesized: the video bucket, the bucket of its access logs, and the task table.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
+import { describe, expect, it } from 'vitest';
+import { OWNER_INDEX, PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
-import { gatewayIds, PROJECT_FUNCTIONS, removeOutdirs, synthesize, type GatewayIds } from './support/synth.ts';
+import { PROJECT_FUNCTIONS, synthesizeOnce, type GatewayIds } from './support/synth.ts';
 import { statementsOf, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
 let resources: Resources;
 let ids: GatewayIds;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
-}, 120_000);
-afterAll(removeOutdirs);
+synthesizeOnce((synthesized) => ({ template, resources, ids } = synthesized));
 
 describe('bucket', () => {
   const BUCKETS = [
@@ -163,7 +158,7 @@ describe('table', () => {
     template.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  it('has exactly two indexes, the sparse keys-only `byPhase` (`phase`, `phaseOrder`) and `byQueue` (`queueKey`, `queueOrder`) the code queries', () => {
+  it('has exactly three indexes, the sparse keys-only `byPhase` (`phase`, `phaseOrder`) and `byQueue` (`queueKey`, `queueOrder`), and `byOwner` (`listKey`, `listOrder`, with `status`) the code queries', () => {
     const table = resources[ids.table]!.Properties;
     expect(table.GlobalSecondaryIndexes).toEqual([
       {
@@ -182,15 +177,26 @@ describe('table', () => {
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
+      {
+        IndexName: 'byOwner',
+        KeySchema: [
+          { AttributeName: 'listKey', KeyType: 'HASH' },
+          { AttributeName: 'listOrder', KeyType: 'RANGE' },
+        ],
+        // The one attribute a list filters on (`state=`), so a filtered page reads no task it drops.
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status'] },
+      },
     ]);
     expect(table.LocalSecondaryIndexes).toBeUndefined();
     expect([...table.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName))).toEqual([
+      { AttributeName: 'listKey', AttributeType: 'S' },
+      { AttributeName: 'listOrder', AttributeType: 'S' },
       { AttributeName: 'phase', AttributeType: 'S' },
       { AttributeName: 'phaseOrder', AttributeType: 'S' },
       { AttributeName: 'pk', AttributeType: 'S' },
       { AttributeName: 'queueKey', AttributeType: 'S' },
       { AttributeName: 'queueOrder', AttributeType: 'S' },
     ]);
-    expect([PHASE_INDEX, QUEUE_INDEX]).toEqual(['byPhase', 'byQueue']); // the names the adapters query
+    expect([PHASE_INDEX, QUEUE_INDEX, OWNER_INDEX]).toEqual(['byPhase', 'byQueue', 'byOwner']); // the names the adapters query
   });
 });

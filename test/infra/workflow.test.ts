@@ -5,10 +5,10 @@
 import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Storage } from '../../infra/constructs/storage.ts';
 import { GenerationWorkflow } from '../../infra/constructs/workflow.ts';
-import { gatewayIds, NO_BUNDLING, removeOutdirs, synthesize, tempDir, type GatewayIds, type ProjectFunction } from './support/synth.ts';
+import { NO_BUNDLING, synthesizeOnce, tempDir, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { definitionOf, retryDelaySeconds, type Json, type Resources } from './support/template.ts';
 
 let template: Template;
@@ -16,13 +16,10 @@ let resources: Resources;
 let ids: GatewayIds;
 let definition: Json;
 
-beforeAll(() => {
-  const synthesized = synthesize();
-  ({ template, resources } = synthesized);
-  ids = gatewayIds(synthesized.stack);
+synthesizeOnce((synthesized) => {
+  ({ template, resources, ids } = synthesized);
   definition = definitionOf(template);
-}, 120_000);
-afterAll(removeOutdirs);
+});
 
 const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Properties;
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};
@@ -116,7 +113,7 @@ describe('state machine', () => {
     expect(state(WAIT)).toMatchObject({
       Type: 'Task',
       Resource: expect.stringMatching(/:states:::lambda:invoke\.waitForTaskToken$/),
-      Parameters: { FunctionName: `\${${ids.fn.Poll}.Arn}`, Payload: { 'taskToken.$': '$$.Task.Token', 'state.$': '$' } },
+      Parameters: { FunctionName: `\${${ids.fn.Poll}.Arn}`, Payload: { 'taskToken.$': '$$.Task.Token', 'taskId.$': '$.taskId', 'state.$': '$' } },
       TimeoutSecondsPath: '$.waitSeconds',
     });
   });

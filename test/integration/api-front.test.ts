@@ -14,7 +14,7 @@ import { LocalWebAcl, type RateRule } from '../../local/web-acl.ts';
 import { restApiSettingsFromTemplate, type RestApiSettings } from '../../local/rest-api-settings.ts';
 import { buildApp } from '../../infra/app.ts';
 import type { Template } from '../../local/cloudformation-intrinsics.ts';
-import { LAMBDA_SYNC_PAYLOAD_BYTES, MAX_BODY_BYTES } from '../../functions/commons/domain/payload-limits.ts';
+import { LAMBDA_SYNC_PAYLOAD_BYTES, MAX_BODY_BYTES, base64Length } from '../../functions/commons/domain/payload-limits.ts';
 import { jsonBytes } from '../../local/aws-limits.ts';
 import { LambdaInvocationError } from '../../local/lambda-host.ts';
 import { awsLimitErrors } from '../../local/aws-limits.ts';
@@ -157,7 +157,8 @@ describe('the event', () => {
     const target = `/luma/generations/${'%01'.repeat(300)}?${Array.from({ length: 100 }, (_, i) => `q${i}=%01%01`).join('&')}`;
     const answer = await send(front.url, 'POST', target, [['Content-Type', 'application/json'], ...headers], Buffer.alloc(MAX_BODY_BYTES, 0x01));
     expect(answer.status).toBe(200);
-    expect(largest).toBeGreaterThan(0);
+    // The event carried all of it: the body Base64-encoded and each quoted header escaped (1,000 bytes each).
+    expect(largest).toBeGreaterThan(base64Length(MAX_BODY_BYTES) + headers.length * 1000);
     expect(largest).toBeLessThanOrEqual(LAMBDA_SYNC_PAYLOAD_BYTES);
   });
 

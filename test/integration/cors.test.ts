@@ -69,7 +69,7 @@ describe('the API', () => {
       expect(answer.status).toBe(204);
       expect(answer.headers).toMatchObject({
         'access-control-allow-origin': APP,
-        'access-control-allow-methods': 'GET, POST',
+        'access-control-allow-methods': 'GET, POST, DELETE',
         'access-control-allow-headers': 'authorization, content-type, idempotency-key',
         'access-control-max-age': '600',
         vary: 'Origin',

@@ -9,18 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 
 const PER_KEY = 10;
 const PER_ADDRESS = 40;
 
 let gateway: LocalGateway;
 let dataDir: string;
-let alice: SeedClient;
+let alice: ApiTestClient;
 const clock = { now: 0 };
 const functionLogs: string[] = [];
 /** Requests the API function saw (it logs one line each): a blocked request must never reach it. */
-const invocations = () => functionLogs.join('').match(/"msg":"request"/g)?.length ?? 0;
+const invocations = () => functionLogs.join('').match(/"message":"request"/g)?.length ?? 0;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'edge-limits-it-'));
@@ -37,7 +37,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: (chunk) => void functionLogs.push(chunk),
   });
-  alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
+  alice = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
 });
 
 afterAll(async () => {
@@ -53,7 +53,7 @@ describe('per-client limits at the edge', () => {
     expect(created.status).toBe(200);
     taskId = created.body.id;
 
-    const mallory = new SeedClient(gateway.url, 'stolen-or-wrong-key-000000');
+    const mallory = new ApiTestClient(gateway.url, 'stolen-or-wrong-key-000000');
     const before = invocations();
     const answers = [];
     for (let i = 0; i < PER_KEY + 5; i++) answers.push(await mallory.get(randomUUID()));
@@ -72,7 +72,7 @@ describe('per-client limits at the edge', () => {
     const statuses: number[] = [];
     let lastBody: unknown;
     for (let i = 0; i < PER_ADDRESS; i++) {
-      const answer = await new SeedClient(gateway.url, `random-${randomUUID()}`).get(randomUUID());
+      const answer = await new ApiTestClient(gateway.url, `random-${randomUUID()}`).get(randomUUID());
       statuses.push(answer.status);
       lastBody = answer.body;
     }

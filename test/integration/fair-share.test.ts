@@ -17,13 +17,13 @@ import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import type { Task } from '../../functions/commons/domain/task.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 
 const MAX_CONCURRENT = 4;
 let gateway: LocalGateway;
 let dataDir: string;
 let tasks: DynamoDbTaskStore;
-const clients: SeedClient[] = [];
+const clients: ApiTestClient[] = [];
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'fair-share-it-'));
@@ -36,7 +36,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  for (const key of gateway.apiKeys) clients.push(new SeedClient(gateway.url, key));
+  for (const key of gateway.apiKeys) clients.push(new ApiTestClient(gateway.url, key));
   const documents = DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }),
   );

@@ -16,12 +16,12 @@ import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { S3MediaStore } from '../../functions/commons/adapters/media-store.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { TestClock } from '../support/clock.ts';
 import { eventually } from '../support/eventually.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 
-const SEED_EXAMPLE = {
+const AGGREGATOR_EXAMPLE = {
   user_prompt:
     'Cinematic shot of a tranquil indoor pool room. A graceful pink flamingo stands in clear turquoise water, creating subtle ripples.',
   expand_prompt: true,
@@ -32,8 +32,8 @@ const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.
 
 let gateway: LocalGateway;
 let dataDir: string;
-let alice: SeedClient;
-let bob: SeedClient;
+let alice: ApiTestClient;
+let bob: ApiTestClient;
 let tasks: DynamoDbTaskStore;
 let s3: S3Client;
 /** The simulated upstream's clock, held where a test needs the poller to see a state. */
@@ -53,8 +53,8 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
-  bob = new SeedClient(gateway.url, gateway.apiKeys[1]!);
+  alice = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
+  bob = new ApiTestClient(gateway.url, gateway.apiKeys[1]!);
   const dynamo = new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials });
   tasks = new DynamoDbTaskStore(DynamoDBDocumentClient.from(dynamo), 'luma-gateway');
   s3 = new S3Client({ endpoint: gateway.s3Endpoint, region: LOCAL_REGION, credentials: gateway.credentials, forcePathStyle: true });
@@ -66,8 +66,8 @@ afterAll(async () => {
 });
 
 describe('a generation from request to stored video', () => {
-  it('answers the seed shape, completes, and stores the upstream bytes in the bucket', async () => {
-    const created = await alice.create(SEED_EXAMPLE);
+  it('answers the aggregator shape, completes, and stores the upstream bytes in the bucket', async () => {
+    const created = await alice.create(AGGREGATOR_EXAMPLE);
     expect(created.status).toBe(200);
     expect(created.body).toMatchObject({ state: 'pending', batch_id: '', video: null, code: 0 });
     expect(created.body.data.task_id).toBe(created.body.id);
@@ -230,7 +230,7 @@ describe('tenancy and authentication', () => {
     const { body } = await alice.create({ user_prompt: 'Private garden' });
     expect((await bob.get(body.id)).status).toBe(404);
     expect((await alice.get(body.id)).status).toBe(200);
-    const anonymous = new SeedClient(gateway.url, 'not-a-real-key-000000000');
+    const anonymous = new ApiTestClient(gateway.url, 'not-a-real-key-000000000');
     const answer = await anonymous.get(body.id);
     expect(answer.status).toBe(401);
     expect(answer.body.error.code).toBe('unauthorized');
@@ -258,7 +258,7 @@ describe('client keys', () => {
     const key = /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(stdout)![1]!;
     // Owners are random ids, never the key's name.
     const owner = /for a new owner "(own_[0-9a-f]{32})"/.exec(stdout)![1]!;
-    const carol = new SeedClient(gateway.url, key);
+    const carol = new ApiTestClient(gateway.url, key);
     const { status, body } = await carol.create({ user_prompt: 'Carol\'s first video' });
     expect(status).toBe(200);
     expect((await tasks.get(body.id))!.owner).toBe(owner);
@@ -286,7 +286,7 @@ describe('bad input', () => {
     const answer = await alice.create(body);
     expect(answer.status).toBe(status);
     expect(answer.body.error.code).toBe(code);
-    expect(answer.body.error.message).toBeTruthy();
+    expect(answer.body.error.message).toBe(typeof body === 'string' ? 'The body is not valid JSON.' : 'The request body is invalid.');
     expect(gateway.simulatedLuma!.stats().creates).toBe(before);
   });
 

@@ -399,7 +399,10 @@ describe('over HTTP with the real SFNClient', () => {
     await local.idle();
     const all = await sdk.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN, maxResults: 1 }));
     expect(all.executions).toHaveLength(1);
-    expect(all.nextToken).toBeDefined();
+    // The token leads to the other execution, and no further.
+    const rest = await sdk.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN, maxResults: 1, nextToken: all.nextToken }));
+    expect([...all.executions!, ...rest.executions!].map((execution) => execution.name).sort()).toEqual(['held', 'http']);
+    expect(rest.nextToken).toBeUndefined();
     expect((await sdk.send(new DescribeExecutionCommand({ executionArn: running.executionArn }))).status).toBe('ABORTED');
 
     // Callback tasks run locally (step-functions-callbacks.test.ts): a token no task was given is refused as in AWS.

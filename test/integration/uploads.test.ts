@@ -17,28 +17,17 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { LOCAL_REGION, LOCAL_TABLE_NAME } from '../../local/local-aws.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 import { MAX_UPLOAD_BYTES } from '../../functions/commons/domain/payload-limits.ts';
+import { pngOfSize, TINY_PNG } from '../support/png.ts';
 
-const TINY_PNG = readFileSync(new URL('../fixtures/media/tiny.png', import.meta.url));
 const MiB = 1024 * 1024;
-
-/** A whole PNG of exactly `size` bytes: tiny.png grown by an ancillary chunk of random-ish bytes. */
-function pngOfSize(size: number): Buffer {
-  const iend = TINY_PNG.length - 12;
-  const filler = Buffer.alloc(size - TINY_PNG.length);
-  filler.writeUInt32BE(filler.length - 12, 0);
-  filler.write('zzZz', 4, 'latin1');
-  for (let i = 8; i < filler.length - 4; i += 4096) filler[i] = i & 0xff; // not all zeros: a cut or shifted copy shows
-  filler.writeUInt32BE(crc32(filler.subarray(4, filler.length - 4)), filler.length - 4);
-  return Buffer.concat([TINY_PNG.subarray(0, iend), filler, TINY_PNG.subarray(iend)]);
-}
 
 let gateway: LocalGateway;
 let dataDir: string;
-let alice: SeedClient;
-let bob: SeedClient;
+let alice: ApiTestClient;
+let bob: ApiTestClient;
 let documents: DynamoDBDocumentClient;
 let tasks: DynamoDbTaskStore;
 let s3: S3Client;
@@ -54,8 +43,8 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  alice = new SeedClient(gateway.url, gateway.apiKeys[0]!);
-  bob = new SeedClient(gateway.url, gateway.apiKeys[1]!);
+  alice = new ApiTestClient(gateway.url, gateway.apiKeys[0]!);
+  bob = new ApiTestClient(gateway.url, gateway.apiKeys[1]!);
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: gateway.dynamoDbEndpoint, region: LOCAL_REGION, credentials: gateway.credentials }));
   tasks = new DynamoDbTaskStore(documents, LOCAL_TABLE_NAME);
   s3 = new S3Client({ endpoint: gateway.s3Endpoint, region: LOCAL_REGION, credentials: gateway.credentials, forcePathStyle: true });
@@ -75,7 +64,7 @@ interface Ticket {
   upload_expires_at: string;
 }
 
-async function askForUpload(client: SeedClient, contentType: string, size: number): Promise<Ticket> {
+async function askForUpload(client: ApiTestClient, contentType: string, size: number): Promise<Ticket> {
   const { status, body } = await client.request('POST', '/luma/uploads', { content_type: contentType, size_bytes: size });
   expect(status, JSON.stringify(body)).toBe(200);
   return body as Ticket;
@@ -107,7 +96,7 @@ async function sentUpstream(taskId: string): Promise<{ keyframes?: Record<string
 
 describe('an upload, from the request to the upstream', () => {
   it('an 8 MB PNG: PUT as told, named in a generation, handed to the upstream as a presigned link to exactly those bytes', async () => {
-    const image = pngOfSize(8 * MiB);
+    const image = pngOfSize(8 * MiB, { marked: true });
     const ticket = await askForUpload(alice, 'image/png', image.length);
     expect(ticket).toMatchObject({
       method: 'PUT',
@@ -263,7 +252,7 @@ describe('POST /luma/uploads', () => {
   });
 
   it('wants a key, JSON, and POST', async () => {
-    expect((await new SeedClient(gateway.url, 'not-a-key').request('POST', '/luma/uploads', { content_type: 'image/png', size_bytes: 10 })).status).toBe(401);
+    expect((await new ApiTestClient(gateway.url, 'not-a-key').request('POST', '/luma/uploads', { content_type: 'image/png', size_bytes: 10 })).status).toBe(401);
     expect((await alice.request('POST', '/luma/uploads', 'content_type=image/png', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
     expect((await alice.request('GET', '/luma/uploads')).status).toBe(405);
   });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET } from '../../functions/commons/domain/upstream-key.ts';
-import { SeedClient } from '../support/client.ts';
+import { ApiTestClient } from '../support/client.ts';
 
 const CLIENT_KEY = 'placeholder-test-client-key-0123456789';
 /** The local runtime's secret (local/gateway.ts names it so). */
@@ -22,7 +22,7 @@ let dataDir: string;
 let upstream: Server;
 let upstreamRequests = 0;
 let gateway: LocalGateway;
-let client: SeedClient;
+let client: ApiTestClient;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'upstream-key-placeholder-'));
@@ -41,7 +41,7 @@ beforeAll(async () => {
     log: () => undefined,
     functionLogs: () => undefined,
   });
-  client = new SeedClient(gateway.url, CLIENT_KEY);
+  client = new ApiTestClient(gateway.url, CLIENT_KEY);
 });
 
 afterAll(async () => {

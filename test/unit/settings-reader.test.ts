@@ -36,7 +36,7 @@ describe('numberProblem', () => {
     );
     expect(numberProblem({ above: 0 }, 0, 'x')).toBe('x must be a number above 0, not 0.');
     expect(numberProblem({}, Number.POSITIVE_INFINITY, 'x')).toBe('x must be a number, not Infinity.');
-    expect(numberProblem({ integer: true }, 1e20, 'x')).toBeDefined(); // not a safe integer
+    expect(numberProblem({ integer: true }, 1e20, 'x')).toBe('x must be a whole number, not 100000000000000000000.'); // not a safe integer
   });
 });
 

@@ -4,13 +4,13 @@
  * checked into the task's own keyframe), `generations/{task}/video.mp4` and `…/thumbnail.jpg` (the
  * outputs, domain/task.ts `outputKeys`). Links are presigned; the bucket itself is private.
  */
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import type { Keyframe, Task } from '../domain/task.ts';
 import type { KeyframeInput } from '../domain/generation-request.ts';
-import type { OutputLinks } from '../domain/seed-response.ts';
+import type { OutputLinks } from '../domain/public-generation.ts';
 import type { BoundedObject, MediaStore, ObjectTags, UploadUrl } from '../ports/media-store.ts';
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
@@ -123,6 +123,11 @@ export class S3MediaStore implements MediaStore {
     await upload.done();
   }
 
+  /** The origin of this store's presigned links: what a page showing them must allow (site.ts's policy). */
+  async linkOrigin(): Promise<string> {
+    return new URL(await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: 'origin' }), { expiresIn: 60 })).origin;
+  }
+
   async outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined> {
     const output = task.output;
     if (!output) return undefined;
@@ -138,6 +143,15 @@ export class S3MediaStore implements MediaStore {
       output.thumbnail ? sign(output.thumbnail.key) : undefined,
     ]);
     return { videoUrl, videoDownloadUrl, thumbnailUrl };
+  }
+
+  /**
+   * One DeleteObject a key, S3 answering 204 for a key with no object as well. One after the other: a task
+   * has four at most, and the local S3 emulator (s3rver) fails one of two deletes in one folder at once
+   * (each tidies the folder up), which S3 never does; its retry then finds nothing and emits no event.
+   */
+  async removeObjects(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 }
 

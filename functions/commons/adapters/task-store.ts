@@ -2,13 +2,15 @@
  * Tasks in DynamoDB (ports/task-store.ts), one item each under `TASK#<id>`. Every write is a put
  * conditional on the version that was read.
  *
- * Two sparse indexes list tasks, each through attributes derived from the task when it is written: a
+ * Three sparse indexes list tasks, each through attributes derived from the task when it is written: a
  * queued task carries `queueKey` and `queueOrder` (its owner's queue, in ticket order: `byQueue`, one
  * partition per owner, see queue-index.ts), an unfinished task that has left the queue carries `phase`
- * (`byPhase`, the reconciler's work list).
+ * (`byPhase`, the reconciler's work list), and every task carries `listKey` and `listOrder` (`byOwner`:
+ * its owner's tasks in arrival order, which the API lists newest first; the index also holds `status`,
+ * so that a filter on it reads no task it drops).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   admitted,
   applyChange,
@@ -16,8 +18,10 @@ import {
   awaitsAdmission,
   isAlreadyApplied,
   isQueued,
+  isTerminal,
   phaseOf,
   queueOrder,
+  TASK_STATUSES,
   type Task,
   type TaskChange,
   type TaskPhase,
@@ -26,6 +30,7 @@ import {
   withWorkflowWait,
   type WorkflowWait,
 } from '../domain/task.ts';
+import type { ListPage } from '../domain/generation-list.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
 import { beginAttempt, endAttempt, type AttemptOutcome } from '../domain/submit-attempt.ts';
 import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
@@ -34,9 +39,21 @@ import { systemClock, type Clock } from '../clock.ts';
 const MAX_WRITE_ATTEMPTS = 5;
 /** The sparse index over unfinished tasks that have left the queue: `phase` (active) and `phaseOrder` (arrival). */
 export const PHASE_INDEX = 'byPhase';
+/** Every task by its owner: `listKey` (the owner's partition) and `listOrder` (arrival); `status` projected. */
+export const OWNER_INDEX = 'byOwner';
 const taskKey = (id: string) => ({ pk: `TASK#${id}` });
+/** The partition of an owner's tasks in `byOwner`. */
+const ownerListKey = (owner: string) => `TASKS#${owner}`;
 /** Attributes of the item that are not the task's own: its key, its kind, and what its indexes need. */
-const DERIVED = ['pk', 'kind', 'phase', 'phaseOrder', 'queueKey', 'queueOrder'];
+const DERIVED = ['pk', 'kind', 'phase', 'phaseOrder', 'queueKey', 'queueOrder', 'listKey', 'listOrder'];
+const TERMINAL_STATUSES = TASK_STATUSES.filter(isTerminal);
+/**
+ * How many index entries a filtered page reads at a time, and how many times: a filter that matches
+ * little (`state=processing` in a long history) ends its page early, with a cursor, rather than reading
+ * the owner's whole history in one request.
+ */
+const FILTERED_READ = 200;
+const MAX_LIST_QUERIES = 5;
 
 /** The stored item: the task plus the derived attributes its indexes need. */
 function itemOf(task: Task): Record<string, unknown> {
@@ -47,7 +64,14 @@ function itemOf(task: Task): Record<string, unknown> {
     ...task,
     ...(phase && { phase, phaseOrder: arrivalOrder(task) }),
     ...(isQueued(task) && { queueKey: ownerQueueKey(task.owner), queueOrder: queueOrder(task.queueTicket!) }),
+    listKey: ownerListKey(task.owner),
+    listOrder: arrivalOrder(task),
   };
+}
+
+/** The task an item holds, without the attributes derived for its key and indexes. */
+function taskOf(item: Record<string, unknown>): Task {
+  return Object.fromEntries(Object.entries(item).filter(([name]) => !DERIVED.includes(name))) as unknown as Task;
 }
 
 export class DynamoDbTaskStore implements TaskStore {
@@ -72,7 +96,7 @@ export class DynamoDbTaskStore implements TaskStore {
       new GetCommand({ TableName: this.tableName, Key: taskKey(id), ConsistentRead: true }),
     );
     if (!Item || Item.kind !== 'task') return undefined;
-    return Object.fromEntries(Object.entries(Item).filter(([name]) => !DERIVED.includes(name))) as unknown as Task;
+    return taskOf(Item);
   }
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
@@ -179,5 +203,81 @@ export class DynamoDbTaskStore implements TaskStore {
       ids: (page.Items ?? []).map((item) => String(item.pk).slice('TASK#'.length)),
       cursor: page.LastEvaluatedKey ? JSON.stringify(page.LastEvaluatedKey) : undefined,
     };
+  }
+
+  async listOwned(owner: string, page: ListPage): Promise<{ tasks: Task[]; next?: string }> {
+    const listKey = ownerListKey(owner);
+    const filter = page.statuses && {
+      FilterExpression: `#status IN (${page.statuses.map((_, index) => `:s${index}`).join(', ')})`,
+      ExpressionAttributeNames: { '#status': 'status' }, // a reserved word
+    };
+    // One more than the page: whether anything follows it, without a last page that turns out empty.
+    const wanted = page.limit + 1;
+    const found: { pk: string; listOrder: string }[] = [];
+    let start: Record<string, unknown> | undefined = page.after === undefined ? undefined : { listKey, listOrder: page.after, pk: taskKey(page.after.slice(page.after.indexOf('#') + 1)).pk };
+    for (let query = 0; query < MAX_LIST_QUERIES && found.length < wanted; query++) {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: OWNER_INDEX,
+          KeyConditionExpression: 'listKey = :owner',
+          ExpressionAttributeValues: { ':owner': listKey, ...Object.fromEntries((page.statuses ?? []).map((status, index) => [`:s${index}`, status])) },
+          ...(filter ? { ...filter, Limit: FILTERED_READ } : { Limit: wanted - found.length }),
+          ProjectionExpression: 'pk, listOrder',
+          ScanIndexForward: false, // newest first
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) found.push({ pk: String(item.pk), listOrder: String(item.listOrder) });
+      start = result.LastEvaluatedKey;
+      if (!start) break;
+    }
+    const shown = found.slice(0, page.limit);
+    // More than a page: resume after its last task. Fewer, with the index not read to its end: after the last entry read.
+    const next = found.length > page.limit ? shown.at(-1)!.listOrder : start ? String(start.listOrder) : undefined;
+    const tasks = await this.readAll(shown.map((entry) => entry.pk));
+    // The index lags behind the table: a task deleted meanwhile is gone, one whose status moved on may no longer match.
+    const listed = tasks.filter((task): task is Task => !!task && task.owner === owner && (!page.statuses || page.statuses.includes(task.status)));
+    return { tasks: listed, ...(next !== undefined && { next }) };
+  }
+
+  /** Tasks by item key, read consistently, in the order asked; undefined for a key with no task. */
+  private async readAll(keys: string[]): Promise<(Task | undefined)[]> {
+    const items = new Map<string, Record<string, unknown>>();
+    for (let start = 0; start < keys.length; start += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+        [this.tableName]: { Keys: keys.slice(start, start + 100).map((pk) => ({ pk })), ConsistentRead: true },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const page = await this.client.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of page.Responses?.[this.tableName] ?? []) items.set(String(item.pk), item);
+        request = page.UnprocessedKeys as typeof request;
+      }
+    }
+    return keys.map((pk) => {
+      const item = items.get(pk);
+      return item?.kind === 'task' ? taskOf(item) : undefined;
+    });
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: taskKey(id),
+          // Never a task that is still running, whoever changed it since it was read.
+          ConditionExpression: `kind = :task AND #status IN (${TERMINAL_STATUSES.map((_, index) => `:t${index}`).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':task': 'task', ...Object.fromEntries(TERMINAL_STATUSES.map((status, index) => [`:t${index}`, status])) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    const task = await this.get(id);
+    if (task) throw new TransitionRefusedError(`Task ${id} is ${task.status}; only a finished task can be deleted.`);
+    return false;
   }
 }

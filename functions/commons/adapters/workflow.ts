@@ -11,6 +11,7 @@ import {
   StartExecutionCommand,
   TaskDoesNotExist,
   TaskTimedOut,
+  StopExecutionCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import type { RunStatus, Workflow, WorkflowInput, WorkflowTurn } from '../ports/workflow.ts';
@@ -50,10 +51,8 @@ export class StepFunctionsWorkflow implements Workflow {
   }
 
   async status(taskId: string, run: number): Promise<RunStatus | undefined> {
-    // arn:…:stateMachine:<name> → arn:…:execution:<name>:<run name>
-    const executionArn = `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${runName(taskId, run)}`;
     try {
-      const { status } = await this.client.send(new DescribeExecutionCommand({ executionArn }));
+      const { status } = await this.client.send(new DescribeExecutionCommand({ executionArn: this.executionArn(taskId, run) }));
       return status as RunStatus;
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return undefined;
@@ -70,4 +69,29 @@ export class StepFunctionsWorkflow implements Workflow {
       throw error;
     }
   }
+
+  /**
+   * Runs are numbered from 1 without gaps (the reconciler starts run n + 1 only after run n ended), so the
+   * first number never started ends the search; at most one run is running at a time.
+   */
+  async stop(taskId: string, cause: string): Promise<void> {
+    for (let run = 1; run <= MAX_RUNS_SEARCHED; run++) {
+      const status = await this.status(taskId, run);
+      if (status === undefined) return;
+      if (status !== 'RUNNING') continue;
+      try {
+        await this.client.send(new StopExecutionCommand({ executionArn: this.executionArn(taskId, run), error: 'Cancelled', cause }));
+      } catch (error) {
+        if (!(error instanceof ExecutionDoesNotExist)) throw error;
+      }
+    }
+  }
+
+  /** arn:…:stateMachine:<name> → arn:…:execution:<name>:<run name> */
+  private executionArn(taskId: string, run: number): string {
+    return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${runName(taskId, run)}`;
+  }
 }
+
+/** Far beyond the reconciler's restarts (reconcile.ts MAX_RUNS): a bound on the search, never reached. */
+const MAX_RUNS_SEARCHED = 10;

@@ -10,10 +10,22 @@ export function lazyClient<T extends object>(build: () => T): T {
   const real = () => (client ??= build());
   return new Proxy({} as T, {
     get(_target, name) {
+      if (name === BUILD) return real;
       const value = Reflect.get(real(), name);
       return typeof value === 'function' ? value.bind(real()) : value;
     },
     has: (_target, name) => Reflect.has(real(), name),
     set: (_target, name, value) => Reflect.set(real(), name, value),
   });
+}
+
+const BUILD = Symbol('the lazy client, built');
+
+/**
+ * `wrap` applied to the client (a wrapper that changes the client itself, such as the tracer's
+ * middleware): when it is built, if it is a lazy client, so that wrapping it does not build it at cold start.
+ */
+export function whenBuilt<T extends object>(client: T, wrap: (client: T) => T): T {
+  const build = (client as { [BUILD]?: () => T })[BUILD];
+  return build ? lazyClient(() => wrap(build())) : wrap(client);
 }

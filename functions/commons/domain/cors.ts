@@ -11,7 +11,7 @@
  */
 
 /** The methods a browser may use, the headers it may send, and the headers it may read. */
-export const CORS_ALLOWED_METHODS = ['GET', 'POST'] as const;
+export const CORS_ALLOWED_METHODS = ['GET', 'POST', 'DELETE'] as const;
 export const CORS_ALLOWED_HEADERS = ['authorization', 'content-type', 'idempotency-key'] as const;
 export const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'idempotent-replayed'] as const;
 /** How long a browser may keep a preflight's answer (Chromium keeps at most 2 hours, Firefox 24). */

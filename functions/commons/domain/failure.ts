@@ -28,6 +28,9 @@ export const FAILURE_CODES = [
 
 export type FailureCode = (typeof FAILURE_CODES)[number];
 
+/** The failure a task cancelled by its owner records (POST /luma/generations/{id}/cancel). */
+export const CANCELLED_BY_OWNER = { code: 'cancelled', reason: 'Cancelled by its owner.' } as const satisfies Failure;
+
 export interface Failure {
   code: FailureCode;
   reason: string;

@@ -1,5 +1,5 @@
 /**
- * The seed API's `POST /luma/generations` body: one zod schema that validates, normalises and types it.
+ * The aggregator API's `POST /luma/generations` body: one zod schema that validates, normalises and types it.
  * Keyframes arrive as an http(s) URL, as Base64 (a data URI or bare), or as the reference of an upload
  * (`upload:<id>`, domain/upload.ts); Base64 is decoded and checked here to be a real PNG, JPEG or WebP
  * image, because the upstream accepts URLs only and we will store it. An upload reference is resolved
@@ -152,7 +152,7 @@ export function generationRequestSchemaFor(offer: GenerationOffer) {
       expand_prompt: z.boolean().optional(),
       loop: z.boolean().optional(),
       image_url: keyframe.nullish(),
-      // The seed documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
+      // The aggregator documents this as "boolean, default false" but describes a URL: take the URL, read false as "none".
       image_end_url: z
         .union([z.literal(false), z.string().min(1, 'must not be empty')], { error: 'must be an http(s) URL, Base64 image, or false' })
         .nullish()

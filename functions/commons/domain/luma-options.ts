@@ -10,7 +10,7 @@ import { SETTINGS } from '../settings/catalogue.ts';
 export const LUMA_MODELS = SETTINGS.upstreamModel.values;
 export const LUMA_RESOLUTIONS = SETTINGS.upstreamResolution.values;
 export const LUMA_DURATIONS = SETTINGS.upstreamDuration.values;
-/** The seed's five ratios first, then the two Luma added (cinema widescreen and its portrait). */
+/** The aggregator's five ratios first, then the two Luma added (cinema widescreen and its portrait). */
 export const LUMA_ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16', '21:9', '9:21'] as const;
 
 export type LumaModel = (typeof LUMA_MODELS)[number];

@@ -35,7 +35,7 @@ export type Keyframe =
 
 export interface TaskRequest {
   prompt: string;
-  /** Accepted for compatibility with the seed API; the official Luma API has no such switch. */
+  /** Accepted for compatibility with the aggregator API; the official Luma API has no such switch. */
   expandPrompt?: boolean;
   loop?: boolean;
   /** As the client asked; absent: the upstream's default (Luma: 16:9). */
@@ -75,6 +75,19 @@ export const outputKeys = (taskId: string) => ({
   video: `generations/${taskId}/video.mp4`,
   thumbnail: `generations/${taskId}/thumbnail.jpg`,
 });
+
+/**
+ * Every object the gateway may have stored for a task: its stored keyframes, and its outputs at the keys
+ * the copy writes them to, recorded or not (a copy that ran on after the task was cancelled may have
+ * written them). What deleting the task removes; a client's own uploads are not the task's (several
+ * tasks may name one) and expire on their own.
+ */
+export function storedObjectKeys(task: Pick<Task, 'id' | 'request' | 'output'>): string[] {
+  const keys = outputKeys(task.id);
+  const frames = [task.request.frame0, task.request.frame1].flatMap((frame) => (frame?.kind === 'stored' ? [frame.key] : []));
+  const outputs = [task.output?.videoKey, task.output?.thumbnail?.key].filter((key): key is string => key !== undefined);
+  return [...new Set([...frames, keys.video, keys.thumbnail, ...outputs])];
+}
 
 /** What the copy stored in the owner's bucket. */
 export interface TaskOutput {

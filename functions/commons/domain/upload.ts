@@ -41,6 +41,24 @@ export const uploadRequestSchema = z.object({
 
 export type UploadRequest = z.output<typeof uploadRequestSchema>;
 
+/** The `POST /luma/uploads` answer: where to PUT the file, how, and what to name it by afterwards. */
+export const uploadTicketSchema = z.object({
+  /** PUT the file here, with exactly `headers`, before `upload_expires_at`. */
+  upload_url: z.string(),
+  method: z.literal('PUT'),
+  /** The announced type and size: both are signed, so a PUT with any other is refused. */
+  headers: z.object({ 'content-type': z.string(), 'content-length': z.string().regex(/^[1-9]\d*$/) }),
+  /** What to send as `image_url` or `image_end_url`, until `expires_at`. */
+  image_url: z.string().startsWith(UPLOAD_REFERENCE_PREFIX),
+  expires_at: z.iso.datetime(),
+  upload_expires_at: z.iso.datetime(),
+  /** The announcement, echoed. */
+  content_type: z.enum(UPLOAD_CONTENT_TYPES),
+  size_bytes: z.number().int().positive(),
+});
+
+export type UploadTicket = z.output<typeof uploadTicketSchema>;
+
 /** One upload, as the table keeps it (`UPLOAD#<id>`): whose it is and what was announced. */
 export interface UploadRecord {
   id: string;

@@ -1,5 +1,5 @@
 /**
- * Which URLs the gateway may download (REFERENCE §5, SSRF). The URLs come from the upstream, a third
+ * Which URLs the gateway may download (server-side request forgery). The URLs come from the upstream, a third
  * party, so each one — and each redirect hop — must be on the operator's allowlist, and each address the
  * gateway connects to must be public unicast. This module is pure: `adapters/asset-downloader.ts` applies
  * it at request time (`check`) and at connect time (`addressRefusal`, on every resolved and connected

@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { KeyframeInput } from '../domain/generation-request.ts';
-import type { OutputLinks } from '../domain/seed-response.ts';
+import type { OutputLinks } from '../domain/public-generation.ts';
 import type { Keyframe, Task } from '../domain/task.ts';
 
 /**
@@ -48,4 +48,6 @@ export interface MediaStore {
   upload(key: string, body: Readable, contentType: string, tags: ObjectTags): Promise<void>;
   /** Links to a completed task's outputs, valid for `expiresIn` seconds; undefined before it has any. */
   outputLinks(task: Task, expiresIn: number): Promise<OutputLinks | undefined>;
+  /** Deletes these objects; a key with no object is not an error, so a repeat after a crash is harmless. */
+  removeObjects(keys: readonly string[]): Promise<void>;
 }

@@ -4,6 +4,7 @@
  */
 import type { AttemptOutcome } from '../domain/submit-attempt.ts';
 import type { Task, TaskChange, TaskPhase, WorkflowWait } from '../domain/task.ts';
+import type { ListPage } from '../domain/generation-list.ts';
 
 export interface TransitionResult {
   task: Task;
@@ -49,4 +50,15 @@ export interface TaskStore {
    * on a change it never saw (a callback that came in between found no wait to end).
    */
   holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined>;
+  /**
+   * One page of the owner's tasks, newest first (domain/task-list.ts): at most `limit` tasks after
+   * `page.after`, each read as it is now, in one of `page.statuses` if given; `next` is the position to
+   * resume after, absent at the end. Only the owner's own tasks, whatever the position says.
+   */
+  listOwned(owner: string, page: ListPage): Promise<{ tasks: Task[]; next?: string }>;
+  /**
+   * Deletes a finished task (completed or failed); never one that is still running. True when it was
+   * deleted now; false when it was already gone. Throws TransitionRefusedError when it has not finished.
+   */
+  remove(id: string): Promise<boolean>;
 }

@@ -45,4 +45,10 @@ export interface VideoProvider {
    * generation that merely looks like ours is someone else's.
    */
   findByMarker(marker: string, since: Date): Promise<UpstreamGeneration[]>;
+  /**
+   * Deletes a generation upstream (its record and assets there); one that is already gone is not an
+   * error. Throws UpstreamRejectedError when the upstream refuses (Luma: assumed for a generation still in
+   * progress, see local/simulated-luma.ts) and TransientUpstreamError as for any call.
+   */
+  delete(upstreamId: string): Promise<void>;
 }

@@ -32,4 +32,10 @@ export interface Workflow {
    * already (it timed out, or was ended): the run has moved on, and its next turn reads the task afresh.
    */
   wake(token: string, turn: WorkflowTurn): Promise<boolean>;
+  /**
+   * Stops whichever run of the task's workflow is running, saying why; nothing when none is. A step
+   * already running (a Lambda invocation) finishes on its own: the task's store decides what it may still
+   * change.
+   */
+  stop(taskId: string, cause: string): Promise<void>;
 }

@@ -110,6 +110,11 @@ export class LumaProvider implements VideoProvider {
     return toUpstreamGeneration(await this.#call('GET', `/generations/${encodeURIComponent(upstreamId)}`));
   }
 
+  /** Luma answers 204; a generation it no longer has (404) is deleted as far as we are concerned. */
+  async delete(upstreamId: string): Promise<void> {
+    await this.#call('DELETE', `/generations/${encodeURIComponent(upstreamId)}`);
+  }
+
   async findByMarker(marker: string, since: Date): Promise<UpstreamGeneration[]> {
     const earliest = since.getTime() - FIND_CLOCK_SKEW_MS;
     const found: LumaGeneration[] = [];
@@ -161,6 +166,8 @@ export class LumaProvider implements VideoProvider {
       if (response.ok) throw new TransientUpstreamError(`The upstream's ${response.status} answer was cut.`, { cause: error, ambiguous: method === 'POST' });
       text = '';
     }
+    // A delete's answer has no body to read; a 404 means there is nothing left to delete.
+    if (method === 'DELETE' && (response.ok || response.status === 404)) return null;
     if (response.ok) {
       try {
         return JSON.parse(text) as LumaGeneration | null;

@@ -2,14 +2,16 @@
  * The one function every status change goes through: the store's monotonic transition, then what must
  * follow it — a task that ends while queued leaves its owner's queue; the upstream slot goes back once the
  * upstream is done with a task, and the freed slot is given to the next task at once (the dispatcher,
- * which starts that task's workflow). This is also where a change will be published (webhooks,
- * EventBridge).
+ * which starts that task's workflow). It is where a change is counted (the metrics of
+ * observability/task-metrics.ts), and where it will be published (webhooks, EventBridge).
  */
 import { isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
 import { log } from '../log.ts';
 import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
 import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
 import type { OwnerQueue } from '../ports/owner-queue.ts';
+import { recordFailure, recordMetric } from '../observability/metrics.ts';
+import { dataPointsOfChange, queueWaitSeconds } from '../observability/task-metrics.ts';
 
 export interface LifecycleEffects {
   capacity?: Pick<UpstreamCapacity, 'release'>;
@@ -24,11 +26,23 @@ export class TaskLifecycle implements TaskStore {
     private readonly effects: LifecycleEffects,
   ) {}
 
-  create: TaskStore['create'] = (task) => this.store.create(task);
+  create: TaskStore['create'] = async (task) => {
+    const created = await this.store.create(task);
+    recordMetric('accepted');
+    return created;
+  };
   get: TaskStore['get'] = (id) => this.store.get(id);
-  admit: TaskStore['admit'] = (id, now, timeoutSeconds) => this.store.admit(id, now, timeoutSeconds);
+  admit: TaskStore['admit'] = async (id, now, timeoutSeconds) => {
+    const admitted = await this.store.admit(id, now, timeoutSeconds);
+    const wait = admitted && queueWaitSeconds(admitted);
+    if (wait !== undefined) recordMetric('queueWait', wait);
+    return admitted;
+  };
   queued: TaskStore['queued'] = (owner, limit, afterTicket) => this.store.queued(owner, limit, afterTicket);
   listPhase: TaskStore['listPhase'] = (phase, cursor) => this.store.listPhase(phase, cursor);
+  listOwned: TaskStore['listOwned'] = (owner, page) => this.store.listOwned(owner, page);
+  /** Not a change of status: only a finished task is removed, and it holds no slot and no place in a queue. */
+  remove: TaskStore['remove'] = (id) => this.store.remove(id);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
   // Neither changes the task's status: nothing follows them.
@@ -38,6 +52,7 @@ export class TaskLifecycle implements TaskStore {
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
     const { task } = result;
+    if (result.changed) recordChange(task);
     if (wasQueued(task)) {
       // Only on the change itself, so a task leaves its queue exactly once (the reconciler repairs a crash here).
       if (result.changed && isTerminal(task.status)) await this.effects.queue?.dequeue(task.owner);
@@ -56,6 +71,14 @@ export class TaskLifecycle implements TaskStore {
       // The change is recorded and the slot free: the reconciler's dispatch is the safety net.
       log({ level: 'error', msg: 'dispatch after a release failed; left to the reconciler', taskId: releasedBy, error: (error as Error).name });
     }
+  }
+}
+
+/** The metrics of a change, counted on the change itself: a repeated transition is not counted again. */
+function recordChange(task: Task): void {
+  for (const point of dataPointsOfChange(task)) {
+    if ('failureCode' in point) recordFailure(point.failureCode);
+    else recordMetric(point.key, point.value);
   }
 }
 

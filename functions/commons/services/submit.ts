@@ -11,6 +11,7 @@ import { awaitsAdmission, type Task } from '../domain/task.ts';
 import { adoptionSearchSince, mayDuplicate } from '../domain/submit-attempt.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../errors.ts';
 import { log } from '../log.ts';
+import { recordMetric } from '../observability/metrics.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import type { MediaStore, ObjectTags } from '../ports/media-store.ts';
@@ -84,6 +85,7 @@ async function adoptEarlierGeneration(task: Task, deps: SubmitDeps): Promise<str
   if (!since) {
     if (mayDuplicate(task)) {
       log({ level: 'warn', msg: 'resubmitting without a marker: the earlier attempt may have created a generation', taskId: task.id, duplicateRisk: 1 });
+      recordMetric('duplicatesRisked');
     }
     return undefined;
   }
@@ -95,6 +97,7 @@ async function adoptEarlierGeneration(task: Task, deps: SubmitDeps): Promise<str
     // retrying: a possible duplicate is then better than a task that never finishes.
     if (!(error instanceof UpstreamRejectedError)) throw error;
     log({ level: 'warn', msg: 'the upstream refused the search for an earlier attempt; submitting again', taskId: task.id, duplicateRisk: 1 });
+    recordMetric('duplicatesRisked');
     return undefined;
   }
   const discarded = new Set(task.discardedUpstreamIds);
@@ -103,6 +106,7 @@ async function adoptEarlierGeneration(task: Task, deps: SubmitDeps): Promise<str
     if (discarded.has(generation.id)) continue;
     if (!(await deps.upstreamClaims.claim(deps.provider.name, generation.id, task.id))) continue;
     log({ msg: 'adopted upstream generation', taskId: task.id, upstreamId: generation.id, extraGenerations: candidates.length - index - 1 });
+    recordMetric('duplicatesAvoided');
     return generation.id;
   }
   return undefined;

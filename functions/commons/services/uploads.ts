@@ -18,6 +18,7 @@ import {
   uploadReference,
   type UploadRecord,
   type UploadRequest,
+  type UploadTicket,
 } from '../domain/upload.ts';
 import { MAX_IMAGE_DIMENSION, readImageInfo } from '../media/image.ts';
 import { BadRequestError, TransientAwsError } from '../errors.ts';
@@ -32,20 +33,8 @@ export interface UploadDeps {
   newId?: () => string;
 }
 
-/** The `POST /luma/uploads` answer. */
-export interface UploadTicket {
-  /** PUT the file here, with exactly `headers`, before `upload_expires_at`. */
-  upload_url: string;
-  method: 'PUT';
-  headers: Record<string, string>;
-  /** What to send as `image_url` or `image_end_url`, until `expires_at`. */
-  image_url: string;
-  expires_at: string;
-  upload_expires_at: string;
-  /** The announcement, echoed. */
-  content_type: string;
-  size_bytes: number;
-}
+/** The `POST /luma/uploads` answer: its one schema is domain/upload.ts's `uploadTicketSchema`. */
+export type { UploadTicket };
 
 export async function createUpload(owner: string, request: UploadRequest, deps: UploadDeps): Promise<UploadTicket> {
   const now = (deps.clock ?? systemClock)();

@@ -101,6 +101,25 @@ const DURATIONS = ['5s', '9s'] as const;
 const MINUTE = 60;
 const HOUR = 3600;
 
+/**
+ * A request's option (model, resolution, duration) has two settings of one shape each: its value when a
+ * request names none, and the values a request may ask for.
+ */
+function requestDefault<const E extends string, const C extends string, const V extends readonly string[]>(
+  what: string, env: E, context: C, values: V, value: V[number],
+) {
+  return { type: 'choice', env, context, values, default: value, doc: `the ${what} of a request that names none: {values}`, local: {} } as const;
+}
+function allowedOptions<const E extends string, const C extends string, const V extends readonly string[]>(
+  what: string, env: E, context: C, values: V, example = '',
+) {
+  return {
+    type: 'list', env, context, values,
+    doc: `the ${what}s a request may ask for, comma-separated${example}; the default ${what} must be among them`,
+    local: { default: 'all' }, deploy: { default: 'all' },
+  } as const;
+}
+
 export const SETTINGS = {
   // ------------------------------------------------------------------ npm start itself
   port: {
@@ -136,11 +155,10 @@ export const SETTINGS = {
     deploy: { default: 'a new secret holding `{"apiKey": "REPLACE_ME"}`' },
   },
   upstreamKeySecretKmsKeyArn: {
-    type: 'string', context: 'upstreamKeySecretKmsKeyArn',
+    type: 'string', context: 'upstreamKeySecretKmsKeyArn', deploy: { default: 'none: the AWS-managed key' },
     doc:
       'the customer-managed KMS key that encrypts that secret (a key ARN, not an alias); the functions that read the secret (API, Poll) ' +
       'may decrypt with it through Secrets Manager only (`kms:ViaService`). Only with `upstreamKeySecretArn`',
-    deploy: { default: 'none: the AWS-managed key' },
   },
   upstreamBaseUrl: {
     type: 'string', env: 'LUMA_BASE_URL', context: 'upstreamBaseUrl', default: 'https://api.lumalabs.ai/dream-machine/v1',
@@ -166,36 +184,12 @@ export const SETTINGS = {
     },
     deploy: { default: "the REST API's own `https://…execute-api…/prod` URL", note: " (https): the API's custom domain, if the upstream should call that" },
   },
-  upstreamModel: {
-    type: 'choice', env: 'LUMA_MODEL', context: 'upstreamModel', values: MODELS, default: 'ray-2',
-    doc: 'the model of a request that names none: {values}',
-    local: {},
-  },
-  upstreamResolution: {
-    type: 'choice', env: 'LUMA_RESOLUTION', context: 'upstreamResolution', values: RESOLUTIONS, default: '720p',
-    doc: 'the resolution of a request that names none: {values}',
-    local: {},
-  },
-  upstreamDuration: {
-    type: 'choice', env: 'LUMA_DURATION', context: 'upstreamDuration', values: DURATIONS, default: '5s',
-    doc: 'the duration of a request that names none: {values}',
-    local: {},
-  },
-  allowedModels: {
-    type: 'list', env: 'ALLOWED_MODELS', context: 'allowedModels', values: MODELS,
-    doc: 'the models a request may ask for, comma-separated; the default model must be among them',
-    local: { default: 'all' }, deploy: { default: 'all' },
-  },
-  allowedResolutions: {
-    type: 'list', env: 'ALLOWED_RESOLUTIONS', context: 'allowedResolutions', values: RESOLUTIONS,
-    doc: 'the resolutions a request may ask for, comma-separated (`540p,720p,1080p` forbids 4k); the default resolution must be among them',
-    local: { default: 'all' }, deploy: { default: 'all' },
-  },
-  allowedDurations: {
-    type: 'list', env: 'ALLOWED_DURATIONS', context: 'allowedDurations', values: DURATIONS,
-    doc: 'the durations a request may ask for, comma-separated; the default duration must be among them',
-    local: { default: 'all' }, deploy: { default: 'all' },
-  },
+  upstreamModel: requestDefault('model', 'LUMA_MODEL', 'upstreamModel', MODELS, 'ray-2'),
+  upstreamResolution: requestDefault('resolution', 'LUMA_RESOLUTION', 'upstreamResolution', RESOLUTIONS, '720p'),
+  upstreamDuration: requestDefault('duration', 'LUMA_DURATION', 'upstreamDuration', DURATIONS, '5s'),
+  allowedModels: allowedOptions('model', 'ALLOWED_MODELS', 'allowedModels', MODELS),
+  allowedResolutions: allowedOptions('resolution', 'ALLOWED_RESOLUTIONS', 'allowedResolutions', RESOLUTIONS, ' (`540p,720p,1080p` forbids 4k)'),
+  allowedDurations: allowedOptions('duration', 'ALLOWED_DURATIONS', 'allowedDurations', DURATIONS),
   upstreamResubmits: {
     type: 'number', env: 'UPSTREAM_RESUBMITS', context: 'upstreamResubmits', integer: true, min: 0, max: 5, default: 1,
     doc: 'how often a task Luma failed on its own side ("Job failed", "Error dispatching job") is submitted again, {min} to {max}',
@@ -336,6 +330,11 @@ export const SETTINGS = {
       '(`https://app.example.com`, `http://localhost:5173`: no path, no `*`); see [Browser clients (CORS)](#browser-clients-cors)',
     local: { default: 'none' }, deploy: { default: 'none' },
   },
+  alarmEmail: {
+    type: 'string', context: 'alarmEmail',
+    doc: "an email address subscribed to the alarms' SNS topic (SNS asks it to confirm); see [Operating it](#operating-it)",
+    deploy: { default: 'none' },
+  },
 
   // ------------------------------------------------------------------ the copy and the links
   /**
@@ -378,11 +377,10 @@ export const SETTINGS = {
     local: {},
   },
   simFaults: {
-    type: 'list', env: 'SIM_FAULTS',
+    type: 'list', env: 'SIM_FAULTS', local: { default: 'all' },
     doc:
       'the kinds that may be injected, comma-separated: `submit_5xx`, `submit_429`, `submit_timeout`, `submit_lost` (created upstream, ' +
       'answer lost), `poll_5xx`, `poll_429`, `download_cut`, `download_garbage`, `generation_fail` (described at the top of `local/simulated-luma.ts`)',
-    local: { default: 'all' },
   },
   simHangMs: {
     type: 'number', env: 'SIM_HANG_MS', unit: 'milliseconds', min: 0, default: 30_000,

@@ -13,6 +13,7 @@ import type { IConstruct } from 'constructs';
 import { buildApp } from '../../../infra/app.ts';
 import type { GatewayStack } from '../../../infra/gateway-stack.ts';
 import type { GatewayFunctions, LumaVideoGateway } from '../../../infra/constructs/luma-video-gateway.ts';
+import { afterAll, beforeAll } from 'vitest';
 import type { Json, Resources } from './template.ts';
 
 /** Skips asset bundling: for builds that only look at the template. */
@@ -55,6 +56,18 @@ export function synthesize(context: Record<string, unknown> = {}, options: Synth
   const { app, stack } = buildApp({ outdir, context: { ...(options.bundle ? {} : NO_BUNDLING), ...context }, nag: options.nag ?? true });
   const template = Template.fromStack(stack);
   return { app, stack, gateway: stack.gateway, template, resources: template.toJSON().Resources, outdir };
+}
+
+/**
+ * For a file about the default app: builds it once, before the file's tests (`beforeAll`), hands it with the
+ * logical ids of the gateway's main resources to `use`, and removes every folder made after them (`afterAll`).
+ */
+export function synthesizeOnce(use: (synthesized: Synthesized & { readonly ids: GatewayIds }) => void, options: SynthOptions = {}): void {
+  beforeAll(() => {
+    const synthesized = synthesize({}, options);
+    use({ ...synthesized, ids: gatewayIds(synthesized.stack) });
+  }, 120_000);
+  afterAll(removeOutdirs);
 }
 
 export function logicalIdOf(stack: Stack, construct: IConstruct): string {
@@ -108,7 +121,7 @@ export function gatewayIds(stack: GatewayStack): GatewayIds {
     role,
     table: id(gateway.table),
     bucket: id(gateway.bucket),
-    accessLogBucket: id(gateway.accessLogBucket),
+    accessLogBucket: id(gateway.accessLogBucket!),
     secret: gateway.upstreamKey.node.defaultChild ? id(gateway.upstreamKey) : undefined,
     stateMachine: id(gateway.stateMachine),
     restApi: id(gateway.restApi),

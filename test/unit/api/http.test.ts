@@ -53,6 +53,18 @@ describe('requestFromEvent', () => {
     expect({ ...requestFromEvent(event({ headers: { 'X-Thing': '1' }, multiValueHeaders: {} })).headers }).toEqual({ 'x-thing': '1' });
   });
 
+  it('keeps every value of each query parameter, from the multi-value parameters when there are any', () => {
+    const request = requestFromEvent(
+      event({ queryStringParameters: { limit: '6', state: 'failed' }, multiValueQueryStringParameters: { limit: ['5', '6'], state: ['failed'] } }),
+    );
+    expect({ ...request.query }).toEqual({ limit: ['5', '6'], state: ['failed'] });
+    expect({ ...requestFromEvent(event({ queryStringParameters: { cursor: 'abc' } })).query }).toEqual({ cursor: ['abc'] });
+    expect({ ...requestFromEvent(event()).query }).toEqual({});
+    const { query } = requestFromEvent(event({ multiValueQueryStringParameters: JSON.parse('{"__proto__":["x"]}') }));
+    expect(Object.getPrototypeOf(query)).toBeNull();
+    expect(query['__proto__']).toEqual(['x']);
+  });
+
   it('treats a header named __proto__ as a header', () => {
     const multiValueHeaders = JSON.parse('{"__proto__":["polluted"],"constructor":["x"]}');
     const { headers } = requestFromEvent(event({ multiValueHeaders }));

@@ -10,7 +10,7 @@ import { FULL_OFFER } from '../../../functions/commons/domain/luma-options.ts';
 import { generationRequestSchemaFor } from '../../../functions/commons/domain/generation-request.ts';
 import { TransitionRefusedError, type Task } from '../../../functions/commons/domain/task.ts';
 import type { ApiKeyRecord } from '../../../functions/commons/ports/api-key-store.ts';
-import type { GenerationsDeps } from '../../../functions/api/generations.ts';
+import { siteDeps } from '../../../functions/api/site.ts';
 
 const KEY = 'alice-key-0123456789abcdef';
 const RECORD: ApiKeyRecord = { keyHash: hashApiKey(KEY), owner: 'own_alice', name: 'alice', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -34,21 +34,23 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
           return found;
         },
       },
-    } as unknown as GenerationsDeps,
+    } as unknown as ApiDeps['generations'],
     callbacks: {} as ApiDeps['callbacks'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],
+    site: siteDeps(FULL_OFFER, { linkOrigin: async () => 'https://bucket.example' }),
     clock: () => NOW,
   };
   return { api, touched };
 }
 
-function event(method: string, path: string, headers: Record<string, string> = {}): APIGatewayProxyEvent {
+function event(method: string, path: string, headers: Record<string, string> = {}, query?: Record<string, string[]>): APIGatewayProxyEvent {
   return {
     httpMethod: method,
     path,
     headers,
     multiValueHeaders: {},
+    multiValueQueryStringParameters: query ?? null,
     body: null,
     isBase64Encoded: false,
     requestContext: { requestId: 'req-1' },
@@ -80,14 +82,46 @@ describe('the routes', () => {
       ['GET', `/luma/generations/${TASK_ID}`, 404, 'not_found'],
       ['GET', '/luma/generations/..%2F..%2Fetc', 404, 'not_found'],
       ['GET', '/luma/elsewhere', 404, 'not_found'],
-      ['DELETE', `/luma/generations/${TASK_ID}`, 405, 'method_not_allowed'],
-      ['GET', '/luma/generations', 405, 'method_not_allowed'],
+      ['DELETE', `/luma/generations/${TASK_ID}`, 404, 'not_found'],
+      ['POST', `/luma/generations/${TASK_ID}/cancel`, 404, 'not_found'],
+      ['POST', '/luma/generations/..%2F..%2Fetc/cancel', 404, 'not_found'],
+      ['PUT', `/luma/generations/${TASK_ID}`, 405, 'method_not_allowed'],
+      ['GET', `/luma/generations/${TASK_ID}/cancel`, 405, 'method_not_allowed'],
+      ['DELETE', '/luma/generations', 405, 'method_not_allowed'],
       ['PUT', '/luma/uploads', 405, 'method_not_allowed'],
     ];
     for (const [method, path, status, code] of cases) {
       const response = await handleRequest(event(method, path, bearer), api);
       expect([method, path, response.statusCode, errorOf(response.body)]).toEqual([method, path, status, code]);
     }
+  });
+
+  it('answers a bad list query with 400 and a line per parameter, after authenticating', async () => {
+    const { api } = deps();
+    const unauthenticated = await handleRequest(event('GET', '/luma/generations', {}, { limit: ['0'] }), api);
+    expect(unauthenticated.statusCode).toBe(401);
+    const response = await handleRequest(event('GET', '/luma/generations', bearer, { limit: ['0'], cursor: ['x'], state: ['done'] }), api);
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body).error).toMatchObject({
+      code: 'invalid_request',
+      details: [
+        { field: 'limit', message: expect.stringMatching(/1 to 100/) },
+        { field: 'cursor', message: expect.any(String) },
+        { field: 'state', message: expect.any(String) },
+      ],
+    });
+  });
+
+  it('serves the public pages without a key: the playground at / and the OpenAPI document', async () => {
+    const { api, touched } = deps();
+    const page = await handleRequest(event('GET', '/'), api);
+    expect([page.statusCode, page.headers['content-type']]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(page.headers['content-security-policy']).toContain('media-src https://bucket.example');
+    const document = await handleRequest(event('GET', '/openapi.json'), api);
+    expect([document.statusCode, JSON.parse(document.body).openapi]).toEqual([200, '3.1.0']);
+    const posted = await handleRequest(event('POST', '/'), api);
+    expect([posted.statusCode, errorOf(posted.body)]).toEqual([405, 'method_not_allowed']);
+    expect(touched).toEqual([]);
   });
 
   it('answers a preflight from an allowed origin with 204, and puts CORS headers on its answers only', async () => {

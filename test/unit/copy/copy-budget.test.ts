@@ -71,7 +71,7 @@ describe('copyOutput: the thumbnail is budgeted too', () => {
     const result = await copyOutput(
       { taskId: ID },
       {
-        tasks: { get: async () => withThumbnail, transition: async (_id: string, change: unknown) => void completed.push(change) } as unknown as CopyDeps['tasks'],
+        tasks: { get: async () => withThumbnail, transition: async (_id: string, change: unknown) => (completed.push(change), { task: { ...withThumbnail, status: 'completed' }, changed: true }) } as unknown as CopyDeps['tasks'],
         media: {
           upload: async (_key: string, body: Readable) => {
             for await (const _ of body); // the video takes all but a moment of the invocation's time

@@ -46,7 +46,7 @@ describe('answers', () => {
   it('a preflight names the origin, the methods, the request headers, how long to keep it, and varies by Origin', () => {
     expect(preflightHeaders(APP)).toEqual({
       'access-control-allow-origin': APP,
-      'access-control-allow-methods': 'GET, POST',
+      'access-control-allow-methods': 'GET, POST, DELETE',
       'access-control-allow-headers': 'authorization, content-type, idempotency-key',
       'access-control-max-age': '600',
       vary: 'Origin',

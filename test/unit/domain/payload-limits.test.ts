@@ -3,8 +3,6 @@
  * and the largest request the schema accepts (two inline keyframes at their limit, a prompt at its worst)
  * is a body the API accepts.
  */
-import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   API_GATEWAY_MAX_BODY_BYTES,
@@ -20,18 +18,7 @@ import {
 import { DATA_URI_HEADER_MAX_LENGTH, PROMPT_MAX_LENGTH, generationRequestSchema } from '../../../functions/commons/domain/generation-request.ts';
 import { parseJsonBody } from '../../../functions/api/http.ts';
 import { PayloadTooLargeError } from '../../../functions/commons/errors.ts';
-
-const PNG = readFileSync(new URL('../../fixtures/media/tiny.png', import.meta.url));
-
-/** A whole PNG of exactly `size` bytes: tiny.png with an ancillary chunk of zeros before IEND. */
-function pngOfSize(size: number): Buffer {
-  const iend = PNG.length - 12;
-  const filler = Buffer.alloc(size - PNG.length);
-  filler.writeUInt32BE(filler.length - 12, 0);
-  filler.write('zzZz', 4, 'latin1');
-  filler.writeUInt32BE(crc32(filler.subarray(4, filler.length - 4)), filler.length - 4);
-  return Buffer.concat([PNG.subarray(0, iend), filler, PNG.subarray(iend)]);
-}
+import { pngOfSize } from '../../support/png.ts';
 
 describe('the body limit', () => {
   it('is what Lambda’s 6 MB event carries as Base64, with the envelope allowance: 4,325,376 bytes', () => {
@@ -47,6 +34,7 @@ describe('the body limit', () => {
       method: 'POST',
       path: '/luma/generations',
       headers: { 'content-type': 'application/json' },
+      query: {},
       body: Buffer.from(JSON.stringify({ user_prompt: 'x'.repeat(bytes - '{"user_prompt":""}'.length) })),
       requestId: 'r',
     });

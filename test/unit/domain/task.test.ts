@@ -1,23 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import {
-  TASK_STATUSES,
-  TransitionRefusedError,
-  admitted,
-  applyChange,
-  awaitsAdmission,
-  isAlreadyApplied,
-  isQueued,
-  isTerminal,
-  phaseOf,
-  queueOrder,
-  keyframeKinds,
-  newTask,
-  type Task,
-  type TaskChange,
-  type TaskOutput,
-  type TaskStatus,
-} from '../../../functions/commons/domain/task.ts';
+import { TASK_STATUSES, TransitionRefusedError, admitted, applyChange, awaitsAdmission, isAlreadyApplied, isQueued, isTerminal, phaseOf, queueOrder, keyframeKinds, storedObjectKeys, newTask, type Task, type TaskChange, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
 
 const NOW = new Date('2025-05-23T07:05:23.342Z');
 const AT = '2025-05-23T07:06:00.000Z';
@@ -207,6 +190,27 @@ describe('applyChange: forbidden transitions', () => {
   });
 });
 
+/**
+ * Applies random sequences of `change` to a fresh task, step by step; after each, `check` sees the task
+ * before, the change and the task after, and every step keeps two rules: an end never changes, and the
+ * history holds one entry per version.
+ */
+function everySequence(change: fc.Arbitrary<TaskChange>, check: (before: Task, next: TaskChange, task: Task) => void): void {
+  fc.assert(
+    fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
+      let task = fresh();
+      for (const next of changes) {
+        const before = task;
+        task = attempt(task, next);
+        if (isTerminal(before.status)) expect(task).toBe(before);
+        check(before, next, task);
+        expect(task.history).toHaveLength(task.version);
+      }
+    }),
+    { numRuns: 500 },
+  );
+}
+
 describe('task lifecycle: property', () => {
   const upstreamId = fc.option(fc.constantFrom('', 'up-1', 'up-2'), { nil: undefined });
   const change: fc.Arbitrary<TaskChange> = fc.oneof(
@@ -220,26 +224,16 @@ describe('task lifecycle: property', () => {
   );
 
   it('status rank never decreases, a terminal status never changes, each applied change adds one version', () => {
-    fc.assert(
-      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
-        let task = fresh();
-        for (const next of changes) {
-          const before = task;
-          task = attempt(task, next);
-          expect(RANK[task.status]).toBeGreaterThanOrEqual(RANK[before.status]);
-          if (isTerminal(before.status)) expect(task).toBe(before);
-          if (task !== before) {
-            expect(task.version).toBe(before.version + 1);
-            expect(task.status).toBe(next.to);
-            if (task.status !== 'failed') expect(task.upstreamId).toBeTruthy();
-            if (task.status === 'completed') expect(before.status).toBe('copying');
-          }
-          expect(task.history).toHaveLength(task.version);
-          expect(task.history.at(-1)?.status).toBe(task.status);
-        }
-      }),
-      { numRuns: 500 },
-    );
+    everySequence(change, (before, next, task) => {
+      expect(RANK[task.status]).toBeGreaterThanOrEqual(RANK[before.status]);
+      if (task !== before) {
+        expect(task.version).toBe(before.version + 1);
+        expect(task.status).toBe(next.to);
+        if (task.status !== 'failed') expect(task.upstreamId).toBeTruthy();
+        if (task.status === 'completed') expect(before.status).toBe('copying');
+      }
+      expect(task.history.at(-1)?.status).toBe(task.status);
+    });
   });
 });
 
@@ -289,23 +283,13 @@ describe('the one step back: a resubmit after the upstream failed on its side', 
       fc.constant<TaskChange>({ to: 'failed', failure: { code: 'upstream_failed', reason: 'x' } }),
       fc.constantFrom('up-1', 'up-2').map(resubmit),
     );
-    fc.assert(
-      fc.property(fc.array(change, { maxLength: 25 }), (changes) => {
-        let task = fresh();
-        for (const next of changes) {
-          const before = task;
-          task = attempt(task, next);
-          if (isTerminal(before.status)) expect(task).toBe(before);
-          if (RANK[task.status] < RANK[before.status]) {
-            expect(next).toEqual(resubmit(before.upstreamId!));
-            expect(['submitted', 'dreaming']).toContain(before.status);
-            expect(task.discardedUpstreamIds?.at(-1)).toBe(before.upstreamId);
-          }
-          expect(task.history).toHaveLength(task.version);
-        }
-      }),
-      { numRuns: 500 },
-    );
+    everySequence(change, (before, next, task) => {
+      if (RANK[task.status] < RANK[before.status]) {
+        expect(next).toEqual(resubmit(before.upstreamId!));
+        expect(['submitted', 'dreaming']).toContain(before.status);
+        expect(task.discardedUpstreamIds?.at(-1)).toBe(before.upstreamId);
+      }
+    });
   });
 });
 
@@ -354,5 +338,23 @@ describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
         expect(Math.sign(queueOrder(a).localeCompare(queueOrder(b)))).toBe(Math.sign(a - b));
       }),
     );
+  });
+});
+
+describe('storedObjectKeys', () => {
+  const ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
+  const stored = (name: string) => ({ kind: 'stored' as const, key: `inputs/${ID}/${name}.png`, contentType: 'image/png' as const, bytes: 10, width: 8, height: 8 });
+
+  it('names the stored keyframes and both output keys, whether or not the task recorded its outputs', () => {
+    const task = { ...fresh(), id: ID, request: { prompt: 'a', frame0: stored('frame0'), frame1: { kind: 'url' as const, url: 'https://example.com/a.png' } } };
+    expect(storedObjectKeys(task)).toEqual([`inputs/${ID}/frame0.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`]);
+  });
+
+  it('adds recorded outputs stored elsewhere (older tasks), each key once', () => {
+    const thumbnail = { key: 'videos/t1.jpg', contentType: 'image/jpeg', width: 1, height: 1, sizeBytes: 1 };
+    const task = { ...fresh(), id: ID, request: { prompt: 'a', frame1: stored('frame1') }, output: { ...OUTPUT, thumbnail } };
+    expect(storedObjectKeys(task)).toEqual([`inputs/${ID}/frame1.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`, 'videos/t1.mp4', 'videos/t1.jpg']);
+    const current = { ...task, output: { ...OUTPUT, videoKey: `generations/${ID}/video.mp4` } };
+    expect(storedObjectKeys(current)).toEqual([`inputs/${ID}/frame1.png`, `generations/${ID}/video.mp4`, `generations/${ID}/thumbnail.jpg`]);
   });
 });

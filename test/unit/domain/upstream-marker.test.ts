@@ -44,9 +44,10 @@ describe('the public base URL', () => {
   it('wants https elsewhere, and no query, fragment or credentials', () => {
     expect(publicBaseUrlProblem('http://gw.example', 'https://api.lumalabs.ai')).toMatch(/https/);
     expect(publicBaseUrlProblem('https://gw.example/base', 'https://api.lumalabs.ai')).toBeUndefined();
-    for (const url of ['https://gw.example/?a=1', 'https://gw.example/#x', 'https://u:p@gw.example', 'gw.example']) {
-      expect(publicBaseUrlProblem(url, 'https://api.lumalabs.ai'), url).toBeDefined();
+    for (const url of ['https://gw.example/?a=1', 'https://gw.example/#x', 'https://u:p@gw.example']) {
+      expect(publicBaseUrlProblem(url, 'https://api.lumalabs.ai'), url).toBe('PUBLIC_BASE_URL must have no query, fragment or credentials.');
     }
+    expect(publicBaseUrlProblem('gw.example', 'https://api.lumalabs.ai')).toBe('PUBLIC_BASE_URL must be an absolute URL, not "gw.example".');
   });
 });
 

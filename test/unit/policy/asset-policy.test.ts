@@ -1,5 +1,5 @@
 /**
- * The download policy (REFERENCE §5): which addresses are refused, how ASSET_HOST_ALLOWLIST entries match,
+ * The download policy: which addresses are refused, how ASSET_HOST_ALLOWLIST entries match,
  * the connect-time lookup guard (with a stand-in resolver: no DNS), and how a refusal is recorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';

@@ -56,7 +56,7 @@ function deps(current: Task, overrides: { get?: VideoProvider['get']; window?: C
       },
       noteUpstreamRead: async (_id: string, at: Date) => (current = withUpstreamRead(current, at.toISOString())),
     } as unknown as TaskStore,
-    provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker') },
+    provider: { name: 'luma', model: 'ray-2', get: overrides.get ?? unexpected('get'), submit: unexpected('submit'), findByMarker: unexpected('findByMarker'), delete: unexpected('delete') },
     capacity: { countCreate: async () => overrides.window ?? { allowed: true, secondsLeft: 60 } },
     dispatcher: { admitAlone: unexpected('admitAlone') },
     workflow: { wake: unexpected('wake') },

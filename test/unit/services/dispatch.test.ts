@@ -98,6 +98,8 @@ class World {
       throw new Error('not used');
     },
     holdWait: async () => undefined,
+    listOwned: async () => ({ tasks: [] }),
+    remove: async () => false,
   };
 
   readonly capacity: DispatchDeps['capacity'] & { release(id: string): Promise<boolean> } = {
@@ -397,12 +399,14 @@ describe('TaskLifecycle with the dispatcher', () => {
     const task = world.enqueue('a', 'resubmitted');
     const { dispatcher, lifecycle } = world.dispatcher();
     await dispatcher.dispatchAndStart();
+    const admittedAt = world.tasks.get(task.id)!.admittedAt;
+    expect(admittedAt).toBe(new Date(T0 + 1000).toISOString()); // the clock after its enqueue
     await lifecycle.transition(task.id, { to: 'submitted', upstreamId: 'gen-1' });
     const waiting = world.enqueue('b', 'waits');
     await lifecycle.transition(task.id, { to: 'accepted', resubmitOf: 'gen-1', reason: 'Job failed' });
     expect(world.slots[0]!.holder).toBe(task.id);
     expect(isQueued(world.tasks.get(waiting.id)!)).toBe(true);
-    expect(world.tasks.get(task.id)!.admittedAt).toBeDefined(); // still admitted: the poll submits it again
+    expect(world.tasks.get(task.id)!.admittedAt).toBe(admittedAt); // still admitted, as before: the poll submits it again
   });
 });
 

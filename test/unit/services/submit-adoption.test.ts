@@ -61,6 +61,12 @@ class MemoryTaskStore implements TaskStore {
   holdWait(): Promise<Task | undefined> {
     throw new Error('not used');
   }
+  listOwned(): Promise<{ tasks: Task[] }> {
+    throw new Error('not used');
+  }
+  remove(): Promise<boolean> {
+    throw new Error('not used');
+  }
 }
 
 /** What one create does: its answer, and whether the account got a generation from it. */
@@ -123,6 +129,10 @@ class SharedAccount implements VideoProvider {
   }
 
   async get(): Promise<UpstreamGeneration> {
+    throw new Error('not used');
+  }
+
+  async delete(): Promise<void> {
     throw new Error('not used');
   }
 

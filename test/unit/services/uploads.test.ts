@@ -105,7 +105,7 @@ describe('resolveUploads', () => {
   it('refuses an expired upload, from the second it expires, whatever DynamoDB’s TTL has not deleted yet', async () => {
     const w = await uploaded(PNG);
     w.clock.now = new Date(NOW.getTime() + 3600_000 - 1);
-    await expect(resolveUploads('own_alice', body({ image_url: reference }), w.deps)).resolves.toBeDefined();
+    await expect(resolveUploads('own_alice', body({ image_url: reference }), w.deps)).resolves.toMatchObject({ image_url: { kind: 'inline', bytes: PNG, type: 'image/png' } });
     w.clock.now = new Date(NOW.getTime() + 3600_000);
     expect(await issuesOf(resolveUploads('own_alice', body({ image_url: reference }), w.deps))).toEqual([
       { field: 'image_url', message: expect.stringMatching(/^the upload expired at 2026-11-30T13:00:00.000Z/) },

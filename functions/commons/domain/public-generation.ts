@@ -1,5 +1,5 @@
 /**
- * The generation object the seed API returns from both POST and GET: the union of the Luma web-app
+ * The generation object the aggregator API returns from both POST and GET: the union of the Luma web-app
  * generation (id, state, video, …) and the Kling-style envelope (code, request_id, data), so that clients
  * written for either shape work. The zod schema is the contract; tests parse real responses with it.
  */
@@ -14,7 +14,7 @@ export type PublicState = (typeof PUBLIC_STATES)[number];
 
 const media = z.object({ url: z.string(), width: z.number().int().nullable(), height: z.number().int().nullable() });
 
-export const seedGenerationSchema = z.object({
+export const publicGenerationSchema = z.object({
   id: z.string(),
   state: z.enum(PUBLIC_STATES),
   created_at: z.string(),
@@ -60,7 +60,7 @@ export const seedGenerationSchema = z.object({
   }),
 });
 
-export type SeedGeneration = z.infer<typeof seedGenerationSchema>;
+export type PublicGeneration = z.infer<typeof publicGenerationSchema>;
 
 /** Time-limited links to the stored output, made by the storage adapter for the task's owner. */
 export interface OutputLinks {
@@ -82,7 +82,7 @@ export function publicState(status: TaskStatus): PublicState {
   }
 }
 
-const KLING_STATUS: Record<PublicState, SeedGeneration['data']['task_status']> = {
+const KLING_STATUS: Record<PublicState, PublicGeneration['data']['task_status']> = {
   pending: 'submitted',
   processing: 'processing',
   completed: 'succeed',
@@ -98,19 +98,19 @@ const MESSAGES: Record<TaskStatus, string> = {
   failed: 'Generation failed',
 };
 
-/** The seed's timestamps carry microseconds (`2025-05-23T07:05:23.342674Z`); ours have milliseconds. */
-export function seedTimestamp(iso: string): string {
+/** The aggregator's timestamps carry microseconds (`2025-05-23T07:05:23.342674Z`); ours have milliseconds. */
+export function publicTimestamp(iso: string): string {
   return iso.replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-export function toSeedGeneration(
+export function toPublicGeneration(
   task: Task,
   links: OutputLinks | undefined,
   requestId: string,
   queuePosition?: number,
-): SeedGeneration {
+): PublicGeneration {
   const state = publicState(task.status);
   const output = task.status === 'completed' ? task.output : undefined;
   const thumbnail =
@@ -120,7 +120,7 @@ export function toSeedGeneration(
   return {
     id: task.id,
     state,
-    created_at: seedTimestamp(task.createdAt),
+    created_at: publicTimestamp(task.createdAt),
     prompt: task.request.prompt,
     model: task.model,
     resolution: task.request.resolution ?? null,

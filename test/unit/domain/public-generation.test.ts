@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import {
   publicState,
-  seedGenerationSchema,
-  seedTimestamp,
-  toSeedGeneration,
+  publicGenerationSchema,
+  publicTimestamp,
+  toPublicGeneration,
   type OutputLinks,
-} from '../../../functions/commons/domain/seed-response.ts';
+} from '../../../functions/commons/domain/public-generation.ts';
 import { TASK_STATUSES, applyChange, newTask, type Task, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
 
 const CREATED = new Date('2025-05-23T07:05:23.342Z');
@@ -27,8 +27,8 @@ const LINKS: OutputLinks = {
 };
 const REQUEST_ID = 'req-123';
 
-/** Every key the seed's 200 schema lists (plus `data`'s own). */
-const SEED_KEYS = [
+/** Every key the aggregator's 200 schema lists (plus `data`'s own). */
+const PUBLIC_GENERATION_KEYS = [
   'batch_id',
   'created_at',
   'estimate_wait_seconds',
@@ -74,37 +74,39 @@ function taskIn(status: TaskStatus, output: TaskOutput = OUTPUT): Task {
   return task;
 }
 
-const EXPECTED: Record<TaskStatus, { state: string; taskStatus: string }> = {
-  accepted: { state: 'pending', taskStatus: 'submitted' },
-  submitted: { state: 'pending', taskStatus: 'submitted' },
-  dreaming: { state: 'processing', taskStatus: 'processing' },
-  copying: { state: 'processing', taskStatus: 'processing' },
-  completed: { state: 'completed', taskStatus: 'succeed' },
-  failed: { state: 'failed', taskStatus: 'failed' },
+/** What a task in each status shows: its `state`, its `data.task_status` and its `message`. */
+const EXPECTED: Record<TaskStatus, readonly [state: string, taskStatus: string, message: string]> = {
+  accepted: ['pending', 'submitted', 'Generation accepted; waiting to be submitted upstream'],
+  submitted: ['pending', 'submitted', 'Generation queued upstream'],
+  dreaming: ['processing', 'processing', 'Generation in progress'],
+  copying: ['processing', 'processing', 'Generation finished; storing the video'],
+  completed: ['completed', 'succeed', 'Generation completed'],
+  failed: ['failed', 'failed', 'Generation failed'],
 };
 
-describe('toSeedGeneration, for a task in each status', () => {
+describe('toPublicGeneration, for a task in each status', () => {
   describe.each(TASK_STATUSES)('%s', (status) => {
     const task = taskIn(status);
     const links = status === 'completed' ? LINKS : undefined;
-    const generation = toSeedGeneration(task, links, REQUEST_ID);
+    const generation = toPublicGeneration(task, links, REQUEST_ID);
+    const [state, taskStatus, message] = EXPECTED[status];
 
-    it('parses with seedGenerationSchema, unchanged', () => {
-      expect(seedGenerationSchema.parse(generation)).toEqual(generation);
-      expect(seedGenerationSchema.parse(JSON.parse(JSON.stringify(generation)))).toEqual(generation);
+    it('parses with publicGenerationSchema, unchanged', () => {
+      expect(publicGenerationSchema.parse(generation)).toEqual(generation);
+      expect(publicGenerationSchema.parse(JSON.parse(JSON.stringify(generation)))).toEqual(generation);
     });
 
-    it('has every key the seed lists, present even when null', () => {
-      for (const key of SEED_KEYS) expect(Object.keys(generation)).toContain(key);
+    it('has every key the aggregator lists, present even when null', () => {
+      for (const key of PUBLIC_GENERATION_KEYS) expect(Object.keys(generation)).toContain(key);
       expect(Object.keys(generation.data).sort()).toEqual(['created_at', 'task_id', 'task_status', 'updated_at']);
       const json = JSON.parse(JSON.stringify(generation)) as Record<string, unknown>;
-      for (const key of SEED_KEYS) expect(json, key).toHaveProperty(key);
+      for (const key of PUBLIC_GENERATION_KEYS) expect(json, key).toHaveProperty(key);
     });
 
     it('maps state and the Kling task_status word', () => {
-      expect(generation.state).toBe(EXPECTED[status].state);
-      expect(publicState(status)).toBe(EXPECTED[status].state);
-      expect(generation.data.task_status).toBe(EXPECTED[status].taskStatus);
+      expect(generation.state).toBe(state);
+      expect(publicState(status)).toBe(state);
+      expect(generation.data.task_status).toBe(taskStatus);
     });
 
     it('names the task the same way in both shapes', () => {
@@ -114,7 +116,7 @@ describe('toSeedGeneration, for a task in each status', () => {
       expect(generation.code).toBe(0);
       expect(generation.prompt).toBe(PROMPT);
       expect(generation.batch_id).toBe('');
-      expect(generation.message.length).toBeGreaterThan(0);
+      expect(generation.message).toBe(message);
     });
 
     it('carries microsecond ISO time and integer epoch seconds', () => {
@@ -138,7 +140,7 @@ describe('toSeedGeneration, for a task in each status', () => {
     });
 
     it('has a video only when completed', () => {
-      if (status === 'completed') expect(generation.video).not.toBeNull();
+      if (status === 'completed') expect(generation.video).toMatchObject({ url: LINKS.videoUrl, download_url: LINKS.videoDownloadUrl });
       else expect(generation.video).toBeNull();
       if (status !== 'completed') expect(generation.thumbnail).toBeNull();
     });
@@ -147,24 +149,24 @@ describe('toSeedGeneration, for a task in each status', () => {
   it('shows the model, resolution, duration and aspect ratio the task is generated with, at the top level', () => {
     const task = { ...taskIn('dreaming'), model: 'ray-flash-2' };
     const chosen = { ...task, request: { ...task.request, resolution: '1080p', duration: '9s', aspectRatio: '21:9' } } as Task;
-    expect(toSeedGeneration(chosen, undefined, REQUEST_ID)).toMatchObject({
+    expect(toPublicGeneration(chosen, undefined, REQUEST_ID)).toMatchObject({
       model: 'ray-flash-2',
       resolution: '1080p',
       duration: '9s',
       aspect_ratio: '21:9',
     });
-    expect(seedGenerationSchema.parse(toSeedGeneration(chosen, undefined, REQUEST_ID))).toMatchObject({ resolution: '1080p' });
+    expect(publicGenerationSchema.parse(toPublicGeneration(chosen, undefined, REQUEST_ID))).toMatchObject({ resolution: '1080p' });
   });
 
   it('null where the task recorded none: no aspect ratio asked for, or a task from before resolution and duration were kept', () => {
     const old = { ...taskIn('accepted'), request: { prompt: PROMPT } };
-    const generation = toSeedGeneration(old, undefined, REQUEST_ID);
+    const generation = toPublicGeneration(old, undefined, REQUEST_ID);
     expect(generation).toMatchObject({ model: 'ray-2', resolution: null, duration: null, aspect_ratio: null });
-    expect(seedGenerationSchema.safeParse(generation).success).toBe(true);
+    expect(publicGenerationSchema.safeParse(generation).success).toBe(true);
   });
 
   it('a completed task with links fills video and thumbnail with the stored output', () => {
-    const generation = toSeedGeneration(taskIn('completed'), LINKS, REQUEST_ID);
+    const generation = toPublicGeneration(taskIn('completed'), LINKS, REQUEST_ID);
     expect(generation.video).toEqual({
       url: LINKS.videoUrl,
       download_url: LINKS.videoDownloadUrl,
@@ -182,29 +184,29 @@ describe('toSeedGeneration, for a task in each status', () => {
 
   it('a completed task without a stored thumbnail has a video but no thumbnail', () => {
     const { thumbnail: _none, ...withoutThumbnail } = OUTPUT;
-    const generation = toSeedGeneration(taskIn('completed', withoutThumbnail), LINKS, REQUEST_ID);
+    const generation = toPublicGeneration(taskIn('completed', withoutThumbnail), LINKS, REQUEST_ID);
     expect(generation.thumbnail).toBeNull();
     expect(generation.video).toMatchObject({ url: LINKS.videoUrl, thumbnail: null });
-    expect(seedGenerationSchema.safeParse(generation).success).toBe(true);
+    expect(publicGenerationSchema.safeParse(generation).success).toBe(true);
   });
 
   it('a thumbnail without a link is not shown', () => {
     const { thumbnailUrl: _none, ...noThumbLink } = LINKS;
-    const generation = toSeedGeneration(taskIn('completed'), noThumbLink, REQUEST_ID);
+    const generation = toPublicGeneration(taskIn('completed'), noThumbLink, REQUEST_ID);
     expect(generation.thumbnail).toBeNull();
     expect(generation.video?.thumbnail).toBeNull();
   });
 
   it('links are ignored for a task that is not completed', () => {
     for (const status of ['accepted', 'dreaming', 'copying', 'failed'] as const) {
-      const generation = toSeedGeneration(taskIn(status), LINKS, REQUEST_ID);
+      const generation = toPublicGeneration(taskIn(status), LINKS, REQUEST_ID);
       expect(generation.video).toBeNull();
       expect(generation.thumbnail).toBeNull();
     }
   });
 
   it('a copying task reports the upstream video with sizes not yet known', () => {
-    expect(toSeedGeneration(taskIn('copying'), undefined, REQUEST_ID).video_raw).toEqual({
+    expect(toPublicGeneration(taskIn('copying'), undefined, REQUEST_ID).video_raw).toEqual({
       url: ASSETS.videoUrl,
       width: null,
       height: null,
@@ -214,16 +216,16 @@ describe('toSeedGeneration, for a task in each status', () => {
 
   it('a failed task after the upstream finished still says failed, with the reason', () => {
     const failed = applyChange(taskIn('copying'), { to: 'failed', failure: { code: 'download_failed', reason: 'truncated' } }, at(99));
-    const generation = toSeedGeneration(failed, undefined, REQUEST_ID);
+    const generation = toPublicGeneration(failed, undefined, REQUEST_ID);
     expect(generation).toMatchObject({ state: 'failed', failure_code: 'download_failed', failure_reason: 'truncated', video: null });
     expect(generation.data).toMatchObject({ task_status: 'failed', updated_at: Math.floor(Date.parse(at(99)) / 1000) });
   });
 });
 
-describe('seedTimestamp', () => {
+describe('publicTimestamp', () => {
   it('turns milliseconds into microseconds', () => {
-    expect(seedTimestamp('2025-05-23T07:05:23.342Z')).toBe('2025-05-23T07:05:23.342000Z');
-    expect(seedTimestamp('2025-01-01T00:00:00.000Z')).toBe('2025-01-01T00:00:00.000000Z');
-    expect(seedTimestamp(new Date(0).toISOString())).toMatch(MICROSECONDS);
+    expect(publicTimestamp('2025-05-23T07:05:23.342Z')).toBe('2025-05-23T07:05:23.342000Z');
+    expect(publicTimestamp('2025-01-01T00:00:00.000Z')).toBe('2025-01-01T00:00:00.000000Z');
+    expect(publicTimestamp(new Date(0).toISOString())).toMatch(MICROSECONDS);
   });
 });
