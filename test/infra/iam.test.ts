@@ -355,9 +355,10 @@ describe('least privilege', () => {
     expect(stateMachineArnFromName()).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}`);
   });
 
-  it('the API may StartExecution on the state machine, and DescribeExecution and StopExecution (a cancel) on its executions, nothing else', () => {
+  it('the API may StartExecution on the state machine, DescribeExecution and StopExecution (a cancel) on its executions, and end their waits (a callback), nothing else', () => {
     expect(grantsOf('Api', 'states')).toEqual([
       `states:DescribeExecution on ${executionsArn()}`,
+      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
       `states:StartExecution on ${stateMachineArn()}`,
       `states:StopExecution on ${executionsArn()}`,
     ]);
