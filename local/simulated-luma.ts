@@ -130,7 +130,7 @@ export * from './simulated-luma/contract.ts';
 export * from './simulated-luma/faults.ts';
 export * from './simulated-luma/timeline.ts';
 export { startSimulatedLuma, type SimulatedLuma, type SimulatedLumaOptions } from './simulated-luma/server.ts';
-export type { SimClock, SimCreatedGeneration, SimulatedLumaStats } from './simulated-luma/context.ts';
+export type { SimClock, SimCreatedGeneration, SimRead, SimulatedLumaStats } from './simulated-luma/context.ts';
 export type { ForeignGenerationOptions, ForeignGenerationRequest } from './simulated-luma/generations.ts';
 export { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CALLBACK_TRIES, isLoopbackUrl, type CallbackCounters } from './simulated-luma/callbacks.ts';
 export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';

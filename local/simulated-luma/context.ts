@@ -45,8 +45,12 @@ export interface SimCreatedGeneration {
   outcome: SimOutcome;
   /** The generation's created_at. */
   createdAt: string;
-  /** When each GET of it came (the simulator's clock, epoch ms), and what state it answered: `npm run bench` counts the polls. */
-  reads: { atMs: number; state: string }[];
+}
+
+/** A GET of one of our generations: when it came (the simulator's clock, epoch ms) and what state it answered. */
+export interface SimRead {
+  atMs: number;
+  state: string;
 }
 
 export interface SimContext {
@@ -72,6 +76,8 @@ export interface SimContext {
   /** The fault PRNG; every fault decision draws from it, in request order. */
   random: () => number;
   created: SimCreatedGeneration[];
+  /** Every GET of each of our generations, by id: `npm run bench` counts the polls. */
+  reads: Map<string, SimRead[]>;
   otherClients: boolean;
   /** False: no callback is ever sent (SIM_CALLBACKS=0). */
   sendsCallbacks: boolean;

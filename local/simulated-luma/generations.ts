@@ -104,7 +104,8 @@ export async function handleCreate(ctx: SimContext, req: IncomingMessage, res: S
   ctx.counters.creates += 1;
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
-  ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at, reads: [] });
+  ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at });
+  ctx.reads.set(record.id, []);
   const answer = answerOfCreate(ctx, request.prompt, fault);
   if (answer === 'lost') return void res.destroy();
   if (answer === 'held') return holdThenDrop(ctx, res);
@@ -180,7 +181,7 @@ export function handleGet(ctx: SimContext, res: ServerResponse, id: string): voi
   if (!record) throw new HttpError(404, DETAIL_NOT_FOUND);
   const now = ctx.clock.now();
   const generation = renderGeneration(record, now, ctx.timing, ctx.baseUrl);
-  ctx.created.find((created) => created.id === id)?.reads.push({ atMs: now, state: generation.state });
+  ctx.reads.get(id)?.push({ atMs: now, state: generation.state });
   sendJson(res, 200, generation);
 }
 

@@ -1,8 +1,9 @@
 /**
  * What 1,000 generations cost in AWS, from what one generation was measured to use: its state transitions,
  * each function's invocations × their duration × its memory, its DynamoDB capacity units and its S3
- * requests, at us-east-1's published on-demand prices (below; the upstream's own charge excluded, and so
- * are the client's GETs, whose number is the client's choice, and storage, whose cost is per month).
+ * requests, at the us-east-1 list prices `scripts/costs.ts` keeps (PRICES; the upstream's own charge
+ * excluded, and so are the client's GETs, whose number is the client's choice, and storage and logs, whose
+ * cost `scripts/costs.ts` adds).
  *
  * Durations are this machine's (shared, loaded, functions in worker threads): a Lambda environment of its
  * own would take less, so the Lambda line errs high. The bench's video is the 36 kB sample: a real 5 s
@@ -10,27 +11,13 @@
  * the cost adds.
  */
 import type { FunctionUsage } from '../../local/usage.ts';
-
-export const PRICES_US_EAST_1 = {
-  /** Step Functions Standard: per state transition ($0.025 per 1,000). */
-  stateTransition: 0.025 / 1000,
-  /** Lambda on arm64: per GB-second, and per request ($0.20 per million). */
-  lambdaGbSecond: 0.0000133334,
-  lambdaRequest: 0.2 / 1_000_000,
-  /** DynamoDB on demand (since November 2024): per write request unit and read request unit. */
-  dynamoDbWriteUnit: 0.625 / 1_000_000,
-  dynamoDbReadUnit: 0.125 / 1_000_000,
-  /** S3 Standard: PUT, COPY, POST, LIST ($0.005 per 1,000) and GET, HEAD ($0.0004 per 1,000). */
-  s3Put: 0.005 / 1000,
-  s3Get: 0.0004 / 1000,
-  /** DynamoDB storage, per GB-month: for a task that waits in the queue. */
-  dynamoDbGbMonth: 0.25,
-} as const;
+import { PRICES } from '../costs.ts';
 
 /** A real 5 s 720p video of about 10 MB: create, 2 parts, complete, instead of the sample's one PutObject. */
 const S3_PUTS_PER_REAL_VIDEO = 3;
-/** A task item, with its request and history, is a few KB. */
+/** A task item, with its request and history, is a few KB; DynamoDB storage is $0.25 per GB-month in us-east-1. */
 const TASK_ITEM_GB = 4 / 1024 / 1024;
+const DYNAMODB_GB_MONTH = 0.25;
 const HOURS_A_MONTH = 730;
 
 export interface UsagePerGeneration {
@@ -40,7 +27,7 @@ export interface UsagePerGeneration {
 }
 
 export interface CostFigures {
-  prices: typeof PRICES_US_EAST_1;
+  prices: Pick<typeof PRICES, 'stateTransition' | 'lambdaGbSecond' | 'lambdaRequest' | 'dynamoWriteUnit' | 'dynamoReadUnit' | 's3Write' | 's3Read'>;
   per_1000_generations_usd: {
     step_functions: number;
     lambda: number;
@@ -53,22 +40,23 @@ export interface CostFigures {
 }
 
 export function costPer1000(usage: UsagePerGeneration): CostFigures {
-  const p = PRICES_US_EAST_1;
+  const p = PRICES;
   let lambda = 0;
   let dynamodb = 0;
-  let s3 = S3_PUTS_PER_REAL_VIDEO * p.s3Put;
+  let s3 = S3_PUTS_PER_REAL_VIDEO * p.s3Write;
   for (const [name, used] of Object.entries(usage.functions)) {
     const gb = (usage.memoryMb[name] ?? 128) / 1024;
     lambda += used.invocations * p.lambdaRequest + (used.durationMs / 1000) * gb * p.lambdaGbSecond;
-    dynamodb += used.writeUnits * p.dynamoDbWriteUnit + used.readUnits * p.dynamoDbReadUnit;
-    s3 += used.s3Writes * p.s3Put + used.s3Reads * p.s3Get;
+    dynamodb += used.writeUnits * p.dynamoWriteUnit + used.readUnits * p.dynamoReadUnit;
+    s3 += used.s3Writes * p.s3Write + used.s3Reads * p.s3Read;
   }
   const stepFunctions = usage.transitions * p.stateTransition;
   const atOnce = stepFunctions + lambda + dynamodb + s3;
-  const queuedHour = (TASK_ITEM_GB * p.dynamoDbGbMonth) / HOURS_A_MONTH;
+  const queuedHour = (TASK_ITEM_GB * DYNAMODB_GB_MONTH) / HOURS_A_MONTH;
   const per1000 = (value: number) => Math.round(value * 1000 * 10_000) / 10_000;
+  const { stateTransition, lambdaGbSecond, lambdaRequest, dynamoWriteUnit, dynamoReadUnit, s3Write, s3Read } = p;
   return {
-    prices: p,
+    prices: { stateTransition, lambdaGbSecond, lambdaRequest, dynamoWriteUnit, dynamoReadUnit, s3Write, s3Read },
     per_1000_generations_usd: {
       step_functions: per1000(stepFunctions),
       lambda: per1000(lambda),

@@ -98,13 +98,14 @@ export async function measureGenerations(bench: BenchGateway, options: { callbac
   const polls: number[] = [];
   for (const task of tasks) {
     const generation = generations.get(task.upstreamId!)!;
+    const reads = bench.gateway.simulatedLuma!.reads(generation.id);
     const completedUpstream = Date.parse(generation.createdAt) + upstreamMs;
     const completed = Date.parse(task.history.find((entry) => entry.status === 'completed')!.at);
-    const seen = generation.reads.find((read) => read.state === 'completed')?.atMs ?? completed;
+    const seen = reads.find((read) => read.state === 'completed')?.atMs ?? completed;
     lags.push(completed - completedUpstream);
     fullTimeLags.push(options.callbacks ? completed - completedUpstream : Math.max(0, seen - completedUpstream) / scale + (completed - seen));
     transitions.push(bench.gateway.stepFunctions.transitions(executions.get(task.id)!) ?? Number.NaN);
-    polls.push(generation.reads.length);
+    polls.push(reads.length);
   }
   const names = new Set([...Object.keys(before), ...Object.keys(after)]);
   const usage = Object.fromEntries(
