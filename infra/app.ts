@@ -96,6 +96,8 @@ export function buildApp(options: BuildAppOptions = {}): {
     apiThrottle: { rateLimit: number('apiRateLimit'), burstLimit: number('apiBurstLimit') },
     setAccountCloudWatchRole: context.boolean('apiGatewayCloudWatchRole'),
     corsAllowedOrigins: parseAllowedOrigins(list('corsAllowedOrigins'), context.label('corsAllowedOrigins')),
+    eventBusName: context.text('eventBusName'),
+    exampleConsumer: context.boolean('exampleConsumer'),
     alarmEmail: context.text('alarmEmail'),
   });
   return { app, stack };

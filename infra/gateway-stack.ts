@@ -3,10 +3,19 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { LumaVideoGateway, type LumaVideoGatewayProps } from './constructs/luma-video-gateway.ts';
+import { ExampleConsumer } from './constructs/example-consumer.ts';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { secretArnForm } from '../functions/commons/domain/upstream-key.ts';
 
 /** The gateway's props, with the upstream key's secret named by ARN, as CDK context names it. */
-export interface GatewayStackProps extends StackProps, Omit<LumaVideoGatewayProps, 'upstreamKey'> {
+export interface GatewayStackProps extends StackProps, Omit<LumaVideoGatewayProps, 'upstreamKey' | 'eventBus'> {
+  /** The bus the gateway publishes to, by name or ARN. @default `default`: the account's default bus */
+  readonly eventBusName?: string;
+  /**
+   * Deploys the example consumer beside the gateway: an EventBridge rule on `Generation Completed` and a
+   * function that writes `generations/{id}/metadata.json` beside each video. @default false
+   */
+  readonly exampleConsumer?: boolean;
   /**
    * ARN of an existing Secrets Manager secret holding the Luma API key (plain, or JSON `{"apiKey": "…"}`):
    * complete (ending in the 6 characters Secrets Manager adds) or partial (without them), told apart by shape.
@@ -24,6 +33,8 @@ export interface GatewayStackProps extends StackProps, Omit<LumaVideoGatewayProp
 /** The gateway, and the outputs an operator needs. */
 export class GatewayStack extends Stack {
   public readonly gateway: LumaVideoGateway;
+  /** Present with `exampleConsumer: true`. */
+  public readonly exampleConsumer?: ExampleConsumer;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps = {}) {
     super(scope, id, props);
@@ -43,6 +54,7 @@ export class GatewayStack extends Stack {
       apiThrottle: props.apiThrottle,
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins: props.corsAllowedOrigins,
+      eventBus: props.eventBusName === undefined ? undefined : eventBusNamed(this, props.eventBusName),
       alarmEmail: props.alarmEmail,
       bucket: props.bucket,
     };
@@ -57,9 +69,25 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, 'TableName', { value: gateway.table.tableName, description: 'Tasks and API key hashes' });
     new CfnOutput(this, 'UpstreamKeySecret', { value: gateway.upstreamKey.secretArn, description: 'Put the Luma API key in this secret' });
     new CfnOutput(this, 'StateMachineArn', { value: gateway.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'EventBusName', { value: gateway.eventBus.eventBusName, description: "Where the gateway's events are published" });
     new CfnOutput(this, 'AlarmTopicArn', { value: gateway.observability.topic.topicArn, description: 'The alarms notify this SNS topic: subscribe to it' });
     new CfnOutput(this, 'DashboardName', { value: gateway.observability.dashboard.dashboardName, description: 'The CloudWatch dashboard of the gateway' });
+
+    // Beside the gateway, not in it: a consumer of its events, as one of your own would be.
+    if (props.exampleConsumer) this.exampleConsumer = new ExampleConsumer(this, 'ExampleConsumer', { bucket: gateway.bucket, eventBus: gateway.eventBus });
   }
+}
+
+/** The bus named by the `eventBusName` context: a name, or an ARN (a bus of this account and region). */
+function eventBusNamed(scope: Construct, nameOrArn: string): IEventBus {
+  if (nameOrArn.startsWith('arn:')) {
+    if (!/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/.test(nameOrArn)) {
+      throw new Error(`eventBusName must be an event bus's name or ARN (arn:aws:events:<region>:<account>:event-bus/<name>), not "${nameOrArn}".`);
+    }
+    return EventBus.fromEventBusArn(scope, 'EventBus', nameOrArn);
+  }
+  if (!/^[A-Za-z0-9._-]{1,256}$/.test(nameOrArn)) throw new Error(`eventBusName must be an event bus's name (letters, digits, . _ -) or ARN, not "${nameOrArn}".`);
+  return EventBus.fromEventBusName(scope, 'EventBus', nameOrArn);
 }
 
 /** The secret named by `upstreamKeySecretArn` (with its KMS key), or none: the construct then creates one. */

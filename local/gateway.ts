@@ -5,17 +5,12 @@
  * Secrets Manager endpoint, and — unless a real upstream is configured — the simulated Luma API.
  * The functions reach all of it through the SDK's standard endpoint variables: none has a local branch.
  */
-import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbApiKeyStore } from '../functions/commons/adapters/api-key-store.ts';
-import { generateApiKey, hashApiKey, keyPrefix, newOwnerId } from '../functions/commons/domain/api-key.ts';
 import { localPublicBaseUrl } from '../functions/commons/domain/upstream-marker.ts';
 import type { RawOfferSettings } from '../functions/commons/domain/luma-options.ts';
 import { resolveIntrinsics, stateMachineDefinition, type ResourceValues } from './cloudformation-intrinsics.ts';
 import { LocalStepFunctions } from './step-functions.ts';
-import { LambdaHost } from './lambda-host.ts';
 import { UsageMeter } from './usage.ts';
 import { createApiFront } from './api-front.ts';
 import { LocalWebAcl, rateRulesFromTemplate } from './web-acl.ts';
@@ -30,9 +25,11 @@ import { createAwsEndpoint } from './gateway/aws-endpoint.ts';
 import { localEnvironment, sharedEnvironment } from './gateway/function-environment.ts';
 import { scheduleReconciler } from './gateway/reconciler-schedule.ts';
 import { startSimulator } from './gateway/simulated-upstream.ts';
+import { seedKeys } from './gateway/api-keys.ts';
+import { hostFunctions, type Invocable } from './gateway/functions.ts';
+import { LocalEventBus, rulesFromTemplate } from './event-bridge/event-bus.ts';
 import {
   bucketCorsRules,
-  bundlePathOf,
   logicalIds,
   scheduleIntervalSeconds,
   synthContext,
@@ -87,6 +84,10 @@ export interface LocalGatewayOptions {
    * CORS_ALLOWED_ORIGINS sets it). @default none
    */
   corsAllowedOrigins?: readonly string[];
+  /** Deploys the example consumer too (the CDK context `exampleConsumer`, as EXAMPLE_CONSUMER sets it). @default false */
+  exampleConsumer?: boolean;
+  /** The webhook secret of the seeded keys (LOCAL_WEBHOOK_SECRET). @default one generated, kept in the data dir */
+  webhookSecret?: string;
   /** The clock the web ACL and the throttle count with, in milliseconds. @default performance.now */
   edgeClock?: () => number;
   /**
@@ -121,13 +122,20 @@ export interface LocalGateway {
   stepFunctions: LocalStepFunctions;
   /** Every S3 event the bucket emitted (what EventBridge rules would receive in AWS). */
   s3Events: S3Event['Records'];
+  /** The local EventBridge: every event the functions published (also in `eventsFile`), routed to the template's rules. */
+  eventBus: LocalEventBus;
+  /** LOCAL_DATA_DIR/events.jsonl */
+  eventsFile: string;
+  /** The webhook delivery workflow's executions. */
+  webhookDeliveries: LocalStepFunctions;
+  /** The secret that signs the seeded keys' webhooks, and whether this start made it. */
+  webhookSecret: string;
+  webhookSecretGenerated: boolean;
   /** Lambda invocations and DynamoDB reads so far, per function (usage.ts). */
   usage: UsageMeter;
   close(): Promise<void>;
 }
 
-/** A function as the runtime calls it: its host, counted. */
-type Invocable = Pick<LambdaHost, 'arn' | 'invoke' | 'close'>;
 
 const TABLE_NAME = LOCAL_TABLE_NAME;
 const BUCKET_NAME = 'luma-gateway-videos';
@@ -209,12 +217,15 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     // The deployed name, which the functions that dispatch compute their ARN from (workflow.ts).
     const stateMachineName = String(template.Resources[ids.stateMachine]!.Properties.StateMachineName);
     const stateMachineArn = arn('states', `stateMachine:${stateMachineName}`);
+    const deliveryStateMachineName = String(template.Resources[ids.deliveryStateMachine]!.Properties.StateMachineName);
+    const deliveryStateMachineArn = arn('states', `stateMachine:${deliveryStateMachineName}`);
     const secretArn = arn('secretsmanager', 'secret:luma-api-key');
     const functionArn = (id: string) => arn('lambda', `function:${id}`);
     const values: ResourceValues = {
       [ids.table]: { ref: TABLE_NAME, attributes: { Arn: arn('dynamodb', `table/${TABLE_NAME}`) } },
       [ids.bucket]: { ref: BUCKET_NAME, attributes: { Arn: `arn:aws:s3:::${BUCKET_NAME}` } },
       [ids.stateMachine]: { ref: stateMachineArn, attributes: { Name: stateMachineName } },
+      [ids.deliveryStateMachine]: { ref: deliveryStateMachineArn, attributes: { Name: deliveryStateMachineName } },
       [ids.secret]: { ref: secretArn },
       [ids.restApi]: { ref: 'local-rest-api' },
       ...Object.fromEntries(Object.values(ids.functions).map((id) => [id, { ref: id, attributes: { Arn: functionArn(id) } }])),
@@ -222,7 +233,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const pseudo = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, stackName: stack.stackName };
 
     // Functions are looked up at invocation time: their workers need the endpoint's URL to start.
-    const hosts = new Map<string, Invocable>();
+    let hosts = new Map<string, Invocable>();
+    const invokeLambda = (fnArn: string, payload: unknown) =>
+      hosts.get(fnArn)?.invoke(payload) ?? Promise.reject(new Error(`No local function ${fnArn}`));
     const sfn = new LocalStepFunctions({
       stateMachineArn,
       definition: withGenerationTimeout(
@@ -230,38 +243,52 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         template.Resources[ids.api]!.Properties.Environment.Variables.GENERATION_TIMEOUT_SECONDS,
         options.generationTimeoutSeconds,
       ),
-      invokeLambda: (fnArn, payload) =>
-        hosts.get(fnArn)?.invoke(payload) ?? Promise.reject(new Error(`No local function ${fnArn}`)),
+      invokeLambda,
       timeScale: options.timeScale,
       stateFile: join(dataDir, 'executions.json'),
     });
-    const awsEndpoint = createAwsEndpoint(sfn, new Map([[secretArn, upstream.apiKey]]), credentials);
+    const webhookDeliveries = new LocalStepFunctions({
+      stateMachineArn: deliveryStateMachineArn,
+      definition: stateMachineDefinition(template, ids.deliveryStateMachine, values, pseudo),
+      invokeLambda,
+      timeScale: options.timeScale,
+      stateFile: join(dataDir, 'webhook-executions.json'),
+    });
+    const eventsFile = join(dataDir, 'events.jsonl');
+    const eventBus = new LocalEventBus({
+      account: LOCAL_ACCOUNT,
+      region: LOCAL_REGION,
+      buses: [String(resolveIntrinsics(template.Resources[ids.api]!.Properties.Environment.Variables.EVENT_BUS_NAME, values, pseudo))],
+      rules: rulesFromTemplate(template, values, pseudo),
+      file: eventsFile,
+      invoke: (fnArn, event) => invokeLambda(fnArn, event),
+      scale,
+      log,
+    });
+    closers.push(async () => eventBus.close());
+    const awsEndpoint = createAwsEndpoint([sfn, webhookDeliveries], new Map([[secretArn, upstream.apiKey]]), eventBus, credentials);
     const awsEndpointUrl = await listenOnLoopback(awsEndpoint);
     closers.push(() => closeServer(awsEndpoint, 0));
 
     const sharedEnv = sharedEnvironment(credentials, { dynamoDb: dynamo.endpoint, s3: s3.endpoint, aws: awsEndpointUrl });
-    for (const [name, id] of Object.entries(ids.functions)) {
-      const resource = template.Resources[id]!.Properties;
-      const environment = resolveIntrinsics(resource.Environment?.Variables ?? {}, values, pseudo) as Record<string, string>;
-      // Names the function in its SDK's user agent, so that its DynamoDB reads are counted as its own.
-      environment.AWS_SDK_UA_APP_ID = name;
-      const host = new LambdaHost({
-        name: id,
-        arn: functionArn(id),
-        bundlePath: bundlePathOf(outdir, resource.Code?.S3Key),
-        handlerName: String(resource.Handler).split('.').pop()!,
-        timeoutMs: (resource.Timeout ?? 3) * 1000,
-        environment: localEnvironment(environment, sharedEnv, upstream.baseUrl, publicBaseUrl, scale, options),
-        logs: options.functionLogs,
-      });
-      hosts.set(host.arn, { arn: host.arn, invoke: (payload) => usage.timed(name, () => host.invoke(payload)), close: () => host.close() });
-      closers.push(() => host.close());
-    }
+    const functions = hostFunctions({
+      template,
+      outdir,
+      functions: ids.functions,
+      values,
+      pseudo,
+      functionArn,
+      environment: (resolved) => localEnvironment(resolved, sharedEnv, upstream.baseUrl, publicBaseUrl, scale, options),
+      usage,
+      logs: options.functionLogs,
+    });
+    hosts = functions.hosts;
+    closers.push(functions.close);
     // Closed before the functions, so no execution sees its Lambda vanish and records a bogus failure:
     // executions are aborted as they are, and the next start resumes them.
-    closers.push(() => sfn.close());
+    closers.push(() => sfn.close(), () => webhookDeliveries.close());
 
-    const apiKeys = await seedApiKeys(dataDir, options.apiKeys, dynamo.endpoint, credentials);
+    const seeded = await seedKeys(dataDir, options.apiKeys, options.webhookSecret, dynamo.endpoint, credentials);
     // While this runs, its DynamoDB emulator holds the data dir: `npm run keys` finds it through this file
     // (and signs with the data dir's credentials file).
     writePrivateFile(join(dataDir, ENDPOINTS_FILE), JSON.stringify({ dynamodb: dynamo.endpoint, table: TABLE_NAME }));
@@ -269,7 +296,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     apiHostReady(hosts.get(functionArn(ids.api))!);
     closers.splice(closers.indexOf(closeFront), 1);
     closers.push(closeFront);
-    const resumed = await sfn.resumeRunning();
+    const resumed = (await sfn.resumeRunning()) + (await webhookDeliveries.resumeRunning());
     if (resumed > 0) log(`resumed ${resumed} unfinished workflow execution(s)`);
     const stopReconciler = scheduleReconciler(
       hosts.get(functionArn(ids.reconcile))!,
@@ -280,7 +307,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
     return {
       url,
-      apiKeys,
+      apiKeys: seeded.apiKeys,
+      webhookSecret: seeded.webhookSecret,
+      webhookSecretGenerated: seeded.webhookSecretGenerated,
+      eventBus,
+      eventsFile,
+      webhookDeliveries,
       bucket: BUCKET_NAME,
       s3Endpoint: s3.endpoint,
       dynamoDbEndpoint: dynamo.endpoint,
@@ -296,32 +328,4 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     await close();
     throw error;
   }
-}
-
-/**
- * Stores the hashes of the client keys; a generated key is kept in the data dir so restarts reuse it. Only
- * a generated key gets a prefix stored: the operator's own (LOCAL_API_KEY) may be short or guessable.
- */
-async function seedApiKeys(dataDir: string, keys: string[], endpoint: string, credentials: LocalCredentials): Promise<string[]> {
-  const keyFile = join(dataDir, 'api-key');
-  const generated = keys.length === 0;
-  if (generated) {
-    if (!existsSync(keyFile)) writeFileSync(keyFile, `${generateApiKey()}\n`, { mode: 0o600 });
-    keys = [readFileSync(keyFile, 'utf8').trim()];
-  }
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials });
-  try {
-    const store = new DynamoDbApiKeyStore(DynamoDBDocumentClient.from(client), TABLE_NAME);
-    const createdAt = new Date().toISOString();
-    for (const key of keys) {
-      const keyHash = hashApiKey(key);
-      // A key stored already keeps the owner it got the first time (ensure does not overwrite), so its tasks
-      // stay readable across restarts; a new one gets a random owner of its own, never one derived from the key.
-      const name = `local-${keyHash.slice(0, 12)}`;
-      await store.ensure({ keyHash, owner: newOwnerId(), name, ...(generated && { prefix: keyPrefix(key) }), createdAt });
-    }
-  } finally {
-    client.destroy();
-  }
-  return keys;
 }

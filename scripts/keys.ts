@@ -5,11 +5,15 @@
  *                          [--max-concurrent <n>] [--weight <n>]
  *   npm run keys -- list
  *   npm run keys -- revoke <prefix|name>
+ *   npm run keys -- webhook-secret <prefix|name> [--rotate]
  *
  * Target (one of): `--data-dir <dir>` (default: LOCAL_DATA_DIR or .local, the local gateway's data; it may
  * be running), `--table <name>` or `--stack <name>` (a deployed gateway, through the standard AWS
  * credential chain and region). A new key is printed once; only its SHA-256 is stored. Revoking takes
- * effect at the key's next request.
+ * effect at the key's next request. Each key has a webhook secret (`whsec_…`, Standard Webhooks) that signs
+ * its tasks' webhook deliveries: `create` prints it with the key, `webhook-secret` shows it (giving a key
+ * made before webhooks existed its first one), `--rotate` replaces it (the previous one keeps signing, beside
+ * it, for a day, so receivers can switch). The secret is kept in the key's record: it is a secret.
  *
  * Each key is its own owner (tenant, a random `own_…` id) unless `--owner` names an owner that existing
  * keys have (revoked ones included): the new key then joins it and reads all its tasks, and the command
@@ -43,12 +47,14 @@ import { SettingsReader, boundsOf, defaultOf, describeBounds, parseNumber } from
 import { startDynamoDb } from '../local/emulators.ts';
 import { ENDPOINTS_FILE, LOCAL_REGION, LOCAL_TABLE_NAME, localCredentials } from '../local/local-aws.ts';
 import type { ApiKeyRecord } from '../functions/commons/ports/api-key-store.ts';
+import { generateWebhookSecret } from '../functions/commons/domain/webhook-secret.ts';
 
-const USAGE = `usage: npm run keys -- <create|list|revoke> [options]
+const USAGE = `usage: npm run keys -- <create|list|revoke|webhook-secret> [options]
   create --name <label> [--owner <existing owner> | --owner <id> --new-owner] [--rate <generations a minute>]
          [--max-queued <tasks waiting>] [--max-concurrent <tasks running upstream>] [--weight <share of the slots>]
   list
   revoke <prefix|name>
+  webhook-secret <prefix|name> [--rotate]
 target: --data-dir <dir> (default LOCAL_DATA_DIR or .local) | --table <name> | --stack <name>`;
 
 interface Target {
@@ -67,18 +73,20 @@ async function main(): Promise<void> {
       'max-queued': { type: 'string' },
       'max-concurrent': { type: 'string' },
       weight: { type: 'string' },
+      rotate: { type: 'boolean' },
       'data-dir': { type: 'string' },
       table: { type: 'string' },
       stack: { type: 'string' },
     },
   });
   const [command, argument] = positionals;
-  if (!command || !['create', 'list', 'revoke'].includes(command)) throw new Error(USAGE);
+  if (!command || !['create', 'list', 'revoke', 'webhook-secret'].includes(command)) throw new Error(USAGE);
   const target = await openTarget(values);
   try {
     if (command === 'create') await create(target.store, values);
     if (command === 'list') await list(target.store);
     if (command === 'revoke') await revoke(target.store, argument);
+    if (command === 'webhook-secret') await webhookSecret(target.store, argument, values.rotate === true);
   } finally {
     await target.close();
   }
@@ -114,10 +122,25 @@ async function create(store: DynamoDbApiKeyStore, options: CreateOptions): Promi
     name,
     prefix: keyPrefix(key),
     createdAt: new Date().toISOString(),
+    webhookSecret: generateWebhookSecret(),
     ...(Object.keys(limits).length > 0 && { limits }),
   };
   await store.put(record);
   console.log(`Created key "${record.name}"${says}. It is shown only this once:\n${key}`);
+  console.log(`Its webhook secret, which signs its webhooks (\`webhook-secret ${record.name}\` shows it again):\n${record.webhookSecret}`);
+}
+
+/** Shows the key's webhook secret (a key made before webhooks gets its first), or rotates it. */
+async function webhookSecret(store: DynamoDbApiKeyStore, match: string | undefined, rotate: boolean): Promise<void> {
+  const record = findActive(await store.list(), match);
+  if (record.webhookSecret && !rotate) {
+    console.log(`The webhook secret of key "${record.name}":\n${record.webhookSecret}`);
+    return;
+  }
+  const secret = generateWebhookSecret();
+  await store.setWebhookSecret(record, secret, new Date());
+  const previous = record.webhookSecret ? ' The previous one signs too, beside it, for the next 24 hours: switch your receivers within that time.' : '';
+  console.log(`${record.webhookSecret ? 'Rotated' : 'Created'} the webhook secret of key "${record.name}".${previous}\n${secret}`);
 }
 
 /**
@@ -163,14 +186,18 @@ async function list(store: DynamoDbApiKeyStore): Promise<void> {
 }
 
 async function revoke(store: DynamoDbApiKeyStore, match: string | undefined): Promise<void> {
+  const record = findActive(await store.list(), match);
+  await store.revoke(record.keyHash, new Date());
+  console.log(`Revoked key "${record.name}" (${record.prefix ?? NO_PREFIX}).`);
+}
+
+/** The one active key with this name, or whose prefix starts with it (8 characters at least). */
+function findActive(records: ApiKeyRecord[], match: string | undefined): ApiKeyRecord {
   if (!match) throw new Error(USAGE);
-  const candidates = (await store.list()).filter(
-    (record) => !record.revokedAt && (record.name === match || (match.length >= 8 && record.prefix?.startsWith(match))),
-  );
+  const candidates = records.filter((record) => !record.revokedAt && (record.name === match || (match.length >= 8 && record.prefix?.startsWith(match))));
   if (candidates.length === 0) throw new Error(`No active key with the name or prefix "${match}".`);
   if (candidates.length > 1) throw new Error(`"${match}" matches ${candidates.length} keys; give a longer prefix.`);
-  await store.revoke(candidates[0]!.keyHash, new Date());
-  console.log(`Revoked key "${candidates[0]!.name}" (${candidates[0]!.prefix ?? NO_PREFIX}).`);
+  return candidates[0]!;
 }
 
 async function openTarget(values: { 'data-dir'?: string; table?: string; stack?: string }): Promise<Target> {

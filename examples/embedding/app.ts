@@ -1,50 +1,68 @@
 /**
- * The gateway inside another CDK app: its own stack beside yours, configured with props instead of
- * `cdk.json` context, and your stack reacting to each video it stores (an EventBridge rule on the gateway's
- * bucket, delivering to your SQS queue). `test/infra/embedding.test.ts` synthesizes it.
+ * The gateway inside another CDK app: `LumaVideoGateway` in a stack of yours, configured with props instead
+ * of `cdk.json` context, storing into a bucket you own and publishing to your own event bus, where a rule of
+ * yours queues each completed generation. `test/infra/embedding.test.ts` synthesizes it.
  *
  *   npx cdk synth --app "npx tsx examples/embedding/app.ts"
  */
-import { App, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import { Rule } from 'aws-cdk-lib/aws-events';
+import { App, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
-import { GatewayStack } from '../../infra/gateway-stack.ts';
+import { LumaVideoGateway } from '../../infra/constructs/luma-video-gateway.ts';
 
-/** Your own stack: it is handed the gateway's bucket, and queues an event for each stored video. */
-export class VideoConsumerStack extends Stack {
-  public readonly queue: Queue;
+/** Your stack: your bucket and bus, the gateway using them, and your reaction to each finished video. */
+export class VideoProductStack extends Stack {
+  public readonly videos: Bucket;
+  public readonly bus: EventBus;
+  public readonly gateway: LumaVideoGateway;
+  public readonly completed: Queue;
 
-  constructor(scope: Construct, id: string, props: StackProps & { videos: IBucket }) {
+  constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
-    this.queue = new Queue(this, 'StoredVideos', { enforceSSL: true, encryption: QueueEncryption.SQS_MANAGED, retentionPeriod: Duration.days(4) });
-    new Rule(this, 'OnStoredVideo', {
-      description: 'Each video the gateway stores (the bucket sends its events to EventBridge)',
-      eventPattern: {
-        source: ['aws.s3'],
-        detailType: ['Object Created'],
-        detail: { bucket: { name: [props.videos.bucketName] }, object: { key: [{ prefix: 'generations/' }] } },
-      },
-      targets: [new SqsQueue(this.queue)],
+    // A bucket the gateway does not create is not configured by it: what the gateway would set on its own
+    // bucket is set here (EventBridge notifications, the inputs' expiry).
+    this.videos = new Bucket(this, 'Videos', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      eventBridgeEnabled: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        { id: 'expire-inputs', prefix: 'inputs/', expiration: Duration.days(7) },
+        { id: 'expire-uploads', prefix: 'inputs/uploads/', expiration: Duration.days(1) },
+      ],
+    });
+    this.bus = new EventBus(this, 'ProductEvents');
+
+    this.gateway = new LumaVideoGateway(this, 'Gateway', {
+      bucket: this.videos,
+      eventBus: this.bus,
+      upstream: { model: 'ray-flash-2', resolution: '720p', allowedResolutions: ['540p', '720p', '1080p'] },
+      capacity: { maxConcurrent: 5, maxCreatesPerMinute: 10 },
+      generationTimeout: Duration.minutes(20),
+      alarmEmail: 'video-ops@example.com',
+    });
+
+    this.completed = new Queue(this, 'CompletedVideos', { enforceSSL: true, encryption: QueueEncryption.SQS_MANAGED, retentionPeriod: Duration.days(4) });
+    new Rule(this, 'OnCompleted', {
+      description: 'Each generation the gateway completed (its video is in the bucket)',
+      eventBus: this.bus,
+      eventPattern: { source: ['luma-video-gateway'], detailType: ['Generation Completed'] },
+      targets: [new SqsQueue(this.completed)],
     });
   }
 }
 
-export function buildEmbeddingApp(outdir?: string, context: Record<string, unknown> = {}): { app: App; gateway: GatewayStack; consumer: VideoConsumerStack } {
+export function buildEmbeddingApp(outdir?: string, context: Record<string, unknown> = {}): { app: App; stack: VideoProductStack } {
   const app = new App({ outdir, context });
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
-  const gateway = new GatewayStack(app, 'VideoGateway', {
-    env,
-    upstream: { model: 'ray-flash-2', resolution: '720p', allowedResolutions: ['540p', '720p', '1080p'] },
-    capacity: { maxConcurrent: 5, maxCreatesPerMinute: 10 },
-    generationTimeout: Duration.minutes(20),
-    alarmEmail: 'video-ops@example.com',
-  });
-  const consumer = new VideoConsumerStack(app, 'VideoConsumers', { env, videos: gateway.gateway.bucket });
-  return { app, gateway, consumer };
+  const stack = new VideoProductStack(app, 'VideoProduct', { env });
+  return { app, stack };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) buildEmbeddingApp().app.synth();

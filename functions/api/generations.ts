@@ -14,9 +14,12 @@ import type { Dispatcher } from '../commons/services/dispatch.ts';
 import { effectiveChoices, type GenerationOffer } from '../commons/domain/luma-options.ts';
 import { queuePosition } from '../commons/domain/fair-share.ts';
 import { systemClock, type Clock } from '../commons/clock.ts';
+import { viewGeneration } from '../commons/services/generation-view.ts';
+import { DEFAULT_WEBHOOK_EVENTS } from '../commons/domain/generation-events.ts';
 import type { ClientLimits } from '../commons/ports/client-limits.ts';
 import type { OwnerQueue } from '../commons/ports/owner-queue.ts';
 import type { ApiKeyRecord } from '../commons/ports/api-key-store.ts';
+import type { TaskStore } from '../commons/ports/task-store.ts';
 
 export interface GenerationsDeps extends SubmitDeps {
   clientLimits: Pick<ClientLimits, 'admit' | 'of'>;
@@ -54,7 +57,7 @@ export async function createGeneration(
   const { ticket, served } = await deps.queue.enqueue(owner, deps.clientLimits.of(key));
   let task: Task;
   try {
-    task = await recordTask(id, owner, ticket, body, frames, deps);
+    task = await recordTask(id, key, ticket, body, frames, deps);
   } catch (error) {
     await deps.queue.dequeue(owner); // nothing was recorded: the ticket's place goes back
     throw error;
@@ -72,7 +75,7 @@ async function storeKeyframes(id: string, body: GenerationRequest, deps: Generat
 
 async function recordTask(
   id: string,
-  owner: string,
+  { owner, keyHash }: ApiKeyRecord,
   ticket: number,
   body: GenerationRequest,
   [frame0, frame1]: [Keyframe | undefined, Keyframe | undefined],
@@ -98,6 +101,8 @@ async function recordTask(
     now: (deps.clock ?? systemClock)(),
     timeoutSeconds: deps.queue.timeoutSeconds,
     queueTicket: ticket,
+    // The client's webhook stays here: the upstream is only ever given the task's own marker.
+    ...(body.callback_url && { callback: { url: body.callback_url, events: body.callback_events ?? [...DEFAULT_WEBHOOK_EVENTS], keyHash } }),
     upstreamMarker: deps.publicBaseUrl && markerUrl(deps.publicBaseUrl, id, randomBytes(32).toString('base64url')),
   });
   await deps.tasks.create(task);
@@ -156,12 +161,12 @@ async function submitAdmitted(id: string, deps: GenerationsDeps): Promise<Task> 
 }
 
 export async function getGeneration(owner: string, taskId: string, requestId: string, deps: GenerationsDeps): Promise<PublicGeneration> {
+  return viewGeneration(await ownTask(owner, taskId, deps), requestId, deps);
+}
+
+/** The caller's own task. Another owner's is answered exactly like a missing one, so ids reveal nothing across tenants. */
+export async function ownTask(owner: string, taskId: string, deps: { tasks: Pick<TaskStore, 'get'> }): Promise<Task> {
   const task = await deps.tasks.get(taskId);
-  // Another owner's task is answered exactly like a missing one, so ids reveal nothing across tenants.
   if (!task || task.owner !== owner) throw new NotFoundError(`No generation with id ${taskId}.`);
-  const [links, position] = await Promise.all([
-    deps.media.outputLinks(task, deps.presignExpirySeconds),
-    isQueued(task) ? deps.queue.position(owner, task.queueTicket!) : undefined,
-  ]);
-  return toPublicGeneration(task, links, requestId, position);
+  return task;
 }

@@ -15,6 +15,9 @@ import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
 import { DynamoDbGenerationDurations } from '../commons/adapters/generation-durations.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
+import { DynamoDbDeliveryStore } from '../commons/adapters/delivery-store.ts';
+import { StepFunctionsWebhookDeliveries } from '../commons/adapters/webhook-deliveries.ts';
+import { sfn } from '../commons/clients/sfn.ts';
 import type { HttpResponse } from './http.ts';
 import { handleRequest, type ApiDeps } from './routes.ts';
 import { siteDeps } from './site.ts';
@@ -46,8 +49,14 @@ const deps: ApiDeps = {
     polling: settings.polling(),
     upstreamResubmits: settings.upstreamResubmits(),
   },
+  deliveries: {
+    tasks: services.tasks,
+    deliveries: new DynamoDbDeliveryStore(dynamo, tableName),
+    webhooks: new StepFunctionsWebhookDeliveries(sfn, settings.webhookStateMachineArn()),
+    retryWindowSeconds: settings.webhookRetryWindowSeconds(),
+  },
   // Built on the first POST that needs it: a cold start serving a GET or a callback never builds it.
-  requestSchema: { safeParse: (body) => (requestSchema ??= generationRequestSchemaFor(offer)).safeParse(body) },
+  requestSchema: { safeParse: (body) => (requestSchema ??= generationRequestSchemaFor(offer, settings.callbackPolicy())).safeParse(body) },
   corsOrigins: settings.corsAllowedOrigins(),
   site: siteDeps(offer, media),
 };

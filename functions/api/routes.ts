@@ -23,6 +23,7 @@ import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-ma
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
 import { isPreflight, originAllowed, preflightHeaders, responseCorsHeaders } from '../commons/domain/cors.ts';
+import { listDeliveries, retryDelivery, type DeliveriesDeps } from './deliveries.ts';
 import { isSitePath, serveSite, type SiteDeps } from './site.ts';
 
 export interface ApiDeps {
@@ -32,6 +33,8 @@ export interface ApiDeps {
   generations: GenerationsDeps & TaskOperationsDeps;
   /** What the upstream's callbacks reach: the task, the upstream's read, the workflow's wait. */
   callbacks: CallbackDeps;
+  /** The webhook delivery ledger (deliveries.ts). */
+  deliveries: DeliveriesDeps;
   /** The request schema for the deployment's offer (generationRequestSchemaFor): its parse is all a route needs. */
   requestSchema: Pick<ReturnType<typeof generationRequestSchemaFor>, 'safeParse'>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
@@ -44,6 +47,8 @@ export interface ApiDeps {
 const COLLECTION = /^\/luma\/generations\/?$/;
 const UPLOADS = /^\/luma\/uploads\/?$/;
 const ITEM = /^\/luma\/generations\/([^/]+)\/?$/;
+const DELIVERIES = /^\/luma\/generations\/([^/]+)\/deliveries\/?$/;
+const DELIVERY_RETRY = /^\/luma\/generations\/([^/]+)\/deliveries\/([^/]+)\/retry\/?$/;
 const CANCEL = /^\/luma\/generations\/([^/]+)\/cancel\/?$/;
 
 export async function handleRequest(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<HttpResponse> {
@@ -81,6 +86,10 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     if (!parsed.success) {
       throw new BadRequestError('The request body is invalid.', { details: describeIssues(parsed.error) });
     }
+    if (parsed.data.callback_url && !key.webhookSecret) {
+      const message = 'this key has no webhook secret to sign deliveries with: the operator gives it one (npm run keys -- webhook-secret <name>)';
+      throw new BadRequestError('The request body is invalid.', { details: [{ field: 'callback_url', message }] });
+    }
     return serveOnce(
       { owner, key: request.headers['idempotency-key'], body, requestId },
       // Uploads are resolved first: a bad one is the client's 400 before anything is admitted or recorded.
@@ -112,6 +121,18 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     correlate(callback.taskId);
     await acceptUpstreamCallback(callback.taskId, callback.token, deps.callbacks);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
+  }
+  const deliveries = DELIVERIES.exec(path);
+  if (deliveries) {
+    if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not supported here; use GET.`);
+    const { owner } = await authenticate(request, deps);
+    return json(200, await listDeliveries(owner, taskIdOf(deliveries[1]!), deps.deliveries), requestId);
+  }
+  const retry = DELIVERY_RETRY.exec(path);
+  if (retry) {
+    if (method !== 'POST') throw new MethodNotAllowedError(`${method} is not supported here; use POST.`);
+    const { owner } = await authenticate(request, deps);
+    return json(202, await retryDelivery(owner, taskIdOf(retry[1]!), retry[2]!, deps.deliveries), requestId);
   }
   const cancel = CANCEL.exec(path);
   if (cancel) {
@@ -151,6 +172,8 @@ function taskIdOf(segment: string): string {
 function routeTemplate(path: string): string {
   if (COLLECTION.test(path) || UPLOADS.test(path) || isSitePath(path)) return path;
   if (CANCEL.test(path)) return '/luma/generations/{id}/cancel';
+  if (DELIVERIES.test(path)) return '/luma/generations/{id}/deliveries';
+  if (DELIVERY_RETRY.test(path)) return '/luma/generations/{id}/deliveries/{delivery_id}/retry';
   return isCallbackPath(path) ? '/luma/upstream-callbacks/{id}/{token}' : '/luma/generations/{id}';
 }
 

@@ -11,6 +11,7 @@ import { DEFAULT_KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
 import { SETTINGS } from './settings/catalogue.ts';
 import { DEFAULT_POLL_SCHEDULE, type PollingSettings } from './domain/poll-schedule.ts';
 import { SettingsReader, defaultOf } from './settings/reader.ts';
+import type { CallbackPolicy } from './policy/callback-policy.ts';
 
 /** Where the Luma API serves generated assets (see the catalogue). The infra sets it explicitly on the copy function. */
 export const DEFAULT_ASSET_HOST_ALLOWLIST: readonly string[] = SETTINGS.assetHostAllowlist.default;
@@ -126,6 +127,13 @@ export const settings = {
   /** The browser origins the API answers CORS for (domain/cors.ts); none: CORS off. */
   corsAllowedOrigins: (): string[] =>
     configured(() => parseAllowedOrigins(env.raw('corsAllowedOrigins') as string | undefined, env.key('corsAllowedOrigins'))),
+  /** The EventBridge bus the functions publish to (its name or ARN; `default`: the account's). */
+  eventBusName: () => env.text('eventBusName') ?? SETTINGS.eventBusName.default,
+  webhookStateMachineArn: () => configured(() => env.required('webhookStateMachineArn')),
+  /** How long a webhook delivery is retried (scaled by the local runtime). */
+  webhookRetryWindowSeconds: () => number('webhookRetryWindow'),
+  /** Which webhook URLs the gateway calls: deployed, https on public addresses only (policy/callback-policy.ts). */
+  callbackPolicy: (): CallbackPolicy => ({ allowLoopback: configured(() => env.boolean('webhookLoopback')) ?? SETTINGS.webhookLoopback.default }),
   /** Where asset downloads may go: comma-separated host patterns and explicit origins (asset-policy.ts). */
   assetHostAllowlist: () => (env.raw('assetHostAllowlist') as string | undefined) ?? DEFAULT_ASSET_HOST_ALLOWLIST.join(','),
 };

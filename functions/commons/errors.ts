@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   MethodNotAllowedError: { status: 405, code: 'method_not_allowed' },
   /** The same Idempotency-Key is still being served for an identical request: the client may retry shortly. */
   IdempotencyInProgressError: { status: 409, code: 'idempotency_in_progress' },
+  /** A retry of a webhook delivery whose run is still under way (or not begun): it would only race it. */
+  DeliveryInProgressError: { status: 409, code: 'delivery_in_progress' },
   /** A cancel of a task that already ended (completed, failed or cancelled): there is nothing left to stop. */
   AlreadyFinishedError: { status: 409, code: 'already_finished' },
   /** A delete of a task that has not ended: cancel it first, or wait for it. */
@@ -146,6 +148,7 @@ export class IdempotencyInProgressError extends GatewayError {}
 export class AlreadyFinishedError extends GatewayError {}
 export class NotFinishedError extends GatewayError {}
 export class IdempotencyKeyReusedError extends GatewayError {}
+export class DeliveryInProgressError extends GatewayError {}
 export class PayloadTooLargeError extends GatewayError {}
 export class UnsupportedMediaTypeError extends GatewayError {}
 export class TransientAwsError extends GatewayError {}

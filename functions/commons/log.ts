@@ -3,7 +3,7 @@
  * context's fields and, while a handler serves a task, the task id as `correlation_id`), which CloudWatch
  * Logs Insights can query field by field. Callers pass ids and states, never keys, bodies or presigned
  * URLs; as a second line of defence every string that reaches a line is redacted as it is serialized:
- * bearer tokens, client keys, presigned-URL signatures and credentials, and any secret value registered at
+ * bearer tokens, client keys, webhook secrets, presigned-URL signatures and credentials, and any secret value registered at
  * run time (the upstream key, once read).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -18,6 +18,7 @@ type Level = typeof LEVELS extends Set<infer L> ? L : never;
 const PATTERNS: [RegExp, string][] = [
   [/(bearer\s+)[^\s"',]+/gi, '$1[redacted]'],
   [/\blvg_[A-Za-z0-9_-]{8,}/g, 'lvg_[redacted]'],
+  [/\bwhsec_[A-Za-z0-9+/=]{8,}/g, 'whsec_[redacted]'],
   [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1[redacted]'],
   [/([?&](?:signature|sig|token|key|Policy|Key-Pair-Id)=)[^&\s"']+/gi, '$1[redacted]'],
 ];

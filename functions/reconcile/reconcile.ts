@@ -5,11 +5,13 @@
  * recorded failure otherwise — gives back upstream slots whose holder is finished or gone, dispatches
  * (the wake-up a crash may have lost, and the queue deadlines of owners whose heads wait too long), and
  * repairs owners' queue counters that a crash left behind. Queued tasks need nothing from it but the
- * dispatch: they have no execution. Everything it does is idempotent, so two reconcilers at once do no
- * harm.
+ * dispatch: they have no execution. It also publishes the changes whose publication a crash or an outage
+ * interrupted (services/publishing.ts): such a task stays on its work list until they are. Everything it
+ * does is idempotent, so two reconcilers at once do no harm.
  */
 import type { Dispatcher } from '../commons/services/dispatch.ts';
-import { awaitsAdmission, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
+import { awaitsAdmission, hasUnpublishedChanges, isQueued, isTerminal, releasesSlot, type Task, type TaskPhase } from '../commons/domain/task.ts';
+import type { ChangePublisher } from '../commons/services/publishing.ts';
 import type { Failure } from '../commons/domain/failure.ts';
 import { log } from '../commons/log.ts';
 import { recordMetric } from '../commons/observability/metrics.ts';
@@ -28,6 +30,7 @@ export interface ReconcileDeps {
   queue: Pick<OwnerQueue, 'repair'>;
   dispatcher: Pick<Dispatcher, 'dispatchAndStart' | 'expireHeads'>;
   workflow: Workflow;
+  publisher: Pick<ChangePublisher, 'publish'>;
   /**
    * A task admitted less than this long ago may be between "admitted" and "started": leave it to its
    * dispatcher. Also how long a slot may be held by a task not yet marked admitted.
@@ -45,18 +48,21 @@ export interface ReconcileReport {
   admitted: number;
   expired: number;
   countersRepaired: number;
+  /** Changes published that their own function had left unpublished. */
+  republished: number;
   /** Checked tasks left unfinished past their deadline and the grace (see `isOverdue`): the `overdue_tasks` metric. */
   overdue: number;
 }
 
 /**
  * `active`: admitted tasks and those past submit. `waiting`: tasks recorded before the queue existed,
- * whose workflows wait for a slot as they did then (none once they are all through).
+ * whose workflows wait for a slot as they did then (none once they are all through). `publishing`:
+ * queued or finished tasks whose changes are not all published.
  */
-const PHASES: readonly TaskPhase[] = ['active', 'waiting'];
+const PHASES: readonly TaskPhase[] = ['active', 'waiting', 'publishing'];
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0, admitted: 0, expired: 0, countersRepaired: 0, overdue: 0 };
+  const report: ReconcileReport = { checked: 0, started: 0, failed: 0, slotsReleased: 0, admitted: 0, expired: 0, countersRepaired: 0, overdue: 0, republished: 0 };
   const now = (deps.clock ?? (() => new Date()))().getTime();
   for (const phase of PHASES) {
     let cursor: string | undefined;
@@ -64,6 +70,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       const page = await deps.tasks.listPhase(phase, cursor);
       for (const id of page.ids) {
         const task = await deps.tasks.get(id);
+        if (task) report.republished += await republish(task, deps);
         // The index lags a little behind the table; a queued task has no workflow to look after.
         if (!task || isTerminal(task.status) || isQueued(task)) continue;
         report.checked++;
@@ -91,6 +98,23 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
  */
 export function isOverdue(task: Task, now: number, graceSeconds: number): boolean {
   return task.status !== 'copying' && now > Date.parse(task.deadline) + graceSeconds * 1000;
+}
+
+/**
+ * Publishes what the task still owes once its last change is older than the grace: a younger one may still
+ * be being published by the function that made it (publishing it here too would only send it twice).
+ */
+async function republish(task: Task, deps: ReconcileDeps): Promise<number> {
+  const now = (deps.clock ?? systemClock)().getTime();
+  if (!hasUnpublishedChanges(task) || now - Date.parse(task.updatedAt) < deps.graceSeconds * 1000) return 0;
+  try {
+    const count = await deps.publisher.publish(task);
+    if (count > 0) log({ level: 'warn', msg: 'reconciler published changes left unpublished', taskId: task.id, changes: count });
+    return count;
+  } catch (error) {
+    log({ level: 'warn', msg: 'publishing still fails; tried again at the next run', taskId: task.id, error: (error as Error).name });
+    return 0;
+  }
 }
 
 async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started' | 'failed'> {

@@ -6,6 +6,8 @@ import { Bucket, HttpMethods, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { GenerationEvents } from './generation-events.ts';
 import { Construct } from 'constructs';
 import { Storage } from './storage.ts';
 import { GenerationWorkflow } from './workflow.ts';
@@ -95,6 +97,12 @@ export interface LumaVideoGatewayProps {
    */
   readonly corsAllowedOrigins?: readonly string[];
   /**
+   * The EventBridge bus every generation's changes are published to (`Generation Submitted`, `Processing`,
+   * `Completed`, `Failed`; source `luma-video-gateway`). S3's own events of the bucket go to the default bus
+   * whatever this is. @default the account's default bus
+   */
+  readonly eventBus?: IEventBus;
+  /**
    * An existing bucket to store the videos in (the gateway writes under `generations/` and `inputs/`). A
    * bucket the gateway does not create is not configured by it: turn on its EventBridge notifications, expire
    * `inputs/` (7 days) and `inputs/uploads/` (1 day), and set a CORS rule for browser uploads yourself.
@@ -105,7 +113,7 @@ export interface LumaVideoGatewayProps {
   readonly alarmEmail?: string;
 }
 
-/** The five functions of the gateway, by role. */
+/** The functions of the gateway, by role. */
 export interface GatewayFunctions {
   /** Serves the REST API. */
   readonly api: GatewayFunction;
@@ -117,6 +125,8 @@ export interface GatewayFunctions {
   readonly recordFailure: GatewayFunction;
   /** Repairs what a lost workflow or a lost slot left behind, on a schedule. */
   readonly reconcile: GatewayFunction;
+  /** Makes one attempt of a webhook delivery, in the delivery workflow. */
+  readonly deliverWebhook: GatewayFunction;
 }
 
 /**
@@ -143,10 +153,15 @@ export class LumaVideoGateway extends Construct {
   public readonly functions: GatewayFunctions;
   /** The EventBridge rule that runs the reconciler. */
   public readonly reconcileSchedule: Rule;
+  /** The bus the gateway publishes to: rules of your own go on it (see ExampleConsumer). */
+  public readonly eventBus: IEventBus;
+  /** The webhook delivery workflow. */
+  public readonly deliveryStateMachine: StateMachine;
   /** The parts, for what the fields above do not reach. */
   public readonly storage: Storage;
   public readonly workflow: GenerationWorkflow;
   public readonly api: GatewayApi;
+  public readonly events: GenerationEvents;
   /** The dashboard, the alarms and the topic they notify. */
   public readonly observability: Observability;
 
@@ -202,6 +217,14 @@ export class LumaVideoGateway extends Construct {
       setAccountCloudWatchRole: props.setAccountCloudWatchRole,
       corsAllowedOrigins,
     });
+    // Every function that changes a task publishes the change.
+    this.events = new GenerationEvents(this, 'Events', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      eventBus: props.eventBus,
+      publishers: [this.api.handler, this.workflow.pollFunction, this.workflow.copyFunction, this.workflow.recordFailureFunction, this.workflow.reconcileFunction],
+      api: this.api.handler,
+    });
 
     this.table = this.storage.table;
     this.bucket = this.storage.bucket;
@@ -217,7 +240,10 @@ export class LumaVideoGateway extends Construct {
       copy: this.workflow.copyFunction,
       recordFailure: this.workflow.recordFailureFunction,
       reconcile: this.workflow.reconcileFunction,
+      deliverWebhook: this.events.deliverFunction,
     };
+    this.eventBus = this.events.eventBus;
+    this.deliveryStateMachine = this.events.deliveryStateMachine;
     this.observability = new Observability(this, 'Observability', {
       functions: {
         Api: this.functions.api,
@@ -225,6 +251,7 @@ export class LumaVideoGateway extends Construct {
         Copy: this.functions.copy,
         RecordFailure: this.functions.recordFailure,
         Reconcile: this.functions.reconcile,
+        DeliverWebhook: this.events.deliverFunction,
       },
       stateMachine: this.stateMachine,
       restApi: this.restApi,
@@ -314,6 +341,9 @@ function checkProps(props: LumaVideoGatewayProps): void {
   each(upstreamLists, 'a list of strings, or one string of entries separated by commas', (value) => typeof value === 'string' || isStringList(value));
   each({ assetHostAllowlist: props.assetHostAllowlist, corsAllowedOrigins: props.corsAllowedOrigins }, 'a list of strings', isStringList);
   each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole, 'polling.upstreamCallbacks': props.polling?.upstreamCallbacks }, 'true or false', (value) => typeof value === 'boolean');
+  if (props.eventBus !== undefined && typeof (props.eventBus as Partial<IEventBus> | null)?.eventBusArn !== 'string') {
+    fail('eventBus', 'an EventBridge bus (an IEventBus)', props.eventBus);
+  }
 
   const baseUrl = props.upstream?.baseUrl;
   if (baseUrl !== undefined && !Token.isUnresolved(baseUrl) && !isHttpUrl(baseUrl)) fail('upstream.baseUrl', 'an absolute http or https URL', baseUrl);

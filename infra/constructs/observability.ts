@@ -169,6 +169,9 @@ export class Observability extends Construct {
       this.alarm(`${name}Errors`, errorRate, thresholds.functionErrorPercent, 1, `More than ${thresholds.functionErrorPercent}% of the ${name} function's invocations failed.`);
     }
 
+    const webhooksFailed = gateway('webhookDeliveriesFailed', 'Sum');
+    this.alarm('WebhookDeliveriesFailed', webhooksFailed, 1, 1, 'Webhook deliveries were given up after their retry window: a client endpoint is down or refusing (see GET /luma/generations/{id}/deliveries).');
+
     const upstream429 = gateway('upstream429', 'Sum');
     this.alarm('Upstream429', upstream429, thresholds.upstream429Per5Minutes, 3, 'The upstream keeps answering 429: its account limits are reached (lower upstreamMaxConcurrent, or the key is shared).');
 

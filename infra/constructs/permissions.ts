@@ -8,6 +8,7 @@ import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { QUEUE_INDEX } from '../../functions/commons/adapters/queue-index.ts';
 import { OWNER_INDEX, PHASE_INDEX } from '../../functions/commons/adapters/task-store.ts';
@@ -92,6 +93,11 @@ export function grantStartExecution(fn: IFunction, stateMachineArn: string): voi
  */
 export function grantWake(fn: IFunction, stateMachineArn: string): void {
   fn.addToRolePolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [stateMachineArn] }));
+}
+
+/** `events:PutEvents` on the one bus the gateway publishes to (infra/constructs/generation-events.ts). */
+export function grantPutEvents(fn: IFunction, bus: IEventBus): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['events:PutEvents'], resources: [bus.eventBusArn] }));
 }
 
 /** One item action on the items whose key starts with one of `kinds` (`SLOT` → `SLOT#*`), in a statement of its own. */

@@ -90,7 +90,7 @@ const COPY_RETRIES = 3;
  * What the workflow's Retry blocks match. Our own errors by their classes' names, which Lambda reports as
  * `errorType`, as the error catalogue lists them for each step (functions/commons/errors.ts).
  */
-const RETRY = {
+export const RETRY = {
   /** Poll: the upstream or one of the gateway's AWS services did not answer well this time. */
   pollTransient: errorsRetriedBy('Poll'),
   /** Copy: a cut or refused-for-now download, or a throttled AWS service; the copy starts again from scratch. */
@@ -108,7 +108,7 @@ const RETRY = {
 };
 
 /** Lambda throttling: minutes, not seconds, since what holds the concurrency may be a 15-minute copy. */
-const THROTTLED_RETRY = {
+export const THROTTLED_RETRY = {
   errors: RETRY.throttled,
   interval: Duration.seconds(60),
   backoffRate: 2,

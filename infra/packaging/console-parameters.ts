@@ -117,8 +117,11 @@ function numberParameter(stack: Stack, env: FunctionEnvironment, id: string, var
  */
 function generationTimeoutParameter(stack: Stack, env: FunctionEnvironment): CfnParameter {
   const deployedSeconds = Number(env.current('GENERATION_TIMEOUT_SECONDS'));
-  const machines = stack.node.findAll().filter((node): node is CfnStateMachine => node instanceof CfnStateMachine);
-  if (machines.length !== 1) throw new Error(`Expected one state machine, found ${machines.length}.`);
+  // The generation workflow's (the webhook delivery workflow's backstop follows its own retry window).
+  const machines = stack.node
+    .findAll()
+    .filter((node): node is CfnStateMachine => node instanceof CfnStateMachine && String(node.stateMachineName).endsWith('-generation'));
+  if (machines.length !== 1) throw new Error(`Expected one generation state machine, found ${machines.length}.`);
   const machine = machines[0]!;
   const definition = stack.resolve(machine.definitionString) as unknown;
   const machineSeconds = machineTimeoutOf(definition);

@@ -21,6 +21,7 @@ export function sharedEnvironment(
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SFN: endpoints.aws,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.aws,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.aws,
     // s3rver stores a streamed body with its aws-chunked framing unless checksums are off.
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
@@ -55,6 +56,9 @@ export function localEnvironment(
   // Waits are scaled by the local Step Functions itself (they come from data: the poll's waitSeconds).
   scaled('GENERATION_TIMEOUT_SECONDS', options.generationTimeoutSeconds);
   scaled('QUEUE_TIMEOUT_SECONDS', options.queueTimeoutSeconds);
+  scaled('WEBHOOK_RETRY_WINDOW_SECONDS');
+  // A webhook receiver on this machine may be called (its deployed twin allows public https only).
+  if (env.WEBHOOK_RETRY_WINDOW_SECONDS !== undefined) env.WEBHOOK_ALLOW_LOOPBACK = 'true';
   // Not below a few real seconds: the API's own time is not scaled, and a busy machine slows it down.
   if (env.RECONCILE_GRACE_SECONDS !== undefined) {
     env.RECONCILE_GRACE_SECONDS = String(Math.max(5, scale.seconds(Number(env.RECONCILE_GRACE_SECONDS))));

@@ -17,7 +17,7 @@ import type { LocalGatewayOptions } from '../gateway.ts';
 
 /** The options that are deployment settings, as the CDK context keys a deploy would set. */
 export function synthContext(
-  options: Pick<LocalGatewayOptions, 'upstreamChoices' | 'upstreamResubmits' | 'edgeLimits' | 'corsAllowedOrigins' | 'upstreamCallbacks'>,
+  options: Pick<LocalGatewayOptions, 'upstreamChoices' | 'upstreamResubmits' | 'edgeLimits' | 'corsAllowedOrigins' | 'exampleConsumer' | 'upstreamCallbacks'>,
 ): Record<string, unknown> {
   const context: Record<string, unknown> = {};
   for (const name of GENERATION_OPTION_NAMES) {
@@ -31,6 +31,7 @@ export function synthContext(
   const edgeContext = { clientRequestsPerMinute: edge.requestsPerKey, ipRequestsPerMinute: edge.requestsPerAddress, apiRateLimit: edge.rateLimit, apiBurstLimit: edge.burstLimit };
   for (const [key, value] of Object.entries(edgeContext)) if (value !== undefined) context[key] = value;
   if (options.corsAllowedOrigins !== undefined) context.corsAllowedOrigins = [...options.corsAllowedOrigins];
+  if (options.exampleConsumer !== undefined) context.exampleConsumer = options.exampleConsumer;
   return context;
 }
 
@@ -49,6 +50,7 @@ export function logicalIds(stack: GatewayStack) {
     table: id(gateway.table),
     bucket: id(gateway.bucket),
     stateMachine: id(gateway.stateMachine),
+    deliveryStateMachine: id(gateway.deliveryStateMachine),
     secret: id(gateway.upstreamKey),
     restApi: id(gateway.restApi),
     api: id(gateway.functions.api),
@@ -61,7 +63,9 @@ export function logicalIds(stack: GatewayStack) {
       Copy: id(gateway.functions.copy),
       RecordFailure: id(gateway.functions.recordFailure),
       Reconcile: id(gateway.functions.reconcile),
-    },
+      DeliverWebhook: id(gateway.functions.deliverWebhook),
+      ...(stack.exampleConsumer && { ExampleConsumer: id(stack.exampleConsumer.handler) }),
+    } as Record<string, string>,
   };
 }
 

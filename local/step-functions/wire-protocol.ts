@@ -8,14 +8,21 @@ import { sendJson as sendJsonAs } from '../loopback-http.ts';
 import type { LocalStepFunctions } from './executions.ts';
 import { STATUSES, StepFunctionsError, assertStateMachineArn, type ExecutionDescription, type ExecutionListItem, type ExecutionStatus } from './records.ts';
 
-/** A node:http request handler speaking the AWS JSON 1.0 protocol so that `new SFNClient({ endpoint })` works unchanged. */
+/**
+ * A node:http request handler speaking the AWS JSON 1.0 protocol so that `new SFNClient({ endpoint })` works
+ * unchanged, for one or more state machines: a request goes to the one its state machine or execution ARN
+ * names (an ARN that names none goes to the first, which refuses it as Step Functions would).
+ */
 export function stepFunctionsHttpHandler(
-  sfn: LocalStepFunctions,
+  machines: LocalStepFunctions | readonly LocalStepFunctions[],
 ): (req: IncomingMessage, res: ServerResponse, body: Buffer) => Promise<void> {
+  const all = Array.isArray(machines) ? machines : [machines as LocalStepFunctions];
   return async (req, res, body) => {
     try {
       const operation = operationFor(req.headers['x-amz-target']);
-      const result = operation(sfn, parseRequestBody(body));
+      const request = parseRequestBody(body);
+      const sfn = machineFor(all, request);
+      const result = operation(sfn, request);
       // A caller that was told "started" must find the execution again after a crash of this process.
       await sfn.persisted();
       sendJson(res, 200, result);
@@ -26,6 +33,16 @@ export function stepFunctionsHttpHandler(
 }
 
 type Operation = (sfn: LocalStepFunctions, request: Record<string, unknown>) => unknown;
+
+/** The machine a request names by `stateMachineArn`, or by the machine part of `executionArn`. */
+function machineFor(machines: readonly LocalStepFunctions[], request: Record<string, unknown>): LocalStepFunctions {
+  const executionArn = typeof request.executionArn === 'string' ? request.executionArn : undefined;
+  const named =
+    typeof request.stateMachineArn === 'string'
+      ? request.stateMachineArn
+      : executionArn?.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1');
+  return machines.find((machine) => machine.stateMachineArn === named) ?? machines[0]!;
+}
 
 const OPERATIONS: Record<string, Operation> = {
   StartExecution(sfn, request) {

@@ -79,17 +79,18 @@ describe('luma-video against npm start', () => {
 });
 
 /** The first video of the gallery once it plays: its source and how far it got. */
-async function playingVideo(page: Page): Promise<{ src: string; time: number; width: number }> {
+/** The video of the card of generation `id` once it plays (the gallery lists the caller's other generations too). */
+async function playingVideo(page: Page, id: string): Promise<{ src: string; time: number; width: number }> {
   // Page code reaches the DOM through globalThis: this project's TypeScript has no DOM types. (A function, not a
   // string: the page's Content-Security-Policy refuses eval, as it should.)
   const handle = await page.waitForFunction(
-    () => {
-      const video = (globalThis as any).document.querySelector('li.card video');
+    (id: string) => {
+      const video = (globalThis as any).document.querySelector(`li.card[data-id="${id}"] video`);
       return video && video.readyState >= 2 && video.currentTime > 0 && !video.paused
         ? { src: video.currentSrc as string, time: video.currentTime as number, width: video.videoWidth as number }
         : null;
     },
-    null,
+    id,
     { timeout: 120_000, polling: 100 },
   );
   return (await handle.jsonValue()) as { src: string; time: number; width: number };
@@ -126,7 +127,7 @@ describe('the playground in Chromium', () => {
 
     await page.getByText(/^Created [0-9a-f-]{36}\.$/).waitFor({ timeout: 60_000 });
     const id = /Created ([0-9a-f-]{36})/.exec((await page.locator('#form-status').textContent())!)![1]!;
-    const played = await playingVideo(page);
+    const played = await playingVideo(page, id);
     expect(played.src).toContain(`/generations/${id}/video.mp4`);
     expect(played.width).toBe(320);
     await page.screenshot({ path: join(ARTIFACTS, 'playground-desktop.png'), fullPage: true });
@@ -154,7 +155,7 @@ describe('the playground in Chromium', () => {
     await video.waitFor({ timeout: 60_000 });
     // Below the fold on a phone: Chrome plays a muted autoplay video only once it is on screen, as a person scrolls to it.
     await video.scrollIntoViewIfNeeded();
-    await playingVideo(page);
+    await playingVideo(page, id);
     const overflow = await page.evaluate(() => {
       const root = (globalThis as any).document.documentElement;
       return (root.scrollWidth - root.clientWidth) as number;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ASSET_HOST_ALLOWLIST } from '../../functions/commons/config.ts';
-import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, DELIVERY_STATE_MACHINE_ARN, PUBLISHING_FUNCTIONS, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { render, type Json, type Resources } from './support/template.ts';
 
 let outdir: string;
@@ -21,7 +21,7 @@ const fnProps = (name: ProjectFunction): Json => resources[ids.fn[name]]!.Proper
 const envOf = (name: ProjectFunction): Record<string, Json> => fnProps(name).Environment?.Variables ?? {};
 
 describe('Lambda functions', () => {
-  it('the functions are exactly the five project functions (no CDK helper function, e.g. for S3 notifications)', () => {
+  it('the functions are exactly the six project functions (no CDK helper function, e.g. for S3 notifications)', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions).sort()).toEqual(Object.values(ids.fn).sort());
     template.resourceCountIs('AWS::Lambda::Function', PROJECT_FUNCTIONS.length);
@@ -72,13 +72,16 @@ describe('environment', () => {
   /** What the functions that read the upstream (Poll, and the API on a callback) know of the poll schedule. */
   const POLLING = ['UPSTREAM_CALLBACKS', 'POLL_FALLBACK_SECONDS', 'POLL_PRIOR_SECONDS', 'MAX_POLLS_PER_TASK', 'POLL_INTERVAL_SECONDS'];
   const CAPACITY = ['UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'QUEUE_TIMEOUT_SECONDS'];
+  /** What every function that changes tasks is told to publish the changes: the bus, the delivery workflow, the bucket. */
+  const PUBLISH = ['EVENT_BUS_NAME', 'WEBHOOK_STATE_MACHINE_ARN', 'BUCKET_NAME'];
 
   it.each([
-    ['Api', ['TABLE_NAME', 'BUCKET_NAME', ...new Set([...DISPATCH, ...POLLING]), 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', ...CAPACITY, 'KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
-    ['Poll', ['TABLE_NAME', 'BUCKET_NAME', ...new Set([...DISPATCH, ...POLLING]), ...CAPACITY, 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
-    ['Copy', ['TABLE_NAME', 'BUCKET_NAME', 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
-    ['RecordFailure', ['TABLE_NAME', ...DISPATCH, ...CAPACITY]],
-    ['Reconcile', ['TABLE_NAME', ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
+    ['Api', ['TABLE_NAME', ...PUBLISH, 'WEBHOOK_RETRY_WINDOW_SECONDS', ...new Set([...DISPATCH, ...POLLING]), 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', ...CAPACITY, 'KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', ...PUBLISH, ...new Set([...DISPATCH, ...POLLING]), ...CAPACITY, 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Copy', ['TABLE_NAME', ...PUBLISH, 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
+    ['RecordFailure', ['TABLE_NAME', ...PUBLISH, ...DISPATCH, ...CAPACITY]],
+    ['Reconcile', ['TABLE_NAME', ...PUBLISH, ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
+    ['DeliverWebhook', ['TABLE_NAME', 'BUCKET_NAME', 'WEBHOOK_RETRY_WINDOW_SECONDS']],
   ] as const)('%s has exactly the environment it is given (plus NODE_OPTIONS and POWERTOOLS_SERVICE_NAME)', (name, keys) => {
     expect(Object.keys(envOf(name)).sort()).toEqual(['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', ...keys].sort());
     expect(envOf(name).NODE_OPTIONS).toBe('--enable-source-maps');
@@ -151,7 +154,7 @@ describe('environment', () => {
     expect(envOf(name).LUMA_API_KEY_SECRET_ARN).toEqual({ Ref: ids.secret });
   });
 
-  it.each(['Copy', 'RecordFailure', 'Reconcile'] as const)('%s is not told about the upstream key at all', (name) => {
+  it.each(['Copy', 'RecordFailure', 'Reconcile', 'DeliverWebhook'] as const)('%s is not told about the upstream key at all', (name) => {
     expect(Object.keys(envOf(name)).filter((key) => key.startsWith('LUMA_'))).toEqual([]);
   });
 
@@ -201,6 +204,9 @@ describe('environment', () => {
       NODE_OPTIONS: '--enable-source-maps',
       POWERTOOLS_SERVICE_NAME: 'LumaVideoGateway',
       TABLE_NAME: { Ref: ids.table },
+      BUCKET_NAME: { Ref: ids.bucket },
+      EVENT_BUS_NAME: 'default',
+      WEBHOOK_STATE_MACHINE_ARN: expect.anything(),
       STATE_MACHINE_ARN: { Ref: ids.stateMachine },
       GENERATION_TIMEOUT_SECONDS: '1800',
       POLL_FALLBACK_SECONDS: '60',
@@ -213,6 +219,17 @@ describe('environment', () => {
 
   it.each(CAPACITY_FUNCTIONS)('%s counts the same upstream slots: 10 in flight, 20 creates a minute by default', (name) => {
     expect(envOf(name)).toMatchObject({ UPSTREAM_MAX_CONCURRENT: '10', UPSTREAM_MAX_CREATES_PER_MINUTE: '20' });
+  });
+
+  it.each(PUBLISHING_FUNCTIONS)('%s is told the bus, the delivery workflow (by the ARN its name gives) and the bucket, to publish', (name) => {
+    expect(envOf(name)).toMatchObject({ EVENT_BUS_NAME: 'default', BUCKET_NAME: { Ref: ids.bucket } });
+    expect(render(envOf(name).WEBHOOK_STATE_MACHINE_ARN)).toBe(DELIVERY_STATE_MACHINE_ARN);
+  });
+
+  it('the API and the delivery function retry a webhook for 24 hours by default, and only they are told', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      expect(envOf(name).WEBHOOK_RETRY_WINDOW_SECONDS, name).toBe(name === 'Api' || name === 'DeliverWebhook' ? '86400' : undefined);
+    }
   });
 
   it('Copy is not given the capacity settings (it never takes or gives back a slot)', () => {

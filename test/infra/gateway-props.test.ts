@@ -32,7 +32,8 @@ describe('with an existing bucket', () => {
     expect(gateway.accessLogBucket).toBeUndefined();
     const environments = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment.Variables);
     const named = environments.filter((variables) => 'BUCKET_NAME' in variables).map((variables) => variables.BUCKET_NAME);
-    expect(named).toEqual(['my-videos', 'my-videos', 'my-videos']);
+    // The API, Poll and Copy, and every other function that publishes (the bucket names Generation Completed's video) or delivers webhooks.
+    expect(named).toEqual(Array(6).fill('my-videos'));
     // The copy writes the videos into it, under generations/ only.
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([{ Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], Effect: 'Allow', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-videos/generations/*']] } }]) },
@@ -50,18 +51,18 @@ describe('with its defaults', () => {
     template = Template.fromStack(stack);
   }, 120_000);
 
-  it('exposes its table, buckets, secret, state machine, API, web ACL, schedule and five functions, as synthesized', () => {
+  it('exposes its table, buckets, secret, state machines, API, web ACL, schedule and six functions, as synthesized', () => {
     const id = (type: string) => Object.keys(template.findResources(type));
     expect(id('AWS::DynamoDB::GlobalTable')).toEqual([logicalIdOf(stack, gateway.table)]);
     expect(id('AWS::S3::Bucket').sort()).toEqual([logicalIdOf(stack, gateway.bucket), logicalIdOf(stack, gateway.accessLogBucket!)].sort());
     expect(id('AWS::SecretsManager::Secret')).toEqual([logicalIdOf(stack, gateway.upstreamKey)]);
-    expect(id('AWS::StepFunctions::StateMachine')).toEqual([logicalIdOf(stack, gateway.stateMachine)]);
+    expect(id('AWS::StepFunctions::StateMachine').sort()).toEqual([logicalIdOf(stack, gateway.stateMachine), logicalIdOf(stack, gateway.deliveryStateMachine)].sort());
     expect(id('AWS::ApiGateway::RestApi')).toEqual([logicalIdOf(stack, gateway.restApi)]);
     expect(id('AWS::WAFv2::WebACL')).toEqual([stack.getLogicalId(gateway.webAcl)]);
     expect(id('AWS::Events::Rule')).toEqual([logicalIdOf(stack, gateway.reconcileSchedule)]);
     const functions = Object.values(gateway.functions).map((fn) => logicalIdOf(stack, fn));
     expect(id('AWS::Lambda::Function').sort()).toEqual([...functions].sort());
-    expect(new Set(functions).size).toBe(5);
+    expect(new Set(functions).size).toBe(6);
   });
 
   it('its parts are the same resources', () => {
@@ -74,7 +75,10 @@ describe('with its defaults', () => {
       copy: gateway.workflow.copyFunction,
       recordFailure: gateway.workflow.recordFailureFunction,
       reconcile: gateway.workflow.reconcileFunction,
+      deliverWebhook: gateway.events.deliverFunction,
     });
+    expect(gateway.deliveryStateMachine).toBe(gateway.events.deliveryStateMachine);
+    expect(gateway.eventBus).toBe(gateway.events.eventBus);
   });
 
   it('names its state machine after the stack', () => {
@@ -143,6 +147,7 @@ describe('every prop is checked when the construct is built', () => {
     ['polling.typicalPrior', { polling: { typicalPrior: Duration.hours(2) } }, /^typicalPrior \(pollPriorSeconds\) must be .*3600/],
     ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 0 } }, /^maxPollsPerTask must be a whole number from 1 to 1000, not 0\.$/],
     ['polling.maxPollsPerTask', { polling: { maxPollsPerTask: 1000 }, pollInterval: Duration.seconds(1) }, /could take \d+ turns of the workflow's wait, more than one execution's 25000 history events hold/],
+    ['eventBus', { eventBus: 'default' as never }, /^LumaVideoGateway: eventBus must be an EventBridge bus \(an IEventBus\), not "default"\.$/],
     ['alarmEmail', { alarmEmail: 'ops.example.com' }, /^alarmEmail must be an email address, not "ops\.example\.com"\.$/],
     ['bucket', { bucket: 'videos' as never }, /^LumaVideoGateway: bucket must be an S3 bucket \(an IBucket\), not "videos"\.$/],
     ['bucket', (stack: Stack) => ({ bucket: Bucket.fromBucketName(stack, 'Mine', 'my-videos'), corsAllowedOrigins: ['https://app.example.com'] }), /corsAllowedOrigins needs a CORS rule on the bucket/],

@@ -7,7 +7,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import type { LumaVideoGateway } from '../../infra/constructs/luma-video-gateway.ts';
 import { rateWindow } from '../../functions/commons/domain/capacity.ts';
-import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
+import { CAPACITY_FUNCTIONS, PROJECT_FUNCTIONS, STATE_MACHINE_ARN_FROM_NAME, DELIVERY_STATE_MACHINE_ARN, DEFAULT_EVENT_BUS_ARN, PUBLISHING_FUNCTIONS, synthesizeOnce, type GatewayIds, type ProjectFunction } from './support/synth.ts';
 import { asArray, grantsOf as roleGrants, permissionsOf as rolePermissions, render, statementsOf as roleStatements, type Json, type Resources } from './support/template.ts';
 
 let gateway: LumaVideoGateway;
@@ -38,12 +38,14 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   Copy: [],
   RecordFailure: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
   Reconcile: ['SLOT#*', 'OWNER#*', 'DISPATCH#*'],
+  DeliverWebhook: [],
 };
 /**
  * The item kinds each function may write whole with PutItem (`grantTable`'s `puts`): tasks (`TASK`, every
  * function moves them on), idempotency claims (`IDEMPOTENCY`, the API) and the upstream's generations as
- * the gateway records them (`UPSTREAM`, the API's and the poll's submits). Nothing else: in particular not
- * Copy, which parses bytes from the upstream, anywhere but its own tasks.
+ * the gateway records them (`UPSTREAM`, the API's and the poll's submits), and the webhook delivery ledger
+ * (`DELIVERY`, its function alone, which writes no task). Nothing else: in particular not Copy, which parses
+ * bytes from the upstream, anywhere but its own tasks.
  */
 const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*', 'STATS#*'],
@@ -51,6 +53,7 @@ const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   Copy: ['TASK#*'],
   RecordFailure: ['TASK#*'],
   Reconcile: ['TASK#*'],
+  DeliverWebhook: ['DELIVERY#*'],
 };
 /** The item kinds each function may delete with DeleteItem: the API releases idempotency claims and deletes finished tasks. */
 const DELETE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
@@ -59,6 +62,7 @@ const DELETE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
   Copy: [],
   RecordFailure: [],
   Reconcile: [],
+  DeliverWebhook: [],
 };
 const leadingKeys = (prefixes: readonly string[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes } });
 /** The condition on a function's UpdateItem: its own item kinds alone. */
@@ -76,6 +80,8 @@ const queueIndexArn = () => `${tableArn()}/index/byQueue`;
 const ownerIndexArn = () => `${tableArn()}/index/byOwner`;
 /** The state machine's ARN as the functions it invokes name it: formatted from its literal name, no reference. */
 const stateMachineArnFromName = () => STATE_MACHINE_ARN_FROM_NAME;
+/** The webhook delivery workflow, as the functions that publish name it (from its literal name). */
+const deliveryArn = () => DELIVERY_STATE_MACHINE_ARN;
 const objects = (prefix: string) => `\${${ids.bucket}.Arn}/${prefix}`;
 const secretArn = () => `\${${ids.secret}}`;
 const stateMachineArn = () => `\${${ids.stateMachine}}`;
@@ -97,6 +103,7 @@ describe('least privilege', () => {
     Copy: { capacity: false, phases: false, ownerTasks: false },
     RecordFailure: { capacity: true, phases: false, ownerTasks: false },
     Reconcile: { capacity: true, phases: true, ownerTasks: false },
+    DeliverWebhook: { capacity: false, phases: false, ownerTasks: false },
   };
 
   const tableGrants = (name: ProjectFunction): string[] => {
@@ -146,6 +153,7 @@ describe('least privilege', () => {
     ['Copy', 'TASK#*'],
     ['RecordFailure', 'TASK#*'],
     ['Reconcile', 'TASK#*'],
+    ['DeliverWebhook', 'DELIVERY#*'],
   ] as const)('%s’s PutItem is one statement of its own, conditioned on LeadingKeys %s', (name, prefixes) => {
     expect(PUT_PREFIXES[name].join(', ')).toBe(prefixes);
     const puts = statementsOf(name).filter((s) => asArray<string>(s.Action).includes('dynamodb:PutItem'));
@@ -167,6 +175,9 @@ describe('least privilege', () => {
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('IDEMPOTENCY#*');
     if (name !== 'Api') expect(PUT_PREFIXES[name]).not.toContain('UPLOAD#*'); // only the API hands out uploads
     if (name !== 'Api' && name !== 'Poll') expect(PUT_PREFIXES[name]).not.toContain('UPSTREAM#*');
+    // The ledger is the delivery function's alone, and it changes no task.
+    if (name !== 'DeliverWebhook') expect(PUT_PREFIXES[name]).not.toContain('DELIVERY#*');
+    else expect(PUT_PREFIXES[name]).toEqual(['DELIVERY#*']);
   });
 
   it.each(PROJECT_FUNCTIONS)('%s has no DynamoDB action beyond Get/Put/Update/DeleteItem, BatchGetItem, Query and Scan', (name) => {
@@ -218,6 +229,7 @@ describe('least privilege', () => {
       IDEMPOTENCY: [`IDEMPOTENCY#${hash('b')}`],
       UPSTREAM: ['UPSTREAM#6c2f4a1e-0000-4000-8000-000000000000'],
       UPLOAD: ['UPLOAD#7d3e5b2f-0000-4000-8000-000000000000'],
+      DELIVERY: ['DELIVERY#msg_4f9c2e1a-0000-4000-8000-000000000000_4'],
       DISPATCH: ['DISPATCH#lease'],
       lowercase: ['slot#0', 'owner#x', 'task#4f9c2e1a-0000-4000-8000-000000000000'],
       unknown: ['SOMETHING#1', 'TASK', 'IDEMPOTENCY'],
@@ -295,6 +307,7 @@ describe('least privilege', () => {
     ['Copy', ['s3:AbortMultipartUpload on generations/*', 's3:PutObject on generations/*', 's3:DeleteObject on generations/*']],
     ['RecordFailure', []],
     ['Reconcile', []],
+    ['DeliverWebhook', ['s3:GetObject on generations/*']], // to presign the links in a delivery's `data`
   ] as const)('%s has only the S3 object actions it uses, on the prefixes it uses', (name, expected) => {
     const want = expected.map((grant) => grant.replace(/ on (.*)$/, (_, prefix: string) => ` on ${objects(prefix)}`)).sort();
     expect(grantsOf(name, 's3')).toEqual(want);
@@ -306,6 +319,7 @@ describe('least privilege', () => {
     ['Copy', false],
     ['RecordFailure', false],
     ['Reconcile', false],
+    ['DeliverWebhook', false],
   ] as const)('%s can read the upstream key secret: %s', (name, canRead) => {
     const grants = grantsOf(name, 'secretsmanager');
     if (canRead) expect(grants).toContain(`secretsmanager:GetSecretValue on ${secretArn()}`);
@@ -318,25 +332,27 @@ describe('least privilege', () => {
   });
 
   it('the functions that dispatch may start executions, and only of this state machine; Copy may not', () => {
-    expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:StartExecution'))).toEqual([`states:StartExecution on ${stateMachineArn()}`]);
+    expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:StartExecution'))).toEqual([`states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArn()}`].sort());
     expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:SendTask'))).toEqual([`states:SendTaskSuccess on ${stateMachineArnFromName()}`]);
     for (const name of ['Api', 'Reconcile'] as const) {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: ids.role[name] }],
         PolicyDocument: {
           Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: ids.stateMachine } }),
+            // Beside the webhook delivery workflow, merged into one statement (cdk.json's minimizePolicies).
+            Match.objectLike({ Effect: 'Allow', Action: 'states:StartExecution', Resource: Match.arrayWith([{ Ref: ids.stateMachine }]) }),
           ]),
         },
       });
     }
     // Invoked by the state machine, so named by the ARN formatted from its literal name (a Ref would be a cycle).
-    expect(grantsOf('Poll', 'states')).toEqual([
-      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
-      `states:StartExecution on ${stateMachineArnFromName()}`,
-    ]);
-    expect(grantsOf('RecordFailure', 'states')).toEqual([`states:StartExecution on ${stateMachineArnFromName()}`]);
-    expect(grantsOf('Copy', 'states')).toEqual([]);
+    expect(grantsOf('Poll', 'states')).toEqual(
+      [`states:SendTaskSuccess on ${stateMachineArnFromName()}`, `states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArnFromName()}`].sort(),
+    );
+    expect(grantsOf('RecordFailure', 'states')).toEqual([`states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArnFromName()}`].sort());
+    // Copy starts webhook deliveries (it completes tasks), never a generation.
+    expect(grantsOf('Copy', 'states')).toEqual([`states:StartExecution on ${deliveryArn()}`]);
+    expect(grantsOf('DeliverWebhook', 'states')).toEqual([]);
   });
 
   it('only Poll (a turn ends its own wait) and the API (a callback ends it) may end the workflow’s waits, and only with success', () => {
@@ -355,20 +371,22 @@ describe('least privilege', () => {
     expect(stateMachineArnFromName()).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}`);
   });
 
-  it('the API may StartExecution on the state machine, DescribeExecution and StopExecution (a cancel) on its executions, and end their waits (a callback), nothing else', () => {
-    expect(grantsOf('Api', 'states')).toEqual([
-      `states:DescribeExecution on ${executionsArn()}`,
-      `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
-      `states:StartExecution on ${stateMachineArn()}`,
-      `states:StopExecution on ${executionsArn()}`,
-    ]);
+  it('the API may StartExecution on the state machine and on the webhook delivery workflow, DescribeExecution and StopExecution (a cancel) on its executions, and end their waits (a callback), nothing else', () => {
+    expect(grantsOf('Api', 'states')).toEqual(
+      [
+        `states:DescribeExecution on ${executionsArn()}`,
+        `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
+        `states:StartExecution on ${stateMachineArn()}`,
+        `states:StartExecution on ${deliveryArn()}`,
+        `states:StopExecution on ${executionsArn()}`,
+      ].sort(),
+    );
   });
 
   it('the reconciler may StartExecution on the state machine and DescribeExecution on its executions, nothing else', () => {
-    expect(grantsOf('Reconcile', 'states')).toEqual([
-      `states:DescribeExecution on ${executionsArn()}`,
-      `states:StartExecution on ${stateMachineArn()}`,
-    ]);
+    expect(grantsOf('Reconcile', 'states')).toEqual(
+      [`states:DescribeExecution on ${executionsArn()}`, `states:StartExecution on ${stateMachineArn()}`, `states:StartExecution on ${deliveryArn()}`].sort(),
+    );
   });
 
   it('the reconciler’s DescribeExecution covers the ARNs its code builds, and only executions of this state machine', () => {
@@ -386,9 +404,15 @@ describe('least privilege', () => {
     expect(new RegExp(`^${granted.replaceAll('*', '.*')}$`).test(executionArn)).toBe(true);
   });
 
-  it.each(PROJECT_FUNCTIONS)('%s uses no service beyond DynamoDB, S3, Secrets Manager, Step Functions, X-Ray and its logs', (name) => {
+  it.each(PROJECT_FUNCTIONS)('%s uses no service beyond DynamoDB, S3, Secrets Manager, Step Functions, EventBridge, X-Ray and its logs', (name) => {
     const services = new Set(grantsOf(name).map((grant) => grant.split(':')[0]));
-    for (const service of services) expect(['dynamodb', 's3', 'secretsmanager', 'states', 'xray', 'logs']).toContain(service);
+    for (const service of services) expect(['dynamodb', 's3', 'secretsmanager', 'states', 'events', 'xray', 'logs']).toContain(service);
+  });
+
+  it.each(PROJECT_FUNCTIONS)('%s may PutEvents on the one bus the gateway publishes to, and nothing else of EventBridge, if it changes tasks', (name) => {
+    const publishes = (PUBLISHING_FUNCTIONS as readonly string[]).includes(name);
+    expect(grantsOf(name, 'events')).toEqual(publishes ? [`events:PutEvents on ${DEFAULT_EVENT_BUS_ARN}`] : []);
+    if (publishes) expect(render(envOf(name).EVENT_BUS_NAME)).toBe('default');
   });
 
   it.each(PROJECT_FUNCTIONS)('%s may write only to its own log group', (name) => {
@@ -413,7 +437,7 @@ describe('least privilege', () => {
       if (resource === '*') continue; // X-Ray, checked above
       // Besides whole resources and the two bucket prefixes: the table's two indexes (not `index/*`), the
       // executions of this one state machine, and the state machine by its name.
-      if ([phaseIndexArn(), queueIndexArn(), ownerIndexArn(), executionsArn(), stateMachineArnFromName()].includes(resource)) continue;
+      if ([phaseIndexArn(), queueIndexArn(), ownerIndexArn(), executionsArn(), stateMachineArnFromName(), deliveryArn(), DEFAULT_EVENT_BUS_ARN].includes(resource)) continue;
       expect(resource, `${action} on ${resource}`).toMatch(/^\$\{[A-Za-z0-9]+(\.Arn)?\}(\/(inputs|generations)\/\*)?$/);
     }
   });
@@ -468,11 +492,12 @@ describe('least privilege', () => {
     for (const action of actions) expect(action).toMatch(/^(xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))$/);
   });
 
-  it('the only IAM roles are the five function roles, the state machine’s and API Gateway’s logging role, with no managed policies', () => {
+  it('the only IAM roles are the six function roles, the two state machines’ and API Gateway’s logging role, with no managed policies', () => {
     const roles = template.findResources('AWS::IAM::Role');
     const stateMachineRole = resources[ids.stateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
+    const deliveryRole = resources[ids.deliveryStateMachine]!.Properties.RoleArn['Fn::GetAtt'][0];
     const apiGatewayRole = Object.values(template.findResources('AWS::ApiGateway::Account'))[0]!.Properties.CloudWatchRoleArn['Fn::GetAtt'][0];
-    expect(Object.keys(roles).sort()).toEqual([...Object.values(ids.role), stateMachineRole, apiGatewayRole].sort());
+    expect(Object.keys(roles).sort()).toEqual([...Object.values(ids.role), stateMachineRole, deliveryRole, apiGatewayRole].sort());
     for (const [id, role] of Object.entries(roles)) expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
   });
 

@@ -24,7 +24,10 @@ const PINNED: Record<string, Record<string, string>> = {
     StorageAccessLogBucket76E80A12: 'the access-log bucket (retained)',
   },
   'AWS::SecretsManager::Secret': { UpstreamKeyBB883468: 'the upstream key, which the operator puts in it' },
-  'AWS::StepFunctions::StateMachine': { WorkflowStateMachine8F1B1C15: 'the state machine (named after the stack)' },
+  'AWS::StepFunctions::StateMachine': {
+    WorkflowStateMachine8F1B1C15: 'the state machine (named after the stack)',
+    EventsDeliveryStateMachine0F74A13E: 'the webhook delivery workflow (named after the stack)',
+  },
   'AWS::Logs::LogGroup': {
     WorkflowStateMachineLogs25053C9F: 'the state machine’s logs (named)',
     ApiExecutionLogsB326CF6B: 'the stage’s execution logs (named by API Gateway’s convention)',
@@ -34,6 +37,8 @@ const PINNED: Record<string, Record<string, string>> = {
     WorkflowCopyFunctionLogsC20891C7: 'the copy function’s logs',
     WorkflowRecordFailureFunctionLogs707D5E87: 'the record-failure function’s logs',
     WorkflowReconcileFunctionLogsD84C95F6: 'the reconcile function’s logs',
+    EventsDeliveryStateMachineLogsD94A8B07: 'the webhook delivery workflow’s logs (named)',
+    EventsDeliverWebhookFunctionLogsD77C8779: 'the deliver-webhook function’s logs',
   },
   'AWS::ApiGateway::Account': { ApiApiGatewayAccount399AEF68: 'the account’s API Gateway logging setting (retained)' },
 };

@@ -43,7 +43,7 @@ beforeAll(() => {
 describe('alarms', () => {
   it('are these, each notifying the alarm topic', () => {
     expect(Object.values(alarms).map((a) => a.Properties.AlarmName).sort()).toEqual(
-      ['FailedRate', 'OverdueTasks', 'WorkflowTimedOut', 'WorkflowFaults', 'LambdaThrottles', 'Upstream429', ...['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'].map((fn) => `${fn}Errors`)]
+      ['FailedRate', 'OverdueTasks', 'WorkflowTimedOut', 'WorkflowFaults', 'LambdaThrottles', 'WebhookDeliveriesFailed', 'Upstream429', ...['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile', 'DeliverWebhook'].map((fn) => `${fn}Errors`)]
         .map((name) => `LumaVideoGateway-${name}`)
         .sort(),
     );
@@ -56,6 +56,7 @@ describe('alarms', () => {
       { name: GATEWAY_METRICS.failed.name, service: 'LumaVideoGateway', stat: 'Sum' },
     ]);
     expect(gatewayMetricsOf(alarm('OverdueTasks'))).toEqual([{ name: GATEWAY_METRICS.overdueTasks.name, service: 'LumaVideoGateway', stat: 'Maximum' }]);
+    expect(gatewayMetricsOf(alarm('WebhookDeliveriesFailed'))).toEqual([{ name: GATEWAY_METRICS.webhookDeliveriesFailed.name, service: 'LumaVideoGateway', stat: 'Sum' }]);
     expect(gatewayMetricsOf(alarm('Upstream429'))).toEqual([{ name: GATEWAY_METRICS.upstream429.name, service: 'LumaVideoGateway', stat: 'Sum' }]);
     expect(gatewayMetricsOf(alarm('WorkflowFaults'))).toEqual([{ name: GATEWAY_METRICS.workflowFailed.name, service: 'LumaVideoGateway', stat: 'Sum' }]);
   });

@@ -87,7 +87,7 @@ describe('the packaged template', () => {
   it('reads every function’s code from AssetsBucket, under AssetsPrefix, as a zip that dist/assets holds', () => {
     const zips = readdirSync(join(outDir, ASSETS_DIR));
     const functions = resources('AWS::Lambda::Function');
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(6); // the five of the generation and the webhook deliverer
     for (const [id, fn] of functions) {
       const { S3Bucket, S3Key } = fn.Properties.Code;
       expect(S3Bucket, id).toEqual({ Ref: 'AssetsBucket' });

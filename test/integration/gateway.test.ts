@@ -98,11 +98,13 @@ describe('a generation from request to stored video', () => {
     await alice.waitForTerminal(body.id);
     const task = (await tasks.get(body.id))!;
     expect(task.history.map((entry) => entry.status)).toEqual(['accepted', 'submitted', 'dreaming', 'copying', 'completed']);
-    // Five statuses, its admission to an upstream slot and the submit lease taken before the upstream call;
+    // Five statuses, its admission to an upstream slot, the submit lease taken before the upstream call, and
+    // its three public changes (pending, processing, completed) each marked published once published;
     // besides, each read of the upstream is noted and each wait the workflow holds is recorded (their number
     // depends on when the callbacks come).
-    expect(task.version).toBeGreaterThanOrEqual(7);
+    expect(task.version).toBeGreaterThanOrEqual(10);
     expect(task.upstreamReadAt).toBeDefined();
+    expect(task.publishedThrough).toBe(task.history.length);
     expect(Date.parse(task.admittedAt!)).toBeGreaterThanOrEqual(Date.parse(task.createdAt));
     expect(Date.parse(task.admittedAt!)).toBeLessThanOrEqual(Date.parse(task.history.find((entry) => entry.status === 'submitted')!.at));
     const head = await s3.send(new HeadObjectCommand({ Bucket: gateway.bucket, Key: `generations/${body.id}/video.mp4` }));

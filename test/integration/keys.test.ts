@@ -177,6 +177,34 @@ describe('npm run keys', () => {
   });
 });
 
+describe('webhook secrets', () => {
+  const SECRET = /^(whsec_[A-Za-z0-9+/]{43}=)$/m;
+
+  it('create prints the key’s secret; webhook-secret shows it again, and --rotate replaces it while the old one keeps signing a day', async () => {
+    const output = await keys('create', '--name', 'hooks');
+    const secret = SECRET.exec(output.split('\n').slice(2).join('\n'))![1]!;
+    const key = /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!;
+    expect(await keys('webhook-secret', 'hooks')).toContain(`\n${secret}\n`);
+
+    const rotated = SECRET.exec(await keys('webhook-secret', 'hooks', '--rotate'))![1]!;
+    expect(rotated).not.toBe(secret);
+    const store = new DynamoDbApiKeyStore(documents, 'luma-gateway');
+    expect(await store.webhookSecrets(hashApiKey(key))).toEqual({ webhookSecret: rotated, previousWebhookSecret: secret, webhookSecretRotatedAt: expect.any(String) });
+    expect(await keys('webhook-secret', 'hooks')).toContain(`\n${rotated}\n`);
+    // The secret is not in the list of keys.
+    expect(await keys('list')).not.toMatch(/whsec_/);
+  });
+
+  it('gives a key made before webhooks its first secret', async () => {
+    const output = await keys('create', '--name', 'pre-webhooks');
+    const key = /^(lvg_[A-Za-z0-9_-]{43})$/m.exec(output)![1]!;
+    await documents.send(new UpdateCommand({ TableName: 'luma-gateway', Key: { pk: `APIKEY#${hashApiKey(key)}` }, UpdateExpression: 'REMOVE webhookSecret' }));
+    const created = await keys('webhook-secret', 'pre-webhooks');
+    expect(created).toMatch(/^Created the webhook secret of key "pre-webhooks"/);
+    expect((await new DynamoDbApiKeyStore(documents, 'luma-gateway').webhookSecrets(hashApiKey(key)))!.webhookSecret).toBe(SECRET.exec(created)![1]);
+  });
+});
+
 describe('per-key limits', () => {
   it('runs at most --max-concurrent of the key’s tasks upstream, queues the rest, and answers 429 past --max-queued', async () => {
     const frank = await createKey('frank', '--max-concurrent', '1', '--max-queued', '2');

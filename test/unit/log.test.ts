@@ -6,6 +6,7 @@ describe('redact', () => {
     ['Authorization: Bearer lvg_abcdefghijklmnop', 'lvg_abcdefghijklmnop'],
     ['{"authorization":"bearer sk-live-123456789"}', 'sk-live-123456789'],
     ['key lvg_Zx9_-abcdefgh in a message', 'lvg_Zx9_-abcdefgh'],
+    ['{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+d/9Q=="}', 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+d/9Q=='],
     ['https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F2026&X-Amz-Signature=0123456789abcdef', '0123456789abcdef'],
     ['https://b.s3.amazonaws.com/k?X-Amz-Security-Token=FwoGZXIvYXdzEJr', 'FwoGZXIvYXdzEJr'],
     ['https://cdn.example/v.mp4?Signature=abcDEF123&Key-Pair-Id=K2ABC', 'abcDEF123'],

@@ -6,6 +6,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { scanItemsOfKind } from './scan-items-of-kind.ts';
 import type { ApiKeyRecord, ApiKeyStore } from '../ports/api-key-store.ts';
+import { rotated, type WebhookSecrets } from '../domain/webhook-secret.ts';
 
 /** `lastUsedAt` is refreshed at most this often, so a busy key does not cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -81,6 +82,44 @@ export class DynamoDbApiKeyStore implements ApiKeyStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error; // refreshed recently: fine
     }
+  }
+
+  async webhookSecrets(keyHash: string): Promise<WebhookSecrets | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keyOf(keyHash),
+        ProjectionExpression: 'kind, webhookSecret, previousWebhookSecret, webhookSecretRotatedAt',
+      }),
+    );
+    if (Item?.kind !== 'apikey') return undefined;
+    const { kind: _kind, ...secrets } = Item;
+    return secrets as WebhookSecrets;
+  }
+
+  /**
+   * Gives the key `secret` as its webhook secret: its first one, or a rotation (the previous one keeps
+   * signing for a day). Conditional on the secret it replaces, so two rotations at once cannot lose one.
+   */
+  async setWebhookSecret(record: ApiKeyRecord, secret: string, now: Date): Promise<void> {
+    const next = rotated(record, secret, now);
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keyOf(record.keyHash),
+        UpdateExpression:
+          'SET webhookSecret = :secret' +
+          (next.previousWebhookSecret ? ', previousWebhookSecret = :previous, webhookSecretRotatedAt = :at' : ''),
+        ConditionExpression: record.webhookSecret
+          ? 'attribute_exists(pk) AND webhookSecret = :current'
+          : 'attribute_exists(pk) AND attribute_not_exists(webhookSecret)',
+        ExpressionAttributeValues: {
+          ':secret': secret,
+          ...(record.webhookSecret && { ':current': record.webhookSecret }),
+          ...(next.previousWebhookSecret && { ':previous': next.previousWebhookSecret, ':at': next.webhookSecretRotatedAt }),
+        },
+      }),
+    );
   }
 
   /** Every key, revoked ones included: an administrator's view, read with a scan. */

@@ -15,7 +15,6 @@
  * to load (undici, for fetch with a custom connector, was half of the copy function's bundle), and hand
  * the body over as the Node stream the copy pipes, without a web-stream bridge in every chunk's path.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
@@ -25,17 +24,11 @@ import { DownloadFailedError, DownloadRefusedError, TransientDownloadError } fro
 import { addressRefusal, type AssetPolicy } from '../policy/asset-policy.ts';
 import { describeNetworkError, isTransientHttpStatus } from '../outbound-http.ts';
 import type { AssetDownloader, Download, DownloadOptions } from '../ports/asset-downloader.ts';
+import { checkedLookup, systemResolver, type AddressRule, type Resolver } from './public-address-lookup.ts';
+
+export type { Resolver } from './public-address-lookup.ts';
 
 export const MAX_REDIRECTS = 3;
-
-/** Resolves a host name to all its addresses: `dns.lookup` with `all: true`, or a stand-in in tests. */
-export type Resolver = (
-  hostname: string,
-  options: { all: true; family?: number; hints?: number },
-  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
-) => void;
-
-const systemResolver: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
 
 export class GuardedAssetDownloader implements AssetDownloader {
   readonly policy: AssetPolicy;
@@ -166,21 +159,16 @@ function decoderFor(encoding: string | undefined) {
   }
 }
 
+/** Public unicast addresses only; a refusal names the host (DownloadRefusedError, `download_refused`). */
+const PUBLIC_ONLY: AddressRule = {
+  refusalOf: addressRefusal,
+  refuse: (host, why) => new DownloadRefusedError(`Refused to download from ${host}: ${why}.`),
+};
+
 /**
  * A name lookup that answers only when every address of the name is public unicast, and otherwise fails
  * the connection with DownloadRefusedError before any socket is opened.
  */
 export function guardedLookup(resolve: Resolver): LookupFunction {
-  return (hostname, options, callback) => {
-    resolve(hostname, { all: true, family: options.family === undefined ? undefined : Number(options.family), hints: options.hints }, (error, addresses) => {
-      if (error) return callback(error, '', 0);
-      const refusal = addresses.map(({ address }) => addressRefusal(address)).find(Boolean);
-      if (refusal || addresses.length === 0) {
-        const why = refusal ? `it resolves to a non-public address (${refusal})` : 'it has no address';
-        return callback(new DownloadRefusedError(`Refused to download from ${hostname}: ${why}.`), '', 0);
-      }
-      if (options.all) return callback(null, addresses);
-      callback(null, addresses[0]!.address, addresses[0]!.family);
-    });
-  };
+  return checkedLookup(resolve, PUBLIC_ONLY);
 }

@@ -20,6 +20,7 @@ import {
   isQueued,
   isTerminal,
   phaseOf,
+  published,
   queueOrder,
   TASK_STATUSES,
   type Task,
@@ -142,6 +143,16 @@ export class DynamoDbTaskStore implements TaskStore {
     if (!task || task.version !== ifVersion) return undefined;
     const next = withWorkflowWait(task, wait);
     return (await this.putIfUnchanged(task, next)) ? next : undefined;
+  }
+
+  async markPublished(seen: Task, through: number): Promise<void> {
+    let task: Task | undefined = seen;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const next = task && published(task, through);
+      if (!task || next === task || (await this.putIfUnchanged(task, next!))) return;
+      task = await this.get(seen.id); // it changed since: decide again on what it is now
+    }
+    throw new Error(`Task ${seen.id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to mark it published.`);
   }
 
   /** Writes `next` if the item is still at `read`'s version; false when someone wrote in between. */

@@ -5,7 +5,9 @@
  * image, because the upstream accepts URLs only and we will store it. An upload reference is resolved
  * after the schema, against the table and the bucket (services/uploads.ts), into the same checked image.
  * `model`, `resolution` and `duration` are Luma's own choices, limited to what the operator offers
- * (luma-options.ts): the schema is built for a deployment's offer.
+ * (luma-options.ts): the schema is built for a deployment's offer. `callback_url` and `callback_events` are
+ * the client's webhook (domain/generation-events.ts), held to the callback policy (policy/callback-policy.ts)
+ * and never sent upstream.
  */
 // A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
 import * as z from 'zod';
@@ -21,6 +23,8 @@ import {
   type GenerationOffer,
 } from './luma-options.ts';
 import { carriesCredentials } from './url-credentials.ts';
+import { WEBHOOK_EVENTS } from './generation-events.ts';
+import { callbackUrlProblem, DEPLOYED_CALLBACK_POLICY, type CallbackPolicy } from '../policy/callback-policy.ts';
 
 export const PROMPT_MIN_LENGTH = 3;
 export const PROMPT_MAX_LENGTH = 5000;
@@ -138,8 +142,29 @@ function offered<const T extends readonly [string, ...string[]]>(field: string, 
     .optional();
 }
 
-/** The request schema of a deployment that offers `offer` (its operator's allowed models, resolutions, durations). */
-export function generationRequestSchemaFor(offer: GenerationOffer) {
+/** A webhook URL the policy lets the gateway call. */
+function callbackUrl(policy: CallbackPolicy) {
+  return z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .superRefine((value, ctx) => {
+      const problem = callbackUrlProblem(value, policy);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
+
+const callbackEvents = z
+  .array(z.enum(WEBHOOK_EVENTS, { error: `must be one of ${WEBHOOK_EVENTS.join(', ')}` }), { error: `must be a list of ${WEBHOOK_EVENTS.join(', ')}` })
+  .min(1, `must name at least one of ${WEBHOOK_EVENTS.join(', ')}`)
+  .max(WEBHOOK_EVENTS.length * 2, `must be a list of ${WEBHOOK_EVENTS.join(', ')}`)
+  .transform((events) => WEBHOOK_EVENTS.filter((event) => events.includes(event)));
+
+/**
+ * The request schema of a deployment that offers `offer` (its operator's allowed models, resolutions,
+ * durations) and calls webhooks under `callbacks` (deployed: https on public addresses only).
+ */
+export function generationRequestSchemaFor(offer: GenerationOffer, callbacks: CallbackPolicy = DEPLOYED_CALLBACK_POLICY) {
   return z
     .object({
       user_prompt: z
@@ -161,10 +186,16 @@ export function generationRequestSchemaFor(offer: GenerationOffer) {
       model: offered('model', LUMA_MODELS, offer.model.allowed),
       resolution: offered('resolution', LUMA_RESOLUTIONS, offer.resolution.allowed),
       duration: offered('duration', LUMA_DURATIONS, offer.duration.allowed),
+      callback_url: callbackUrl(callbacks).nullish(),
+      callback_events: callbackEvents.optional(),
     })
     .refine((body) => !(body.loop && body.image_end_url), {
       message: 'loop cannot be combined with image_end_url: the upstream cannot loop towards an end frame',
       path: ['loop'],
+    })
+    .refine((body) => !(body.callback_events && !body.callback_url), {
+      message: 'needs a callback_url to send them to',
+      path: ['callback_events'],
     });
 }
 

@@ -18,10 +18,12 @@ import { FULL_OFFER, GENERATION_OPTION_NAMES, type GenerationOffer } from './lum
 import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES, MAX_UPLOAD_BYTES } from './payload-limits.ts';
 import { FAILURE_CODES } from './failure.ts';
 import * as examples from './openapi-examples.ts';
+import { deliveryListSchema, deliveryRetrySchema } from './webhook-delivery.ts';
+import { WEBHOOK_EVENTS } from './generation-events.ts';
 
 export const OPENAPI_VERSION = '3.1.0';
 /** The API's own version: raised when a shape changes in a way a client could notice. */
-export const API_VERSION = '1.1.0';
+export const API_VERSION = '1.2.0';
 
 type Json = Record<string, unknown>;
 interface Docs {
@@ -41,6 +43,13 @@ function documented(offer: GenerationOffer) {
   docs.add(fields.loop, { description: 'A video that loops seamlessly. Not with an end keyframe.' });
   docs.add(fields.image_url, { description: `The start keyframe. ${keyframe}` });
   docs.add(fields.image_end_url, { description: `The end keyframe, or \`false\` for none. ${keyframe}` });
+  docs.add(fields.callback_url, {
+    description:
+      'Your webhook, signed per Standard Webhooks with your key’s secret: https on a public address (checked at connect time; no redirect ' +
+      'followed; `npm start` also allows loopback http). Never sent upstream.',
+    examples: ['https://hooks.example.com/luma'],
+  });
+  docs.add(fields.callback_events, { description: `The changes to send it: any of ${WEBHOOK_EVENTS.join(', ')}. Without it: completed and failed.` });
   docs.add(fields.aspect_ratio, { description: 'The frame’s shape; without it, the upstream’s default (16:9).' });
   for (const name of GENERATION_OPTION_NAMES) {
     const { default: fallback, allowed } = offer[name];
@@ -223,6 +232,33 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           },
         },
       },
+      '/luma/generations/{task_id}/deliveries': {
+        parameters: [TASK_ID],
+        get: {
+          operationId: 'listDeliveries',
+          tags: ['generations'],
+          summary: 'The generation’s webhook deliveries, and every attempt of each',
+          responses: {
+            200: { description: 'The deliveries, in the order of the changes.', headers: REQUEST_ID_HEADER, content: jsonContent('DeliveryList') },
+            404: responseRef('NotFound'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/luma/generations/{task_id}/deliveries/{delivery_id}/retry': {
+        parameters: [TASK_ID, { name: 'delivery_id', in: 'path', required: true, schema: { type: 'string' }, description: 'The delivery’s `webhook-id`.' }],
+        post: {
+          operationId: 'retryDelivery',
+          tags: ['generations'],
+          summary: 'Send a delivery whose last run has ended again, with the same webhook-id',
+          responses: {
+            202: { description: 'A new run has started.', headers: REQUEST_ID_HEADER, content: jsonContent('DeliveryRetry') },
+            404: responseRef('NotFound'),
+            409: { description: 'A run is under way (`delivery_in_progress`).', content: jsonContent('Error') },
+            ...COMMON_ERRORS,
+          },
+        },
+      },
       '/luma/uploads': {
         post: {
           operationId: 'createUpload',
@@ -277,6 +313,8 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         GenerationList: jsonSchema(generationListSchema, 'output', docs),
         UploadRequest: jsonSchema(uploadRequestSchema, 'input', docs),
         UploadTicket: jsonSchema(uploadTicketSchema, 'output', docs),
+        DeliveryList: jsonSchema(deliveryListSchema, 'output', docs),
+        DeliveryRetry: jsonSchema(deliveryRetrySchema, 'output', docs),
         Error: jsonSchema(errorBodySchema, 'output', docs),
       },
       parameters: {

@@ -16,6 +16,7 @@
 import type { Failure } from './failure.ts';
 import type { ImageType } from '../media/image.ts';
 import type { AspectRatio, LumaDuration, LumaResolution } from './luma-options.ts';
+import type { WebhookEventName } from './generation-events.ts';
 
 /**
  * A change the lifecycle does not allow: a bug or a race, never user input. The domain's own error, with
@@ -54,6 +55,16 @@ export interface TaskRequest {
 /** How the task's keyframes reach the upstream: a client's URL, or a link to an image we stored. */
 export function keyframeKinds(request: TaskRequest): Keyframe['kind'][] {
   return [request.frame0, request.frame1].flatMap((frame) => (frame ? [frame.kind] : []));
+}
+
+/**
+ * Where the client asked to be told of the task's changes (`callback_url`, `callback_events`): never sent
+ * upstream. `keyHash` names the key that created the task, whose webhook secret signs every delivery.
+ */
+export interface TaskCallback {
+  url: string;
+  events: WebhookEventName[];
+  keyHash: string;
 }
 
 /** Where the upstream keeps the finished assets (its own, possibly short-lived, URLs). */
@@ -163,6 +174,14 @@ export interface Task {
   output?: TaskOutput;
   failure?: Failure;
   history: HistoryEntry[];
+  /** The client's webhook, when it asked for one. */
+  callback?: TaskCallback;
+  /**
+   * How many entries of `history` have been published (EventBridge events and webhook deliveries started,
+   * services/publishing.ts): the task itself is the outbox, so a change is never recorded without its
+   * publication being owed. Absent in tasks recorded before publishing existed: nothing is owed for them.
+   */
+  publishedThrough?: number;
   /** Optimistic-concurrency counter: every write is conditional on the version it read. */
   version: number;
 }
@@ -243,10 +262,27 @@ export function awaitsAdmission(task: Pick<Task, 'status' | 'admittedAt'>): bool
  * terminal ones are done, so neither has a phase, and both drop out of the index that lists phases.
  * `waiting` is the phase tasks waiting for a slot had before the queue existed: only such tasks have it.
  */
-export type TaskPhase = 'active' | 'waiting';
+export type TaskPhase = 'active' | 'waiting' | 'publishing';
 
-export function phaseOf(task: Pick<Task, 'status' | 'admittedAt' | 'queueTicket'>): TaskPhase | undefined {
-  return isTerminal(task.status) || isQueued(task) ? undefined : 'active';
+/**
+ * `publishing`: a task the reconciler has nothing else to do for (queued or terminal) whose changes are
+ * not all published yet, a publication a crash interrupted: it stays on the reconciler's work list until
+ * they are (an active task is on it anyway).
+ */
+export function phaseOf(task: Pick<Task, 'status' | 'admittedAt' | 'queueTicket' | 'history' | 'publishedThrough'>): TaskPhase | undefined {
+  if (!isTerminal(task.status) && !isQueued(task)) return 'active';
+  return hasUnpublishedChanges(task) ? 'publishing' : undefined;
+}
+
+/** Some change of the task is not published yet. */
+export function hasUnpublishedChanges(task: Pick<Task, 'history' | 'publishedThrough'>): boolean {
+  return task.publishedThrough !== undefined && task.publishedThrough < task.history.length;
+}
+
+/** The task with its first `through` history entries published (never fewer than before). */
+export function published(task: Task, through: number): Task {
+  if (task.publishedThrough === undefined || through <= task.publishedThrough) return task;
+  return { ...task, publishedThrough: Math.min(through, task.history.length), version: task.version + 1 };
 }
 
 /** Sorts tasks by arrival; the id breaks ties between tasks created in the same millisecond. */
@@ -359,6 +395,7 @@ export function newTask(input: {
   upstreamMarker?: string;
   /** The task's ticket in its owner's queue; absent only for tasks made outside the queue (tests, old data). */
   queueTicket?: number;
+  callback?: TaskCallback;
 }): Task {
   const at = input.now.toISOString();
   return {
@@ -372,6 +409,8 @@ export function newTask(input: {
     updatedAt: at,
     deadline: new Date(input.now.getTime() + input.timeoutSeconds * 1000).toISOString(),
     history: [{ status: 'accepted', at }],
+    publishedThrough: 0,
+    ...(input.callback && { callback: input.callback }),
     ...(input.upstreamMarker && { upstreamMarker: input.upstreamMarker }),
     ...(input.queueTicket !== undefined && { queueTicket: input.queueTicket }),
     version: 1,

@@ -36,6 +36,7 @@ export const GATEWAY_METRICS = {
   duplicatesAvoided: { name: 'duplicates_avoided', unit: 'Count', description: 'Ambiguous submits resolved by adopting the generation carrying the task’s marker' },
   duplicatesRisked: { name: 'duplicates_risked', unit: 'Count', description: 'Ambiguous submits sent again without a way to find the first (no marker, search refused): maybe a second paid generation' },
   workflowFailed: { name: 'workflow_failed', unit: 'Count', description: 'Workflow executions led to their Failed state by a recorded task failure (Poll or Record failure)' },
+  webhookDeliveriesFailed: { name: 'webhook_deliveries_failed', unit: 'Count', description: 'Webhook deliveries given up after their retry window (the ledger keeps every attempt)' },
   overdueTasks: { name: 'overdue_tasks', unit: 'Count', description: 'Admitted tasks still unfinished past their deadline (and the reconciler’s grace), seen by the reconciler' },
 } as const satisfies Record<string, GatewayMetric>;
 

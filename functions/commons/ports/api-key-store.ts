@@ -4,8 +4,10 @@
  * next request on: nothing caches keys.
  */
 import type { KeyLimits } from '../domain/api-key.ts';
+import type { WebhookSecrets } from '../domain/webhook-secret.ts';
 
-export interface ApiKeyRecord {
+/** A key, with its webhook secrets (domain/webhook-secret.ts): secrets, never logged nor answered. */
+export interface ApiKeyRecord extends WebhookSecrets {
   keyHash: string;
   owner: string;
   name: string;
@@ -25,4 +27,9 @@ export interface ApiKeyStore {
   put(record: ApiKeyRecord): Promise<void>;
   /** Records a use of the key; skipped while the recorded use is recent enough (no write per request). */
   touch(key: ApiKeyRecord, now: Date): Promise<void>;
+  /**
+   * The webhook secrets of the key with this hash, revoked or not (a task it created before its revocation
+   * still has its deliveries signed); undefined for an unknown key.
+   */
+  webhookSecrets(keyHash: string): Promise<WebhookSecrets | undefined>;
 }

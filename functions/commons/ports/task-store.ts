@@ -37,7 +37,13 @@ export interface TaskStore {
    * lags a little behind the table, so a listed task may have left the queue already.
    */
   queued(owner: string, limit: number, afterTicket?: number): Promise<{ id: string; ticket: number }[]>;
-  /** Ids of unfinished tasks in a phase, oldest first, a page at a time. */
+  /**
+   * Records that the task's first `through` history entries are published (never fewer than recorded
+   * before); nothing when the task is gone. `task` is the task as the caller last saw it: written straight
+   * away if it is still current, read again if not.
+   */
+  markPublished(task: Task, through: number): Promise<void>;
+  /** Ids of the tasks in a phase (the reconciler's work list), oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
   /**
    * Records a read of the upstream for the task, at `at`, and counts it when it was a poll (the poll

@@ -3,9 +3,11 @@
  * follow it — a task that ends while queued leaves its owner's queue; the upstream slot goes back once the
  * upstream is done with a task, and the freed slot is given to the next task at once (the dispatcher,
  * which starts that task's workflow). It is where a change is counted (the metrics of
- * observability/task-metrics.ts), and where it will be published (webhooks, EventBridge).
+ * observability/task-metrics.ts), and where it is published (EventBridge, webhooks: services/publishing.ts),
+ * as is a new task's recording. Publishing never holds a change up: it follows the write, and what it fails
+ * to publish stays owed on the task, for the reconciler.
  */
-import { isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
+import { hasUnpublishedChanges, isQueued, isTerminal, releasesSlot, type Task, type TaskChange } from '../domain/task.ts';
 import { log } from '../log.ts';
 import type { TaskStore, TransitionResult } from '../ports/task-store.ts';
 import type { UpstreamCapacity } from '../ports/upstream-capacity.ts';
@@ -18,6 +20,8 @@ export interface LifecycleEffects {
   queue?: Pick<OwnerQueue, 'dequeue'>;
   /** Gives free slots to waiting tasks and starts their workflows (Dispatcher.dispatchAndStart). */
   dispatch?: () => Promise<unknown>;
+  /** Publishes what a task owes (ChangePublisher.publish). */
+  publish?: (task: Task) => Promise<unknown>;
 }
 
 export class TaskLifecycle implements TaskStore {
@@ -26,11 +30,13 @@ export class TaskLifecycle implements TaskStore {
     private readonly effects: LifecycleEffects,
   ) {}
 
-  create: TaskStore['create'] = async (task) => {
-    const created = await this.store.create(task);
+  async create(task: Task): Promise<void> {
+    await this.store.create(task);
     recordMetric('accepted');
-    return created;
-  };
+    await this.publish(task);
+  }
+
+  markPublished: TaskStore['markPublished'] = (task, through) => this.store.markPublished(task, through);
   get: TaskStore['get'] = (id) => this.store.get(id);
   admit: TaskStore['admit'] = async (id, now, timeoutSeconds) => {
     const admitted = await this.store.admit(id, now, timeoutSeconds);
@@ -51,17 +57,32 @@ export class TaskLifecycle implements TaskStore {
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);
-    const { task } = result;
-    if (result.changed) recordChange(task);
+    if (result.changed) recordChange(result.task);
+    await this.followUp(result);
+    // Also after a repeat: the earlier attempt may have died before publishing.
+    await this.publish(result.task);
+    return result;
+  }
+
+  private async followUp({ task, changed }: TransitionResult): Promise<void> {
     if (wasQueued(task)) {
       // Only on the change itself, so a task leaves its queue exactly once (the reconciler repairs a crash here).
-      if (result.changed && isTerminal(task.status)) await this.effects.queue?.dequeue(task.owner);
-      return result; // a queued task holds no slot
+      if (changed && isTerminal(task.status)) await this.effects.queue?.dequeue(task.owner);
+      return; // a queued task holds no slot
     }
     // Also when the change was a repeat: the earlier attempt may have died before releasing. A task sent
     // back for a resubmit keeps its slot (its status, `accepted`, does not release one).
-    if (this.effects.capacity && releasesSlot(task.status) && (await this.effects.capacity.release(id))) await this.dispatch(id);
-    return result;
+    if (this.effects.capacity && releasesSlot(task.status) && (await this.effects.capacity.release(task.id))) await this.dispatch(task.id);
+  }
+
+  /** Publishes what the task owes; a failure is logged and left to the reconciler, never thrown. */
+  private async publish(task: Task): Promise<void> {
+    if (!this.effects.publish || !hasUnpublishedChanges(task)) return;
+    try {
+      await this.effects.publish(task);
+    } catch (error) {
+      log({ level: 'warn', msg: 'publishing a change failed; left to the reconciler', taskId: task.id, error: (error as Error).name });
+    }
   }
 
   private async dispatch(releasedBy: string): Promise<void> {

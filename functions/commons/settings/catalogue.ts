@@ -365,10 +365,36 @@ export const SETTINGS = {
     doc: "how long the copy's download of a video may take (the CDK app sets a minute less than the copy function's timeout)",
   },
 
+  // ------------------------------------------------------------------ events and webhooks
+  eventBusName: {
+    type: 'string', env: 'EVENT_BUS_NAME', context: 'eventBusName', default: 'default',
+    doc: "the EventBridge bus every generation's changes are published to, by its name or ARN; see [Events and webhooks](#events-and-webhooks)",
+    deploy: { default: "`default`: the account's default bus" },
+  },
+  exampleConsumer: {
+    type: 'boolean', env: 'EXAMPLE_CONSUMER', context: 'exampleConsumer', default: false,
+    doc: '`true`: also the example consumer, which writes `generations/{id}/metadata.json` beside each video; see [Events and webhooks](#events-and-webhooks)',
+    local: { default: '`false`' }, deploy: { default: '`false`' },
+  },
+  webhookRetryWindow: {
+    type: 'number', env: 'WEBHOOK_RETRY_WINDOW_SECONDS', duration: true, min: 24 * HOUR, max: 7 * 24 * HOUR, default: 24 * HOUR, runtime: { unit: 'seconds', min: 1 },
+    doc: 'how long a webhook delivery that is not taken (2xx) is retried before it is given up (the local runtime scales it)',
+  },
+  webhookLoopback: {
+    type: 'boolean', env: 'WEBHOOK_ALLOW_LOOPBACK', default: false,
+    doc: 'webhook URLs on this machine (127.0.0.1, ::1, `localhost`), over http too: the local runtime sets it; never deployed',
+  },
+  localWebhookSecret: {
+    type: 'string', env: 'LOCAL_WEBHOOK_SECRET',
+    doc: 'the webhook secret (`whsec_…`, Standard Webhooks) that signs the deliveries of the keys `npm start` seeds',
+    local: { default: 'one generated, kept in the data dir (printed at the start that makes it)' },
+  },
+
   // ------------------------------------------------------------------ what the CDK app wires
   tableName: { type: 'string', env: 'TABLE_NAME', required: true, doc: 'the table of tasks, keys, slots and counters' },
   bucketName: { type: 'string', env: 'BUCKET_NAME', required: true, doc: 'the bucket of keyframes, uploads and videos' },
   stateMachineArn: { type: 'string', env: 'STATE_MACHINE_ARN', required: true, doc: 'the generation workflow the functions start' },
+  webhookStateMachineArn: { type: 'string', env: 'WEBHOOK_STATE_MACHINE_ARN', required: true, doc: 'the webhook delivery workflow publishers start' },
 
   // ------------------------------------------------------------------ the simulated upstream (npm start)
   simFaultRate: {

@@ -74,8 +74,8 @@ export function logicalIdOf(stack: Stack, construct: IConstruct): string {
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
-/** The five project functions, by the names the tests use. */
-export const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'] as const;
+/** The six project functions, by the names the tests use. */
+export const PROJECT_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile', 'DeliverWebhook'] as const;
 export type ProjectFunction = (typeof PROJECT_FUNCTIONS)[number];
 const FUNCTION_KEYS: Record<ProjectFunction, keyof GatewayFunctions> = {
   Api: 'api',
@@ -83,7 +83,10 @@ const FUNCTION_KEYS: Record<ProjectFunction, keyof GatewayFunctions> = {
   Copy: 'copy',
   RecordFailure: 'recordFailure',
   Reconcile: 'reconcile',
+  DeliverWebhook: 'deliverWebhook',
 };
+/** The functions that change tasks, and so publish each change (TaskLifecycle): all but the delivery's own. */
+export const PUBLISHING_FUNCTIONS = ['Api', 'Poll', 'Copy', 'RecordFailure', 'Reconcile'] as const;
 /**
  * The functions that take, give back and hand on upstream slots: they dispatch (`grantTable`'s `capacity`,
  * capacity settings, StartExecution); not Copy, which moves tasks whose slot was given back already.
@@ -100,6 +103,7 @@ export interface GatewayIds {
   /** The upstream key's secret, when the gateway created it. */
   readonly secret: string | undefined;
   readonly stateMachine: string;
+  readonly deliveryStateMachine: string;
   readonly restApi: string;
   readonly stage: string;
   readonly webAcl: string;
@@ -124,6 +128,7 @@ export function gatewayIds(stack: GatewayStack): GatewayIds {
     accessLogBucket: id(gateway.accessLogBucket!),
     secret: gateway.upstreamKey.node.defaultChild ? id(gateway.upstreamKey) : undefined,
     stateMachine: id(gateway.stateMachine),
+    deliveryStateMachine: id(gateway.deliveryStateMachine),
     restApi: id(gateway.restApi),
     stage: id(gateway.restApi.deploymentStage),
     webAcl: stack.getLogicalId(gateway.webAcl),
@@ -141,3 +146,9 @@ export function environmentOf(synthesized: Pick<Synthesized, 'stack' | 'resource
  * formatted from its literal name, not a reference to it, rendered as `render` renders a template value.
  */
 export const STATE_MACHINE_ARN_FROM_NAME = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:LumaVideoGateway-generation';
+
+/** The webhook delivery workflow's ARN as the functions that publish name it, formatted from its literal name. */
+export const DELIVERY_STATE_MACHINE_ARN = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:LumaVideoGateway-webhooks';
+
+/** The account's default event bus, as the gateway names it by default. */
+export const DEFAULT_EVENT_BUS_ARN = 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default';

@@ -46,9 +46,16 @@ export function only(template: Template, type: string): [string, Json] {
   return found[0]!;
 }
 
-/** The state machine's ASL, from its DefinitionString (an Fn::Join), with tokens as placeholders. */
-export function definitionOf(template: Template): Json {
-  return JSON.parse(render(only(template, 'AWS::StepFunctions::StateMachine')[1].Properties.DefinitionString));
+/**
+ * A state machine's ASL, from its DefinitionString (an Fn::Join), with tokens as placeholders: by default the
+ * generation workflow's (named `<stack>-generation`); `-webhooks` is the webhook delivery workflow's.
+ */
+export function definitionOf(template: Template, nameSuffix: '-generation' | '-webhooks' = '-generation'): Json {
+  const found = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).filter((machine) =>
+    String(machine.Properties.StateMachineName).endsWith(nameSuffix),
+  );
+  expect(found, nameSuffix).toHaveLength(1);
+  return JSON.parse(render(found[0]!.Properties.DefinitionString));
 }
 
 /** Worst-case seconds spent by one retrier: the sum of its (capped, un-jittered) delays. */

@@ -36,6 +36,7 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
       },
     } as unknown as ApiDeps['generations'],
     callbacks: {} as ApiDeps['callbacks'],
+    deliveries: {} as ApiDeps['deliveries'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],
     site: siteDeps(FULL_OFFER, { linkOrigin: async () => 'https://bucket.example' }),
@@ -93,6 +94,29 @@ describe('the routes', () => {
     for (const [method, path, status, code] of cases) {
       const response = await handleRequest(event(method, path, bearer), api);
       expect([method, path, response.statusCode, errorOf(response.body)]).toEqual([method, path, status, code]);
+    }
+  });
+
+  it('refuses a callback_url from a key without a webhook secret with a 400 naming it, before anything is created', async () => {
+    const { api } = deps();
+    const post = { ...event('POST', '/luma/generations', { ...bearer, 'content-type': 'application/json' }), body: JSON.stringify({ user_prompt: 'a paper boat', callback_url: 'https://hooks.example.com/' }) };
+    const response = await handleRequest(post, api);
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body).error.details).toEqual([{ field: 'callback_url', message: expect.stringMatching(/no webhook secret.*webhook-secret/) }]);
+  });
+
+  it('answers 404 for the deliveries of a missing task or a malformed id, and 405 for a wrong method on them', async () => {
+    const { api } = deps();
+    const cases: [string, string, number][] = [
+      ['GET', `/luma/generations/${TASK_ID}/deliveries`, 404],
+      ['GET', '/luma/generations/not-an-id/deliveries', 404],
+      ['POST', `/luma/generations/not-an-id/deliveries/msg_x_1/retry`, 404],
+      ['POST', `/luma/generations/${TASK_ID}/deliveries`, 405],
+      ['GET', `/luma/generations/${TASK_ID}/deliveries/msg_${TASK_ID}_1/retry`, 405],
+    ];
+    api.deliveries = { ...api.deliveries, tasks: { get: async () => undefined } } as ApiDeps['deliveries'];
+    for (const [method, path, status] of cases) {
+      expect([method, path, (await handleRequest(event(method, path, bearer), api)).statusCode]).toEqual([method, path, status]);
     }
   });
 

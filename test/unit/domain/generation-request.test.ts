@@ -101,12 +101,12 @@ describe('generationRequestSchema: the aggregator example', () => {
   });
 
   it('drops unknown extra fields', () => {
-    const request = accept({ user_prompt: PROMPT, callback_url: 'https://evil.example', concepts: [{ key: 'dolly_zoom' }], extra: { a: 1 } });
-    const known = ['user_prompt', 'expand_prompt', 'loop', 'image_url', 'image_end_url', 'aspect_ratio', 'model', 'resolution', 'duration'];
+    const request = accept({ user_prompt: PROMPT, webhook: 'https://evil.example', concepts: [{ key: 'dolly_zoom' }], extra: { a: 1 } });
+    const known = ['user_prompt', 'expand_prompt', 'loop', 'image_url', 'image_end_url', 'aspect_ratio', 'model', 'resolution', 'duration', 'callback_url', 'callback_events'];
     for (const key of Object.keys(request)) expect(known).toContain(key);
     expect(request.user_prompt).toBe(PROMPT);
     expect(request).not.toHaveProperty('concepts');
-    expect(request).not.toHaveProperty('callback_url');
+    expect(request).not.toHaveProperty('webhook');
     expect(request).not.toHaveProperty('extra');
   });
 });

@@ -56,6 +56,8 @@ describe('the OpenAPI document', () => {
         'GET /luma/generations/{task_id}',
         'DELETE /luma/generations/{task_id}',
         'POST /luma/generations/{task_id}/cancel',
+        'GET /luma/generations/{task_id}/deliveries',
+        'POST /luma/generations/{task_id}/deliveries/{delivery_id}/retry',
         'POST /luma/uploads',
         'POST /luma/upstream-callbacks/{task_id}/{token}',
         'GET /openapi.json',
@@ -177,6 +179,8 @@ describe('every README example', () => {
           ? [schemas.UploadTicket, value]
           : 'next_cursor' in value
             ? [schemas.GenerationList, value]
+            : Array.isArray(value.data)
+              ? [schemas.DeliveryList, value]
             : 'event' in value
               ? value.generation
                 ? [schemas.Generation, value.generation]

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { TASK_STATUSES, TransitionRefusedError, admitted, applyChange, awaitsAdmission, isAlreadyApplied, isQueued, isTerminal, phaseOf, queueOrder, keyframeKinds, storedObjectKeys, newTask, type Task, type TaskChange, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
+import { TASK_STATUSES, TransitionRefusedError, admitted, applyChange, awaitsAdmission, isAlreadyApplied, isQueued, isTerminal, phaseOf, published, queueOrder, keyframeKinds, storedObjectKeys, newTask, type Task, type TaskChange, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
 
 const NOW = new Date('2025-05-23T07:05:23.342Z');
 const AT = '2025-05-23T07:06:00.000Z';
@@ -65,6 +65,8 @@ describe('newTask', () => {
       updatedAt: '2025-05-23T07:05:23.342Z',
       deadline: '2025-05-23T08:05:23.342Z',
       history: [{ status: 'accepted', at: '2025-05-23T07:05:23.342Z' }],
+      // Its recording is owed to the world (Generation Submitted) until it is published.
+      publishedThrough: 0,
       version: 1,
     });
     expect(task.upstreamId).toBeUndefined();
@@ -295,10 +297,30 @@ describe('the one step back: a resubmit after the upstream failed on its side', 
 
 describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
   const queued = (): Task => ({ ...fresh(), queueTicket: 7 });
+  /** Every change published, as after its function published it. */
+  const settled = (task: Task): Task => published(task, task.history.length);
 
   it('a task with a ticket waits in its queue, with no phase: the reconciler has nothing to look after', () => {
     expect(isQueued(queued())).toBe(true);
-    expect(phaseOf(queued())).toBeUndefined();
+    expect(phaseOf(settled(queued()))).toBeUndefined();
+  });
+
+  it('a queued or finished task whose changes are not all published is in the publishing phase, until they are', () => {
+    expect(phaseOf(queued())).toBe('publishing');
+    const failed = applyChange(settled(queued()), CHANGES.failed, AT);
+    expect(phaseOf(failed)).toBe('publishing');
+    expect(phaseOf(settled(failed))).toBeUndefined();
+    // A task recorded before publishing existed owes nothing.
+    const { publishedThrough: _none, ...old } = taskIn('completed');
+    expect(phaseOf(old)).toBeUndefined();
+  });
+
+  it('published never goes back, nor past the history, and costs a version only when it moves', () => {
+    const task = taskIn('dreaming');
+    const marked = published(task, 2);
+    expect(marked).toMatchObject({ publishedThrough: 2, version: task.version + 1 });
+    expect(published(marked, 1)).toBe(marked);
+    expect(published(marked, 99).publishedThrough).toBe(task.history.length);
   });
 
   it('admission starts the generation deadline, leaves the queue and puts the task in the active phase', () => {
@@ -328,8 +350,8 @@ describe('the queue: queued, admitted, and the reconciler\'s phase', () => {
   });
 
   it('a terminal task has no phase, queued or not', () => {
-    expect(phaseOf(applyChange(queued(), CHANGES.failed, AT))).toBeUndefined();
-    expect(phaseOf(taskIn('completed'))).toBeUndefined();
+    expect(phaseOf(settled(applyChange(queued(), CHANGES.failed, AT)))).toBeUndefined();
+    expect(phaseOf(settled(taskIn('completed')))).toBeUndefined();
   });
 
   it('queue orders sort as the tickets do', () => {

@@ -65,6 +65,7 @@ class World {
   readonly store: TaskStore = {
     create: async (task) => void this.tasks.set(task.id, task),
     get: async (id) => structuredClone(this.tasks.get(id)),
+    markPublished: async () => undefined,
     transition: async (id: string, change: TaskChange): Promise<TransitionResult> => {
       const task = this.tasks.get(id)!;
       if (isAlreadyApplied(task, change)) return { task, changed: false };

@@ -61,6 +61,9 @@ class MemoryTaskStore implements TaskStore {
   holdWait(): Promise<Task | undefined> {
     throw new Error('not used');
   }
+  markPublished(): Promise<void> {
+    throw new Error('not used');
+  }
   listOwned(): Promise<{ tasks: Task[] }> {
     throw new Error('not used');
   }
