@@ -10,6 +10,10 @@
  * A callback that finds no wait held (the workflow is mid-turn) needs none: the turn's hold is conditional
  * on the task as it read it, so the turn sees what this read recorded.
  *
+ * A callback is answered 503 (the upstream calls back again) while the task is being submitted, and while
+ * its last change is still being published by the function that made it, so that changes are published
+ * once and in order.
+ *
  * Reads on a callback come at most one a second (of the gateway's time) per task: whoever can see the URL
  * can make the gateway read the upstream, never without bound. They are not polls: they do not count
  * against the task's ceiling of polls, which a flood of callbacks could otherwise use up.
@@ -20,7 +24,7 @@ import { log } from '../commons/log.ts';
 import { gatewayMs, waitSecondsUntil } from '../commons/domain/poll-schedule.ts';
 import { systemClock } from '../commons/clock.ts';
 import { nextReadOf, readUpstream, type UpstreamReadDeps } from '../commons/services/upstream-reads.ts';
-import type { Task } from '../commons/domain/task.ts';
+import { hasUnpublishedChanges, type Task } from '../commons/domain/task.ts';
 import type { Workflow, WorkflowTurn } from '../commons/ports/workflow.ts';
 
 export interface CallbackDeps extends UpstreamReadDeps {
@@ -29,6 +33,8 @@ export interface CallbackDeps extends UpstreamReadDeps {
 
 /** Gateway milliseconds a wait may end before the schedule's next read without being moved. */
 const REAIM_SLACK_MS = 5_000;
+/** Real milliseconds a change's own publication is given before a callback may change the task again. */
+const PUBLISHING_GRACE_MS = 5_000;
 /** The least time between a read and a read on a callback, in gateway milliseconds. */
 const MIN_READ_GAP_MS = 1_000;
 
@@ -48,6 +54,13 @@ async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
   // Created upstream, not yet recorded (a submit, or a resubmit, is writing it): the upstream's next try will find it.
   if (task.status === 'accepted' && task.submitLeaseUntil && Date.parse(task.submitLeaseUntil) > now.getTime()) {
     throw new CallbackTooEarlyError('The task is being submitted: call back again.');
+  }
+  // Its last change is being published by the function that made it: a change made now would be published
+  // with it, by two functions at once (twice, or out of order). Not after a publication that failed: the
+  // reconciler publishes that, and the callbacks must not wait for it.
+  const last = task.history.at(-1)?.at;
+  if (hasUnpublishedChanges(task) && last && now.getTime() - Date.parse(last) < PUBLISHING_GRACE_MS) {
+    throw new CallbackTooEarlyError("The task's last change is being published: call back again.");
   }
   if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
   const { timeScale } = deps.polling;

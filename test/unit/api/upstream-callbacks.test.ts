@@ -114,6 +114,23 @@ describe('a callback from the upstream', () => {
     expect(w.upstreamReads).toEqual([]);
   });
 
+  it('asks the upstream to call again while the task’s last change is being published, so that changes are published once and in order', async () => {
+    const justSubmitted = (publishedThrough: number, secondsAgo: number) => {
+      const t = task('submitted', { publishedThrough });
+      return { ...t, history: t.history.map((entry, i) => (i === t.history.length - 1 ? { ...entry, at: ago(secondsAgo) } : entry)) };
+    };
+    const publishing = world(justSubmitted(1, 1), 'dreaming');
+    await expect(acceptUpstreamCallback(ID, TOKEN, publishing.deps)).rejects.toMatchObject({ name: 'CallbackTooEarlyError' });
+    expect(publishing.upstreamReads).toEqual([]);
+    // Published already; or left unpublished by a publication that failed (the reconciler's): read at once.
+    for (const [through, secondsAgo] of [[2, 1], [1, 10]] as const) {
+      const w = world(justSubmitted(through, secondsAgo), 'dreaming');
+      await acceptUpstreamCallback(ID, TOKEN, w.deps);
+      expect(w.upstreamReads, `${through} ${secondsAgo}`).toEqual(['gen-1']);
+      expect(w.current().status).toBe('dreaming');
+    }
+  });
+
   it('reads nothing for a task already copying or done', async () => {
     for (const status of ['copying', 'completed', 'failed'] as const) {
       const w = world(task(status), 'completed');
