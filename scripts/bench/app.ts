@@ -8,7 +8,7 @@ import { resolveIntrinsics, type ResourceValues, type Template } from '../../loc
 import { bundlePathOf, logicalIds, synthesize } from '../../local/gateway/synthesized-app.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/local-aws.ts';
 
-export type FunctionName = 'Api' | 'Poll' | 'Copy' | 'RecordFailure' | 'Reconcile';
+export type FunctionName = 'Api' | 'Poll' | 'Copy' | 'RecordFailure' | 'Reconcile' | 'DeliverWebhook';
 
 export interface SynthesizedFunction {
   bundle: string;
