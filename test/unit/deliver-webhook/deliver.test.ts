@@ -5,26 +5,18 @@
 import { describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { deliver, type DeliverDeps } from '../../../functions/deliver-webhook/deliver.ts';
-import { applyChange, newTask, type Task } from '../../../functions/commons/domain/task.ts';
+import { applyChange, type Task } from '../../../functions/commons/domain/task.ts';
 import { generateWebhookSecret, rotated } from '../../../functions/commons/domain/webhook-secret.ts';
 import type { Delivery } from '../../../functions/commons/domain/webhook-delivery.ts';
 import type { WebhookRequest } from '../../../functions/commons/ports/webhook-sender.ts';
+import { webhookTask } from '../../support/tasks.ts';
 
 const ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
 const DELIVERY = `msg_${ID}_1`;
 const NOW = new Date();
 
 function failedTask(): Task {
-  const task = newTask({
-    id: ID,
-    owner: 'own_1',
-    request: { prompt: 'a paper boat' },
-    provider: 'luma',
-    model: 'ray-2',
-    now: NOW,
-    timeoutSeconds: 60,
-    callback: { url: 'https://hooks.example.com/luma', events: ['completed', 'failed'], keyHash: 'key-1' },
-  });
+  const task = webhookTask(ID, NOW, { url: 'https://hooks.example.com/luma', events: ['completed', 'failed'], keyHash: 'key-1' });
   return applyChange(task, { to: 'failed', failure: { code: 'moderation', reason: 'Prompt not allowed' } }, NOW.toISOString());
 }
 

@@ -10,7 +10,8 @@ import {
   unpublishedChanges,
   webhookChanges,
 } from '../../../functions/commons/domain/generation-events.ts';
-import { applyChange, newTask, published, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
+import { applyChange, published, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
+import { webhookTask } from '../../support/tasks.ts';
 
 const ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
 const NOW = new Date('2026-11-30T12:00:00.000Z');
@@ -25,16 +26,7 @@ const OUTPUT = {
 };
 
 function task(callbackEvents?: ('processing' | 'completed' | 'failed')[]): Task {
-  return newTask({
-    id: ID,
-    owner: 'own_1',
-    request: { prompt: 'a paper boat' },
-    provider: 'luma',
-    model: 'ray-2',
-    now: NOW,
-    timeoutSeconds: 60,
-    ...(callbackEvents && { callback: { url: 'https://hooks.example.com/', events: callbackEvents, keyHash: 'k' } }),
-  });
+  return webhookTask(ID, NOW, callbackEvents && { url: 'https://hooks.example.com/', events: callbackEvents, keyHash: 'k' });
 }
 
 const along = (start: Task, ...changes: TaskChange[]) =>

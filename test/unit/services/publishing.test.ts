@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { ChangePublisher } from '../../../functions/commons/services/publishing.ts';
 import { TaskLifecycle } from '../../../functions/commons/services/lifecycle.ts';
-import { applyChange, hasUnpublishedChanges, isAlreadyApplied, newTask, published, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
+import { applyChange, hasUnpublishedChanges, isAlreadyApplied, published, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import type { GenerationEvent } from '../../../functions/commons/domain/generation-events.ts';
 import type { TaskStore, TransitionResult } from '../../../functions/commons/ports/task-store.ts';
 import type { DeliveryRunInput } from '../../../functions/commons/ports/webhook-deliveries.ts';
+import { webhookTask } from '../../support/tasks.ts';
 
 const ID = '0b6f1c1e-2f4a-4c39-9a53-1d2e3f4a5b6c';
 const NOW = new Date('2026-11-30T12:00:00.000Z');
@@ -53,16 +54,7 @@ class Fakes {
 }
 
 function admittedTask(events?: ('processing' | 'completed' | 'failed')[]): Task {
-  const task = newTask({
-    id: ID,
-    owner: 'own_1',
-    request: { prompt: 'a paper boat' },
-    provider: 'luma',
-    model: 'ray-2',
-    now: NOW,
-    timeoutSeconds: 60,
-    ...(events && { callback: { url: 'https://hooks.example.com/', events, keyHash: 'k' } }),
-  });
+  const task = webhookTask(ID, NOW, events && { url: 'https://hooks.example.com/', events, keyHash: 'k' });
   return { ...task, admittedAt: NOW.toISOString() };
 }
 
