@@ -70,6 +70,12 @@ export function buildApp(options: BuildAppOptions = {}): {
     upstreamKeySecretKmsKeyArn: context.text('upstreamKeySecretKmsKeyArn'),
     generationTimeout: durationContext(context, 'generationTimeout'),
     pollInterval: durationContext(context, 'pollInterval'),
+    polling: {
+      upstreamCallbacks: context.boolean('upstreamCallbacks'),
+      callbackFallback: secondsContext(number('pollFallback')),
+      typicalPrior: secondsContext(number('pollPrior')),
+      maxPollsPerTask: number('maxPollsPerTask'),
+    },
     assetHostAllowlist: context.list('assetHostAllowlist'),
     capacity: {
       maxConcurrent: number('upstreamMaxConcurrent'),
@@ -107,6 +113,10 @@ function durationContext(context: SettingsReader, name: 'generationTimeout' | 'p
   const setting = settingOf(name) as NumberSetting;
   if (setting.contextIn === 'hours') return Duration.minutes(Math.round(value * 60));
   return setting.contextIn === 'minutes' ? Duration.minutes(value) : Duration.seconds(value);
+}
+
+function secondsContext(value: number | undefined): Duration | undefined {
+  return value === undefined ? undefined : Duration.seconds(value);
 }
 
 /** A custom public base URL must be https with nothing but a path: the upstream calls it. */

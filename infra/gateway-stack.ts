@@ -44,6 +44,7 @@ export class GatewayStack extends Stack {
       upstreamKey: existingUpstreamKey(this, props),
       generationTimeout: props.generationTimeout,
       pollInterval: props.pollInterval,
+      polling: props.polling,
       capacity: props.capacity,
       assetHostAllowlist: props.assetHostAllowlist,
       keyLimits: props.keyLimits,

@@ -120,6 +120,7 @@ export async function startS3(
   bucket: string,
   onEvent: (event: S3Event) => void,
   corsRules: readonly BucketCorsRule[] = [],
+  /** Sees every request: usage.ts counts them. */
   observe?: (req: IncomingMessage) => void,
 ): Promise<Emulator> {
   const directory = `${dataDir}/s3`;

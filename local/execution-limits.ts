@@ -4,13 +4,13 @@
  * reports fewer, coarser events than AWS writes to a history, so each of its events is counted as the AWS
  * events it stands for, rounding up where AWS's accounting is unclear:
  *
- * | library event                 | Lambda Task                                  | Map, Parallel                   | other states (Wait, Pass, Choice…) |
- * |-------------------------------|----------------------------------------------|---------------------------------|------------------------------------|
- * | StateEntered                  | 3: TaskStateEntered, TaskScheduled, TaskStarted | 2: …StateEntered, …StateStarted | 1: …StateEntered                |
- * | StateExited                   | 2: TaskSucceeded, TaskStateExited (also after a Catch) | 2: …StateSucceeded, …StateExited | 1: …StateExited           |
- * | StateFailed                   | 1: TaskFailed                                | 1: …StateFailed                 | 1                                  |
- * | StateRetried                  | 2: TaskScheduled, TaskStarted                | 1                               | 1                                  |
- * | StateCaught                   | 0 (the StateExited that follows counts)      | 0                               | 0                                  |
+ * | library event | Lambda Task                                            | Lambda callback Task (`.waitForTaskToken`)           | Map, Parallel                    | other states (Wait, Pass, Choice…) |
+ * |---------------|--------------------------------------------------------|------------------------------------------------------|----------------------------------|------------------------------------|
+ * | StateEntered  | 3: TaskStateEntered, TaskScheduled, TaskStarted        | 4: TaskStateEntered, TaskScheduled, TaskStarted, TaskSubmitted | 2: …StateEntered, …StateStarted | 1: …StateEntered |
+ * | StateExited   | 2: TaskSucceeded, TaskStateExited (also after a Catch) | 2: TaskSucceeded, TaskStateExited (also after a Catch) | 2: …StateSucceeded, …StateExited | 1: …StateExited                    |
+ * | StateFailed   | 1: TaskFailed                                          | 1: TaskFailed or TaskTimedOut                        | 1: …StateFailed                  | 1                                  |
+ * | StateRetried  | 2: TaskScheduled, TaskStarted                          | 3: TaskScheduled, TaskStarted, TaskSubmitted         | 1                                | 1                                  |
+ * | StateCaught   | 0 (the StateExited that follows counts)                | 0                                                    | 0                                | 0                                  |
  *
  * Execution events and Map iteration or Parallel branch events count 1 each (AWS writes no branch events
  * for a Parallel state: counting them errs on the side of more). A Wait state, which the local runtime
@@ -22,8 +22,8 @@ import { STATES_HISTORY_EVENTS, STATES_PAYLOAD_BYTES, awsLimitErrors, jsonBytes,
 type LibRun = ReturnType<LibStateMachine['run']>;
 export type LibEvent = LibRun['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
-/** How a state is counted: a Task that calls a Lambda function, a Map or Parallel, or any other. */
-export type CountedKind = 'lambda' | 'container' | 'plain';
+/** How a state is counted: a Task that calls a Lambda function, one that also waits for its token, a Map or Parallel, or any other. */
+export type CountedKind = 'lambda' | 'callback' | 'container' | 'plain';
 
 export class ExecutionLimits {
   #events = 0;
@@ -71,13 +71,13 @@ export class ExecutionLimits {
     const kind = this.kindOf(event.state.name, event.state.type);
     switch (event.type) {
       case 'StateEntered':
-        return { lambda: 3, container: 2, plain: 1 }[kind];
+        return { lambda: 3, callback: 4, container: 2, plain: 1 }[kind];
       case 'StateExited':
-        return { lambda: 2, container: 2, plain: 1 }[kind];
+        return { lambda: 2, callback: 2, container: 2, plain: 1 }[kind];
       case 'StateFailed':
         return 1;
       case 'StateRetried':
-        return kind === 'lambda' ? 2 : 1;
+        return { lambda: 2, callback: 3, container: 1, plain: 1 }[kind];
       case 'StateCaught':
         return 0;
     }

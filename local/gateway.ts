@@ -72,6 +72,8 @@ export interface LocalGatewayOptions {
    */
   upstreamChoices?: RawOfferSettings;
   upstreamResubmits?: number;
+  /** UPSTREAM_CALLBACKS: whether the workflow expects the upstream's callbacks (CDK context `upstreamCallbacks`). Unset: the deployment's (true). */
+  upstreamCallbacks?: boolean;
   /**
    * Overrides the deployed per-client limits of the web ACL (requests a minute per key, per address) and the
    * stage's throttle (requests a second, burst). Synthesized as CDK context, then read back from the template.
@@ -92,7 +94,7 @@ export interface LocalGatewayOptions {
    * Fault injection and concurrency limit of the simulated upstream (ignored with a real upstream), and the
    * clock its timelines run on (tests hold generations where they are by freezing it).
    */
-  simulator?: SimulatedLumaFaults & Pick<SimulatedLumaOptions, 'clock'>;
+  simulator?: SimulatedLumaFaults & Pick<SimulatedLumaOptions, 'clock' | 'queuedSeconds' | 'dreamingSeconds'>;
   log?: (line: string) => void;
   /** Where the functions' own logs go. @default this process's stdout */
   functionLogs?: (chunk: string) => void;

@@ -104,6 +104,8 @@
  *                                         every fault, so the same requests in the same order meet the same
  *                                         faults. The seed in use is `SimulatedLuma.seed`.
  *   SIM_OTHER_CLIENTS   otherClients      0 or 1, default 1: the shared account above.
+ *   SIM_CALLBACKS       callbacks         0 or 1, default 1: the callbacks above; 0 sends none, as if every
+ *                                         one were lost (for the gateway's polling alone).
  * DELETE /generations/{id} answers 204 for a completed or failed generation (it is gone: GET and a second
  * DELETE answer 404). Luma does not document what it does with one still queued or dreaming, so the
  * simulator does the stricter thing: 400 {"detail":"Generation is still in progress; …"}, and the
@@ -128,7 +130,7 @@ export * from './simulated-luma/contract.ts';
 export * from './simulated-luma/faults.ts';
 export * from './simulated-luma/timeline.ts';
 export { startSimulatedLuma, type SimulatedLuma, type SimulatedLumaOptions } from './simulated-luma/server.ts';
-export type { SimClock, SimCreatedGeneration, SimulatedLumaStats } from './simulated-luma/context.ts';
+export type { SimClock, SimCreatedGeneration, SimRead, SimulatedLumaStats } from './simulated-luma/context.ts';
 export type { ForeignGenerationOptions, ForeignGenerationRequest } from './simulated-luma/generations.ts';
 export { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CALLBACK_TRIES, isLoopbackUrl, type CallbackCounters } from './simulated-luma/callbacks.ts';
 export { matchRoute, type RouteMatch } from './simulated-luma/http.ts';

@@ -5,7 +5,8 @@
  *
  * What stays real time, and why: a function's own timeout (local/lambda-host.ts: real code runs at real
  * speed), a Wait until a Timestamp (an absolute instant), the simulated upstream's callback retry pause
- * (Luma's own, not the gateway's), and the functions' leases (they run in the functions, at real speed).
+ * (Luma's own, not the gateway's), the functions' leases (they run in the functions, at real speed), and
+ * the part of a callback task's timeout its own Lambda invocation uses (local/step-functions/callback-wait.ts).
  */
 export const TIME_SCALE_VARIABLE = 'LOCAL_TIME_SCALE';
 

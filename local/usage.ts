@@ -1,9 +1,10 @@
 /**
  * What the local run consumes, counted where the local runtime already stands between the pieces: Lambda
- * invocations (each function's host) and DynamoDB reads (the emulator's endpoint), per function. Each
+ * invocations and their time (each function's host), DynamoDB requests and units (the emulator's endpoint)
+ * and S3 requests (the bucket's), per function. Each
  * function's SDK names it in its user agent (`app/<function>`, from AWS_SDK_UA_APP_ID, which only the local
  * runtime sets), so a read is counted for the function that made it. For measurements such as
- * `npm run chaos -- --scenario queue`; nothing here changes what the functions do.
+ * `npm run chaos -- --scenario queue` and `npm run bench`; nothing here changes what the functions do.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -21,6 +22,11 @@ export interface FunctionUsage {
   readRequests: number;
   /** Items those requests read: one per GetItem, one per key of a BatchGetItem, the items a Query or Scan examined. */
   itemsRead: number;
+  /**
+   * Read units, as DynamoDB bills them on demand: one per 4 KB of each answer (its size on the wire, a
+   * little above what DynamoDB counts), half that for a read that is not strongly consistent.
+   */
+  readUnits: number;
 }
 
 const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
@@ -35,7 +41,7 @@ export const OTHER = 'other';
 
 /** Every counter at zero. */
 export function noUsage(): FunctionUsage {
-  return { invocations: 0, durationMs: 0, readRequests: 0, itemsRead: 0, writeRequests: 0, writeUnits: 0, s3Writes: 0, s3Reads: 0 };
+  return { invocations: 0, durationMs: 0, readRequests: 0, itemsRead: 0, readUnits: 0, writeRequests: 0, writeUnits: 0, s3Writes: 0, s3Reads: 0 };
 }
 
 /** What one function used between two snapshots, or all functions together when `name` is omitted. */
@@ -91,15 +97,10 @@ export class UsageMeter {
     if (!READS.has(operation)) return;
     const usage = this.of(callerOf(req));
     usage.readRequests++;
-    if (operation === 'GetItem') {
-      usage.itemsRead++;
-      return;
-    }
-    if (operation === 'BatchGetItem' || operation === 'TransactGetItems') {
-      usage.itemsRead += requestedKeys(operation, body);
-      return;
-    }
-    // Query and Scan: what they examined is in the answer (ScannedCount).
+    if (operation === 'GetItem') usage.itemsRead++;
+    if (operation === 'BatchGetItem' || operation === 'TransactGetItems') usage.itemsRead += requestedKeys(operation, body);
+    const consistent = /"ConsistentRead"\s*:\s*true/.test(body.toString('utf8'));
+    // The answer is read as it is sent: its size gives the read units, and a Query's or Scan's what it examined.
     const chunks: Buffer[] = [];
     const write = res.write.bind(res);
     const end = res.end.bind(res);
@@ -109,11 +110,15 @@ export class UsageMeter {
     }) as typeof res.write;
     res.end = ((chunk: unknown, ...rest: unknown[]) => {
       if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk as Buffer));
-      try {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { ScannedCount?: number; Count?: number };
-        usage.itemsRead += answer.ScannedCount ?? answer.Count ?? 0;
-      } catch {
-        // an error answer: nothing read
+      const answer = Buffer.concat(chunks);
+      usage.readUnits += Math.max(1, Math.ceil(answer.length / 4096)) * (consistent ? 1 : 0.5);
+      if (operation === 'Query' || operation === 'Scan') {
+        try {
+          const parsed = JSON.parse(answer.toString('utf8')) as { ScannedCount?: number; Count?: number };
+          usage.itemsRead += parsed.ScannedCount ?? parsed.Count ?? 0;
+        } catch {
+          // an error answer: nothing read
+        }
       }
       return (end as (...args: unknown[]) => ServerResponse)(chunk, ...rest);
     }) as typeof res.end;

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { GATEWAY_BUNDLING } from '../infra/constructs/gateway-function.ts';
 
 const FUNCTIONS_DIR = fileURLToPath(new URL('../functions/', import.meta.url));
 
@@ -35,7 +36,7 @@ const ENVIRONMENT: Record<string, string> = {
   DOWNLOAD_TIMEOUT_MS: '840000',
 };
 
-/** The bundling options of infra/constructs/gateway-function.ts. */
+/** The bundling options of infra/constructs/gateway-function.ts (GATEWAY_BUNDLING; no source maps: nothing here reads them). */
 async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
     entryPoints: [entry],
@@ -45,12 +46,12 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
-    minify: true,
-    keepNames: true,
-    mainFields: ['module', 'main'],
+    target: GATEWAY_BUNDLING.target,
+    minify: GATEWAY_BUNDLING.minify,
+    keepNames: GATEWAY_BUNDLING.keepNames,
+    mainFields: [...GATEWAY_BUNDLING.mainFields],
     logLevel: 'warning',
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: { js: GATEWAY_BUNDLING.banner },
   });
 }
 

@@ -12,6 +12,7 @@ import { S3MediaStore } from '../commons/adapters/media-store.ts';
 import { DynamoDbIdempotencyStore } from '../commons/adapters/idempotency-store.ts';
 import { observedHandler } from '../commons/observability/observed-handler.ts';
 import { DynamoDbUploadStore } from '../commons/adapters/upload-store.ts';
+import { DynamoDbGenerationDurations } from '../commons/adapters/generation-durations.ts';
 import { configuredProvider, taskServices } from '../commons/composition-root.ts';
 import { generationRequestSchemaFor } from '../commons/domain/generation-request.ts';
 import { DynamoDbDeliveryStore } from '../commons/adapters/delivery-store.ts';
@@ -25,6 +26,8 @@ const tableName = settings.tableName();
 const offer = settings.generationOffer();
 const media = new S3MediaStore(s3, settings.bucketName(), s3Presigner);
 const services = taskServices(dynamo, tableName);
+const provider = configuredProvider(secrets);
+let requestSchema: ReturnType<typeof generationRequestSchemaFor> | undefined;
 const deps: ApiDeps = {
   keys: new DynamoDbApiKeyStore(dynamo, tableName),
   idempotency: { store: new DynamoDbIdempotencyStore(dynamo, tableName) },
@@ -32,11 +35,19 @@ const deps: ApiDeps = {
   generations: {
     ...services,
     media,
-    provider: configuredProvider(secrets),
+    provider,
     keyframeUrlExpirySeconds: settings.keyframeUrlExpirySeconds(),
     presignExpirySeconds: settings.presignExpirySeconds(),
     publicBaseUrl: settings.publicBaseUrl(),
     offer,
+  },
+  callbacks: {
+    tasks: services.tasks,
+    provider,
+    workflow: services.workflow,
+    durations: new DynamoDbGenerationDurations(dynamo, tableName),
+    polling: settings.polling(),
+    upstreamResubmits: settings.upstreamResubmits(),
   },
   deliveries: {
     tasks: services.tasks,
@@ -44,7 +55,8 @@ const deps: ApiDeps = {
     webhooks: new StepFunctionsWebhookDeliveries(sfn, settings.webhookStateMachineArn()),
     retryWindowSeconds: settings.webhookRetryWindowSeconds(),
   },
-  requestSchema: generationRequestSchemaFor(offer, settings.callbackPolicy()),
+  // Built on the first POST that needs it: a cold start serving a GET or a callback never builds it.
+  requestSchema: { safeParse: (body) => (requestSchema ??= generationRequestSchemaFor(offer, settings.callbackPolicy())).safeParse(body) },
   corsOrigins: settings.corsAllowedOrigins(),
   site: siteDeps(offer, media),
 };

@@ -18,7 +18,7 @@ import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperation
 import { parseListQuery } from '../commons/domain/generation-list.ts';
 import { serveOnce, type IdempotencyDeps } from './idempotency.ts';
 import { correlate } from '../commons/observability/observed-handler.ts';
-import { acceptUpstreamCallback } from './upstream-callbacks.ts';
+import { acceptUpstreamCallback, type CallbackDeps } from './upstream-callbacks.ts';
 import { isCallbackPath, parseCallbackPath } from '../commons/domain/upstream-marker.ts';
 import { uploadRequestSchema } from '../commons/domain/upload.ts';
 import { createUpload, resolveUploads, type UploadDeps } from '../commons/services/uploads.ts';
@@ -31,10 +31,12 @@ export interface ApiDeps {
   idempotency: IdempotencyDeps;
   uploads: UploadDeps;
   generations: GenerationsDeps & TaskOperationsDeps;
+  /** What the upstream's callbacks reach: the task, the upstream's read, the workflow's wait. */
+  callbacks: CallbackDeps;
   /** The webhook delivery ledger (deliveries.ts). */
   deliveries: DeliveriesDeps;
-  /** The request schema for the deployment's offer (generationRequestSchemaFor). */
-  requestSchema: ReturnType<typeof generationRequestSchemaFor>;
+  /** The request schema for the deployment's offer (generationRequestSchemaFor): its parse is all a route needs. */
+  requestSchema: Pick<ReturnType<typeof generationRequestSchemaFor>, 'safeParse'>;
   /** Origins whose browsers may call the API (CORS); empty: none. */
   corsOrigins: readonly string[];
   /** The public pages: the OpenAPI document and the playground (site.ts). */
@@ -117,7 +119,7 @@ async function route(request: HttpRequest, deps: ApiDeps): Promise<HttpResponse>
     const callback = parseCallbackPath(path);
     if (!callback) throw new NotFoundError('No such callback.');
     correlate(callback.taskId);
-    await acceptUpstreamCallback(callback.taskId, callback.token, deps.generations);
+    await acceptUpstreamCallback(callback.taskId, callback.token, deps.callbacks);
     return { statusCode: 204, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' }, body: '' };
   }
   const deliveries = DELIVERIES.exec(path);

@@ -1,22 +1,87 @@
 /**
  * The upstream's callbacks: Luma POSTs a generation to the task's marker URL on each change. They are
  * unsigned, and others who share the upstream account can read the URL in its list, so a callback is a
- * hint and never a source of truth: it is accepted only with the task's exact token, and nothing in its
- * body is believed. (Waking the task's workflow on a callback, so that it reads the truth at once instead
- * of at its next poll, comes with the callback-driven workflow.)
+ * hint and never a source of truth: it is accepted only with the task's exact token, nothing in its body
+ * is believed, and what it does is read the truth with a GET (services/upstream-reads.ts). Then:
+ * - the generation ended (completed, failed, failed on the upstream's side): the workflow's wait is ended
+ *   at once with what the read recorded, so the copy starts within a second of the upstream finishing;
+ * - it runs on: the wait is moved to the schedule's next read, a fallback interval after this one, if it
+ *   was aimed much earlier (a callback's read is as good as a poll).
+ * A callback that finds no wait held (the workflow is mid-turn) needs none: the turn's hold is conditional
+ * on the task as it read it, so the turn sees what this read recorded.
+ *
+ * A callback is answered 503 (the upstream calls back again) while the task is being submitted, and while
+ * its last change is still being published by the function that made it, so that changes are published
+ * once and in order.
+ *
+ * Reads on a callback come at most one a second (of the gateway's time) per task: whoever can see the URL
+ * can make the gateway read the upstream, never without bound. They are not polls: they do not count
+ * against the task's ceiling of polls, which a flood of callbacks could otherwise use up.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { NotFoundError } from '../commons/errors.ts';
+import { CallbackTooEarlyError, NotFoundError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
-import type { TaskStore } from '../commons/ports/task-store.ts';
+import { gatewayMs, waitSecondsUntil } from '../commons/domain/poll-schedule.ts';
+import { systemClock } from '../commons/clock.ts';
+import { nextReadOf, readUpstream, type UpstreamReadDeps } from '../commons/services/upstream-reads.ts';
+import { hasUnpublishedChanges, type Task } from '../commons/domain/task.ts';
+import type { Workflow, WorkflowTurn } from '../commons/ports/workflow.ts';
 
-export async function acceptUpstreamCallback(taskId: string, token: string, deps: { tasks: Pick<TaskStore, 'get'> }): Promise<void> {
+export interface CallbackDeps extends UpstreamReadDeps {
+  workflow: Pick<Workflow, 'wake'>;
+}
+
+/** Gateway milliseconds a wait may end before the schedule's next read without being moved. */
+const REAIM_SLACK_MS = 5_000;
+/** Real milliseconds a change's own publication is given before a callback may change the task again. */
+const PUBLISHING_GRACE_MS = 5_000;
+/** The least time between a read and a read on a callback, in gateway milliseconds. */
+const MIN_READ_GAP_MS = 1_000;
+
+export async function acceptUpstreamCallback(taskId: string, token: string, deps: CallbackDeps): Promise<void> {
   const task = await deps.tasks.get(taskId);
   const marker = task?.upstreamMarker;
   const expected = marker?.slice(marker.lastIndexOf('/') + 1);
   // One answer for an unknown task, a task without a marker and a wrong token: the path reveals nothing.
   if (!expected || !sameToken(expected, token)) throw new NotFoundError('No such callback.');
-  log({ msg: 'upstream callback', taskId, status: task!.status });
+  const acted = await wakeOnCallback(task!, deps);
+  log({ msg: 'upstream callback', taskId, status: task!.status, acted });
+}
+
+/** What the callback led to: a read and a wake, a read alone, or nothing (see the module's comment). */
+async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
+  const now = (deps.clock ?? systemClock)();
+  // Created upstream, not yet recorded (a submit, or a resubmit, is writing it): the upstream's next try will find it.
+  if (task.status === 'accepted' && task.submitLeaseUntil && Date.parse(task.submitLeaseUntil) > now.getTime()) {
+    throw new CallbackTooEarlyError('The task is being submitted: call back again.');
+  }
+  // Its last change is being published by the function that made it: a change made now would be published
+  // with it, by two functions at once (twice, or out of order). Not after a publication that failed: the
+  // reconciler publishes that, and the callbacks must not wait for it.
+  const last = task.history.at(-1)?.at;
+  if (hasUnpublishedChanges(task) && last && now.getTime() - Date.parse(last) < PUBLISHING_GRACE_MS) {
+    throw new CallbackTooEarlyError("The task's last change is being published: call back again.");
+  }
+  if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
+  const { timeScale } = deps.polling;
+  if (task.upstreamReadAt && gatewayMs(now, timeScale) - gatewayMs(task.upstreamReadAt, timeScale) < MIN_READ_GAP_MS) return 'no read: read a moment ago';
+
+  const outcome = await readUpstream(task, deps, { poll: false });
+  const latest = (await deps.tasks.get(task.id))!;
+  if (!latest.wait) return `read (${outcome.next}), no wait held`;
+  let turn: WorkflowTurn;
+  if (outcome.next === 'wait') {
+    const next = await nextReadOf(latest, deps);
+    const nowMs = gatewayMs(now, deps.polling.timeScale);
+    if (!next || next.next.at <= gatewayMs(latest.wait.until, deps.polling.timeScale) + REAIM_SLACK_MS) return 'read (wait), wait kept';
+    turn = { taskId: task.id, next: 'wait', waitSeconds: waitSecondsUntil(next.next.at, nowMs) };
+  } else {
+    // A resubmit is the next turn's: a wait of a second, then it submits (the task is `accepted` again).
+    turn = { taskId: task.id, next: outcome.next === 'resubmit' ? 'wait' : outcome.next, waitSeconds: 1 };
+  }
+  // False: that wait is over already; the run's next turn reads what this read recorded.
+  const woken = await deps.workflow.wake(latest.wait.token, turn);
+  return `read (${outcome.next}), ${woken ? `woke the workflow: ${turn.next}` : 'its wait was over already'}`;
 }
 
 function sameToken(expected: string, given: string): boolean {

@@ -74,7 +74,8 @@ export function taskServices(dynamo: DynamoDBDocumentClient, tableName: string, 
     dispatch: () => dispatcher.dispatchAndStart({ waitForLease: true }),
     publish: (task) => publisher.publish(task),
   });
-  const workflow = new StepFunctionsWorkflow(sfn, settings.stateMachineArn());
+  // A run's first wait is the callback fallback's: the submit that ends its first turn keeps it when callbacks are expected.
+  const workflow = new StepFunctionsWorkflow(sfn, settings.stateMachineArn(), settings.polling().schedule.callbackFallbackSeconds);
   const dispatcher: Dispatcher = new Dispatcher({
     tasks,
     capacity,

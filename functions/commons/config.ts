@@ -9,6 +9,7 @@ import { offerSettingsFromEnv, parseGenerationOffer, type GenerationOffer } from
 import { parseAllowedOrigins } from './domain/cors.ts';
 import { DEFAULT_KEY_LIMITS, type KeyLimits } from './domain/api-key.ts';
 import { SETTINGS } from './settings/catalogue.ts';
+import { DEFAULT_POLL_SCHEDULE, type PollingSettings } from './domain/poll-schedule.ts';
 import { SettingsReader, defaultOf } from './settings/reader.ts';
 import type { CallbackPolicy } from './policy/callback-policy.ts';
 
@@ -98,8 +99,25 @@ export const settings = {
   /** How long a task may wait in its owner's queue for an upstream slot before it fails. */
   queueTimeoutSeconds: () => number('queueTimeout'),
   generationTimeoutSeconds: () => number('generationTimeout'),
-  /** The Wait state's length between polls: whole seconds, as Step Functions requires (domain/workflow-wait.ts). */
+  /** The shortest wait between polls, and between tries of a deferred submit: whole seconds (domain/workflow-wait.ts). */
   pollIntervalSeconds: () => number('pollInterval'),
+  /** When to read the upstream (domain/poll-schedule.ts), and what the schedule needs to know besides. */
+  polling: (): PollingSettings => {
+    const minIntervalSeconds = number('pollInterval');
+    return {
+      schedule: {
+        ...DEFAULT_POLL_SCHEDULE,
+        callbackFallbackSeconds: number('pollFallback'),
+        minIntervalSeconds,
+        maxIntervalSeconds: Math.max(minIntervalSeconds, DEFAULT_POLL_SCHEDULE.maxIntervalSeconds),
+        maxPollsPerTask: number('maxPollsPerTask'),
+      },
+      callbacks: configured(() => env.boolean('upstreamCallbacks')) ?? SETTINGS.upstreamCallbacks.default,
+      priorSeconds: number('pollPrior'),
+      // Set by the local runtime only, which runs time faster: the schedule measures time on the gateway's clock.
+      timeScale: number('localTimeScale'),
+    };
+  },
   presignExpirySeconds: () => number('presignExpiry'),
   keyframeUrlExpirySeconds: () => number('keyframeUrlExpiry'),
   maxVideoBytes: () => number('maxVideoBytes'),

@@ -100,6 +100,11 @@ export const ERROR_CATALOGUE = {
   },
   /** A task was asked to move somewhere its lifecycle does not allow; a bug or a race, never user input. */
   InvalidTransitionError: { status: 409, code: 'invalid_transition' },
+  /**
+   * The upstream called back about a generation the task has not recorded yet (its submit is still being
+   * written): the upstream tries again a moment later (Luma: 3 tries, 100 ms apart).
+   */
+  CallbackTooEarlyError: { status: 503, code: 'try_again' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type GatewayErrorName = keyof typeof ERROR_CATALOGUE;
@@ -151,6 +156,7 @@ export class TransientDownloadError extends GatewayError {}
 export class DownloadFailedError extends GatewayError {}
 export class DownloadRefusedError extends GatewayError {}
 export class InvalidTransitionError extends GatewayError {}
+export class CallbackTooEarlyError extends GatewayError {}
 
 export class TooManyRequestsError extends GatewayError {
   readonly retryAfterSeconds: number;

@@ -1,78 +1,121 @@
 /**
- * One turn of the workflow's wait → poll loop: look at the task and the upstream, record what changed,
- * and tell the state machine what to do next. Safe to repeat: every write is a monotonic transition.
- * A task's workflow starts when the task is admitted (given an upstream slot), so a poll submits an
- * admitted task and follows it upstream; it never waits for a slot.
+ * One turn of the workflow's wait: the state machine invokes the poll with a task token and waits until
+ * the token is reported (SendTaskSuccess) or its wait's timeout comes (States.Timeout, caught back into the
+ * same state: `woke`). A turn looks at the task, submits an admitted one, reads the upstream when a read is
+ * due (domain/poll-schedule.ts), records what changed, and then either
+ * - ends its own wait at once (`wake`) with the next step: copy, completed, failed, or a wait of another
+ *   length than the one the state was entered with; or
+ * - holds: it stores the token on the task and lets the wait run its course, unless the upstream's
+ *   callback ends it first (api/upstream-callbacks.ts).
+ * Safe to repeat: every write is a monotonic transition, and a hold is conditional on the task as read.
  */
-import { awaitsAdmission, isQueued, isTerminal, keyframeKinds, type Task } from '../commons/domain/task.ts';
-import { classifyUpstreamFailure } from '../commons/domain/failure.ts';
+import { awaitsAdmission, isQueued, isTerminal, type Task } from '../commons/domain/task.ts';
+import { gatewayMs, isPollDue, waitSecondsUntil } from '../commons/domain/poll-schedule.ts';
 import { workflowWaitSeconds } from '../commons/domain/workflow-wait.ts';
 import { TransientUpstreamError, UpstreamRejectedError } from '../commons/errors.ts';
 import { submitTask, type SubmitDeps } from '../commons/services/submit.ts';
+import { nextReadOf, readUpstream, type UpstreamReadDeps } from '../commons/services/upstream-reads.ts';
 import type { Dispatcher } from '../commons/services/dispatch.ts';
-import { log } from '../commons/log.ts';
-import { systemClock, type Clock } from '../commons/clock.ts';
+import { systemClock } from '../commons/clock.ts';
 import type { TaskStore } from '../commons/ports/task-store.ts';
-import type { WorkflowInput } from '../commons/ports/workflow.ts';
-import type { UpstreamGeneration } from '../commons/ports/video-provider.ts';
+import type { NextStep, Workflow, WorkflowInput, WorkflowTurn } from '../commons/ports/workflow.ts';
 
-/** `wait` loops back after `waitSeconds`; `copy` stores the output; `completed`/`failed` end the execution. */
-export type NextStep = 'wait' | 'copy' | 'completed' | 'failed';
+export type { NextStep };
 
-export interface PollResult extends WorkflowInput {
-  next: NextStep;
-  /** The Wait state's SecondsPath: always a whole number of seconds (workflowWaitSeconds). */
+/** What the state machine hands a turn. */
+export interface PollInput extends WorkflowInput {
+  /** The token of the wait this turn ends or holds. */
+  taskToken: string;
+  /** The length the wait was entered with (its TimeoutSecondsPath): whole seconds. */
   waitSeconds: number;
+  /** Present when the previous wait ran out (its Catch): the read it was aimed at is due. */
+  woke?: unknown;
 }
 
-export interface PollDeps extends SubmitDeps {
+/** What a turn decided: the turn's result, and whether it keeps the wait it was entered with. */
+export interface PollResult extends WorkflowTurn {
+  hold: boolean;
+}
+
+export interface PollDeps extends SubmitDeps, Omit<UpstreamReadDeps, 'provider'> {
   tasks: TaskStore;
-  pollIntervalSeconds: number;
-  /** How often a generation the upstream failed on its own side is replaced by a new submit. */
-  upstreamResubmits: number;
   /** Admits a task recorded before the queue existed, whose workflow was started while it waited. */
   dispatcher: Pick<Dispatcher, 'admitAlone'>;
-  clock?: Clock;
+  workflow: Pick<Workflow, 'wake'>;
 }
 
-type Step = { next: NextStep; waitSeconds?: number };
+/** `waitSeconds` unset: the schedule's. */
+type Step = { next: NextStep; waitSeconds?: number; hold?: boolean };
 
-export async function pollTask(input: WorkflowInput, deps: PollDeps): Promise<PollResult> {
+const HOLD_ATTEMPTS = 3;
+
+/**
+ * A whole turn: decides, then ends the wait or holds it. A hold is written only if the task has not
+ * changed since the turn last read it: a callback that came in between, and found no wait to end, is then
+ * seen by the next look instead of being slept through.
+ */
+export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollResult> {
+  let turn = input;
+  for (let attempt = 1; ; attempt++) {
+    const result = await pollTask(turn, deps);
+    if (!result.hold) {
+      const { taskId, next, waitSeconds } = result;
+      // False: the wait ran out meanwhile (a slow turn); the run has moved on and its next turn looks afresh.
+      await deps.workflow.wake(input.taskToken, { taskId, next, waitSeconds });
+      return result;
+    }
+    const latest = await deps.tasks.get(input.taskId);
+    if (latest && isWaiting(latest)) {
+      const realMs = result.waitSeconds * 1000 * deps.polling.timeScale;
+      const until = new Date((deps.clock ?? systemClock)().getTime() + realMs).toISOString();
+      if (await deps.tasks.holdWait(input.taskId, { token: input.taskToken, until }, latest.version)) return result;
+    }
+    if (attempt >= HOLD_ATTEMPTS) throw new TransientUpstreamError(`Task ${input.taskId} kept changing while its workflow tried to wait.`);
+    // The task moved on (or changed) since: look again, without reading the upstream a second time.
+    turn = { ...input, woke: undefined };
+  }
+}
+
+/** The turn's decision, from the task as it is. */
+export async function pollTask(input: PollInput, deps: PollDeps): Promise<PollResult> {
   const task = await deps.tasks.get(input.taskId);
   if (!task) throw new Error(`Task ${input.taskId} does not exist.`);
-  const step = await advance(task, deps);
-  return { taskId: task.id, next: step.next, waitSeconds: workflowWaitSeconds(step.waitSeconds ?? deps.pollIntervalSeconds) };
+  const step = await advance(task, input, deps);
+  if (step.next !== 'wait') return { taskId: task.id, next: step.next, waitSeconds: workflowWaitSeconds(step.waitSeconds ?? 1), hold: false };
+  const wanted = step.waitSeconds === undefined ? undefined : workflowWaitSeconds(step.waitSeconds);
+  // Within a second of the wait the state was entered with: keep it, rather than pay a turn to change it.
+  const hold = step.hold === true || wanted === undefined || Math.abs(wanted - input.waitSeconds) <= 1;
+  return { taskId: task.id, next: 'wait', waitSeconds: hold ? input.waitSeconds : wanted, hold };
 }
 
-async function advance(task: Task, deps: PollDeps): Promise<Step> {
+async function advance(task: Task, input: PollInput, deps: PollDeps): Promise<Step> {
   if (isTerminal(task.status)) return { next: task.status as NextStep };
   if (task.status === 'copying') return { next: 'copy' }; // a replayed execution resumes the copy
   const now = (deps.clock ?? systemClock)();
-  if (now.getTime() > Date.parse(task.deadline)) {
-    const since = task.admittedAt ?? task.createdAt;
-    const minutes = Math.round((Date.parse(task.deadline) - Date.parse(since)) / 60_000);
-    const where = task.status === 'accepted' ? (task.admittedAt ? 'it was still being submitted' : 'it was still waiting for an upstream slot') : `status was ${task.status}`;
-    await deps.tasks.transition(task.id, {
-      to: 'failed',
-      failure: {
-        code: 'deadline_exceeded',
-        reason: `The generation did not finish within ${minutes} minutes (${where}). Try again later.`,
-      },
-    });
-    return { next: 'failed' };
-  }
-  if (task.status !== 'accepted') return followUpstream(task, deps);
-  if (isQueued(task)) return { next: 'wait' }; // no execution is started for a queued task; should one run, it waits
+  if (now.getTime() > Date.parse(task.deadline)) return failAtDeadline(task, deps);
+  if (task.status !== 'accepted') return followUpstream(task, input, now, deps);
+  if (isQueued(task)) return { next: 'wait', hold: true }; // no execution is started for a queued task; should one run, it waits
   // A task recorded before the queue existed has no ticket: its workflow takes a free slot for it.
-  if (awaitsAdmission(task) && !(await deps.dispatcher.admitAlone(task))) return { next: 'wait' };
-  return submitAdmitted(task.id, deps);
+  if (awaitsAdmission(task) && !(await deps.dispatcher.admitAlone(task))) return { next: 'wait', waitSeconds: deps.polling.schedule.minIntervalSeconds };
+  return submitAdmitted(task.id, now, deps);
 }
 
-async function submitAdmitted(taskId: string, deps: PollDeps): Promise<Step> {
+async function failAtDeadline(task: Task, deps: PollDeps): Promise<Step> {
+  const since = task.admittedAt ?? task.createdAt;
+  const minutes = Math.round((Date.parse(task.deadline) - Date.parse(since)) / 60_000);
+  const where = task.status === 'accepted' ? (task.admittedAt ? 'it was still being submitted' : 'it was still waiting for an upstream slot') : `status was ${task.status}`;
+  await deps.tasks.transition(task.id, {
+    to: 'failed',
+    failure: { code: 'deadline_exceeded', reason: `The generation did not finish within ${minutes} minutes (${where}). Try again later.` },
+  });
+  return { next: 'failed' };
+}
+
+async function submitAdmitted(taskId: string, now: Date, deps: PollDeps): Promise<Step> {
   const task = (await deps.tasks.get(taskId))!;
   try {
     const outcome = await submitTask(task, deps);
-    if (outcome.submitted) return { next: 'wait' };
+    if (outcome.submitted) return scheduled(outcome.task, now, deps);
     return { next: 'wait', waitSeconds: backoff(deps, outcome.wait.reason === 'rate' ? outcome.wait.retryAfterSeconds : undefined) };
   } catch (error) {
     if (error instanceof UpstreamRejectedError) return { next: 'failed' }; // submitTask recorded it
@@ -83,49 +126,38 @@ async function submitAdmitted(taskId: string, deps: PollDeps): Promise<Step> {
   }
 }
 
-async function followUpstream(task: Task, deps: PollDeps): Promise<Step> {
-  let generation: UpstreamGeneration;
-  try {
-    generation = await deps.provider.get(task.upstreamId!);
-  } catch (error) {
-    if (error instanceof TransientUpstreamError && error.rateLimited) {
-      return { next: 'wait', waitSeconds: backoff(deps, error.retryAfterSeconds) };
-    }
-    if (!(error instanceof UpstreamRejectedError)) throw error; // transient: retried by the state machine
-    await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
-    return { next: 'failed' };
+/**
+ * A submitted generation: read it when the wait that ended was aimed at a read that is due; after any
+ * other entry (the run's start, a wait another turn or a callback aimed) keep the wait as it was set.
+ */
+async function followUpstream(task: Task, input: PollInput, now: Date, deps: PollDeps): Promise<Step> {
+  const plan = await nextReadOf(task, deps);
+  if (input.woke === undefined || !plan) return { next: 'wait', hold: true };
+  const nowMs = gatewayMs(now, deps.polling.timeScale);
+  if (!isPollDue(plan.next, nowMs, plan.progress.lastReadAt ?? plan.progress.submittedAt)) {
+    // Early (a callback's read moved the plan), or past the ceiling: wait on to what is due next.
+    return { next: 'wait', waitSeconds: waitSecondsUntil(plan.next.at, nowMs) };
   }
-  switch (generation.state) {
-    case 'queued':
-      return { next: 'wait' };
-    case 'dreaming':
-      await deps.tasks.transition(task.id, { to: 'dreaming' });
-      return { next: 'wait' };
-    case 'failed': {
-      const failure = classifyUpstreamFailure(generation.failureReason, keyframeKinds(task.request));
-      if (failure.resubmittable && (task.resubmits ?? 0) < deps.upstreamResubmits) {
-        // A fault on the upstream's side (which refunds it): submitted again at once, in the slot it holds.
-        await deps.tasks.transition(task.id, { to: 'accepted', resubmitOf: task.upstreamId!, reason: failure.reason });
-        log({ level: 'warn', msg: 'upstream failed the generation on its side; submitting again', taskId: task.id, upstreamId: task.upstreamId });
-        return submitAdmitted(task.id, deps);
-      }
-      const tries = (task.resubmits ?? 0) + 1;
-      const reason = failure.resubmittable && tries > 1 ? `${failure.reason} (the upstream failed all ${tries} submits)` : failure.reason;
-      await deps.tasks.transition(task.id, { to: 'failed', failure: { code: failure.code, reason } });
-      return { next: 'failed' };
-    }
-    case 'completed':
-      // Some upstreams report completion a moment before the asset link exists: wait for the link.
-      if (!generation.videoUrl) return { next: 'wait' };
-      await deps.tasks.transition(task.id, {
-        to: 'copying',
-        assets: { videoUrl: generation.videoUrl, imageUrl: generation.imageUrl },
-      });
-      return { next: 'copy' };
-  }
+  const outcome = await readUpstream(task, deps);
+  if (outcome.next === 'resubmit') return submitAdmitted(task.id, now, deps);
+  if (outcome.next !== 'wait') return { next: outcome.next };
+  const step = await scheduled((await deps.tasks.get(task.id))!, now, deps);
+  return outcome.retryAfterSeconds === undefined ? step : { ...step, waitSeconds: Math.max(step.waitSeconds ?? 0, outcome.retryAfterSeconds) };
 }
 
-/** Waits at least one poll interval, longer when the upstream or the rate window asks for it. */
+/** The wait until the schedule's next read. */
+async function scheduled(task: Task, now: Date, deps: PollDeps): Promise<Step> {
+  const plan = await nextReadOf(task, deps);
+  if (!plan) return { next: 'wait', waitSeconds: deps.polling.schedule.minIntervalSeconds };
+  return { next: 'wait', waitSeconds: waitSecondsUntil(plan.next.at, gatewayMs(now, deps.polling.timeScale)) };
+}
+
+/** A task whose workflow may wait for it: still before copying, and not failed. */
+function isWaiting(task: Task): boolean {
+  return task.status === 'accepted' || task.status === 'submitted' || task.status === 'dreaming';
+}
+
+/** Waits at least the shortest poll interval, longer when the upstream or the rate window asks for it. */
 function backoff(deps: PollDeps, retryAfterSeconds: number | undefined): number {
-  return Math.max(deps.pollIntervalSeconds, retryAfterSeconds ?? 0);
+  return Math.max(deps.polling.schedule.minIntervalSeconds, retryAfterSeconds ?? 0);
 }

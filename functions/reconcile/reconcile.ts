@@ -119,6 +119,9 @@ async function republish(task: Task, deps: ReconcileDeps): Promise<number> {
 
 async function repair(task: Task, deps: ReconcileDeps): Promise<'ok' | 'started' | 'failed'> {
   const now = (deps.clock ?? systemClock)().getTime();
+  // A wait its workflow holds, not yet over, shows a live run without asking Step Functions: at scale the
+  // reconciler's DescribeExecution calls (a few a second allowed per account) are what runs out first.
+  if (waitsNow(task, now, deps.graceSeconds)) return 'ok';
   const { run, status } = await latestRun(task.id, deps.workflow);
   if (status === 'RUNNING') return 'ok';
   // Its run may have ended with the task, between our read of the task and of the run.
@@ -158,6 +161,14 @@ function failureFor(task: Task, status: RunStatus | undefined, run: number, now:
 
 function describe(status: RunStatus | undefined): string {
   return status === undefined ? 'never started' : `ended ${status.toLowerCase()}`;
+}
+
+/**
+ * The task's workflow holds a wait that ends less than the grace ago (or later): its run was alive when it
+ * wrote it, and a run that died since is found at the next run of the reconciler after that.
+ */
+function waitsNow(task: Task, now: number, graceSeconds: number): boolean {
+  return task.wait !== undefined && Date.parse(task.wait.until) + graceSeconds * 1000 > now;
 }
 
 /** The newest run of a task's workflow: runs are numbered, so the first missing number ends the search. */

@@ -22,7 +22,7 @@ import { acknowledge, resourceFinding } from '../nag.ts';
 import { ApiProtection, type ClientRateLimits } from './api-protection.ts';
 import { addGatewayResponses } from './gateway-responses.ts';
 import { publicBaseUrlProblem } from '../../functions/commons/domain/upstream-marker.ts';
-import { grantObjects, grantSecretValue, grantTable } from './permissions.ts';
+import { grantObjects, grantSecretValue, grantTable, grantWake } from './permissions.ts';
 import {
   capacityEnvironment,
   keyLimitEnvironment,
@@ -38,6 +38,13 @@ export interface GatewayApiProps {
   readonly table: ITableV2;
   readonly bucket: IBucket;
   readonly stateMachine: IStateMachine;
+  /**
+   * The state machine's ARN from its literal name (GenerationWorkflow.stateMachineArnFromName): the waits a
+   * callback ends are its executions'.
+   */
+  readonly stateMachineArnFromName: string;
+  /** The poll schedule's variables (GenerationWorkflow.pollingEnvironment): a callback reads the upstream as a poll would. */
+  readonly pollingEnvironment: Record<string, string>;
   readonly upstream: UpstreamSettings;
   readonly upstreamKey: ISecret;
   readonly generationTimeout: Duration;
@@ -160,13 +167,14 @@ export class GatewayApi extends Construct {
         ...keyLimitEnvironment(props.keyLimits ?? {}),
         ...upstreamEnv,
         ...offeredChoicesEnvironment(props.upstream),
+        ...props.pollingEnvironment,
         ...settingsEnvironment({ corsAllowedOrigins: corsOrigins.length > 0 ? corsOrigins : undefined }),
       },
     });
     grantTable(this.handler, props.table, {
       capacity: true,
       ownerTasks: true, // GET /luma/generations
-      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD'],
+      puts: ['TASK', 'IDEMPOTENCY', 'UPSTREAM', 'UPLOAD', 'STATS'],
       updates: ['SLOT', 'RATE', 'OWNER', 'KEYRATE', 'APIKEY'],
       // The claim of a request refused with 429 or failed inside the gateway; a finished task its owner deletes.
       deletes: ['IDEMPOTENCY', 'TASK'],
@@ -178,6 +186,7 @@ export class GatewayApi extends Construct {
     grantObjects(this.handler, props.bucket, ['s3:GetObject', 's3:DeleteObject'], 'generations/*'); // to presign output links, and delete them
     grantSecretValue(this.handler, props.upstreamKey);
     props.stateMachine.grantStartExecution(this.handler);
+    grantWake(this.handler, props.stateMachineArnFromName); // a callback ends the workflow's wait
     // A cancel stops the running run of the task's workflow, which it finds by describing the task's runs.
     const stop = props.stateMachine.grantExecution(this.handler, 'states:DescribeExecution', 'states:StopExecution');
     acknowledge(

@@ -128,3 +128,53 @@ export function offeredChoicesEnvironment(settings: UpstreamSettings): Record<st
 export function resubmitEnvironment(settings: UpstreamSettings): Record<string, string> {
   return settingsEnvironment({ upstreamResubmits: checkSetting('upstreamResubmits', settings.resubmits ?? defaultOf('upstreamResubmits')) });
 }
+
+/**
+ * When the workflow reads the upstream (functions/commons/domain/poll-schedule.ts). With callbacks the
+ * upstream's callback ends each wait and polling is a sparse fallback; without, polling is adaptive: the
+ * first poll near the typical time, then every `pollInterval` or more, never more than `maxPollsPerTask`.
+ */
+export interface PollingSettings {
+  /** The upstream calls back on each change (Luma does). @default true */
+  readonly upstreamCallbacks?: boolean;
+  /** While callbacks are expected, the longest a generation goes without a poll: whole seconds, 1 to 3600. @default 60 seconds */
+  readonly callbackFallback?: Duration;
+  /** Without callbacks: the typical time of a ray-2 5 s 720p generation, until recent completions say otherwise. @default 120 seconds */
+  readonly typicalPrior?: Duration;
+  /** No task is polled more often (a read on a callback is no poll). @default 40 */
+  readonly maxPollsPerTask?: number;
+}
+
+/** The polling settings as they stand after the synth's checks. */
+export interface CheckedPolling {
+  readonly upstreamCallbacks: boolean;
+  readonly callbackFallbackSeconds: number;
+  readonly typicalPriorSeconds: number;
+  readonly maxPollsPerTask: number;
+}
+
+/** The settings, checked against the catalogue's bounds (a bad value fails the synth, naming its context key). */
+export function checkPolling(settings: PollingSettings): CheckedPolling {
+  const fallback = settings.callbackFallback?.toSeconds({ integral: false }) ?? defaultOf('pollFallback');
+  const prior = settings.typicalPrior?.toSeconds({ integral: false }) ?? defaultOf('pollPrior');
+  return {
+    upstreamCallbacks: settings.upstreamCallbacks ?? defaultOf('upstreamCallbacks'),
+    callbackFallbackSeconds: checkSetting('pollFallback', fallback, 'callbackFallback (pollFallbackSeconds)'),
+    typicalPriorSeconds: checkSetting('pollPrior', prior, 'typicalPrior (pollPriorSeconds)'),
+    maxPollsPerTask: checkSetting('maxPollsPerTask', settings.maxPollsPerTask ?? defaultOf('maxPollsPerTask'), 'maxPollsPerTask'),
+  };
+}
+
+/**
+ * What the functions that read the upstream (Poll, and the API on a callback) need to know of the schedule;
+ * POLL_FALLBACK_SECONDS also goes to every function that starts a run: a run's first wait is it.
+ */
+export function pollingEnvironment(polling: CheckedPolling, pollIntervalSeconds: number): Record<string, string> {
+  return settingsEnvironment({
+    upstreamCallbacks: polling.upstreamCallbacks,
+    pollFallback: polling.callbackFallbackSeconds,
+    pollPrior: polling.typicalPriorSeconds,
+    maxPollsPerTask: polling.maxPollsPerTask,
+    pollInterval: pollIntervalSeconds,
+  });
+}

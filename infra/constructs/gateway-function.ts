@@ -17,6 +17,22 @@ export interface GatewayFunctionProps extends Pick<NodejsFunctionProps, 'environ
 }
 
 /**
+ * How every function is bundled (esbuild, through NodejsFunction); exported so that `npm run bench` builds
+ * its DynamoDB-only baseline exactly alike.
+ */
+export const GATEWAY_BUNDLING = {
+  target: 'node20',
+  minify: true,
+  // Error class names are the contract with the state machine's Retry/Catch: minifying must keep them.
+  keepNames: true,
+  sourceMap: true,
+  sourcesContent: false,
+  mainFields: ['module', 'main'],
+  // Some bundled CommonJS dependencies call require(); ESM output needs it defined.
+  banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+} as const;
+
+/**
  * The project's Lambda defaults in one place:
  * - Node.js 24, the latest Lambda runtime CDK knows (cdk-nag's AwsSolutions-L1), on arm64 (Graviton:
  *   about 20% cheaper per GB-second for this I/O-bound work);
@@ -47,20 +63,7 @@ export class GatewayFunction extends NodejsFunction {
       logGroup,
       loggingFormat: LoggingFormat.TEXT,
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node20',
-        minify: true,
-        // Error class names are the contract with the state machine's Retry/Catch: minifying must keep them.
-        keepNames: true,
-        logLevel: LogLevel.WARNING,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: ['module', 'main'],
-        externalModules: [],
-        // Some bundled CommonJS dependencies call require(); ESM output needs it defined.
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-      },
+      bundling: { format: OutputFormat.ESM, logLevel: LogLevel.WARNING, externalModules: [], ...GATEWAY_BUNDLING, mainFields: [...GATEWAY_BUNDLING.mainFields] },
     });
     // `tracing: ACTIVE` adds xray:PutTraceSegments and xray:PutTelemetryRecords on "*" to the role.
     acknowledge(

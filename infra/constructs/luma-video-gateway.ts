@@ -15,7 +15,7 @@ import { GatewayApi } from './api.ts';
 import { Observability } from './observability.ts';
 import type { GatewayFunction } from './gateway-function.ts';
 import type { ClientRateLimits } from './api-protection.ts';
-import type { CapacitySettings, KeyLimitSettings, UpstreamSettings } from './function-environment.ts';
+import type { CapacitySettings, KeyLimitSettings, PollingSettings, UpstreamSettings } from './function-environment.ts';
 import { acknowledge } from '../nag.ts';
 import { CORS_MAX_AGE_SECONDS, parseAllowedOrigins } from '../../functions/commons/domain/cors.ts';
 import { UPSTREAM_KEY_PLACEHOLDER_SECRET, secretArnForm } from '../../functions/commons/domain/upstream-key.ts';
@@ -50,8 +50,17 @@ export interface LumaVideoGatewayProps {
   readonly upstreamKey?: ISecret;
   /** How long a task may take from admission to its stored video before it fails with `deadline_exceeded`. @default 30 minutes */
   readonly generationTimeout?: Duration;
-  /** Wait between two polls of the upstream: whole seconds, 1 to 3600 (a Wait state's limits). @default 10 seconds */
+  /**
+   * The shortest wait between two polls when no callback is expected, and between tries of a deferred
+   * submit: whole seconds, 1 to 3600. @default 3 seconds
+   */
   readonly pollInterval?: Duration;
+  /**
+   * When the workflow reads the upstream: whether the upstream calls back (then polling is a sparse
+   * fallback), the fallback's interval, the prior typical time adaptive polling starts from, and the
+   * ceiling of polls per task. @default callbacks expected, a poll at least every 60 s, a prior of 120 s, 40 polls
+   */
+  readonly polling?: PollingSettings;
   /**
    * The upstream account's limits, which the gateway keeps below, and how long a task may wait for a slot.
    * @default 10 generations in flight, 20 creates a minute (Luma's Build tier), 24 hours in the queue
@@ -186,6 +195,7 @@ export class LumaVideoGateway extends Construct {
       upstreamKey: this.upstreamKey,
       generationTimeout: props.generationTimeout,
       pollInterval: props.pollInterval,
+      polling: props.polling,
       assetHostAllowlist: props.assetHostAllowlist,
       capacity: props.capacity,
       reconcileInterval: props.reconcileInterval,
@@ -194,6 +204,8 @@ export class LumaVideoGateway extends Construct {
       table: this.storage.table,
       bucket: this.storage.bucket,
       stateMachine: this.workflow.stateMachine,
+      stateMachineArnFromName: this.workflow.stateMachineArnFromName,
+      pollingEnvironment: this.workflow.pollingEnvironment,
       upstream,
       upstreamKey: this.upstreamKey,
       generationTimeout: this.workflow.generationTimeout,
@@ -279,13 +291,22 @@ function checkProps(props: LumaVideoGatewayProps): void {
   const each = (values: Record<string, unknown>, expected: string, is: (value: unknown) => boolean): void => {
     for (const [name, value] of Object.entries(values)) if (value !== undefined && !is(value)) fail(name, expected, value);
   };
-  const objects = { upstream: props.upstream, capacity: props.capacity, keyLimits: props.keyLimits, clientLimits: props.clientLimits, apiThrottle: props.apiThrottle };
+  const objects = {
+    upstream: props.upstream,
+    capacity: props.capacity,
+    keyLimits: props.keyLimits,
+    clientLimits: props.clientLimits,
+    apiThrottle: props.apiThrottle,
+    polling: props.polling,
+  };
   each(objects, 'an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value));
   const durations = {
     generationTimeout: props.generationTimeout,
     pollInterval: props.pollInterval,
     reconcileInterval: props.reconcileInterval,
     'capacity.queueTimeout': props.capacity?.queueTimeout,
+    'polling.callbackFallback': props.polling?.callbackFallback,
+    'polling.typicalPrior': props.polling?.typicalPrior,
   };
   each(durations, 'a Duration', (value) => value instanceof Duration);
   const numbers = {
@@ -299,6 +320,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
     'clientLimits.requestsPerAddress': props.clientLimits?.requestsPerAddress,
     'apiThrottle.rateLimit': props.apiThrottle?.rateLimit,
     'apiThrottle.burstLimit': props.apiThrottle?.burstLimit,
+    'polling.maxPollsPerTask': props.polling?.maxPollsPerTask,
   };
   each(numbers, 'a number', (value) => typeof value === 'number');
   each({ bucket: props.bucket }, 'an S3 bucket (an IBucket)', (value) => typeof (value as Partial<IBucket> | null)?.bucketName === 'string');
@@ -319,7 +341,7 @@ function checkProps(props: LumaVideoGatewayProps): void {
   };
   each(upstreamLists, 'a list of strings, or one string of entries separated by commas', (value) => typeof value === 'string' || isStringList(value));
   each({ assetHostAllowlist: props.assetHostAllowlist, corsAllowedOrigins: props.corsAllowedOrigins }, 'a list of strings', isStringList);
-  each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole }, 'true or false', (value) => typeof value === 'boolean');
+  each({ setAccountCloudWatchRole: props.setAccountCloudWatchRole, 'polling.upstreamCallbacks': props.polling?.upstreamCallbacks }, 'true or false', (value) => typeof value === 'boolean');
   if (props.eventBus !== undefined && typeof (props.eventBus as Partial<IEventBus> | null)?.eventBusArn !== 'string') {
     fail('eventBus', 'an EventBridge bus (an IEventBus)', props.eventBus);
   }

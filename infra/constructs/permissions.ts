@@ -19,7 +19,7 @@ export interface TableAccess {
    * Item kinds (key prefixes) the function writes whole with PutItem: `TASK` (every function moves tasks
    * on, with a conditional put of the whole item), `IDEMPOTENCY` (the API's claims), `UPSTREAM` (the
    * upstream's generations as the API's and the poll's submits record them), `UPLOAD` (the API's record of
-   * each upload it hands out). Fenced by
+   * each upload it hands out), `STATS` (recent generation times, which adaptive polling learns). Fenced by
    * `dynamodb:LeadingKeys`, so a function, the copy that parses the upstream's bytes included, cannot
    * write an API key, a slot or a counter whole.
    */
@@ -83,6 +83,16 @@ export function grantTable(fn: IFunction, table: ITableV2, access: TableAccess):
  */
 export function grantStartExecution(fn: IFunction, stateMachineArn: string): void {
   fn.addToRolePolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachineArn] }));
+}
+
+/**
+ * `states:SendTaskSuccess` on the generation workflow: ends one of its waits with the task token the wait
+ * was given (functions/commons/adapters/workflow.ts). Only success: the gateway never reports a wait as
+ * failed, nor sends heartbeats. Named by the literal ARN, as for StartExecution (the Poll it is granted to
+ * is invoked by the state machine).
+ */
+export function grantWake(fn: IFunction, stateMachineArn: string): void {
+  fn.addToRolePolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [stateMachineArn] }));
 }
 
 /** `events:PutEvents` on the one bus the gateway publishes to (infra/constructs/generation-events.ts). */

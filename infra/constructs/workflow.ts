@@ -8,6 +8,7 @@ import {
   Condition,
   DefinitionBody,
   Fail,
+  IntegrationPattern,
   JitterType,
   Pass,
   LogLevel,
@@ -15,10 +16,9 @@ import {
   StateMachineType,
   Succeed,
   TaskInput,
+  Timeout,
   JsonPath,
   type RetryProps,
-  Wait,
-  WaitTime,
   type IChainable,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -26,17 +26,22 @@ import { Construct } from 'constructs';
 import { GatewayFunction } from './gateway-function.ts';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { grantObjects, grantSecretValue, grantStartExecution, grantTable } from './permissions.ts';
+import { grantObjects, grantSecretValue, grantStartExecution, grantTable, grantWake } from './permissions.ts';
 import {
   capacityEnvironment,
+  checkPolling,
+  pollingEnvironment,
   resubmitEnvironment,
   upstreamEnvironment,
   type CapacitySettings,
+  type CheckedPolling,
+  type PollingSettings,
   type UpstreamSettings,
 } from './function-environment.ts';
 import { acknowledge, resourceFinding } from '../nag.ts';
 import { AssetPolicy } from '../../functions/commons/policy/asset-policy.ts';
 import { checkSetting, defaultOf, settingsEnvironment } from '../../functions/commons/settings/reader.ts';
+import { MAX_WORKFLOW_WAIT_SECONDS } from '../../functions/commons/domain/workflow-wait.ts';
 import { errorsRetriedBy } from '../../functions/commons/errors.ts';
 
 export interface WorkflowProps {
@@ -46,8 +51,13 @@ export interface WorkflowProps {
   readonly upstreamKey: ISecret;
   /** How long a task may take end to end before it fails with `deadline_exceeded`. @default 30 minutes */
   readonly generationTimeout?: Duration;
-  /** Wait between two polls of the upstream: whole seconds, 1 to 3600 (a Wait state's limits). @default 10 seconds */
+  /**
+   * The shortest wait between two polls when no callback is expected, and between tries of a deferred
+   * submit: whole seconds, 1 to 3600 (a callback task's timeout is whole seconds). @default 3 seconds
+   */
   readonly pollInterval?: Duration;
+  /** When the workflow reads the upstream: callbacks, the fallback and the adaptive schedule. @default callbacks, 60 s fallback */
+  readonly polling?: PollingSettings;
   /** The upstream account's limits, which the gateway keeps below. @default 10 in flight, 20 creates a minute */
   readonly capacity?: CapacitySettings;
   /** How often the reconciler looks for tasks whose workflow is gone, and for lost slots. @default 5 minutes */
@@ -63,12 +73,15 @@ export interface WorkflowProps {
 /** Step Functions keeps at most this many events in one execution's history; past it the execution fails. */
 export const EXECUTION_HISTORY_LIMIT = 25_000;
 /**
- * Events one round of the wait → poll loop writes: the Poll task (state entered, scheduled, started,
- * succeeded, state exited), the Choice (entered, exited) and the Wait (entered, exited).
+ * Events one turn of the wait writes, at most: the callback task (state entered, scheduled, started,
+ * submitted, then succeeded or timed out, state exited) and, when the turn ends its own wait or a callback
+ * does, the Choice (entered, exited).
  */
-export const EVENTS_PER_POLL_ROUND = 9;
+export const EVENTS_PER_POLL_ROUND = 8;
 /** Room for the rest of an execution: submit and copy steps, retries, the final states. */
 const HISTORY_RESERVE = 1_000;
+/** Turns the upstream's callbacks may add to a run, beyond the reads they count as: Luma calls back 2 or 3 times. */
+const CALLBACK_TURNS = 10;
 
 const COPY_TIMEOUT = Duration.minutes(15);
 const COPY_RETRIES = 3;
@@ -117,16 +130,18 @@ function worstRetryDelay(retry: RetryProps): Duration {
 /**
  * The generation workflow, a Standard state machine (the wait is minutes long, beyond Express's limit):
  *
- *   Poll ─► Next step? ─ wait ──► Wait ─► Poll …
- *                      ├ copy ──► Copy ─► Completed
- *                      ├ completed ─► Completed
- *                      └ failed ─► Failed
+ *   ┌► Wait for the generation ─► Next step? ─ wait ──┐ (back to the wait)
+ *   └─ its timeout (a turn) ┘                  ├ copy ──► Copy ─► Completed
+ *                                              ├ completed ─► Completed
+ *                                              └ failed ─► Failed
  *   any error (after retries) ─► Record failure ─► Failed
  *
- * An execution starts when its task is admitted (given an upstream slot): a queued task has none. Poll
- * submits the admitted task, reads the upstream and records each change; it owns the deadline, so the
- * loop is bounded by data as well as by the machine's own timeout. Transient errors retry with
- * capped exponential backoff and full jitter; permanent ones go straight to Record failure.
+ * An execution starts when its task is admitted (given an upstream slot): a queued task has none. Each
+ * wait is a callback task: Poll is invoked with its token, submits the admitted task or reads the upstream
+ * when a read is due, records each change, and ends the wait at once or holds it for its timeout; the
+ * upstream's callback to the API ends a held wait the moment the generation is done. Poll owns the
+ * deadline, so the loop is bounded by data as well as by the machine's own timeout. Transient errors retry
+ * with capped exponential backoff and full jitter; permanent ones go straight to Record failure.
  */
 export class GenerationWorkflow extends Construct {
   public readonly stateMachine: StateMachine;
@@ -147,6 +162,10 @@ export class GenerationWorkflow extends Construct {
   public readonly reconcileFunction: GatewayFunction;
   public readonly reconcileSchedule: Rule;
   public readonly generationTimeout: Duration;
+  /** The polling settings, checked; the API reads the upstream on callbacks with the same. */
+  public readonly polling: CheckedPolling;
+  /** The schedule's variables (functions/commons/domain/poll-schedule.ts), for whoever reads the upstream or starts a run. */
+  public readonly pollingEnvironment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
@@ -157,14 +176,18 @@ export class GenerationWorkflow extends Construct {
     const pollSeconds = (props.pollInterval ?? Duration.seconds(defaultOf('pollInterval'))).toSeconds({ integral: false });
     checkSetting('pollInterval', pollSeconds, 'pollInterval (pollIntervalSeconds)');
 
-    // At one poll a round, a generation that runs to its deadline must fit in one execution's history.
-    const rounds = Math.ceil(this.generationTimeout.toSeconds() / pollSeconds);
-    if (rounds * EVENTS_PER_POLL_ROUND + HISTORY_RESERVE > EXECUTION_HISTORY_LIMIT) {
-      const longest = Math.floor((EXECUTION_HISTORY_LIMIT - HISTORY_RESERVE) / EVENTS_PER_POLL_ROUND) * pollSeconds;
+    this.polling = checkPolling(props.polling ?? {});
+    // Every turn of the wait either reads the upstream (at most maxPollsPerTask reads), moves the wait to
+    // the next read (once per read, or per callback), retries a deferred submit (at most one per poll
+    // interval until the deadline), or waits out the hour a wait is capped at: a run that goes to its
+    // deadline must fit in one execution's history.
+    const turns =
+      2 * this.polling.maxPollsPerTask + CALLBACK_TURNS + Math.ceil(deadline / pollSeconds) + Math.ceil(deadline / MAX_WORKFLOW_WAIT_SECONDS);
+    if (turns * EVENTS_PER_POLL_ROUND + HISTORY_RESERVE > EXECUTION_HISTORY_LIMIT) {
       throw new Error(
-        `generationTimeoutMinutes ${this.generationTimeout.toMinutes({ integral: false })} at pollIntervalSeconds ${pollSeconds} could take ` +
-          `${rounds} poll rounds, more than one execution's ${EXECUTION_HISTORY_LIMIT} history events hold: ` +
-          `raise pollIntervalSeconds or keep the deadline under ${Math.floor(longest / 60)} minutes.`,
+        `generationTimeoutMinutes ${this.generationTimeout.toMinutes({ integral: false })} at pollIntervalSeconds ${pollSeconds} and maxPollsPerTask ` +
+          `${this.polling.maxPollsPerTask} could take ${turns} turns of the workflow's wait, more than one execution's ${EXECUTION_HISTORY_LIMIT} ` +
+          'history events hold: raise pollIntervalSeconds, lower maxPollsPerTask or shorten the deadline.',
       );
     }
 
@@ -189,24 +212,29 @@ export class GenerationWorkflow extends Construct {
     const capacityEnv = capacityEnvironment(props.capacity ?? {});
     // What a function that dispatches needs: the workflow it starts for each task it admits, and the
     // generation deadline, which starts at admission.
+    this.pollingEnvironment = pollingEnvironment(this.polling, pollSeconds);
+    // A run's first wait is the callback fallback (adapters/workflow.ts): every starter must start alike.
     const dispatchEnv = settingsEnvironment({
       stateMachineArn: this.stateMachineArnFromName,
       generationTimeout: this.generationTimeout.toSeconds(),
+      pollFallback: this.polling.callbackFallbackSeconds,
     });
     this.pollFunction = new GatewayFunction(this, 'PollFunction', {
       handlerDir: 'poll',
-      description: 'Submits an admitted task and polls the upstream, one workflow turn; hands freed slots on',
+      description: "Submits an admitted task and polls the upstream, one turn of the workflow's wait; hands freed slots on",
       environment: {
         ...tableEnv,
         ...capacityEnv,
         ...dispatchEnv,
-        ...settingsEnvironment({ bucketName: props.bucket.bucketName, pollInterval: pollSeconds }),
+        ...this.pollingEnvironment,
+        ...settingsEnvironment({ bucketName: props.bucket.bucketName }),
         ...upstreamEnvironment(props.upstream, props.upstreamKey),
         ...resubmitEnvironment(props.upstream),
       },
     });
-    grantTable(this.pollFunction, props.table, { capacity: true, puts: ['TASK', 'UPSTREAM'], updates: ['SLOT', 'RATE', 'OWNER'] });
+    grantTable(this.pollFunction, props.table, { capacity: true, puts: ['TASK', 'UPSTREAM', 'STATS'], updates: ['SLOT', 'RATE', 'OWNER'] });
     grantStartExecution(this.pollFunction, this.stateMachineArnFromName);
+    grantWake(this.pollFunction, this.stateMachineArnFromName); // a turn ends its own wait
     grantObjects(this.pollFunction, props.bucket, ['s3:GetObject'], 'inputs/*'); // to presign keyframes
     grantSecretValue(this.pollFunction, props.upstreamKey);
 
@@ -261,19 +289,30 @@ export class GenerationWorkflow extends Construct {
     });
     recordFailure.next(failed);
 
-    const poll = this.invoke('Poll', this.pollFunction, recordFailure, {
-      transient: { errors: RETRY.pollTransient, interval: Duration.seconds(5), maxAttempts: 6, maxDelay: Duration.seconds(60) },
-      // Poll is safe to repeat: every write is a monotonic transition, and a submit is fenced by its lease.
-      invokeErrors: [...RETRY.invokeFailed, ...RETRY.outcomeUnknown],
-    });
     const copyTransient = { errors: RETRY.copyTransient, interval: Duration.seconds(5), maxAttempts: COPY_RETRIES, maxDelay: Duration.seconds(30) };
     const copy = this.invoke('Copy', this.copyFunction, recordFailure, { transient: copyTransient, invokeErrors: RETRY.invokeFailed });
     copy.next(completed);
 
-    const wait = new Wait(this, 'Wait', { time: WaitTime.secondsPath('$.waitSeconds') });
-    wait.next(poll);
+    // The wait: a callback task whose timeout is the wait the last turn asked for. Poll is invoked at the
+    // start of each wait with its token, and ends it at once or holds it; the upstream's callback (the API)
+    // ends a held one early; its timeout is caught back into the same state, so a turn is one state.
+    const wait = new LambdaInvoke(this, 'Wait for the generation', {
+      lambdaFunction: this.pollFunction,
+      integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: TaskInput.fromObject({ taskToken: JsonPath.taskToken, taskId: JsonPath.stringAt('$.taskId'), state: JsonPath.entirePayload }),
+      taskTimeout: Timeout.at('$.waitSeconds'),
+      retryOnServiceExceptions: false,
+    });
+    this.addRetries(wait, {
+      transient: { errors: RETRY.pollTransient, interval: Duration.seconds(5), maxAttempts: 6, maxDelay: Duration.seconds(60) },
+      // Poll is safe to repeat: every write is a monotonic transition, and a submit is fenced by its lease.
+      invokeErrors: [...RETRY.invokeFailed, ...RETRY.outcomeUnknown],
+    });
+    // Catchers are tried in order: the wait's own timeout first (the turn's `woke`), everything else after.
+    wait.addCatch(wait, { errors: ['States.Timeout'], resultPath: '$.woke' });
+    wait.addCatch(recordFailure, { errors: ['States.ALL'], resultPath: '$.error' });
 
-    poll.next(
+    wait.next(
       new Choice(this, 'Next step?')
         .when(Condition.stringEquals('$.next', 'wait'), wait)
         .when(Condition.stringEquals('$.next', 'copy'), copy)
@@ -293,7 +332,7 @@ export class GenerationWorkflow extends Construct {
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineName: this.stateMachineName,
       stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(poll),
+      definitionBody: DefinitionBody.fromChainable(wait),
       // Poll enforces the deadline and records it; this uncatchable backstop must never cut short a copy
       // that starts at the deadline, so it leaves room for every copy attempt and its backoff, and for one
       // stretch of Lambda throttling.
@@ -366,18 +405,19 @@ export class GenerationWorkflow extends Construct {
    * A Lambda step: result in `$`; the step's transient errors retried with full jitter, then the invoke's
    * own failures, then Lambda throttling on its schedule of minutes; everything else to `onError`.
    */
-  private invoke(
-    id: string,
-    fn: GatewayFunction,
-    onError: IChainable,
-    retry: { transient: { errors: string[]; interval: Duration; maxAttempts: number; maxDelay: Duration }; invokeErrors: string[] },
-  ): LambdaInvoke {
+  private invoke(id: string, fn: GatewayFunction, onError: IChainable, retry: StepRetries): LambdaInvoke {
     const step = new LambdaInvoke(this, id, {
       lambdaFunction: fn,
       payload: TaskInput.fromObject({ taskId: JsonPath.stringAt('$.taskId') }),
       outputPath: '$.Payload',
       retryOnServiceExceptions: false,
     });
+    this.addRetries(step, retry);
+    step.addCatch(onError, { errors: ['States.ALL'], resultPath: '$.error' });
+    return step;
+  }
+
+  private addRetries(step: LambdaInvoke, retry: StepRetries): void {
     step.addRetry({ ...retry.transient, backoffRate: 2, jitterStrategy: JitterType.FULL });
     step.addRetry({
       errors: retry.invokeErrors,
@@ -388,7 +428,10 @@ export class GenerationWorkflow extends Construct {
       jitterStrategy: JitterType.FULL,
     });
     step.addRetry(THROTTLED_RETRY);
-    step.addCatch(onError, { errors: ['States.ALL'], resultPath: '$.error' });
-    return step;
   }
+}
+
+interface StepRetries {
+  transient: { errors: string[]; interval: Duration; maxAttempts: number; maxDelay: Duration };
+  invokeErrors: string[];
 }

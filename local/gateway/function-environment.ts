@@ -40,6 +40,9 @@ export function localEnvironment(
 ): Record<string, string> {
   const env = { ...environment, ...sharedEnv };
   delete env.NODE_OPTIONS; // process-wide in a worker; source maps are for AWS logs
+  // The poll schedule measures time on the gateway's clock (functions/commons/domain/poll-schedule.ts);
+  // its own seconds, like every wait, are scaled by the local Step Functions.
+  env.LOCAL_TIME_SCALE = String(scale.factor);
   if (env.LUMA_BASE_URL) env.LUMA_BASE_URL = upstreamBaseUrl;
   if (env.PUBLIC_BASE_URL !== undefined) env.PUBLIC_BASE_URL = publicBaseUrl ?? '';
   // The upstream serves its assets from its own origin (the simulator: http://127.0.0.1:<port>): allow

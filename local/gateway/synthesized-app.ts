@@ -17,7 +17,7 @@ import type { LocalGatewayOptions } from '../gateway.ts';
 
 /** The options that are deployment settings, as the CDK context keys a deploy would set. */
 export function synthContext(
-  options: Pick<LocalGatewayOptions, 'upstreamChoices' | 'upstreamResubmits' | 'edgeLimits' | 'corsAllowedOrigins' | 'exampleConsumer'>,
+  options: Pick<LocalGatewayOptions, 'upstreamChoices' | 'upstreamResubmits' | 'edgeLimits' | 'corsAllowedOrigins' | 'exampleConsumer' | 'upstreamCallbacks'>,
 ): Record<string, unknown> {
   const context: Record<string, unknown> = {};
   for (const name of GENERATION_OPTION_NAMES) {
@@ -26,6 +26,7 @@ export function synthContext(
     if (allowed !== undefined && allowed !== '') context[GENERATION_OPTIONS[name].allowedContext] = allowed;
   }
   if (options.upstreamResubmits !== undefined) context.upstreamResubmits = options.upstreamResubmits;
+  if (options.upstreamCallbacks !== undefined) context.upstreamCallbacks = options.upstreamCallbacks;
   const edge = options.edgeLimits ?? {};
   const edgeContext = { clientRequestsPerMinute: edge.requestsPerKey, ipRequestsPerMinute: edge.requestsPerAddress, apiRateLimit: edge.rateLimit, apiBurstLimit: edge.burstLimit };
   for (const [key, value] of Object.entries(edgeContext)) if (value !== undefined) context[key] = value;

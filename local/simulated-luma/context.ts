@@ -47,6 +47,12 @@ export interface SimCreatedGeneration {
   createdAt: string;
 }
 
+/** A GET of one of our generations: when it came (the simulator's clock, epoch ms) and what state it answered. */
+export interface SimRead {
+  atMs: number;
+  state: string;
+}
+
 export interface SimContext {
   apiKey: string;
   clock: SimClock;
@@ -70,7 +76,11 @@ export interface SimContext {
   /** The fault PRNG; every fault decision draws from it, in request order. */
   random: () => number;
   created: SimCreatedGeneration[];
+  /** Every GET of each of our generations, by id: `npm run bench` counts the polls. */
+  reads: Map<string, SimRead[]>;
   otherClients: boolean;
+  /** False: no callback is ever sent (SIM_CALLBACKS=0). */
+  sendsCallbacks: boolean;
   callbacks: CallbackScheduler;
 }
 
@@ -101,7 +111,7 @@ export function sendInjectedError(ctx: SimContext, res: ServerResponse, kind: Fa
 /** Schedules the callbacks of the record's state changes at or after `sinceMs`, if it has a callback_url. */
 export function scheduleCallbacks(ctx: SimContext, record: SimGenerationRecord, sinceMs: number): void {
   const url = record.request.callback_url;
-  if (!url) return;
+  if (!url || !ctx.sendsCallbacks) return;
   for (const change of stateChangesMs(record, ctx.timing)) {
     if (change.atMs < sinceMs) continue;
     // Rendered as GET renders it at the instant of the change, however late the timer fires.

@@ -47,6 +47,8 @@ export interface SimulatedLumaFaults {
   seed?: number;
   /** SIM_OTHER_CLIENTS (0 or 1): the account is shared with other clients; default true. */
   otherClients?: boolean;
+  /** SIM_CALLBACKS (0 or 1): callbacks are sent, as Luma sends them; 0: none, as if every one were lost. Default true. */
+  callbacks?: boolean;
 }
 
 /** mulberry32: a small, fast, seedable PRNG; returns numbers in [0, 1). */
@@ -84,7 +86,7 @@ export function cutLength(size: number, u: number): number {
 }
 
 /**
- * Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT, SIM_SEED and SIM_OTHER_CLIENTS (the
+ * Reads SIM_FAULT_RATE, SIM_FAULTS, SIM_HANG_MS, SIM_MAX_CONCURRENT, SIM_SEED, SIM_OTHER_CLIENTS and SIM_CALLBACKS (the
  * settings catalogue's bounds); unset or empty means the default.
  */
 export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefined>): SimulatedLumaFaults {
@@ -104,6 +106,8 @@ export function simulatedLumaFaultsFromEnv(env: Record<string, string | undefine
   if (seed !== undefined) faults.seed = seed;
   const otherClients = settings.choice('simOtherClients');
   if (otherClients !== undefined) faults.otherClients = otherClients === '1';
+  const callbacks = settings.choice('simCallbacks');
+  if (callbacks !== undefined) faults.callbacks = callbacks === '1';
   return faults;
 }
 

@@ -105,6 +105,7 @@ export async function handleCreate(ctx: SimContext, req: IncomingMessage, res: S
   if (injectedFailure) ctx.counters.injected.generation_fail += 1;
   ctx.counters.maxConcurrent = Math.max(ctx.counters.maxConcurrent, activeNow);
   ctx.created.push({ id: record.id, prompt: request.prompt, outcome: record.outcome, createdAt: record.created_at });
+  ctx.reads.set(record.id, []);
   const answer = answerOfCreate(ctx, request.prompt, fault);
   if (answer === 'lost') return void res.destroy();
   if (answer === 'held') return holdThenDrop(ctx, res);
@@ -178,7 +179,10 @@ export function handleGet(ctx: SimContext, res: ServerResponse, id: string): voi
   if (fault) return sendInjectedError(ctx, res, fault);
   const record = ctx.records.get(id);
   if (!record) throw new HttpError(404, DETAIL_NOT_FOUND);
-  sendJson(res, 200, renderGeneration(record, ctx.clock.now(), ctx.timing, ctx.baseUrl));
+  const now = ctx.clock.now();
+  const generation = renderGeneration(record, now, ctx.timing, ctx.baseUrl);
+  ctx.reads.get(id)?.push({ atMs: now, state: generation.state });
+  sendJson(res, 200, generation);
 }
 
 /**

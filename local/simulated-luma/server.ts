@@ -7,7 +7,7 @@ import { closeServer as closeListener, listenOnLoopback } from '../loopback-http
 import { DEFAULT_ASSETS_DIR, serveAsset } from './assets.ts';
 import { CALLBACK_RETRY_DELAY_MS, CALLBACK_TIMEOUT_MS, CallbackScheduler } from './callbacks.ts';
 import { DETAIL_INVALID_API_KEY } from './contract.ts';
-import { countActive, persist, scheduleCallbacks, type SimClock, type SimContext, type SimCreatedGeneration, type SimulatedLumaStats } from './context.ts';
+import { countActive, persist, scheduleCallbacks, type SimClock, type SimContext, type SimCreatedGeneration, type SimRead, type SimulatedLumaStats } from './context.ts';
 import { emptyFaultCounts, mulberry32, validatedFaults, type SimulatedLumaFaults } from './faults.ts';
 import {
   addForeignGeneration,
@@ -49,6 +49,8 @@ export interface SimulatedLuma {
   stats(): SimulatedLumaStats;
   /** Every generation this instance created through HTTP, in creation order (deleted ones included); as long as `stats().creates`. */
   generations(): SimCreatedGeneration[];
+  /** Every GET of one of those generations, in order: when it came, and the state it answered. */
+  reads(id: string): SimRead[];
   /**
    * Adds a generation made by another client of the account (for tests): listed, persisted and called
    * back like any other, but not ours. `request.model` defaults to ray-2; Luma's defaults fill the rest.
@@ -107,7 +109,9 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     faults: validatedFaults(options),
     random: () => 0,
     created: [],
+    reads: new Map(),
     otherClients: options.otherClients ?? true,
+    sendsCallbacks: options.callbacks ?? true,
     callbacks: undefined as unknown as CallbackScheduler,
   };
   ctx.callbacks = new CallbackScheduler(
@@ -137,6 +141,7 @@ export async function startSimulatedLuma(options: SimulatedLumaOptions): Promise
     seed: ctx.faults.seed,
     stats: () => ({ ...ctx.counters, injected: { ...ctx.counters.injected }, callbacks: { ...ctx.counters.callbacks } }),
     generations: () => ctx.created.map((entry) => ({ ...entry })),
+    reads: (id) => [...(ctx.reads.get(id) ?? [])],
     addForeignGeneration: (request, foreignOptions) => addForeignGeneration(ctx, request, foreignOptions),
     close: () => closeServer(server, ctx),
   };

@@ -10,14 +10,29 @@ import { MAX_TIMER_MS, type TimeScale } from '../time-scale.ts';
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::local:wait';
 const LAMBDA_INVOKE_RESOURCE = /^arn:[^:]+:states:::lambda:invoke$/;
+const LAMBDA_CALLBACK_RESOURCE = /^arn:[^:]+:states:::lambda:invoke\.waitForTaskToken$/;
+/** The context object's task token: only a callback task's Parameters may read it (see taskTokenReferences). */
+const TASK_CONTEXT = '$$.Task';
+const TASK_TOKEN = '$$.Task.Token';
 const LAMBDA_FUNCTION_ARN = /^arn:[^:]+:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/;
 
 /** What a (possibly rewritten) Task state does when the library calls our local handler. */
 export type TaskKind =
   | { kind: 'wait'; stateName: string; scaled: boolean }
   | { kind: 'lambda-invoke'; stateName: string }
+  | { kind: 'lambda-callback'; stateName: string }
   | { kind: 'lambda-arn'; stateName: string; functionArn: string };
 export type WaitTask = Extract<TaskKind, { kind: 'wait' }>;
+
+/**
+ * What a callback task's rewritten Parameters make of its input: the original Parameters, and its
+ * timeouts resolved from the state's input (after InputPath) when they are paths.
+ */
+export interface CallbackParameters {
+  parameters: unknown;
+  timeoutSeconds?: unknown;
+  heartbeatSeconds?: unknown;
+}
 
 export interface PreparedDefinition {
   definition: AslDefinition;
@@ -53,10 +68,16 @@ export function validateDefinition(definition: object, stateMachineArn: string):
  *   scaled: Lambda code runs in real time.
  * - Definition-level TimeoutSeconds is scaled, and capped at what a Node timer holds (the library's
  *   timer would fire at once beyond it): the library times the execution out with ExecutionTimeoutError.
+ * - A callback task (`lambda:invoke.waitForTaskToken`) gets Parameters that hold its own under `parameters`
+ *   and its TimeoutSeconds(Path) and HeartbeatSeconds(Path) beside them, which our handler enforces on the
+ *   local time scale (local/step-functions/callback-wait.ts); the library's own timeout is set out of reach.
+ *   Its Retry and Catch blocks that name States.Timeout also name States.HeartbeatTimeout: in AWS the first
+ *   matches both.
  */
 export function prepareDefinition(original: AslDefinition, scale: TimeScale): PreparedDefinition {
   const definition = structuredClone(original);
   const tasks = new Map<string, TaskKind>();
+  assertTaskTokenUse(definition);
   prepareStates(definition, scale, tasks);
   if (definition.TimeoutSeconds !== undefined) {
     definition.TimeoutSeconds = Math.min(scale.seconds(definition.TimeoutSeconds), MAX_TIMER_SECONDS);
@@ -76,9 +97,11 @@ function prepareState(name: string, state: AslState, scale: TimeScale, tasks: Ma
     case 'Wait':
       registerTask(tasks, { kind: 'wait', stateName: name, scaled: state.Timestamp === undefined && state.TimestampPath === undefined });
       return waitAsTask(state);
-    case 'Task':
-      registerTask(tasks, classifyTask(name, state.Resource));
-      return withTaskTimeout(state);
+    case 'Task': {
+      const task = classifyTask(name, state.Resource);
+      registerTask(tasks, task);
+      return task.kind === 'lambda-callback' ? callbackAsTask(name, state) : withTaskTimeout(state);
+    }
     case 'Map':
       for (const nested of [state.Iterator, state.ItemProcessor]) if (nested) prepareStates(nested, scale, tasks);
       return state;
@@ -98,10 +121,11 @@ function registerTask(tasks: Map<string, TaskKind>, task: TaskKind): void {
 
 function classifyTask(stateName: string, resource: string | undefined): TaskKind {
   if (resource && LAMBDA_INVOKE_RESOURCE.test(resource)) return { kind: 'lambda-invoke', stateName };
+  if (resource && LAMBDA_CALLBACK_RESOURCE.test(resource)) return { kind: 'lambda-callback', stateName };
   if (resource && LAMBDA_FUNCTION_ARN.test(resource)) return { kind: 'lambda-arn', stateName, functionArn: resource };
   throw new Error(
     `Task state '${stateName}' uses resource '${String(resource)}'; the local Step Functions only runs ` +
-      'arn:aws:states:::lambda:invoke and Lambda function ARNs',
+      'arn:aws:states:::lambda:invoke, arn:aws:states:::lambda:invoke.waitForTaskToken and Lambda function ARNs',
   );
 }
 
@@ -126,3 +150,54 @@ function scaleRetrier(retrier: AslRetrier, scale: TimeScale): AslRetrier {
   return scaled;
 }
 
+
+/**
+ * A callback task as the library runs it: see prepareDefinition. The library's validator has checked that
+ * its static timeouts are whole seconds; AWS's also wants HeartbeatSeconds below TimeoutSeconds.
+ */
+function callbackAsTask(name: string, task: AslState): AslState {
+  const { TimeoutSeconds, TimeoutSecondsPath, HeartbeatSeconds, HeartbeatSecondsPath, Parameters, ...rest } = task;
+  if (!taskTokenReferences(Parameters)) {
+    // AWS accepts such a task, which then waits for a token nobody was given until it times out: refused here.
+    throw new Error(`Task state '${name}' waits for a task token but its Parameters never pass on ${TASK_TOKEN}`);
+  }
+  if (typeof TimeoutSeconds === 'number' && typeof HeartbeatSeconds === 'number' && HeartbeatSeconds >= TimeoutSeconds) {
+    throw new Error(`Task state '${name}': HeartbeatSeconds (${HeartbeatSeconds}) must be smaller than TimeoutSeconds (${TimeoutSeconds})`);
+  }
+  const parameters: Record<string, unknown> = { parameters: Parameters };
+  if (TimeoutSeconds !== undefined) parameters.timeoutSeconds = TimeoutSeconds;
+  else if (TimeoutSecondsPath !== undefined) parameters['timeoutSeconds.$'] = TimeoutSecondsPath;
+  if (HeartbeatSeconds !== undefined) parameters.heartbeatSeconds = HeartbeatSeconds;
+  else if (HeartbeatSecondsPath !== undefined) parameters['heartbeatSeconds.$'] = HeartbeatSecondsPath;
+  const rewritten: AslState = { ...rest, Parameters: parameters, TimeoutSeconds: MAX_TIMER_SECONDS };
+  // The library tests `'Retry' in state`: a field is set only when the state has it.
+  if (rest.Retry) rewritten.Retry = rest.Retry.map((retrier) => ({ ...retrier, ErrorEquals: withHeartbeatTimeout(retrier.ErrorEquals) }));
+  const catchers = rest.Catch as { ErrorEquals: string[] }[] | undefined;
+  if (catchers) rewritten.Catch = catchers.map((catcher) => ({ ...catcher, ErrorEquals: withHeartbeatTimeout(catcher.ErrorEquals) }));
+  return rewritten;
+}
+
+function withHeartbeatTimeout(errors: string[]): string[] {
+  return errors.includes('States.Timeout') && !errors.includes('States.HeartbeatTimeout') ? [...errors, 'States.HeartbeatTimeout'] : errors;
+}
+
+/**
+ * `$$.Task` is read only in a callback task's Parameters. The local runtime hands out a task's token when
+ * its Parameters read it, just before the task starts (local/step-functions/task-tokens.ts), so a read
+ * anywhere else (another state, a ResultSelector) would be handed a token no task waits on. AWS has no
+ * `$$.Task` outside a callback task either; it fails such a read at run time, this refuses it at load.
+ */
+function assertTaskTokenUse(document: AslDefinition): void {
+  for (const [name, state] of Object.entries(document.States)) {
+    const { Parameters, Iterator, ItemProcessor, Branches, ...rest } = state;
+    const callback = typeof state.Resource === 'string' && LAMBDA_CALLBACK_RESOURCE.test(state.Resource);
+    if (JSON.stringify(rest).includes(TASK_CONTEXT) || (!callback && JSON.stringify(Parameters ?? null).includes(TASK_CONTEXT))) {
+      throw new Error(`State '${name}' reads ${TASK_CONTEXT} outside a waitForTaskToken task's Parameters`);
+    }
+    for (const nested of [Iterator, ItemProcessor, ...(Branches ?? [])]) if (nested) assertTaskTokenUse(nested);
+  }
+}
+
+function taskTokenReferences(value: unknown): boolean {
+  return JSON.stringify(value ?? null).includes(TASK_TOKEN);
+}

@@ -11,7 +11,7 @@ import { STATES_PAYLOAD_BYTES, awsLimitErrors } from '../aws-limits.ts';
 import type { AslDefinition } from '../asl.ts';
 import { ExecutionLimits, type CountedKind, type LibEvent } from '../execution-limits.ts';
 import { TimeScale } from '../time-scale.ts';
-import { prepareDefinition, validateDefinition, type TaskKind, type WaitTask } from './definition.ts';
+import { prepareDefinition, validateDefinition, type TaskKind } from './definition.ts';
 import {
   EXECUTION_ARN,
   EXECUTION_NAME,
@@ -32,17 +32,9 @@ import {
   type StartExecutionInput,
 } from './records.ts';
 import { StateFile } from './state-file.ts';
-import {
-  assertPayloadSize,
-  lambdaTaskError,
-  msUntil,
-  sleep,
-  statesRuntimeError,
-  toJson,
-  waitSeconds,
-  type LibJson,
-  type LocalHandler,
-} from './tasks.ts';
+import { TaskRunner } from './task-runner.ts';
+import { TaskTokens } from './task-tokens.ts';
+import type { LibJson } from './tasks.ts';
 
 export interface LocalStepFunctionsOptions {
   stateMachineArn: string;
@@ -51,7 +43,8 @@ export interface LocalStepFunctionsOptions {
   /** Invoke a Lambda by the ARN/name found in a Task state; resolves with the handler's return value, rejects with an Error whose `name` is the Lambda errorType (e.g. 'TransientUpstreamError') and `message` the errorMessage. */
   invokeLambda(functionArn: string, payload: unknown): Promise<unknown>;
   /**
-   * Multiplies every Wait, every Retry interval and the definition's TimeoutSeconds (local/time-scale.ts);
+   * Multiplies every Wait, every Retry interval, the definition's TimeoutSeconds and a callback task's
+   * TimeoutSeconds and HeartbeatSeconds once its function has returned (local/time-scale.ts);
    * e.g. 0.01. Default 1. A Wait's seconds must still be a whole number, as in AWS: the scale applies after
    * that check, so `1` at 0.01 waits 10 ms.
    */
@@ -70,14 +63,17 @@ interface LiveExecution {
 
 export class LocalStepFunctions {
   readonly stateMachineArn: string;
-  private readonly invokeLambda: LocalStepFunctionsOptions['invokeLambda'];
   private readonly scale: TimeScale;
+  private readonly tokens = new TaskTokens();
+  private readonly runner: TaskRunner;
   private readonly machine: LibStateMachine;
   private readonly tasks: Map<string, TaskKind>;
   private readonly stateMachineName: string;
   private readonly executionArnPrefix: string;
   private readonly executions = new Map<string, ExecutionRecord>();
   private readonly live = new Map<string, LiveExecution>();
+  /** State transitions per execution, as AWS bills them: every state entered, every retry (this run only). */
+  private readonly transitionCounts = new Map<string, number>();
   private readonly stateFile: StateFile | undefined;
   private readonly logLine: (line: string) => void;
   private closing = false;
@@ -85,8 +81,8 @@ export class LocalStepFunctions {
 
   constructor(options: LocalStepFunctionsOptions) {
     this.stateMachineArn = options.stateMachineArn;
-    this.invokeLambda = options.invokeLambda;
     this.scale = new TimeScale(options.timeScale ?? 1);
+    this.runner = new TaskRunner({ invokeLambda: options.invokeLambda, scale: this.scale, tokens: this.tokens });
     this.logLine = safeLogger(options.log);
     const [, partition, region, account, name] = STATE_MACHINE_ARN.exec(options.stateMachineArn) ?? [];
     if (!name) throw new Error(`Not a state machine ARN: ${options.stateMachineArn}`);
@@ -178,6 +174,29 @@ export class LocalStepFunctions {
       .map(listItem);
   }
 
+  /** SendTaskSuccess: the callback task waiting on `taskToken` ends with `output` (a JSON text) as its result. */
+  sendTaskSuccess(taskToken: unknown, output: unknown): void {
+    this.tokens.sendTaskSuccess(taskToken, output);
+  }
+
+  /** SendTaskFailure: the callback task waiting on `taskToken` fails with `error` and `cause`, as a Lambda error would. */
+  sendTaskFailure(taskToken: unknown, error?: unknown, cause?: unknown): void {
+    this.tokens.sendTaskFailure(taskToken, error, cause);
+  }
+
+  /** SendTaskHeartbeat: restarts the HeartbeatSeconds clock of the callback task waiting on `taskToken`. */
+  sendTaskHeartbeat(taskToken: unknown): void {
+    this.tokens.sendTaskHeartbeat(taskToken);
+  }
+
+  /**
+   * The state transitions an execution made, as AWS bills them (each state entered, each retry), since
+   * this instance started it; undefined for one it never ran. What a history would show, for measurements.
+   */
+  transitions(executionArn: string): number | undefined {
+    return this.transitionCounts.get(executionArn);
+  }
+
   /** Resolves once every change so far is on disk: AWS acknowledges a start only when it is durable. */
   async persisted(): Promise<void> {
     await this.stateFile?.flush();
@@ -223,9 +242,10 @@ export class LocalStepFunctions {
       // Lambda would start inside the caller's startExecution() call.
       await new Promise((resolve) => setImmediate(resolve));
       if (signal.aborted) return;
+      const tokens = this.tokens.forExecution();
       const run = this.machine.run(JSON.parse(record.input) as LibJson, {
-        overrides: { taskResourceLocalHandlers: this.taskHandlers(signal) },
-        context: executionContext(record, this.stateMachineName),
+        overrides: { taskResourceLocalHandlers: this.runner.handlers(this.tasks.values(), signal, tokens) },
+        context: { ...executionContext(record, this.stateMachineName), Task: tokens.context },
       });
       live.abortRun = run.abort;
       const watched = this.watchEvents(record, run.eventLogs);
@@ -263,60 +283,6 @@ export class LocalStepFunctions {
     this.logLine(`${record.name}: ${record.status}${record.error ? ` (${record.error})` : ''}`);
   }
 
-  private taskHandlers(signal: AbortSignal): Record<string, LocalHandler> {
-    const handlers: Record<string, LocalHandler> = {};
-    for (const task of this.tasks.values()) handlers[task.stateName] = (input) => this.runTask(task, input, signal);
-    return handlers;
-  }
-
-  private async runTask(task: TaskKind, input: LibJson, signal: AbortSignal): Promise<LibJson> {
-    // Events are judged on microtasks: one turn of the event loop lets every event so far be judged, so
-    // an execution past a limit never invokes another function.
-    await new Promise((resolve) => setImmediate(resolve));
-    // The library re-enters a Retry after an abort (its sleep resolves early), so refuse here.
-    if (signal.aborted) throw statesRuntimeError('The execution was stopped');
-    if (task.kind === 'wait') return this.runWait(task, input, signal);
-    // What Parameters made is the task's input; what the integration answers is its result: both capped.
-    assertPayloadSize(input, (bytes) => awsLimitErrors.statesInputTooLarge(task.stateName, bytes));
-    const result =
-      task.kind === 'lambda-invoke'
-        ? await this.runLambdaInvoke(task, input)
-        : // A plain function ARN is Step Functions' "payload response only" form: the result is the output.
-          toJson(await this.callLambda(task.functionArn, input));
-    assertPayloadSize(result, (bytes) => awsLimitErrors.statesOutputTooLarge(task.stateName, bytes));
-    return result;
-  }
-
-  private async runWait(task: WaitTask, parameters: LibJson, signal: AbortSignal): Promise<LibJson> {
-    const { input, seconds, timestamp } = parameters as { input: LibJson; seconds?: unknown; timestamp?: unknown };
-    const delayMs = task.scaled
-      ? this.scale.secondsAsMs(waitSeconds(seconds, task.stateName))
-      : msUntil(timestamp, task.stateName);
-    if (!(await sleep(delayMs, signal))) throw statesRuntimeError('The execution was stopped');
-    return input;
-  }
-
-  private async runLambdaInvoke(task: TaskKind, parameters: LibJson): Promise<LibJson> {
-    const { FunctionName, Payload, InvocationType } = (parameters ?? {}) as Record<string, unknown>;
-    if (typeof FunctionName !== 'string') {
-      throw statesRuntimeError(`Task state '${task.stateName}': Parameters.FunctionName must be a string`);
-    }
-    if (InvocationType !== undefined && InvocationType !== 'RequestResponse') {
-      throw statesRuntimeError(`Task state '${task.stateName}': InvocationType ${String(InvocationType)} is unsupported locally`);
-    }
-    const result = await this.callLambda(FunctionName, Payload ?? {});
-    // The Lambda Invoke API response; CDK's default OutputPath/ResultSelector picks `$.Payload`.
-    return { ExecutedVersion: '$LATEST', Payload: toJson(result), StatusCode: 200 };
-  }
-
-  private async callLambda(functionArn: string, payload: unknown): Promise<unknown> {
-    try {
-      return await this.invokeLambda(functionArn, payload);
-    } catch (error) {
-      throw lambdaTaskError(error);
-    }
-  }
-
   /**
    * Logs the execution's events and holds it to the limits only its events show (history length, state
    * input and output sizes): the first one broken fails the execution. Draining the generator also keeps
@@ -326,7 +292,10 @@ export class LocalStepFunctions {
     const limits = new ExecutionLimits((stateName, stateType) => this.countedKind(stateName, stateType));
     try {
       for await (const event of events) {
-        if (event.type === 'StateEntered' || event.type === 'StateRetried') this.#stateTransitions++;
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') {
+          this.#stateTransitions++;
+          this.transitionCounts.set(record.executionArn, (this.transitionCounts.get(record.executionArn) ?? 0) + 1);
+        }
         const line = describeEvent(event);
         if (line) this.logLine(`${record.name}: ${line}`);
         const broken = limits.observe(event);
@@ -339,6 +308,7 @@ export class LocalStepFunctions {
 
   private countedKind(stateName: string, stateType: string): CountedKind {
     const task = this.tasks.get(stateName);
+    if (task?.kind === 'lambda-callback') return 'callback';
     if (task && task.kind !== 'wait') return 'lambda';
     return stateType === 'Map' || stateType === 'Parallel' ? 'container' : 'plain';
   }

@@ -72,9 +72,19 @@ const OPERATIONS: Record<string, Operation> = {
     }
     return paginate(sfn.listExecutions(statusFilter as ExecutionStatus | undefined), request);
   },
-  SendTaskSuccess: unsupportedOperation('SendTaskSuccess'),
-  SendTaskFailure: unsupportedOperation('SendTaskFailure'),
-  SendTaskHeartbeat: unsupportedOperation('SendTaskHeartbeat'),
+  // Each answers 200 with an empty object, as AWS does.
+  SendTaskSuccess(sfn, request) {
+    sfn.sendTaskSuccess(request.taskToken, request.output);
+    return {};
+  },
+  SendTaskFailure(sfn, request) {
+    sfn.sendTaskFailure(request.taskToken, request.error, request.cause);
+    return {};
+  },
+  SendTaskHeartbeat(sfn, request) {
+    sfn.sendTaskHeartbeat(request.taskToken);
+    return {};
+  },
 };
 
 function operationFor(target: string | string[] | undefined): Operation {
@@ -84,15 +94,6 @@ function operationFor(target: string | string[] | undefined): Operation {
     throw new StepFunctionsError('UnknownOperationException', `Operation ${String(target)} is not supported by the local Step Functions`);
   }
   return operation;
-}
-
-function unsupportedOperation(name: string): Operation {
-  return () => {
-    throw new StepFunctionsError(
-      'UnsupportedOperation',
-      `${name} is not supported by the local Step Functions (no .waitForTaskToken integration runs locally)`,
-    );
-  };
 }
 
 function paginate(items: ExecutionListItem[], request: Record<string, unknown>) {

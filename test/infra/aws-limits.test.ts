@@ -50,7 +50,7 @@ describe('Retry blocks', () => {
   });
 
   it('Poll retries the gateway’s own transient errors, by the classes’ names, with capped backoff and full jitter', () => {
-    const retrier = retrierOf('Poll', TransientUpstreamError.name);
+    const retrier = retrierOf('Wait for the generation', TransientUpstreamError.name);
     expect(retrier.ErrorEquals).toEqual([TransientUpstreamError.name, TransientAwsError.name]);
     expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
   });
@@ -61,21 +61,21 @@ describe('Retry blocks', () => {
     expect(retrier).toMatchObject({ MaxAttempts: 3, JitterStrategy: 'FULL' });
   });
 
-  it.each(['Poll', 'Copy'])('%s retries the invoke’s own failures (AWS’s list)', (state) => {
+  it.each(['Wait for the generation', 'Copy'])('%s retries the invoke’s own failures (AWS’s list)', (state) => {
     expect(retried(state)).toEqual(
       expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException']),
     );
   });
 
   it('Poll, safe to repeat, also retries an invocation whose fate is unknown: its own timeout, a client timeout, a crash', () => {
-    expect(retried('Poll')).toEqual(expect.arrayContaining(['Sandbox.Timedout', 'Lambda.ClientExecutionTimeoutException', 'Lambda.Unknown']));
+    expect(retried('Wait for the generation')).toEqual(expect.arrayContaining(['Sandbox.Timedout', 'Lambda.ClientExecutionTimeoutException', 'Lambda.Unknown']));
   });
 
   it('Copy does not retry its own timeout: it budgets its downloads from the time it has left instead', () => {
     expect(retried('Copy')).not.toContain('Sandbox.Timedout');
   });
 
-  it.each(['Poll', 'Copy', 'Record failure'])('%s waits out Lambda throttling on a schedule of minutes, in a retrier of its own', (state) => {
+  it.each(['Wait for the generation', 'Copy', 'Record failure'])('%s waits out Lambda throttling on a schedule of minutes, in a retrier of its own', (state) => {
     const retrier = retrierOf(state, 'Lambda.TooManyRequestsException');
     expect(retrier).toEqual({
       ErrorEquals: ['Lambda.TooManyRequestsException'],
@@ -92,7 +92,7 @@ describe('Retry blocks', () => {
     expect(names).toEqual(['Lambda.TooManyRequestsException', 'States.ALL']);
   });
 
-  it.each(['Poll', 'Copy', 'Record failure'])('%s names every error in one retrier at most (a second would never run)', (state) => {
+  it.each(['Wait for the generation', 'Copy', 'Record failure'])('%s names every error in one retrier at most (a second would never run)', (state) => {
     const names = retried(state);
     expect(new Set(names).size).toBe(names.length);
   });

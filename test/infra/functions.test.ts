@@ -68,14 +68,16 @@ describe('environment', () => {
   /** The per-key limits: the only variables besides the secret's ARN whose names contain KEY. */
   const NUMERIC_KEY_SETTINGS = new Set(['KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'KEY_MAX_CONCURRENT']);
   /** What every function that dispatches is told besides the capacity: the workflow it starts, the deadline it starts. */
-  const DISPATCH = ['STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS'];
+  const DISPATCH = ['STATE_MACHINE_ARN', 'GENERATION_TIMEOUT_SECONDS', 'POLL_FALLBACK_SECONDS'];
+  /** What the functions that read the upstream (Poll, and the API on a callback) know of the poll schedule. */
+  const POLLING = ['UPSTREAM_CALLBACKS', 'POLL_FALLBACK_SECONDS', 'POLL_PRIOR_SECONDS', 'MAX_POLLS_PER_TASK', 'POLL_INTERVAL_SECONDS'];
   const CAPACITY = ['UPSTREAM_MAX_CONCURRENT', 'UPSTREAM_MAX_CREATES_PER_MINUTE', 'QUEUE_TIMEOUT_SECONDS'];
   /** What every function that changes tasks is told to publish the changes: the bus, the delivery workflow, the bucket. */
   const PUBLISH = ['EVENT_BUS_NAME', 'WEBHOOK_STATE_MACHINE_ARN', 'BUCKET_NAME'];
 
   it.each([
-    ['Api', ['TABLE_NAME', ...PUBLISH, 'WEBHOOK_RETRY_WINDOW_SECONDS', ...DISPATCH, 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', ...CAPACITY, 'KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
-    ['Poll', ['TABLE_NAME', ...PUBLISH, 'POLL_INTERVAL_SECONDS', ...DISPATCH, ...CAPACITY, 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Api', ['TABLE_NAME', ...PUBLISH, 'WEBHOOK_RETRY_WINDOW_SECONDS', ...new Set([...DISPATCH, ...POLLING]), 'PRESIGN_EXPIRY_SECONDS', 'PUBLIC_BASE_URL', ...CAPACITY, 'KEY_RATE_PER_MINUTE', 'KEY_MAX_QUEUED', 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'ALLOWED_MODELS', 'ALLOWED_RESOLUTIONS', 'ALLOWED_DURATIONS', 'LUMA_API_KEY_SECRET_ARN']],
+    ['Poll', ['TABLE_NAME', ...PUBLISH, ...new Set([...DISPATCH, ...POLLING]), ...CAPACITY, 'LUMA_BASE_URL', 'LUMA_MODEL', 'LUMA_RESOLUTION', 'LUMA_DURATION', 'UPSTREAM_RESUBMITS', 'LUMA_API_KEY_SECRET_ARN']],
     ['Copy', ['TABLE_NAME', ...PUBLISH, 'DOWNLOAD_TIMEOUT_MS', 'ASSET_HOST_ALLOWLIST']],
     ['RecordFailure', ['TABLE_NAME', ...PUBLISH, ...DISPATCH, ...CAPACITY]],
     ['Reconcile', ['TABLE_NAME', ...PUBLISH, ...DISPATCH, 'RECONCILE_GRACE_SECONDS', ...CAPACITY]],
@@ -174,10 +176,24 @@ describe('environment', () => {
     });
   });
 
+  it('Poll and the API read the upstream on the same schedule: callbacks expected, a fallback poll a minute, 40 polls at most', () => {
+    for (const name of ['Api', 'Poll'] as const) {
+      expect(envOf(name), name).toMatchObject({
+        UPSTREAM_CALLBACKS: 'true',
+        POLL_FALLBACK_SECONDS: '60',
+        POLL_PRIOR_SECONDS: '120',
+        MAX_POLLS_PER_TASK: '40',
+        POLL_INTERVAL_SECONDS: '3',
+      });
+    }
+    // Every function that starts a run starts it with the same first wait.
+    for (const name of CAPACITY_FUNCTIONS) expect(envOf(name).POLL_FALLBACK_SECONDS, name).toBe('60');
+  });
+
   it('the workflow’s functions know their table, bucket, secret and state machine (by the ARN its name gives), and the poll its interval', () => {
     const table = { Ref: ids.table };
     const bucket = { Ref: ids.bucket };
-    expect(envOf('Poll')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket, POLL_INTERVAL_SECONDS: '10', LUMA_API_KEY_SECRET_ARN: { Ref: ids.secret } });
+    expect(envOf('Poll')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket, POLL_INTERVAL_SECONDS: '3', LUMA_API_KEY_SECRET_ARN: { Ref: ids.secret } });
     expect(envOf('Copy')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
     expect(envOf('RecordFailure')).toMatchObject({ TABLE_NAME: table });
     for (const name of ['Poll', 'RecordFailure'] as const) expect(render(envOf(name).STATE_MACHINE_ARN), name).toBe(STATE_MACHINE_ARN_FROM_NAME);
@@ -193,6 +209,7 @@ describe('environment', () => {
       WEBHOOK_STATE_MACHINE_ARN: expect.anything(),
       STATE_MACHINE_ARN: { Ref: ids.stateMachine },
       GENERATION_TIMEOUT_SECONDS: '1800',
+      POLL_FALLBACK_SECONDS: '60',
       RECONCILE_GRACE_SECONDS: '120',
       UPSTREAM_MAX_CONCURRENT: '10',
       UPSTREAM_MAX_CREATES_PER_MINUTE: '20',

@@ -48,8 +48,8 @@ const UPDATE_PREFIXES: Record<ProjectFunction, readonly string[]> = {
  * bytes from the upstream, anywhere but its own tasks.
  */
 const PUT_PREFIXES: Record<ProjectFunction, readonly string[]> = {
-  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*'],
-  Poll: ['TASK#*', 'UPSTREAM#*'],
+  Api: ['TASK#*', 'IDEMPOTENCY#*', 'UPSTREAM#*', 'UPLOAD#*', 'STATS#*'],
+  Poll: ['TASK#*', 'UPSTREAM#*', 'STATS#*'],
   Copy: ['TASK#*'],
   RecordFailure: ['TASK#*'],
   Reconcile: ['TASK#*'],
@@ -148,8 +148,8 @@ describe('least privilege', () => {
   });
 
   it.each([
-    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*'],
-    ['Poll', 'TASK#*, UPSTREAM#*'],
+    ['Api', 'TASK#*, IDEMPOTENCY#*, UPSTREAM#*, UPLOAD#*, STATS#*'],
+    ['Poll', 'TASK#*, UPSTREAM#*, STATS#*'],
     ['Copy', 'TASK#*'],
     ['RecordFailure', 'TASK#*'],
     ['Reconcile', 'TASK#*'],
@@ -333,6 +333,7 @@ describe('least privilege', () => {
 
   it('the functions that dispatch may start executions, and only of this state machine; Copy may not', () => {
     expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:StartExecution'))).toEqual([`states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArn()}`].sort());
+    expect(grantsOf('Api', 'states').filter((grant) => grant.startsWith('states:SendTask'))).toEqual([`states:SendTaskSuccess on ${stateMachineArnFromName()}`]);
     for (const name of ['Api', 'Reconcile'] as const) {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: ids.role[name] }],
@@ -345,12 +346,20 @@ describe('least privilege', () => {
       });
     }
     // Invoked by the state machine, so named by the ARN formatted from its literal name (a Ref would be a cycle).
-    for (const name of ['Poll', 'RecordFailure'] as const) {
-      expect(grantsOf(name, 'states'), name).toEqual([`states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArnFromName()}`].sort());
-    }
+    expect(grantsOf('Poll', 'states')).toEqual(
+      [`states:SendTaskSuccess on ${stateMachineArnFromName()}`, `states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArnFromName()}`].sort(),
+    );
+    expect(grantsOf('RecordFailure', 'states')).toEqual([`states:StartExecution on ${deliveryArn()}`, `states:StartExecution on ${stateMachineArnFromName()}`].sort());
     // Copy starts webhook deliveries (it completes tasks), never a generation.
     expect(grantsOf('Copy', 'states')).toEqual([`states:StartExecution on ${deliveryArn()}`]);
     expect(grantsOf('DeliverWebhook', 'states')).toEqual([]);
+  });
+
+  it('only Poll (a turn ends its own wait) and the API (a callback ends it) may end the workflow’s waits, and only with success', () => {
+    for (const name of PROJECT_FUNCTIONS) {
+      const actions = permissionsOf(name, 'states').map((p) => p.action);
+      expect(actions.filter((action) => action.startsWith('states:SendTask')), name).toEqual(name === 'Api' || name === 'Poll' ? ['states:SendTaskSuccess'] : []);
+    }
   });
 
   it('the state machine has the literal name that the ARN its functions are told and granted is formatted from', () => {
@@ -362,10 +371,11 @@ describe('least privilege', () => {
     expect(stateMachineArnFromName()).toBe(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}`);
   });
 
-  it('the API may StartExecution on the state machine and on the webhook delivery workflow, and DescribeExecution and StopExecution (a cancel) on its executions, nothing else', () => {
+  it('the API may StartExecution on the state machine and on the webhook delivery workflow, DescribeExecution and StopExecution (a cancel) on its executions, and end their waits (a callback), nothing else', () => {
     expect(grantsOf('Api', 'states')).toEqual(
       [
         `states:DescribeExecution on ${executionsArn()}`,
+        `states:SendTaskSuccess on ${stateMachineArnFromName()}`,
         `states:StartExecution on ${stateMachineArn()}`,
         `states:StartExecution on ${deliveryArn()}`,
         `states:StopExecution on ${executionsArn()}`,

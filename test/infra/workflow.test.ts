@@ -5,7 +5,7 @@
 import { App, Duration, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Storage } from '../../infra/constructs/storage.ts';
 import { GenerationWorkflow } from '../../infra/constructs/workflow.ts';
 import { NO_BUNDLING, synthesizeOnce, tempDir, type GatewayIds, type ProjectFunction } from './support/synth.ts';
@@ -103,12 +103,22 @@ describe('state machine', () => {
     expect(definition.TimeoutSeconds).toBe(1800 + 4 * 900 + 35 + 2100 + 600);
   });
 
-  it('starts with Poll', () => {
-    expect(definition.StartAt).toBe('Poll');
+  const WAIT = 'Wait for the generation';
+
+  it('starts with the wait for the generation', () => {
+    expect(definition.StartAt).toBe(WAIT);
+  });
+
+  it('the wait is a callback task: Poll is invoked with its task token and the state as it is', () => {
+    expect(state(WAIT)).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringMatching(/:states:::lambda:invoke\.waitForTaskToken$/),
+      Parameters: { FunctionName: `\${${ids.fn.Poll}.Arn}`, Payload: { 'taskToken.$': '$$.Task.Token', 'taskId.$': '$.taskId', 'state.$': '$' } },
+      TimeoutSecondsPath: '$.waitSeconds',
+    });
   });
 
   it.each([
-    ['Poll', 'Poll'],
     ['Copy', 'Copy'],
     ['Record failure', 'RecordFailure'],
   ] as const)('the "%s" state invokes the %s function', (stateName, fn) => {
@@ -120,7 +130,7 @@ describe('state machine', () => {
   });
 
   it.each([
-    ['Poll', 'TransientUpstreamError', { IntervalSeconds: 5, MaxAttempts: 6, MaxDelaySeconds: 60 }],
+    [WAIT, 'TransientUpstreamError', { IntervalSeconds: 5, MaxAttempts: 6, MaxDelaySeconds: 60 }],
     ['Copy', 'TransientDownloadError', { IntervalSeconds: 5, MaxAttempts: 3, MaxDelaySeconds: 30 }],
   ])('%s retries %s with capped exponential backoff and full jitter', (name, error, schedule) => {
     const retriers: Json[] = state(name).Retry ?? [];
@@ -128,21 +138,22 @@ describe('state machine', () => {
     expect(retrier).toMatchObject({ ...schedule, BackoffRate: 2, JitterStrategy: 'FULL' });
   });
 
-  it.each(['Poll', 'Copy'])('%s never retries permanent errors (no States.ALL / States.TaskFailed retrier)', (name) => {
+  it.each([WAIT, 'Copy'])('%s never retries permanent errors (no States.ALL / States.TaskFailed retrier), nor its own timeout', (name) => {
     for (const retrier of state(name).Retry ?? []) {
       expect(retrier.ErrorEquals).not.toContain('States.ALL');
       expect(retrier.ErrorEquals).not.toContain('States.TaskFailed');
+      expect(retrier.ErrorEquals).not.toContain('States.Timeout');
     }
   });
 
-  it.each(['Poll', 'Copy'])('%s retries Lambda service errors (the invoke itself failing)', (name) => {
+  it.each([WAIT, 'Copy'])('%s retries Lambda service errors (the invoke itself failing)', (name) => {
     const retried = (state(name).Retry ?? []).flatMap((r: Json) => r.ErrorEquals);
     expect(retried).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']));
   });
 
   it('every Task state except "Record failure" catches States.ALL into "Record failure", keeping its input', () => {
     const tasks = Object.entries<Json>(definition.States).filter(([, s]) => s.Type === 'Task');
-    expect(tasks.map(([name]) => name).sort()).toEqual(['Copy', 'Poll', 'Record failure']);
+    expect(tasks.map(([name]) => name).sort()).toEqual(['Copy', 'Record failure', WAIT]);
     for (const [name, task] of tasks) {
       if (name === 'Record failure') continue;
       expect(task.Catch, name).toEqual(
@@ -161,23 +172,23 @@ describe('state machine', () => {
     expect(state(recordFailure.Next)).toMatchObject({ Type: 'Fail' });
   });
 
-  it('the Wait state waits `$.waitSeconds`, then polls again', () => {
-    expect(state('Wait')).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Poll' });
+  it('the wait’s own timeout is caught back into it, before any other error is, and marks the turn `woke`', () => {
+    expect(state(WAIT).Catch[0]).toEqual({ ErrorEquals: ['States.Timeout'], ResultPath: '$.woke', Next: WAIT });
   });
 
-  it('the Choice after Poll routes wait, copy, completed and failed', () => {
-    const choice = state(state('Poll').Next);
+  it('the Choice after the wait routes wait, copy, completed and failed', () => {
+    const choice = state(state(WAIT).Next);
     expect(choice.Type).toBe('Choice');
     const routes = Object.fromEntries(choice.Choices.map((c: Json) => [c.StringEquals, c.Next]));
     expect(choice.Choices.every((c: Json) => c.Variable === '$.next')).toBe(true);
-    expect(routes).toEqual({ wait: 'Wait', copy: 'Copy', completed: 'Completed', failed: 'Failed' });
+    expect(routes).toEqual({ wait: WAIT, copy: 'Copy', completed: 'Completed', failed: 'Failed' });
     expect(state('Completed').Type).toBe('Succeed');
     expect(state('Failed').Type).toBe('Fail');
     expect(state('Copy').Next).toBe('Completed');
   });
 
   it('the Choice default reaches "Record failure" with an `error` for it to record', () => {
-    const choice = state(state('Poll').Next);
+    const choice = state(state(WAIT).Next);
     expect(choice.Default).toBe('Unexpected next step');
     // "Record failure" reads `$.error`: the Pass state before it provides one, with the whole input as its cause.
     expect(state(choice.Default)).toEqual({
@@ -196,85 +207,128 @@ describe('state machine', () => {
   });
 });
 
-describe('workflow behaviour (synthesized definition run in aws-local-stepfunctions)', () => {
-  type Handler = (input: Json) => Promise<Json>;
-  let LocalStateMachine: typeof import('aws-local-stepfunctions').StateMachine;
-
-  beforeAll(async () => {
-    ({ StateMachine: LocalStateMachine } = await import('../../local/aws-local-stepfunctions.ts'));
-  });
+describe('workflow behaviour (the synthesized definition run by the local Step Functions)', () => {
+  type Report = Json | 'hold';
+  type Stub = (payload: Json, call: number, token: string) => Report | Promise<Report>;
+  const WAIT = 'Wait for the generation';
+  const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:generation';
+  const opened: { close(): Promise<void> }[] = [];
+  afterAll(async () => Promise.all(opened.map((local) => local.close())));
 
   const namedError = (name: string, message = name): Error => Object.assign(new Error(message), { name });
 
-  /** Runs the definition; each stub gets the Lambda payload and returns the Lambda result. */
-  async function run(stubs: Record<string, (payload: Json, call: number) => Json>) {
+  /**
+   * Runs the definition, each function a stub. Poll's stub gets the turn's state and, as Poll does, ends
+   * its own wait with what it returns (SendTaskSuccess), or holds it ('hold') until it times out; the
+   * others return the Lambda result. 60 s of waiting last 6 ms.
+   */
+  async function start(stubs: { Poll?: Stub; Copy?: Stub; 'Record failure'?: Stub }, input: Json = { taskId: 't-1', waitSeconds: 60 }) {
+    const { LocalStepFunctions } = await import('../../local/step-functions.ts');
+    const names = { [`\${${ids.fn.Poll}.Arn}`]: 'Poll', [`\${${ids.fn.Copy}.Arn}`]: 'Copy', [`\${${ids.fn.RecordFailure}.Arn}`]: 'Record failure' } as const;
     const calls: Record<string, Json[]> = {};
-    const handlers: Record<string, Handler> = {};
-    for (const [stateName, stub] of Object.entries(stubs)) {
-      handlers[stateName] = async (input) => {
-        const list = (calls[stateName] ??= []);
-        list.push(input.Payload);
-        return { Payload: await stub(input.Payload, list.length) };
-      };
-    }
     const asl = JSON.parse(JSON.stringify(definition).replaceAll('${AWS::Partition}', 'aws'));
-    const machine = new LocalStateMachine(asl as never, { validationOptions: { checkPaths: false } });
-    const execution = machine.run({ taskId: 't-1' }, {
-      overrides: {
-        taskResourceLocalHandlers: handlers as never,
-        waitTimeOverrides: { Wait: 0 },
-        retryIntervalOverrides: { Poll: 0, Copy: 0, 'Record failure': 0 },
+    const local = new LocalStepFunctions({
+      stateMachineArn: STATE_MACHINE_ARN,
+      definition: asl,
+      timeScale: 0.0001,
+      invokeLambda: async (functionName, payload: Json) => {
+        const name = names[functionName]!;
+        const list = (calls[name] ??= []);
+        if (name !== 'Poll') {
+          list.push(payload);
+          return stubs[name]!(payload, list.length, '');
+        }
+        list.push(payload.state);
+        const report = await stubs.Poll!(payload.state, list.length, payload.taskToken);
+        if (report !== 'hold') local.sendTaskSuccess(payload.taskToken, JSON.stringify(report));
+        return null;
       },
     });
-    try {
-      return { calls, output: await execution.result, error: undefined as Json };
-    } catch (error) {
-      return { calls, output: undefined as Json, error: error as Json };
-    }
+    opened.push(local);
+    const { executionArn } = local.startExecution({ stateMachineArn: STATE_MACHINE_ARN, input: JSON.stringify(input) });
+    const settled = local.settled(executionArn).then((execution) => ({
+      calls,
+      execution,
+      output: execution.output === undefined ? undefined : JSON.parse(execution.output),
+    }));
+    return { local, settled };
   }
 
-  const recordFailureStub = (payload: Json) => ({ taskId: payload.taskId, status: 'failed' });
-  /** The error an execution failed with (the library wraps it in an ExecutionError). */
-  const failedWith = (error: Json): string | undefined => error?.cause?.name ?? error?.name;
+  const run = async (...args: Parameters<typeof start>) => (await start(...args)).settled;
 
-  it('loops Poll → Wait → Poll, then copies and succeeds', async () => {
-    const { calls, output, error } = await run({
-      Poll: (p, n) => ({ taskId: p.taskId, next: n < 3 ? 'wait' : 'copy', waitSeconds: 1 }),
+  const recordFailureStub = (payload: Json) => ({ taskId: payload.taskId, status: 'failed' });
+
+  it('a held wait times out back into the same state (`woke`); a turn that finds the generation done goes on to copy', async () => {
+    const { calls, output, execution } = await run({
+      Poll: (s, n) => (n < 3 ? 'hold' : { taskId: s.taskId, next: 'copy', waitSeconds: 1 }),
       Copy: (p) => ({ taskId: p.taskId, next: 'completed' }),
       'Record failure': recordFailureStub,
     });
-    expect(error).toBeUndefined();
-    expect(calls.Poll).toEqual([{ taskId: 't-1' }, { taskId: 't-1' }, { taskId: 't-1' }]);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls.Poll).toEqual([
+      { taskId: 't-1', waitSeconds: 60 },
+      { taskId: 't-1', waitSeconds: 60, woke: expect.objectContaining({ Error: 'States.Timeout' }) },
+      { taskId: 't-1', waitSeconds: 60, woke: expect.objectContaining({ Error: 'States.Timeout' }) },
+    ]);
     expect(calls.Copy).toEqual([{ taskId: 't-1' }]);
     expect(calls['Record failure']).toBeUndefined();
     expect(output).toEqual({ taskId: 't-1', next: 'completed' });
   });
 
-  it('a `failed` poll ends the execution as GenerationFailed without recording again', async () => {
-    const { calls, error } = await run({
-      Poll: (p) => ({ taskId: p.taskId, next: 'failed', waitSeconds: 1 }),
+  it('a turn that asks for another wait goes round through the Choice, entering the wait with it', async () => {
+    const { calls, execution } = await run({
+      Poll: (s, n) => ({ taskId: s.taskId, next: n === 1 ? 'wait' : 'completed', waitSeconds: 5 }),
       'Record failure': recordFailureStub,
     });
-    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls.Poll).toEqual([{ taskId: 't-1', waitSeconds: 60 }, { taskId: 't-1', next: 'wait', waitSeconds: 5 }]);
+  });
+
+  it('a wait held by its turn is ended from outside (the upstream’s callback) with its token', async () => {
+    let release!: (token: string) => void;
+    const held = new Promise<string>((resolve) => (release = resolve));
+    const started = await start(
+      {
+        // Only the first turn holds; a second would fail the task, so reaching it would show the wait timed out.
+        Poll: (_s, n, token) => (n === 1 ? (release(token), 'hold') : { taskId: 't-1', next: 'failed', waitSeconds: 1 }),
+        Copy: (p) => ({ taskId: p.taskId, next: 'completed' }),
+        'Record failure': recordFailureStub,
+      },
+      // A day's wait: 8.6 s here, far longer than the report below takes to arrive.
+      { taskId: 't-1', waitSeconds: 86_400 },
+    );
+    started.local.sendTaskSuccess(await held, JSON.stringify({ taskId: 't-1', next: 'copy', waitSeconds: 1 }));
+    const { calls, execution } = await started.settled;
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls.Poll).toHaveLength(1);
+    expect(calls.Copy).toEqual([{ taskId: 't-1' }]);
+  });
+
+  it('a `failed` turn ends the execution as GenerationFailed without recording again', async () => {
+    const { calls, execution } = await run({
+      Poll: (s) => ({ taskId: s.taskId, next: 'failed', waitSeconds: 1 }),
+      'Record failure': recordFailureStub,
+    });
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'GenerationFailed' });
     expect(calls['Record failure']).toBeUndefined();
   });
 
   it('a transient upstream error is retried, then the workflow carries on', async () => {
-    const { calls, error } = await run({
-      Poll: (p, n) => {
+    const { calls, execution } = await run({
+      Poll: (s, n) => {
         if (n <= 2) throw namedError('TransientUpstreamError');
-        return { taskId: p.taskId, next: 'completed', waitSeconds: 1 };
+        return { taskId: s.taskId, next: 'completed', waitSeconds: 1 };
       },
       'Record failure': recordFailureStub,
     });
-    expect(error).toBeUndefined();
+    expect(execution.status).toBe('SUCCEEDED');
     expect(calls.Poll).toHaveLength(3);
     expect(calls['Record failure']).toBeUndefined();
   });
 
   it('a permanent Copy error is not retried: Record failure gets the task id and the error', async () => {
-    const { calls, error } = await run({
-      Poll: (p) => ({ taskId: p.taskId, next: 'copy', waitSeconds: 1 }),
+    const { calls, execution } = await run({
+      Poll: (s) => ({ taskId: s.taskId, next: 'copy', waitSeconds: 1 }),
       Copy: () => {
         throw namedError('DownloadFailedError', 'link expired');
       },
@@ -284,28 +338,28 @@ describe('workflow behaviour (synthesized definition run in aws-local-stepfuncti
     expect(calls['Record failure']).toEqual([
       { taskId: 't-1', error: expect.objectContaining({ Error: 'DownloadFailedError', Cause: expect.stringContaining('link expired') }) },
     ]);
-    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'GenerationFailed' });
   });
 
   it('transient errors that never clear end in Record failure after the retries', async () => {
-    const { calls, error } = await run({
+    const { calls, execution } = await run({
       Poll: () => {
         throw namedError('TransientUpstreamError');
       },
       'Record failure': recordFailureStub,
     });
-    const retrier = definition.States.Poll.Retry.find((r: Json) => r.ErrorEquals.includes('TransientUpstreamError'));
+    const retrier = definition.States[WAIT].Retry.find((r: Json) => r.ErrorEquals.includes('TransientUpstreamError'));
     expect(calls.Poll).toHaveLength(retrier.MaxAttempts + 1);
     expect(calls['Record failure']).toEqual([{ taskId: 't-1', error: expect.objectContaining({ Error: 'TransientUpstreamError' }) }]);
-    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'GenerationFailed' });
   });
 
-  it('an unexpected `next` from Poll is recorded as a failure', async () => {
-    const { calls, error } = await run({
-      Poll: (p) => ({ taskId: p.taskId, next: 'something-new', waitSeconds: 1 }),
+  it('an unexpected `next` from a turn is recorded as a failure', async () => {
+    const { calls, execution } = await run({
+      Poll: (s) => ({ taskId: s.taskId, next: 'something-new', waitSeconds: 1 }),
       'Record failure': recordFailureStub,
     });
-    expect(failedWith(error)).toBe('GenerationFailed');
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'GenerationFailed' });
     expect(calls['Record failure']).toEqual([
       { taskId: 't-1', error: expect.objectContaining({ Error: 'UnexpectedNextStep', Cause: expect.stringContaining('something-new') }) },
     ]);

@@ -59,10 +59,10 @@ describe('settings.upstreamResubmits', () => {
   });
 });
 
-describe('settings.pollIntervalSeconds (a Wait state waits whole seconds only)', () => {
-  it('10 by default; whole seconds as set', () => {
+describe('settings.pollIntervalSeconds (a workflow wait is whole seconds only)', () => {
+  it('3 by default (the shortest wait of adaptive polling); whole seconds as set', () => {
     withEnv({});
-    expect(settings.pollIntervalSeconds()).toBe(10);
+    expect(settings.pollIntervalSeconds()).toBe(3);
     withEnv({ POLL_INTERVAL_SECONDS: '1' });
     expect(settings.pollIntervalSeconds()).toBe(1);
     withEnv({ POLL_INTERVAL_SECONDS: '3600' });

@@ -90,7 +90,13 @@ describe('what reads settings gets the catalogue’s defaults', () => {
       expect(settings.keyLimits()).toEqual(DEFAULT_KEY_LIMITS);
       expect(settings.generationTimeoutSeconds()).toBe(1800);
       expect(settings.queueTimeoutSeconds()).toBe(86_400);
-      expect(settings.pollIntervalSeconds()).toBe(10);
+      expect(settings.pollIntervalSeconds()).toBe(3);
+      expect(settings.polling()).toEqual({
+        schedule: { callbackFallbackSeconds: 60, minIntervalSeconds: 3, maxIntervalSeconds: 60, firstPollFraction: 0.9, lateGrowth: 0.25, maxPollsPerTask: 40 },
+        callbacks: true,
+        priorSeconds: 120,
+        timeScale: 1,
+      });
       expect(settings.reconcileGraceSeconds()).toBe(120);
       expect(settings.upstreamResubmits()).toBe(1);
       expect(settings.assetHostAllowlist()).toBe('*.cdn-luma.com');

@@ -15,6 +15,11 @@ import type { BoundedObject, MediaStore, ObjectTags, UploadUrl } from '../ports/
 
 const EXTENSIONS = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' } as const;
 
+/** Parts of a streamed upload: at least 5 MiB (S3's least), at most 10,000 of them (8 MiB: 80 GB, far above any video). */
+export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
+/** Parts uploaded at once. */
+export const UPLOAD_QUEUE = 2;
+
 export class S3MediaStore implements MediaStore {
   constructor(
     private readonly client: S3Client,
@@ -102,13 +107,17 @@ export class S3MediaStore implements MediaStore {
     return { found: true, contentType, contentLength, bytes: Buffer.concat(chunks) };
   }
 
-  /** Streams a body into the bucket in parts; a failed stream aborts the upload, so no partial object is left. */
+  /**
+   * Streams a body into the bucket in parts; a failed stream aborts the upload, so no partial object is
+   * left. Memory is bounded by the parts in flight, about (UPLOAD_QUEUE + 2) × UPLOAD_PART_BYTES, whatever
+   * the video's size.
+   */
   async upload(key: string, body: Readable, contentType: string, tags: ObjectTags): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, Metadata: metadataOf(tags) },
-      partSize: 8 * 1024 * 1024,
-      queueSize: 2,
+      partSize: UPLOAD_PART_BYTES,
+      queueSize: UPLOAD_QUEUE,
       leavePartsOnError: false,
     });
     await upload.done();

@@ -27,6 +27,9 @@ import {
   type TaskChange,
   type TaskPhase,
   TransitionRefusedError,
+  withUpstreamRead,
+  withWorkflowWait,
+  type WorkflowWait,
 } from '../domain/task.ts';
 import type { ListPage } from '../domain/generation-list.ts';
 import { QUEUE_INDEX, ownerQueueKey } from './queue-index.ts';
@@ -123,6 +126,23 @@ export class DynamoDbTaskStore implements TaskStore {
       if (!task?.submitLeaseUntil || task.status !== 'accepted' || task.submitAttemptedAt !== attemptedAt) return;
       if (await this.putIfUnchanged(task, endAttempt(task, outcome))) return;
     }
+  }
+
+  async noteUpstreamRead(id: string, at: Date, poll: boolean): Promise<Task> {
+    for (let attempt = 1; ; attempt++) {
+      const task = await this.get(id);
+      if (!task) throw new TransitionRefusedError(`Task ${id} does not exist.`);
+      const next = withUpstreamRead(task, at.toISOString(), poll);
+      if (await this.putIfUnchanged(task, next)) return next;
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw new Error(`Task ${id} kept changing under ${MAX_WRITE_ATTEMPTS} attempts to write it.`);
+    }
+  }
+
+  async holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined> {
+    const task = await this.get(id);
+    if (!task || task.version !== ifVersion) return undefined;
+    const next = withWorkflowWait(task, wait);
+    return (await this.putIfUnchanged(task, next)) ? next : undefined;
   }
 
   async markPublished(seen: Task, through: number): Promise<void> {

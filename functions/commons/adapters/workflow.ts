@@ -1,13 +1,20 @@
-/** The generation workflow as a Step Functions state machine (ports/workflow.ts): one execution per run. */
+/**
+ * The generation workflow as a Step Functions state machine (ports/workflow.ts): one execution per run,
+ * whose waits are callback tasks that a task token ends early (SendTaskSuccess).
+ */
 import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
+  InvalidToken,
+  SendTaskSuccessCommand,
   StartExecutionCommand,
+  TaskDoesNotExist,
+  TaskTimedOut,
   StopExecutionCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import type { RunStatus, Workflow, WorkflowInput } from '../ports/workflow.ts';
+import type { RunStatus, Workflow, WorkflowInput, WorkflowTurn } from '../ports/workflow.ts';
 
 /**
  * Runs are named after the task (`<task id>`, then `<task id>-r2`, `-r3` when the reconciler restarts
@@ -19,9 +26,14 @@ export function runName(taskId: string, run: number): string {
 }
 
 export class StepFunctionsWorkflow implements Workflow {
+  /**
+   * @param firstWaitSeconds the run's first wait, which its first turn (the submit) keeps when the poll
+   * schedule agrees: the same for every run, so that a repeated start is the same start.
+   */
   constructor(
     private readonly client: SFNClient,
     private readonly stateMachineArn: string,
+    private readonly firstWaitSeconds: number,
   ) {}
 
   async start(input: WorkflowInput, run = 1): Promise<void> {
@@ -30,7 +42,7 @@ export class StepFunctionsWorkflow implements Workflow {
         new StartExecutionCommand({
           stateMachineArn: this.stateMachineArn,
           name: runName(input.taskId, run),
-          input: JSON.stringify(input),
+          input: JSON.stringify({ taskId: input.taskId, waitSeconds: this.firstWaitSeconds }),
         }),
       );
     } catch (error) {
@@ -44,6 +56,16 @@ export class StepFunctionsWorkflow implements Workflow {
       return status as RunStatus;
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return undefined;
+      throw error;
+    }
+  }
+
+  async wake(token: string, turn: WorkflowTurn): Promise<boolean> {
+    try {
+      await this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(turn) }));
+      return true;
+    } catch (error) {
+      if (error instanceof TaskTimedOut || error instanceof InvalidToken || error instanceof TaskDoesNotExist) return false;
       throw error;
     }
   }

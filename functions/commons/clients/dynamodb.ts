@@ -1,8 +1,9 @@
 /**
- * Each AWS client lives in its own module, built once per container at module scope, so a function
- * bundles only the clients it imports. Endpoints come from the SDK's standard variables
- * (AWS_ENDPOINT_URL_DYNAMODB, …_S3, …_SFN, …_SECRETS_MANAGER): that is how the local runtime points the
- * same bundles at its emulators.
+ * Each AWS client lives in its own module, built once per container, so a function bundles only the
+ * clients it imports. DynamoDB's is built at module scope (every invocation of every function reads a
+ * task or a key); the others on their first use (lazy-client.ts). Endpoints come from the SDK's standard
+ * variables (AWS_ENDPOINT_URL_DYNAMODB, …_S3, …_SFN, …_SECRETS_MANAGER): that is how the local runtime
+ * points the same bundles at its emulators.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';

@@ -9,7 +9,7 @@
  * | "Generation Completed" | "Generation Failed", `detail` as `generationEventDetailSchema` (the README
  * documents it). Webhooks: `generation.processing` | `generation.completed` | `generation.failed`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { publicState, type PublicState } from './public-generation.ts';
 import { FAILURE_CODES } from './failure.ts';
 import type { Task } from './task.ts';

@@ -9,7 +9,8 @@
  * the client's webhook (domain/generation-events.ts), held to the callback policy (policy/callback-policy.ts)
  * and never sent upstream.
  */
-import { z } from 'zod';
+// A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
+import * as z from 'zod';
 import { readImageInfo, type ImageType } from '../media/image.ts';
 import { describeBytes, MAX_INLINE_KEYFRAME_BYTES } from './payload-limits.ts';
 import { looksLikeUploadReference, parseUploadReference, UPLOAD_REFERENCE_PREFIX } from './upload.ts';

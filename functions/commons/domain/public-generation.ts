@@ -3,7 +3,8 @@
  * generation (id, state, video, …) and the Kling-style envelope (code, request_id, data), so that clients
  * written for either shape work. The zod schema is the contract; tests parse real responses with it.
  */
-import { z } from 'zod';
+// A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
+import * as z from 'zod';
 import type { Task, TaskStatus } from './task.ts';
 import { FAILURE_CODES } from './failure.ts';
 import { LUMA_ASPECT_RATIOS, LUMA_DURATIONS, LUMA_RESOLUTIONS } from './luma-options.ts';

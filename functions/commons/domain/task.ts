@@ -166,6 +166,11 @@ export interface Task {
   resubmits?: number;
   discardedUpstreamIds?: string[];
   upstreamAssets?: UpstreamAssets;
+  /** The workflow's polls of the upstream for this task (the poll schedule's ceiling counts them), and when it was last read (by a poll, or on a callback). */
+  upstreamReads?: number;
+  upstreamReadAt?: string;
+  /** The workflow's current wait for this task, while one holds (WorkflowWait). */
+  wait?: WorkflowWait;
   output?: TaskOutput;
   failure?: Failure;
   history: HistoryEntry[];
@@ -179,6 +184,33 @@ export interface Task {
   publishedThrough?: number;
   /** Optimistic-concurrency counter: every write is conditional on the version it read. */
   version: number;
+}
+
+/**
+ * A wait of the task's workflow: the task token that ends it early (the upstream's callback, which reads
+ * the truth and reports it with this token) and when it ends on its own (its timeout: the next poll).
+ * A token whose wait is over is merely stale: reporting with it fails, and the next turn looks afresh.
+ */
+export interface WorkflowWait {
+  token: string;
+  until: string;
+}
+
+/** The task read upstream at `at`: one more poll when `poll`. */
+export function withUpstreamRead(task: Task, at: string, poll = true): Task {
+  const last = task.upstreamReadAt && task.upstreamReadAt > at ? task.upstreamReadAt : at;
+  const reads = (task.upstreamReads ?? 0) + (poll ? 1 : 0);
+  return { ...task, upstreamReads: reads, upstreamReadAt: last, version: task.version + 1 };
+}
+
+/** The task with its workflow waiting on `wait`. */
+export function withWorkflowWait(task: Task, wait: WorkflowWait): Task {
+  return { ...task, wait, version: task.version + 1 };
+}
+
+/** When the task's current generation was accepted upstream: the last time it became `submitted`. */
+export function submittedAt(task: Pick<Task, 'history'>): string | undefined {
+  return task.history.findLast((entry) => entry.status === 'submitted')?.at;
 }
 
 /** Every change a task can undergo. Each names the status it moves to and carries that status's data. */

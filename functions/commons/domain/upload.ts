@@ -9,7 +9,8 @@
  * nothing without the gateway's table: it does not depend on which base URL (the API's own, a custom
  * domain, a local port) the client called.
  */
-import { z } from 'zod';
+// A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
+import * as z from 'zod';
 import type { ImageType } from '../media/image.ts';
 import { isGatewayId } from './ids.ts';
 import { describeBytes, MAX_UPLOAD_BYTES } from './payload-limits.ts';

@@ -6,7 +6,7 @@
  * deployed), and every attempt is kept: when, what came back (a status or an error), how long it took.
  * Nothing here changes the task: a delivery that fails stays the delivery's business.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { WEBHOOK_EVENTS, webhookType, type WebhookType } from './generation-events.ts';
 import { MAX_WORKFLOW_WAIT_SECONDS, workflowWaitSeconds } from './workflow-wait.ts';
 

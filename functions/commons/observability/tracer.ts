@@ -12,12 +12,16 @@
  */
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DEFAULT_SERVICE_NAME } from './names.ts';
+import { whenBuilt } from '../clients/lazy-client.ts';
 
 export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME, captureHTTPsRequests: false });
 
-/** Wraps an AWS SDK v3 client so each of its calls is a subsegment (a no-op when tracing is off). */
-export function traced<T>(client: T): T {
-  return tracer.captureAWSv3Client(client);
+/**
+ * Wraps an AWS SDK v3 client so each of its calls is a subsegment (a no-op when tracing is off); a client
+ * built on first use (clients/lazy-client.ts) is wrapped when it is built.
+ */
+export function traced<T extends object>(client: T): T {
+  return whenBuilt(client, (built) => tracer.captureAWSv3Client(built));
 }
 
 /** Runs `call` in a subsegment named `name`, which records its error if it throws. */

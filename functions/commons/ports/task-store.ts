@@ -3,7 +3,7 @@
  * poll, a late copy) can never interleave; `transition` is the single place where a task changes status.
  */
 import type { AttemptOutcome } from '../domain/submit-attempt.ts';
-import type { Task, TaskChange, TaskPhase } from '../domain/task.ts';
+import type { Task, TaskChange, TaskPhase, WorkflowWait } from '../domain/task.ts';
 import type { ListPage } from '../domain/generation-list.ts';
 
 export interface TransitionResult {
@@ -45,6 +45,17 @@ export interface TaskStore {
   markPublished(task: Task, through: number): Promise<void>;
   /** Ids of the tasks in a phase (the reconciler's work list), oldest first, a page at a time. */
   listPhase(phase: TaskPhase, cursor?: string): Promise<{ ids: string[]; cursor?: string }>;
+  /**
+   * Records a read of the upstream for the task, at `at`, and counts it when it was a poll (the poll
+   * schedule's ceiling). The task as written.
+   */
+  noteUpstreamRead(id: string, at: Date, poll: boolean): Promise<Task>;
+  /**
+   * Records the workflow's wait on the task, if the task is still at version `ifVersion` (what the turn
+   * that waits read last). Undefined when it changed since: the turn must look again, or it might wait
+   * on a change it never saw (a callback that came in between found no wait to end).
+   */
+  holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined>;
   /**
    * One page of the owner's tasks, newest first (domain/task-list.ts): at most `limit` tasks after
    * `page.after`, each read as it is now, in one of `page.statuses` if given; `next` is the position to

@@ -51,6 +51,9 @@ export class TaskLifecycle implements TaskStore {
   remove: TaskStore['remove'] = (id) => this.store.remove(id);
   claimSubmit: TaskStore['claimSubmit'] = (id, now, leaseMs) => this.store.claimSubmit(id, now, leaseMs);
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
+  // Neither changes the task's status: nothing follows them.
+  noteUpstreamRead: TaskStore['noteUpstreamRead'] = (id, at, poll) => this.store.noteUpstreamRead(id, at, poll);
+  holdWait: TaskStore['holdWait'] = (id, wait, ifVersion) => this.store.holdWait(id, wait, ifVersion);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {
     const result = await this.store.transition(id, change);

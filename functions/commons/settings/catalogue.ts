@@ -216,9 +216,36 @@ export const SETTINGS = {
   },
   pollInterval: {
     type: 'number', env: 'POLL_INTERVAL_SECONDS', context: 'pollIntervalSeconds', unit: 'seconds', integer: true,
-    min: MIN_WORKFLOW_WAIT_SECONDS, max: MAX_WORKFLOW_WAIT_SECONDS, default: 10,
-    doc: 'the wait between two polls of the upstream',
-    deploy: { note: ': whole seconds, {min} to {max} (a Step Functions Wait state waits whole seconds only; anything else fails the synth)' },
+    min: MIN_WORKFLOW_WAIT_SECONDS, max: MAX_WORKFLOW_WAIT_SECONDS, default: 3,
+    doc:
+      'the shortest wait between two polls of the upstream when no callback is expected (adaptive polling), and between tries ' +
+      'of a submit the upstream or the create window deferred',
+    deploy: { note: ': whole seconds, {min} to {max} (a workflow wait is whole seconds only; anything else fails the synth)' },
+  },
+  upstreamCallbacks: {
+    type: 'boolean', env: 'UPSTREAM_CALLBACKS', context: 'upstreamCallbacks', default: true,
+    doc:
+      'the upstream calls back on each change (Luma does): a callback ends the workflow\'s wait, and polling is only the sparse ' +
+      'fallback of `pollFallbackSeconds`. `false`: adaptive polling (the first poll near the typical time, then every ' +
+      '`pollIntervalSeconds` or more)',
+    local: {},
+  },
+  pollFallback: {
+    type: 'number', env: 'POLL_FALLBACK_SECONDS', context: 'pollFallbackSeconds', unit: 'seconds', integer: true,
+    min: MIN_WORKFLOW_WAIT_SECONDS, max: MAX_WORKFLOW_WAIT_SECONDS, default: 60,
+    doc: 'while callbacks are expected, the longest a generation goes without a poll: what a lost callback costs at most',
+    local: { note: ' (before `LOCAL_TIME_SCALE`)' },
+  },
+  pollPrior: {
+    type: 'number', env: 'POLL_PRIOR_SECONDS', context: 'pollPriorSeconds', unit: 'seconds', min: 1, max: MAX_WORKFLOW_WAIT_SECONDS,
+    default: 120,
+    doc:
+      'adaptive polling: the typical time of a ray-2 5 s 720p generation until recent completions are known (other kinds ' +
+      'scale it); the first poll comes at 90% of the typical time',
+  },
+  maxPollsPerTask: {
+    type: 'number', env: 'MAX_POLLS_PER_TASK', context: 'maxPollsPerTask', integer: true, min: 1, max: 1000, default: 40,
+    doc: 'no task is polled more often (a read on a callback is no poll, and comes at most once a second); past it only the deadline ends the task',
   },
   reconcileInterval: {
     type: 'number', context: 'reconcileIntervalMinutes', contextIn: 'minutes', duration: true, default: 5 * MINUTE,
@@ -395,6 +422,11 @@ export const SETTINGS = {
     type: 'number', env: 'SIM_SEED', integer: true,
     doc: 'seeds the fault decisions, so the same requests in the same order meet the same faults',
     local: { default: 'random' },
+  },
+  simCallbacks: {
+    type: 'choice', env: 'SIM_CALLBACKS', values: ['0', '1'], default: '1',
+    doc: "simulated upstream: `1` calls back each task's callback URL on each change, as Luma does; `0` never, as if every callback were lost",
+    local: {},
   },
   simOtherClients: {
     type: 'choice', env: 'SIM_OTHER_CLIENTS', values: ['0', '1'], default: '1',

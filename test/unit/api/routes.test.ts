@@ -35,6 +35,7 @@ function deps(tasks: Partial<Record<string, Task | Error>> = {}) {
         },
       },
     } as unknown as ApiDeps['generations'],
+    callbacks: {} as ApiDeps['callbacks'],
     deliveries: {} as ApiDeps['deliveries'],
     requestSchema: generationRequestSchemaFor(FULL_OFFER),
     corsOrigins: ['https://app.example.com'],

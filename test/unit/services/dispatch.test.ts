@@ -95,6 +95,10 @@ class World {
     claimSubmit: async () => ({ claimed: false }),
     releaseSubmit: async () => undefined,
     listPhase: async () => ({ ids: [] }),
+    noteUpstreamRead: async () => {
+      throw new Error('not used');
+    },
+    holdWait: async () => undefined,
     listOwned: async () => ({ tasks: [] }),
     remove: async () => false,
   };

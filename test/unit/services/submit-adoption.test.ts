@@ -55,6 +55,12 @@ class MemoryTaskStore implements TaskStore {
   listPhase(): Promise<{ ids: string[] }> {
     throw new Error('not used');
   }
+  noteUpstreamRead(): Promise<Task> {
+    throw new Error('not used');
+  }
+  holdWait(): Promise<Task | undefined> {
+    throw new Error('not used');
+  }
   markPublished(): Promise<void> {
     throw new Error('not used');
   }

@@ -1,0 +1,42 @@
+/**
+ * What each function's bundle holds, as esbuild tree-shakes it (the AWS SDK left out: it is the same in
+ * every bundle, and `npm run bench` measures the whole). Sizes, not times: a cold start's cost grows with
+ * what it compiles, and two imports are enough to double it:
+ * - zod's named `z` export is an object holding the whole library, so `import { z } from 'zod'` keeps all
+ *   of it (460 kB of the API's bundle once); `import * as z from 'zod'` keeps what is used;
+ * - undici is for the webhook sender alone: the copy's downloads use Node's own client.
+ */
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+const FUNCTIONS = ['api', 'poll', 'copy', 'record-failure', 'reconcile', 'deliver-webhook'] as const;
+
+async function packagesOf(fn: (typeof FUNCTIONS)[number]): Promise<Record<string, number>> {
+  const result = await build({
+    entryPoints: [`functions/${fn}/handler.ts`],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    mainFields: ['module', 'main'],
+    external: ['@aws-sdk/*', '@smithy/*'],
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const kb: Record<string, number> = {};
+  for (const [path, input] of Object.entries(Object.values(result.metafile.outputs)[0]!.inputs)) {
+    const name = path.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/)?.[1] ?? 'project';
+    kb[name] = (kb[name] ?? 0) + input.bytesInOutput / 1024;
+  }
+  return kb;
+}
+
+describe('lean bundles', () => {
+  it.each(FUNCTIONS)('%s keeps only the zod it uses, and undici only if it sends webhooks', async (fn) => {
+    const kb = await packagesOf(fn);
+    expect(kb.zod ?? 0).toBeLessThan(150);
+    expect(kb.undici !== undefined, 'undici').toBe(fn === 'deliver-webhook');
+  });
+});
