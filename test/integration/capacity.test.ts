@@ -157,7 +157,10 @@ describe('upstream concurrency cap', () => {
     for (const { body } of [failing, second, third]) expect((await client.waitForTerminal(body.id, 60_000)).state).toBe('completed');
     const resubmitted = (await tasks.get(failing.body.id))!;
     expect(resubmitted.resubmits).toBe(1);
-    expect(resubmitted.history.map((entry) => entry.status)).toEqual(['accepted', 'submitted', 'dreaming', 'accepted', 'submitted', 'dreaming', 'copying', 'completed']);
+    // `dreaming` is recorded when a read sees it: a generation that finishes between two reads (a callback
+    // dropped as too soon after a read, the next one finding it completed) goes from submitted to copying.
+    const observed = resubmitted.history.map((entry) => entry.status);
+    expect(observed.join(' ')).toMatch(/^accepted submitted (dreaming )?accepted submitted (dreaming )?copying completed$/);
     expect(Math.max(peakBefore, gateway.simulatedLuma!.stats().maxConcurrent)).toBeLessThanOrEqual(MAX_CONCURRENT);
   });
 });
