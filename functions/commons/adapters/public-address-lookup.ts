@@ -1,9 +1,8 @@
 /**
  * The name-resolution half of the gateway's rule for URLs it did not make (an upstream's asset URL, a
  * client's webhook URL): a lookup that refuses the connection unless every address of the name passes the
- * caller's rule (public unicast, see policy/asset-policy.ts `addressRefusal`). Without an HTTP client of its
- * own, so that a function whose client is Node's (the copy's downloads) does not bundle undici for it;
- * public-address-connector.ts puts it in front of undici's connector.
+ * caller's rule (public unicast, see policy/asset-policy.ts `addressRefusal`), handed to Node's http and
+ * https clients by the copy's downloads (asset-downloader.ts) and the webhook sender (webhook-sender.ts).
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';

@@ -2,7 +2,7 @@
  * Which webhook URLs (`callback_url`) the gateway will call: the client's URL is fetched by the gateway
  * itself, so the asset downloads' rules apply (REFERENCE §5, SSRF): https only, no credentials, a public
  * address — a literal address is checked here, when the task is created; a name is checked at connect time,
- * on every address it resolves to and the one connected to (adapters/public-address-connector.ts), and no
+ * on every address it resolves to and the one connected to (adapters/webhook-sender.ts), and no
  * redirect is followed. Locally (`npm start`), a receiver on this machine may be called too, over http or
  * https: loopback addresses only, never another private one. Pure.
  */
