@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
-import type { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
+import type { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import type { generationListSchema } from '../../functions/commons/domain/generation-list.ts';
 import type { uploadRequestSchema, uploadTicketSchema } from '../../functions/commons/domain/upload.ts';
 import type { errorBodySchema } from '../../functions/commons/domain/error-body.ts';

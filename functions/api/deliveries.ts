@@ -6,7 +6,8 @@
  *   POST /luma/generations/{id}/deliveries/{delivery_id}/retry   sends one again (a new run, the same webhook-id)
  */
 import { deliveryId, parseDeliveryId, webhookChanges, webhookType } from '../commons/domain/generation-events.ts';
-import { deliveryView, isRunInProgress, pendingView, type DeliveryView } from '../commons/domain/webhook-delivery.ts';
+import { isRunInProgress } from '../commons/domain/webhook-delivery.ts';
+import { deliveryView, pendingView, type DeliveryView } from '../commons/domain/delivery-view.ts';
 import { DeliveryInProgressError, NotFoundError } from '../commons/errors.ts';
 import type { DeliveryStore } from '../commons/ports/delivery-store.ts';
 import type { TaskStore } from '../commons/ports/task-store.ts';

@@ -4,7 +4,7 @@
  * of your own: parse `detail` with the published schema, act idempotently (EventBridge delivers at least
  * once: the same event may come twice, and writing the same object again is harmless).
  */
-import { generationEventDetailSchema } from '../commons/domain/generation-events.ts';
+import { generationEventDetailSchema } from '../commons/domain/generation-event-detail.ts';
 
 /** The parts of an EventBridge event the consumer reads. */
 export interface CompletedEvent {

@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
-import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import { TABLE_NAME, type Answer, type Api } from './harness.ts';
 import { countBy, mapLimit, sleep, waitUntil } from './util.ts';
 

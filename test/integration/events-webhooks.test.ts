@@ -17,8 +17,8 @@ import { Webhook } from 'standardwebhooks';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
-import { generationEventDetailSchema } from '../../functions/commons/domain/generation-events.ts';
-import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
+import { generationEventDetailSchema } from '../../functions/commons/domain/generation-event-detail.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import { ApiTestClient, waitUntil } from '../support/client.ts';
 import { ROOMY_DEADLINE_SECONDS, TEST_TIME_SCALE } from '../support/time.ts';
 

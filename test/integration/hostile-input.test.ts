@@ -33,7 +33,7 @@ import { connect } from 'node:net';
 import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway.ts';
 import { startSimulatedLuma, type SimulatedLuma } from '../../local/simulated-luma.ts';
-import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import { generationRequestSchema } from '../../functions/commons/domain/generation-request.ts';
 import { LUMA_ASPECT_RATIOS } from '../../functions/commons/domain/luma-options.ts';
 import { ApiTestClient } from '../support/client.ts';

@@ -18,7 +18,7 @@ import { SIM_ASSET_HOLD_SECONDS, SIM_DIRECTIVE_HOLD_ASSETS } from '../../local/s
 import { DynamoDbTaskStore } from '../../functions/commons/adapters/task-store.ts';
 import { DynamoDbUpstreamCapacity } from '../../functions/commons/adapters/upstream-capacity.ts';
 import { DynamoDbOwnerQueue } from '../../functions/commons/adapters/owner-queue.ts';
-import { publicGenerationSchema } from '../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import type { TaskStatus } from '../../functions/commons/domain/task.ts';
 import { LOCAL_REGION } from '../../local/local-aws.ts';
 import { ApiTestClient } from '../support/client.ts';

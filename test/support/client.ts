@@ -1,5 +1,6 @@
 /** Small helpers the integration and end-to-end tests share: an aggregator-API client and bounded polling. */
-import { publicGenerationSchema, type PublicGeneration } from '../../functions/commons/domain/public-generation.ts';
+import { type PublicGeneration } from '../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../functions/commons/domain/public-generation-schema.ts';
 import { GatewayClient } from '../../scripts/gateway-client.ts';
 
 export type { ApiAnswer } from '../../scripts/gateway-client.ts';

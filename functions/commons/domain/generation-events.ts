@@ -6,13 +6,14 @@
  * the same event whoever publishes it, and however often.
  *
  * EventBridge: `source` "luma-video-gateway", `detail-type` "Generation Submitted" | "Generation Processing"
- * | "Generation Completed" | "Generation Failed", `detail` as `generationEventDetailSchema` (the README
- * documents it). Webhooks: `generation.processing` | `generation.completed` | `generation.failed`.
+ * | "Generation Completed" | "Generation Failed", `detail` as `generationEventDetailSchema` (generation-event-detail.ts;
+ * the README documents it). Webhooks: `generation.processing` | `generation.completed` | `generation.failed`.
  */
-import * as z from 'zod';
 import { publicState, type PublicState } from './public-generation.ts';
-import { FAILURE_CODES } from './failure.ts';
 import type { Task } from './task.ts';
+import type { GenerationEventDetail } from './generation-event-detail.ts';
+
+export type { GenerationEventDetail } from './generation-event-detail.ts';
 
 export const EVENT_SOURCE = 'luma-video-gateway';
 
@@ -93,30 +94,6 @@ export function parseDeliveryId(id: string): { taskId: string; index: number } |
   const match = DELIVERY_ID.exec(id);
   return match ? { taskId: match[1]!, index: Number(match[2]) } : undefined;
 }
-
-const s3Object = z.object({ bucket: z.string(), key: z.string() });
-
-/** The `detail` of every event: the contract with rules and consumers in the owner's account. */
-export const generationEventDetailSchema = z.object({
-  id: z.string(),
-  owner: z.string(),
-  state: z.enum(['pending', 'processing', 'completed', 'failed']),
-  failure_code: z.enum(FAILURE_CODES).nullable(),
-  /** Only in Generation Completed: the stored video, as the copy verified it. */
-  video: s3Object
-    .extend({
-      sha256: z.string(),
-      size_bytes: z.number().int(),
-      width: z.number().int(),
-      height: z.number().int(),
-      duration: z.number(),
-    })
-    .optional(),
-  /** Only in Generation Completed: the stored thumbnail, or null when the upstream gave none. */
-  thumbnail: s3Object.nullable().optional(),
-});
-
-export type GenerationEventDetail = z.infer<typeof generationEventDetailSchema>;
 
 /** An event as the publisher sends it (EventBridge's PutEvents entry, less the bus and the source). */
 export interface GenerationEvent {

@@ -13,7 +13,8 @@
  */
 // A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
 import * as z from 'zod';
-import { PUBLIC_STATES, publicGenerationSchema, publicState } from './public-generation.ts';
+import { PUBLIC_STATES, publicState } from './public-generation.ts';
+import { publicGenerationSchema } from './public-generation-schema.ts';
 import { TASK_STATUSES, type TaskStatus } from './task.ts';
 import { describeIssues, type ValidationIssue } from './generation-request.ts';
 

@@ -10,7 +10,7 @@
 // A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
 import * as z from 'zod';
 import { generationRequestSchemaFor, KEYFRAME_URL_MAX_LENGTH } from './generation-request.ts';
-import { publicGenerationSchema } from './public-generation.ts';
+import { publicGenerationSchema } from './public-generation-schema.ts';
 import { uploadRequestSchema, uploadTicketSchema, UPLOAD_LIFETIME_SECONDS, UPLOAD_URL_MAX_SECONDS } from './upload.ts';
 import { errorBodySchema } from './error-body.ts';
 import { generationListSchema, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, LIST_STATES } from './generation-list.ts';
@@ -18,7 +18,7 @@ import { FULL_OFFER, GENERATION_OPTION_NAMES, type GenerationOffer } from './lum
 import { describeBytes, MAX_BODY_BYTES, MAX_INLINE_KEYFRAME_BYTES, MAX_UPLOAD_BYTES } from './payload-limits.ts';
 import { FAILURE_CODES } from './failure.ts';
 import * as examples from './openapi-examples.ts';
-import { deliveryListSchema, deliveryRetrySchema } from './webhook-delivery.ts';
+import { deliveryListSchema, deliveryRetrySchema } from './delivery-view.ts';
 import { WEBHOOK_EVENTS } from './generation-events.ts';
 
 export const OPENAPI_VERSION = '3.1.0';

@@ -1,66 +1,17 @@
 /**
  * The generation object the aggregator API returns from both POST and GET: the union of the Luma web-app
  * generation (id, state, video, …) and the Kling-style envelope (code, request_id, data), so that clients
- * written for either shape work. The zod schema is the contract; tests parse real responses with it.
+ * written for either shape work. The zod schema (public-generation-schema.ts) is the contract; tests parse
+ * real responses with it. This module, the mapping from a task, bundles no zod: the functions that only
+ * show a generation (a webhook's delivery) do not build the schema.
  */
-// A namespace import: `import { z }` keeps all of zod (every locale) in a bundle, this only what is used.
-import * as z from 'zod';
 import type { Task, TaskStatus } from './task.ts';
-import { FAILURE_CODES } from './failure.ts';
-import { LUMA_ASPECT_RATIOS, LUMA_DURATIONS, LUMA_RESOLUTIONS } from './luma-options.ts';
+import type { PublicGeneration } from './public-generation-schema.ts';
 
 export const PUBLIC_STATES = ['pending', 'processing', 'completed', 'failed'] as const;
 export type PublicState = (typeof PUBLIC_STATES)[number];
 
-const media = z.object({ url: z.string(), width: z.number().int().nullable(), height: z.number().int().nullable() });
-
-export const publicGenerationSchema = z.object({
-  id: z.string(),
-  state: z.enum(PUBLIC_STATES),
-  created_at: z.string(),
-  prompt: z.string(),
-  /**
-   * What the task is generated with: the request's choice or the gateway's default (`ray-2`, `720p`, `5s`
-   * unless the operator set others). `resolution` and `duration` are null for tasks recorded before the
-   * gateway kept them; `aspect_ratio` is null when the client chose none (the upstream's default, 16:9).
-   */
-  model: z.string(),
-  resolution: z.enum(LUMA_RESOLUTIONS).nullable(),
-  duration: z.enum(LUMA_DURATIONS).nullable(),
-  aspect_ratio: z.enum(LUMA_ASPECT_RATIOS).nullable(),
-  batch_id: z.string(),
-  message: z.string(),
-  estimate_wait_seconds: z.number().nullable(),
-  last_frame: media.nullable(),
-  liked: z.boolean().nullable(),
-  /** `queued` while the task waits for an upstream slot; then null. */
-  queue_state: z.enum(['queued']).nullable(),
-  /** 1-based place in the line for an upstream slot, while queued. */
-  queue_position: z.number().int().positive().nullable(),
-  thumbnail: media.nullable(),
-  video: media
-    .extend({
-      duration: z.number().nullable(),
-      size_bytes: z.number().int(),
-      sha256: z.string(),
-      download_url: z.string(),
-      thumbnail: z.string().nullable(),
-    })
-    .nullable(),
-  video_raw: media.extend({ duration: z.number().nullable() }).nullable(),
-  failure_reason: z.string().nullable(),
-  failure_code: z.enum(FAILURE_CODES).nullable(),
-  code: z.number().int(),
-  request_id: z.string(),
-  data: z.object({
-    task_id: z.string(),
-    task_status: z.enum(['submitted', 'processing', 'succeed', 'failed']),
-    created_at: z.number().int(),
-    updated_at: z.number().int(),
-  }),
-});
-
-export type PublicGeneration = z.infer<typeof publicGenerationSchema>;
+export type { PublicGeneration } from './public-generation-schema.ts';
 
 /** Time-limited links to the stored output, made by the storage adapter for the task's owner. */
 export interface OutputLinks {

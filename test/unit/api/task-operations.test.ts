@@ -7,7 +7,7 @@ import { cancelGeneration, deleteGeneration, listGenerations, type TaskOperation
 import { TaskLifecycle } from '../../../functions/commons/services/lifecycle.ts';
 import { admitted, applyChange, isAlreadyApplied, newTask, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import { decodeCursor } from '../../../functions/commons/domain/generation-list.ts';
-import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation-schema.ts';
 import { AlreadyFinishedError, NotFinishedError, NotFoundError, TransientUpstreamError, UpstreamRejectedError } from '../../../functions/commons/errors.ts';
 import type { TaskStore, TransitionResult } from '../../../functions/commons/ports/task-store.ts';
 

@@ -1,15 +1,7 @@
 /** What the world is told of a generation: its public changes, read off its history, and the event of each. */
 import { describe, expect, it } from 'vitest';
-import {
-  DETAIL_TYPES,
-  deliveryId,
-  generationEvent,
-  generationEventDetailSchema,
-  parseDeliveryId,
-  publicChanges,
-  unpublishedChanges,
-  webhookChanges,
-} from '../../../functions/commons/domain/generation-events.ts';
+import { DETAIL_TYPES, deliveryId, generationEvent, parseDeliveryId, publicChanges, unpublishedChanges, webhookChanges } from '../../../functions/commons/domain/generation-events.ts';
+import { generationEventDetailSchema } from '../../../functions/commons/domain/generation-event-detail.ts';
 import { applyChange, published, type Task, type TaskChange } from '../../../functions/commons/domain/task.ts';
 import { webhookTask } from '../../support/tasks.ts';
 

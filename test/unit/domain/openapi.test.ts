@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { openApiDocument } from '../../../functions/commons/domain/openapi.ts';
 import { generationRequestSchema } from '../../../functions/commons/domain/generation-request.ts';
-import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation-schema.ts';
 import { uploadTicketSchema } from '../../../functions/commons/domain/upload.ts';
 import { errorBodySchema } from '../../../functions/commons/domain/error-body.ts';
 import { FULL_OFFER, type GenerationOffer } from '../../../functions/commons/domain/luma-options.ts';

@@ -1,11 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import {
-  publicState,
-  publicGenerationSchema,
-  publicTimestamp,
-  toPublicGeneration,
-  type OutputLinks,
-} from '../../../functions/commons/domain/public-generation.ts';
+import { publicState, publicTimestamp, toPublicGeneration, type OutputLinks } from '../../../functions/commons/domain/public-generation.ts';
+import { publicGenerationSchema } from '../../../functions/commons/domain/public-generation-schema.ts';
 import { TASK_STATUSES, applyChange, newTask, type Task, type TaskOutput, type TaskStatus } from '../../../functions/commons/domain/task.ts';
 
 const CREATED = new Date('2025-05-23T07:05:23.342Z');

@@ -1,17 +1,8 @@
 /** A webhook delivery's runs, its retries with backoff and jitter for at least the window, and its ledger. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  LEDGER_ATTEMPTS,
-  MAX_RETRY_SECONDS,
-  beginRun,
-  deliveryView,
-  isRunInProgress,
-  recordAttempt,
-  retryDelaySeconds,
-  type AttemptOutcome,
-  type Delivery,
-} from '../../../functions/commons/domain/webhook-delivery.ts';
+import { LEDGER_ATTEMPTS, MAX_RETRY_SECONDS, beginRun, isRunInProgress, recordAttempt, retryDelaySeconds, type AttemptOutcome, type Delivery } from '../../../functions/commons/domain/webhook-delivery.ts';
+import { deliveryView } from '../../../functions/commons/domain/delivery-view.ts';
 
 const DAY = 86_400;
 const T0 = new Date('2026-11-30T12:00:00.000Z');
