@@ -10,7 +10,7 @@
  * - the copy of a 50 MB and a 500 MB video: time against a plain download, and peak RSS (scripts/bench/copy.ts);
  * - what 1,000 generations cost in AWS, from the measured usage (scripts/bench/cost.ts).
  *
- *   npm run bench [-- --generations 6 --time-scale 0.2 --api-seconds 10 --init-runs 7 --copy-sizes 50,500]
+ *   npm run bench [-- --generations 6 --time-scale 0.2 --api-seconds 10 --init-runs 7 --copy-sizes 50,500 --copy-rounds 3]
  *
  * A bench is not a test: it asserts nothing, and its figures are this machine's at this moment.
  */
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'api-seconds': { type: 'string', default: '10' },
     'init-runs': { type: 'string', default: '7' },
     'copy-sizes': { type: 'string', default: '50,500' },
+    'copy-rounds': { type: 'string', default: '3' },
     out: { type: 'string', default: 'bench/results.json' },
   },
 });
@@ -41,6 +42,7 @@ const timeScale = positive('time-scale', Number(values['time-scale']));
 const apiSeconds = positive('api-seconds', Number(values['api-seconds']));
 const initRuns = positive('init-runs', Number(values['init-runs']));
 const copySizes = values['copy-sizes']!.split(',').map((size) => positive('copy-sizes', Number(size)));
+const copyRounds = positive('copy-rounds', Number(values['copy-rounds']));
 
 const log = (line: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`);
 const started = performance.now();
@@ -71,7 +73,7 @@ try {
   }
 
   log(`copies of ${copySizes.join(' and ')} MB`);
-  const copy = await measureCopy({ copy: functions.Copy, workDir, sizesMb: copySizes, log });
+  const copy = await measureCopy({ copy: functions.Copy, workDir, sizesMb: copySizes, rounds: copyRounds, log });
 
   const memoryMb = Object.fromEntries(Object.entries(functions).map(([name, fn]) => [name, fn.memoryMb]));
   const costOf = (figures: GenerationFigures) =>

@@ -39,10 +39,14 @@ export function printTable(results: BenchResults): void {
   for (const size of results.copy.sizes_mb) {
     const run = results.copy.runs[String(size)]!;
     row(
-      `copy ${size} MB: copy / download / transfer ms`,
+      `copy ${size} MB: copy / download / transfer ms (median of ${results.copy.rounds})`,
       `${run.copy.ms} / ${run.download.ms} / ${run.transfer.ms}`,
     );
-    row(`  copy_ratio ${size} MB (÷ download; ÷ transfer)`, `${results.copy.copy_ratio[String(size)]}; ${results.copy.copy_vs_transfer_ratio[String(size)]}`, '≤ 1.3', results.copy.copy_ratio[String(size)]! <= 1.3);
+    // ÷ the download is the issue's figure; a copy must also write every byte into the local bucket, which
+    // takes far longer than reading loopback, so ÷ a plain transfer into that bucket is what the copy adds.
+    const [toDownload, toTransfer] = [results.copy.copy_ratio[String(size)]!, results.copy.copy_vs_transfer_ratio[String(size)]!];
+    row(`  copy_ratio ${size} MB ÷ plain download`, String(toDownload), '≤ 1.3', toDownload <= 1.3);
+    row(`  copy_ratio ${size} MB ÷ plain transfer into the bucket`, String(toTransfer), '≤ 1.3', toTransfer <= 1.3);
     row(`  copy_peak_rss_mb ${size} MB`, String(run.copy.peak_rss_mb));
   }
   row('copy peak RSS, largest ÷ smallest', String(results.copy.rss_growth), '≤ 1.2', results.copy.rss_growth <= 1.2);
