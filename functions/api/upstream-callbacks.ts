@@ -10,9 +10,10 @@
  * A callback that finds no wait held (the workflow is mid-turn) needs none: the turn's hold is conditional
  * on the task as it read it, so the turn sees what this read recorded.
  *
- * A callback is answered 503 (the upstream calls back again) while the task is being submitted, and while
- * its last change is still being published by the function that made it, so that changes are published
- * once and in order.
+ * A callback is answered 503 while the task is being submitted, and while its last change is still being
+ * published by the function that made it, so that changes are published once and in order. Luma calls
+ * back 3 times, 100 ms apart: past that the callback is lost, and the workflow's next poll, a fallback
+ * interval (60 s) at most away, reads instead. Such a completion misses the lag target of a callback.
  *
  * Reads on a callback come at most one a second (of the gateway's time) per task: whoever can see the URL
  * can make the gateway read the upstream, never without bound. They are not polls: they do not count
@@ -63,10 +64,17 @@ async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
     throw new CallbackTooEarlyError("The task's last change is being published: call back again.");
   }
   if ((task.status !== 'submitted' && task.status !== 'dreaming') || !task.upstreamId) return `nothing to read (${task.status})`;
+  // The read is claimed on the task before it is made: of callbacks that come at once (whoever can see
+  // the URL can send many), one reads and the others find the read just made.
   const { timeScale } = deps.polling;
-  if (task.upstreamReadAt && gatewayMs(now, timeScale) - gatewayMs(task.upstreamReadAt, timeScale) < MIN_READ_GAP_MS) return 'no read: read a moment ago';
+  const isDue = (current: Task) =>
+    (current.status === 'submitted' || current.status === 'dreaming') &&
+    current.upstreamId === task.upstreamId &&
+    (!current.upstreamReadAt || gatewayMs(now, timeScale) - gatewayMs(current.upstreamReadAt, timeScale) >= MIN_READ_GAP_MS);
+  const claimed = await deps.tasks.claimUpstreamRead(task.id, now, isDue);
+  if (!claimed) return 'no read: read a moment ago';
 
-  const outcome = await readUpstream(task, deps, { poll: false });
+  const outcome = await readUpstream(claimed, deps, { poll: false, claimed: true });
   const latest = (await deps.tasks.get(task.id))!;
   if (!latest.wait) return `read (${outcome.next}), no wait held`;
   let turn: WorkflowTurn;

@@ -102,7 +102,8 @@ export const ERROR_CATALOGUE = {
   InvalidTransitionError: { status: 409, code: 'invalid_transition' },
   /**
    * The upstream called back about a generation the task has not recorded yet (its submit is still being
-   * written): the upstream tries again a moment later (Luma: 3 tries, 100 ms apart).
+   * written), or while its last change is being published. Luma tries 3 times, 100 ms apart: a wait longer
+   * than that drops the callback, and the workflow's next poll (a fallback interval at most) reads instead.
    */
   CallbackTooEarlyError: { status: 503, code: 'try_again' },
 } as const satisfies Record<string, CatalogueEntry>;

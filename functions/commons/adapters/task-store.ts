@@ -138,6 +138,17 @@ export class DynamoDbTaskStore implements TaskStore {
     }
   }
 
+  async claimUpstreamRead(id: string, at: Date, isDue: (task: Task) => boolean): Promise<Task | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const task = await this.get(id);
+      if (!task || !isDue(task)) return undefined;
+      const next = withUpstreamRead(task, at.toISOString(), false);
+      if (await this.putIfUnchanged(task, next)) return next;
+      // Someone wrote in between (another claim, most likely): decide again on what is stored now.
+      if (attempt >= MAX_WRITE_ATTEMPTS) return undefined;
+    }
+  }
+
   async holdWait(id: string, wait: WorkflowWait, ifVersion: number): Promise<Task | undefined> {
     const task = await this.get(id);
     if (!task || task.version !== ifVersion) return undefined;

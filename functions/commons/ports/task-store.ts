@@ -51,6 +51,12 @@ export interface TaskStore {
    */
   noteUpstreamRead(id: string, at: Date, poll: boolean): Promise<Task>;
   /**
+   * Records a read of the upstream (not a poll) at `at` before it is made, if `isDue` holds for the task as
+   * stored: of reads that race for the same moment, one claims it and the others get undefined. The
+   * upstream's callbacks claim their reads, so a flood of them makes no more than one read at a time.
+   */
+  claimUpstreamRead(id: string, at: Date, isDue: (task: Task) => boolean): Promise<Task | undefined>;
+  /**
    * Records the workflow's wait on the task, if the task is still at version `ifVersion` (what the turn
    * that waits read last). Undefined when it changed since: the turn must look again, or it might wait
    * on a change it never saw (a callback that came in between found no wait to end).

@@ -53,6 +53,7 @@ export class TaskLifecycle implements TaskStore {
   releaseSubmit: TaskStore['releaseSubmit'] = (id, attemptedAt, outcome) => this.store.releaseSubmit(id, attemptedAt, outcome);
   // Neither changes the task's status: nothing follows them.
   noteUpstreamRead: TaskStore['noteUpstreamRead'] = (id, at, poll) => this.store.noteUpstreamRead(id, at, poll);
+  claimUpstreamRead: TaskStore['claimUpstreamRead'] = (id, at, isDue) => this.store.claimUpstreamRead(id, at, isDue);
   holdWait: TaskStore['holdWait'] = (id, wait, ifVersion) => this.store.holdWait(id, wait, ifVersion);
 
   async transition(id: string, change: TaskChange): Promise<TransitionResult> {

@@ -42,23 +42,25 @@ export type ReadOutcome = { next: 'wait'; retryAfterSeconds?: number } | { next:
 
 /**
  * Reads the task's generation upstream once, and records what changed. `poll`: the read is one of the
- * workflow's own polls, which count against the task's ceiling; a read on a callback does not.
+ * workflow's own polls, which count against the task's ceiling; a read on a callback does not, and is
+ * recorded before it is made (`claimed`, TaskStore.claimUpstreamRead).
  */
-export async function readUpstream(task: Task, deps: UpstreamReadDeps, { poll } = { poll: true }): Promise<ReadOutcome> {
+export async function readUpstream(task: Task, deps: UpstreamReadDeps, { poll, claimed }: { poll: boolean; claimed?: boolean } = { poll: true }): Promise<ReadOutcome> {
   const now = (deps.clock ?? systemClock)();
+  const noteRead = () => (claimed ? undefined : deps.tasks.noteUpstreamRead(task.id, now, poll));
   let generation: UpstreamGeneration;
   try {
     generation = await deps.provider.get(task.upstreamId!);
   } catch (error) {
     if (error instanceof TransientUpstreamError && error.rateLimited) {
-      await deps.tasks.noteUpstreamRead(task.id, now, poll); // a request all the same
+      await noteRead(); // a request all the same
       return { next: 'wait', retryAfterSeconds: error.retryAfterSeconds };
     }
     if (!(error instanceof UpstreamRejectedError)) throw error; // transient: retried by the state machine
     await deps.tasks.transition(task.id, { to: 'failed', failure: { code: error.failureCode, reason: error.message } });
     return { next: 'failed' };
   }
-  await deps.tasks.noteUpstreamRead(task.id, now, poll);
+  await noteRead();
   switch (generation.state) {
     case 'queued':
       return { next: 'wait' };

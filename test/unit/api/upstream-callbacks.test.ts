@@ -44,6 +44,13 @@ function world(initial: Task, upstream: UpstreamGeneration['state']) {
       return { task: current, changed: true };
     },
     noteUpstreamRead: async (_id: string, at: Date, poll: boolean) => (current = withUpstreamRead(current, at.toISOString(), poll)),
+    // As the real store: conditional on the version read, with a turn of the event loop in between.
+    claimUpstreamRead: async (_id: string, at: Date, isDue: (t: Task) => boolean) => {
+      const seen = current;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!isDue(seen) || current.version !== seen.version) return undefined;
+      return (current = withUpstreamRead(current, at.toISOString(), false));
+    },
   } as unknown as TaskStore;
   const deps: CallbackDeps = {
     tasks,
@@ -106,6 +113,13 @@ describe('a callback from the upstream', () => {
     const w = world(holding(task('dreaming', { upstreamReadAt: ago(0.5) }), 40), 'completed');
     await acceptUpstreamCallback(ID, TOKEN, w.deps);
     expect(w.upstreamReads).toEqual([]);
+  });
+
+  it('reads once for a burst of callbacks that come at once (whoever sees the URL can send many)', async () => {
+    const w = world(holding(task('dreaming'), 40), 'dreaming');
+    await Promise.all(Array.from({ length: 20 }, () => acceptUpstreamCallback(ID, TOKEN, w.deps)));
+    expect(w.upstreamReads).toEqual(['gen-1']);
+    expect(w.current().upstreamReadAt).toBe(NOW.toISOString());
   });
 
   it('asks the upstream to call again while the task’s submit is still being written', async () => {

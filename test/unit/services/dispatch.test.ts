@@ -98,6 +98,9 @@ class World {
     noteUpstreamRead: async () => {
       throw new Error('not used');
     },
+    claimUpstreamRead: async () => {
+      throw new Error('not used');
+    },
     holdWait: async () => undefined,
     listOwned: async () => ({ tasks: [] }),
     remove: async () => false,

@@ -58,6 +58,9 @@ class MemoryTaskStore implements TaskStore {
   noteUpstreamRead(): Promise<Task> {
     throw new Error('not used');
   }
+  claimUpstreamRead(): Promise<Task | undefined> {
+    throw new Error('not used');
+  }
   holdWait(): Promise<Task | undefined> {
     throw new Error('not used');
   }
