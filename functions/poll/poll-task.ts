@@ -48,6 +48,13 @@ export interface PollDeps extends SubmitDeps, Omit<UpstreamReadDeps, 'provider'>
 type Step = { next: NextStep; waitSeconds?: number; hold?: boolean };
 
 const HOLD_ATTEMPTS = 3;
+/**
+ * Real milliseconds a held wait must have left for the hold to be worth writing. A wait's timeout runs from
+ * the moment its state was entered, this turn's own run included: a turn that ends nearer its wait's end
+ * than this (or after it: a slow upstream, a 1 s wait) holds nothing and lets the wait run out, so that its
+ * token, dead or about to be, never takes the place of the live one the state's next turn will store.
+ */
+const HOLD_MIN_LEFT_MS = 500;
 
 /**
  * A whole turn: decides, then ends the wait or holds it. A hold is written only if the task has not
@@ -55,6 +62,9 @@ const HOLD_ATTEMPTS = 3;
  * seen by the next look instead of being slept through.
  */
 export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollResult> {
+  const clock = deps.clock ?? systemClock;
+  // About when the wait's state was entered (it invokes this turn at once): its timeout counts from here.
+  const enteredMs = clock().getTime();
   let turn = input;
   for (let attempt = 1; ; attempt++) {
     const result = await pollTask(turn, deps);
@@ -64,10 +74,11 @@ export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollRe
       await deps.workflow.wake(input.taskToken, { taskId, next, waitSeconds });
       return result;
     }
+    const untilMs = enteredMs + result.waitSeconds * 1000 * deps.polling.timeScale;
+    if (untilMs - clock().getTime() < HOLD_MIN_LEFT_MS) return { ...result, hold: false };
     const latest = await deps.tasks.get(input.taskId);
     if (latest && isWaiting(latest)) {
-      const realMs = result.waitSeconds * 1000 * deps.polling.timeScale;
-      const until = new Date((deps.clock ?? systemClock)().getTime() + realMs).toISOString();
+      const until = new Date(untilMs).toISOString();
       if (await deps.tasks.holdWait(input.taskId, { token: input.taskToken, until }, latest.version)) return result;
     }
     if (attempt >= HOLD_ATTEMPTS) throw new TransientUpstreamError(`Task ${input.taskId} kept changing while its workflow tried to wait.`);
@@ -92,12 +103,29 @@ async function advance(task: Task, input: PollInput, deps: PollDeps): Promise<St
   if (isTerminal(task.status)) return { next: task.status as NextStep };
   if (task.status === 'copying') return { next: 'copy' }; // a replayed execution resumes the copy
   const now = (deps.clock ?? systemClock)();
-  if (now.getTime() > Date.parse(task.deadline)) return failAtDeadline(task, deps);
+  if (now.getTime() > Date.parse(task.deadline)) return lastLookAtDeadline(task, deps);
   if (task.status !== 'accepted') return followUpstream(task, input, now, deps);
   if (isQueued(task)) return { next: 'wait', hold: true }; // no execution is started for a queued task; should one run, it waits
   // A task recorded before the queue existed has no ticket: its workflow takes a free slot for it.
   if (awaitsAdmission(task) && !(await deps.dispatcher.admitAlone(task))) return { next: 'wait', waitSeconds: deps.polling.schedule.minIntervalSeconds };
   return submitAdmitted(task.id, now, deps);
+}
+
+/**
+ * Past the deadline: a generation the upstream finished since the last read (after the poll ceiling, say,
+ * or between sparse polls) is copied, not failed. One last read, which no ceiling counts; an upstream that
+ * cannot answer now does not keep the task from failing.
+ */
+async function lastLookAtDeadline(task: Task, deps: PollDeps): Promise<Step> {
+  if ((task.status === 'submitted' || task.status === 'dreaming') && task.upstreamId) {
+    try {
+      const outcome = await readUpstream(task, deps, { poll: false });
+      if (outcome.next === 'copy' || outcome.next === 'failed') return { next: outcome.next };
+    } catch (error) {
+      if (!(error instanceof TransientUpstreamError)) throw error;
+    }
+  }
+  return failAtDeadline((await deps.tasks.get(task.id)) ?? task, deps);
 }
 
 async function failAtDeadline(task: Task, deps: PollDeps): Promise<Step> {

@@ -147,6 +147,45 @@ describe('pollTask: the placeholder still in the upstream key secret', () => {
   });
 });
 
+describe('pollTask: past the deadline', () => {
+  /** A task whose deadline passed a second ago, and the changes the turn asks for. */
+  function pastDeadline(upstream: VideoProvider['get']) {
+    let current: Task = { ...task('dreaming', { marker: true }), deadline: ago(1) };
+    const changes: string[] = [];
+    const base = deps(current, { get: upstream });
+    const turnDeps: PollDeps = {
+      ...base,
+      tasks: {
+        get: async () => current,
+        transition: async (_id: string, change: { to: Task['status'] }) => {
+          changes.push(change.to);
+          current = { ...current, status: change.to };
+          return { task: current, changed: true };
+        },
+        noteUpstreamRead: async (_id: string, at: Date, poll: boolean) => (current = withUpstreamRead(current, at.toISOString(), poll)),
+      } as unknown as TaskStore,
+      durations: { recent: async () => [], record: async () => {} },
+    };
+    return { turnDeps, changes, current: () => current };
+  }
+
+  it('copies a generation the upstream finished since the last read, with a last read no ceiling counts', async () => {
+    const t = pastDeadline(async () => ({ id: 'gen-1', state: 'completed', videoUrl: 'https://cdn.example/v.mp4' }));
+    expect(await pollTask(woke(60), t.turnDeps)).toMatchObject({ next: 'copy' });
+    expect(t.changes).toEqual(['copying']);
+    expect(t.current().upstreamReads ?? 0).toBe(0);
+  });
+
+  it.each([
+    ['still dreaming', async () => ({ id: 'gen-1', state: 'dreaming' as const })],
+    ['unreachable', async () => Promise.reject(new TransientUpstreamError('The upstream answered 503.'))],
+  ])('fails a generation the upstream reports %s, as past its deadline', async (_case, upstream) => {
+    const t = pastDeadline(upstream);
+    expect(await pollTask(woke(60), t.turnDeps)).toMatchObject({ next: 'failed' });
+    expect(t.changes.at(-1)).toBe('failed');
+  });
+});
+
 describe('takeTurn: ending the wait or holding it', () => {
   it('ends its own wait at once with what it found (here: a generation the upstream finished)', async () => {
     const woken: unknown[] = [];
@@ -206,5 +245,48 @@ describe('takeTurn: ending the wait or holding it', () => {
     );
     expect(result).toMatchObject({ next: 'wait', waitSeconds: 60, hold: true });
     expect(held).toEqual([[{ token: 'token', until: new Date(NOW.getTime() + 60_000).toISOString() }, current.version]]);
+  });
+
+  it.each([
+    ['a turn slower than its wait (the state has timed out: its next turn runs)', 3_400],
+    ['a turn that ends with less than half a second of its wait left', 2_600],
+  ])('%s holds nothing and wakes nothing: its token never replaces the live one', async (_case, turnMs) => {
+    const held: unknown[] = [];
+    const current = task('dreaming', { marker: true });
+    const base = deps(current);
+    // The clock moves on by the turn's length between the turn's start and its decision to hold.
+    let now = NOW.getTime();
+    const result = await takeTurn(
+      { taskId: ID, taskToken: 'token', waitSeconds: 3 },
+      {
+        ...base,
+        clock: () => new Date(now),
+        tasks: {
+          get: async () => ((now = NOW.getTime() + turnMs), current),
+          holdWait: async (_id: string, wait: unknown) => (held.push(wait), current),
+        } as unknown as TaskStore,
+      },
+    );
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: 3, hold: false });
+    expect(held).toEqual([]);
+  });
+
+  it('stores when its wait ends counted from the turn’s start, its own run included', async () => {
+    const held: unknown[] = [];
+    const current = task('dreaming', { marker: true });
+    const base = deps(current);
+    let now = NOW.getTime();
+    await takeTurn(
+      { taskId: ID, taskToken: 'token', waitSeconds: 60 },
+      {
+        ...base,
+        clock: () => new Date(now),
+        tasks: {
+          get: async () => ((now = NOW.getTime() + 8_000), current),
+          holdWait: async (_id: string, wait: unknown) => (held.push(wait), current),
+        } as unknown as TaskStore,
+      },
+    );
+    expect(held).toEqual([{ token: 'token', until: new Date(NOW.getTime() + 60_000).toISOString() }]);
   });
 });
