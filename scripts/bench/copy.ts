@@ -210,7 +210,13 @@ function childEnvironment(copy: SynthesizedFunction, credentials: LocalCredentia
  * moment the body sets `globalThis.started` (after loading what it needs: the copy's init is not the copy).
  */
 async function child(env: Record<string, string>, body: string): Promise<CopyRun> {
-  const script = `${body}\nconst ms = performance.now() - globalThis.started;\nprocess.stdout.write(JSON.stringify({ ms, rssKb: process.resourceUsage().maxRSS }));`;
+  // The peak RSS of this process's own memory (VmHWM), not getrusage's maxRSS: that one survives the exec
+  // that starts the child, so a child of a parent of 250 MB reports at least 250 MB whatever it uses itself.
+  const script =
+    `${body}\nconst ms = performance.now() - globalThis.started;\n` +
+    "const { readFileSync } = await import('node:fs');\n" +
+    "const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];\n" +
+    'process.stdout.write(JSON.stringify({ ms, rssKb: hwm ? Number(hwm) : process.resourceUsage().maxRSS }));';
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { env, maxBuffer: 1 << 20, cwd: process.cwd() });
   const { ms, rssKb } = JSON.parse(stdout.slice(stdout.lastIndexOf('{'))) as { ms: number; rssKb: number };
   return { ms: Math.round(ms), peak_rss_mb: Math.round(rssKb / 1024) };
