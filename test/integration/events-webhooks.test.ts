@@ -247,7 +247,7 @@ describe('a webhook through a closed port, a 5xx and a timeout', () => {
 });
 
 describe('a failed generation', () => {
-  it('sends generation.failed by default, and publishes Submitted, Processing and Failed', async () => {
+  it('sends generation.failed by default, and publishes Submitted, Processing (when a read saw it) and Failed', async () => {
     const port = await closedPort();
     const failing = new Receiver();
     await failing.listen(port);
@@ -259,12 +259,12 @@ describe('a failed generation', () => {
       await waitUntil(async () => (failing.received.length > 0 ? true : undefined), 60_000, 'the failed webhook');
       expect(failing.received.map((r) => JSON.parse(r.body).type)).toEqual(['generation.failed']);
       new Webhook(gateway.webhookSecret).verify(failing.received[0]!.body, failing.received[0]!.headers as Record<string, string>);
-      const events = eventsOf(created.body.id);
-      expect(events.map((event) => [event['detail-type'], event.detail.failure_code])).toEqual([
-        ['Generation Submitted', null],
-        ['Generation Processing', null],
-        ['Generation Failed', 'moderation'],
-      ]);
+      // Processing is published when a read sees the generation dreaming: a dreaming callback answered 503
+      // (the Submitted event still being published) and lost after Luma's 3 tries, and a generation that
+      // fails before the next read, is seen only as failed.
+      const events = eventsOf(created.body.id).map((event) => [event['detail-type'], event.detail.failure_code]);
+      const processing = events.some(([type]) => type === 'Generation Processing') ? [['Generation Processing', null]] : [];
+      expect(events).toEqual([['Generation Submitted', null], ...processing, ['Generation Failed', 'moderation']]);
     } finally {
       await failing.close();
     }
