@@ -198,6 +198,14 @@ function assertTaskTokenUse(document: AslDefinition): void {
   }
 }
 
+/**
+ * Whether Parameters pass the token on: a path field (`name.$`) whose path or intrinsic reads
+ * `$$.Task.Token`. The same text in a plain field is a string like any other, and hands no token to anyone.
+ */
 function taskTokenReferences(value: unknown): boolean {
-  return JSON.stringify(value ?? null).includes(TASK_TOKEN);
+  if (Array.isArray(value)) return value.some(taskTokenReferences);
+  if (!value || typeof value !== 'object') return false;
+  return Object.entries(value).some(([key, field]) =>
+    key.endsWith('.$') && typeof field === 'string' ? field.includes(TASK_TOKEN) : taskTokenReferences(field),
+  );
 }

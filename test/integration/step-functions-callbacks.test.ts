@@ -309,6 +309,9 @@ describe('definitions with callback tasks it refuses at load', () => {
   it('refuses a callback task that never passes on its token', () => {
     const silent = machine({ Parameters: { FunctionName: FUNCTION_ARN, Payload: { 'job.$': '$' } } });
     expect(build(silent)).toThrow(/never pass on \$\$\.Task\.Token/);
+    // The path as a plain string is only text: no token is passed on.
+    const literal = machine({ Parameters: { FunctionName: FUNCTION_ARN, Payload: { token: '$$.Task.Token' } } });
+    expect(build(literal)).toThrow(/never pass on \$\$\.Task\.Token/);
   });
 
   it('refuses $$.Task read anywhere but a callback task’s Parameters', () => {
