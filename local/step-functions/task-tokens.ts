@@ -18,6 +18,11 @@ import { StepFunctionsError } from './records.ts';
 const MAX_TOKEN_LENGTH = 1024;
 const MAX_ERROR_LENGTH = 256;
 const MAX_CAUSE_LENGTH = 32_768;
+/**
+ * Closed tokens remembered (the newest), so that a long `npm start` does not keep every token it ever
+ * issued: a report of an older one is answered InvalidToken, an error all the same.
+ */
+export const MAX_CLOSED_TOKENS = 100_000;
 
 /** What the task waiting on a token does with each report. */
 export interface TokenReceiver {
@@ -28,7 +33,7 @@ export interface TokenReceiver {
 
 export class TaskTokens {
   readonly #open = new Map<string, TokenReceiver>();
-  /** Every token issued and since closed, so a late report is told TaskTimedOut rather than InvalidToken. */
+  /** Tokens issued and since closed (the newest MAX_CLOSED_TOKENS), so a late report is told TaskTimedOut rather than InvalidToken. */
   readonly #closed = new Set<string>();
 
   /** A new execution's `$$.Task` (see ExecutionTokens). */
@@ -41,13 +46,19 @@ export class TaskTokens {
     if (this.#open.has(token) || this.#closed.has(token)) throw new Error('A task token was opened twice');
     this.#open.set(token, receiver);
     return () => {
-      if (this.#open.delete(token)) this.#closed.add(token);
+      if (this.#open.delete(token)) this.#close(token);
     };
+  }
+
+  #close(token: string): void {
+    this.#closed.add(token);
+    // A Set iterates in insertion order: the first is the oldest.
+    if (this.#closed.size > MAX_CLOSED_TOKENS) this.#closed.delete(this.#closed.values().next().value!);
   }
 
   /** A token whose task failed before it could wait: reports of it are too late, not unknown. */
   retire(token: string): void {
-    if (!this.#open.has(token)) this.#closed.add(token);
+    if (!this.#open.has(token)) this.#close(token);
   }
 
   sendTaskSuccess(token: unknown, output: unknown): void {
