@@ -5,8 +5,10 @@
  * is believed, and what it does is read the truth with a GET (services/upstream-reads.ts). Then:
  * - the generation ended (completed, failed, failed on the upstream's side): the workflow's wait is ended
  *   at once with what the read recorded, so the copy starts within a second of the upstream finishing;
- * - it runs on: the wait is moved to the schedule's next read, a fallback interval after this one, if it
- *   was aimed much earlier (a callback's read is as good as a poll).
+ * - it runs on: the held wait is left as it is. The read counts as the task's last (a callback's read is as
+ *   good as a poll), so the turn that ends the wait finds no read due yet and waits on to the one that is:
+ *   a turn either way, but one the workflow's schedule bounds, where moving the wait from here cost a turn
+ *   for every callback, which whoever sees the URL can send.
  * A callback that finds no wait held (the workflow is mid-turn) needs none: the turn's hold is conditional
  * on the task as it read it, so the turn sees what this read recorded.
  *
@@ -22,9 +24,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { CallbackTooEarlyError, NotFoundError } from '../commons/errors.ts';
 import { log } from '../commons/log.ts';
-import { gatewayMs, waitSecondsUntil } from '../commons/domain/poll-schedule.ts';
+import { gatewayMs } from '../commons/domain/poll-schedule.ts';
 import { systemClock } from '../commons/clock.ts';
-import { nextReadOf, readUpstream, type UpstreamReadDeps } from '../commons/services/upstream-reads.ts';
+import { readUpstream, type UpstreamReadDeps } from '../commons/services/upstream-reads.ts';
 import { hasUnpublishedChanges, type Task } from '../commons/domain/task.ts';
 import type { Workflow, WorkflowTurn } from '../commons/ports/workflow.ts';
 
@@ -32,8 +34,6 @@ export interface CallbackDeps extends UpstreamReadDeps {
   workflow: Pick<Workflow, 'wake'>;
 }
 
-/** Gateway milliseconds a wait may end before the schedule's next read without being moved. */
-const REAIM_SLACK_MS = 5_000;
 /** Real milliseconds a change's own publication is given before a callback may change the task again. */
 const PUBLISHING_GRACE_MS = 5_000;
 /** The least time between a read and a read on a callback, in gateway milliseconds. */
@@ -75,18 +75,12 @@ async function wakeOnCallback(task: Task, deps: CallbackDeps): Promise<string> {
   if (!claimed) return 'no read: read a moment ago';
 
   const outcome = await readUpstream(claimed, deps, { poll: false, claimed: true });
+  // The generation runs on: the held wait stays (see the module's comment).
+  if (outcome.next === 'wait') return 'read (wait), wait kept';
   const latest = (await deps.tasks.get(task.id))!;
   if (!latest.wait) return `read (${outcome.next}), no wait held`;
-  let turn: WorkflowTurn;
-  if (outcome.next === 'wait') {
-    const next = await nextReadOf(latest, deps);
-    const nowMs = gatewayMs(now, deps.polling.timeScale);
-    if (!next || next.next.at <= gatewayMs(latest.wait.until, deps.polling.timeScale) + REAIM_SLACK_MS) return 'read (wait), wait kept';
-    turn = { taskId: task.id, next: 'wait', waitSeconds: waitSecondsUntil(next.next.at, nowMs) };
-  } else {
-    // A resubmit is the next turn's: a wait of a second, then it submits (the task is `accepted` again).
-    turn = { taskId: task.id, next: outcome.next === 'resubmit' ? 'wait' : outcome.next, waitSeconds: 1 };
-  }
+  // A resubmit is the next turn's: a wait of a second, then it submits (the task is `accepted` again).
+  const turn: WorkflowTurn = { taskId: task.id, next: outcome.next === 'resubmit' ? 'wait' : outcome.next, waitSeconds: 1 };
   // False: that wait is over already; the run's next turn reads what this read recorded.
   const woken = await deps.workflow.wake(latest.wait.token, turn);
   return `read (${outcome.next}), ${woken ? `woke the workflow: ${turn.next}` : 'its wait was over already'}`;

@@ -89,18 +89,16 @@ describe('a callback from the upstream', () => {
     expect(w.current().upstreamReads ?? 0).toBe(0); // a read on a callback is no poll
   });
 
-  it('moves a held wait to a fallback interval after this read, when it was aimed much earlier', async () => {
-    const w = world(holding(task('submitted'), 30), 'dreaming');
-    await acceptUpstreamCallback(ID, TOKEN, w.deps);
-    expect(w.current().status).toBe('dreaming');
-    expect(w.woken).toEqual([['wait-token', { taskId: ID, next: 'wait', waitSeconds: DEFAULT_POLL_SCHEDULE.callbackFallbackSeconds }]]);
-  });
-
-  it('leaves a held wait alone when it already ends about when the next read is due', async () => {
-    const w = world(holding(task('submitted'), 58), 'dreaming');
-    await acceptUpstreamCallback(ID, TOKEN, w.deps);
-    expect(w.woken).toEqual([]);
-  });
+  it.each([30, 58])(
+    'records what it read and leaves a held wait (here ending in %i s) as it is while the generation runs on: a flood of callbacks adds no turn',
+    async (untilSeconds) => {
+      const w = world(holding(task('submitted'), untilSeconds), 'dreaming');
+      await acceptUpstreamCallback(ID, TOKEN, w.deps);
+      expect(w.current().status).toBe('dreaming');
+      expect(w.current().upstreamReadAt).toBe(NOW.toISOString()); // the turn that ends the wait finds this read
+      expect(w.woken).toEqual([]);
+    },
+  );
 
   it('reads, and wakes nothing, when no wait is held: the turn that holds one will see the change', async () => {
     const w = world(task('dreaming'), 'completed');
