@@ -80,7 +80,10 @@ export const EXECUTION_HISTORY_LIMIT = 25_000;
 export const EVENTS_PER_POLL_ROUND = 8;
 /** Room for the rest of an execution: submit and copy steps, retries, the final states. */
 const HISTORY_RESERVE = 1_000;
-/** Turns the upstream's callbacks may add to a run, beyond the reads they count as: Luma calls back 2 or 3 times. */
+/**
+ * Turns the upstream's callbacks may add to a run: a callback wakes the workflow only when its read finds
+ * the generation ended or failed on the upstream's side (once, and once a resubmit), so this is room to spare.
+ */
 const CALLBACK_TURNS = 10;
 
 const COPY_TIMEOUT = Duration.minutes(15);
