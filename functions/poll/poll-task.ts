@@ -57,9 +57,10 @@ const HOLD_ATTEMPTS = 3;
 const HOLD_MIN_LEFT_MS = 500;
 
 /**
- * A whole turn: decides, then ends the wait or holds it. A hold is written only if the task has not
- * changed since the turn last read it: a callback that came in between, and found no wait to end, is then
- * seen by the next look instead of being slept through.
+ * A whole turn: decides, then ends the wait or holds it. A hold is written only if the task is in the status
+ * the decision was made on, and has not changed since the turn last read it: a callback that came in
+ * between (a resubmit, say) and found no wait to end is then seen by the next look instead of being slept
+ * through. A turn that changed the status itself (a submit, a read) looks once more, without a read.
  */
 export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollResult> {
   const clock = deps.clock ?? systemClock;
@@ -72,14 +73,14 @@ export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollRe
       const { taskId, next, waitSeconds } = result;
       // False: the wait ran out meanwhile (a slow turn); the run has moved on and its next turn looks afresh.
       await deps.workflow.wake(input.taskToken, { taskId, next, waitSeconds });
-      return result;
+      return withoutDecidedOn(result);
     }
     const untilMs = enteredMs + result.waitSeconds * 1000 * deps.polling.timeScale;
-    if (untilMs - clock().getTime() < HOLD_MIN_LEFT_MS) return { ...result, hold: false };
+    if (untilMs - clock().getTime() < HOLD_MIN_LEFT_MS) return { ...withoutDecidedOn(result), hold: false };
     const latest = await deps.tasks.get(input.taskId);
-    if (latest && isWaiting(latest)) {
+    if (latest && isWaiting(latest) && latest.status === result.decidedOn) {
       const until = new Date(untilMs).toISOString();
-      if (await deps.tasks.holdWait(input.taskId, { token: input.taskToken, until }, latest.version)) return result;
+      if (await deps.tasks.holdWait(input.taskId, { token: input.taskToken, until }, latest.version)) return withoutDecidedOn(result);
     }
     if (attempt >= HOLD_ATTEMPTS) throw new TransientUpstreamError(`Task ${input.taskId} kept changing while its workflow tried to wait.`);
     // The task moved on (or changed) since: look again, without reading the upstream a second time.
@@ -87,16 +88,26 @@ export async function takeTurn(input: PollInput, deps: PollDeps): Promise<PollRe
   }
 }
 
+/** A turn's decision, and the status of the task it was made on (before the turn's own writes). */
+export interface Decision extends PollResult {
+  decidedOn: Task['status'];
+}
+
 /** The turn's decision, from the task as it is. */
-export async function pollTask(input: PollInput, deps: PollDeps): Promise<PollResult> {
+export async function pollTask(input: PollInput, deps: PollDeps): Promise<Decision> {
   const task = await deps.tasks.get(input.taskId);
   if (!task) throw new Error(`Task ${input.taskId} does not exist.`);
   const step = await advance(task, input, deps);
-  if (step.next !== 'wait') return { taskId: task.id, next: step.next, waitSeconds: workflowWaitSeconds(step.waitSeconds ?? 1), hold: false };
+  const decidedOn = task.status;
+  if (step.next !== 'wait') return { taskId: task.id, next: step.next, waitSeconds: workflowWaitSeconds(step.waitSeconds ?? 1), hold: false, decidedOn };
   const wanted = step.waitSeconds === undefined ? undefined : workflowWaitSeconds(step.waitSeconds);
   // Within a second of the wait the state was entered with: keep it, rather than pay a turn to change it.
   const hold = step.hold === true || wanted === undefined || Math.abs(wanted - input.waitSeconds) <= 1;
-  return { taskId: task.id, next: 'wait', waitSeconds: hold ? input.waitSeconds : wanted, hold };
+  return { taskId: task.id, next: 'wait', waitSeconds: hold ? input.waitSeconds : wanted, hold, decidedOn };
+}
+
+function withoutDecidedOn({ decidedOn: _, ...result }: Decision): PollResult {
+  return result;
 }
 
 async function advance(task: Task, input: PollInput, deps: PollDeps): Promise<Step> {

@@ -232,6 +232,34 @@ describe('takeTurn: ending the wait or holding it', () => {
     expect(woken).toEqual([['token', { taskId: ID, next: 'copy', waitSeconds: 1 }]]);
   });
 
+  it('looks again, and acts, when a callback resubmitted the task between its decision and its hold', async () => {
+    const held: unknown[] = [];
+    const woken: unknown[] = [];
+    let current = task('dreaming', { marker: true });
+    let gets = 0;
+    // The create window is used up: the resubmit the second look makes waits for it, which is seen as a wake.
+    const base = deps(current, { window: { allowed: false, secondsLeft: 17.25 } });
+    const result = await takeTurn(
+      { taskId: ID, taskToken: 'token', waitSeconds: 60 },
+      {
+        ...base,
+        tasks: {
+          ...base.tasks,
+          get: async () => {
+            // The callback's read found the upstream failed on its side: the task is accepted again, to resubmit.
+            if (++gets === 2) current = { ...current, status: 'accepted', version: current.version + 1 };
+            return current;
+          },
+          holdWait: async (_id: string, wait: unknown) => (held.push(wait), current),
+        } as unknown as TaskStore,
+        workflow: { wake: async (token, turn) => (woken.push([token, turn]), true) },
+      },
+    );
+    expect(held).toEqual([]);
+    expect(result).toMatchObject({ next: 'wait', waitSeconds: 18, hold: false });
+    expect(woken).toEqual([['token', { taskId: ID, next: 'wait', waitSeconds: 18 }]]);
+  });
+
   it('stores its token and when its wait ends, conditional on the version it read', async () => {
     const held: [unknown, number][] = [];
     const current = task('dreaming', { marker: true });
