@@ -164,11 +164,21 @@ function describe(status: RunStatus | undefined): string {
 }
 
 /**
- * The task's workflow holds a wait that ends less than the grace ago (or later): its run was alive when it
- * wrote it, and a run that died since is found at the next run of the reconciler after that.
+ * Seconds ahead a held wait may end and still be taken as a live run's: the fallback waits of a task called
+ * back (a minute) and the polls' intervals are. A longer one (a poll ceiling's wait for the deadline, an
+ * hour at most) is checked with Step Functions, so that a run that died holding it is not left for an hour.
+ */
+export const TRUSTED_WAIT_SECONDS = 10 * 60;
+
+/**
+ * The task's workflow holds a wait that ends less than the grace ago, or later but within
+ * TRUSTED_WAIT_SECONDS: its run was alive when it wrote it, and a run that died since is found at the next
+ * run of the reconciler after that.
  */
 function waitsNow(task: Task, now: number, graceSeconds: number): boolean {
-  return task.wait !== undefined && Date.parse(task.wait.until) + graceSeconds * 1000 > now;
+  if (!task.wait) return false;
+  const until = Date.parse(task.wait.until);
+  return until + graceSeconds * 1000 > now && until - now <= TRUSTED_WAIT_SECONDS * 1000;
 }
 
 /** The newest run of a task's workflow: runs are numbered, so the first missing number ends the search. */
