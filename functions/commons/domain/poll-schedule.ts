@@ -14,7 +14,8 @@
  *   slow one costs a few more reads, not one every few seconds for half an hour.
  *
  * Either way no task is polled more than `maxPollsPerTask` times: past that, the next turn is at its
- * deadline, which fails it without a read. (A read on a callback counts as the last read, not as a poll.)
+ * deadline, which reads once more (no ceiling counts that read: a generation that finished is copied) and
+ * otherwise fails it. (A read on a callback counts as the last read, not as a poll.)
  */
 import { submittedAt, type Task } from './task.ts';
 import { workflowWaitSeconds } from './workflow-wait.ts';
