@@ -96,7 +96,4 @@ export class GuardedWebhookSender implements WebhookSender {
     if (socket.connecting) socket.once('connect', check);
     else check();
   }
-
-  /** Nothing pooled to close (one connection an attempt); kept so tests and callers close every sender alike. */
-  async close(): Promise<void> {}
 }
