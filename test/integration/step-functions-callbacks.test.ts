@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   InvalidOutput,
   InvalidToken,
@@ -10,7 +8,8 @@ import {
   SFNClient,
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
-import { LocalStepFunctions, stepFunctionsHttpHandler, type LocalStepFunctionsOptions } from '../../local/step-functions.ts';
+import { LocalStepFunctions, type LocalStepFunctionsOptions } from '../../local/step-functions.ts';
+import { serveStepFunctions, type ServedStepFunctions } from '../support/step-functions-endpoint.ts';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -71,15 +70,11 @@ function machine(task: Record<string, unknown> = {}) {
 }
 
 const opened: LocalStepFunctions[] = [];
-let server: Server | undefined;
-let client: SFNClient | undefined;
+let served: ServedStepFunctions | undefined;
 
 afterEach(async () => {
-  client?.destroy();
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
-  server = undefined;
-  client = undefined;
+  await served?.close();
+  served = undefined;
   await Promise.all(opened.splice(0).map((instance) => instance.close()));
 });
 
@@ -90,21 +85,8 @@ function open(definition: object, inbox: TokenInbox): LocalStepFunctions {
 }
 
 async function serve(local: LocalStepFunctions): Promise<SFNClient> {
-  const handler = stepFunctionsHttpHandler(local);
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => handler(req, res, Buffer.concat(chunks)));
-  });
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new SFNClient({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
-  return client;
+  served = await serveStepFunctions(local, REGION);
+  return served.client;
 }
 
 function start(local: LocalStepFunctions, input: object = { jobId: 'j' }) {

@@ -1,6 +1,4 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +19,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import { findResources, stateMachineDefinition, type Template } from '../../local/cloudformation-intrinsics.ts';
 import type { AslDefinition } from '../../local/asl.ts';
-import {
-  LocalStepFunctions,
-  stepFunctionsHttpHandler,
-  type LocalStepFunctionsOptions,
-} from '../../local/step-functions.ts';
+import { LocalStepFunctions, type LocalStepFunctionsOptions } from '../../local/step-functions.ts';
+import { serveStepFunctions, type ServedStepFunctions } from '../support/step-functions-endpoint.ts';
 
 const REGION = 'eu-west-1';
 const ACCOUNT = '123456789012';
@@ -336,31 +331,16 @@ describe('StartExecution / DescribeExecution / StopExecution semantics', () => {
 });
 
 describe('over HTTP with the real SFNClient', () => {
-  let server: Server | undefined;
-  let client: SFNClient | undefined;
+  let served: ServedStepFunctions | undefined;
 
   afterEach(async () => {
-    client?.destroy();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+    await served?.close();
+    served = undefined;
   });
 
   async function serve(local: LocalStepFunctions): Promise<SFNClient> {
-    const handler = stepFunctionsHttpHandler(local);
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => handler(req, res, Buffer.concat(chunks)));
-    });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    client = new SFNClient({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
-    return client;
+    served = await serveStepFunctions(local, REGION);
+    return served.client;
   }
 
   it('starts, describes, lists and stops executions, and maps errors to SDK exceptions', async () => {
