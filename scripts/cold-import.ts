@@ -6,15 +6,17 @@
  * the median is printed.
  *
  * With `--compare <checkout>`, the same handlers of another checkout (with its own node_modules) are
- * bundled and measured in the same rounds, `<name>@other`: a before/after on one busy machine.
+ * bundled and measured in the same rounds, `<name>@other`: a before/after on one busy machine. With
+ * `--splitting`, each bundle (the baseline too) is also built with esbuild's code splitting, `<name>+split`:
+ * the entry and the chunks it imports at once, the chunks behind a dynamic `import()` left for later.
  *
- *   npx tsx scripts/cold-import.ts [--runs 7] [--compare ../main] [api poll copy record-failure reconcile]
+ *   npx tsx scripts/cold-import.ts [--runs 7] [--compare ../main] [--splitting] [api poll copy record-failure reconcile]
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GATEWAY_BUNDLING } from '../infra/constructs/gateway-function.ts';
@@ -29,6 +31,8 @@ const ENVIRONMENT: Record<string, string> = {
   TABLE_NAME: 'tasks',
   BUCKET_NAME: 'videos',
   STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:gateway-generation',
+  WEBHOOK_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:gateway-webhook-delivery',
+  EVENT_BUS_NAME: 'gateway-events',
   LUMA_API_KEY_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:luma-AbCdEf',
   PUBLIC_BASE_URL: 'https://example.execute-api.us-east-1.amazonaws.com/prod',
   GENERATION_TIMEOUT_SECONDS: '1800',
@@ -37,12 +41,12 @@ const ENVIRONMENT: Record<string, string> = {
 };
 
 /** The bundling options of infra/constructs/gateway-function.ts (GATEWAY_BUNDLING; no source maps: nothing here reads them). */
-async function bundle(entry: string, outfile: string): Promise<void> {
+async function bundle(entry: string, outfile: string, splitting = false): Promise<void> {
   await build({
-    entryPoints: [entry],
+    entryPoints: splitting ? { index: entry } : [entry],
+    ...(splitting ? { outdir: dirname(outfile), splitting: true, outExtension: { '.js': '.mjs' } } : { outfile }),
     // The baseline's entry lives in a temp dir: its packages are this project's.
     nodePaths: [fileURLToPath(new URL('../node_modules', import.meta.url))],
-    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -85,7 +89,7 @@ export interface ColdImport {
   bytes: number;
 }
 
-export async function measureColdImports(names: string[], runs: number, compare?: string): Promise<ColdImport[]> {
+export async function measureColdImports(names: string[], runs: number, compare?: string, splitting = false): Promise<ColdImport[]> {
   const dir = mkdtempSync(join(tmpdir(), 'cold-import-'));
   try {
     const baseline = join(dir, 'dynamodb-only.ts');
@@ -96,9 +100,11 @@ export async function measureColdImports(names: string[], runs: number, compare?
     );
     const entries: [string, string][] = [['dynamodb-only', baseline], ...names.map((name): [string, string] => [name, `${FUNCTIONS_DIR}${name}/handler.ts`])];
     if (compare) entries.push(...names.map((name): [string, string] => [`${name}@other`, join(compare, 'functions', name, 'handler.ts')]));
-    const files = entries.map(([name]) => join(dir, `${name}.mjs`));
-    for (const [index, [, entry]] of entries.entries()) {
-      await bundle(entry, files[index]!);
+    if (splitting) entries.push(...entries.map(([name, entry]): [string, string] => [`${name}+split`, entry]));
+    // A split bundle is a folder: its entry, index.mjs, and its chunks (its size here is the entry's alone).
+    const files = entries.map(([name]) => (name.endsWith('+split') ? join(dir, name, 'index.mjs') : join(dir, `${name}.mjs`)));
+    for (const [index, [name, entry]] of entries.entries()) {
+      await bundle(entry, files[index]!, name.endsWith('+split'));
       importMs(files[index]!); // warms the file cache, as a Lambda's code is on local disk
     }
     // Round robin, so that a busy moment of a shared machine weighs on every bundle alike.
@@ -117,13 +123,16 @@ export async function measureColdImports(names: string[], runs: number, compare?
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({ options: { runs: { type: 'string', default: '7' }, compare: { type: 'string' } }, allowPositionals: true });
-  const results = await measureColdImports(positionals.length ? positionals : ['api'], Number(values.runs), values.compare && resolvePath(values.compare));
+  const { values, positionals } = parseArgs({
+    options: { runs: { type: 'string', default: '7' }, compare: { type: 'string' }, splitting: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
+  const results = await measureColdImports(positionals.length ? positionals : ['api'], Number(values.runs), values.compare && resolvePath(values.compare), values.splitting);
   const [floor] = results;
   console.log(`median of ${values.runs} imports, each in a fresh process; ×: against the bundle of the DynamoDB client alone`);
   for (const { name, wallMs, cpuMs, bytes } of results) {
     console.log(
-      `${name.padEnd(14)} wall ${wallMs.toFixed(0).padStart(4)} ms (${(wallMs / floor!.wallMs).toFixed(2)}×)  ` +
+      `${name.padEnd(20)} wall ${wallMs.toFixed(0).padStart(4)} ms (${(wallMs / floor!.wallMs).toFixed(2)}×)  ` +
         `cpu ${cpuMs.toFixed(0).padStart(4)} ms (${(cpuMs / floor!.cpuMs).toFixed(2)}×)  ${(bytes / 1024).toFixed(0).padStart(5)} KiB`,
     );
   }
