@@ -80,7 +80,9 @@ export async function measureCopy(options: { copy: SynthesizedFunction; workDir:
     );
     const env = childEnvironment(options.copy, credentials, dynamo, s3, host.origin);
     const bucket = new S3Client({ endpoint: s3.endpoint, region: LOCAL_REGION, credentials, forcePathStyle: true });
-    const written = (key: string) => bucket.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+    closers.push(async () => bucket.destroy());
+    // Each object goes once measured: 3 rounds of 500 MB twice over would otherwise pile up in the data dir.
+    const remove = (key: string) => bucket.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
 
     const runs: CopyFigures['runs'] = {};
     for (const size of options.sizesMb) {
@@ -92,12 +94,12 @@ export async function measureCopy(options: { copy: SynthesizedFunction; workDir:
       const transfer = async (round: number) => {
         const key = `plain/${size}-${round}.mp4`;
         transfers.push(await child(env, transferScript(url, key)));
-        await written(key);
+        await remove(key);
       };
       const copy = async () => {
         const task = await copyingTask(tasks, url, `${host.origin}/thumbnail.jpg`);
         copies.push(await child(env, copyScript(options.copy.bundle, task.id)));
-        await written(`generations/${task.id}/video.mp4`);
+        await remove(`generations/${task.id}/video.mp4`);
       };
       for (let round = 0; round < options.rounds; round++) {
         if (round % 2 === 0) await transfer(round).then(copy);
